@@ -1,0 +1,121 @@
+//! `ballast demo`: Ballast in front of three echo backends, all on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+use anyhow::{bail, Context};
+
+const BACKENDS: usize = 3;
+
+/// A backend child process, killed when dropped so none outlives the demo.
+struct Backend {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts three `ballast echo` children and Ballast in front of them on `port`.
+pub(crate) fn main(port: u16) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the ballast executable")?;
+    let backends = (1..=BACKENDS)
+        .map(|i| spawn_backend(&exe, &format!("echo-{i}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let targets: Vec<String> = backends
+        .iter()
+        .map(|b| format!("\"{}\"", b.address))
+        .collect();
+    let text = format!(
+        r#"
+[server]
+drain_timeout = "5s"
+
+[listeners.demo]
+bind = "127.0.0.1:{port}"
+protocol = "http"
+default_action = {{ forward = "echo" }}
+
+[target_groups.echo]
+algorithm = "round_robin"
+targets = [{targets}]
+"#,
+        targets = targets.join(", ")
+    );
+    let config = ballast_config::parse(&text)
+        .map_err(|e| anyhow::anyhow!("built-in demo config is invalid: {e}"))?;
+    let runtime = ballast_runtime::Runtime::start(config).with_context(|| {
+        format!("cannot start the demo listener on 127.0.0.1:{port} (is it in use? try `ballast demo --port 0`)")
+    })?;
+    let url = runtime
+        .listeners()
+        .first()
+        .map(|(_, a)| format!("http://{a}"))
+        .context("demo has no listener")?;
+    print_banner(&url, &backends);
+    let signal = crate::run::wait_for_stop_signal()?;
+    tracing::info!(signal, "stopping demo");
+    runtime.shutdown();
+    drop(backends);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn spawn_backend(exe: &std::path::Path, name: &str) -> anyhow::Result<Backend> {
+    let mut child = Command::new(exe)
+        .args([
+            "echo",
+            "--port",
+            "0",
+            "--name",
+            name,
+            "--exit-on-stdin-close",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start an echo backend")?;
+    let stdout = child.stdout.take().context("echo backend has no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("cannot read from an echo backend")?;
+    let Some(address) = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .filter(|a| !a.is_empty() && line.contains("listening"))
+    else {
+        let _ = child.kill();
+        bail!("echo backend {name} did not start: {line:?}");
+    };
+    Ok(Backend {
+        address: address.to_owned(),
+        child,
+    })
+}
+
+fn print_banner(url: &str, backends: &[Backend]) {
+    println!("Ballast demo is running.");
+    println!();
+    println!("  listener     {url}");
+    println!("  target group echo (round_robin):");
+    for (i, backend) in backends.iter().enumerate() {
+        println!("    echo-{}    http://{}", i + 1, backend.address);
+    }
+    println!();
+    println!("Try:");
+    println!(
+        "  curl -s {url}/hello                       # JSON from echo-1, echo-2, echo-3 in turn"
+    );
+    println!("  for i in 1 2 3 4 5 6; do curl -s {url}/ | grep -o '\"instance\":\"[^\"]*\"'; done");
+    println!("  curl -s --http2-prior-knowledge {url}/h2  # HTTP/2 cleartext to Ballast, HTTP/1.1 to targets");
+    println!("  curl -s '{url}/slow?delay=2s'             # the echo backends honour ?delay= and ?status=");
+    println!("  curl -si '{url}/?status=503'");
+    println!();
+    println!("Press Ctrl-C to stop (backends stop with it).");
+}

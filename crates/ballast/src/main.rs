@@ -1,0 +1,90 @@
+//! The `ballast` command: `run`, `check`, `echo` and `demo`.
+//!
+//! The imperative shell: command-line parsing, signals, exit codes and wiring. Everything it
+//! runs lives in the library crates; errors are `anyhow` only here.
+
+mod demo;
+mod echo;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ballast_telemetry::LogFormat;
+use clap::{Parser, Subcommand};
+
+/// Ballast, a load balancer.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ballast",
+    version,
+    about = "Ballast, a load balancer",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the load balancer with a configuration file.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Validate a configuration file: exit 0 if valid, 2 with every error if not.
+    Check {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run a small backend that answers with JSON describing each request.
+    Echo(echo::EchoArgs),
+    /// Start Ballast in front of three echo backends and print what to try.
+    Demo {
+        /// Port of the demo listener on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct LogArgs {
+    /// Log line format: text or json.
+    #[arg(long, default_value = "text")]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `ballast_http=debug,info` (RUST_LOG wins when set).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+/// Exit code for an invalid configuration, as `check` documents.
+const EXIT_INVALID_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => return run::check(&config),
+        Command::Run { config, log } => init_logging(&log).and_then(|()| run::run(&config)),
+        Command::Echo(args) => echo::main(args),
+        Command::Demo { port, log } => init_logging(&log).and_then(|()| demo::main(port)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
+    ballast_telemetry::init_logging(args.log_format, &args.log_level)?;
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Every default value of the configuration, in one place, named.
+//!
+//! `docs/config.md` lists these; a test there keeps the two in step. The values follow what
+//! users of cloud load balancers expect (AWS ALB) unless a comment says why not.
+
+use std::time::Duration;
+
+/// How long in-flight requests may run after SIGTERM before the process exits anyway.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time a client has to send a complete request head, counted from the connection's first
+/// byte of that request (or from accept). HAProxy's `timeout http-request` guidance.
+pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A keep-alive client connection with no request in flight and no bytes moving is closed
+/// after this long. ALB's idle timeout default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest request head (request line plus headers) accepted; larger gets 431. ALB: 64 KiB.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Most request header fields accepted; more gets 431.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Smallest `max_header_bytes` we accept: the HTTP/1 parser needs room for a sane request line.
+pub const MIN_MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Time allowed to open a TCP connection to a target before answering 504. ALB: 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a target has to start its response (status line and headers) before the client gets
+/// 504. ALB ties this to its 60 s idle timeout.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Idle keep-alive connections to a target are closed after this long. Shorter than the
+/// usual backend keep-alive (nginx 75 s, Node 5 s is the outlier) to avoid reusing a
+/// connection the target is about to close.
+pub const DEFAULT_TARGET_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Most idle keep-alive connections kept per target and per worker thread.
+pub const DEFAULT_MAX_IDLE_PER_TARGET: usize = 256;

@@ -1,0 +1,249 @@
+//! Configuration errors that name the exact key they concern.
+
+use std::fmt;
+
+/// Where in the document a problem is: `listeners.web.default_action.forward`.
+///
+/// Errors carry one so a user can jump straight to the offending key; the same rendering is
+/// used by `ballast check`, reloads and (later) the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPath(Vec<Segment>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// One thing wrong with a configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{kind}", path_prefix(.path))]
+pub struct ConfigError {
+    /// The key the problem is about.
+    pub path: KeyPath,
+    /// What is wrong, with what was found and what was expected.
+    pub kind: ErrorKind,
+}
+
+/// What is wrong with a value. Variants carry typed fields so callers (tests, the admin API)
+/// can inspect them without parsing a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    /// The file is not valid TOML or a value has the wrong shape (unknown key, wrong type).
+    #[error("{message}")]
+    Parse {
+        /// The parser's message, with line and column when known.
+        message: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// A name refers to something that is not defined.
+    #[error("unknown {what} \"{name}\" (known: {})", list_or_none(.known))]
+    UnknownReference {
+        /// The kind of thing referred to, e.g. `target group`.
+        what: &'static str,
+        /// The name as written.
+        name: String,
+        /// The names that do exist.
+        known: Vec<String>,
+    },
+    /// A value is present but not acceptable.
+    #[error("invalid value {found}: expected {expected}")]
+    InvalidValue {
+        /// The value as written.
+        found: String,
+        /// What would have been accepted.
+        expected: String,
+    },
+    /// Two parts of the configuration claim the same resource.
+    #[error("{what} is already used by {other}")]
+    Conflict {
+        /// The resource, e.g. `address 0.0.0.0:80`.
+        what: String,
+        /// The key path of the other claimant.
+        other: String,
+    },
+}
+
+/// All problems found in a configuration. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(Vec<ConfigError>);
+
+fn path_prefix(path: &KeyPath) -> String {
+    if path.is_root() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+// === impl KeyPath ===
+
+impl KeyPath {
+    /// The document itself.
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// This path extended by a table key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut next = self.clone();
+        next.0.push(Segment::Key(key.to_owned()));
+        next
+    }
+
+    /// This path extended by an array index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut next = self.clone();
+        next.0.push(Segment::Index(index));
+        next
+    }
+
+    /// Whether this is the document root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Builds a path from a `serde_path_to_error` path, which uses the same vocabulary.
+    pub(crate) fn from_serde(path: &serde_path_to_error::Path) -> Self {
+        use serde_path_to_error::Segment as S;
+        let mut out = Self::root();
+        for segment in path.iter() {
+            out = match segment {
+                S::Seq { index } => out.index(*index),
+                S::Map { key } => out.key(key),
+                S::Enum { variant } => out.key(variant),
+                S::Unknown => out,
+            };
+        }
+        out
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Index(index) => write!(f, "[{index}]")?,
+                Segment::Key(key) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    let bare = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if bare {
+                        f.write_str(key)?;
+                    } else {
+                        write!(f, "\"{}\"", key.escape_default())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// === impl ConfigError ===
+
+impl ConfigError {
+    /// A problem at `path`.
+    pub fn new(path: KeyPath, kind: ErrorKind) -> Self {
+        Self { path, kind }
+    }
+}
+
+// === impl ConfigErrors ===
+
+impl ConfigErrors {
+    /// Wraps a single error.
+    pub fn single(error: ConfigError) -> Self {
+        Self(vec![error])
+    }
+
+    /// `Ok(())` when nothing was collected, else the errors.
+    pub(crate) fn from_vec(errors: Vec<ConfigError>) -> Result<(), Self> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Self(errors))
+        }
+    }
+
+    /// The individual errors, in document order.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_paths_like_the_file() {
+        let path = KeyPath::root()
+            .key("listeners")
+            .key("web")
+            .key("rules")
+            .index(2)
+            .key("action");
+        assert_eq!(path.to_string(), "listeners.web.rules[2].action");
+        assert_eq!(
+            KeyPath::root()
+                .key("target_groups")
+                .key("my.group")
+                .to_string(),
+            "target_groups.\"my.group\""
+        );
+    }
+
+    #[test]
+    fn renders_unknown_reference_with_known_names() {
+        let error = ConfigError::new(
+            KeyPath::root()
+                .key("listeners")
+                .key("web")
+                .key("default_action")
+                .key("forward"),
+            ErrorKind::UnknownReference {
+                what: "target group",
+                name: "apii".into(),
+                known: vec!["api".into(), "web".into()],
+            },
+        );
+        assert_eq!(
+            error.to_string(),
+            "listeners.web.default_action.forward: unknown target group \"apii\" (known: api, web)"
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Ballast configuration: the TOML file a user writes, turned into a typed [`Config`].
+//!
+//! Control plane, layer 0: this crate imports nothing of ours and no async runtime. It owns
+//! two layers — [`raw`] (serde structs that mirror the file and reject unknown keys) and the
+//! validated model in [`model`] (real types, defaults resolved) — and the errors that name the
+//! exact key path of every problem. Other crates only ever see [`Config`].
+
+pub mod defaults;
+mod duration;
+mod error;
+mod model;
+pub mod raw;
+mod validate;
+
+pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+pub use model::{
+    Action, Algorithm, Config, GroupName, HttpListenerLimits, ListenerConfig, ListenerName,
+    ListenerProtocol, ServerConfig, TargetConfig, TargetGroupConfig, TargetProtocol, Workers,
+};
+
+/// Parses and validates a configuration document.
+///
+/// Every problem found is reported at once, each with the key path it concerns, so a user
+/// fixes a file in one round trip rather than one error at a time.
+pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let raw = raw::parse(text)?;
+    validate::validate(raw)
+}
+
+/// Reads, parses and validates a configuration file.
+pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        ConfigErrors::single(ConfigError::new(
+            KeyPath::root(),
+            ErrorKind::Io {
+                path: path.display().to_string(),
+                reason: source.to_string(),
+            },
+        ))
+    })?;
+    parse(&text)
+}

@@ -1,0 +1,154 @@
+//! The configuration file as written: serde structs that mirror TOML one to one.
+//!
+//! Everything defaultable is an `Option`; every struct rejects unknown keys so a typo is an
+//! error, not a silently ignored setting. Nothing outside this crate uses these types: they
+//! are turned into the typed model by validation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+
+/// The whole document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Process-wide settings.
+    pub server: Option<RawServer>,
+    /// Listeners by name.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, RawListener>,
+    /// Target groups by name.
+    #[serde(default)]
+    pub target_groups: BTreeMap<String, RawTargetGroup>,
+}
+
+/// `[server]`: process-wide settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Data-plane worker threads; absent means one per CPU.
+    pub workers: Option<i64>,
+    /// Grace period for in-flight requests on shutdown.
+    pub drain_timeout: Option<String>,
+}
+
+/// `[listeners.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    /// `IP:PORT` to bind.
+    pub bind: String,
+    /// `http` (default).
+    pub protocol: Option<String>,
+    /// What to do with requests no rule claims.
+    pub default_action: RawAction,
+    /// Time to receive a complete request head.
+    pub request_header_timeout: Option<String>,
+    /// Idle keep-alive connections are closed after this long.
+    pub idle_timeout: Option<String>,
+    /// Largest accepted request head, in bytes.
+    pub max_header_bytes: Option<i64>,
+    /// Most accepted request header fields.
+    pub max_headers: Option<i64>,
+}
+
+/// An action: `{ forward = "GROUP" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    /// Name of the target group to forward to.
+    pub forward: Option<String>,
+}
+
+/// `[target_groups.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetGroup {
+    /// Protocol spoken to targets: `http` (default).
+    pub protocol: Option<String>,
+    /// Balancing algorithm: `round_robin` (default).
+    pub algorithm: Option<String>,
+    /// Static targets.
+    #[serde(default)]
+    pub targets: Vec<RawTarget>,
+    /// Time to open a connection to a target.
+    pub connect_timeout: Option<String>,
+    /// Time for a target to start answering.
+    pub response_timeout: Option<String>,
+    /// Idle pooled connections to a target are closed after this long.
+    pub target_idle_timeout: Option<String>,
+    /// Most idle pooled connections per target and worker.
+    pub max_idle_per_target: Option<i64>,
+}
+
+/// A target: `"127.0.0.1:9001"` or `{ address = "127.0.0.1:9001" }`.
+#[derive(Debug)]
+pub struct RawTarget {
+    /// `IP:PORT`.
+    pub address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargetTable {
+    address: String,
+}
+
+/// Deserializes a document into the raw model, turning any parse problem into a
+/// [`ConfigError`] whose path is the key being read when it failed.
+pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
+    let deserializer =
+        toml::de::Deserializer::parse(text).map_err(|e| toml_error(text, &e, KeyPath::root()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = KeyPath::from_serde(e.path());
+        toml_error(text, e.inner(), path)
+    })
+}
+
+fn toml_error(text: &str, error: &toml::de::Error, path: KeyPath) -> ConfigErrors {
+    let mut message = error.message().trim().to_owned();
+    if let Some(span) = error.span() {
+        let offset = span.start.min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        message = format!("{message} (line {line}, column {column})");
+    }
+    ConfigErrors::single(ConfigError::new(path, ErrorKind::Parse { message }))
+}
+
+// === impl RawTarget ===
+
+impl<'de> Deserialize<'de> for RawTarget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetVisitor;
+
+        impl<'de> Visitor<'de> for TargetVisitor {
+            type Value = RawTarget;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"IP:PORT\" or a table { address = \"IP:PORT\" }")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawTarget, E> {
+                Ok(RawTarget {
+                    address: value.to_owned(),
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTarget, A::Error> {
+                let table =
+                    RawTargetTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawTarget {
+                    address: table.address,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(TargetVisitor)
+    }
+}

@@ -1,0 +1,342 @@
+//! Raw model → typed [`Config`]: defaults, value checks, references and resource conflicts.
+//!
+//! Validation never stops at the first problem: it collects them all, each with its key path.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use crate::defaults::*;
+use crate::duration::parse_duration;
+use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+use crate::model::*;
+use crate::raw::{RawAction, RawConfig, RawListener, RawServer, RawTargetGroup};
+
+/// Validates a raw document, reporting every problem found.
+pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
+    let mut v = Validator::default();
+    let root = KeyPath::root();
+    let server = v.server(&root.key("server"), raw.server.unwrap_or_default());
+    let group_names: Vec<String> = raw.target_groups.keys().cloned().collect();
+
+    let mut listeners = Vec::with_capacity(raw.listeners.len());
+    let mut bound: HashMap<SocketAddr, KeyPath> = HashMap::new();
+    for (name, listener) in &raw.listeners {
+        let path = root.key("listeners").key(name);
+        if let Some(listener) = v.listener(&path, name, listener, &group_names) {
+            v.claim_address(&mut bound, listener.bind, &path.key("bind"));
+            listeners.push(listener);
+        }
+    }
+
+    let mut target_groups = Vec::with_capacity(raw.target_groups.len());
+    for (name, group) in &raw.target_groups {
+        let path = root.key("target_groups").key(name);
+        target_groups.push(v.target_group(&path, name, group));
+    }
+
+    ConfigErrors::from_vec(v.errors)?;
+    Ok(Config {
+        server,
+        listeners,
+        target_groups,
+    })
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ConfigError>,
+}
+
+impl Validator {
+    fn error(&mut self, path: KeyPath, kind: ErrorKind) {
+        self.errors.push(ConfigError::new(path, kind));
+    }
+
+    fn invalid(&mut self, path: KeyPath, found: impl Into<String>, expected: impl Into<String>) {
+        self.error(
+            path,
+            ErrorKind::InvalidValue {
+                found: found.into(),
+                expected: expected.into(),
+            },
+        );
+    }
+
+    fn server(&mut self, path: &KeyPath, raw: RawServer) -> ServerConfig {
+        let workers = match raw.workers {
+            None => Workers::Auto,
+            Some(n) => match usize::try_from(n).ok().and_then(NonZeroUsize::new) {
+                Some(n) if n.get() <= 1024 => Workers::Count(n),
+                _ => {
+                    self.invalid(
+                        path.key("workers"),
+                        n.to_string(),
+                        "an integer from 1 to 1024",
+                    );
+                    Workers::Auto
+                }
+            },
+        };
+        ServerConfig {
+            workers,
+            drain_timeout: self.duration(
+                &path.key("drain_timeout"),
+                raw.drain_timeout.as_deref(),
+                DEFAULT_DRAIN_TIMEOUT,
+            ),
+        }
+    }
+
+    fn listener(
+        &mut self,
+        path: &KeyPath,
+        name: &str,
+        raw: &RawListener,
+        groups: &[String],
+    ) -> Option<ListenerConfig> {
+        self.name(path, name);
+        let bind = self.socket_addr(&path.key("bind"), &raw.bind);
+        let protocol = match raw.protocol.as_deref().unwrap_or("http") {
+            "http" => Some(ListenerProtocol::Http),
+            other => {
+                self.invalid(
+                    path.key("protocol"),
+                    format!("\"{other}\""),
+                    "\"http\" (https, tcp, tls and udp are not available yet)",
+                );
+                None
+            }
+        };
+        let default_action = self.action(&path.key("default_action"), &raw.default_action, groups);
+        let limits = HttpListenerLimits {
+            request_header_timeout: self.positive_duration(
+                &path.key("request_header_timeout"),
+                raw.request_header_timeout.as_deref(),
+                DEFAULT_REQUEST_HEADER_TIMEOUT,
+            ),
+            idle_timeout: self.positive_duration(
+                &path.key("idle_timeout"),
+                raw.idle_timeout.as_deref(),
+                DEFAULT_IDLE_TIMEOUT,
+            ),
+            max_header_bytes: self.count(
+                &path.key("max_header_bytes"),
+                raw.max_header_bytes,
+                DEFAULT_MAX_HEADER_BYTES,
+                MIN_MAX_HEADER_BYTES..=16 * 1024 * 1024,
+            ),
+            max_headers: self.count(
+                &path.key("max_headers"),
+                raw.max_headers,
+                DEFAULT_MAX_HEADERS,
+                1..=10_000,
+            ),
+        };
+        Some(ListenerConfig {
+            name: ListenerName::from(name),
+            bind: bind?,
+            protocol: protocol?,
+            default_action: default_action?,
+            limits,
+        })
+    }
+
+    fn action(&mut self, path: &KeyPath, raw: &RawAction, groups: &[String]) -> Option<Action> {
+        let Some(target) = raw.forward.as_deref() else {
+            self.invalid(path.clone(), "an empty action", "{ forward = \"GROUP\" }");
+            return None;
+        };
+        if groups.iter().any(|g| g == target) {
+            Some(Action::Forward {
+                target_group: GroupName::from(target),
+            })
+        } else {
+            self.error(
+                path.key("forward"),
+                ErrorKind::UnknownReference {
+                    what: "target group",
+                    name: target.to_owned(),
+                    known: groups.to_vec(),
+                },
+            );
+            None
+        }
+    }
+
+    fn target_group(
+        &mut self,
+        path: &KeyPath,
+        name: &str,
+        raw: &RawTargetGroup,
+    ) -> TargetGroupConfig {
+        self.name(path, name);
+        if let Some(other) = raw.protocol.as_deref().filter(|p| *p != "http") {
+            self.invalid(
+                path.key("protocol"),
+                format!("\"{other}\""),
+                "\"http\" (https is not available yet)",
+            );
+        }
+        if let Some(other) = raw.algorithm.as_deref().filter(|a| *a != "round_robin") {
+            self.invalid(
+                path.key("algorithm"),
+                format!("\"{other}\""),
+                "\"round_robin\"",
+            );
+        }
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
+        for (i, target) in raw.targets.iter().enumerate() {
+            let target_path = path.key("targets").index(i);
+            if let Some(address) = self.socket_addr(&target_path, &target.address) {
+                if let Some(other) = seen.get(&address) {
+                    self.error(
+                        target_path,
+                        ErrorKind::Conflict {
+                            what: format!("target {address}"),
+                            other: other.to_string(),
+                        },
+                    );
+                } else {
+                    seen.insert(address, target_path);
+                    targets.push(TargetConfig { address });
+                }
+            }
+        }
+        TargetGroupConfig {
+            name: GroupName::from(name),
+            protocol: TargetProtocol::Http,
+            algorithm: Algorithm::RoundRobin,
+            targets,
+            connect_timeout: self.positive_duration(
+                &path.key("connect_timeout"),
+                raw.connect_timeout.as_deref(),
+                DEFAULT_CONNECT_TIMEOUT,
+            ),
+            response_timeout: self.positive_duration(
+                &path.key("response_timeout"),
+                raw.response_timeout.as_deref(),
+                DEFAULT_RESPONSE_TIMEOUT,
+            ),
+            target_idle_timeout: self.positive_duration(
+                &path.key("target_idle_timeout"),
+                raw.target_idle_timeout.as_deref(),
+                DEFAULT_TARGET_IDLE_TIMEOUT,
+            ),
+            max_idle_per_target: self.count(
+                &path.key("max_idle_per_target"),
+                raw.max_idle_per_target,
+                DEFAULT_MAX_IDLE_PER_TARGET,
+                0..=65_536,
+            ),
+        }
+    }
+
+    fn name(&mut self, path: &KeyPath, name: &str) {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            self.invalid(
+                path.clone(),
+                format!("name \"{name}\""),
+                "1 to 64 characters among a-z, A-Z, 0-9, '-' and '_'",
+            );
+        }
+    }
+
+    fn claim_address(
+        &mut self,
+        bound: &mut HashMap<SocketAddr, KeyPath>,
+        addr: SocketAddr,
+        path: &KeyPath,
+    ) {
+        // Port 0 asks the OS for a fresh port each time, so it never clashes.
+        if addr.port() == 0 {
+            return;
+        }
+        let clash = bound.iter().find(|(other, _)| {
+            other.port() == addr.port()
+                && (**other == addr || other.ip().is_unspecified() || addr.ip().is_unspecified())
+        });
+        if let Some((_, other)) = clash {
+            let other = other.to_string();
+            self.error(
+                path.clone(),
+                ErrorKind::Conflict {
+                    what: format!("address {addr}"),
+                    other,
+                },
+            );
+        } else {
+            bound.insert(addr, path.clone());
+        }
+    }
+
+    fn socket_addr(&mut self, path: &KeyPath, text: &str) -> Option<SocketAddr> {
+        match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.invalid(path.clone(), format!("\"{text}\""), "an address IP:PORT such as \"127.0.0.1:8080\" or \"[::1]:8080\" (host names are not resolved)");
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &KeyPath, text: Option<&str>, default: Duration) -> Duration {
+        let Some(text) = text else { return default };
+        match parse_duration(text) {
+            Ok(d) => d,
+            Err(reason) => {
+                self.invalid(
+                    path.clone(),
+                    format!("\"{text}\""),
+                    format!("a duration such as \"30s\", \"500ms\" or \"5m\": {reason}"),
+                );
+                default
+            }
+        }
+    }
+
+    fn positive_duration(
+        &mut self,
+        path: &KeyPath,
+        text: Option<&str>,
+        default: Duration,
+    ) -> Duration {
+        let d = self.duration(path, text, default);
+        if d.is_zero() {
+            self.invalid(path.clone(), "\"0s\"", "a duration greater than zero");
+            return default;
+        }
+        d
+    }
+
+    fn count(
+        &mut self,
+        path: &KeyPath,
+        value: Option<i64>,
+        default: usize,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> usize {
+        let Some(value) = value else { return default };
+        match usize::try_from(value) {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                self.invalid(
+                    path.clone(),
+                    value.to_string(),
+                    format!("an integer from {} to {}", range.start(), range.end()),
+                );
+                default
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Bodies streamed through the proxy, never buffered whole.
+//!
+//! [`ClientBody`] carries a client's request body to a target and marks its errors as the
+//! client's fault. [`ProxyBody`] carries the response back: either a target's streamed body,
+//! which returns its connection to the pool once read to the end, or a short body Ballast
+//! wrote itself. Both hold the guards that count the request as in flight.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use ballast_balance::InFlight;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use crate::conn_state::RequestGuard;
+use crate::pool::{ConnPool, Sender};
+
+/// A client's request body on its way to a target.
+#[derive(Debug)]
+pub(crate) struct ClientBody {
+    inner: Incoming,
+    /// Set once the whole body has been read from the client; the response timeout starts then.
+    sent: Option<Arc<AtomicBool>>,
+}
+
+/// The client's request body was malformed or cut short (for example an invalid chunk).
+#[derive(Debug, thiserror::Error)]
+#[error("client request body: {0}")]
+pub(crate) struct ClientBodyError(#[source] hyper::Error);
+
+/// A response body on its way to the client.
+#[derive(Debug)]
+pub(crate) struct ProxyBody {
+    kind: Kind,
+    _request: Option<RequestGuard>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Target(TargetBody),
+    Local(Option<Bytes>),
+}
+
+#[derive(Debug)]
+struct TargetBody {
+    inner: Incoming,
+    ended: bool,
+    reuse: Option<(Sender, Arc<ConnPool>, usize)>,
+    _in_flight: InFlight,
+}
+
+// === impl ClientBody ===
+
+impl ClientBody {
+    /// Wraps a request body; returns the flag that tells when it has been fully sent, or
+    /// `None` when there is no body to wait for.
+    pub(crate) fn new(inner: Incoming) -> (Self, Option<Arc<AtomicBool>>) {
+        let sent = (!inner.is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let flag = sent.clone();
+        (Self { inner, sent }, flag)
+    }
+
+    fn mark_sent(&self) {
+        if let Some(sent) = &self.sent {
+            sent.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = ClientBodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.mark_sent(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.mark_sent(),
+            _ => {}
+        }
+        polled.map_err(ClientBodyError)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+// === impl ProxyBody ===
+
+impl ProxyBody {
+    /// A target's response body; `reuse` is the connection to pool once it is read to the end.
+    pub(crate) fn target(
+        inner: Incoming,
+        reuse: (Sender, Arc<ConnPool>, usize),
+        in_flight: InFlight,
+        request: RequestGuard,
+    ) -> Self {
+        Self {
+            kind: Kind::Target(TargetBody {
+                inner,
+                ended: false,
+                reuse: Some(reuse),
+                _in_flight: in_flight,
+            }),
+            _request: Some(request),
+        }
+    }
+
+    /// A short body written by Ballast itself (error pages).
+    pub(crate) fn local(bytes: Bytes, request: Option<RequestGuard>) -> Self {
+        Self {
+            kind: Kind::Local((!bytes.is_empty()).then_some(bytes)),
+            _request: request,
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match &mut self.kind {
+            Kind::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Target(target) => {
+                let polled = Pin::new(&mut target.inner).poll_frame(cx);
+                if let Poll::Ready(None) = polled {
+                    target.ended = true;
+                }
+                polled
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Local(bytes) => bytes.is_none(),
+            Kind::Target(target) => target.inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Local(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Kind::Target(target) => target.inner.size_hint(),
+        }
+    }
+}
+
+impl Drop for TargetBody {
+    fn drop(&mut self) {
+        // Only a response read to its end leaves the connection ready for another request;
+        // anything else (client went away mid-body) must close it.
+        if self.ended || self.inner.is_end_stream() {
+            if let Some((sender, pool, worker)) = self.reuse.take() {
+                pool.checkin(worker, sender);
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Per client connection: what it is doing, so it can be timed out for the right reason.
+//!
+//! A connection is either reading a request head (bounded by `request_header_timeout`, the
+//! slowloris defence), busy with requests (bounded by the target group's timeouts), or idle
+//! between requests (bounded by `idle_timeout`). The socket wrapper and the request guard
+//! update a few atomics; a single sleep per connection checks them when it fires.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ballast_config::HttpListenerLimits;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+const NO_HEADER: u64 = u64::MAX;
+const PROTO_UNKNOWN: u8 = 0;
+const PROTO_H1: u8 = 1;
+const PROTO_H2: u8 = 2;
+/// The start of the HTTP/2 connection preface; no HTTP/1 method starts this way.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// Shared by the socket wrapper, the request guards and the connection's watchdog.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    base: Instant,
+    in_flight: AtomicU32,
+    /// Milliseconds since `base` of the last byte read or written.
+    last_activity: AtomicU64,
+    /// Milliseconds since `base` when the current request head began, or `NO_HEADER`.
+    header_started: AtomicU64,
+    protocol: AtomicU8,
+}
+
+/// Why a connection's watchdog fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// The client took too long to send a request head: close at once.
+    HeaderTimeout,
+    /// Nothing happened for the idle timeout: close gracefully.
+    Idle,
+}
+
+/// Counts one request as in flight on its connection until dropped.
+#[derive(Debug)]
+pub(crate) struct RequestGuard {
+    state: Arc<ConnState>,
+}
+
+/// The client socket, reporting activity to [`ConnState`].
+pub(crate) struct TrackedIo<T> {
+    io: T,
+    state: Arc<ConnState>,
+    preface_seen: usize,
+}
+
+// === impl ConnState ===
+
+impl ConnState {
+    /// A connection just accepted: its first request head is due within the header timeout.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            base: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            last_activity: AtomicU64::new(0),
+            header_started: AtomicU64::new(0),
+            protocol: AtomicU8::new(PROTO_UNKNOWN),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// A request head was complete and handed to the proxy.
+    pub(crate) fn begin_request(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.header_started.store(NO_HEADER, Ordering::Relaxed);
+        RequestGuard {
+            state: Arc::clone(self),
+        }
+    }
+
+    /// How long since a byte last moved on this connection.
+    pub(crate) fn idle_for(&self) -> Duration {
+        let last = self.last_activity.load(Ordering::Relaxed);
+        Duration::from_millis(self.now_ms().saturating_sub(last))
+    }
+
+    fn on_read(&self) {
+        let now = self.now_ms();
+        self.last_activity.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.header_started.load(Ordering::Relaxed) == NO_HEADER
+        {
+            self.header_started.store(now, Ordering::Relaxed);
+        }
+    }
+
+    fn on_write(&self) {
+        self.last_activity.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// When the connection should next be looked at, and what it would mean if nothing
+    /// changed by then (`None`: busy, look again later).
+    fn deadline(&self, limits: &HttpListenerLimits) -> (Instant, Option<Expiry>) {
+        let at = |ms: u64, after: Duration| self.base + Duration::from_millis(ms) + after;
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return (Instant::now() + limits.idle_timeout, None);
+        }
+        let header = self.header_started.load(Ordering::Relaxed);
+        // HTTP/2 clients send control frames (PING, SETTINGS) between requests; only the idle
+        // rule applies to them.
+        if header != NO_HEADER && self.protocol.load(Ordering::Relaxed) != PROTO_H2 {
+            return (
+                at(header, limits.request_header_timeout),
+                Some(Expiry::HeaderTimeout),
+            );
+        }
+        let last = self.last_activity.load(Ordering::Relaxed);
+        (at(last, limits.idle_timeout), Some(Expiry::Idle))
+    }
+
+    /// Waits until the connection has been stuck in one phase for too long.
+    ///
+    /// Cancel-safe: the only state is `sleep`, which the caller keeps across calls.
+    pub(crate) async fn expired(
+        &self,
+        limits: &HttpListenerLimits,
+        mut sleep: Pin<&mut Sleep>,
+    ) -> Expiry {
+        loop {
+            let (deadline, _) = self.deadline(limits);
+            if sleep.deadline() != deadline {
+                sleep.as_mut().reset(deadline);
+            }
+            sleep.as_mut().await;
+            let (deadline, expiry) = self.deadline(limits);
+            if let Some(expiry) = expiry {
+                if Instant::now() >= deadline {
+                    return expiry;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.state
+            .last_activity
+            .store(self.state.now_ms(), Ordering::Relaxed);
+        self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// === impl TrackedIo ===
+
+impl<T> TrackedIo<T> {
+    pub(crate) fn new(io: T, state: Arc<ConnState>) -> Self {
+        Self {
+            io,
+            state,
+            preface_seen: 0,
+        }
+    }
+
+    /// Recognises HTTP/2 prior knowledge from the first bytes, as the server does.
+    fn sniff(&mut self, bytes: &[u8]) {
+        if self.state.protocol.load(Ordering::Relaxed) != PROTO_UNKNOWN {
+            return;
+        }
+        let want = &H2_PREFACE[self.preface_seen..];
+        let n = want.len().min(bytes.len());
+        let proto = if bytes[..n] != want[..n] {
+            PROTO_H1
+        } else if self.preface_seen + n == H2_PREFACE.len() {
+            PROTO_H2
+        } else {
+            self.preface_seen += n;
+            return;
+        };
+        self.state.protocol.store(proto, Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = Pin::new(&mut this.io).poll_read(cx, buf);
+        let filled = buf.filled().len();
+        if filled > before {
+            this.sniff(&buf.filled()[before..filled]);
+            this.state.on_read();
+        }
+        result
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.state.on_write();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.state.on_write();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> HttpListenerLimits {
+        HttpListenerLimits {
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 65536,
+            max_headers: 100,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_new_connection_hits_the_header_timeout() {
+        let state = ConnState::new();
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let start = Instant::now();
+        assert_eq!(state.expired(&limits(), sleep).await, Expiry::HeaderTimeout);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_keep_alive_connection_hits_the_idle_timeout() {
+        let state = ConnState::new();
+        drop(state.begin_request());
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let start = Instant::now();
+        assert_eq!(state.expired(&limits(), sleep).await, Expiry::Idle);
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_connection_never_expires() {
+        let state = ConnState::new();
+        let _guard = state.begin_request();
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let timed =
+            tokio::time::timeout(Duration::from_secs(3600), state.expired(&limits(), sleep)).await;
+        assert!(timed.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_byte_of_a_new_request_starts_the_header_clock() {
+        let state = ConnState::new();
+        drop(state.begin_request());
+        tokio::time::advance(Duration::from_secs(30)).await;
+        state.on_read();
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let start = Instant::now();
+        assert_eq!(state.expired(&limits(), sleep).await, Expiry::HeaderTimeout);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn sniffs_the_h2_preface_across_reads() {
+        let state = ConnState::new();
+        let mut io = TrackedIo::new((), Arc::clone(&state));
+        io.sniff(b"PRI * HT");
+        assert_eq!(state.protocol.load(Ordering::Relaxed), PROTO_UNKNOWN);
+        io.sniff(b"TP/2.0\r\n\r\nSM");
+        assert_eq!(state.protocol.load(Ordering::Relaxed), PROTO_H2);
+
+        let state = ConnState::new();
+        let mut io = TrackedIo::new((), Arc::clone(&state));
+        io.sniff(b"GET / HTTP/1.1\r\n");
+        assert_eq!(state.protocol.load(Ordering::Relaxed), PROTO_H1);
+    }
+}

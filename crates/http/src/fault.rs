@@ -1,0 +1,173 @@
+//! One fault model for everything that goes wrong on the request path.
+//!
+//! Handlers never pick a status code or a log level themselves: they return a [`Fault`], and
+//! this module decides the status (as a cloud load balancer would), whether the client
+//! connection must close, how loudly to log and which reason code names it.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::{ClientBodyError, ProxyBody};
+use crate::conn_state::RequestGuard;
+use crate::pool::ConnectError;
+
+/// Who caused a failure; decides the status class and the log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The client sent something we refuse.
+    Client,
+    /// The target group or target failed us.
+    Target,
+}
+
+/// A failure on the request path.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Fault {
+    /// Both `Transfer-Encoding` and `Content-Length`: the framing is ambiguous (RFC 9112 §6.1).
+    #[error("request has both Transfer-Encoding and Content-Length")]
+    AmbiguousFraming,
+    /// `Transfer-Encoding` other than a single `chunked` (duplicates are a smuggling vector).
+    #[error("request Transfer-Encoding is not a single \"chunked\"")]
+    BadTransferEncoding,
+    /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
+    #[error("HTTP/1.1 request without Host")]
+    MissingHost,
+    /// The request body was malformed or cut short while streaming it (the error's source
+    /// is a [`ClientBodyError`]).
+    #[error("invalid request body: {0}")]
+    BadRequestBody(hyper::Error),
+    /// The client stopped sending its request body for longer than the response timeout.
+    #[error("client stopped sending the request body")]
+    ClientBodyTimeout,
+    /// The group has no target to send to.
+    #[error("target group has no target to send to")]
+    NoTarget,
+    /// Connecting to the target failed or was refused.
+    #[error("{0}")]
+    Connect(ConnectError),
+    /// The target closed or reset the connection before a complete response head.
+    #[error("target closed the connection: {0}")]
+    TargetClosed(hyper::Error),
+    /// The target's response could not be parsed.
+    #[error("invalid response from target: {0}")]
+    InvalidResponse(hyper::Error),
+    /// The target did not start its response within the group's response timeout.
+    #[error("target did not respond within the response timeout")]
+    ResponseTimeout,
+}
+
+impl Fault {
+    /// Who is to blame.
+    pub(crate) fn side(&self) -> Side {
+        match self {
+            Fault::AmbiguousFraming
+            | Fault::BadTransferEncoding
+            | Fault::MissingHost
+            | Fault::BadRequestBody(_)
+            | Fault::ClientBodyTimeout => Side::Client,
+            _ => Side::Target,
+        }
+    }
+
+    /// The status the client receives.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Fault::AmbiguousFraming
+            | Fault::BadTransferEncoding
+            | Fault::MissingHost
+            | Fault::BadRequestBody(_) => StatusCode::BAD_REQUEST,
+            Fault::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Fault::NoTarget => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Connect(ConnectError::Timeout) | Fault::ResponseTimeout => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Fault::Connect(_) | Fault::TargetClosed(_) | Fault::InvalidResponse(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+        }
+    }
+
+    /// A stable code for logs and metrics, in the style of cloud load balancers' reasons.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Fault::AmbiguousFraming => "Client.AmbiguousFraming",
+            Fault::BadTransferEncoding => "Client.BadTransferEncoding",
+            Fault::MissingHost => "Client.MissingHost",
+            Fault::BadRequestBody(_) => "Client.InvalidBody",
+            Fault::ClientBodyTimeout => "Client.BodyTimeout",
+            Fault::NoTarget => "Group.NoTarget",
+            Fault::Connect(ConnectError::Timeout) => "Target.ConnectTimeout",
+            Fault::Connect(ConnectError::Io(e))
+                if e.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                "Target.ConnectionRefused"
+            }
+            Fault::Connect(_) => "Target.ConnectFailed",
+            Fault::TargetClosed(_) => "Target.ConnectionClosed",
+            Fault::InvalidResponse(_) => "Target.InvalidResponse",
+            Fault::ResponseTimeout => "Target.ResponseTimeout",
+        }
+    }
+
+    /// Whether the client connection must close after the response: after a framing
+    /// problem the rest of the byte stream cannot be trusted.
+    pub(crate) fn closes_connection(&self) -> bool {
+        self.side() == Side::Client
+    }
+
+    /// Classifies an error from sending a request to a target.
+    pub(crate) fn from_send(error: hyper::Error) -> Self {
+        let client_body =
+            std::error::Error::source(&error).is_some_and(|s| s.is::<ClientBodyError>());
+        if client_body {
+            return Fault::BadRequestBody(error);
+        }
+        if error.is_parse() || error.is_parse_status() {
+            Fault::InvalidResponse(error)
+        } else {
+            Fault::TargetClosed(error)
+        }
+    }
+
+    /// The response Ballast sends for this fault, logged once here.
+    pub(crate) fn into_response(
+        self,
+        listener: &str,
+        group: &str,
+        target: Option<std::net::SocketAddr>,
+        request: Option<RequestGuard>,
+    ) -> Response<ProxyBody> {
+        let status = self.status();
+        let reason = self.reason();
+        match self.side() {
+            Side::Target => {
+                tracing::warn!(listener, target_group = group, target = ?target, status = status.as_u16(), reason, error = %self, "request failed")
+            }
+            Side::Client => {
+                tracing::info!(listener, target_group = group, status = status.as_u16(), reason, error = %self, "request rejected")
+            }
+        }
+        let mut response = Response::new(ProxyBody::local(error_page(status), request));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if self.closes_connection() {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+fn error_page(status: StatusCode) -> Bytes {
+    Bytes::from_static(match status {
+        StatusCode::BAD_REQUEST => b"400 Bad Request\n",
+        StatusCode::REQUEST_TIMEOUT => b"408 Request Timeout\n",
+        StatusCode::SERVICE_UNAVAILABLE => b"503 Service Unavailable\n",
+        StatusCode::GATEWAY_TIMEOUT => b"504 Gateway Timeout\n",
+        StatusCode::BAD_GATEWAY => b"502 Bad Gateway\n",
+        _ => b"error\n",
+    })
+}

@@ -1,0 +1,22 @@
+//! The L7 data plane: accepts HTTP/1.1 and HTTP/2 cleartext, forwards each request to a target
+//! over pooled HTTP/1.1 keep-alive connections, and answers with cloud-load-balancer errors.
+//!
+//! Data plane, layer 3. It reads only the [`HttpSnapshot`] it is handed (through one
+//! `ArcSwap` load per request) and the `TargetState` atomics of `ballast-balance`. It must not
+//! import `health`, `scale`, `runtime` or `admin`. No lock is taken per request; see
+//! `docs/request-lifecycle.md` for the phases of a request.
+
+mod body;
+mod conn_state;
+mod fault;
+mod headers;
+mod pool;
+mod proxy;
+mod server;
+mod snapshot;
+
+pub use pool::ConnPool;
+pub use server::{serve_listener, ListenerTask};
+pub use snapshot::{
+    HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Target, TargetGroup,
+};

@@ -1,0 +1,119 @@
+//! Keep-alive connections to one target, per worker thread.
+//!
+//! Each worker thread has its own queue, so a connection is only ever used by the thread
+//! whose runtime drives it (no cross-thread wake-ups), and the queues are lock-free so the
+//! type can live in the shared snapshot. A connection goes back to its queue when the
+//! response that used it has been read to the end; one that was closed or sat idle too long
+//! is dropped when next seen.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::body::ClientBody;
+
+/// The sending half of an HTTP/1.1 connection to a target.
+pub(crate) type Sender = SendRequest<ClientBody>;
+
+/// Idle keep-alive connections to one target.
+#[derive(Debug)]
+pub struct ConnPool {
+    per_worker: Box<[ArrayQueue<Idle>]>,
+    idle_timeout: Duration,
+    enabled: bool,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// Why a new connection to a target could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The target did not accept within the connect timeout.
+    #[error("connect timed out")]
+    Timeout,
+    /// The operating system refused or failed the connection.
+    #[error("connect failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The HTTP/1 handshake on the new connection failed.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] hyper::Error),
+}
+
+impl ConnPool {
+    /// A pool for `workers` threads keeping at most `max_idle` idle connections each.
+    pub fn new(workers: usize, max_idle: usize, idle_timeout: Duration) -> Self {
+        let per_worker = (0..workers.max(1))
+            .map(|_| ArrayQueue::new(max_idle.max(1)))
+            .collect();
+        Self {
+            per_worker,
+            idle_timeout,
+            enabled: max_idle > 0,
+        }
+    }
+
+    /// Number of worker queues this pool was built for.
+    pub fn workers(&self) -> usize {
+        self.per_worker.len()
+    }
+
+    /// An idle connection that is still open, if any.
+    pub(crate) fn checkout(&self, worker: usize) -> Option<Sender> {
+        let queue = self.queue(worker)?;
+        while let Some(idle) = queue.pop() {
+            if idle.sender.is_closed() || idle.since.elapsed() >= self.idle_timeout {
+                continue;
+            }
+            return Some(idle.sender);
+        }
+        None
+    }
+
+    /// Returns a connection whose last response was read to the end.
+    pub(crate) fn checkin(&self, worker: usize, sender: Sender) {
+        if !self.enabled || sender.is_closed() {
+            return;
+        }
+        if let Some(queue) = self.queue(worker) {
+            // A full queue means enough idle connections already: this one just closes.
+            let _dropped = queue.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    fn queue(&self, worker: usize) -> Option<&ArrayQueue<Idle>> {
+        self.per_worker.get(worker % self.per_worker.len().max(1))
+    }
+}
+
+/// Opens a new HTTP/1.1 connection to `address` and starts driving it on this thread.
+pub(crate) async fn connect(
+    address: SocketAddr,
+    timeout: Duration,
+) -> Result<Sender, ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Ok(stream) => stream?,
+        Err(_) => return Err(ConnectError::Timeout),
+    };
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(target_address = %address, %error, "target connection ended with an error");
+        }
+    });
+    Ok(sender)
+}

@@ -1,0 +1,223 @@
+//! One request, from the client's head to the target's response head.
+//!
+//! The order of the phases is documented in `docs/request-lifecycle.md`: framing checks,
+//! routing from the snapshot, target choice, header rewrite, connection from the pool, send,
+//! wait for the response head, stream the body back.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballast_config::ListenerName;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::body::{ClientBody, ProxyBody};
+use crate::conn_state::{ConnState, RequestGuard};
+use crate::fault::Fault;
+use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
+use crate::pool::{connect, Sender};
+use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
+
+/// What every request on one client connection shares.
+pub(crate) struct ConnCtx {
+    pub(crate) listener: ListenerName,
+    pub(crate) snapshot: SharedSnapshot,
+    pub(crate) worker: usize,
+    pub(crate) forwarded: Forwarded,
+    pub(crate) state: Arc<ConnState>,
+}
+
+/// The hyper service: every outcome is a response, never an error.
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let request = ctx.state.begin_request();
+    Ok(proxy(req, &ctx, request).await)
+}
+
+async fn proxy(
+    req: Request<Incoming>,
+    ctx: &ConnCtx,
+    request: RequestGuard,
+) -> Response<ProxyBody> {
+    let listener = &*ctx.listener.0;
+    if let Err(fault) = check_framing(&req) {
+        return fault.into_response(listener, "-", None, Some(request));
+    }
+    let group = {
+        let snapshot = ctx.snapshot.load();
+        match snapshot.listener(&ctx.listener).map(|l| &l.default_action) {
+            Some(RouteAction::Forward(group)) => Arc::clone(group),
+            None => return Fault::NoTarget.into_response(listener, "-", None, Some(request)),
+        }
+    };
+    let group_name = &*group.name.0;
+    let Some(index) = group.balancer.pick(&group.targets, |t| &t.state) else {
+        return Fault::NoTarget.into_response(listener, group_name, None, Some(request));
+    };
+    let target = Arc::clone(&group.targets[index]);
+    let (req, body_sent) = match rewrite_request(req, &ctx.forwarded) {
+        Ok(rewritten) => rewritten,
+        Err(fault) => return fault.into_response(listener, group_name, None, Some(request)),
+    };
+    let in_flight = target.state.begin_request();
+    match forward(req, body_sent.as_deref(), &group, &target, ctx).await {
+        Ok((response, sender)) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            let reuse = (sender, Arc::clone(&target.pool), ctx.worker);
+            Response::from_parts(parts, ProxyBody::target(body, reuse, in_flight, request))
+        }
+        Err(fault) => {
+            fault.into_response(listener, group_name, Some(target.address), Some(request))
+        }
+    }
+}
+
+/// Refuses request framings that a target could read differently from us (RFC 9112 §6.1,
+/// §6.3). hyper already rejects conflicting `Content-Length` values with 400.
+fn check_framing(req: &Request<Incoming>) -> Result<(), Fault> {
+    let headers = req.headers();
+    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
+    let Some(first) = codings.next() else {
+        return Ok(());
+    };
+    if headers.contains_key(header::CONTENT_LENGTH) {
+        return Err(Fault::AmbiguousFraming);
+    }
+    let single_chunked = codings.next().is_none()
+        && first
+            .as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"chunked");
+    if !single_chunked {
+        return Err(Fault::BadTransferEncoding);
+    }
+    Ok(())
+}
+
+/// Turns the client's request into the one the target receives: HTTP/1.1, origin-form,
+/// `Host` kept (or taken from the authority), hop-by-hop headers out, forwarding headers in.
+fn rewrite_request(
+    req: Request<Incoming>,
+    forwarded: &Forwarded,
+) -> Result<(Request<ClientBody>, Option<Arc<AtomicBool>>), Fault> {
+    let (mut parts, body) = req.into_parts();
+    if let Some(authority) = parts.uri.authority() {
+        // Absolute-form (HTTP/1.1) or `:authority` (HTTP/2): the URI's authority is the host.
+        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            parts.headers.insert(header::HOST, host);
+        }
+        let path = parts.uri.path_and_query().cloned();
+        parts.uri = path.map_or_else(|| Uri::from_static("/"), Uri::from);
+    } else if parts.version == Version::HTTP_11 && !parts.headers.contains_key(header::HOST) {
+        return Err(Fault::MissingHost);
+    }
+    if parts.version == Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    add_forwarded(&mut parts.headers, forwarded);
+    parts.version = Version::HTTP_11;
+    let (body, sent) = ClientBody::new(body);
+    Ok((Request::from_parts(parts, body), sent))
+}
+
+/// HTTP/2 may split `Cookie` into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut http::HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().count() < 2 {
+        return;
+    }
+    let mut joined = Vec::new();
+    for (i, value) in headers.get_all(header::COOKIE).iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// Sends the request on a pooled or new connection and waits for the response head.
+///
+/// A pooled connection that turns out to be closed before the request was written is
+/// replaced by a new one, once: the request was never seen by the target, so this is safe
+/// for every method.
+async fn forward(
+    mut req: Request<ClientBody>,
+    body_sent: Option<&AtomicBool>,
+    group: &TargetGroup,
+    target: &Target,
+    ctx: &ConnCtx,
+) -> Result<(Response<Incoming>, Sender), Fault> {
+    let (mut sender, mut reused) = match target.pool.checkout(ctx.worker) {
+        Some(sender) => (sender, true),
+        None => (
+            connect(target.address, group.connect_timeout)
+                .await
+                .map_err(Fault::Connect)?,
+            false,
+        ),
+    };
+    loop {
+        if sender.ready().await.is_err() && reused {
+            sender = connect(target.address, group.connect_timeout)
+                .await
+                .map_err(Fault::Connect)?;
+            reused = false;
+            continue;
+        }
+        let sending = sender.try_send_request(req);
+        match await_response(sending, group.response_timeout, body_sent, &ctx.state).await? {
+            Ok(response) => return Ok((response, sender)),
+            Err(mut error) => match error.take_message() {
+                Some(unsent) if reused => {
+                    req = unsent;
+                    sender = connect(target.address, group.connect_timeout)
+                        .await
+                        .map_err(Fault::Connect)?;
+                    reused = false;
+                }
+                _ => return Err(Fault::from_send(error.into_error())),
+            },
+        }
+    }
+}
+
+/// Waits for the target's response head. The response timeout counts from the end of the
+/// request body: while the client is still uploading, the clock restarts as long as the
+/// client keeps sending; a client that stops sending mid-body gets 408.
+async fn await_response<F: Future>(
+    sending: F,
+    timeout: Duration,
+    body_sent: Option<&AtomicBool>,
+    client: &ConnState,
+) -> Result<F::Output, Fault> {
+    tokio::pin!(sending);
+    let sleep = tokio::time::sleep(timeout);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut sending => return Ok(out),
+            () = &mut sleep => {
+                let uploading = body_sent.is_some_and(|sent| !sent.load(Ordering::Relaxed));
+                if !uploading {
+                    return Err(Fault::ResponseTimeout);
+                }
+                if client.idle_for() >= timeout {
+                    return Err(Fault::ClientBodyTimeout);
+                }
+                sleep.as_mut().reset(Instant::now() + timeout);
+            }
+        }
+    }
+}

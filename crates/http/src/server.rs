@@ -1,0 +1,144 @@
+//! Accepting client connections and serving HTTP/1.1 and HTTP/2 on them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballast_config::{HttpListenerLimits, ListenerName};
+use http::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::conn_state::{ConnState, Expiry, TrackedIo};
+use crate::headers::Forwarded;
+use crate::proxy::{handle, ConnCtx};
+use crate::snapshot::SharedSnapshot;
+
+/// What a worker needs to serve one listener socket.
+#[derive(Debug, Clone)]
+pub struct ListenerTask {
+    /// The listener's name, to find its routes in each snapshot.
+    pub name: ListenerName,
+    /// The routing table, swapped by the control plane.
+    pub snapshot: SharedSnapshot,
+    /// This worker's index, selecting its connection pools.
+    pub worker: usize,
+    /// Cancelled when the listener must stop accepting and drain.
+    pub shutdown: CancellationToken,
+    /// Tracks every connection task so shutdown can wait for them.
+    pub connections: TaskTracker,
+}
+
+/// Accepts connections on `listener` until `task.shutdown` is cancelled.
+///
+/// Runs on the worker's own runtime; every connection is served on the same thread.
+pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let port = HeaderValue::from(port);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = task.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx = connection_context(&task, peer, port.clone());
+                let shutdown = task.shutdown.clone();
+                task.connections
+                    .spawn(serve_connection(stream, ctx, shutdown));
+            }
+            Err(error) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                tracing::warn!(listener = %task.name, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn connection_context(task: &ListenerTask, peer: SocketAddr, port: HeaderValue) -> ConnCtx {
+    let client_ip = HeaderValue::try_from(peer.ip().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    ConnCtx {
+        listener: task.name.clone(),
+        snapshot: Arc::clone(&task.snapshot),
+        worker: task.worker,
+        forwarded: Forwarded {
+            client_ip,
+            proto: HeaderValue::from_static("http"),
+            port,
+        },
+        state: ConnState::new(),
+    }
+}
+
+async fn serve_connection(stream: TcpStream, ctx: ConnCtx, shutdown: CancellationToken) {
+    let Some(limits) = ctx
+        .snapshot
+        .load()
+        .listener(&ctx.listener)
+        .map(|l| l.limits)
+    else {
+        return;
+    };
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay failed");
+    }
+    let state = Arc::clone(&ctx.state);
+    let io = TokioIo::new(TrackedIo::new(stream, Arc::clone(&state)));
+    let ctx = Arc::new(ctx);
+    let service = service_fn(move |req| handle(req, Arc::clone(&ctx)));
+    let builder = server_builder(&limits);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let sleep = tokio::time::sleep(limits.request_header_timeout);
+    tokio::pin!(sleep);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "client connection ended with an error");
+                }
+                return;
+            }
+            () = shutdown.cancelled(), if !draining => {
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            expiry = state.expired(&limits, sleep.as_mut()), if !draining => match expiry {
+                Expiry::HeaderTimeout => {
+                    tracing::debug!("request header timeout: closing client connection");
+                    return;
+                }
+                Expiry::Idle => {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+            },
+        }
+    }
+}
+
+fn server_builder(limits: &HttpListenerLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Our own watchdog times the request head (see conn_state): hyper's header timeout
+        // would also cut idle keep-alive connections at the header deadline.
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}

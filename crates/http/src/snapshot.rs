@@ -1,0 +1,79 @@
+//! The immutable routing table the data plane reads, one `ArcSwap` load per request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ballast_balance::{Balancer, TargetState};
+use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
+
+use crate::pool::ConnPool;
+
+/// The handle every listener task holds; the control plane stores a new snapshot into it.
+pub type SharedSnapshot = Arc<ArcSwap<HttpSnapshot>>;
+
+/// Everything the L7 data plane needs to route a request, built off the request path.
+///
+/// Never mutated after it is published: a change builds a new one. Per-target live state
+/// ([`TargetState`], connection pools) is shared by `Arc` so it survives the swap.
+#[derive(Debug, Default)]
+pub struct HttpSnapshot {
+    /// One entry per HTTP listener.
+    pub listeners: Vec<ListenerRoutes>,
+    /// Every target group, referenced or not, so live state carries over to the next build.
+    pub target_groups: Vec<Arc<TargetGroup>>,
+}
+
+/// How one listener handles requests.
+#[derive(Debug)]
+pub struct ListenerRoutes {
+    /// The listener's name, as in the config.
+    pub name: ListenerName,
+    /// Client-side timeouts and limits, applied to each new connection.
+    pub limits: HttpListenerLimits,
+    /// What happens to a request.
+    pub default_action: RouteAction,
+}
+
+/// A compiled action.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// Send to a target of this group.
+    Forward(Arc<TargetGroup>),
+}
+
+/// A target group as the data plane sees it.
+#[derive(Debug)]
+pub struct TargetGroup {
+    /// Its name, for logs.
+    pub name: GroupName,
+    /// Chooses the target of each request.
+    pub balancer: Balancer,
+    /// Its targets, in config order.
+    pub targets: Vec<Arc<Target>>,
+    /// Time allowed to connect to a target.
+    pub connect_timeout: Duration,
+    /// Time allowed for a target's response head, counted once the request is sent.
+    pub response_timeout: Duration,
+}
+
+/// One target: where it is, its live counters and its keep-alive connections.
+#[derive(Debug)]
+pub struct Target {
+    /// Its address.
+    pub address: SocketAddr,
+    /// Live counters shared with the control plane.
+    pub state: Arc<TargetState>,
+    /// Idle keep-alive connections to it.
+    pub pool: Arc<ConnPool>,
+}
+
+impl HttpSnapshot {
+    /// The routes of a listener, by name.
+    pub fn listener(&self, name: &ListenerName) -> Option<&ListenerRoutes> {
+        self.listeners
+            .iter()
+            .find(|l| Arc::ptr_eq(&l.name.0, &name.0) || l.name == *name)
+    }
+}

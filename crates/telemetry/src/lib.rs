@@ -1,0 +1,87 @@
+//! Telemetry: how Ballast reports what it does.
+//!
+//! Shared by both planes, layer 1: imports nothing of ours (it may import `ballast-config`). Today it owns the log
+//! setup; metric handles and the access-log writer belong here too, resolved when the
+//! snapshot is built so the hot path never looks anything up by label.
+
+use std::io::IsTerminal;
+use std::str::FromStr;
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable `key=value` lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The log filter (`--log-level` or `RUST_LOG`) does not parse.
+    #[error("invalid log filter \"{filter}\": {reason}")]
+    BadFilter {
+        /// The filter as given.
+        filter: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// A global subscriber was already installed (only happens if called twice).
+    #[error("logging is already initialised")]
+    AlreadyInitialised,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format \"{other}\" (expected text or json)"
+            )),
+        }
+    }
+}
+
+/// Installs the process-wide log subscriber writing to stderr.
+///
+/// `filter` uses `tracing` directives (`info`, `ballast_http=debug,info`); `RUST_LOG`, when
+/// set, wins so an operator can raise verbosity without editing a unit file.
+pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let env_filter =
+        EnvFilter::builder()
+            .parse(&directives)
+            .map_err(|e| TelemetryError::BadFilter {
+                filter: directives.clone(),
+                reason: e.to_string(),
+            })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|_| TelemetryError::AlreadyInitialised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_formats() {
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert!("xml".parse::<LogFormat>().is_err());
+    }
+}
