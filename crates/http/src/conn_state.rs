@@ -32,7 +32,14 @@ pub(crate) struct ConnState {
     /// Milliseconds since `base` when the current request head began, or `NO_HEADER`.
     header_started: AtomicU64,
     protocol: AtomicU8,
+    /// Framing fields seen in the current HTTP/1 request head (`HEAD_*` bits).
+    head_fields: AtomicU8,
 }
+
+/// The request head carried a `Content-Length` field.
+pub(crate) const HEAD_CONTENT_LENGTH: u8 = 1;
+/// The request head carried a `Transfer-Encoding` field.
+pub(crate) const HEAD_TRANSFER_ENCODING: u8 = 2;
 
 /// Why a connection's watchdog fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +61,21 @@ pub(crate) struct TrackedIo<T> {
     io: T,
     state: Arc<ConnState>,
     preface_seen: usize,
+    scanner: HeadScanner,
+}
+
+/// Spots `Content-Length` and `Transfer-Encoding` field names in HTTP/1 request heads.
+///
+/// hyper resolves a head carrying both by dropping `Content-Length` before we see the
+/// request, which would hide a smuggling attempt we must refuse. Only the first bytes of
+/// each head line are examined, and only while a head is being read.
+#[derive(Debug)]
+struct HeadScanner {
+    active: bool,
+    /// Position in the current line; `SKIP` once the line cannot match.
+    pos: usize,
+    cl: bool,
+    te: bool,
 }
 
 // === impl ConnState ===
@@ -67,6 +89,7 @@ impl ConnState {
             last_activity: AtomicU64::new(0),
             header_started: AtomicU64::new(0),
             protocol: AtomicU8::new(PROTO_UNKNOWN),
+            head_fields: AtomicU8::new(0),
         })
     }
 
@@ -74,13 +97,16 @@ impl ConnState {
         u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
-    /// A request head was complete and handed to the proxy.
-    pub(crate) fn begin_request(self: &Arc<Self>) -> RequestGuard {
+    /// A request head was complete and handed to the proxy. Returns the guard that counts it
+    /// in flight, and the framing fields (`HEAD_*` bits) its head carried on the wire.
+    pub(crate) fn begin_request(self: &Arc<Self>) -> (RequestGuard, u8) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.header_started.store(NO_HEADER, Ordering::Relaxed);
-        RequestGuard {
+        let fields = self.head_fields.swap(0, Ordering::Relaxed);
+        let guard = RequestGuard {
             state: Arc::clone(self),
-        }
+        };
+        (guard, fields)
     }
 
     /// How long since a byte last moved on this connection.
@@ -89,14 +115,18 @@ impl ConnState {
         Duration::from_millis(self.now_ms().saturating_sub(last))
     }
 
-    fn on_read(&self) {
+    /// Records bytes read; returns whether they begin a new request head.
+    fn on_read(&self) -> bool {
         let now = self.now_ms();
         self.last_activity.store(now, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) == 0
             && self.header_started.load(Ordering::Relaxed) == NO_HEADER
         {
             self.header_started.store(now, Ordering::Relaxed);
+            self.head_fields.store(0, Ordering::Relaxed);
+            return true;
         }
+        false
     }
 
     fn on_write(&self) {
@@ -164,6 +194,7 @@ impl<T> TrackedIo<T> {
             io,
             state,
             preface_seen: 0,
+            scanner: HeadScanner::new(),
         }
     }
 
@@ -197,8 +228,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
         let filled = buf.filled().len();
         if filled > before {
-            this.sniff(&buf.filled()[before..filled]);
-            this.state.on_read();
+            let bytes = &buf.filled()[before..filled];
+            this.sniff(bytes);
+            if this.state.on_read() {
+                this.scanner = HeadScanner::new();
+            }
+            if this.scanner.active && this.state.protocol.load(Ordering::Relaxed) != PROTO_H2 {
+                let found = this.scanner.scan(bytes);
+                if found != 0 {
+                    this.state.head_fields.fetch_or(found, Ordering::Relaxed);
+                }
+            }
         }
         result
     }
@@ -239,6 +279,72 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+// === impl HeadScanner ===
+
+const SKIP: usize = usize::MAX;
+const CL_NAME: &[u8] = b"content-length:";
+const TE_NAME: &[u8] = b"transfer-encoding:";
+
+impl HeadScanner {
+    fn new() -> Self {
+        Self {
+            active: true,
+            pos: 0,
+            cl: true,
+            te: true,
+        }
+    }
+
+    fn new_line(&mut self) {
+        self.pos = 0;
+        self.cl = true;
+        self.te = true;
+    }
+
+    /// Scans the next bytes of a head; returns the `HEAD_*` bits of fields completed in them.
+    fn scan(&mut self, mut bytes: &[u8]) -> u8 {
+        let mut found = 0;
+        while self.active && !bytes.is_empty() {
+            if self.pos == SKIP {
+                match bytes.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        bytes = &bytes[i + 1..];
+                        self.new_line();
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let b = bytes[0].to_ascii_lowercase();
+            bytes = &bytes[1..];
+            if b == b'\n' {
+                // An empty line ends the head: what follows is body.
+                if self.pos == 0 {
+                    self.active = false;
+                }
+                self.new_line();
+                continue;
+            }
+            if b == b'\r' && self.pos == 0 {
+                continue;
+            }
+            self.cl &= CL_NAME.get(self.pos) == Some(&b);
+            self.te &= TE_NAME.get(self.pos) == Some(&b);
+            self.pos += 1;
+            if self.cl && self.pos == CL_NAME.len() {
+                found |= HEAD_CONTENT_LENGTH;
+            }
+            if self.te && self.pos == TE_NAME.len() {
+                found |= HEAD_TRANSFER_ENCODING;
+            }
+            if !self.cl && !self.te || self.pos >= TE_NAME.len() {
+                self.pos = SKIP;
+            }
+        }
+        found
     }
 }
 
@@ -298,6 +404,28 @@ mod tests {
         let start = Instant::now();
         assert_eq!(state.expired(&limits(), sleep).await, Expiry::HeaderTimeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn head_scanner_finds_framing_fields_in_any_case_and_split_reads() {
+        let mut scanner = HeadScanner::new();
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-LENGTH: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut found = 0;
+        for chunk in head.chunks(3) {
+            found |= scanner.scan(chunk);
+        }
+        assert_eq!(found, HEAD_CONTENT_LENGTH | HEAD_TRANSFER_ENCODING);
+        assert!(!scanner.active, "the blank line ends the head");
+        // Body bytes after the head are not scanned.
+        assert_eq!(scanner.scan(b"content-length: 1\r\n"), 0);
+    }
+
+    #[test]
+    fn head_scanner_ignores_lookalikes() {
+        let mut scanner = HeadScanner::new();
+        let head =
+            b"GET /content-length: HTTP/1.1\r\nX-Content-Length: 1\r\nContent-Lengthy: 2\r\n\r\n";
+        assert_eq!(scanner.scan(head), 0);
     }
 
     #[test]

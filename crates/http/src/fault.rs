@@ -97,12 +97,13 @@ impl Fault {
             Fault::ClientBodyTimeout => "Client.BodyTimeout",
             Fault::NoTarget => "Group.NoTarget",
             Fault::Connect(ConnectError::Timeout) => "Target.ConnectTimeout",
-            Fault::Connect(ConnectError::Io(e))
-                if e.kind() == std::io::ErrorKind::ConnectionRefused =>
-            {
-                "Target.ConnectionRefused"
-            }
+            Fault::Connect(ConnectError::Io(e)) => match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "Target.ConnectionRefused",
+                std::io::ErrorKind::ConnectionReset => "Target.ConnectionReset",
+                _ => "Target.ConnectFailed",
+            },
             Fault::Connect(_) => "Target.ConnectFailed",
+            Fault::TargetClosed(e) if caused_by_reset(e) => "Target.ConnectionReset",
             Fault::TargetClosed(_) => "Target.ConnectionClosed",
             Fault::InvalidResponse(_) => "Target.InvalidResponse",
             Fault::ResponseTimeout => "Target.ResponseTimeout",
@@ -159,6 +160,17 @@ impl Fault {
         }
         response
     }
+}
+
+fn caused_by_reset(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionReset;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn error_page(status: StatusCode) -> Bytes {

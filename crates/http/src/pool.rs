@@ -106,7 +106,10 @@ pub(crate) async fn connect(
         Ok(stream) => stream?,
         Err(_) => return Err(ConnectError::Timeout),
     };
-    stream.set_nodelay(true)?;
+    if let Err(error) = stream.set_nodelay(true) {
+        // Only fails on a socket that is already dead; the request will say how.
+        tracing::debug!(target_address = %address, %error, "set_nodelay failed");
+    }
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await?;

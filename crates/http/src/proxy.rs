@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, ProxyBody};
-use crate::conn_state::{ConnState, RequestGuard};
+use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
 use crate::fault::Fault;
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::pool::{connect, Sender};
@@ -37,17 +37,18 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let request = ctx.state.begin_request();
-    Ok(proxy(req, &ctx, request).await)
+    let (request, head_fields) = ctx.state.begin_request();
+    Ok(proxy(req, head_fields, &ctx, request).await)
 }
 
 async fn proxy(
     req: Request<Incoming>,
+    head_fields: u8,
     ctx: &ConnCtx,
     request: RequestGuard,
 ) -> Response<ProxyBody> {
     let listener = &*ctx.listener.0;
-    if let Err(fault) = check_framing(&req) {
+    if let Err(fault) = check_framing(&req, head_fields) {
         return fault.into_response(listener, "-", None, Some(request));
     }
     let group = {
@@ -81,8 +82,13 @@ async fn proxy(
 }
 
 /// Refuses request framings that a target could read differently from us (RFC 9112 §6.1,
-/// §6.3). hyper already rejects conflicting `Content-Length` values with 400.
-fn check_framing(req: &Request<Incoming>) -> Result<(), Fault> {
+/// §6.3). hyper already rejects conflicting `Content-Length` values with 400; it drops a
+/// `Content-Length` that comes with `Transfer-Encoding`, so `head_fields` (what the head
+/// carried on the wire) tells us about that case.
+fn check_framing(req: &Request<Incoming>, head_fields: u8) -> Result<(), Fault> {
+    if head_fields == HEAD_CONTENT_LENGTH | HEAD_TRANSFER_ENCODING {
+        return Err(Fault::AmbiguousFraming);
+    }
     let headers = req.headers();
     let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
     let Some(first) = codings.next() else {

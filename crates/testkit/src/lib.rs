@@ -1,1 +1,42 @@
-//! placeholder
+//! Test fixtures shared by every Ballast test: real parts on loopback, no mocks.
+//!
+//! Dev-only: no normal dependency may import this crate. It imports nothing of ours either,
+//! so it tests Ballast from the outside, the way users meet it: the real binary as a child
+//! process ([`BallastProcess`]), real HTTP backends ([`Backend`]), misbehaving TCP peers
+//! ([`RawBackend`]) and real clients ([`client`]).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod backend;
+pub mod client;
+mod process;
+mod raw;
+
+pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
+pub use process::BallastProcess;
+pub use raw::{closed_port, RawBackend, RawMode};
+
+use std::time::Duration;
+
+/// `"a", "b"`: addresses as a TOML array body, for configs written in tests.
+pub fn toml_targets(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Waits until `condition` holds, polling every 10 ms, or panics with `what` after `limit`.
+///
+/// Tests wait on conditions, never on fixed sleeps.
+pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut condition: F) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,173 @@
+//! Requests Ballast refuses, and clients it does not let hold a connection forever.
+//!
+//! Every smuggling shape is answered 400 with the connection closed, and the target never
+//! receives a request it could frame differently (RFC 9112 §6.1, §6.3).
+
+use std::path::Path;
+use std::time::Duration;
+
+use ballast_testkit::client::{raw, read_until_closed};
+use ballast_testkit::{Backend, BallastProcess};
+use tokio::io::AsyncWriteExt;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn start(backend: &Backend, listener_extra: &str) -> BallastProcess {
+    BallastProcess::start(
+        bin(),
+        &format!(
+            "[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n{listener_extra}\n[target_groups.app]\ntargets = [\"{}\"]\n",
+            backend.addr
+        ),
+    )
+}
+
+async fn assert_rejected(lb: &BallastProcess, request: &[u8], status: u16) {
+    let reply = raw(lb.addr("web"), request, WAIT).await;
+    assert_eq!(reply.status(), Some(status), "{}", reply.text());
+    assert!(
+        reply.closed,
+        "connection must be closed after {status}: {}",
+        reply.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_framings_are_rejected_and_never_forwarded() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "");
+    let shapes: [&[u8]; 4] = [
+        // Content-Length and Transfer-Encoding together.
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        // Conflicting Content-Length values.
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        // Conflicting values in one field.
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!",
+        // chunked twice.
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ];
+    for shape in shapes {
+        assert_rejected(&lb, shape, 400).await;
+    }
+    // An unknown coding, and chunked not last.
+    assert_rejected(
+        &lb,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        400,
+    )
+    .await;
+    assert_rejected(
+        &lb,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        400,
+    )
+    .await;
+    assert_eq!(backend.hits(), 0, "no smuggling shape may reach the target");
+    assert_eq!(backend.recorded().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_chunked_body_is_rejected_and_the_target_never_gets_a_whole_request() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "");
+    assert_rejected(
+        &lb,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+        400,
+    )
+    .await;
+    assert_eq!(
+        backend.hits(),
+        0,
+        "the target must not answer a request with a broken body"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "");
+    assert_rejected(&lb, b"THIS IS NOT HTTP\r\n\r\n", 400).await;
+    assert_rejected(&lb, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400).await;
+    assert_rejected(&lb, b"GET / HTTP/1.1\r\n\r\n", 400).await; // HTTP/1.1 needs Host
+    assert_eq!(backend.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_or_too_many_headers_get_431() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "max_header_bytes = 16384\nmax_headers = 20");
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    assert_rejected(&lb, big.as_bytes(), 431).await;
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..30 {
+        many.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_rejected(&lb, many.as_bytes(), 431).await;
+    // Just under both limits passes.
+    let mut fine = String::from("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 0..15 {
+        fine.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    fine.push_str("\r\n");
+    let reply = raw(lb.addr("web"), fine.as_bytes(), WAIT).await;
+    assert_eq!(reply.status(), Some(200), "{}", reply.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(
+        &backend,
+        "request_header_timeout = \"300ms\"\nidle_timeout = \"30s\"",
+    );
+    // A slowloris client: connects, sends part of a head, then nothing.
+    let mut stream = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reply = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.closed, "a slow head must get the connection closed");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // A client that connects and sends nothing at all.
+    let mut silent = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut silent, Duration::from_secs(10))
+            .await
+            .closed
+    );
+    assert_eq!(backend.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "idle_timeout = \"400ms\"");
+    let mut stream = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.text().starts_with("HTTP/1.1 200"), "{}", reply.text());
+    assert!(
+        reply.closed,
+        "the idle connection must be closed after the idle timeout"
+    );
+}

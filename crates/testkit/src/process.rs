@@ -1,0 +1,151 @@
+//! The real `ballast` binary as a child process, driven the way an operator drives it:
+//! a config file, signals, and its JSON log on stderr.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `ballast run`. Killed when dropped.
+pub struct BallastProcess {
+    child: Child,
+    _dir: tempfile::TempDir,
+    log: Arc<(Mutex<Vec<serde_json::Value>>, Condvar)>,
+    listeners: HashMap<String, SocketAddr>,
+}
+
+impl BallastProcess {
+    /// Writes `config` to a file, starts `bin run -c FILE`, and waits until it says it started.
+    pub fn start(bin: &Path, config: &str) -> BallastProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ballast.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(bin)
+            .args(["run", "-c"])
+            .arg(&path)
+            .args(["--log-format", "json", "--log-level", "info"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<(Mutex<Vec<serde_json::Value>>, Condvar)> = Arc::default();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                sink.0.lock().unwrap().push(value);
+                sink.1.notify_all();
+            }
+        });
+        let mut process = BallastProcess {
+            child,
+            _dir: dir,
+            log,
+            listeners: HashMap::new(),
+        };
+        process.wait_for_log("ballast started", Duration::from_secs(20));
+        for event in process.events() {
+            if event["message"] == "listener started" {
+                let name = event["listener"].as_str().unwrap().to_owned();
+                let addr = event["addr"].as_str().unwrap().parse().unwrap();
+                process.listeners.insert(name, addr);
+            }
+        }
+        process
+    }
+
+    /// The bound address of a listener.
+    pub fn addr(&self, listener: &str) -> SocketAddr {
+        *self
+            .listeners
+            .get(listener)
+            .unwrap_or_else(|| panic!("no listener {listener:?} in {:?}", self.listeners))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ballast did not exit within {limit:?}"
+            );
+            let (lock, cvar) = &*self.log;
+            // Wake on new log lines or every 20 ms, whichever comes first.
+            let guard = lock.lock().unwrap();
+            let _ = cvar.wait_timeout(guard, Duration::from_millis(20)).unwrap();
+        }
+    }
+
+    /// Every JSON log event so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.log.0.lock().unwrap().clone()
+    }
+
+    /// Log events whose message equals `message`.
+    pub fn events_with(&self, message: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["message"] == message)
+            .collect()
+    }
+
+    /// Blocks until an event with this message is logged, or panics after `limit`.
+    pub fn wait_for_log(&self, message: &str, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        let (lock, cvar) = &*self.log;
+        let mut events = lock.lock().unwrap();
+        loop {
+            if let Some(event) = events.iter().find(|e| e["message"] == message) {
+                return event.clone();
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "no log event {message:?} within {limit:?}; log so far: {events:#?}"
+            );
+            events = cvar.wait_timeout(events, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Peak resident memory of the process so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for BallastProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

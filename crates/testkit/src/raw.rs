@@ -1,0 +1,99 @@
+//! Misbehaving TCP peers for failure-path tests: they speak just enough to fail in one
+//! precise way.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How a [`RawBackend`] fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawMode {
+    /// Accepts, then resets the connection (RST) without reading.
+    ResetOnAccept,
+    /// Reads the request head, then closes without answering.
+    CloseAfterRequest,
+    /// Reads the request head, then answers with bytes that are not HTTP.
+    Garbage,
+    /// Reads the request head, then never answers.
+    Silent,
+}
+
+/// A TCP peer on 127.0.0.1:0 that fails as its mode says.
+pub struct RawBackend {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawBackend {
+    pub async fn spawn(mode: RawMode) -> RawBackend {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(misbehave(stream, mode));
+            }
+        });
+        RawBackend {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn misbehave(mut stream: TcpStream, mode: RawMode) {
+    if mode == RawMode::ResetOnAccept {
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        return;
+    }
+    read_head(&mut stream).await;
+    match mode {
+        RawMode::CloseAfterRequest | RawMode::ResetOnAccept => {}
+        RawMode::Garbage => {
+            let _ = stream.write_all(b"this is not http at all\r\n\r\n").await;
+        }
+        RawMode::Silent => {
+            let mut sink = [0u8; 1024];
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+    }
+}
+
+async fn read_head(stream: &mut TcpStream) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// An address on which nothing listens: connecting to it is refused.
+pub fn closed_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
