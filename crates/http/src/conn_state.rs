@@ -162,9 +162,15 @@ impl ConnState {
         mut sleep: Pin<&mut Sleep>,
     ) -> Expiry {
         loop {
+            // Phase changes are not signalled to this sleep, and a change can bring a deadline
+            // closer (a request ends: idle time starts counting). Waking at least every
+            // shortest timeout bounds how late such a deadline can be noticed by zero:
+            // any new deadline is at least that far from the moment it is created.
             let (deadline, _) = self.deadline(limits);
-            if sleep.deadline() != deadline {
-                sleep.as_mut().reset(deadline);
+            let step = limits.request_header_timeout.min(limits.idle_timeout);
+            let wake = deadline.min(Instant::now() + step);
+            if sleep.deadline() != wake {
+                sleep.as_mut().reset(wake);
             }
             sleep.as_mut().await;
             let (deadline, expiry) = self.deadline(limits);
@@ -404,6 +410,30 @@ mod tests {
         let start = Instant::now();
         assert_eq!(state.expired(&limits(), sleep).await, Expiry::HeaderTimeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_ending_brings_the_idle_deadline_in_even_mid_sleep() {
+        let limits = HttpListenerLimits {
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(1),
+            ..limits()
+        };
+        let state = ConnState::new();
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let start = Instant::now();
+        let watch = state.expired(&limits, sleep);
+        tokio::pin!(watch);
+        // The watchdog is asleep on the header deadline when a request comes and goes.
+        assert!(futures_poll_once(watch.as_mut()).await.is_none());
+        drop(state.begin_request());
+        assert_eq!(watch.await, Expiry::Idle);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        tokio::time::timeout(Duration::ZERO, f).await.ok()
     }
 
     #[test]
