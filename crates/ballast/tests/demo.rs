@@ -1,0 +1,74 @@
+//! `ballast demo` starts, serves through the balancer, and takes its backends down with it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ballast_testkit::client::get;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_requests_from_all_three_backends_and_stops_cleanly() {
+    let mut child = Command::new(bin())
+        .args(["demo", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (url, backends) = tokio::task::spawn_blocking(move || {
+        let mut url = None;
+        let mut backends = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let trimmed = line.trim();
+            if let Some(rest) = trimmed.strip_prefix("listener") {
+                url = Some(rest.trim().to_owned());
+            } else if trimmed.starts_with("echo-") {
+                backends.push(trimmed.rsplit("http://").next().unwrap().to_owned());
+            } else if trimmed.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        (url.expect("demo prints its listener"), backends)
+    })
+    .await
+    .unwrap();
+    assert_eq!(backends.len(), 3);
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let response = get(addr, "/hello").await;
+        assert_eq!(response.status(), 200);
+        let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(json["path"], "/hello");
+        instances.push(json["instance"].as_str().unwrap().to_owned());
+    }
+    instances.sort();
+    assert_eq!(instances, vec!["echo-1", "echo-2", "echo-3"]);
+
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    for backend in backends {
+        let addr: std::net::SocketAddr = backend.parse().unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "backend {addr} outlived the demo"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
