@@ -59,6 +59,7 @@ targets = [{targets}]
     print_banner(&url, &backends);
     let signal = crate::run::wait_for_stop_signal()?;
     tracing::info!(signal, "stopping demo");
+    crate::run::exit_on_second_signal();
     runtime.shutdown();
     drop(backends);
     Ok(ExitCode::SUCCESS)

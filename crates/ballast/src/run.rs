@@ -55,9 +55,21 @@ pub(crate) fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     tracing::info!(workers = runtime.worker_count(), "ballast started");
     let signal = wait_for_stop_signal()?;
     tracing::info!(signal, drain_timeout = ?drain_timeout, "stopping: no new connections, draining in-flight requests");
+    exit_on_second_signal();
     let took = runtime.shutdown();
     tracing::info!(took = ?took, "stopped");
     Ok(())
+}
+
+/// A second SIGTERM or SIGINT during the drain means "now": exit at once, as operators
+/// expect from pressing Ctrl-C twice.
+pub(crate) fn exit_on_second_signal() {
+    std::thread::spawn(|| {
+        if let Ok(signal) = wait_for_stop_signal() {
+            eprintln!("{signal} again: exiting without waiting for the drain");
+            std::process::exit(1);
+        }
+    });
 }
 
 /// Blocks until SIGTERM or SIGINT; returns its name.

@@ -87,3 +87,39 @@ async fn drain_timeout_bounds_shutdown() {
         "the cut-off request sees its connection close"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_during_the_drain_exits_at_once() {
+    let silent = RawBackend::spawn(RawMode::Silent).await;
+    let mut lb = BallastProcess::start(bin(), &config(silent.addr, "60s"));
+    let addr = lb.addr("web");
+    let _stuck = tokio::spawn(async move { get(addr, "/").await });
+    wait_until(
+        "the request to reach the target",
+        Duration::from_secs(10),
+        || silent.accepted() > 0,
+    )
+    .await;
+    lb.signal("TERM");
+    lb.wait_for_log(
+        "stopping: no new connections, draining in-flight requests",
+        Duration::from_secs(10),
+    );
+    // The second handler is installed right after that log line; retry until it takes.
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            lb.signal("TERM");
+            if let Some(status) = lb.try_wait_exit(Duration::from_millis(200)) {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a second SIGTERM did not stop the drain"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(1));
+}

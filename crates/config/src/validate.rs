@@ -259,8 +259,11 @@ impl Validator {
         if addr.port() == 0 {
             return;
         }
+        // IPv6 listeners are bound IPv6-only, so `0.0.0.0:P` and `[::]:P` coexist; within
+        // one family an unspecified address claims the port on every address.
         let clash = bound.iter().find(|(other, _)| {
             other.port() == addr.port()
+                && other.is_ipv4() == addr.is_ipv4()
                 && (**other == addr || other.ip().is_unspecified() || addr.ip().is_unspecified())
         });
         if let Some((_, other)) = clash {

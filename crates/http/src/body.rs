@@ -6,7 +6,7 @@
 //! wrote itself. Both hold the guards that count the request as in flight.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,6 +14,7 @@ use ballast_balance::InFlight;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::Instant;
 
 use crate::conn_state::RequestGuard;
 use crate::pool::{ConnPool, Sender};
@@ -22,8 +23,18 @@ use crate::pool::{ConnPool, Sender};
 #[derive(Debug)]
 pub(crate) struct ClientBody {
     inner: Incoming,
-    /// Set once the whole body has been read from the client; the response timeout starts then.
-    sent: Option<Arc<AtomicBool>>,
+    /// Notes when the whole body has been read from the client; the response timeout
+    /// counts from then.
+    upload: Option<Arc<Upload>>,
+}
+
+/// When a request body finished arriving, shared between the body (which sees its end) and
+/// the request task (which times the response).
+#[derive(Debug)]
+pub(crate) struct Upload {
+    start: Instant,
+    /// Microseconds after `start` when the body ended, or `u64::MAX` while it has not.
+    done_us: AtomicU64,
 }
 
 /// The client's request body was malformed or cut short (for example an invalid chunk).
@@ -55,17 +66,27 @@ struct TargetBody {
 // === impl ClientBody ===
 
 impl ClientBody {
-    /// Wraps a request body; returns the flag that tells when it has been fully sent, or
-    /// `None` when there is no body to wait for.
-    pub(crate) fn new(inner: Incoming) -> (Self, Option<Arc<AtomicBool>>) {
-        let sent = (!inner.is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
-        let flag = sent.clone();
-        (Self { inner, sent }, flag)
+    /// Wraps a request body; also returns the [`Upload`] that tells when it has been fully
+    /// sent, or `None` when there is no body to wait for.
+    pub(crate) fn new(inner: Incoming) -> (Self, Option<Arc<Upload>>) {
+        let upload = (!inner.is_end_stream()).then(|| {
+            Arc::new(Upload {
+                start: Instant::now(),
+                done_us: AtomicU64::new(u64::MAX),
+            })
+        });
+        let shared = upload.clone();
+        (Self { inner, upload }, shared)
     }
 
     fn mark_sent(&self) {
-        if let Some(sent) = &self.sent {
-            sent.store(true, Ordering::Relaxed);
+        if let Some(upload) = &self.upload {
+            let us = u64::try_from(upload.start.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+            // Only the first end counts.
+            let _ =
+                upload
+                    .done_us
+                    .compare_exchange(u64::MAX, us, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 }
@@ -93,6 +114,18 @@ impl Body for ClientBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+// === impl Upload ===
+
+impl Upload {
+    /// When the body was fully read from the client, if it has been.
+    pub(crate) fn finished_at(&self) -> Option<Instant> {
+        match self.done_us.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            us => Some(self.start + std::time::Duration::from_micros(us)),
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::body::{ClientBody, ProxyBody};
+use crate::body::{ClientBody, ProxyBody, Upload};
 use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
 use crate::fault::Fault;
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
@@ -63,12 +62,12 @@ async fn proxy(
         return Fault::NoTarget.into_response(listener, group_name, None, Some(request));
     };
     let target = Arc::clone(&group.targets[index]);
-    let (req, body_sent) = match rewrite_request(req, &ctx.forwarded) {
+    let (req, upload) = match rewrite_request(req, &ctx.forwarded) {
         Ok(rewritten) => rewritten,
         Err(fault) => return fault.into_response(listener, group_name, None, Some(request)),
     };
     let in_flight = target.state.begin_request();
-    match forward(req, body_sent.as_deref(), &group, &target, ctx).await {
+    match forward(req, upload.as_deref(), &group, &target, ctx).await {
         Ok((response, sender)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -113,7 +112,7 @@ fn check_framing(req: &Request<Incoming>, head_fields: u8) -> Result<(), Fault> 
 fn rewrite_request(
     req: Request<Incoming>,
     forwarded: &Forwarded,
-) -> Result<(Request<ClientBody>, Option<Arc<AtomicBool>>), Fault> {
+) -> Result<(Request<ClientBody>, Option<Arc<Upload>>), Fault> {
     let (mut parts, body) = req.into_parts();
     if let Some(authority) = parts.uri.authority() {
         // Absolute-form (HTTP/1.1) or `:authority` (HTTP/2): the URI's authority is the host.
@@ -159,7 +158,7 @@ fn join_cookies(headers: &mut http::HeaderMap) {
 /// for every method.
 async fn forward(
     mut req: Request<ClientBody>,
-    body_sent: Option<&AtomicBool>,
+    upload: Option<&Upload>,
     group: &TargetGroup,
     target: &Target,
     ctx: &ConnCtx,
@@ -182,7 +181,7 @@ async fn forward(
             continue;
         }
         let sending = sender.try_send_request(req);
-        match await_response(sending, group.response_timeout, body_sent, &ctx.state).await? {
+        match await_response(sending, group.response_timeout, upload, &ctx.state).await? {
             Ok(response) => return Ok((response, sender)),
             Err(mut error) => match error.take_message() {
                 Some(unsent) if reused => {
@@ -198,13 +197,13 @@ async fn forward(
     }
 }
 
-/// Waits for the target's response head. The response timeout counts from the end of the
-/// request body: while the client is still uploading, the clock restarts as long as the
-/// client keeps sending; a client that stops sending mid-body gets 408.
+/// Waits for the target's response head, at most the response timeout after the request
+/// body was fully sent. While the client is still uploading, it is the client who is timed:
+/// one that sends nothing for the response timeout gets 408.
 async fn await_response<F: Future>(
     sending: F,
     timeout: Duration,
-    body_sent: Option<&AtomicBool>,
+    upload: Option<&Upload>,
     client: &ConnState,
 ) -> Result<F::Output, Fault> {
     tokio::pin!(sending);
@@ -215,14 +214,21 @@ async fn await_response<F: Future>(
             biased;
             out = &mut sending => return Ok(out),
             () = &mut sleep => {
-                let uploading = body_sent.is_some_and(|sent| !sent.load(Ordering::Relaxed));
-                if !uploading {
-                    return Err(Fault::ResponseTimeout);
-                }
-                if client.idle_for() >= timeout {
-                    return Err(Fault::ClientBodyTimeout);
-                }
-                sleep.as_mut().reset(Instant::now() + timeout);
+                let now = Instant::now();
+                let next = match upload.map(Upload::finished_at) {
+                    // No body, or the body ended: the target has had its time.
+                    None => return Err(Fault::ResponseTimeout),
+                    Some(Some(done)) if now >= done + timeout => return Err(Fault::ResponseTimeout),
+                    Some(Some(done)) => done + timeout,
+                    Some(None) => {
+                        let idle = client.idle_for();
+                        if idle >= timeout {
+                            return Err(Fault::ClientBodyTimeout);
+                        }
+                        now + (timeout - idle)
+                    }
+                };
+                sleep.as_mut().reset(next);
             }
         }
     }

@@ -25,14 +25,14 @@ pub use snapshot::build_snapshot;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// A listener's address could not be bound.
-    #[error("listeners.{listener}: cannot bind {address}: {source}")]
+    #[error("listeners.{listener}.bind: cannot bind {address}: {reason}")]
     Bind {
         /// The listener.
         listener: ListenerName,
         /// The address from its `bind` key.
         address: SocketAddr,
-        /// The operating system's reason.
-        source: std::io::Error,
+        /// The operating system's reason (not a `source`: the message already says it).
+        reason: std::io::Error,
     },
     /// A worker thread or its async runtime could not be created.
     #[error("cannot start worker thread: {0}")]

@@ -29,10 +29,10 @@ pub(crate) fn bind_all(
         .listeners
         .iter()
         .map(|l| {
-            let error = |source| RuntimeError::Bind {
+            let error = |reason| RuntimeError::Bind {
                 listener: l.name.clone(),
                 address: l.bind,
-                source,
+                reason,
             };
             let first = bind_one(l.bind).map_err(error)?;
             let address = first.local_addr().map_err(error)?;

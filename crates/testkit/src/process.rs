@@ -101,6 +101,22 @@ impl BallastProcess {
         }
     }
 
+    /// Waits up to `limit` for the process to exit; `None` if it is still running.
+    pub fn try_wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let (lock, cvar) = &*self.log;
+            let guard = lock.lock().unwrap();
+            let _ = cvar.wait_timeout(guard, Duration::from_millis(20)).unwrap();
+        }
+    }
+
     /// Every JSON log event so far.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.log.0.lock().unwrap().clone()

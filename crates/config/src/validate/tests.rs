@@ -205,6 +205,21 @@ targets = []
 }
 
 #[test]
+fn ipv4_and_ipv6_wildcards_share_a_port() {
+    let text = r#"
+[listeners.v4]
+bind = "0.0.0.0:8080"
+default_action = { forward = "g" }
+[listeners.v6]
+bind = "[::]:8080"
+default_action = { forward = "g" }
+[target_groups.g]
+targets = []
+"#;
+    assert_eq!(parse(text).unwrap().listeners.len(), 2);
+}
+
+#[test]
 fn port_zero_never_conflicts() {
     let text = r#"
 [listeners.a]

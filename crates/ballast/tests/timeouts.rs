@@ -1,0 +1,71 @@
+//! The response timeout counts from the end of the request body; a client that stops
+//! sending its body is timed out with 408.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ballast_testkit::client::read_until_closed;
+use ballast_testkit::{Backend, BallastProcess};
+use tokio::io::AsyncWriteExt;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+fn start(backend: &Backend) -> BallastProcess {
+    BallastProcess::start(
+        bin(),
+        &format!(
+            "[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [\"{}\"]\nresponse_timeout = \"1s\"\n",
+            backend.addr
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_does_not_eat_into_the_response_timeout() {
+    // The upload takes 1.5 s and the target answers 0.6 s after it ends: 2.1 s in all,
+    // more than the 1 s response timeout, but the target was within its time.
+    let backend = Backend::builder("a")
+        .delay(Duration::from_millis(600))
+        .spawn()
+        .await;
+    let lb = start(&backend);
+    let mut stream = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.write_all(b"ab").await.unwrap();
+    }
+    let reply = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.text().starts_with("HTTP/1.1 200"), "{}", reply.text());
+    assert!(
+        reply.text().contains("\"body_bytes\":10"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_sending_its_body_gets_408() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend);
+    let mut stream = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        .await
+        .unwrap();
+    let reply = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.text().starts_with("HTTP/1.1 408"), "{}", reply.text());
+    assert!(reply.closed);
+    assert_eq!(backend.hits(), 0);
+}
