@@ -129,8 +129,13 @@ impl ConnState {
         false
     }
 
+    /// Writes only matter to the idle clock when no request is in flight (a response's
+    /// last bytes after its guard dropped, HTTP/2 control frames); while one is, the guard's
+    /// drop stamps the time, so the clock is not read per write.
     fn on_write(&self) {
-        self.last_activity.store(self.now_ms(), Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            self.last_activity.store(self.now_ms(), Ordering::Relaxed);
+        }
     }
 
     /// When the connection should next be looked at, and what it would mean if nothing

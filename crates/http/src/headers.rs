@@ -36,6 +36,11 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 /// `Host` is kept even when named: dropping it would make the message unroutable, and no
 /// legitimate client marks it connection-specific.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the few names present costs less than a
+    // hash lookup per hop-by-hop name.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     match headers.get_all(header::CONNECTION).iter().count() {
         0 => {}
         // The usual case (`keep-alive`, `close`): no list to collect.
@@ -133,6 +138,15 @@ mod tests {
         let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn leaves_end_to_end_headers_alone() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("example.com"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
     }
 
     #[test]
