@@ -4,16 +4,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use ballast_testkit::client::get;
-use ballast_testkit::{wait_until, Backend, BallastProcess, RawBackend, RawMode};
+use ballast_testkit::{wait_until, web_app_config, Backend, BallastProcess, RawBackend, RawMode};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
 }
 
 fn config(target: std::net::SocketAddr, drain: &str) -> String {
-    format!(
-        "[server]\ndrain_timeout = \"{drain}\"\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [\"{target}\"]\n"
-    )
+    web_app_config(&[target], &format!("drain_timeout = \"{drain}\""), "", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

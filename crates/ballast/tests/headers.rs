@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ballast_testkit::client::{H1, H2};
-use ballast_testkit::{Backend, BallastProcess};
+use ballast_testkit::{web_app_config, Backend, BallastProcess};
 use bytes::Bytes;
 use http_body_util::Full;
 
@@ -12,13 +12,7 @@ fn bin() -> &'static Path {
 }
 
 fn start(backend: &Backend) -> BallastProcess {
-    BallastProcess::start(
-        bin(),
-        &format!(
-            "[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [\"{}\"]\n",
-            backend.addr
-        ),
-    )
+    BallastProcess::start(bin(), &web_app_config(&[backend.addr], "", "", ""))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

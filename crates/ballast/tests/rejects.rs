@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ballast_testkit::client::{raw, read_until_closed};
-use ballast_testkit::{Backend, BallastProcess};
+use ballast_testkit::{web_app_config, Backend, BallastProcess};
 use tokio::io::AsyncWriteExt;
 
 fn bin() -> &'static Path {
@@ -19,10 +19,7 @@ const WAIT: Duration = Duration::from_secs(5);
 fn start(backend: &Backend, listener_extra: &str) -> BallastProcess {
     BallastProcess::start(
         bin(),
-        &format!(
-            "[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n{listener_extra}\n[target_groups.app]\ntargets = [\"{}\"]\n",
-            backend.addr
-        ),
+        &web_app_config(&[backend.addr], "", listener_extra, ""),
     )
 }
 

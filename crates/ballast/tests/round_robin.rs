@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ballast_testkit::client::{get, H1, H2};
-use ballast_testkit::{toml_targets, Backend, BallastProcess};
+use ballast_testkit::{toml_targets, web_app_config, Backend, BallastProcess};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
@@ -60,10 +60,7 @@ async fn keep_alive_connections_to_targets_are_reused() {
     let backend = Backend::spawn("a").await;
     let lb = BallastProcess::start(
         bin(),
-        &format!(
-            "[server]\nworkers = 1\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [\"{}\"]\n",
-            backend.addr
-        ),
+        &web_app_config(&[backend.addr], "workers = 1", "", ""),
     );
     let addr = lb.addr("web");
     for _ in 0..50 {

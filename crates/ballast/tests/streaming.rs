@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ballast_testkit::client::{count_body, send_streaming};
-use ballast_testkit::{Backend, BallastProcess, GeneratedBody};
+use ballast_testkit::{web_app_config, Backend, BallastProcess, GeneratedBody};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
@@ -18,10 +18,7 @@ async fn one_gib_up_and_down_with_bounded_memory() {
     let backend = Backend::spawn("a").await;
     let lb = BallastProcess::start(
         bin(),
-        &format!(
-            "[server]\nworkers = 1\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [\"{}\"]\n",
-            backend.addr
-        ),
+        &web_app_config(&[backend.addr], "workers = 1", "", ""),
     );
     let addr = lb.addr("web");
     let before = lb.peak_rss_kib();

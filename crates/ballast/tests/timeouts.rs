@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ballast_testkit::client::read_until_closed;
-use ballast_testkit::{Backend, BallastProcess};
+use ballast_testkit::{web_app_config, Backend, BallastProcess};
 use tokio::io::AsyncWriteExt;
 
 fn bin() -> &'static Path {
@@ -15,10 +15,7 @@ fn bin() -> &'static Path {
 fn start(backend: &Backend) -> BallastProcess {
     BallastProcess::start(
         bin(),
-        &format!(
-            "[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [\"{}\"]\nresponse_timeout = \"1s\"\n",
-            backend.addr
-        ),
+        &web_app_config(&[backend.addr], "", "", "response_timeout = \"1s\""),
     )
 }
 

@@ -19,8 +19,14 @@ fn every_raw_key_is_documented() {
         .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
         .collect();
     assert!(keys.len() >= 15, "found only {keys:?}");
-    let missing: Vec<_> = keys.iter().filter(|k| !docs.contains(&format!("`{k}`"))).collect();
-    assert!(missing.is_empty(), "keys missing from docs/config.md: {missing:?}");
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|k| !docs.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "keys missing from docs/config.md: {missing:?}"
+    );
 }
 
 #[test]
@@ -34,5 +40,8 @@ fn every_default_is_documented() {
         .collect();
     assert!(names.len() >= 9, "found only {names:?}");
     let missing: Vec<_> = names.iter().filter(|n| !docs.contains(*n)).collect();
-    assert!(missing.is_empty(), "defaults missing from docs/config.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "defaults missing from docs/config.md: {missing:?}"
+    );
 }

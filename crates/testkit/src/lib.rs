@@ -27,6 +27,20 @@ pub fn toml_targets(addrs: &[std::net::SocketAddr]) -> String {
         .join(", ")
 }
 
+/// A config with one listener `web` on 127.0.0.1:0 forwarding to one group `app` of
+/// `targets`. `server`, `listener` and `group` are extra TOML lines for those tables.
+pub fn web_app_config(
+    targets: &[std::net::SocketAddr],
+    server: &str,
+    listener: &str,
+    group: &str,
+) -> String {
+    format!(
+        "[server]\n{server}\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n{listener}\n[target_groups.app]\ntargets = [{}]\n{group}\n",
+        toml_targets(targets)
+    )
+}
+
 /// Waits until `condition` holds, polling every 10 ms, or panics with `what` after `limit`.
 ///
 /// Tests wait on conditions, never on fixed sleeps.
