@@ -1,16 +1,22 @@
 //! Who gets the next request: per-target shared state and the balancing algorithms.
 //!
 //! Data plane, layer 1. Pure code over atomics: no sockets, no locks, no async runtime, no
-//! allocation per pick. It may import `ballast-config` for plain setting types only (the
-//! [`Algorithm`] enum), never `health`, `scale`, `runtime` or `admin`: those write the
-//! [`TargetState`] atomics, the data plane only reads them.
+//! allocation per pick, and the time is always passed in. It may import `ballast-config` for
+//! plain setting types only (the [`Algorithm`] enum), never `health`, `scale`, `runtime` or
+//! `admin`: those write the [`TargetState`] atomics, the data plane only reads them.
 
+mod health;
+mod retry_budget;
 mod round_robin;
 mod target_state;
 
+use std::time::Instant;
+
 pub use ballast_config::Algorithm;
+pub use health::{HealthReason, HealthState};
+pub use retry_budget::RetryBudget;
 pub use round_robin::RoundRobin;
-pub use target_state::{InFlight, TargetState};
+pub use target_state::{InFlight, TargetState, Transition};
 
 /// A target group's balancing algorithm with its shared state, built once per snapshot.
 ///
@@ -22,6 +28,17 @@ pub enum Balancer {
     RoundRobin(RoundRobin),
 }
 
+/// What a pick needs besides the targets.
+#[derive(Debug, Clone, Copy)]
+pub struct PickInput {
+    /// The current time (ejections end by it).
+    pub now: Instant,
+    /// When no target is eligible, pick among every registered target instead of none.
+    pub fail_open: bool,
+    /// A target not to pick (the one a retry is moving away from).
+    pub exclude: Option<usize>,
+}
+
 impl Balancer {
     /// The balancer for an algorithm, starting fresh.
     pub fn from_algorithm(algorithm: Algorithm) -> Self {
@@ -30,13 +47,42 @@ impl Balancer {
         }
     }
 
-    /// Index of the target to send the next request to, among `targets`, or `None` when the
-    /// group has no target to send to. `state` reads each target's live state, so callers
-    /// keep whatever target type they like.
-    pub fn pick<T>(&self, targets: &[T], _state: impl Fn(&T) -> &TargetState) -> Option<usize> {
-        // Round robin needs no live state; the algorithms of the balancing issue will.
-        match self {
-            Balancer::RoundRobin(rr) => rr.pick(targets.len()),
+    /// Index of the target for the next request, or `None` when the group has none to send to.
+    ///
+    /// Only eligible targets (healthy, not ejected, not draining) are picked while any exists.
+    /// When none is and the group fails open, every registered target is a candidate again,
+    /// as ALB does. `state` reads each target's live state, so callers keep their own target
+    /// type.
+    pub fn pick<T>(
+        &self,
+        targets: &[T],
+        state: impl Fn(&T) -> &TargetState,
+        input: &PickInput,
+    ) -> Option<usize> {
+        let allowed = |i: usize| input.exclude != Some(i);
+        let eligible = |i: usize| allowed(i) && state(&targets[i]).is_eligible(input.now);
+        let count = (0..targets.len()).filter(|&i| eligible(i)).count();
+        if count > 0 {
+            return self.nth_of(count, targets.len(), eligible);
         }
+        if !input.fail_open {
+            return None;
+        }
+        let registered = |i: usize| allowed(i) && state(&targets[i]).is_registered();
+        let count = (0..targets.len()).filter(|&i| registered(i)).count();
+        self.nth_of(count, targets.len(), registered)
+    }
+
+    fn nth_of(&self, count: usize, len: usize, candidate: impl Fn(usize) -> bool) -> Option<usize> {
+        let k = match self {
+            Balancer::RoundRobin(rr) => rr.pick(count)?,
+        };
+        if count == len {
+            return Some(k);
+        }
+        (0..len).filter(|&i| candidate(i)).nth(k)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,16 +1,30 @@
 //! Live state of one target, shared by every worker and carried across reloads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Counters the data plane updates on every request and the control plane reads on its tick.
+use crate::health::{HealthReason, HealthState};
+
+/// Counters and health of one target: the data plane reads them per pick and updates them
+/// per request; the control plane (health checks, outlier detection, draining) writes them.
 ///
 /// Only atomics live here, so reading it never blocks a request. One `TargetState` exists per
-/// (target group, address) and moves into each new snapshot, so counters survive a reload.
-#[derive(Debug, Default)]
+/// (target group, address) and moves into each new snapshot, so counters and health survive
+/// a reload. Times are stored as milliseconds after `base`, and every method that needs the
+/// time takes it as an argument.
+#[derive(Debug)]
 pub struct TargetState {
+    base: Instant,
+    state: AtomicU8,
+    reason: AtomicU8,
     in_flight: AtomicU64,
     requests: AtomicU64,
+    transitions: AtomicU64,
+    consecutive_failures: AtomicU32,
+    /// Ejection end in ms after `base`; 0 = not ejected.
+    ejected_until: AtomicU64,
+    ejections: AtomicU32,
 }
 
 /// Marks one request as in flight on a target until dropped.
@@ -23,10 +37,35 @@ pub struct InFlight {
     state: Arc<TargetState>,
 }
 
+/// A change of a target's health state, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// State before.
+    pub from: HealthState,
+    /// State after.
+    pub to: HealthState,
+    /// Why.
+    pub reason: HealthReason,
+}
+
 impl TargetState {
-    /// A target with nothing in flight.
-    pub fn new() -> Self {
-        Self::default()
+    /// A target in `state` for `reason`, with nothing in flight.
+    pub fn new(state: HealthState, reason: HealthReason) -> Self {
+        Self {
+            base: Instant::now(),
+            state: AtomicU8::new(state as u8),
+            reason: AtomicU8::new(reason as u8),
+            in_flight: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            transitions: AtomicU64::new(0),
+            consecutive_failures: AtomicU32::new(0),
+            ejected_until: AtomicU64::new(0),
+            ejections: AtomicU32::new(0),
+        }
+    }
+
+    fn ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Counts a request as started; it ends when the guard drops.
@@ -49,6 +88,108 @@ impl TargetState {
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+
+    /// Current health state.
+    pub fn state(&self) -> HealthState {
+        HealthState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Why the target is in its state.
+    pub fn reason(&self) -> HealthReason {
+        HealthReason::from_u8(self.reason.load(Ordering::Relaxed))
+    }
+
+    /// Health transitions since the target was first configured.
+    pub fn transitions(&self) -> u64 {
+        self.transitions.load(Ordering::Relaxed)
+    }
+
+    /// Moves to `state` for `reason`; returns the transition when the state changed.
+    pub fn set_state(&self, state: HealthState, reason: HealthReason) -> Option<Transition> {
+        self.reason.store(reason as u8, Ordering::Relaxed);
+        let from = HealthState::from_u8(self.state.swap(state as u8, Ordering::Relaxed));
+        if from == state {
+            return None;
+        }
+        self.transitions.fetch_add(1, Ordering::Relaxed);
+        Some(Transition {
+            from,
+            to: state,
+            reason,
+        })
+    }
+
+    /// Whether new requests may go to this target at `now`: healthy and not ejected.
+    pub fn is_eligible(&self, now: Instant) -> bool {
+        self.state() == HealthState::Healthy && !self.is_ejected(now)
+    }
+
+    /// Whether this target may take traffic when the group fails open: anything registered
+    /// (not draining, not unused).
+    pub fn is_registered(&self) -> bool {
+        !matches!(self.state(), HealthState::Draining | HealthState::Unused)
+    }
+
+    /// Records the outcome of a request on real traffic (passive health).
+    pub fn record_outcome(&self, success: bool) {
+        if success {
+            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+        } else {
+            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Failures in a row on real traffic since the last success or ejection.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    /// Whether passive health has taken the target out of rotation at `now`.
+    pub fn is_ejected(&self, now: Instant) -> bool {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        until != 0 && self.ms(now) < until
+    }
+
+    /// When the current ejection ends, if one is running at `now`.
+    pub fn ejected_for(&self, now: Instant) -> Option<Duration> {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        let now_ms = self.ms(now);
+        (until != 0 && now_ms < until).then(|| Duration::from_millis(until - now_ms))
+    }
+
+    /// Ejections in a row (reset once an ejection ends and the target serves successfully).
+    pub fn ejections(&self) -> u32 {
+        self.ejections.load(Ordering::Relaxed)
+    }
+
+    /// Takes the target out of rotation for `duration` from `now`, counting the ejection.
+    pub fn eject(&self, now: Instant, duration: Duration) {
+        let until = self
+            .ms(now)
+            .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+            .max(1);
+        self.ejected_until.store(until, Ordering::Relaxed);
+        self.ejections.fetch_add(1, Ordering::Relaxed);
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    /// Ends an ejection that has run its time; returns whether one did. Repeated ejections
+    /// keep counting until the target has served successfully since (see `record_outcome`).
+    pub fn end_ejection_if_over(&self, now: Instant) -> bool {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until != 0 && self.ms(now) >= until {
+            self.ejected_until.store(0, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Forgets past ejections (the target has served successfully since it came back).
+    pub fn forgive_ejections(&self) {
+        self.ejections.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Drop for InFlight {
@@ -63,7 +204,7 @@ mod tests {
 
     #[test]
     fn in_flight_follows_guards() {
-        let state = Arc::new(TargetState::new());
+        let state = Arc::new(TargetState::new(HealthState::Healthy, HealthReason::None));
         let a = state.begin_request();
         let b = state.begin_request();
         assert_eq!(state.in_flight(), 2);
@@ -72,5 +213,31 @@ mod tests {
         drop(b);
         assert_eq!(state.in_flight(), 0);
         assert_eq!(state.requests(), 2);
+    }
+
+    #[test]
+    fn transitions_are_counted_only_on_change() {
+        let state = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
+        assert!(state
+            .set_state(HealthState::Initial, HealthReason::InitialHealthChecking)
+            .is_none());
+        let t = state
+            .set_state(HealthState::Healthy, HealthReason::None)
+            .unwrap();
+        assert_eq!((t.from, t.to), (HealthState::Initial, HealthState::Healthy));
+        assert_eq!(state.transitions(), 1);
+    }
+
+    #[test]
+    fn ejection_takes_a_target_out_until_its_time_is_over() {
+        let state = TargetState::new(HealthState::Healthy, HealthReason::None);
+        let now = Instant::now();
+        assert!(state.is_eligible(now));
+        state.eject(now, Duration::from_secs(30));
+        assert!(!state.is_eligible(now + Duration::from_secs(29)));
+        assert!(state.is_eligible(now + Duration::from_secs(30)));
+        assert!(!state.end_ejection_if_over(now + Duration::from_secs(10)));
+        assert!(state.end_ejection_if_over(now + Duration::from_secs(31)));
+        assert_eq!(state.ejections(), 1);
     }
 }

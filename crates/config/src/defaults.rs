@@ -39,3 +39,43 @@ pub const DEFAULT_TARGET_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Most idle keep-alive connections kept per target and per worker thread.
 pub const DEFAULT_MAX_IDLE_PER_TARGET: usize = 256;
+
+/// A deregistered target keeps its in-flight requests this long before they are cut. ALB: 300 s.
+pub const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
+
+/// Time between two health checks of one target. ALB: 30 s.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Time one health check may take. ALB: 5 s.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Passing checks in a row that make a target healthy. ALB: 5.
+pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 5;
+
+/// Failing checks in a row that make a target unhealthy. ALB: 2.
+pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 2;
+
+/// Path of HTTP health checks. ALB: `/`.
+pub const DEFAULT_HEALTH_PATH: &str = "/";
+
+/// Status codes that pass an HTTP health check. ALB: `200`.
+pub const DEFAULT_HEALTH_MATCHER: &str = "200";
+
+/// Failures in a row on real traffic that eject a target. Envoy: 5.
+pub const DEFAULT_CONSECUTIVE_FAILURES: u32 = 5;
+
+/// First ejection time; the n-th ejection in a row lasts n times this. Envoy: 30 s.
+pub const DEFAULT_BASE_EJECTION_TIME: Duration = Duration::from_secs(30);
+
+/// Longest ejection. Envoy: 300 s.
+pub const DEFAULT_MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
+
+/// Most targets of a group ejected at once, in percent. At least one target may always be
+/// ejected. Envoy: 10 %; we allow more because groups here are often small.
+pub const DEFAULT_MAX_EJECTION_PERCENT: u32 = 50;
+
+/// Retries allowed as a share of recent requests, in percent (Linkerd's budget: 20 %).
+pub const DEFAULT_RETRY_BUDGET_PERCENT: u32 = 20;
+
+/// Retries always allowed per second, so a quiet group can still retry. Linkerd: 10.
+pub const DEFAULT_RETRY_MIN_PER_SECOND: u32 = 10;

@@ -8,11 +8,15 @@
 pub mod defaults;
 mod duration;
 mod error;
+mod health;
 mod model;
 pub mod raw;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+pub use health::{
+    HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
+};
 pub use model::{
     Action, Algorithm, Config, GroupName, HttpListenerLimits, ListenerConfig, ListenerName,
     ListenerProtocol, ServerConfig, TargetConfig, TargetGroupConfig, TargetProtocol, Workers,

@@ -9,6 +9,8 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::health::{HealthCheckConfig, OutlierDetectionConfig, RetryConfig};
+
 /// A complete, valid configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -110,6 +112,16 @@ pub struct TargetGroupConfig {
     pub target_idle_timeout: Duration,
     /// Most idle pooled connections per target and worker thread.
     pub max_idle_per_target: usize,
+    /// Active health check; `None`: targets are healthy as soon as they are registered.
+    pub health_check: Option<HealthCheckConfig>,
+    /// Passive health.
+    pub outlier_detection: OutlierDetectionConfig,
+    /// How long a deregistered target keeps its in-flight requests.
+    pub deregistration_delay: Duration,
+    /// Send to every target when none is healthy, instead of answering 503.
+    pub fail_open: bool,
+    /// Retries on another target.
+    pub retry: RetryConfig,
 }
 
 /// Protocol spoken to the targets of a group.

@@ -83,6 +83,81 @@ pub struct RawTargetGroup {
     pub target_idle_timeout: Option<String>,
     /// Most idle pooled connections per target and worker.
     pub max_idle_per_target: Option<i64>,
+    /// Active health check; absent means targets take traffic as soon as they are registered.
+    pub health_check: Option<RawHealthCheck>,
+    /// Passive health: ejecting targets that fail real traffic.
+    pub outlier_detection: Option<RawOutlierDetection>,
+    /// How long a deregistered target keeps its in-flight requests before they are cut.
+    pub deregistration_delay: Option<String>,
+    /// Send to every target when none is healthy (ALB's behaviour) instead of answering 503.
+    pub fail_open: Option<bool>,
+    /// Retries of failed requests on another target.
+    pub retry: Option<RawRetry>,
+}
+
+/// `health_check = { ... }` of a target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// `http` (default), `tcp` or `grpc`.
+    pub protocol: Option<String>,
+    /// HTTP path to request.
+    pub path: Option<String>,
+    /// HTTP method.
+    pub method: Option<String>,
+    /// Port to probe: a number or `"traffic-port"`.
+    pub port: Option<RawPort>,
+    /// `Host` header of HTTP checks.
+    pub host: Option<String>,
+    /// Status codes that pass: `"200"`, `"200,202"`, `"200-399"`.
+    pub matcher: Option<String>,
+    /// gRPC service name asked of `grpc.health.v1.Health/Check`.
+    pub grpc_service: Option<String>,
+    /// Time between checks of one target.
+    pub interval: Option<String>,
+    /// Time one check may take.
+    pub timeout: Option<String>,
+    /// Passing checks in a row that make a target healthy.
+    pub healthy_threshold: Option<i64>,
+    /// Failing checks in a row that make a target unhealthy.
+    pub unhealthy_threshold: Option<i64>,
+}
+
+/// A port written as a number or as `"traffic-port"`.
+#[derive(Debug)]
+pub enum RawPort {
+    /// A port number as written.
+    Number(i64),
+    /// A word as written (only `traffic-port` is valid).
+    Word(String),
+}
+
+/// `outlier_detection = { ... }` of a target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlierDetection {
+    /// Turn passive ejection off with `false`.
+    pub enabled: Option<bool>,
+    /// Failures in a row (5xx, connect failure, timeout) that eject a target.
+    pub consecutive_failures: Option<i64>,
+    /// Ejection time of a first ejection; it grows with each repeated ejection.
+    pub base_ejection_time: Option<String>,
+    /// Longest ejection.
+    pub max_ejection_time: Option<String>,
+    /// Most targets of the group ejected at once, in percent.
+    pub max_ejection_percent: Option<i64>,
+}
+
+/// `retry = { ... }` of a target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Retry idempotent requests whose target failed before answering.
+    pub idempotent: Option<bool>,
+    /// Retries allowed as a share of recent requests, in percent.
+    pub budget_percent: Option<i64>,
+    /// Retries always allowed per second, whatever the share.
+    pub min_per_second: Option<i64>,
 }
 
 /// A target: `"127.0.0.1:9001"` or `{ address = "127.0.0.1:9001" }`.
@@ -119,6 +194,36 @@ fn toml_error(text: &str, error: &toml::de::Error, path: KeyPath) -> ConfigError
         message = format!("{message} (line {line}, column {column})");
     }
     ConfigErrors::single(ConfigError::new(path, ErrorKind::Parse { message }))
+}
+
+// === impl RawPort ===
+
+impl<'de> Deserialize<'de> for RawPort {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PortVisitor;
+
+        impl Visitor<'_> for PortVisitor {
+            type Value = RawPort;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port number or \"traffic-port\"")
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawPort, E> {
+                Ok(RawPort::Number(value))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawPort, E> {
+                Ok(RawPort::Number(i64::try_from(value).unwrap_or(i64::MAX)))
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawPort, E> {
+                Ok(RawPort::Word(value.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(PortVisitor)
+    }
 }
 
 // === impl RawTarget ===

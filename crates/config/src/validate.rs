@@ -231,6 +231,21 @@ impl Validator {
                 DEFAULT_MAX_IDLE_PER_TARGET,
                 0..=65_536,
             ),
+            health_check: raw
+                .health_check
+                .as_ref()
+                .and_then(|h| self.health_check(&path.key("health_check"), h)),
+            outlier_detection: self.outlier_detection(
+                &path.key("outlier_detection"),
+                raw.outlier_detection.as_ref(),
+            ),
+            deregistration_delay: self.duration(
+                &path.key("deregistration_delay"),
+                raw.deregistration_delay.as_deref(),
+                DEFAULT_DEREGISTRATION_DELAY,
+            ),
+            fail_open: raw.fail_open.unwrap_or(true),
+            retry: self.retry(&path.key("retry"), raw.retry.as_ref()),
         }
     }
 
@@ -340,6 +355,8 @@ impl Validator {
         }
     }
 }
+
+mod target_health;
 
 #[cfg(test)]
 mod tests;

@@ -19,10 +19,11 @@ use tokio::time::Instant;
 use crate::conn_state::RequestGuard;
 use crate::pool::{ConnPool, Sender};
 
-/// A client's request body on its way to a target.
+/// A client's request body on its way to a target (or no body at all, for a retried
+/// request rebuilt from its head).
 #[derive(Debug)]
 pub(crate) struct ClientBody {
-    inner: Incoming,
+    inner: Option<Incoming>,
     /// Notes when the whole body has been read from the client; the response timeout
     /// counts from then.
     upload: Option<Arc<Upload>>,
@@ -76,7 +77,21 @@ impl ClientBody {
             })
         });
         let shared = upload.clone();
-        (Self { inner, upload }, shared)
+        (
+            Self {
+                inner: Some(inner),
+                upload,
+            },
+            shared,
+        )
+    }
+
+    /// No body: for a bodiless request sent again on another target.
+    pub(crate) fn empty() -> Self {
+        Self {
+            inner: None,
+            upload: None,
+        }
     }
 
     fn mark_sent(&self) {
@@ -99,21 +114,29 @@ impl Body for ClientBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.mark_sent(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.mark_sent(),
-            _ => {}
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            self.mark_sent();
         }
         polled.map_err(ClientBodyError)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 

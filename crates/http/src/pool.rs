@@ -9,10 +9,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::{ArrayQueue, SegQueue};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::body::ClientBody;
@@ -26,6 +27,11 @@ pub struct ConnPool {
     per_worker: Box<[ArrayQueue<Idle>]>,
     idle_timeout: Duration,
     enabled: bool,
+    /// Every connection task to this target that may still run, so a deregistered target's
+    /// connections can all be cut when its delay is over (in-flight requests included).
+    live: SegQueue<AbortHandle>,
+    /// Live handles kept before finished ones are swept out.
+    live_limit: usize,
 }
 
 #[derive(Debug)]
@@ -58,7 +64,34 @@ impl ConnPool {
             per_worker,
             idle_timeout,
             enabled: max_idle > 0,
+            live: SegQueue::new(),
+            live_limit: 64 + 2 * workers.max(1) * max_idle.min(1024),
         }
+    }
+
+    /// Closes every connection to the target now, idle or busy. Requests in flight on them
+    /// fail (their clients see the response cut, or 502 before the head).
+    pub fn close_all(&self) {
+        for queue in self.per_worker.iter() {
+            while queue.pop().is_some() {}
+        }
+        while let Some(task) = self.live.pop() {
+            task.abort();
+        }
+    }
+
+    fn track(&self, task: AbortHandle) {
+        if self.live.len() >= self.live_limit {
+            // Sweep finished connections out; connections are made rarely, so this is too.
+            for _ in 0..self.live.len() {
+                match self.live.pop() {
+                    Some(old) if !old.is_finished() => self.live.push(old),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        self.live.push(task);
     }
 
     /// Number of worker queues this pool was built for.
@@ -97,10 +130,12 @@ impl ConnPool {
     }
 }
 
-/// Opens a new HTTP/1.1 connection to `address` and starts driving it on this thread.
+/// Opens a new HTTP/1.1 connection to `address` and starts driving it on this thread; the
+/// pool keeps a handle on it so [`ConnPool::close_all`] can cut it.
 pub(crate) async fn connect(
     address: SocketAddr,
     timeout: Duration,
+    pool: &ConnPool,
 ) -> Result<Sender, ConnectError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
         Ok(stream) => stream?,
@@ -113,10 +148,11 @@ pub(crate) async fn connect(
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(target_address = %address, %error, "target connection ended with an error");
         }
     });
+    pool.track(task.abort_handle());
     Ok(sender)
 }

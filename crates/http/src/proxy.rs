@@ -9,15 +9,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ballast_balance::PickInput;
 use ballast_config::ListenerName;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri, Version};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::body::{ClientBody, ProxyBody, Upload};
 use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
-use crate::fault::Fault;
+use crate::fault::{Fault, Side};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::pool::{connect, Sender};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
@@ -58,26 +59,102 @@ async fn proxy(
         }
     };
     let group_name = &*group.name.0;
-    let Some(index) = group.balancer.pick(&group.targets, |t| &t.state) else {
-        return Fault::NoTarget.into_response(listener, group_name, None, Some(request));
-    };
-    let target = Arc::clone(&group.targets[index]);
     let (req, upload) = match rewrite_request(req, &ctx.forwarded) {
         Ok(rewritten) => rewritten,
         Err(fault) => return fault.into_response(listener, group_name, None, Some(request)),
     };
-    let in_flight = target.state.begin_request();
-    match forward(req, upload.as_deref(), &group, &target, ctx).await {
-        Ok((response, sender)) => {
-            let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            let reuse = (sender, Arc::clone(&target.pool), ctx.worker);
-            Response::from_parts(parts, ProxyBody::target(body, reuse, in_flight, request))
-        }
-        Err(fault) => {
-            fault.into_response(listener, group_name, Some(target.address), Some(request))
+    group.retry_budget.deposit();
+    let replay = (group.retry.idempotent && upload.is_none() && is_idempotent(req.method()))
+        .then(|| head_of(&req));
+    let mut req = Some(req);
+    let mut exclude = None;
+    let mut failed: Option<(Fault, Option<std::net::SocketAddr>)> = None;
+    loop {
+        let now = std::time::Instant::now();
+        let pick = PickInput {
+            now,
+            fail_open: group.fail_open,
+            exclude,
+        };
+        let Some(index) = group.balancer.pick(&group.targets, |t| &t.state, &pick) else {
+            // A retry with nowhere else to go reports what made it retry.
+            let (fault, target) = failed.take().unwrap_or((Fault::NoTarget, None));
+            return fault.into_response(listener, group_name, target, Some(request));
+        };
+        let target = Arc::clone(&group.targets[index]);
+        let Some(this) = req.take().or_else(|| replay.as_ref().map(rebuild)) else {
+            return Fault::NoTarget.into_response(listener, group_name, None, Some(request));
+        };
+        let in_flight = target.state.begin_request();
+        match forward(this, upload.as_deref(), &group, &target, ctx).await {
+            Ok((response, sender)) => {
+                target
+                    .state
+                    .record_outcome(response.status().as_u16() < 500);
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let reuse = (sender, Arc::clone(&target.pool), ctx.worker);
+                return Response::from_parts(
+                    parts,
+                    ProxyBody::target(body, reuse, in_flight, request),
+                );
+            }
+            Err((fault, unsent)) => {
+                drop(in_flight);
+                if fault.side() == Side::Target {
+                    target.state.record_outcome(false);
+                }
+                // One retry, on another target, within the budget: a request the target never
+                // saw (connect failed), or an idempotent bodiless one whose target closed the
+                // connection before answering.
+                let retry = exclude.is_none()
+                    && match &fault {
+                        Fault::Connect(_) => unsent.is_some(),
+                        Fault::TargetClosed(_) => replay.is_some(),
+                        _ => false,
+                    };
+                if retry && group.retry_budget.try_withdraw(now) {
+                    tracing::debug!(listener, target_group = group_name, target = %target.address, reason = fault.reason(), "retrying on another target");
+                    req = unsent;
+                    exclude = Some(index);
+                    failed = Some((fault, Some(target.address)));
+                    continue;
+                }
+                return fault.into_response(
+                    listener,
+                    group_name,
+                    Some(target.address),
+                    Some(request),
+                );
+            }
         }
     }
+}
+
+/// Methods a client may safely send twice (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The head of a bodiless request, kept to send it again on another target.
+fn head_of(req: &Request<ClientBody>) -> (Method, Uri, HeaderMap) {
+    (
+        req.method().clone(),
+        req.uri().clone(),
+        req.headers().clone(),
+    )
+}
+
+fn rebuild((method, uri, headers): &(Method, Uri, HeaderMap)) -> Request<ClientBody> {
+    let mut req = Request::new(ClientBody::empty());
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = uri.clone();
+    *req.headers_mut() = headers.clone();
+    *req.version_mut() = Version::HTTP_11;
+    req
 }
 
 /// Refuses request framings that a target could read differently from us (RFC 9112 §6.1,
@@ -155,43 +232,49 @@ fn join_cookies(headers: &mut http::HeaderMap) {
 ///
 /// A pooled connection that turns out to be closed before the request was written is
 /// replaced by a new one, once: the request was never seen by the target, so this is safe
-/// for every method.
+/// for every method. When connecting fails, the request comes back with the fault so the
+/// caller may send it elsewhere.
 async fn forward(
     mut req: Request<ClientBody>,
     upload: Option<&Upload>,
     group: &TargetGroup,
     target: &Target,
     ctx: &ConnCtx,
-) -> Result<(Response<Incoming>, Sender), Fault> {
+) -> Result<(Response<Incoming>, Sender), (Fault, Option<Request<ClientBody>>)> {
     let (mut sender, mut reused) = match target.pool.checkout(ctx.worker) {
         Some(sender) => (sender, true),
-        None => (
-            connect(target.address, group.connect_timeout)
-                .await
-                .map_err(Fault::Connect)?,
-            false,
-        ),
+        None => match connect(target.address, group.connect_timeout, &target.pool).await {
+            Ok(sender) => (sender, false),
+            Err(error) => return Err((Fault::Connect(error), Some(req))),
+        },
     };
     loop {
         if sender.ready().await.is_err() && reused {
-            sender = connect(target.address, group.connect_timeout)
-                .await
-                .map_err(Fault::Connect)?;
+            match connect(target.address, group.connect_timeout, &target.pool).await {
+                Ok(fresh) => sender = fresh,
+                Err(error) => return Err((Fault::Connect(error), Some(req))),
+            }
             reused = false;
             continue;
         }
         let sending = sender.try_send_request(req);
-        match await_response(sending, group.response_timeout, upload, &ctx.state).await? {
+        let sent = await_response(sending, group.response_timeout, upload, &ctx.state)
+            .await
+            .map_err(|fault| (fault, None))?;
+        match sent {
             Ok(response) => return Ok((response, sender)),
             Err(mut error) => match error.take_message() {
                 Some(unsent) if reused => {
+                    match connect(target.address, group.connect_timeout, &target.pool).await {
+                        Ok(fresh) => sender = fresh,
+                        Err(connect_error) => {
+                            return Err((Fault::Connect(connect_error), Some(unsent)))
+                        }
+                    }
                     req = unsent;
-                    sender = connect(target.address, group.connect_timeout)
-                        .await
-                        .map_err(Fault::Connect)?;
                     reused = false;
                 }
-                _ => return Err(Fault::from_send(error.into_error())),
+                _ => return Err((Fault::from_send(error.into_error()), None)),
             },
         }
     }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use ballast_balance::{Balancer, TargetState};
+use ballast_balance::{Balancer, RetryBudget, TargetState};
+use ballast_config::RetryConfig;
 use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
 
 use crate::pool::ConnPool;
@@ -56,6 +57,12 @@ pub struct TargetGroup {
     pub connect_timeout: Duration,
     /// Time allowed for a target's response head, counted once the request is sent.
     pub response_timeout: Duration,
+    /// When no target is eligible, send to every registered one instead of answering 503.
+    pub fail_open: bool,
+    /// Which failed requests may go to another target.
+    pub retry: RetryConfig,
+    /// Bounds retries to a share of the group's traffic.
+    pub retry_budget: RetryBudget,
 }
 
 /// One target: where it is, its live counters and its keep-alive connections.
@@ -65,7 +72,7 @@ pub struct Target {
     pub address: SocketAddr,
     /// Live counters shared with the control plane.
     pub state: Arc<TargetState>,
-    /// Idle keep-alive connections to it.
+    /// Its keep-alive connections; `close_all` cuts them when a deregistration delay ends.
     pub pool: Arc<ConnPool>,
 }
 

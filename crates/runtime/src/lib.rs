@@ -5,6 +5,7 @@
 //! store, binds listeners, runs the worker threads and drains them on shutdown. The data
 //! plane never imports this crate.
 
+mod control;
 mod listeners;
 mod snapshot;
 mod workers;
@@ -14,10 +15,15 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::Instant;
+
 use arc_swap::ArcSwap;
-use ballast_config::{Config, ListenerName};
-use ballast_http::SharedSnapshot;
+use ballast_balance::{HealthReason, HealthState};
+use ballast_config::{Config, GroupName, ListenerName, TargetConfig, TargetGroupConfig};
+use ballast_http::{HttpSnapshot, SharedSnapshot};
 use tokio_util::sync::CancellationToken;
+
+use control::{Control, ControlState, Draining};
 
 pub use snapshot::build_snapshot;
 
@@ -37,56 +43,100 @@ pub enum RuntimeError {
     /// A worker thread or its async runtime could not be created.
     #[error("cannot start worker thread: {0}")]
     Worker(std::io::Error),
+    /// No target group has this name.
+    #[error("unknown target group \"{group}\" (known: {})", known.join(", "))]
+    UnknownGroup {
+        /// The name asked for.
+        group: GroupName,
+        /// The groups that exist.
+        known: Vec<String>,
+    },
+    /// The group has no such target.
+    #[error("target group \"{group}\" has no target {address}")]
+    UnknownTarget {
+        /// The group.
+        group: GroupName,
+        /// The address asked for.
+        address: SocketAddr,
+    },
     /// The new configuration adds, removes or rebinds listeners, which needs a restart today.
     #[error("listeners changed ({0}); restart Ballast to apply listener changes")]
     ListenersChanged(String),
 }
 
-/// A running proxy: its worker threads, its published snapshot and its bound listeners.
+/// A running proxy: its worker threads, its control thread, its published snapshot and its
+/// bound listeners. Its methods may be called from any thread.
 #[derive(Debug)]
 pub struct Runtime {
-    config: Config,
-    snapshot: SharedSnapshot,
+    control: Arc<Control>,
     bound: Vec<(ListenerName, SocketAddr)>,
     shutdown: CancellationToken,
     workers: Vec<std::thread::JoinHandle<()>>,
-    worker_count: usize,
+    control_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the runtime knows of one target's health, for operators (and the admin API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealth {
+    /// Its group.
+    pub group: GroupName,
+    /// Its address.
+    pub address: SocketAddr,
+    /// Its state.
+    pub state: HealthState,
+    /// Why it is in that state.
+    pub reason: HealthReason,
+    /// Requests in flight on it.
+    pub in_flight: u64,
+    /// Whether passive health has it ejected right now.
+    pub ejected: bool,
+    /// State changes since it was first configured.
+    pub transitions: u64,
 }
 
 impl Runtime {
-    /// Binds every listener and starts the worker threads. When this returns, every
-    /// listener accepts connections.
+    /// Binds every listener and starts the worker threads and the control thread. When this
+    /// returns, every listener accepts connections.
     pub fn start(config: Config) -> Result<Self, RuntimeError> {
         let available = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
         let worker_count = config.server.workers.resolve(available).get();
-        let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(build_snapshot(
-            &config,
-            None,
-            worker_count,
-        )));
+        let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(HttpSnapshot::default()));
         let sockets = listeners::bind_all(&config, worker_count)?;
         let bound: Vec<(ListenerName, SocketAddr)> = sockets
             .iter()
             .map(|s| (s.name.clone(), s.address))
             .collect();
         let shutdown = CancellationToken::new();
-        let workers = workers::spawn(
-            sockets,
+        let drain_timeout = config.server.drain_timeout;
+
+        let control_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(RuntimeError::Worker)?;
+        let control = Arc::new(Control::new(
+            config,
+            Arc::clone(&snapshot),
             worker_count,
-            &snapshot,
-            &shutdown,
-            config.server.drain_timeout,
-        )?;
+            control_runtime.handle().clone(),
+        ));
+        control.publish(&mut control.lock());
+        let control_thread = {
+            let (control, shutdown) = (Arc::clone(&control), shutdown.clone());
+            std::thread::Builder::new()
+                .name("ballast-control".to_owned())
+                .spawn(move || control_runtime.block_on(control::run(control, shutdown)))
+                .map_err(RuntimeError::Worker)?
+        };
+        let workers = workers::spawn(sockets, worker_count, &snapshot, &shutdown, drain_timeout)?;
         for (name, address) in &bound {
             tracing::info!(listener = %name, addr = %address, protocol = "http", "listener started");
         }
         Ok(Self {
-            config,
-            snapshot,
+            control,
             bound,
             shutdown,
             workers,
-            worker_count,
+            control_thread: Some(control_thread),
         })
     }
 
@@ -97,30 +147,158 @@ impl Runtime {
 
     /// Number of data-plane worker threads.
     pub fn worker_count(&self) -> usize {
-        self.worker_count
+        self.control.workers
     }
 
     /// Applies a new configuration whose listeners are unchanged: targets, groups, timeouts
     /// and actions switch atomically for new requests; requests in flight finish on the old
-    /// snapshot. Live target state and connection pools carry over.
-    pub fn apply(&mut self, config: Config) -> Result<(), RuntimeError> {
-        listeners::ensure_same(&self.config, &config)?;
-        let next = build_snapshot(&config, Some(&self.snapshot.load()), self.worker_count);
-        self.snapshot.store(Arc::new(next));
-        self.config = config;
+    /// snapshot. Live target state and connection pools carry over, and targets the new
+    /// configuration drops are drained as if deregistered.
+    pub fn apply(&self, config: Config) -> Result<(), RuntimeError> {
+        let mut state = self.control.lock();
+        listeners::ensure_same(&state.config, &config)?;
+        let now = Instant::now();
+        let mut leaving = Vec::new();
+        for old in &state.config.target_groups {
+            let new = config.target_group(&old.name);
+            for target in &old.targets {
+                let kept =
+                    new.is_some_and(|g| g.targets.iter().any(|t| t.address == target.address));
+                if !kept {
+                    let delay = new.map_or(old.deregistration_delay, |g| g.deregistration_delay);
+                    leaving.push((old.name.clone(), target.address, now + delay));
+                }
+            }
+        }
+        for (group, address, until) in leaving {
+            start_draining(&mut state, &group, address, until);
+        }
+        state.draining.retain(|d| {
+            !config
+                .target_group(&d.group)
+                .is_some_and(|g| g.targets.iter().any(|t| t.address == d.address))
+        });
+        state.config = config;
+        self.control.publish(&mut state);
         Ok(())
+    }
+
+    /// Adds a target to a group at runtime. It starts `initial` (or `healthy` when the group
+    /// has no health check); a target that was draining is registered again.
+    pub fn register_target(&self, group: &str, address: SocketAddr) -> Result<(), RuntimeError> {
+        let mut state = self.control.lock();
+        let name = GroupName::from(group);
+        let config = group_mut(&mut state, &name)?;
+        if !config.targets.iter().any(|t| t.address == address) {
+            config.targets.push(TargetConfig { address });
+        }
+        state
+            .draining
+            .retain(|d| !(d.group == name && d.address == address));
+        tracing::info!(target_group = group, target = %address, "target registered");
+        self.control.publish(&mut state);
+        Ok(())
+    }
+
+    /// Removes a target from a group at runtime. It is `draining` at once: no new requests
+    /// or connections; requests in flight finish; when the group's deregistration delay is
+    /// over, its remaining connections are closed and it is gone.
+    pub fn deregister_target(&self, group: &str, address: SocketAddr) -> Result<(), RuntimeError> {
+        let mut state = self.control.lock();
+        let name = GroupName::from(group);
+        let config = group_mut(&mut state, &name)?;
+        let before = config.targets.len();
+        config.targets.retain(|t| t.address != address);
+        if config.targets.len() == before {
+            return Err(RuntimeError::UnknownTarget {
+                group: name,
+                address,
+            });
+        }
+        let delay = config.deregistration_delay;
+        start_draining(&mut state, &name, address, Instant::now() + delay);
+        tracing::info!(target_group = group, target = %address, delay = ?delay, "target deregistering: draining");
+        self.control.publish(&mut state);
+        if delay.is_zero() {
+            drop(state);
+            self.control.tick(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// The health of every target of every group, draining ones included.
+    pub fn target_health(&self) -> Vec<TargetHealth> {
+        let snapshot = self.control.snapshot.load();
+        let now = Instant::now();
+        snapshot
+            .target_groups
+            .iter()
+            .flat_map(|g| {
+                g.targets.iter().map(move |t| TargetHealth {
+                    group: g.name.clone(),
+                    address: t.address,
+                    state: t.state.state(),
+                    reason: t.state.reason(),
+                    in_flight: t.state.in_flight(),
+                    ejected: t.state.is_ejected(now),
+                    transitions: t.state.transitions(),
+                })
+            })
+            .collect()
     }
 
     /// Stops accepting, lets in-flight requests finish for up to the drain timeout, closes
     /// the rest and waits for the worker threads. Blocks the calling thread.
-    pub fn shutdown(self) -> Duration {
+    pub fn shutdown(mut self) -> Duration {
         let started = std::time::Instant::now();
         self.shutdown.cancel();
-        for worker in self.workers {
+        for worker in self.workers.drain(..) {
             if worker.join().is_err() {
                 tracing::error!("a worker thread panicked during shutdown");
             }
         }
+        if let Some(control) = self.control_thread.take() {
+            if control.join().is_err() {
+                tracing::error!("the control thread panicked");
+            }
+        }
         started.elapsed()
     }
+}
+
+fn group_mut<'a>(
+    state: &'a mut ControlState,
+    name: &GroupName,
+) -> Result<&'a mut TargetGroupConfig, RuntimeError> {
+    let known: Vec<String> = state
+        .config
+        .target_groups
+        .iter()
+        .map(|g| g.name.to_string())
+        .collect();
+    state
+        .config
+        .target_groups
+        .iter_mut()
+        .find(|g| &g.name == name)
+        .ok_or_else(|| RuntimeError::UnknownGroup {
+            group: name.clone(),
+            known,
+        })
+}
+
+fn start_draining(
+    state: &mut ControlState,
+    group: &GroupName,
+    address: SocketAddr,
+    until: Instant,
+) {
+    state
+        .draining
+        .retain(|d| !(d.group == *group && d.address == address));
+    state.draining.push(Draining {
+        group: group.clone(),
+        address,
+        until,
+    });
 }

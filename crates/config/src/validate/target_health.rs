@@ -1,0 +1,231 @@
+//! Validation of a target group's health settings: `health_check`, `outlier_detection`,
+//! `retry`.
+
+use crate::defaults::*;
+use crate::error::KeyPath;
+use crate::health::{
+    HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
+};
+use crate::raw::{RawHealthCheck, RawOutlierDetection, RawPort, RawRetry};
+
+use super::Validator;
+
+impl Validator {
+    pub(super) fn health_check(
+        &mut self,
+        path: &KeyPath,
+        raw: &RawHealthCheck,
+    ) -> Option<HealthCheckConfig> {
+        let protocol = raw.protocol.as_deref().unwrap_or("http");
+        let http_only = [
+            ("path", raw.path.is_some()),
+            ("method", raw.method.is_some()),
+            ("host", raw.host.is_some()),
+            ("matcher", raw.matcher.is_some()),
+        ];
+        let kind = match protocol {
+            "http" => self.http_check(path, raw),
+            "tcp" | "grpc" => {
+                for (key, present) in http_only {
+                    if present {
+                        self.invalid(
+                            path.key(key),
+                            format!("a {key} on a {protocol} check"),
+                            "no such key (it applies to http checks only)",
+                        );
+                    }
+                }
+                if protocol == "grpc" {
+                    Some(HealthCheckKind::Grpc {
+                        service: raw.grpc_service.clone().unwrap_or_default(),
+                    })
+                } else {
+                    Some(HealthCheckKind::Tcp)
+                }
+            }
+            other => {
+                self.invalid(
+                    path.key("protocol"),
+                    format!("\"{other}\""),
+                    "\"http\", \"tcp\" or \"grpc\" (https checks arrive with TLS support)",
+                );
+                None
+            }
+        };
+        if raw.grpc_service.is_some() && protocol != "grpc" {
+            self.invalid(
+                path.key("grpc_service"),
+                "a gRPC service on a non-gRPC check",
+                "protocol = \"grpc\"",
+            );
+        }
+        let port = match &raw.port {
+            None => None,
+            Some(RawPort::Word(w)) if w == "traffic-port" => None,
+            Some(RawPort::Number(n)) if (1..=65_535).contains(n) => u16::try_from(*n).ok(),
+            Some(other) => {
+                let found = match other {
+                    RawPort::Number(n) => n.to_string(),
+                    RawPort::Word(w) => format!("\"{w}\""),
+                };
+                self.invalid(
+                    path.key("port"),
+                    found,
+                    "a port from 1 to 65535 or \"traffic-port\"",
+                );
+                None
+            }
+        };
+        let interval = self.positive_duration(
+            &path.key("interval"),
+            raw.interval.as_deref(),
+            DEFAULT_HEALTH_INTERVAL,
+        );
+        let timeout = self.positive_duration(
+            &path.key("timeout"),
+            raw.timeout.as_deref(),
+            DEFAULT_HEALTH_TIMEOUT,
+        );
+        if timeout > interval {
+            self.invalid(
+                path.key("timeout"),
+                format!("{timeout:?}"),
+                format!("at most the interval ({interval:?})"),
+            );
+        }
+        let threshold = |v: &mut Self, key: &str, value: Option<i64>, default: u32| {
+            v.count(&path.key(key), value, default as usize, 1..=10) as u32
+        };
+        Some(HealthCheckConfig {
+            kind: kind?,
+            port,
+            interval,
+            timeout,
+            healthy_threshold: threshold(
+                self,
+                "healthy_threshold",
+                raw.healthy_threshold,
+                DEFAULT_HEALTHY_THRESHOLD,
+            ),
+            unhealthy_threshold: threshold(
+                self,
+                "unhealthy_threshold",
+                raw.unhealthy_threshold,
+                DEFAULT_UNHEALTHY_THRESHOLD,
+            ),
+        })
+    }
+
+    fn http_check(&mut self, path: &KeyPath, raw: &RawHealthCheck) -> Option<HealthCheckKind> {
+        let check_path = raw
+            .path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HEALTH_PATH.to_owned());
+        if !check_path.starts_with('/')
+            || check_path.len() > 1024
+            || check_path.chars().any(|c| c.is_ascii_control() || c == ' ')
+        {
+            self.invalid(
+                path.key("path"),
+                format!("\"{check_path}\""),
+                "a path starting with '/', at most 1024 characters, no spaces",
+            );
+        }
+        let method = raw.method.clone().unwrap_or_else(|| "GET".to_owned());
+        if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+            self.invalid(
+                path.key("method"),
+                format!("\"{method}\""),
+                "an HTTP method in capitals, such as \"GET\" or \"HEAD\"",
+            );
+        }
+        let matcher_text = raw.matcher.as_deref().unwrap_or(DEFAULT_HEALTH_MATCHER);
+        let matcher = match StatusMatcher::parse(matcher_text) {
+            Ok(m) => Some(m),
+            Err(reason) => {
+                self.invalid(
+                    path.key("matcher"),
+                    format!("\"{matcher_text}\""),
+                    format!(
+                        "codes and ranges such as \"200\", \"200,202\" or \"200-399\": {reason}"
+                    ),
+                );
+                None
+            }
+        };
+        if let Some(host) = &raw.host {
+            if host.is_empty() || host.chars().any(|c| c.is_ascii_control() || c == ' ') {
+                self.invalid(
+                    path.key("host"),
+                    format!("\"{host}\""),
+                    "a host name without spaces",
+                );
+            }
+        }
+        Some(HealthCheckKind::Http {
+            path: check_path,
+            method,
+            host: raw.host.clone(),
+            matcher: matcher?,
+        })
+    }
+
+    pub(super) fn outlier_detection(
+        &mut self,
+        path: &KeyPath,
+        raw: Option<&RawOutlierDetection>,
+    ) -> OutlierDetectionConfig {
+        let base = self.positive_duration(
+            &path.key("base_ejection_time"),
+            raw.and_then(|r| r.base_ejection_time.as_deref()),
+            DEFAULT_BASE_EJECTION_TIME,
+        );
+        let max = self.positive_duration(
+            &path.key("max_ejection_time"),
+            raw.and_then(|r| r.max_ejection_time.as_deref()),
+            DEFAULT_MAX_EJECTION_TIME.max(base),
+        );
+        if max < base {
+            self.invalid(
+                path.key("max_ejection_time"),
+                format!("{max:?}"),
+                format!("at least base_ejection_time ({base:?})"),
+            );
+        }
+        OutlierDetectionConfig {
+            enabled: raw.and_then(|r| r.enabled).unwrap_or(true),
+            consecutive_failures: self.count(
+                &path.key("consecutive_failures"),
+                raw.and_then(|r| r.consecutive_failures),
+                DEFAULT_CONSECUTIVE_FAILURES as usize,
+                1..=1000,
+            ) as u32,
+            base_ejection_time: base,
+            max_ejection_time: max,
+            max_ejection_percent: self.count(
+                &path.key("max_ejection_percent"),
+                raw.and_then(|r| r.max_ejection_percent),
+                DEFAULT_MAX_EJECTION_PERCENT as usize,
+                0..=100,
+            ) as u32,
+        }
+    }
+
+    pub(super) fn retry(&mut self, path: &KeyPath, raw: Option<&RawRetry>) -> RetryConfig {
+        RetryConfig {
+            idempotent: raw.and_then(|r| r.idempotent).unwrap_or(false),
+            budget_percent: self.count(
+                &path.key("budget_percent"),
+                raw.and_then(|r| r.budget_percent),
+                DEFAULT_RETRY_BUDGET_PERCENT as usize,
+                0..=100,
+            ) as u32,
+            min_per_second: self.count(
+                &path.key("min_per_second"),
+                raw.and_then(|r| r.min_per_second),
+                DEFAULT_RETRY_MIN_PER_SECOND as usize,
+                0..=10_000,
+            ) as u32,
+        }
+    }
+}

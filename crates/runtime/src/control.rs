@@ -1,0 +1,228 @@
+//! The control plane's state and its loop: health checkers, outlier detection, draining.
+//!
+//! Everything here runs on one small dedicated runtime thread, apart from the data-plane
+//! workers, so an overloaded proxy cannot delay a health transition. It may lock (the data
+//! plane never does); it publishes to the data plane only through the snapshot store and the
+//! `TargetState` atomics.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ballast_balance::{HealthReason, HealthState};
+use ballast_config::{Config, GroupName, HealthCheckConfig};
+use ballast_health::{run_checker, OutlierDetector, OutlierEvent};
+use ballast_http::SharedSnapshot;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::snapshot::build_snapshot;
+
+/// How often outlier detection and draining deadlines are evaluated.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+
+/// Shared between the `Runtime` handle (any thread) and the control loop.
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub(crate) snapshot: SharedSnapshot,
+    pub(crate) workers: usize,
+    pub(crate) runtime: tokio::runtime::Handle,
+    state: Mutex<ControlState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ControlState {
+    pub(crate) config: Config,
+    /// Deregistered targets still finishing their requests, and when they are cut.
+    pub(crate) draining: Vec<Draining>,
+    checkers: HashMap<(GroupName, SocketAddr), (HealthCheckConfig, AbortHandle)>,
+    detectors: HashMap<GroupName, OutlierDetector>,
+}
+
+/// A deregistered target and the end of its deregistration delay.
+#[derive(Debug, Clone)]
+pub(crate) struct Draining {
+    pub(crate) group: GroupName,
+    pub(crate) address: SocketAddr,
+    pub(crate) until: Instant,
+}
+
+impl Control {
+    pub(crate) fn new(
+        config: Config,
+        snapshot: SharedSnapshot,
+        workers: usize,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            snapshot,
+            workers,
+            runtime,
+            state: Mutex::new(ControlState {
+                config,
+                draining: Vec::new(),
+                checkers: HashMap::new(),
+                detectors: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The control state; a panic elsewhere must not wedge the control plane for good.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ControlState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Builds and publishes a snapshot for the current state, then starts and stops health
+    /// checkers to match it.
+    pub(crate) fn publish(&self, state: &mut ControlState) {
+        let draining: Vec<(GroupName, SocketAddr)> = state
+            .draining
+            .iter()
+            .map(|d| (d.group.clone(), d.address))
+            .collect();
+        let next = build_snapshot(
+            &state.config,
+            Some(&self.snapshot.load()),
+            self.workers,
+            &draining,
+        );
+        self.snapshot.store(Arc::new(next));
+        self.reconcile_checkers(state);
+        state
+            .detectors
+            .retain(|name, _| state.config.target_group(name).is_some());
+    }
+
+    fn reconcile_checkers(&self, state: &mut ControlState) {
+        let snapshot = self.snapshot.load();
+        let mut wanted = HashMap::new();
+        for group in &state.config.target_groups {
+            let Some(check) = &group.health_check else {
+                continue;
+            };
+            for target in &group.targets {
+                wanted.insert((group.name.clone(), target.address), check.clone());
+            }
+        }
+        state.checkers.retain(|key, (check, task)| {
+            let keep = wanted.get(key) == Some(check);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (key, check) in wanted {
+            if state.checkers.contains_key(&key) {
+                continue;
+            }
+            let Some(target) = snapshot
+                .target_groups
+                .iter()
+                .find(|g| g.name == key.0)
+                .and_then(|g| g.targets.iter().find(|t| t.address == key.1))
+            else {
+                continue;
+            };
+            let task = self.runtime.spawn(run_checker(
+                Arc::clone(&key.0 .0),
+                key.1,
+                check.clone(),
+                Arc::clone(&target.state),
+            ));
+            state.checkers.insert(key, (check, task.abort_handle()));
+        }
+    }
+
+    /// One tick: outlier detection for every group, and the end of deregistration delays.
+    pub(crate) fn tick(&self, now: Instant) {
+        let mut state = self.lock();
+        let snapshot = self.snapshot.load();
+        for group in &snapshot.target_groups {
+            let Some(config) = state.config.target_group(&group.name) else {
+                continue;
+            };
+            let detector_config = config.outlier_detection.clone();
+            let detector = state
+                .detectors
+                .entry(group.name.clone())
+                .or_insert_with(|| OutlierDetector::new(detector_config));
+            let targets: Vec<_> = group
+                .targets
+                .iter()
+                .map(|t| (t.address, &*t.state))
+                .collect();
+            for event in detector.evaluate(&targets, now) {
+                log_outlier(&group.name, &event);
+            }
+        }
+        let (due, pending): (Vec<_>, Vec<_>) =
+            state.draining.drain(..).partition(|d| d.until <= now);
+        state.draining = pending;
+        if due.is_empty() {
+            return;
+        }
+        for leaving in &due {
+            let target = snapshot
+                .target_groups
+                .iter()
+                .find(|g| g.name == leaving.group)
+                .and_then(|g| g.targets.iter().find(|t| t.address == leaving.address));
+            if let Some(target) = target {
+                target.pool.close_all();
+                target
+                    .state
+                    .set_state(HealthState::Unused, HealthReason::NotRegistered);
+                tracing::info!(
+                    target_group = %leaving.group,
+                    target = %leaving.address,
+                    in_flight_cut = target.state.in_flight(),
+                    "target deregistered: delay over, connections closed"
+                );
+            }
+        }
+        drop(snapshot);
+        self.publish(&mut state);
+    }
+
+    /// Stops every health checker (shutdown).
+    pub(crate) fn stop_checkers(&self) {
+        for (_, (_, task)) in self.lock().checkers.drain() {
+            task.abort();
+        }
+    }
+}
+
+fn log_outlier(group: &GroupName, event: &OutlierEvent) {
+    match event {
+        OutlierEvent::Ejected {
+            address,
+            duration,
+            count,
+        } => tracing::warn!(
+            target_group = %group,
+            target = %address,
+            ejection_time = ?duration,
+            ejections_in_a_row = count,
+            "target ejected: consecutive failures on real traffic"
+        ),
+        OutlierEvent::Returned { address } => {
+            tracing::info!(target_group = %group, target = %address, "target returned from ejection")
+        }
+    }
+}
+
+/// Runs the control loop until `shutdown` is cancelled.
+pub(crate) async fn run(control: Arc<Control>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticks.tick() => control.tick(Instant::now()),
+        }
+    }
+    control.stop_checkers();
+}
