@@ -186,6 +186,15 @@ impl TargetState {
         false
     }
 
+    /// Ends a running ejection early; returns whether one was running at `now`. An active
+    /// health check that proves the target healthy again lifts it (Envoy's
+    /// `successful_active_health_check_uneject_host`).
+    pub fn lift_ejection(&self, now: Instant) -> bool {
+        let ejected = self.is_ejected(now);
+        self.ejected_until.store(0, Ordering::Relaxed);
+        ejected
+    }
+
     /// Forgets past ejections (the target has served successfully since it came back).
     pub fn forgive_ejections(&self) {
         self.ejections.store(0, Ordering::Relaxed);

@@ -43,6 +43,9 @@ pub const DEFAULT_MAX_IDLE_PER_TARGET: usize = 256;
 /// A deregistered target keeps its in-flight requests this long before they are cut. ALB: 300 s.
 pub const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
 
+/// Longest deregistration delay accepted. ALB: 3600 s.
+pub const MAX_DEREGISTRATION_DELAY: Duration = Duration::from_secs(3600);
+
 /// Time between two health checks of one target. ALB: 30 s.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 

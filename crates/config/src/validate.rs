@@ -239,10 +239,9 @@ impl Validator {
                 &path.key("outlier_detection"),
                 raw.outlier_detection.as_ref(),
             ),
-            deregistration_delay: self.duration(
+            deregistration_delay: self.deregistration_delay(
                 &path.key("deregistration_delay"),
                 raw.deregistration_delay.as_deref(),
-                DEFAULT_DEREGISTRATION_DELAY,
             ),
             fail_open: raw.fail_open.unwrap_or(true),
             retry: self.retry(&path.key("retry"), raw.retry.as_ref()),

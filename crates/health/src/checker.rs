@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ballast_balance::TargetState;
+use ballast_balance::{HealthState, TargetState};
 use ballast_config::HealthCheckConfig;
 
 use crate::check::{check_once, first_delay};
@@ -36,6 +36,13 @@ pub async fn run_checker(
                     reason = reason.code(),
                     description = reason.description(),
                     "target health changed"
+                );
+            }
+            if next == HealthState::Healthy && state.lift_ejection(std::time::Instant::now()) {
+                tracing::info!(
+                    target_group = &*group,
+                    target = %address,
+                    "target ejection lifted: it passes its health checks again"
                 );
             }
         }

@@ -42,6 +42,9 @@ pub(crate) enum Fault {
     /// The group has no target to send to.
     #[error("target group has no target to send to")]
     NoTarget,
+    /// The group has targets, but none may take traffic and it does not fail open.
+    #[error("no target of the group may take traffic (fail_open is off)")]
+    NoHealthyTarget,
     /// Connecting to the target failed or was refused.
     #[error("{0}")]
     Connect(ConnectError),
@@ -77,7 +80,7 @@ impl Fault {
             | Fault::MissingHost
             | Fault::BadRequestBody(_) => StatusCode::BAD_REQUEST,
             Fault::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Fault::NoTarget => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::NoTarget | Fault::NoHealthyTarget => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Connect(ConnectError::Timeout) | Fault::ResponseTimeout => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -96,6 +99,7 @@ impl Fault {
             Fault::BadRequestBody(_) => "Client.InvalidBody",
             Fault::ClientBodyTimeout => "Client.BodyTimeout",
             Fault::NoTarget => "Group.NoTarget",
+            Fault::NoHealthyTarget => "Group.NoHealthyTarget",
             Fault::Connect(ConnectError::Timeout) => "Target.ConnectTimeout",
             Fault::Connect(ConnectError::Io(e)) => match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => "Target.ConnectionRefused",

@@ -20,7 +20,7 @@ use crate::body::{ClientBody, ProxyBody, Upload};
 use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
 use crate::fault::{Fault, Side};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
-use crate::pool::{connect, Sender};
+use crate::pool::{connect, ConnectError, Sender};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
 
 /// What every request on one client connection shares.
@@ -78,7 +78,7 @@ async fn proxy(
         };
         let Some(index) = group.balancer.pick(&group.targets, |t| &t.state, &pick) else {
             // A retry with nowhere else to go reports what made it retry.
-            let (fault, target) = failed.take().unwrap_or((Fault::NoTarget, None));
+            let (fault, target) = failed.take().unwrap_or_else(|| (no_target(&group), None));
             return fault.into_response(listener, group_name, target, Some(request));
         };
         let target = Arc::clone(&group.targets[index]);
@@ -113,7 +113,9 @@ async fn proxy(
                         Fault::TargetClosed(_) => replay.is_some(),
                         _ => false,
                     };
-                if retry && group.retry_budget.try_withdraw(now) {
+                // A refused connect cost the target nothing, so its retry is free (HAProxy
+                // `redispatch` has no budget at all); every other retry spends the budget.
+                if retry && (refused(&fault) || group.retry_budget.try_withdraw(now)) {
                     tracing::debug!(listener, target_group = group_name, target = %target.address, reason = fault.reason(), "retrying on another target");
                     req = unsent;
                     exclude = Some(index);
@@ -129,6 +131,21 @@ async fn proxy(
             }
         }
     }
+}
+
+/// Why a group had nothing to pick: no target at all, or none that may take traffic.
+/// Only on the failure path, so the scan costs nothing per successful request.
+fn no_target(group: &TargetGroup) -> Fault {
+    if group.targets.iter().any(|t| t.state.is_registered()) {
+        Fault::NoHealthyTarget
+    } else {
+        Fault::NoTarget
+    }
+}
+
+/// Whether the target refused the connection outright (it did no work for this request).
+fn refused(fault: &Fault) -> bool {
+    matches!(fault, Fault::Connect(ConnectError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// Methods a client may safely send twice (RFC 9110 §9.2.2).

@@ -18,13 +18,13 @@ use std::time::Duration;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use ballast_balance::{HealthReason, HealthState};
 use ballast_config::{Config, GroupName, ListenerName, TargetConfig, TargetGroupConfig};
 use ballast_http::{HttpSnapshot, SharedSnapshot};
 use tokio_util::sync::CancellationToken;
 
 use control::{Control, ControlState, Draining};
 
+pub use ballast_balance::{HealthReason, HealthState};
 pub use snapshot::build_snapshot;
 
 /// Why the proxy could not start or take a new configuration.
@@ -88,6 +88,8 @@ pub struct TargetHealth {
     pub reason: HealthReason,
     /// Requests in flight on it.
     pub in_flight: u64,
+    /// Requests sent to it since it was first configured (retried attempts included).
+    pub requests: u64,
     /// Whether passive health has it ejected right now.
     pub ejected: bool,
     /// State changes since it was first configured.
@@ -240,6 +242,7 @@ impl Runtime {
                     state: t.state.state(),
                     reason: t.state.reason(),
                     in_flight: t.state.in_flight(),
+                    requests: t.state.requests(),
                     ejected: t.state.is_ejected(now),
                     transitions: t.state.transitions(),
                 })

@@ -3,16 +3,21 @@
 //! Dev-only: no normal dependency may import this crate. It imports nothing of ours either,
 //! so it tests Ballast from the outside, the way users meet it: the real binary as a child
 //! process ([`BallastProcess`]), real HTTP backends ([`Backend`]), misbehaving TCP peers
-//! ([`RawBackend`]) and real clients ([`client`]).
+//! ([`RawBackend`]), `ballast echo` processes to kill and restart ([`EchoProcess`]), tonic's
+//! gRPC health server ([`GrpcHealthServer`]) and real clients ([`client`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backend;
 pub mod client;
+mod echo;
+mod grpc;
 mod process;
 mod raw;
 
 pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
+pub use echo::EchoProcess;
+pub use grpc::GrpcHealthServer;
 pub use process::BallastProcess;
 pub use raw::{closed_port, RawBackend, RawMode};
 

@@ -148,6 +148,46 @@ impl BallastProcess {
         }
     }
 
+    /// Blocks until an event satisfying `matches` is logged, or panics after `limit`
+    /// naming `what`.
+    pub fn wait_for_event(
+        &self,
+        what: &str,
+        limit: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        let (lock, cvar) = &*self.log;
+        let mut events = lock.lock().unwrap();
+        loop {
+            if let Some(event) = events.iter().find(|e| matches(e)) {
+                return event.clone();
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "no log event for {what} within {limit:?}; log so far: {events:#?}"
+            );
+            events = cvar.wait_timeout(events, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Blocks until the target at `target` is logged moving to health state `to`
+    /// (`healthy`, `unhealthy`, ...); returns that event.
+    pub fn wait_for_health(
+        &self,
+        target: SocketAddr,
+        to: &str,
+        limit: Duration,
+    ) -> serde_json::Value {
+        let target = target.to_string();
+        self.wait_for_event(&format!("{target} to become {to}"), limit, |e| {
+            e["message"] == "target health changed"
+                && e["target"] == target.as_str()
+                && e["to"] == to
+        })
+    }
+
     /// Peak resident memory of the process so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();

@@ -1,6 +1,8 @@
 //! Validation of a target group's health settings: `health_check`, `outlier_detection`,
 //! `retry`.
 
+use std::time::Duration;
+
 use crate::defaults::*;
 use crate::error::KeyPath;
 use crate::health::{
@@ -211,9 +213,22 @@ impl Validator {
         }
     }
 
+    pub(super) fn deregistration_delay(&mut self, path: &KeyPath, raw: Option<&str>) -> Duration {
+        let delay = self.duration(path, raw, DEFAULT_DEREGISTRATION_DELAY);
+        if delay > MAX_DEREGISTRATION_DELAY {
+            self.invalid(
+                path.clone(),
+                format!("\"{}\"", raw.unwrap_or_default()),
+                "a duration from \"0s\" to \"1h\" (3600 s)",
+            );
+            return DEFAULT_DEREGISTRATION_DELAY;
+        }
+        delay
+    }
+
     pub(super) fn retry(&mut self, path: &KeyPath, raw: Option<&RawRetry>) -> RetryConfig {
         RetryConfig {
-            idempotent: raw.and_then(|r| r.idempotent).unwrap_or(false),
+            idempotent: raw.and_then(|r| r.idempotent).unwrap_or(true),
             budget_percent: self.count(
                 &path.key("budget_percent"),
                 raw.and_then(|r| r.budget_percent),

@@ -1,0 +1,62 @@
+//! `ballast echo` as a child process: a real target that a test can kill and start again on
+//! the same port, the way a backend process dies and comes back in production.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running `ballast echo`. Killed when dropped.
+pub struct EchoProcess {
+    pub addr: SocketAddr,
+    pub name: String,
+    child: Child,
+}
+
+impl EchoProcess {
+    /// Starts `bin echo --port PORT --name NAME` (port 0 picks a free one) and waits until
+    /// it listens.
+    pub fn start(bin: &Path, port: u16, name: &str) -> EchoProcess {
+        let mut child = Command::new(bin)
+            .args(["echo", "--port", &port.to_string(), "--name", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "echo NAME listening on http://ADDR"
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from ballast echo: {line:?}"));
+        EchoProcess {
+            addr,
+            name: name.to_owned(),
+            child,
+        }
+    }
+
+    /// Kills the process (SIGKILL) and reaps it: its port refuses connections afterwards.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same instance again on the same address.
+    pub fn restart(&mut self, bin: &Path) {
+        self.kill();
+        *self = EchoProcess::start(bin, self.addr.port(), &self.name.clone());
+    }
+}
+
+impl Drop for EchoProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
