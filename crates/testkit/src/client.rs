@@ -105,6 +105,15 @@ pub async fn get(addr: SocketAddr, path: &str) -> Response<Bytes> {
     H1::connect(addr).await.get(addr, path).await
 }
 
+/// One POST with `body` on a fresh connection.
+pub async fn post(addr: SocketAddr, path: &str, body: &'static [u8]) -> Response<Bytes> {
+    let req = Request::post(path)
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    H1::connect(addr).await.send(req).await.unwrap()
+}
+
 /// One request with an empty body type, for callers that need a distinct body type.
 pub fn empty_request(addr: SocketAddr, path: &str) -> Request<Empty<Bytes>> {
     Request::get(path)
