@@ -16,7 +16,7 @@ pub use ballast_config::Algorithm;
 pub use health::{HealthReason, HealthState};
 pub use retry_budget::RetryBudget;
 pub use round_robin::RoundRobin;
-pub use target_state::{InFlight, TargetState, Transition};
+pub use target_state::{HealthStamp, InFlight, TargetState, Transition};
 
 /// A target group's balancing algorithm with its shared state, built once per snapshot.
 ///
@@ -47,6 +47,14 @@ impl Balancer {
         }
     }
 
+    /// The algorithm this balancer runs (a rebuild keeps the balancer, and its position,
+    /// when the algorithm did not change).
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Balancer::RoundRobin(_) => Algorithm::RoundRobin,
+        }
+    }
+
     /// Index of the target for the next request, or `None` when the group has none to send to.
     ///
     /// Only eligible targets (healthy, not ejected, not draining) are picked while any exists.
@@ -65,7 +73,14 @@ impl Balancer {
         if count > 0 {
             return self.nth_of(count, targets.len(), eligible);
         }
-        if !input.fail_open {
+        // A retry moving away from the only eligible target does not make the group fail
+        // open: the group is not down, one of its targets just failed one request.
+        let left_eligible = input.exclude.is_some_and(|i| {
+            targets
+                .get(i)
+                .is_some_and(|t| state(t).is_eligible(input.now))
+        });
+        if !input.fail_open || left_eligible {
             return None;
         }
         let registered = |i: usize| allowed(i) && state(&targets[i]).is_registered();
@@ -80,7 +95,12 @@ impl Balancer {
         if count == len {
             return Some(k);
         }
-        (0..len).filter(|&i| candidate(i)).nth(k)
+        // The atomics are read twice: a target that changed in between must not turn a
+        // pick into "nothing to send to".
+        (0..len)
+            .filter(|&i| candidate(i))
+            .nth(k)
+            .or_else(|| (0..len).find(|&i| candidate(i)))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Live state of one target, shared by every worker and carried across reloads.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,10 @@ use crate::health::{HealthReason, HealthState};
 #[derive(Debug)]
 pub struct TargetState {
     base: Instant,
-    state: AtomicU8,
-    reason: AtomicU8,
+    /// State, reason and a write counter packed in one word (see [`HealthStamp`]), so a
+    /// reader never sees a state with another state's reason, and a health checker's write
+    /// can be made conditional on nothing else having written since it looked.
+    health: AtomicU32,
     in_flight: AtomicU64,
     requests: AtomicU64,
     transitions: AtomicU64,
@@ -37,6 +39,11 @@ pub struct InFlight {
     state: Arc<TargetState>,
 }
 
+/// What a target's health was at one moment, as read by [`TargetState::stamp`]: pass it
+/// back to [`TargetState::set_state_if_unchanged`] to write only if nobody wrote since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthStamp(u32);
+
 /// A change of a target's health state, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
@@ -53,8 +60,7 @@ impl TargetState {
     pub fn new(state: HealthState, reason: HealthReason) -> Self {
         Self {
             base: Instant::now(),
-            state: AtomicU8::new(state as u8),
-            reason: AtomicU8::new(reason as u8),
+            health: AtomicU32::new(HealthStamp::pack(state, reason, 0).0),
             in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
@@ -91,12 +97,17 @@ impl TargetState {
 
     /// Current health state.
     pub fn state(&self) -> HealthState {
-        HealthState::from_u8(self.state.load(Ordering::Relaxed))
+        self.stamp().state()
     }
 
     /// Why the target is in its state.
     pub fn reason(&self) -> HealthReason {
-        HealthReason::from_u8(self.reason.load(Ordering::Relaxed))
+        self.stamp().reason()
+    }
+
+    /// State and reason now, with a token for [`Self::set_state_if_unchanged`].
+    pub fn stamp(&self) -> HealthStamp {
+        HealthStamp(self.health.load(Ordering::Acquire))
     }
 
     /// Health transitions since the target was first configured.
@@ -104,19 +115,52 @@ impl TargetState {
         self.transitions.load(Ordering::Relaxed)
     }
 
-    /// Moves to `state` for `reason`; returns the transition when the state changed.
+    /// Moves to `state` for `reason` whatever it was (registration, draining, a rebuild);
+    /// returns the transition when the state changed. Every call invalidates stamps taken
+    /// before it, so a health check that was deciding at the same moment cannot undo it.
     pub fn set_state(&self, state: HealthState, reason: HealthReason) -> Option<Transition> {
-        self.reason.store(reason as u8, Ordering::Relaxed);
-        let from = HealthState::from_u8(self.state.swap(state as u8, Ordering::Relaxed));
-        if from == state {
+        let mut current = self.health.load(Ordering::Acquire);
+        loop {
+            let next = HealthStamp(current).next(state, reason);
+            match self.health.compare_exchange_weak(
+                current,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return self.count_transition(HealthStamp(current).state(), state, reason),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Moves to `state` for `reason` only if nothing was written since `seen` was read;
+    /// returns the transition when it happened. Health checkers write this way: a decision
+    /// based on a state that draining or a rebuild has since replaced is dropped.
+    pub fn set_state_if_unchanged(
+        &self,
+        seen: HealthStamp,
+        state: HealthState,
+        reason: HealthReason,
+    ) -> Option<Transition> {
+        let next = seen.next(state, reason);
+        self.health
+            .compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        self.count_transition(seen.state(), state, reason)
+    }
+
+    fn count_transition(
+        &self,
+        from: HealthState,
+        to: HealthState,
+        reason: HealthReason,
+    ) -> Option<Transition> {
+        if from == to {
             return None;
         }
         self.transitions.fetch_add(1, Ordering::Relaxed);
-        Some(Transition {
-            from,
-            to: state,
-            reason,
-        })
+        Some(Transition { from, to, reason })
     }
 
     /// Whether new requests may go to this target at `now`: healthy and not ejected.
@@ -175,12 +219,15 @@ impl TargetState {
         self.consecutive_failures.store(0, Ordering::Relaxed);
     }
 
-    /// Ends an ejection that has run its time; returns whether one did. Repeated ejections
-    /// keep counting until the target has served successfully since (see `record_outcome`).
+    /// Ends an ejection that has run its time; returns whether one did. Failures counted
+    /// during the ejection (requests that were already in flight) are forgotten, so a
+    /// target that recovered is not ejected again at once for what it did before. The
+    /// ejection count itself is forgiven by the outlier detector after a quiet while.
     pub fn end_ejection_if_over(&self, now: Instant) -> bool {
         let until = self.ejected_until.load(Ordering::Relaxed);
         if until != 0 && self.ms(now) >= until {
             self.ejected_until.store(0, Ordering::Relaxed);
+            self.consecutive_failures.store(0, Ordering::Relaxed);
             return true;
         }
         false
@@ -198,6 +245,28 @@ impl TargetState {
     /// Forgets past ejections (the target has served successfully since it came back).
     pub fn forgive_ejections(&self) {
         self.ejections.store(0, Ordering::Relaxed);
+    }
+}
+
+// === impl HealthStamp ===
+
+impl HealthStamp {
+    fn pack(state: HealthState, reason: HealthReason, version: u16) -> Self {
+        Self(u32::from(version) << 16 | u32::from(reason as u8) << 8 | u32::from(state as u8))
+    }
+
+    fn next(self, state: HealthState, reason: HealthReason) -> Self {
+        Self::pack(state, reason, ((self.0 >> 16) as u16).wrapping_add(1))
+    }
+
+    /// The state read.
+    pub fn state(self) -> HealthState {
+        HealthState::from_u8(self.0 as u8)
+    }
+
+    /// The reason read.
+    pub fn reason(self) -> HealthReason {
+        HealthReason::from_u8((self.0 >> 8) as u8)
     }
 }
 
@@ -235,6 +304,39 @@ mod tests {
             .unwrap();
         assert_eq!((t.from, t.to), (HealthState::Initial, HealthState::Healthy));
         assert_eq!(state.transitions(), 1);
+    }
+
+    #[test]
+    fn a_conditional_write_loses_to_any_write_since_its_stamp() {
+        let state = TargetState::new(HealthState::Healthy, HealthReason::None);
+        let seen = state.stamp();
+        // Draining lands while a checker decides "unhealthy" from what it saw.
+        state.set_state(
+            HealthState::Draining,
+            HealthReason::DeregistrationInProgress,
+        );
+        assert!(state
+            .set_state_if_unchanged(seen, HealthState::Unhealthy, HealthReason::Timeout)
+            .is_none());
+        assert_eq!(state.state(), HealthState::Draining);
+        // Even a write that keeps the state invalidates older stamps.
+        let seen = state.stamp();
+        state.set_state(
+            HealthState::Draining,
+            HealthReason::DeregistrationInProgress,
+        );
+        assert!(state
+            .set_state_if_unchanged(seen, HealthState::Healthy, HealthReason::None)
+            .is_none());
+        let seen = state.stamp();
+        let t = state
+            .set_state_if_unchanged(seen, HealthState::Healthy, HealthReason::None)
+            .unwrap();
+        assert_eq!(
+            (t.from, t.to),
+            (HealthState::Draining, HealthState::Healthy)
+        );
+        assert_eq!(state.reason(), HealthReason::None);
     }
 
     #[test]

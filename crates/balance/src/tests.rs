@@ -122,3 +122,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_retry_away_from_the_only_healthy_target_does_not_fail_open() {
+    use HealthState::*;
+    let targets = states(&[Healthy, Unhealthy]);
+    let balancer = Balancer::from_algorithm(Algorithm::RoundRobin);
+    let retry = PickInput {
+        exclude: Some(0),
+        ..input(true)
+    };
+    assert_eq!(balancer.pick(&targets, |t| t, &retry), None);
+    // When the whole group is down, a retry may go to another registered target.
+    let down = states(&[Unhealthy, Unhealthy]);
+    assert_eq!(balancer.pick(&down, |t| t, &retry), Some(1));
+}

@@ -228,6 +228,7 @@ async fn grpc_checks_ask_the_standard_health_service() {
     let whole = GrpcHealthServer::spawn().await;
     let per_service = GrpcHealthServer::spawn().await;
     per_service.set("shop.Cart", false).await;
+    let unknown = GrpcHealthServer::spawn().await;
     let not_grpc = Backend::spawn("http-only").await;
     let lb = BallastProcess::start(
         bin(),
@@ -238,13 +239,22 @@ async fn grpc_checks_ask_the_standard_health_service() {
                 per_service.addr,
                 "protocol = \"grpc\", grpc_service = \"shop.Cart\"".into(),
             ),
+            (
+                "unknown",
+                unknown.addr,
+                "protocol = \"grpc\", grpc_service = \"no.Such\"".into(),
+            ),
             ("http", not_grpc.addr, "protocol = \"grpc\"".into()),
         ]),
     );
     lb.wait_for_health(whole.addr, "healthy", WAIT);
     let event = lb.wait_for_health(per_service.addr, "unhealthy", WAIT);
     assert_eq!(event["reason"], "Target.ResponseCodeMismatch");
-    lb.wait_for_health(not_grpc.addr, "unhealthy", WAIT);
+    // tonic answers NOT_FOUND for a service it does not know.
+    let event = lb.wait_for_health(unknown.addr, "unhealthy", WAIT);
+    assert_eq!(event["reason"], "Target.ResponseCodeMismatch");
+    let event = lb.wait_for_health(not_grpc.addr, "unhealthy", WAIT);
+    assert_eq!(event["reason"], "Target.FailedHealthChecks");
 
     // The service starts serving: the target becomes healthy.
     per_service.set("shop.Cart", true).await;

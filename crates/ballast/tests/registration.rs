@@ -203,3 +203,59 @@ async fn a_target_dropped_by_a_reload_drains() {
     assert_eq!(b.hits(), 6);
     stop(runtime).await;
 }
+
+/// Targets added through the API are not in the file: a reload of the file keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_targets_registered_through_the_api() {
+    let a = Backend::spawn("a").await;
+    let b = Backend::spawn("b").await;
+    let (runtime, lb) = start(&[a.addr], "");
+    runtime.register_target("app", b.addr).unwrap();
+    let same_file = web_app_config(&[a.addr], "workers = 2", "", "");
+    runtime
+        .apply(ballast_config::parse(&same_file).unwrap())
+        .unwrap();
+    assert_eq!(health(&runtime, b.addr).state, HealthState::Healthy);
+    for _ in 0..4 {
+        assert_eq!(get(lb, "/").await.status(), 200);
+    }
+    assert_eq!((a.hits(), b.hits()), (2, 2));
+    stop(runtime).await;
+}
+
+/// A reload that moves the listener to another group and deletes the old one: requests in
+/// flight on the old group still end when its deregistration delay does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_group_still_closes_its_connections_after_the_delay() {
+    let stuck = Backend::builder("stuck")
+        .delay(Duration::from_secs(30))
+        .spawn()
+        .await;
+    let fast = Backend::spawn("fast").await;
+    let config = |forward: &str, old_group: bool| {
+        let mut text = format!(
+            "[server]\nworkers = 2\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"{forward}\" }}\n[target_groups.app]\ntargets = [\"{}\"]\n",
+            fast.addr
+        );
+        if old_group {
+            text.push_str(&format!(
+                "[target_groups.old]\ntargets = [\"{}\"]\nderegistration_delay = \"300ms\"\n",
+                stuck.addr
+            ));
+        }
+        ballast_config::parse(&text).unwrap()
+    };
+    let runtime = Runtime::start(config("old", true)).unwrap();
+    let lb = runtime.listeners()[0].1;
+    let in_flight = tokio::spawn(async move { post(lb, "/order", b"{}").await });
+    wait_until("the POST to reach the old group", WAIT, || {
+        stuck.recorded().len() == 1
+    })
+    .await;
+    runtime.apply(config("app", false)).unwrap();
+    assert_eq!(get(lb, "/").await.status(), 200);
+    assert_eq!(fast.hits(), 1);
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), 502);
+    stop(runtime).await;
+}

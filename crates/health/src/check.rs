@@ -105,19 +105,30 @@ async fn grpc_status(stream: TcpStream, address: SocketAddr, service: &str) -> O
         if !response.status().is_success() {
             return None;
         }
+        // A trailers-only reply (an unknown service answers NOT_FOUND that way) carries
+        // its grpc-status in the headers.
+        if let Some(status) = response.headers().get(GRPC_STATUS) {
+            return (status == "0").then_some(NO_STATUS).or(Some(GRPC_ERROR));
+        }
         let collected = response.into_body().collect().await.ok()?;
-        let grpc_ok = collected
-            .trailers()
-            .and_then(|t| t.get("grpc-status"))
-            .is_none_or(|s| s == "0");
-        grpc_ok
-            .then(|| grpc_serving_status(collected.to_bytes()))
-            .flatten()
+        match collected.trailers().and_then(|t| t.get(GRPC_STATUS)) {
+            Some(status) if status == "0" => grpc_serving_status(collected.to_bytes()),
+            // A gRPC error: the server answered, but not "serving".
+            Some(_) => Some(GRPC_ERROR),
+            // No grpc-status at all: not a gRPC server.
+            None => None,
+        }
     }
     .await;
     driver.abort();
     result
 }
+
+const GRPC_STATUS: &str = "grpc-status";
+/// Not a `ServingStatus`: the call itself failed with a gRPC error status.
+const GRPC_ERROR: u64 = u64::MAX;
+/// A trailers-only OK carries no message: proto3's default, `UNKNOWN`.
+const NO_STATUS: u64 = 0;
 
 /// A length-prefixed `HealthCheckRequest { service }` message.
 fn grpc_request(service: &str) -> Bytes {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ballast_balance::{HealthState, TargetState};
 use ballast_config::HealthCheckConfig;
@@ -26,8 +27,9 @@ pub async fn run_checker(
     loop {
         ticks.tick().await;
         let outcome = check_once(&config, address).await;
-        if let Some((next, reason)) = machine.observe(state.state(), outcome) {
-            if let Some(t) = state.set_state(next, reason) {
+        let seen = state.stamp();
+        if let Some((next, reason)) = machine.observe(seen.state(), outcome) {
+            if let Some(t) = state.set_state_if_unchanged(seen, next, reason) {
                 tracing::info!(
                     target_group = &*group,
                     target = %address,
@@ -37,13 +39,13 @@ pub async fn run_checker(
                     description = reason.description(),
                     "target health changed"
                 );
-            }
-            if next == HealthState::Healthy && state.lift_ejection(std::time::Instant::now()) {
-                tracing::info!(
-                    target_group = &*group,
-                    target = %address,
-                    "target ejection lifted: it passes its health checks again"
-                );
+                if t.to == HealthState::Healthy && state.lift_ejection(Instant::now()) {
+                    tracing::info!(
+                        target_group = &*group,
+                        target = %address,
+                        "target ejection lifted: it passes its health checks again"
+                    );
+                }
             }
         }
     }

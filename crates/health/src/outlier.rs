@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ballast_balance::TargetState;
+use ballast_balance::{HealthState, TargetState};
 use ballast_config::OutlierDetectionConfig;
 
 /// Something the evaluator did, for logs and metrics.
@@ -44,6 +44,13 @@ impl OutlierDetector {
         Self {
             config,
             returned_at: HashMap::new(),
+        }
+    }
+
+    /// Takes new settings (a reload), keeping what it remembers of the targets.
+    pub fn reconfigure(&mut self, config: &OutlierDetectionConfig) {
+        if &self.config != config {
+            self.config = config.clone();
         }
     }
 
@@ -84,7 +91,9 @@ impl OutlierDetector {
                 break;
             }
             let failing = state.consecutive_failures() >= self.config.consecutive_failures;
-            if failing && state.is_registered() && !state.is_ejected(now) {
+            // Only a target that would otherwise take traffic is worth an ejection slot.
+            let serving = state.state() == HealthState::Healthy;
+            if failing && serving && !state.is_ejected(now) {
                 let count = state.ejections() + 1;
                 let duration = self
                     .config
@@ -108,7 +117,7 @@ impl OutlierDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballast_balance::{HealthReason, HealthState};
+    use ballast_balance::HealthReason;
 
     fn config() -> OutlierDetectionConfig {
         OutlierDetectionConfig {
@@ -217,6 +226,42 @@ mod tests {
                 .evaluate(&view(&one), now)
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn failures_of_requests_in_flight_during_an_ejection_do_not_eject_again() {
+        let t = targets(2);
+        let mut d = OutlierDetector::new(config());
+        let now = Instant::now();
+        fail(&t[0].1, 3);
+        assert_eq!(d.evaluate(&view(&t), now).len(), 1);
+        // Requests that were already running when it was ejected time out meanwhile.
+        fail(&t[0].1, 5);
+        let back = now + Duration::from_secs(10);
+        assert_eq!(
+            d.evaluate(&view(&t), back),
+            vec![OutlierEvent::Returned { address: t[0].0 }]
+        );
+        assert!(t[0].1.is_eligible(back));
+    }
+
+    #[test]
+    fn only_targets_that_take_traffic_use_up_ejection_slots() {
+        let t = targets(2);
+        t[0].1
+            .set_state(HealthState::Unhealthy, HealthReason::Timeout);
+        let mut d = OutlierDetector::new(config());
+        fail(&t[0].1, 5);
+        fail(&t[1].1, 5);
+        let events = d.evaluate(&view(&t), Instant::now());
+        assert_eq!(
+            events,
+            vec![OutlierEvent::Ejected {
+                address: t[1].0,
+                duration: Duration::from_secs(10),
+                count: 1
+            }]
         );
     }
 

@@ -64,11 +64,16 @@ async fn proxy(
         Err(fault) => return fault.into_response(listener, group_name, None, Some(request)),
     };
     group.retry_budget.deposit();
-    let replay = (group.retry.idempotent && upload.is_none() && is_idempotent(req.method()))
-        .then(|| head_of(&req));
+    // The head is copied for a replay only where one can happen: an idempotent bodiless
+    // request, in a group that allows it and has another target to replay on.
+    let replay = (group.retry.idempotent
+        && upload.is_none()
+        && group.targets.len() > 1
+        && is_idempotent(req.method()))
+    .then(|| head_of(&req));
     let mut req = Some(req);
     let mut exclude = None;
-    let mut failed: Option<(Fault, Option<std::net::SocketAddr>)> = None;
+    let mut failed: Option<(Fault, Option<std::net::SocketAddr>, Retry)> = None;
     loop {
         let now = std::time::Instant::now();
         let pick = PickInput {
@@ -76,12 +81,23 @@ async fn proxy(
             fail_open: group.fail_open,
             exclude,
         };
-        let Some(index) = group.balancer.pick(&group.targets, |t| &t.state, &pick) else {
+        let picked = group.balancer.pick(&group.targets, |t| &t.state, &pick);
+        // The budget is spent only once there is another target to retry on.
+        let denied = failed.as_ref().is_some_and(|(_, _, cost)| {
+            *cost == Retry::Budgeted && picked.is_some() && !group.retry_budget.try_withdraw(now)
+        });
+        let Some(index) = picked.filter(|_| !denied) else {
             // A retry with nowhere else to go reports what made it retry.
-            let (fault, target) = failed.take().unwrap_or_else(|| (no_target(&group), None));
+            let (fault, target) = match failed.take() {
+                Some((fault, target, _)) => (fault, target),
+                None => (no_target(&group), None),
+            };
             return fault.into_response(listener, group_name, target, Some(request));
         };
         let target = Arc::clone(&group.targets[index]);
+        if let Some((fault, from, _)) = &failed {
+            tracing::debug!(listener, target_group = group_name, from = ?from, target = %target.address, reason = fault.reason(), "retrying on another target");
+        }
         let Some(this) = req.take().or_else(|| replay.as_ref().map(rebuild)) else {
             return Fault::NoTarget.into_response(listener, group_name, None, Some(request));
         };
@@ -101,25 +117,17 @@ async fn proxy(
             }
             Err((fault, unsent)) => {
                 drop(in_flight);
-                if fault.side() == Side::Target {
+                if counts_against_target(&fault, upload.as_deref()) {
                     target.state.record_outcome(false);
                 }
-                // One retry, on another target, within the budget: a request the target never
-                // saw (connect failed), or an idempotent bodiless one whose target closed the
-                // connection before answering.
-                let retry = exclude.is_none()
-                    && match &fault {
-                        Fault::Connect(_) => unsent.is_some(),
-                        Fault::TargetClosed(_) => replay.is_some(),
-                        _ => false,
-                    };
-                // A refused connect cost the target nothing, so its retry is free (HAProxy
-                // `redispatch` has no budget at all); every other retry spends the budget.
-                if retry && (refused(&fault) || group.retry_budget.try_withdraw(now)) {
-                    tracing::debug!(listener, target_group = group_name, target = %target.address, reason = fault.reason(), "retrying on another target");
+                let retry = exclude
+                    .is_none()
+                    .then(|| retry_for(&fault, unsent.is_some(), replay.is_some()))
+                    .flatten();
+                if let Some(cost) = retry {
                     req = unsent;
                     exclude = Some(index);
-                    failed = Some((fault, Some(target.address)));
+                    failed = Some((fault, Some(target.address), cost));
                     continue;
                 }
                 return fault.into_response(
@@ -133,6 +141,43 @@ async fn proxy(
     }
 }
 
+/// What a retry of a failed attempt costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// The target refused the connection: it did no work, so the retry is free (HAProxy's
+    /// `redispatch` has no budget at all).
+    Free,
+    /// The target may have done work: the retry spends the group's budget.
+    Budgeted,
+}
+
+/// Whether a failed attempt may go to one other target: a request the target never saw
+/// (the connect failed, `unsent` is back), or an idempotent bodiless one (`replayable`)
+/// whose target closed the connection before answering. Never a request whose body was
+/// sent, never one that timed out waiting for its answer.
+fn retry_for(fault: &Fault, unsent: bool, replayable: bool) -> Option<Retry> {
+    match fault {
+        Fault::Connect(ConnectError::Io(e))
+            if unsent && e.kind() == std::io::ErrorKind::ConnectionRefused =>
+        {
+            Some(Retry::Free)
+        }
+        Fault::Connect(_) if unsent => Some(Retry::Budgeted),
+        Fault::TargetClosed(_) if replayable => Some(Retry::Budgeted),
+        _ => None,
+    }
+}
+
+/// Whether a failure counts towards ejecting the target (passive health). A target that
+/// closed the connection while the client was still uploading may have given up on a slow
+/// client: that is the client's doing.
+fn counts_against_target(fault: &Fault, upload: Option<&Upload>) -> bool {
+    match fault {
+        Fault::TargetClosed(_) => upload.is_none_or(|u| u.finished_at().is_some()),
+        _ => fault.side() == Side::Target,
+    }
+}
+
 /// Why a group had nothing to pick: no target at all, or none that may take traffic.
 /// Only on the failure path, so the scan costs nothing per successful request.
 fn no_target(group: &TargetGroup) -> Fault {
@@ -141,11 +186,6 @@ fn no_target(group: &TargetGroup) -> Fault {
     } else {
         Fault::NoTarget
     }
-}
-
-/// Whether the target refused the connection outright (it did no work for this request).
-fn refused(fault: &Fault) -> bool {
-    matches!(fault, Fault::Connect(ConnectError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// Methods a client may safely send twice (RFC 9110 §9.2.2).

@@ -49,8 +49,9 @@ pub enum RouteAction {
 pub struct TargetGroup {
     /// Its name, for logs.
     pub name: GroupName,
-    /// Chooses the target of each request.
-    pub balancer: Balancer,
+    /// Chooses the target of each request; shared with the next snapshot when the
+    /// algorithm is unchanged, so a rebuild does not send the next request to target 0.
+    pub balancer: Arc<Balancer>,
     /// Its targets, in config order.
     pub targets: Vec<Arc<Target>>,
     /// Time allowed to connect to a target.
@@ -61,8 +62,9 @@ pub struct TargetGroup {
     pub fail_open: bool,
     /// Which failed requests may go to another target.
     pub retry: RetryConfig,
-    /// Bounds retries to a share of the group's traffic.
-    pub retry_budget: RetryBudget,
+    /// Bounds retries to a share of the group's traffic; shared with the next snapshot
+    /// when the retry settings are unchanged, so a rebuild does not refill it.
+    pub retry_budget: Arc<RetryBudget>,
 }
 
 /// One target: where it is, its live counters and its keep-alive connections.

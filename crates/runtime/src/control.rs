@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ballast_balance::{HealthReason, HealthState};
+use ballast_balance::{HealthReason, HealthState, Transition};
 use ballast_config::{Config, GroupName, HealthCheckConfig};
 use ballast_health::{run_checker, OutlierDetector, OutlierEvent};
-use ballast_http::SharedSnapshot;
+use ballast_http::{SharedSnapshot, Target};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +36,8 @@ pub(crate) struct ControlState {
     pub(crate) config: Config,
     /// Deregistered targets still finishing their requests, and when they are cut.
     pub(crate) draining: Vec<Draining>,
+    /// Targets added through the runtime API rather than the file; a reload keeps them.
+    pub(crate) registered: Vec<(GroupName, SocketAddr)>,
     checkers: HashMap<(GroupName, SocketAddr), (HealthCheckConfig, AbortHandle)>,
     detectors: HashMap<GroupName, OutlierDetector>,
 }
@@ -46,6 +48,9 @@ pub(crate) struct Draining {
     pub(crate) group: GroupName,
     pub(crate) address: SocketAddr,
     pub(crate) until: Instant,
+    /// Its live state and connections, held here so they can be closed when the delay is
+    /// over even if a reload removed its whole group from the snapshot.
+    pub(crate) target: Option<Arc<Target>>,
 }
 
 impl Control {
@@ -62,6 +67,7 @@ impl Control {
             state: Mutex::new(ControlState {
                 config,
                 draining: Vec::new(),
+                registered: Vec::new(),
                 checkers: HashMap::new(),
                 detectors: HashMap::new(),
             }),
@@ -144,11 +150,12 @@ impl Control {
             let Some(config) = state.config.target_group(&group.name) else {
                 continue;
             };
-            let detector_config = config.outlier_detection.clone();
+            let wanted = config.outlier_detection.clone();
             let detector = state
                 .detectors
                 .entry(group.name.clone())
-                .or_insert_with(|| OutlierDetector::new(detector_config));
+                .or_insert_with(|| OutlierDetector::new(wanted.clone()));
+            detector.reconfigure(&wanted);
             let targets: Vec<_> = group
                 .targets
                 .iter()
@@ -165,16 +172,14 @@ impl Control {
             return;
         }
         for leaving in &due {
-            let target = snapshot
-                .target_groups
-                .iter()
-                .find(|g| g.name == leaving.group)
-                .and_then(|g| g.targets.iter().find(|t| t.address == leaving.address));
-            if let Some(target) = target {
+            if let Some(target) = &leaving.target {
                 target.pool.close_all();
-                target
+                if let Some(t) = target
                     .state
-                    .set_state(HealthState::Unused, HealthReason::NotRegistered);
+                    .set_state(HealthState::Unused, HealthReason::NotRegistered)
+                {
+                    log_transition(&leaving.group, leaving.address, t);
+                }
                 tracing::info!(
                     target_group = %leaving.group,
                     target = %leaving.address,
@@ -193,6 +198,20 @@ impl Control {
             task.abort();
         }
     }
+}
+
+/// Logs a health transition decided by the control plane (draining, registration, a
+/// rebuild); the health checkers log their own the same way.
+pub(crate) fn log_transition(group: &GroupName, address: SocketAddr, t: Transition) {
+    tracing::info!(
+        target_group = %group,
+        target = %address,
+        from = t.from.as_str(),
+        to = t.to.as_str(),
+        reason = t.reason.code(),
+        description = t.reason.description(),
+        "target health changed"
+    );
 }
 
 fn log_outlier(group: &GroupName, event: &OutlierEvent) {

@@ -156,9 +156,10 @@ impl Runtime {
     /// and actions switch atomically for new requests; requests in flight finish on the old
     /// snapshot. Live target state and connection pools carry over, and targets the new
     /// configuration drops are drained as if deregistered.
-    pub fn apply(&self, config: Config) -> Result<(), RuntimeError> {
+    pub fn apply(&self, mut config: Config) -> Result<(), RuntimeError> {
         let mut state = self.control.lock();
         listeners::ensure_same(&state.config, &config)?;
+        keep_registered(&mut state, &mut config);
         let now = Instant::now();
         let mut leaving = Vec::new();
         for old in &state.config.target_groups {
@@ -173,7 +174,7 @@ impl Runtime {
             }
         }
         for (group, address, until) in leaving {
-            start_draining(&mut state, &group, address, until);
+            self.start_draining(&mut state, &group, address, until);
         }
         state.draining.retain(|d| {
             !config
@@ -193,6 +194,7 @@ impl Runtime {
         let config = group_mut(&mut state, &name)?;
         if !config.targets.iter().any(|t| t.address == address) {
             config.targets.push(TargetConfig { address });
+            state.registered.push((name.clone(), address));
         }
         state
             .draining
@@ -218,7 +220,10 @@ impl Runtime {
             });
         }
         let delay = config.deregistration_delay;
-        start_draining(&mut state, &name, address, Instant::now() + delay);
+        state
+            .registered
+            .retain(|(g, a)| !(*g == name && *a == address));
+        self.start_draining(&mut state, &name, address, Instant::now() + delay);
         tracing::info!(target_group = group, target = %address, delay = ?delay, "target deregistering: draining");
         self.control.publish(&mut state);
         if delay.is_zero() {
@@ -290,18 +295,66 @@ fn group_mut<'a>(
         })
 }
 
-fn start_draining(
-    state: &mut ControlState,
-    group: &GroupName,
-    address: SocketAddr,
-    until: Instant,
-) {
-    state
-        .draining
-        .retain(|d| !(d.group == *group && d.address == address));
-    state.draining.push(Draining {
-        group: group.clone(),
-        address,
-        until,
+/// Puts the targets registered through the API (not in any file) into a configuration
+/// that is about to replace the running one, so a reload does not drain them. Those whose
+/// group is gone are forgotten.
+fn keep_registered(state: &mut ControlState, config: &mut Config) {
+    state.registered.retain(|(name, address)| {
+        let Some(group) = config.target_groups.iter_mut().find(|g| &g.name == name) else {
+            return false;
+        };
+        if !group.targets.iter().any(|t| t.address == *address) {
+            group.targets.push(TargetConfig { address: *address });
+        }
+        true
     });
+}
+
+// === impl Runtime (private) ===
+
+impl Runtime {
+    /// Records a target as draining until `until`, holding its live state and connections
+    /// from the current snapshot so they can be closed then, and marks it `draining` now.
+    fn start_draining(
+        &self,
+        state: &mut ControlState,
+        group: &GroupName,
+        address: SocketAddr,
+        until: Instant,
+    ) {
+        let target = self
+            .control
+            .snapshot
+            .load()
+            .target_groups
+            .iter()
+            .find(|g| g.name == *group)
+            .and_then(|g| g.targets.iter().find(|t| t.address == address))
+            .cloned();
+        if let Some(target) = &target {
+            if let Some(t) = target.state.set_state(
+                HealthState::Draining,
+                HealthReason::DeregistrationInProgress,
+            ) {
+                control::log_transition(group, address, t);
+            }
+        }
+        state
+            .draining
+            .retain(|d| !(d.group == *group && d.address == address));
+        state.draining.push(Draining {
+            group: group.clone(),
+            address,
+            until,
+            target,
+        });
+    }
+}
+
+impl Drop for Runtime {
+    /// A runtime dropped without [`Runtime::shutdown`] still stops its threads (without
+    /// waiting for them), so a test or an embedding program never leaks a running proxy.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }

@@ -26,7 +26,10 @@ pub fn build_snapshot(
     let target_groups: Vec<Arc<TargetGroup>> = config
         .target_groups
         .iter()
-        .map(|g| Arc::new(build_group(g, &carried, workers, draining)))
+        .map(|g| {
+            let before = previous.and_then(|p| p.target_groups.iter().find(|o| o.name == g.name));
+            Arc::new(build_group(g, before, &carried, workers, draining))
+        })
         .collect();
     let listeners = config
         .listeners
@@ -53,6 +56,7 @@ pub fn build_snapshot(
 
 fn build_group(
     config: &TargetGroupConfig,
+    before: Option<&Arc<TargetGroup>>,
     carried: &Carried,
     workers: usize,
     draining: &[(GroupName, SocketAddr)],
@@ -74,18 +78,23 @@ fn build_group(
                 Some((state, _)) => (Arc::clone(state), new_pool(config, workers)),
                 None => (Arc::new(initial_state(checked)), new_pool(config, workers)),
             };
-            if is_draining {
+            let change = if is_draining {
                 state.set_state(
                     HealthState::Draining,
                     HealthReason::DeregistrationInProgress,
-                );
+                )
             } else if !checked && state.state() != HealthState::Healthy {
                 // The group's health check was removed: nothing will ever pass it again.
-                state.set_state(HealthState::Healthy, HealthReason::None);
+                state.set_state(HealthState::Healthy, HealthReason::None)
             } else if matches!(state.state(), HealthState::Draining | HealthState::Unused) {
                 // Registered again while it was leaving.
                 let (s, r) = initial(checked);
-                state.set_state(s, r);
+                state.set_state(s, r)
+            } else {
+                None
+            };
+            if let Some(t) = change {
+                crate::control::log_transition(&config.name, address, t);
             }
             Arc::new(Target {
                 address,
@@ -94,19 +103,27 @@ fn build_group(
             })
         })
         .collect();
+    let balancer = match before {
+        Some(b) if b.balancer.algorithm() == config.algorithm => Arc::clone(&b.balancer),
+        _ => Arc::new(Balancer::from_algorithm(config.algorithm)),
+    };
+    let retry_budget = match before {
+        Some(b) if b.retry == config.retry => Arc::clone(&b.retry_budget),
+        _ => Arc::new(RetryBudget::new(
+            config.retry.budget_percent,
+            config.retry.min_per_second,
+            Instant::now(),
+        )),
+    };
     TargetGroup {
         name: config.name.clone(),
-        balancer: Balancer::from_algorithm(config.algorithm),
+        balancer,
         targets,
         connect_timeout: config.connect_timeout,
         response_timeout: config.response_timeout,
         fail_open: config.fail_open,
         retry: config.retry,
-        retry_budget: RetryBudget::new(
-            config.retry.budget_percent,
-            config.retry.min_per_second,
-            Instant::now(),
-        ),
+        retry_budget,
     }
 }
 
@@ -206,6 +223,30 @@ mod tests {
             &first.target_groups[0].targets[0].pool
         ));
         assert!(!Arc::ptr_eq(&targets[1].state, &kept));
+    }
+
+    #[test]
+    fn round_robin_position_and_retry_budget_survive_a_rebuild() {
+        let first = build_snapshot(&config("\"127.0.0.1:1\"", ""), None, 1, &[]);
+        let second = build_snapshot(
+            &config("\"127.0.0.1:1\", \"127.0.0.1:2\"", ""),
+            Some(&first),
+            1,
+            &[],
+        );
+        let (a, b) = (&first.target_groups[0], &second.target_groups[0]);
+        assert!(Arc::ptr_eq(&a.balancer, &b.balancer));
+        assert!(Arc::ptr_eq(&a.retry_budget, &b.retry_budget));
+        let third = build_snapshot(
+            &config("\"127.0.0.1:1\"", "retry = { budget_percent = 5 }"),
+            Some(&second),
+            1,
+            &[],
+        );
+        assert!(!Arc::ptr_eq(
+            &b.retry_budget,
+            &third.target_groups[0].retry_budget
+        ));
     }
 
     #[test]

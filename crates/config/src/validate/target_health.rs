@@ -88,33 +88,36 @@ impl Validator {
             raw.timeout.as_deref(),
             DEFAULT_HEALTH_TIMEOUT,
         );
-        if timeout > interval {
+        if timeout >= interval {
             self.invalid(
                 path.key("timeout"),
                 format!("{timeout:?}"),
-                format!("at most the interval ({interval:?})"),
+                format!("less than the interval ({interval:?})"),
             );
         }
         let threshold = |v: &mut Self, key: &str, value: Option<i64>, default: u32| {
             v.count(&path.key(key), value, default as usize, 1..=10) as u32
         };
+        // Every key is checked before giving up on an invalid kind, so one run reports all.
+        let healthy_threshold = threshold(
+            self,
+            "healthy_threshold",
+            raw.healthy_threshold,
+            DEFAULT_HEALTHY_THRESHOLD,
+        );
+        let unhealthy_threshold = threshold(
+            self,
+            "unhealthy_threshold",
+            raw.unhealthy_threshold,
+            DEFAULT_UNHEALTHY_THRESHOLD,
+        );
         Some(HealthCheckConfig {
             kind: kind?,
             port,
             interval,
             timeout,
-            healthy_threshold: threshold(
-                self,
-                "healthy_threshold",
-                raw.healthy_threshold,
-                DEFAULT_HEALTHY_THRESHOLD,
-            ),
-            unhealthy_threshold: threshold(
-                self,
-                "unhealthy_threshold",
-                raw.unhealthy_threshold,
-                DEFAULT_UNHEALTHY_THRESHOLD,
-            ),
+            healthy_threshold,
+            unhealthy_threshold,
         })
     }
 
@@ -123,14 +126,16 @@ impl Validator {
             .path
             .clone()
             .unwrap_or_else(|| DEFAULT_HEALTH_PATH.to_owned());
+        // Visible ASCII only and no fragment: anything else is not a request target an
+        // HTTP/1.1 request line can carry (percent-encode it).
         if !check_path.starts_with('/')
             || check_path.len() > 1024
-            || check_path.chars().any(|c| c.is_ascii_control() || c == ' ')
+            || !check_path.chars().all(|c| c.is_ascii_graphic() && c != '#')
         {
             self.invalid(
                 path.key("path"),
                 format!("\"{check_path}\""),
-                "a path starting with '/', at most 1024 characters, no spaces",
+                "a path starting with '/', at most 1024 visible ASCII characters, no '#' (percent-encode the rest)",
             );
         }
         let method = raw.method.clone().unwrap_or_else(|| "GET".to_owned());
@@ -244,3 +249,6 @@ impl Validator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
