@@ -46,8 +46,12 @@ LOAD_CPU=${LOAD_CPU:-1}
 
 BACKEND1_PORT=18081
 BACKEND2_PORT=18082
-declare -A PORT=([ballast]=18090 [haproxy]=18091 [nginx]=18092 [direct]=$BACKEND1_PORT)
+declare -A PORT=([ballast]=18090 [haproxy]=18091 [nginx]=18092 [baseline]=18093 [direct]=$BACKEND1_PORT)
 SYSTEMS=(ballast haproxy nginx direct)
+# BASELINE_BIN=path/to/an/older/ballast adds it as system "baseline", interleaved with the
+# others, so a change to the hot path is measured before/after in one run.
+BASELINE_BIN=${BASELINE_BIN:-}
+[[ -n $BASELINE_BIN ]] && SYSTEMS=(ballast baseline haproxy nginx direct)
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT_DIR="$BENCH_DIR/out"
@@ -313,18 +317,21 @@ backend backends
     server b2 127.0.0.1:$BACKEND2_PORT
 EOF
 
-    cat >"$RUN_DIR/ballast.toml" <<EOF
+    local system
+    for system in ballast baseline; do
+        cat >"$RUN_DIR/$system.toml" <<EOF
 [server]
 workers = 1
 
 [listeners.bench]
-bind = "127.0.0.1:${PORT[ballast]}"
+bind = "127.0.0.1:${PORT[$system]}"
 default_action = { forward = "backends" }
 
 [target_groups.backends]
 algorithm = "round_robin"
 targets = ["127.0.0.1:$BACKEND1_PORT", "127.0.0.1:$BACKEND2_PORT"]
 EOF
+    done
 }
 
 start_nginx() {  # name cpu dir port
@@ -345,6 +352,13 @@ start_everything() {
     start ballast "$PROXY_CPU" "$RUN_DIR/ballast.log" \
         "$BALLAST_BIN" run -c "$RUN_DIR/ballast.toml" --log-level warn
     wait_ready ballast "${PID_OF[ballast]}" "${PORT[ballast]}" "$RUN_DIR/ballast.log"
+
+    if [[ -n $BASELINE_BIN ]]; then
+        log "starting baseline ($BASELINE_BIN) on 127.0.0.1:${PORT[baseline]} (core $PROXY_CPU)"
+        start baseline "$PROXY_CPU" "$RUN_DIR/baseline.log" \
+            "$BASELINE_BIN" run -c "$RUN_DIR/baseline.toml" --log-level warn
+        wait_ready baseline "${PID_OF[baseline]}" "${PORT[baseline]}" "$RUN_DIR/baseline.log"
+    fi
 
     log "starting haproxy on 127.0.0.1:${PORT[haproxy]} (core $PROXY_CPU)"
     haproxy -c -q -f "$RUN_DIR/haproxy.cfg" || die "invalid haproxy config: $RUN_DIR/haproxy.cfg"
@@ -476,6 +490,9 @@ report() {
     echo
     echo "Ballast CPU per request / HAProxy: $(ratio "${cpu_of[ballast]}" "${cpu_of[haproxy]}")x"
     echo "Ballast CPU per request / NGINX:   $(ratio "${cpu_of[ballast]}" "${cpu_of[nginx]}")x"
+    if [[ -n $BASELINE_BIN ]]; then
+        echo "Ballast CPU per request / baseline: $(ratio "${cpu_of[ballast]}" "${cpu_of[baseline]}")x"
+    fi
     if ((total_errors > 0)); then
         echo
         echo "WARNING: wrk reported $total_errors socket errors or non-2xx responses; see $RESULTS"
@@ -513,7 +530,7 @@ main() {
     check_machine
     install_tools
     local port
-    for port in "$BACKEND1_PORT" "$BACKEND2_PORT" "${PORT[ballast]}" "${PORT[haproxy]}" "${PORT[nginx]}"; do
+    for port in "$BACKEND1_PORT" "$BACKEND2_PORT" "${PORT[ballast]}" "${PORT[baseline]}" "${PORT[haproxy]}" "${PORT[nginx]}"; do
         require_free_port "$port"
     done
     build_ballast

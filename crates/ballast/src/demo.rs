@@ -43,6 +43,8 @@ default_action = {{ forward = "echo" }}
 [target_groups.echo]
 algorithm = "round_robin"
 targets = [{targets}]
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2, unhealthy_threshold = 2 }}
+deregistration_delay = "5s"
 "#,
         targets = targets.join(", ")
     );
@@ -117,6 +119,12 @@ fn print_banner(url: &str, backends: &[Backend]) {
     println!("  curl -s --http2-prior-knowledge {url}/h2  # HTTP/2 cleartext to Ballast, HTTP/1.1 to targets");
     println!("  curl -s '{url}/slow?delay=2s'             # the echo backends honour ?delay= and ?status=");
     println!("  curl -si '{url}/?status=503'");
+    if let Some(pid) = backends.first().map(|b| b.child.id()) {
+        println!(
+            "  kill -9 {pid}    # stop echo-1: requests keep succeeding, and within ~2.5 s the"
+        );
+        println!("                   # log says \"target health changed ... to=unhealthy\"");
+    }
     println!();
     println!("Press Ctrl-C to stop (backends stop with it).");
 }

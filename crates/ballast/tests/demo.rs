@@ -41,16 +41,24 @@ async fn demo_serves_requests_from_all_three_backends_and_stops_cleanly() {
     assert_eq!(backends.len(), 3);
     let addr = url.trim_start_matches("http://").parse().unwrap();
 
-    let mut instances = Vec::new();
-    for _ in 0..3 {
+    // The demo health-checks its backends: all three serve once their checks pass (and
+    // the group fails open until then, so every request succeeds meanwhile).
+    let mut instances = std::collections::BTreeSet::new();
+    for _ in 0..200 {
         let response = get(addr, "/hello").await;
         assert_eq!(response.status(), 200);
         let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!(json["path"], "/hello");
-        instances.push(json["instance"].as_str().unwrap().to_owned());
+        instances.insert(json["instance"].as_str().unwrap().to_owned());
+        if instances.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    instances.sort();
-    assert_eq!(instances, vec!["echo-1", "echo-2", "echo-3"]);
+    assert_eq!(
+        instances.into_iter().collect::<Vec<_>>(),
+        vec!["echo-1", "echo-2", "echo-3"]
+    );
 
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
