@@ -17,6 +17,11 @@ impl RoundRobin {
         Self::default()
     }
 
+    /// The next position, counting every pick since the group was created.
+    pub fn next(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Index of the next target among `n`, or `None` when there is none.
     pub fn pick(&self, n: usize) -> Option<usize> {
         if n == 0 {

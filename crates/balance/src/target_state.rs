@@ -21,12 +21,28 @@ pub struct TargetState {
     /// can be made conditional on nothing else having written since it looked.
     health: AtomicU32,
     in_flight: AtomicU64,
-    requests: AtomicU64,
+    pub(crate) requests: AtomicU64,
     transitions: AtomicU64,
     consecutive_failures: AtomicU32,
     /// Ejection end in ms after `base`; 0 = not ejected.
     ejected_until: AtomicU64,
     ejections: AtomicU32,
+    /// Failed requests in total (for anomaly detection).
+    pub(crate) failures: AtomicU64,
+    /// Share of its weight anomaly mitigation leaves it, in thousandths (1000: all).
+    pub(crate) mitigated_weight: AtomicU32,
+    /// Open connections to the target (for `least_connections`).
+    pub(crate) connections: AtomicU64,
+    /// Peak-EWMA of response time in µs, as `f64` bits (for `least_response_time`).
+    pub(crate) latency_bits: AtomicU64,
+    /// When `latency_bits` was last updated, in ms after `base`.
+    pub(crate) latency_stamp: AtomicU64,
+    /// When the target last became healthy, in ms after `base`.
+    pub(crate) healthy_since: AtomicU64,
+    /// End of its slow start in ms after `base`; 0 = not ramping.
+    pub(crate) slow_start_until: AtomicU64,
+    /// The `healthy_since` value slow start was last decided for (`u64::MAX`: never).
+    pub(crate) slow_start_decided: AtomicU64,
 }
 
 /// Marks one request as in flight on a target until dropped.
@@ -38,6 +54,9 @@ pub struct TargetState {
 pub struct InFlight {
     state: Arc<TargetState>,
 }
+
+/// `mitigated_weight` of a target anomaly mitigation leaves alone.
+pub(crate) const FULL_WEIGHT: u32 = 1000;
 
 /// What a target's health was at one moment, as read by [`TargetState::stamp`]: pass it
 /// back to [`TargetState::set_state_if_unchanged`] to write only if nobody wrote since.
@@ -67,10 +86,19 @@ impl TargetState {
             consecutive_failures: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             ejections: AtomicU32::new(0),
+            failures: AtomicU64::new(0),
+            mitigated_weight: AtomicU32::new(FULL_WEIGHT),
+            connections: AtomicU64::new(0),
+            latency_bits: AtomicU64::new(0),
+            latency_stamp: AtomicU64::new(0),
+            healthy_since: AtomicU64::new(0),
+            slow_start_until: AtomicU64::new(0),
+            slow_start_decided: AtomicU64::new(u64::MAX),
         }
     }
 
-    fn ms(&self, now: Instant) -> u64 {
+    /// The time `now` as stored in this target's atomics (ms after its creation).
+    pub(crate) fn ms(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -159,6 +187,12 @@ impl TargetState {
         if from == to {
             return None;
         }
+        if to == HealthState::Healthy {
+            // Slow start ramps from here; a control-plane write, so reading the clock here
+            // keeps every caller of set_state simple.
+            self.healthy_since
+                .store(self.ms(Instant::now()), Ordering::Relaxed);
+        }
         self.transitions.fetch_add(1, Ordering::Relaxed);
         Some(Transition { from, to, reason })
     }
@@ -182,7 +216,14 @@ impl TargetState {
             }
         } else {
             self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            self.failures.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Failed requests since the target was first configured (5xx, connect failures,
+    /// timeouts).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Failures in a row on real traffic since the last success or ejection.

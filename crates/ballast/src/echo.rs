@@ -2,7 +2,8 @@
 //!
 //! It answers every request with JSON describing it (instance name, method, path, headers,
 //! body size), serves `/health`, and can inject latency and failures: `--delay` and
-//! `--fail-rate` for the whole instance, `?delay=250ms` and `?status=503` per request.
+//! `--fail-rate` for the whole instance, `?delay=250ms`, `?status=503` and `?cookie=NAME`
+//! (sets `NAME=<instance>`) per request.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -143,6 +144,14 @@ async fn answer(
     let forced = param("status")
         .and_then(|s| s.parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok());
+    // `?cookie=NAME` sets NAME=<instance>, as an application starting a session does.
+    let set_cookie = param("cookie")
+        .filter(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+        .and_then(|n| header::HeaderValue::from_str(&format!("{n}={name}; Path=/")).ok());
 
     let (parts, mut body) = req.into_parts();
     let mut body_bytes = 0u64;
@@ -187,7 +196,11 @@ async fn answer(
     };
     let mut json = serde_json::to_vec(&echo).unwrap_or_default();
     json.push(b'\n');
-    Ok(reply(status, "application/json", Bytes::from(json)))
+    let mut response = reply(status, "application/json", Bytes::from(json));
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {

@@ -46,6 +46,27 @@ pub const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
 /// Longest deregistration delay accepted. ALB: 3600 s.
 pub const MAX_DEREGISTRATION_DELAY: Duration = Duration::from_secs(3600);
 
+/// Shortest slow start accepted (other than 0, off). ALB: 30 s.
+pub const MIN_SLOW_START: Duration = Duration::from_secs(30);
+
+/// Longest slow start accepted. ALB: 900 s.
+pub const MAX_SLOW_START: Duration = Duration::from_secs(900);
+
+/// Largest target weight. HAProxy allows 256, ALB's forward weights 999.
+pub const MAX_TARGET_WEIGHT: usize = 1000;
+
+/// How long a client stays with its target after its last request. ALB: 1 day.
+pub const DEFAULT_STICKINESS_DURATION: Duration = Duration::from_secs(86_400);
+
+/// Longest stickiness. ALB: 7 days.
+pub const MAX_STICKINESS_DURATION: Duration = Duration::from_secs(7 * 86_400);
+
+/// Name of the cookie of `lb_cookie` stickiness (ALB: `AWSALB`).
+pub const DEFAULT_LB_COOKIE: &str = "BALLAST";
+
+/// Name of the cookie of `app_cookie` stickiness (ALB: `AWSALBAPP`).
+pub const DEFAULT_APP_STICKY_COOKIE: &str = "BALLASTAPP";
+
 /// Time between two health checks of one target. ALB: 30 s.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 

@@ -18,8 +18,9 @@ pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
 };
 pub use model::{
-    Action, Algorithm, Config, GroupName, HttpListenerLimits, ListenerConfig, ListenerName,
-    ListenerProtocol, ServerConfig, TargetConfig, TargetGroupConfig, TargetProtocol, Workers,
+    Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
+    ListenerConfig, ListenerName, ListenerProtocol, ServerConfig, StickinessConfig, StickinessKind,
+    TargetConfig, TargetGroupConfig, TargetProtocol, Workers,
 };
 
 /// Parses and validates a configuration document.

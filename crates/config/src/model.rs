@@ -29,6 +29,10 @@ pub struct ServerConfig {
     pub workers: Workers,
     /// Grace period for in-flight requests after SIGTERM/SIGINT.
     pub drain_timeout: Duration,
+    /// The zone this node runs in, if given.
+    pub zone: Option<Arc<str>>,
+    /// Secret sealing sticky cookies; `None`: a random key per process.
+    pub stickiness_secret: Option<String>,
 }
 
 /// Number of data-plane worker threads.
@@ -102,6 +106,16 @@ pub struct TargetGroupConfig {
     pub protocol: TargetProtocol,
     /// How the next target is chosen.
     pub algorithm: Algorithm,
+    /// What `consistent_hash` hashes (`None` for every other algorithm).
+    pub hash_key: Option<HashKey>,
+    /// Ramp-up time of a newly healthy target; zero is off.
+    pub slow_start: Duration,
+    /// Lower the weight of targets whose error rate stands out (`weighted_random` only).
+    pub anomaly_mitigation: bool,
+    /// Whether targets in every zone are used alike (`true`), or this node's zone first.
+    pub cross_zone: bool,
+    /// Sticky sessions, if on.
+    pub stickiness: Option<StickinessConfig>,
     /// Static targets, in file order.
     pub targets: Vec<TargetConfig>,
     /// Time to open a connection to a target (504 beyond).
@@ -132,10 +146,74 @@ pub enum TargetProtocol {
 }
 
 /// Balancing algorithm of a target group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
-    /// Each eligible target in turn.
+    /// Each eligible target in turn, weights interleaved smoothly.
     RoundRobin,
+    /// A random eligible target, in proportion to its weight.
+    WeightedRandom,
+    /// The eligible target with the fewest requests in flight (per weight); ties at random.
+    LeastOutstandingRequests,
+    /// The eligible target with the fewest open connections (per weight); ties at random.
+    LeastConnections,
+    /// Power of two choices over a decaying peak average of latency times load.
+    LeastResponseTime,
+    /// Power of two choices over requests in flight.
+    RandomTwoChoices,
+    /// Consistent hashing on the client's IP address.
+    IpHash,
+    /// Consistent hashing on a header, cookie or query parameter ([`HashKey`]).
+    ConsistentHash,
+}
+
+/// Sticky sessions of a target group: a client keeps its target for `duration` after its
+/// last request, through a cookie Ballast sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickinessConfig {
+    /// What starts stickiness.
+    pub kind: StickinessKind,
+    /// How long a client stays with its target after its last request.
+    pub duration: Duration,
+    /// The cookie Ballast sets.
+    pub cookie: CookieAttributes,
+}
+
+/// What starts stickiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickinessKind {
+    /// Every response carries Ballast's cookie (ALB's duration-based stickiness).
+    LbCookie,
+    /// Ballast's cookie is set when the target sets the application's cookie of this name
+    /// (ALB's application-based stickiness).
+    AppCookie(String),
+}
+
+/// The name and attributes of the cookie Ballast sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieAttributes {
+    /// Cookie name.
+    pub name: String,
+    /// `Secure`.
+    pub secure: bool,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// `SameSite=Strict|Lax|None`, as written in the header.
+    pub same_site: Option<&'static str>,
+    /// `Domain`.
+    pub domain: Option<String>,
+    /// `Path`.
+    pub path: String,
+}
+
+/// The request part a `consistent_hash` group hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HashKey {
+    /// A header's value (name in lower case).
+    Header(String),
+    /// A cookie's value.
+    Cookie(String),
+    /// A query parameter's value.
+    Query(String),
 }
 
 /// One target of a group.
@@ -143,6 +221,46 @@ pub enum Algorithm {
 pub struct TargetConfig {
     /// Where it listens.
     pub address: SocketAddr,
+    /// Relative share of traffic (1 to 1000).
+    pub weight: u32,
+    /// Zone it runs in.
+    pub zone: Option<Arc<str>>,
+}
+
+impl TargetConfig {
+    /// A target of weight 1 in no zone: what the runtime API registers.
+    pub fn at(address: SocketAddr) -> Self {
+        Self {
+            address,
+            weight: 1,
+            zone: None,
+        }
+    }
+}
+
+impl Algorithm {
+    /// Every algorithm with its name in the file, for parsing and error messages.
+    pub const ALL: [(Algorithm, &'static str); 8] = [
+        (Algorithm::RoundRobin, "round_robin"),
+        (Algorithm::WeightedRandom, "weighted_random"),
+        (
+            Algorithm::LeastOutstandingRequests,
+            "least_outstanding_requests",
+        ),
+        (Algorithm::LeastConnections, "least_connections"),
+        (Algorithm::LeastResponseTime, "least_response_time"),
+        (Algorithm::RandomTwoChoices, "random_two_choices"),
+        (Algorithm::IpHash, "ip_hash"),
+        (Algorithm::ConsistentHash, "consistent_hash"),
+    ];
+
+    /// The name used in the file.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map_or("round_robin", |(_, n)| n)
+    }
 }
 
 // === impl Config ===

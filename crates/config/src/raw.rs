@@ -34,6 +34,10 @@ pub struct RawServer {
     pub workers: Option<i64>,
     /// Grace period for in-flight requests on shutdown.
     pub drain_timeout: Option<String>,
+    /// The zone this Ballast node runs in (for target groups with `cross_zone = false`).
+    pub zone: Option<String>,
+    /// Secret that seals sticky-session cookies; nodes sharing it accept each other's.
+    pub stickiness_secret: Option<String>,
 }
 
 /// `[listeners.NAME]`.
@@ -72,6 +76,17 @@ pub struct RawTargetGroup {
     pub protocol: Option<String>,
     /// Balancing algorithm: `round_robin` (default).
     pub algorithm: Option<String>,
+    /// What `consistent_hash` hashes: `{ header = "X-User" }`, `{ cookie = "sid" }` or
+    /// `{ query = "user" }`.
+    pub hash_key: Option<RawHashKey>,
+    /// Time over which a newly healthy target's share ramps up to its full share.
+    pub slow_start: Option<String>,
+    /// `weighted_random` only: lower the weight of targets whose error rate stands out.
+    pub anomaly_mitigation: Option<bool>,
+    /// `false`: send to targets in this node's zone while any can take traffic.
+    pub cross_zone: Option<bool>,
+    /// Sticky sessions: `{ type = "lb_cookie", duration = "1d" }` or `app_cookie`.
+    pub stickiness: Option<RawStickiness>,
     /// Static targets.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
@@ -160,17 +175,59 @@ pub struct RawRetry {
     pub min_per_second: Option<i64>,
 }
 
-/// A target: `"127.0.0.1:9001"` or `{ address = "127.0.0.1:9001" }`.
+/// `stickiness = { ... }` of a target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStickiness {
+    /// `lb_cookie` (default) or `app_cookie`.
+    pub r#type: Option<String>,
+    /// How long a client stays with its target after its last request.
+    pub duration: Option<String>,
+    /// `app_cookie`: the application's cookie whose presence starts stickiness.
+    pub app_cookie: Option<String>,
+    /// Name of the cookie Ballast sets.
+    pub cookie_name: Option<String>,
+    /// `Secure` attribute of Ballast's cookie.
+    pub secure: Option<bool>,
+    /// `HttpOnly` attribute of Ballast's cookie.
+    pub http_only: Option<bool>,
+    /// `SameSite` attribute: `strict`, `lax` or `none`.
+    pub same_site: Option<String>,
+    /// `Domain` attribute.
+    pub domain: Option<String>,
+    /// `Path` attribute.
+    pub path: Option<String>,
+}
+
+/// `hash_key = { ... }`: the request part `consistent_hash` hashes (exactly one key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHashKey {
+    /// A request header's value.
+    pub header: Option<String>,
+    /// A cookie's value.
+    pub cookie: Option<String>,
+    /// A query parameter's value.
+    pub query: Option<String>,
+}
+
+/// A target: `"127.0.0.1:9001"` or `{ address = "127.0.0.1:9001", weight = 2, zone = "b" }`.
 #[derive(Debug)]
 pub struct RawTarget {
     /// `IP:PORT`.
     pub address: String,
+    /// Relative share of traffic.
+    pub weight: Option<i64>,
+    /// Zone the target runs in.
+    pub zone: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTargetTable {
     address: String,
+    weight: Option<i64>,
+    zone: Option<String>,
 }
 
 /// Deserializes a document into the raw model, turning any parse problem into a
@@ -236,12 +293,16 @@ impl<'de> Deserialize<'de> for RawTarget {
             type Value = RawTarget;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"IP:PORT\" or a table { address = \"IP:PORT\" }")
+                f.write_str(
+                    "\"IP:PORT\" or a table { address = \"IP:PORT\", weight = N, zone = \"NAME\" }",
+                )
             }
 
             fn visit_str<E: de::Error>(self, value: &str) -> Result<RawTarget, E> {
                 Ok(RawTarget {
                     address: value.to_owned(),
+                    weight: None,
+                    zone: None,
                 })
             }
 
@@ -250,6 +311,8 @@ impl<'de> Deserialize<'de> for RawTarget {
                     RawTargetTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(RawTarget {
                     address: table.address,
+                    weight: table.weight,
+                    zone: table.zone,
                 })
             }
         }

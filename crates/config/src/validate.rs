@@ -86,6 +86,8 @@ impl Validator {
                 raw.drain_timeout.as_deref(),
                 DEFAULT_DRAIN_TIMEOUT,
             ),
+            zone: self.zone(&path.key("zone"), raw.zone.as_deref()),
+            stickiness_secret: raw.stickiness_secret,
         }
     }
 
@@ -179,17 +181,12 @@ impl Validator {
                 "\"http\" (https is not available yet)",
             );
         }
-        if let Some(other) = raw.algorithm.as_deref().filter(|a| *a != "round_robin") {
-            self.invalid(
-                path.key("algorithm"),
-                format!("\"{other}\""),
-                "\"round_robin\"",
-            );
-        }
+        let balancing = self.balancing(path, raw);
         let mut targets = Vec::with_capacity(raw.targets.len());
         let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
         for (i, target) in raw.targets.iter().enumerate() {
             let target_path = path.key("targets").index(i);
+            let (weight, zone) = self.target_weight_and_zone(&target_path, target);
             if let Some(address) = self.socket_addr(&target_path, &target.address) {
                 if let Some(other) = seen.get(&address) {
                     self.error(
@@ -201,14 +198,26 @@ impl Validator {
                     );
                 } else {
                     seen.insert(address, target_path);
-                    targets.push(TargetConfig { address });
+                    targets.push(TargetConfig {
+                        address,
+                        weight,
+                        zone,
+                    });
                 }
             }
         }
         TargetGroupConfig {
             name: GroupName::from(name),
             protocol: TargetProtocol::Http,
-            algorithm: Algorithm::RoundRobin,
+            algorithm: balancing.algorithm,
+            hash_key: balancing.hash_key,
+            slow_start: balancing.slow_start,
+            cross_zone: balancing.cross_zone,
+            anomaly_mitigation: balancing.anomaly_mitigation,
+            stickiness: raw
+                .stickiness
+                .as_ref()
+                .and_then(|s| self.stickiness(&path.key("stickiness"), s)),
             targets,
             connect_timeout: self.positive_duration(
                 &path.key("connect_timeout"),
@@ -355,6 +364,8 @@ impl Validator {
     }
 }
 
+mod balancing;
+mod stickiness;
 mod target_health;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! import `health`, `scale`, `runtime` or `admin`. No lock is taken per request; see
 //! `docs/request-lifecycle.md` for the phases of a request.
 
+mod affinity;
 mod body;
 mod conn_state;
 mod fault;
@@ -14,9 +15,10 @@ mod pool;
 mod proxy;
 mod server;
 mod snapshot;
+mod sticky;
 
 pub use pool::ConnPool;
 pub use server::{serve_listener, ListenerTask};
 pub use snapshot::{
-    HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Target, TargetGroup,
+    HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Sticky, Target, TargetGroup,
 };

@@ -6,7 +6,6 @@
 //! response that used it has been read to the end; one that was closed or sat idle too long
 //! is dropped when next seen.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
@@ -17,6 +16,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::body::ClientBody;
+use crate::snapshot::Target;
 
 /// The sending half of an HTTP/1.1 connection to a target.
 pub(crate) type Sender = SendRequest<ClientBody>;
@@ -132,11 +132,8 @@ impl ConnPool {
 
 /// Opens a new HTTP/1.1 connection to `address` and starts driving it on this thread; the
 /// pool keeps a handle on it so [`ConnPool::close_all`] can cut it.
-pub(crate) async fn connect(
-    address: SocketAddr,
-    timeout: Duration,
-    pool: &ConnPool,
-) -> Result<Sender, ConnectError> {
+pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<Sender, ConnectError> {
+    let (address, pool) = (target.address, &target.pool);
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
         Ok(stream) => stream?,
         Err(_) => return Err(ConnectError::Timeout),
@@ -148,7 +145,10 @@ pub(crate) async fn connect(
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await?;
+    // Counted open while its task runs, for least_connections.
+    let open = target.state.open_connection();
     let task = tokio::spawn(async move {
+        let _open = open;
         if let Err(error) = connection.await {
             tracing::debug!(target_address = %address, %error, "target connection ended with an error");
         }

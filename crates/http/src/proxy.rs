@@ -9,19 +9,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballast_balance::PickInput;
+use ballast_balance::{Algorithm, PickInput};
 use ballast_config::ListenerName;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::affinity::affinity_key;
 use crate::body::{ClientBody, ProxyBody, Upload};
 use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
 use crate::fault::{Fault, Side};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::pool::{connect, ConnectError, Sender};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
+use crate::sticky::{stick, stuck_target};
 
 /// What every request on one client connection shares.
 pub(crate) struct ConnCtx {
@@ -71,6 +73,9 @@ async fn proxy(
         && group.targets.len() > 1
         && is_idempotent(req.method()))
     .then(|| head_of(&req));
+    let key = affinity_key(&group, &req, &ctx.forwarded);
+    let mut stuck = stuck_target(&group, req.headers(), std::time::Instant::now());
+    let was_stuck = stuck.is_some();
     let mut req = Some(req);
     let mut exclude = None;
     let mut failed: Option<(Fault, Option<std::net::SocketAddr>, Retry)> = None;
@@ -80,8 +85,13 @@ async fn proxy(
             now,
             fail_open: group.fail_open,
             exclude,
+            random: fastrand::u64(..),
+            key,
         };
-        let picked = group.balancer.pick(&group.targets, |t| &t.state, &pick);
+        let picked = match stuck.take() {
+            Some(index) => Some(index),
+            None => group.balancer.pick(&group.targets, |t| &t.state, &pick),
+        };
         // The budget is spent only once there is another target to retry on.
         let denied = failed.as_ref().is_some_and(|(_, _, cost)| {
             *cost == Retry::Budgeted && picked.is_some() && !group.retry_budget.try_withdraw(now)
@@ -107,8 +117,13 @@ async fn proxy(
                 target
                     .state
                     .record_outcome(response.status().as_u16() < 500);
+                if group.balancer.algorithm() == Algorithm::LeastResponseTime {
+                    let answered = std::time::Instant::now();
+                    target.state.record_latency(answered - now, answered);
+                }
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
+                stick(&group, target.id, was_stuck, &mut parts.headers);
                 let reuse = (sender, Arc::clone(&target.pool), ctx.worker);
                 return Response::from_parts(
                     parts,
@@ -300,14 +315,14 @@ async fn forward(
 ) -> Result<(Response<Incoming>, Sender), (Fault, Option<Request<ClientBody>>)> {
     let (mut sender, mut reused) = match target.pool.checkout(ctx.worker) {
         Some(sender) => (sender, true),
-        None => match connect(target.address, group.connect_timeout, &target.pool).await {
+        None => match connect(target, group.connect_timeout).await {
             Ok(sender) => (sender, false),
             Err(error) => return Err((Fault::Connect(error), Some(req))),
         },
     };
     loop {
         if sender.ready().await.is_err() && reused {
-            match connect(target.address, group.connect_timeout, &target.pool).await {
+            match connect(target, group.connect_timeout).await {
                 Ok(fresh) => sender = fresh,
                 Err(error) => return Err((Fault::Connect(error), Some(req))),
             }
@@ -322,7 +337,7 @@ async fn forward(
             Ok(response) => return Ok((response, sender)),
             Err(mut error) => match error.take_message() {
                 Some(unsent) if reused => {
-                    match connect(target.address, group.connect_timeout, &target.pool).await {
+                    match connect(target, group.connect_timeout).await {
                         Ok(fresh) => sender = fresh,
                         Err(connect_error) => {
                             return Err((Fault::Connect(connect_error), Some(unsent)))

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use ballast_balance::{Balancer, RetryBudget, TargetState};
-use ballast_config::RetryConfig;
+use ballast_balance::{Balancer, RetryBudget, StickyKey, TargetState};
 use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
+use ballast_config::{HashKey, RetryConfig};
 
 use crate::pool::ConnPool;
+pub use crate::sticky::Sticky;
 
 /// The handle every listener task holds; the control plane stores a new snapshot into it.
 pub type SharedSnapshot = Arc<ArcSwap<HttpSnapshot>>;
@@ -24,6 +25,8 @@ pub struct HttpSnapshot {
     pub listeners: Vec<ListenerRoutes>,
     /// Every target group, referenced or not, so live state carries over to the next build.
     pub target_groups: Vec<Arc<TargetGroup>>,
+    /// The key sealing sticky cookies, kept from build to build so cookies stay valid.
+    pub sticky_key: Option<StickyKey>,
 }
 
 /// How one listener handles requests.
@@ -49,9 +52,15 @@ pub enum RouteAction {
 pub struct TargetGroup {
     /// Its name, for logs.
     pub name: GroupName,
-    /// Chooses the target of each request; shared with the next snapshot when the
-    /// algorithm is unchanged, so a rebuild does not send the next request to target 0.
-    pub balancer: Arc<Balancer>,
+    /// Chooses the target of each request (its round-robin position carries over a
+    /// rebuild, so the next request does not go to target 0 again).
+    pub balancer: Balancer,
+    /// What `consistent_hash` hashes.
+    pub hash_key: Option<HashKey>,
+    /// Ramp-up time of newly healthy targets (the control plane decides who ramps).
+    pub slow_start: Duration,
+    /// Sticky sessions, if on.
+    pub stickiness: Option<Sticky>,
     /// Its targets, in config order.
     pub targets: Vec<Arc<Target>>,
     /// Time allowed to connect to a target.
@@ -72,6 +81,8 @@ pub struct TargetGroup {
 pub struct Target {
     /// Its address.
     pub address: SocketAddr,
+    /// Its stable identity (hash of its address): what sticky cookies name.
+    pub id: u64,
     /// Live counters shared with the control plane.
     pub state: Arc<TargetState>,
     /// Its keep-alive connections; `close_all` cuts them when a deregistration delay ends.

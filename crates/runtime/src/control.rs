@@ -10,7 +10,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ballast_balance::{HealthReason, HealthState, Transition};
+use ballast_balance::{
+    decide_slow_start, AnomalyDetector, AnomalyEvent, HealthReason, HealthState, TargetState,
+    Transition, EVALUATION_INTERVAL,
+};
 use ballast_config::{Config, GroupName, HealthCheckConfig};
 use ballast_health::{run_checker, OutlierDetector, OutlierEvent};
 use ballast_http::{SharedSnapshot, Target};
@@ -40,6 +43,8 @@ pub(crate) struct ControlState {
     pub(crate) registered: Vec<(GroupName, SocketAddr)>,
     checkers: HashMap<(GroupName, SocketAddr), (HealthCheckConfig, AbortHandle)>,
     detectors: HashMap<GroupName, OutlierDetector>,
+    /// Anomaly detection of `weighted_random` groups with mitigation, and when it last ran.
+    anomalies: HashMap<GroupName, (AnomalyDetector, Instant)>,
 }
 
 /// A deregistered target and the end of its deregistration delay.
@@ -70,6 +75,7 @@ impl Control {
                 registered: Vec::new(),
                 checkers: HashMap::new(),
                 detectors: HashMap::new(),
+                anomalies: HashMap::new(),
             }),
         }
     }
@@ -151,6 +157,7 @@ impl Control {
                 continue;
             };
             let wanted = config.outlier_detection.clone();
+            let mitigates = config.anomaly_mitigation;
             let detector = state
                 .detectors
                 .entry(group.name.clone())
@@ -163,6 +170,31 @@ impl Control {
                 .collect();
             for event in detector.evaluate(&targets, now) {
                 log_outlier(&group.name, &event);
+            }
+            if mitigates {
+                let states: Vec<&TargetState> = targets.iter().map(|(_, s)| *s).collect();
+                let (detector, last) =
+                    state
+                        .anomalies
+                        .entry(group.name.clone())
+                        .or_insert_with(|| {
+                            // The first evaluation only records where the counters start.
+                            let mut detector = AnomalyDetector::new();
+                            detector.evaluate(&states);
+                            (detector, now)
+                        });
+                if now.saturating_duration_since(*last) >= EVALUATION_INTERVAL {
+                    *last = now;
+                    for event in detector.evaluate(&states) {
+                        log_anomaly(&group.name, &targets, event);
+                    }
+                }
+            }
+            if !group.slow_start.is_zero() {
+                let states: Vec<&TargetState> = targets.iter().map(|(_, s)| *s).collect();
+                for index in decide_slow_start(&states, group.slow_start, now) {
+                    tracing::info!(target_group = %group.name, target = %targets[index].0, ramp = ?group.slow_start, "target entered slow start");
+                }
             }
         }
         let (due, pending): (Vec<_>, Vec<_>) =
@@ -212,6 +244,30 @@ pub(crate) fn log_transition(group: &GroupName, address: SocketAddr, t: Transiti
         description = t.reason.description(),
         "target health changed"
     );
+}
+
+fn log_anomaly(group: &GroupName, targets: &[(SocketAddr, &TargetState)], event: AnomalyEvent) {
+    let index = match event {
+        AnomalyEvent::Mitigated { index, .. } | AnomalyEvent::Recovered { index } => index,
+    };
+    let Some((address, _)) = targets.get(index) else {
+        return;
+    };
+    match event {
+        AnomalyEvent::Mitigated {
+            weight_permille, ..
+        } => tracing::warn!(
+            target_group = %group,
+            target = %address,
+            weight_permille,
+            "target anomalous: error rate stands out from its peers, weight lowered"
+        ),
+        AnomalyEvent::Recovered { .. } => tracing::info!(
+            target_group = %group,
+            target = %address,
+            "target recovered from anomaly mitigation: full weight"
+        ),
+    }
 }
 
 fn log_outlier(group: &GroupName, event: &OutlierEvent) {

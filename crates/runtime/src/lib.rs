@@ -193,7 +193,7 @@ impl Runtime {
         let name = GroupName::from(group);
         let config = group_mut(&mut state, &name)?;
         if !config.targets.iter().any(|t| t.address == address) {
-            config.targets.push(TargetConfig { address });
+            config.targets.push(TargetConfig::at(address));
             state.registered.push((name.clone(), address));
         }
         state
@@ -304,7 +304,7 @@ fn keep_registered(state: &mut ControlState, config: &mut Config) {
             return false;
         };
         if !group.targets.iter().any(|t| t.address == *address) {
-            group.targets.push(TargetConfig { address: *address });
+            group.targets.push(TargetConfig::at(*address));
         }
         true
     });

@@ -5,9 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ballast_balance::{Balancer, HealthReason, HealthState, RetryBudget, TargetState};
+use ballast_balance::StickyKey;
+use ballast_balance::{
+    stable_hash, BalanceOptions, Balancer, HealthReason, HealthState, RetryBudget, TargetSpec,
+    TargetState,
+};
 use ballast_config::{Action, Config, GroupName, TargetGroupConfig};
-use ballast_http::{ConnPool, HttpSnapshot, ListenerRoutes, RouteAction, Target, TargetGroup};
+use ballast_http::{
+    ConnPool, HttpSnapshot, ListenerRoutes, RouteAction, Sticky, Target, TargetGroup,
+};
 
 type Carried = HashMap<(GroupName, SocketAddr), (Arc<TargetState>, Arc<ConnPool>)>;
 
@@ -23,12 +29,20 @@ pub fn build_snapshot(
     draining: &[(GroupName, SocketAddr)],
 ) -> HttpSnapshot {
     let carried = previous.map(carried_state).unwrap_or_default();
+    let sticky_key = sticky_key(config, previous);
     let target_groups: Vec<Arc<TargetGroup>> = config
         .target_groups
         .iter()
         .map(|g| {
             let before = previous.and_then(|p| p.target_groups.iter().find(|o| o.name == g.name));
-            Arc::new(build_group(g, before, &carried, workers, draining))
+            let context = GroupContext {
+                carried: &carried,
+                workers,
+                draining,
+                node_zone: config.server.zone.as_deref(),
+                sticky_key: &sticky_key,
+            };
+            Arc::new(build_group(g, before, &context))
         })
         .collect();
     let listeners = config
@@ -51,25 +65,80 @@ pub fn build_snapshot(
     HttpSnapshot {
         listeners,
         target_groups,
+        sticky_key: Some(sticky_key),
     }
+}
+
+/// What every group of one build shares.
+struct GroupContext<'a> {
+    carried: &'a Carried,
+    workers: usize,
+    draining: &'a [(GroupName, SocketAddr)],
+    node_zone: Option<&'a str>,
+    sticky_key: &'a StickyKey,
+}
+
+/// The key sealing sticky cookies: from the configured secret, or else the previous
+/// build's (so cookies survive a reload), or else random for this process.
+fn sticky_key(config: &Config, previous: Option<&HttpSnapshot>) -> StickyKey {
+    if let Some(secret) = &config.server.stickiness_secret {
+        return StickyKey::from_secret(secret.as_bytes());
+    }
+    if let Some(key) = previous.and_then(|p| p.sticky_key.clone()) {
+        return key;
+    }
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: cookies are then only as unguessable as this; log it loudly.
+        tracing::error!("no OS randomness for the sticky-cookie key; set server.stickiness_secret");
+        bytes = fallback_key_bytes();
+    }
+    StickyKey::from_bytes(bytes)
+}
+
+/// Key bytes from std's hasher seeds (themselves from the OS), for when getrandom fails.
+fn fallback_key_bytes() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(8) {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(Instant::now().elapsed().as_nanos());
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    bytes
 }
 
 fn build_group(
     config: &TargetGroupConfig,
     before: Option<&Arc<TargetGroup>>,
-    carried: &Carried,
-    workers: usize,
-    draining: &[(GroupName, SocketAddr)],
+    context: &GroupContext<'_>,
 ) -> TargetGroup {
+    let GroupContext {
+        carried,
+        workers,
+        draining,
+        node_zone,
+        sticky_key,
+    } = *context;
     let checked = config.health_check.is_some();
-    let registered = config.targets.iter().map(|t| (t.address, false));
+    let registered = config
+        .targets
+        .iter()
+        .map(|t| (t.address, false, t.weight, t.zone.as_deref()));
     let leaving = draining
         .iter()
         .filter(|(g, a)| *g == config.name && !config.targets.iter().any(|t| t.address == *a))
-        .map(|(_, a)| (*a, true));
+        .map(|(_, a)| (*a, true, 1, None));
+    let mut specs = Vec::new();
     let targets = registered
         .chain(leaving)
-        .map(|(address, is_draining)| {
+        .map(|(address, is_draining, weight, zone)| {
+            let id = stable_hash(address.to_string().as_bytes());
+            specs.push(TargetSpec {
+                weight,
+                local: node_zone.is_some() && zone == node_zone,
+                id,
+            });
             let key = (config.name.clone(), address);
             let (state, pool) = match carried.get(&key) {
                 Some((state, pool)) if pool.workers() == workers => {
@@ -98,15 +167,23 @@ fn build_group(
             }
             Arc::new(Target {
                 address,
+                id,
                 state,
                 pool,
             })
         })
         .collect();
-    let balancer = match before {
-        Some(b) if b.balancer.algorithm() == config.algorithm => Arc::clone(&b.balancer),
-        _ => Arc::new(Balancer::from_algorithm(config.algorithm)),
+    let options = BalanceOptions {
+        slow_start: config.slow_start,
+        zone_affinity: !config.cross_zone && node_zone.is_some(),
+        anomaly_mitigation: config.anomaly_mitigation,
     };
+    let balancer = Balancer::build(
+        config.algorithm,
+        &specs,
+        options,
+        before.map(|b| &b.balancer),
+    );
     let retry_budget = match before {
         Some(b) if b.retry == config.retry => Arc::clone(&b.retry_budget),
         _ => Arc::new(RetryBudget::new(
@@ -118,6 +195,12 @@ fn build_group(
     TargetGroup {
         name: config.name.clone(),
         balancer,
+        hash_key: config.hash_key.clone(),
+        stickiness: config.stickiness.clone().map(|config| Sticky {
+            config,
+            key: sticky_key.clone(),
+        }),
+        slow_start: config.slow_start,
         targets,
         connect_timeout: config.connect_timeout,
         response_timeout: config.response_timeout,
@@ -235,7 +318,7 @@ mod tests {
             &[],
         );
         let (a, b) = (&first.target_groups[0], &second.target_groups[0]);
-        assert!(Arc::ptr_eq(&a.balancer, &b.balancer));
+        assert!(b.balancer.shares_position_with(&a.balancer));
         assert!(Arc::ptr_eq(&a.retry_budget, &b.retry_budget));
         let third = build_snapshot(
             &config("\"127.0.0.1:1\"", "retry = { budget_percent = 5 }"),

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 pub struct EchoProcess {
     pub addr: SocketAddr,
     pub name: String,
+    extra: Vec<String>,
     child: Child,
 }
 
@@ -17,8 +18,14 @@ impl EchoProcess {
     /// Starts `bin echo --port PORT --name NAME` (port 0 picks a free one) and waits until
     /// it listens.
     pub fn start(bin: &Path, port: u16, name: &str) -> EchoProcess {
+        Self::start_with(bin, port, name, &[])
+    }
+
+    /// Like [`EchoProcess::start`], with extra `ballast echo` flags (`--delay 150ms`).
+    pub fn start_with(bin: &Path, port: u16, name: &str, extra: &[&str]) -> EchoProcess {
         let mut child = Command::new(bin)
             .args(["echo", "--port", &port.to_string(), "--name", name])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -38,6 +45,7 @@ impl EchoProcess {
         EchoProcess {
             addr,
             name: name.to_owned(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             child,
         }
     }
@@ -51,7 +59,9 @@ impl EchoProcess {
     /// Starts the same instance again on the same address.
     pub fn restart(&mut self, bin: &Path) {
         self.kill();
-        *self = EchoProcess::start(bin, self.addr.port(), &self.name.clone());
+        let extra: Vec<String> = self.extra.clone();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        *self = EchoProcess::start_with(bin, self.addr.port(), &self.name.clone(), &extra);
     }
 }
 
