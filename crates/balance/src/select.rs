@@ -51,11 +51,13 @@ struct Ctx<'a, T, S> {
 
 impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
     fn admitted(&self) -> impl Iterator<Item = (usize, &TargetState)> + '_ {
+        // When every target is a candidate (the usual case), skip re-reading their health.
+        let all = self.c.admits_all(self.targets.len());
         self.targets
             .iter()
             .enumerate()
             .map(|(i, t)| (i, (self.state)(t)))
-            .filter(|(i, s)| self.c.admits(self.b, *i, s, self.input))
+            .filter(move |(i, s)| all || self.c.admits(self.b, *i, s, self.input))
     }
 
     fn first(&self) -> Option<usize> {
@@ -120,14 +122,18 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
     fn least(&self, load: impl Fn(&TargetState) -> u64) -> Option<usize> {
         let side = self.c.ramping().then(|| self.ramping_side());
         let n = self.targets.len();
-        let start = (self.input.random % n.max(1) as u64) as usize;
+        let all = self.c.admits_all(n);
+        let mut i = (self.input.random % n.max(1) as u64) as usize;
         let mut best: Option<(usize, u128, u128)> = None;
-        for j in 0..n {
-            let i = (start + j) % n;
-            let s = (self.state)(&self.targets[i]);
-            if !self.c.admits(self.b, i, s, self.input) {
+        for _ in 0..n {
+            let index = i;
+            // A division per target would cost more than the rest of the loop.
+            i = if i + 1 == n { 0 } else { i + 1 };
+            let s = (self.state)(&self.targets[index]);
+            if !all && !self.c.admits(self.b, index, s, self.input) {
                 continue;
             }
+            let i = index;
             if side.is_some_and(|ramping| self.in_slow_start(s) != ramping) {
                 continue;
             }
