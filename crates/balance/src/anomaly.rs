@@ -9,6 +9,7 @@
 //! of the group's and at least [`MIN_EXCESS`] above it. Pure: the control plane calls
 //! [`AnomalyDetector::evaluate`] every [`EVALUATION_INTERVAL`].
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -45,10 +46,11 @@ pub enum AnomalyEvent {
     },
 }
 
-/// Per-group memory of the counters at the last evaluation.
+/// Per-group memory: each target's counters when its current window began, keyed by the
+/// target's identity (its `TargetState` lives across reloads, whatever its position).
 #[derive(Debug, Default)]
 pub struct AnomalyDetector {
-    last: Vec<(u64, u64)>,
+    windows: HashMap<usize, (u64, u64)>,
 }
 
 impl AnomalyDetector {
@@ -57,63 +59,81 @@ impl AnomalyDetector {
         Self::default()
     }
 
-    /// One evaluation over the group's `targets` (same order every call; a change of
-    /// length starts the history over). Adjusts their mitigated weights.
+    /// One evaluation over the group's `targets`; adjusts their mitigated weights.
+    ///
+    /// A target's window lasts until it has [`MIN_REQUESTS`] requests, so a target whose
+    /// weight was lowered (and gets little traffic) is still judged, over a longer window.
+    /// A target without enough requests keeps its weight. New mitigation needs three targets
+    /// to compare; recovery does not.
     pub fn evaluate(&mut self, targets: &[&TargetState]) -> Vec<AnomalyEvent> {
-        let now: Vec<(u64, u64)> = targets
-            .iter()
-            .map(|t| (t.requests(), t.failures()))
-            .collect();
-        let previous = std::mem::replace(&mut self.last, now.clone());
-        if previous.len() != now.len() {
-            return Vec::new();
-        }
-        let rates: Vec<Option<f64>> = now
-            .iter()
-            .zip(&previous)
-            .map(|(&(r, f), &(r0, f0))| {
-                let requests = r.saturating_sub(r0);
-                (requests >= MIN_REQUESTS).then(|| f.saturating_sub(f0) as f64 / requests as f64)
-            })
-            .collect();
+        let rates: Vec<Option<f64>> = targets.iter().map(|t| self.window(t)).collect();
+        self.windows
+            .retain(|id, _| targets.iter().any(|t| identity(t) == *id));
         let mut known: Vec<f64> = rates.iter().flatten().copied().collect();
-        if known.len() < 3 {
-            return Vec::new();
-        }
         known.sort_by(f64::total_cmp);
-        let median = known[known.len() / 2];
+        let median = (known.len() >= 3).then(|| known[known.len() / 2]);
         let mut events = Vec::new();
         for (index, (target, rate)) in targets.iter().zip(&rates).enumerate() {
-            let anomalous = rate.is_some_and(|r| r >= 2.0 * median && r >= median + MIN_EXCESS);
+            let Some(rate) = *rate else { continue };
+            let anomalous = median.is_some_and(|m| rate >= 2.0 * m && rate >= m + MIN_EXCESS);
+            // Without peers to compare, only a clearly normal target recovers.
+            let normal = match median {
+                Some(_) => !anomalous,
+                None => rate < MIN_EXCESS,
+            };
             let weight = target.mitigated_weight.load(Ordering::Relaxed);
             let next = if anomalous {
                 (weight / 2).max(FLOOR)
-            } else {
+            } else if normal {
                 (weight * 2).min(FULL_WEIGHT)
+            } else {
+                weight
             };
             if next == weight {
                 continue;
             }
             target.mitigated_weight.store(next, Ordering::Relaxed);
-            events.push(if anomalous {
-                AnomalyEvent::Mitigated {
+            if anomalous {
+                events.push(AnomalyEvent::Mitigated {
                     index,
                     weight_permille: next,
-                }
+                });
             } else if next == FULL_WEIGHT {
-                AnomalyEvent::Recovered { index }
-            } else {
-                continue;
-            });
+                events.push(AnomalyEvent::Recovered { index });
+            }
         }
         events
     }
+
+    /// The error rate of the target's finished window, starting a new one; `None` while the
+    /// window has too few requests (or the target is new to this detector).
+    fn window(&mut self, target: &TargetState) -> Option<f64> {
+        let now = (target.requests(), target.failures());
+        let start = self.windows.entry(identity(target)).or_insert(now);
+        let requests = now.0.saturating_sub(start.0);
+        if requests < MIN_REQUESTS {
+            return None;
+        }
+        let failures = now.1.saturating_sub(start.1);
+        *start = now;
+        Some(failures as f64 / requests as f64)
+    }
+}
+
+/// A target's identity for the detector: the address of its shared state.
+fn identity(target: &TargetState) -> usize {
+    std::ptr::from_ref(target) as usize
 }
 
 impl TargetState {
     /// The share of its weight anomaly mitigation leaves the target, in thousandths.
     pub fn mitigated_weight(&self) -> u32 {
         self.mitigated_weight.load(Ordering::Relaxed)
+    }
+
+    /// Gives the target its full weight back (mitigation was turned off).
+    pub fn reset_mitigation(&self) {
+        self.mitigated_weight.store(FULL_WEIGHT, Ordering::Relaxed);
     }
 }
 
@@ -162,6 +182,34 @@ mod tests {
             back.push(group[0].mitigated_weight());
         }
         assert_eq!(back, [250, 500, 1000]);
+    }
+
+    #[test]
+    fn a_mitigated_target_with_little_traffic_is_judged_over_a_longer_window() {
+        let group: Vec<TargetState> = (0..3)
+            .map(|_| TargetState::new(HealthState::Healthy, HealthReason::None))
+            .collect();
+        let view: Vec<&TargetState> = group.iter().collect();
+        let mut detector = AnomalyDetector::new();
+        detector.evaluate(&view);
+        serve(&group[0], 100, 60);
+        serve(&group[1], 100, 0);
+        serve(&group[2], 100, 0);
+        detector.evaluate(&view);
+        assert_eq!(group[0].mitigated_weight(), 500);
+        // Now it is fine but gets only 10 requests a window: no verdict until it has 20.
+        serve(&group[0], 10, 0);
+        serve(&group[1], 100, 0);
+        serve(&group[2], 100, 0);
+        detector.evaluate(&view);
+        assert_eq!(group[0].mitigated_weight(), 500);
+        serve(&group[0], 10, 0);
+        detector.evaluate(&view);
+        assert_eq!(
+            group[0].mitigated_weight(),
+            1000,
+            "recovers without peers' windows"
+        );
     }
 
     #[test]

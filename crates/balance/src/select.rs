@@ -1,5 +1,5 @@
 //! The algorithms: which candidate one pick chooses. Each reads atomics only, allocates
-//! nothing, and scans the group at most twice.
+//! nothing, and scans the group a few times at most.
 
 use crate::candidates::Candidates;
 use crate::{Algorithm, Balancer, PickInput, TargetState};
@@ -33,10 +33,7 @@ pub(crate) fn pick<T>(
         Algorithm::RandomTwoChoices => {
             ctx.two_choices(|s, weight| (s.in_flight() + 1) as f64 / weight as f64)
         }
-        Algorithm::LeastResponseTime => ctx.two_choices(|s, weight| {
-            // A target that never answered costs 1 µs: it is tried, its load still counts.
-            (s.latency_estimate(input.now) + 1.0) * (s.in_flight() + 1) as f64 / weight as f64
-        }),
+        Algorithm::LeastResponseTime => ctx.least_time(),
         Algorithm::IpHash | Algorithm::ConsistentHash => ctx.hashed(),
     }
 }
@@ -111,8 +108,9 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
         self.at_point(point)
     }
 
-    /// The candidate with the least `load` per weight; ties go to the first one met from a
-    /// random start, so equal targets share the traffic.
+    /// The candidate with the least `load` per weight; ties are broken uniformly at random
+    /// (reservoir sampling), so equal targets share the traffic evenly even when they sit
+    /// behind a run of unhealthy ones.
     ///
     /// Under slow start, loads alone cannot ramp a target: while requests are few every load
     /// is zero, and under heavy load a newcomer with fewer requests would win every pick. So
@@ -121,19 +119,10 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
     /// exactly their ramped share, whatever the load.
     fn least(&self, load: impl Fn(&TargetState) -> u64) -> Option<usize> {
         let side = self.c.ramping().then(|| self.ramping_side());
-        let n = self.targets.len();
-        let all = self.c.admits_all(n);
-        let mut i = (self.input.random % n.max(1) as u64) as usize;
         let mut best: Option<(usize, u128, u128)> = None;
-        for _ in 0..n {
-            let index = i;
-            // A division per target would cost more than the rest of the loop.
-            i = if i + 1 == n { 0 } else { i + 1 };
-            let s = (self.state)(&self.targets[index]);
-            if !all && !self.c.admits(self.b, index, s, self.input) {
-                continue;
-            }
-            let i = index;
+        let mut ties = 0u64;
+        let mut rng = self.input.random | 1;
+        for (i, s) in self.admitted() {
             if side.is_some_and(|ramping| self.in_slow_start(s) != ramping) {
                 continue;
             }
@@ -141,9 +130,24 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
                 u128::from(load(s)) + 1,
                 u128::from(self.b.weights.get(i).copied().unwrap_or(1)),
             );
-            // l / w < best_l / best_w, without division.
-            if best.is_none_or(|(_, bl, bw)| l * bw < bl * w) {
-                best = Some((i, l, w));
+            // Compare l / w with best_l / best_w without dividing.
+            let Some((_, bl, bw)) = best else {
+                (best, ties) = (Some((i, l, w)), 1);
+                continue;
+            };
+            let (this, that) = (l * bw, bl * w);
+            if this < that {
+                (best, ties) = (Some((i, l, w)), 1);
+            } else if this == that {
+                // Keep the n-th tie with probability 1/n: xorshift, then multiply-shift
+                // instead of a division.
+                ties += 1;
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if (u128::from(rng) * u128::from(ties)) >> 64 == 0 {
+                    best = Some((i, l, w));
+                }
             }
         }
         best.map(|(i, _, _)| i).or_else(|| self.first())
@@ -169,22 +173,57 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
 
     /// Power of two choices: two different random candidates, the cheaper wins.
     fn two_choices(&self, cost: impl Fn(&TargetState, u64) -> f64) -> Option<usize> {
-        let count = self.c.count as u64;
-        if count < 2 {
+        let Some((ia, ib)) = self.two_candidates() else {
             return self.nth(0);
-        }
-        let second_random = mix(self.input.random);
-        let a = self.input.random % count;
-        let mut b = second_random % (count - 1);
-        if b >= a {
-            b += 1;
-        }
-        let (ia, ib) = (self.nth(a as usize)?, self.nth(b as usize)?);
+        };
         let cost_of = |i: usize| {
             let s = (self.state)(&self.targets[i]);
             cost(s, self.c.weight(self.b, i, s, self.input))
         };
         Some(if cost_of(ib) < cost_of(ia) { ib } else { ia })
+    }
+
+    /// Least response time: power of two choices over latency estimate × (requests in
+    /// flight + 1) per weight. A target with no estimate yet (new, or idle for long) is given
+    /// the other choice's, so it is neither flooded nor starved: load decides until its
+    /// first answers are in.
+    fn least_time(&self) -> Option<usize> {
+        let Some((a, b)) = self.two_candidates() else {
+            return self.nth(0);
+        };
+        let estimate = |i: usize| {
+            let s = (self.state)(&self.targets[i]);
+            (s.latency_estimate(self.input.now), s)
+        };
+        let ((la, sa), (lb, sb)) = (estimate(a), estimate(b));
+        let (la, lb) = match (la > 0.0, lb > 0.0) {
+            (true, true) => (la, lb),
+            (true, false) => (la, la),
+            (false, true) => (lb, lb),
+            (false, false) => (1.0, 1.0),
+        };
+        let cost = |latency: f64, i: usize, s: &TargetState| {
+            latency * (s.in_flight() + 1) as f64 / self.c.weight(self.b, i, s, self.input) as f64
+        };
+        Some(if cost(lb, b, sb) < cost(la, a, sa) {
+            b
+        } else {
+            a
+        })
+    }
+
+    /// Two different random candidates (their indices), or `None` when there is one.
+    fn two_candidates(&self) -> Option<(usize, usize)> {
+        let count = self.c.count as u64;
+        if count < 2 {
+            return None;
+        }
+        let a = self.input.random % count;
+        let mut b = mix(self.input.random) % (count - 1);
+        if b >= a {
+            b += 1;
+        }
+        Some((self.nth(a as usize)?, self.nth(b as usize)?))
     }
 
     /// Consistent hashing: the key's slot in the Maglev table, or its next alternatives

@@ -24,10 +24,13 @@ impl TargetState {
         }
         let since = self.healthy_since.load(Ordering::Relaxed);
         // Until the control plane has decided (within a tick), a target that just became
-        // healthy ramps: whether it really should is settled by whether a peer is at its full
-        // share, which the pick also checks (nobody is held back when all ramp).
+        // healthy ramps, unless it belongs to its group's first batch: whether it really
+        // should is settled by whether a peer is at its full share, which the pick also
+        // checks (nobody is held back when all ramp).
         let until = if self.slow_start_decided() {
             self.slow_start_until.load(Ordering::Relaxed)
+        } else if self.skip_first_ramp.load(Ordering::Relaxed) {
+            0
         } else {
             since.saturating_add(u64::try_from(ramp.as_millis()).unwrap_or(u64::MAX))
         };
@@ -40,8 +43,14 @@ impl TargetState {
     }
 
     pub(crate) fn slow_start_decided(&self) -> bool {
-        self.slow_start_decided.load(Ordering::Relaxed)
+        self.slow_start_decided.load(Ordering::Acquire)
             == self.healthy_since.load(Ordering::Relaxed)
+    }
+
+    /// Marks the target as registered while its group had no healthy target: its first
+    /// time healthy does not ramp (called by the snapshot builder for new targets).
+    pub fn skip_first_slow_start(&self) {
+        self.skip_first_ramp.store(true, Ordering::Relaxed);
     }
 
     fn in_slow_start(&self, now: Instant) -> bool {
@@ -67,8 +76,8 @@ pub fn decide_slow_start(targets: &[&TargetState], ramp: Duration, now: Instant)
             continue;
         }
         let since = target.healthy_since.load(Ordering::Relaxed);
-        target.slow_start_decided.store(since, Ordering::Relaxed);
-        let until = if full_peers > 0 && !ramp.is_zero() {
+        let first_batch = target.skip_first_ramp.swap(false, Ordering::Relaxed);
+        let until = if full_peers > 0 && !ramp.is_zero() && !first_batch {
             started.push(index);
             since
                 .saturating_add(u64::try_from(ramp.as_millis()).unwrap_or(u64::MAX))
@@ -76,7 +85,9 @@ pub fn decide_slow_start(targets: &[&TargetState], ramp: Duration, now: Instant)
         } else {
             0
         };
+        // The end first, then "decided": a reader that sees the decision sees its end.
         target.slow_start_until.store(until, Ordering::Relaxed);
+        target.slow_start_decided.store(since, Ordering::Release);
     }
     started
 }
@@ -110,10 +121,37 @@ mod tests {
         assert!(b.slow_start_factor(healthy_at, RAMP) <= 0.02);
         let half = b.slow_start_factor(healthy_at + RAMP / 2, RAMP);
         assert!((half - 0.5).abs() < 0.02, "{half}");
-        assert_eq!(b.slow_start_factor(healthy_at + RAMP, RAMP), 1.0);
+        // Times are kept in milliseconds: allow one past the end.
+        let after = healthy_at + RAMP + Duration::from_millis(2);
+        assert_eq!(b.slow_start_factor(after, RAMP), 1.0);
         // Deciding again changes nothing until it becomes healthy anew.
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, healthy_at).len(), 0);
         assert!(b.slow_start_factor(healthy_at + RAMP / 2, RAMP) < 0.6);
+    }
+
+    #[test]
+    fn the_first_batch_does_not_ramp_even_when_its_checks_pass_at_different_times() {
+        let a = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
+        let b = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
+        a.skip_first_slow_start();
+        b.skip_first_slow_start();
+        a.set_state(HealthState::Healthy, HealthReason::None);
+        let now = Instant::now();
+        assert_eq!(decide_slow_start(&[&a, &b], RAMP, now).len(), 0);
+        // b passes its checks later, while a is at its full share: still the first batch.
+        b.set_state(HealthState::Healthy, HealthReason::None);
+        assert_eq!(
+            b.slow_start_factor(now, RAMP),
+            1.0,
+            "not held back before the tick"
+        );
+        assert_eq!(decide_slow_start(&[&a, &b], RAMP, now).len(), 0);
+        assert_eq!(b.slow_start_factor(now, RAMP), 1.0);
+        // Once it fails and comes back, it ramps like anyone.
+        b.set_state(HealthState::Unhealthy, HealthReason::Timeout);
+        b.set_state(HealthState::Healthy, HealthReason::None);
+        let later = Instant::now();
+        assert_eq!(decide_slow_start(&[&a, &b], RAMP, later).len(), 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Live state of one target, shared by every worker and carried across reloads.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,9 @@ pub struct TargetState {
     pub(crate) slow_start_until: AtomicU64,
     /// The `healthy_since` value slow start was last decided for (`u64::MAX`: never).
     pub(crate) slow_start_decided: AtomicU64,
+    /// Registered while its group had no healthy target: its first time healthy takes the
+    /// full share at once (the first batch of a group, or of a process, does not ramp).
+    pub(crate) skip_first_ramp: AtomicBool,
 }
 
 /// Marks one request as in flight on a target until dropped.
@@ -94,6 +97,7 @@ impl TargetState {
             healthy_since: AtomicU64::new(0),
             slow_start_until: AtomicU64::new(0),
             slow_start_decided: AtomicU64::new(u64::MAX),
+            skip_first_ramp: AtomicBool::new(false),
         }
     }
 
@@ -190,8 +194,11 @@ impl TargetState {
         if to == HealthState::Healthy {
             // Slow start ramps from here; a control-plane write, so reading the clock here
             // keeps every caller of set_state simple.
-            self.healthy_since
-                .store(self.ms(Instant::now()), Ordering::Relaxed);
+            // Strictly later than the last time, so every healthy episode is a new one for
+            // the slow-start decision even within one millisecond.
+            let last = self.healthy_since.load(Ordering::Relaxed);
+            let now = self.ms(Instant::now()).max(last.saturating_add(1));
+            self.healthy_since.store(now, Ordering::Relaxed);
         }
         self.transitions.fetch_add(1, Ordering::Relaxed);
         Some(Transition { from, to, reason })

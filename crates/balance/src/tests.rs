@@ -182,10 +182,29 @@ fn least_outstanding_requests_takes_the_least_loaded_and_spreads_ties() {
     let _one = targets[1].begin_request();
     assert_eq!(balancer.pick(&targets, |t| t, &input(true)), Some(2));
     let _two = targets[2].begin_request();
-    // Now 1 and 2 tie with one request each: random starts share them.
-    let counts = spread(&balancer, &targets, 1000, 7);
+    // Now 1 and 2 tie with one request each: they share the picks evenly.
+    let counts = spread(&balancer, &targets, 10_000, 7);
     assert_eq!(counts[0], 0);
-    assert!(counts[1] > 300 && counts[2] > 300, "{counts:?}");
+    assert!(counts[1].abs_diff(5000) < 300, "{counts:?}");
+}
+
+#[test]
+fn ties_are_even_behind_a_run_of_unhealthy_targets() {
+    use HealthState::*;
+    let mut spec = vec![Unhealthy; 8];
+    spec.extend([Healthy, Healthy]);
+    let targets = states(&spec);
+    for algorithm in [
+        Algorithm::LeastOutstandingRequests,
+        Algorithm::LeastConnections,
+    ] {
+        let balancer = Balancer::uniform(algorithm, 10);
+        let counts = spread(&balancer, &targets, 20_000, 5);
+        assert!(
+            counts[8].abs_diff(10_000) < 500,
+            "{algorithm:?}: {counts:?}"
+        );
+    }
 }
 
 #[test]
@@ -238,6 +257,23 @@ fn least_response_time_sheds_a_slow_target_and_lets_it_recover() {
     targets[2].record_latency(Duration::from_millis(2), later);
     let counts = at(later, 5);
     assert!(counts[0] > 500, "{counts:?}");
+}
+
+#[test]
+fn least_response_time_neither_floods_nor_starves_a_new_target() {
+    let targets = healthy(2);
+    let balancer = Balancer::uniform(Algorithm::LeastResponseTime, 2);
+    let now = Instant::now();
+    targets[0].record_latency(Duration::from_millis(5), now);
+    // Target 1 has no estimate: with equal loads the pair is a coin toss, not a rout.
+    let counts = spread(&balancer, &targets, 1000, 9);
+    assert!(
+        counts[1] < 1000,
+        "a new target must not take everything: {counts:?}"
+    );
+    // With more in flight on the known target, the newcomer takes the pick.
+    let _busy: Vec<_> = (0..3).map(|_| targets[0].begin_request()).collect();
+    assert_eq!(spread(&balancer, &targets, 100, 3), [0, 100]);
 }
 
 #[test]
@@ -382,23 +418,49 @@ proptest! {
     fn no_algorithm_picks_an_ineligible_target_while_an_eligible_one_exists(
         spec in proptest::collection::vec(any_state(), 1..20),
         weights in proptest::collection::vec(1u32..10, 20),
+        ejected in proptest::collection::vec(any::<bool>(), 20),
+        local in proptest::collection::vec(any::<bool>(), 20),
+        zone_affinity in any::<bool>(),
+        exclude in proptest::option::of(0usize..20),
         fail_open in any::<bool>(),
         seed in any::<u64>(),
     ) {
+        let now = Instant::now();
+        let n = spec.len();
+        let exclude = exclude.filter(|&i| i < n);
         let targets = states(&spec);
-        let any_eligible = spec.contains(&HealthState::Healthy);
+        for (t, out) in targets.iter().zip(&ejected) {
+            if *out {
+                t.eject(now, Duration::from_secs(60));
+            }
+        }
+        let eligible = |i: usize| spec[i] == HealthState::Healthy && !ejected[i];
+        let registered = |i: usize| !matches!(spec[i], HealthState::Draining | HealthState::Unused);
+        let others = |f: &dyn Fn(usize) -> bool| (0..n).any(|i| Some(i) != exclude && f(i));
+        let any_eligible = others(&eligible);
+        let any_local = zone_affinity && others(&|i| eligible(i) && local[i]);
+        let left_eligible = exclude.is_some_and(eligible);
+        let specs: Vec<TargetSpec> = (0..n)
+            .map(|i| TargetSpec { weight: weights[i], local: local[i], id: i as u64 })
+            .collect();
+        let options = BalanceOptions { zone_affinity, ..BalanceOptions::default() };
         for algorithm in ALL {
-            let balancer = weighted(algorithm, &weights[..spec.len()]);
+            let balancer = Balancer::build(algorithm, &specs, options, None);
             let mut rng = Rng(seed);
             for _ in 0..20 {
-                let pick = PickInput { random: rng.next(), key: Some(rng.next()), ..input(fail_open) };
-                match balancer.pick(&targets, |t| t, &pick) {
-                    Some(i) if any_eligible => prop_assert_eq!(spec[i], HealthState::Healthy, "{:?}", algorithm),
+                let pick = PickInput { now, exclude, random: rng.next(), key: Some(rng.next()), ..input(fail_open) };
+                let picked = balancer.pick(&targets, |t| t, &pick);
+                if let Some(i) = picked {
+                    prop_assert!(Some(i) != exclude, "{:?} picked the excluded target", algorithm);
+                }
+                match picked {
+                    Some(i) if any_local => prop_assert!(eligible(i) && local[i], "{:?}", algorithm),
+                    Some(i) if any_eligible => prop_assert!(eligible(i), "{:?}", algorithm),
                     Some(i) => {
-                        prop_assert!(fail_open);
-                        prop_assert!(!matches!(spec[i], HealthState::Draining | HealthState::Unused));
+                        prop_assert!(fail_open && !left_eligible);
+                        prop_assert!(registered(i), "{:?}", algorithm);
                     }
-                    None => prop_assert!(!any_eligible && (!fail_open || spec.iter().all(|s| matches!(s, HealthState::Draining | HealthState::Unused)))),
+                    None => prop_assert!(!any_eligible && (!fail_open || left_eligible || !others(&registered))),
                 }
             }
         }

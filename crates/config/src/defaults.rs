@@ -61,6 +61,9 @@ pub const DEFAULT_STICKINESS_DURATION: Duration = Duration::from_secs(86_400);
 /// Longest stickiness. ALB: 7 days.
 pub const MAX_STICKINESS_DURATION: Duration = Duration::from_secs(7 * 86_400);
 
+/// Shortest `server.stickiness_secret` accepted: anything shorter could be guessed.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Name of the cookie of `lb_cookie` stickiness (ALB: `AWSALB`).
 pub const DEFAULT_LB_COOKIE: &str = "BALLAST";
 

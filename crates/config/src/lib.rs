@@ -19,8 +19,8 @@ pub use health::{
 };
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
-    ListenerConfig, ListenerName, ListenerProtocol, ServerConfig, StickinessConfig, StickinessKind,
-    TargetConfig, TargetGroupConfig, TargetProtocol, Workers,
+    ListenerConfig, ListenerName, ListenerProtocol, Secret, ServerConfig, StickinessConfig,
+    StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, Workers,
 };
 
 /// Parses and validates a configuration document.

@@ -32,7 +32,29 @@ pub struct ServerConfig {
     /// The zone this node runs in, if given.
     pub zone: Option<Arc<str>>,
     /// Secret sealing sticky cookies; `None`: a random key per process.
-    pub stickiness_secret: Option<String>,
+    pub stickiness_secret: Option<Secret>,
+}
+
+/// A secret from the configuration: never printed, not even in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Number of data-plane worker threads.

@@ -87,7 +87,7 @@ impl Validator {
                 DEFAULT_DRAIN_TIMEOUT,
             ),
             zone: self.zone(&path.key("zone"), raw.zone.as_deref()),
-            stickiness_secret: raw.stickiness_secret,
+            stickiness_secret: self.secret(&path.key("stickiness_secret"), raw.stickiness_secret),
         }
     }
 
@@ -340,6 +340,20 @@ impl Validator {
             return default;
         }
         d
+    }
+
+    /// A secret long enough not to be guessed: a short one would let anyone forge cookies.
+    fn secret(&mut self, path: &KeyPath, raw: Option<String>) -> Option<Secret> {
+        let secret = raw?;
+        if secret.len() < MIN_SECRET_BYTES {
+            self.invalid(
+                path.clone(),
+                format!("a secret of {} bytes", secret.len()),
+                format!("at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
+            );
+            return None;
+        }
+        Some(Secret::new(secret))
     }
 
     fn count(

@@ -30,16 +30,18 @@ fn key_value<'r, B>(key: &HashKey, req: &'r Request<B>) -> Option<&'r [u8]> {
             .headers()
             .get_all(header::COOKIE)
             .iter()
-            .find_map(|v| cookie_value(v.as_bytes(), name.as_bytes())),
+            .find_map(|v| cookie_values(v.as_bytes(), name.as_bytes()).next()),
         HashKey::Query(name) => query_value(req.uri().query()?.as_bytes(), name.as_bytes()),
     }
 }
 
-/// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
-pub(crate) fn cookie_value<'h>(header: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
-    header.split(|&b| b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii();
-        let (k, v) = split_once(pair, b'=')?;
+/// The values of cookie `name` in a `Cookie` header (`a=1; b=2`), in order.
+pub(crate) fn cookie_values<'h, 'n>(
+    header: &'h [u8],
+    name: &'n [u8],
+) -> impl Iterator<Item = &'h [u8]> + use<'h, 'n> {
+    header.split(|&b| b == b';').filter_map(move |pair| {
+        let (k, v) = split_once(pair.trim_ascii(), b'=')?;
         (k.trim_ascii() == name).then(|| v.trim_ascii())
     })
 }
@@ -64,10 +66,12 @@ mod tests {
     #[test]
     fn finds_cookies_and_query_parameters() {
         assert_eq!(
-            cookie_value(b"a=1; sid=xyz ; b=2", b"sid"),
+            cookie_values(b"a=1; sid=xyz ; b=2", b"sid").next(),
             Some(&b"xyz"[..])
         );
-        assert_eq!(cookie_value(b"sidx=1", b"sid"), None);
+        assert_eq!(cookie_values(b"sidx=1", b"sid").next(), None);
+        let all: Vec<_> = cookie_values(b"sid=1; x=2; sid=3", b"sid").collect();
+        assert_eq!(all, [&b"1"[..], &b"3"[..]]);
         assert_eq!(query_value(b"user=42&x", b"user"), Some(&b"42"[..]));
         assert_eq!(query_value(b"x&user", b"user"), Some(&b""[..]));
         assert_eq!(query_value(b"users=1", b"user"), None);

@@ -74,7 +74,7 @@ async fn proxy(
         && is_idempotent(req.method()))
     .then(|| head_of(&req));
     let key = affinity_key(&group, &req, &ctx.forwarded);
-    let mut stuck = stuck_target(&group, req.headers(), std::time::Instant::now());
+    let mut stuck = stuck_target(&group, req.headers());
     let was_stuck = stuck.is_some();
     let mut req = Some(req);
     let mut exclude = None;
@@ -132,6 +132,13 @@ async fn proxy(
             }
             Err((fault, unsent)) => {
                 drop(in_flight);
+                if group.balancer.algorithm() == Algorithm::LeastResponseTime {
+                    // A failure counts as an answer of at least a second: a target that
+                    // refuses or times out must not look fast to least_response_time.
+                    let failed_at = std::time::Instant::now();
+                    let took = (failed_at - now).max(std::time::Duration::from_secs(1));
+                    target.state.record_latency(took, failed_at);
+                }
                 if counts_against_target(&fault, upload.as_deref()) {
                     target.state.record_outcome(false);
                 }

@@ -171,6 +171,9 @@ impl Control {
             for event in detector.evaluate(&targets, now) {
                 log_outlier(&group.name, &event);
             }
+            if !mitigates && state.anomalies.remove(&group.name).is_some() {
+                targets.iter().for_each(|(_, s)| s.reset_mitigation());
+            }
             if mitigates {
                 let states: Vec<&TargetState> = targets.iter().map(|(_, s)| *s).collect();
                 let (detector, last) =

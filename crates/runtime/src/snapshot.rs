@@ -82,7 +82,11 @@ struct GroupContext<'a> {
 /// build's (so cookies survive a reload), or else random for this process.
 fn sticky_key(config: &Config, previous: Option<&HttpSnapshot>) -> StickyKey {
     if let Some(secret) = &config.server.stickiness_secret {
-        return StickyKey::from_secret(secret.as_bytes());
+        let key = StickyKey::from_secret(secret.expose().as_bytes());
+        return match previous.and_then(|p| p.sticky_key.as_ref()) {
+            Some(older) => key.rotated_from(older),
+            None => key,
+        };
     }
     if let Some(key) = previous.and_then(|p| p.sticky_key.clone()) {
         return key;
@@ -121,6 +125,8 @@ fn build_group(
         sticky_key,
     } = *context;
     let checked = config.health_check.is_some();
+    let now = Instant::now();
+    let group_serving = before.is_some_and(|b| b.targets.iter().any(|t| t.state.is_eligible(now)));
     let registered = config
         .targets
         .iter()
@@ -145,7 +151,15 @@ fn build_group(
                     (Arc::clone(state), Arc::clone(pool))
                 }
                 Some((state, _)) => (Arc::clone(state), new_pool(config, workers)),
-                None => (Arc::new(initial_state(checked)), new_pool(config, workers)),
+                None => {
+                    let state = initial_state(checked);
+                    // Registered while the group had no healthy target: part of its first
+                    // batch, which takes its full share at once (ALB's slow start rule).
+                    if !group_serving {
+                        state.skip_first_slow_start();
+                    }
+                    (Arc::new(state), new_pool(config, workers))
+                }
             };
             let change = if is_draining {
                 state.set_state(
@@ -196,10 +210,10 @@ fn build_group(
         name: config.name.clone(),
         balancer,
         hash_key: config.hash_key.clone(),
-        stickiness: config.stickiness.clone().map(|config| Sticky {
-            config,
-            key: sticky_key.clone(),
-        }),
+        stickiness: config
+            .stickiness
+            .clone()
+            .map(|config| Sticky::new(config, sticky_key.clone())),
         slow_start: config.slow_start,
         targets,
         connect_timeout: config.connect_timeout,

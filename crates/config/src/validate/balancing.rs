@@ -49,11 +49,26 @@ impl Validator {
                 "algorithm = \"weighted_random\" (as on ALB)",
             );
         }
+        let slow_start = self.slow_start(&path.key("slow_start"), raw.slow_start.as_deref());
+        let ramps = matches!(
+            algorithm,
+            Algorithm::RoundRobin
+                | Algorithm::WeightedRandom
+                | Algorithm::LeastOutstandingRequests
+                | Algorithm::LeastConnections
+        );
+        if !slow_start.is_zero() && !ramps {
+            self.invalid(
+                path.key("slow_start"),
+                format!("slow_start with algorithm \"{}\"", algorithm.name()),
+                "round_robin, weighted_random, least_outstanding_requests or least_connections (the others choose by latency or key, which a ramp cannot scale)",
+            );
+        }
         Balancing {
             anomaly_mitigation,
             algorithm,
             hash_key,
-            slow_start: self.slow_start(&path.key("slow_start"), raw.slow_start.as_deref()),
+            slow_start,
             cross_zone: raw.cross_zone.unwrap_or(true),
         }
     }

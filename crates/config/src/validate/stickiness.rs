@@ -51,10 +51,20 @@ impl Validator {
             Some(StickinessKind::AppCookie(_)) => DEFAULT_APP_STICKY_COOKIE,
             _ => DEFAULT_LB_COOKIE,
         };
+        // Every key is checked before giving up, so one run reports all.
         let name = match raw.cookie_name.as_deref() {
-            Some(name) => self.cookie_name(&path.key("cookie_name"), name)?,
-            None => default_name,
+            Some(name) => self.cookie_name(&path.key("cookie_name"), name),
+            None => Some(default_name),
         };
+        if let (Some(StickinessKind::AppCookie(app)), Some(name)) = (&kind, name) {
+            if app == name {
+                self.invalid(
+                    path.key("cookie_name"),
+                    format!("\"{name}\", the application's own cookie"),
+                    "a name of Ballast's own (default \"BALLASTAPP\")",
+                );
+            }
+        }
         let same_site = match raw.same_site.as_deref() {
             None => None,
             Some("strict") => Some("Strict"),
@@ -97,7 +107,7 @@ impl Validator {
             kind: kind?,
             duration,
             cookie: CookieAttributes {
-                name: name.to_owned(),
+                name: name?.to_owned(),
                 secure,
                 http_only: raw.http_only.unwrap_or(true),
                 same_site,

@@ -165,6 +165,8 @@ fn bad_stickiness_names_its_key() {
         ("stickiness = { path = \"x\" }", "target_groups.app.stickiness.path: invalid value \"x\""),
         ("stickiness = { app_cookie = \"S\" }", "target_groups.app.stickiness.app_cookie: invalid value an app_cookie with type \"lb_cookie\""),
         ("anomaly_mitigation = true", "target_groups.app.anomaly_mitigation: invalid value anomaly_mitigation with algorithm \"round_robin\""),
+        ("algorithm = \"least_response_time\"\nslow_start = \"30s\"", "target_groups.app.slow_start: invalid value slow_start with algorithm \"least_response_time\""),
+        ("stickiness = { type = \"app_cookie\", app_cookie = \"S\", cookie_name = \"S\" }", "target_groups.app.stickiness.cookie_name: invalid value \"S\", the application's own cookie"),
     ];
     for (extra, prefix) in cases {
         let errors = messages(&group(extra, ""));
@@ -176,4 +178,21 @@ fn bad_stickiness_names_its_key() {
     ))
     .unwrap();
     assert!(ok.target_groups[0].anomaly_mitigation);
+}
+
+#[test]
+fn a_short_stickiness_secret_is_refused_and_a_long_one_never_printed() {
+    let errors = messages("[server]\nstickiness_secret = \"hunter2\"\n");
+    assert_eq!(
+        errors,
+        ["server.stickiness_secret: invalid value a secret of 7 bytes: expected at least 32 bytes (e.g. `openssl rand -hex 32`)"]
+    );
+    let secret = "0123456789abcdef0123456789abcdef";
+    let config = parse(&format!("[server]\nstickiness_secret = \"{secret}\"\n")).unwrap();
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains(secret),
+        "the secret leaked into debug output"
+    );
+    assert_eq!(config.server.stickiness_secret.unwrap().expose(), secret);
 }
