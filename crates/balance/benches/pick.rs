@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballast_balance::{
-    Algorithm, BalanceOptions, Balancer, HealthReason, HealthState, PickInput, TargetSpec,
-    TargetState,
+    decide_slow_start, Algorithm, BalanceOptions, Balancer, HealthReason, HealthState, PickInput,
+    TargetSpec, TargetState,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -78,6 +78,12 @@ fn mixed(c: &mut Criterion) {
             slow_start: Duration::from_secs(30),
             ..BalanceOptions::default()
         };
+        // Slow start as it is in service: decided for everyone, one target ramping.
+        let view: Vec<&TargetState> = targets.iter().map(|t| &**t).collect();
+        decide_slow_start(&view, Duration::from_secs(30), Instant::now());
+        targets[1].set_state(HealthState::Unhealthy, HealthReason::Timeout);
+        targets[1].set_state(HealthState::Healthy, HealthReason::None);
+        decide_slow_start(&view, Duration::from_secs(30), Instant::now());
         let now = Instant::now();
         let cases = [
             (

@@ -8,6 +8,9 @@ pub(crate) struct Candidates {
     tier: Tier,
     /// How many targets the tier admits (at least one).
     pub(crate) count: usize,
+    /// Their configured weights added up (what a weighted pick spreads over, unless the
+    /// weights are scaled by a ramp or mitigation).
+    total: u64,
     /// Some candidate is in slow start while another is not: weights are scaled.
     ramping: bool,
     exclude: Option<usize>,
@@ -34,7 +37,8 @@ impl Candidates {
         state: &impl Fn(&T) -> &TargetState,
         input: &PickInput,
     ) -> Option<Self> {
-        let (mut local, mut eligible, mut registered) = (0, 0, 0);
+        // (count, total weight) per tier, in one pass.
+        let (mut local, mut eligible, mut registered) = ((0, 0), (0, 0), (0, 0));
         let mut left_eligible = false;
         for (i, target) in targets.iter().enumerate() {
             let s = state(target);
@@ -43,17 +47,22 @@ impl Candidates {
                 left_eligible = is_eligible;
                 continue;
             }
+            let weight = u64::from(balancer.weights.get(i).copied().unwrap_or(1));
             if is_eligible {
-                eligible += 1;
-                local += usize::from(balancer.local.get(i).copied().unwrap_or(true));
+                eligible = (eligible.0 + 1, eligible.1 + weight);
+                if balancer.local.get(i).copied().unwrap_or(true) {
+                    local = (local.0 + 1, local.1 + weight);
+                }
             }
-            registered += usize::from(s.is_registered());
+            if s.is_registered() {
+                registered = (registered.0 + 1, registered.1 + weight);
+            }
         }
-        let (tier, count) = if local > 0 {
+        let (tier, (count, total)) = if local.0 > 0 {
             (Tier::Local, local)
-        } else if eligible > 0 {
+        } else if eligible.0 > 0 {
             (Tier::Eligible, eligible)
-        } else if input.fail_open && !left_eligible && registered > 0 {
+        } else if input.fail_open && !left_eligible && registered.0 > 0 {
             // A retry moving away from the only eligible target does not make the group
             // fail open: the group is not down, one of its targets failed one request.
             (Tier::Registered, registered)
@@ -63,6 +72,7 @@ impl Candidates {
         let mut candidates = Self {
             tier,
             count,
+            total,
             ramping: false,
             exclude: input.exclude,
         };
@@ -116,6 +126,12 @@ impl Candidates {
         }
         let factor = s.slow_start_factor(input.now, balancer.options.slow_start);
         ((weight as f64 * RAMP_SCALE * factor) as u64).max(1)
+    }
+
+    /// The candidates' weights added up, when they are the configured ones (no ramp, no
+    /// mitigation): a weighted pick then needs no pass to add them.
+    pub(crate) fn plain_total(&self, balancer: &Balancer) -> Option<u64> {
+        (!self.ramping && !balancer.options.anomaly_mitigation).then_some(self.total)
     }
 
     /// Whether some candidate is in slow start while another is not.

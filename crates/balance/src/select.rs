@@ -74,6 +74,9 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
     }
 
     fn total_weight(&self) -> u64 {
+        if let Some(total) = self.c.plain_total(self.b) {
+            return total;
+        }
         self.admitted()
             .map(|(i, s)| self.c.weight(self.b, i, s, self.input))
             .sum()
@@ -119,23 +122,24 @@ impl<T, S: Fn(&T) -> &TargetState> Ctx<'_, T, S> {
     /// exactly their ramped share, whatever the load.
     fn least(&self, load: impl Fn(&TargetState) -> u64) -> Option<usize> {
         let side = self.c.ramping().then(|| self.ramping_side());
-        let mut best: Option<(usize, u128, u128)> = None;
+        let mut best: Option<(usize, u64, u64)> = None;
         let mut ties = 0u64;
         let mut rng = self.input.random | 1;
         for (i, s) in self.admitted() {
             if side.is_some_and(|ramping| self.in_slow_start(s) != ramping) {
                 continue;
             }
+            // Loads and weights are far below 2^32: their products fit in a u64.
             let (l, w) = (
-                u128::from(load(s)) + 1,
-                u128::from(self.b.weights.get(i).copied().unwrap_or(1)),
+                load(s).saturating_add(1),
+                u64::from(self.b.weights.get(i).copied().unwrap_or(1)),
             );
             // Compare l / w with best_l / best_w without dividing.
             let Some((_, bl, bw)) = best else {
                 (best, ties) = (Some((i, l, w)), 1);
                 continue;
             };
-            let (this, that) = (l * bw, bl * w);
+            let (this, that) = (l.saturating_mul(bw), bl.saturating_mul(w));
             if this < that {
                 (best, ties) = (Some((i, l, w)), 1);
             } else if this == that {

@@ -34,8 +34,11 @@ impl TargetState {
         } else {
             since.saturating_add(u64::try_from(ramp.as_millis()).unwrap_or(u64::MAX))
         };
+        if until == 0 {
+            return 1.0;
+        }
         let now_ms = self.ms(now);
-        if until == 0 || now_ms >= until {
+        if now_ms >= until {
             return 1.0;
         }
         let elapsed = now_ms.saturating_sub(since) as f64 / 1000.0;

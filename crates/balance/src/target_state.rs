@@ -13,39 +13,44 @@ use crate::health::{HealthReason, HealthState};
 /// (target group, address) and moves into each new snapshot, so counters and health survive
 /// a reload. Times are stored as milliseconds after `base`, and every method that needs the
 /// time takes it as an argument.
+///
+/// Field order is deliberate (`repr(C)`): what every pick reads sits together at the front
+/// (one or two cache lines), ahead of the counters every request writes, so scanning a group
+/// touches as little memory as possible.
 #[derive(Debug)]
+#[repr(C)]
 pub struct TargetState {
-    base: Instant,
     /// State, reason and a write counter packed in one word (see [`HealthStamp`]), so a
     /// reader never sees a state with another state's reason, and a health checker's write
     /// can be made conditional on nothing else having written since it looked.
     health: AtomicU32,
-    in_flight: AtomicU64,
-    pub(crate) requests: AtomicU64,
-    transitions: AtomicU64,
-    consecutive_failures: AtomicU32,
-    /// Ejection end in ms after `base`; 0 = not ejected.
-    ejected_until: AtomicU64,
-    ejections: AtomicU32,
-    /// Failed requests in total (for anomaly detection).
-    pub(crate) failures: AtomicU64,
     /// Share of its weight anomaly mitigation leaves it, in thousandths (1000: all).
     pub(crate) mitigated_weight: AtomicU32,
+    /// Ejection end in ms after `base`; 0 = not ejected.
+    ejected_until: AtomicU64,
+    /// End of its slow start in ms after `base`; 0 = not ramping.
+    pub(crate) slow_start_until: AtomicU64,
+    /// The `healthy_since` value slow start was last decided for (`u64::MAX`: never).
+    pub(crate) slow_start_decided: AtomicU64,
+    /// When the target last became healthy, in ms after `base`.
+    pub(crate) healthy_since: AtomicU64,
+    base: Instant,
+    /// Registered while its group had no healthy target: its first time healthy takes the
+    /// full share at once (the first batch of a group, or of a process, does not ramp).
+    pub(crate) skip_first_ramp: AtomicBool,
+    in_flight: AtomicU64,
     /// Open connections to the target (for `least_connections`).
     pub(crate) connections: AtomicU64,
     /// Peak-EWMA of response time in µs, as `f64` bits (for `least_response_time`).
     pub(crate) latency_bits: AtomicU64,
     /// When `latency_bits` was last updated, in ms after `base`.
     pub(crate) latency_stamp: AtomicU64,
-    /// When the target last became healthy, in ms after `base`.
-    pub(crate) healthy_since: AtomicU64,
-    /// End of its slow start in ms after `base`; 0 = not ramping.
-    pub(crate) slow_start_until: AtomicU64,
-    /// The `healthy_since` value slow start was last decided for (`u64::MAX`: never).
-    pub(crate) slow_start_decided: AtomicU64,
-    /// Registered while its group had no healthy target: its first time healthy takes the
-    /// full share at once (the first batch of a group, or of a process, does not ramp).
-    pub(crate) skip_first_ramp: AtomicBool,
+    pub(crate) requests: AtomicU64,
+    /// Failed requests in total (for anomaly detection).
+    pub(crate) failures: AtomicU64,
+    consecutive_failures: AtomicU32,
+    ejections: AtomicU32,
+    transitions: AtomicU64,
 }
 
 /// Marks one request as in flight on a target until dropped.
