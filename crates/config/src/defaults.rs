@@ -61,6 +61,15 @@ pub const DEFAULT_STICKINESS_DURATION: Duration = Duration::from_secs(86_400);
 /// Longest stickiness. ALB: 7 days.
 pub const MAX_STICKINESS_DURATION: Duration = Duration::from_secs(7 * 86_400);
 
+/// Most target groups in one weighted forward. ALB: 5.
+pub const MAX_FORWARD_GROUPS: usize = 5;
+
+/// Largest weight of a group in a weighted forward. ALB: 999.
+pub const MAX_FORWARD_WEIGHT: usize = 999;
+
+/// Name of the cookie of target group stickiness (ALB: `AWSALBTG`).
+pub const DEFAULT_GROUP_STICKY_COOKIE: &str = "BALLASTTG";
+
 /// Shortest `server.stickiness_secret` accepted: anything shorter could be guessed.
 pub const MIN_SECRET_BYTES: usize = 32;
 

@@ -20,7 +20,7 @@ pub use health::{
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
     ListenerConfig, ListenerName, ListenerProtocol, Secret, ServerConfig, StickinessConfig,
-    StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, Workers,
+    StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
 };
 
 /// Parses and validates a configuration document.

@@ -117,6 +117,18 @@ pub enum Action {
         /// The group.
         target_group: GroupName,
     },
+    /// Split the traffic between groups by weight (blue-green, canary).
+    WeightedForward(WeightedForward),
+}
+
+/// A forward to several target groups by weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedForward {
+    /// Each group with its weight (0 to 999; at least one above 0).
+    pub groups: Vec<(GroupName, u32)>,
+    /// How long a client keeps the group it was sent to; `None`: every request is split
+    /// afresh.
+    pub stickiness: Option<Duration>,
 }
 
 /// One target group (`[target_groups.NAME]`).

@@ -60,12 +60,41 @@ pub struct RawListener {
     pub max_headers: Option<i64>,
 }
 
-/// An action: `{ forward = "GROUP" }`.
+/// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAction {
-    /// Name of the target group to forward to.
-    pub forward: Option<String>,
+    /// The target group to forward to, or weighted groups.
+    pub forward: Option<RawForward>,
+}
+
+/// `forward = "GROUP"` or `forward = { groups = [{ name, weight }], stickiness }`.
+#[derive(Debug)]
+pub enum RawForward {
+    /// One group, by name.
+    Group(String),
+    /// Several groups sharing the traffic by weight.
+    Weighted(RawWeightedForward),
+}
+
+/// `forward = { groups = [...], stickiness = "1h" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightedForward {
+    /// The groups and their weights.
+    pub groups: Vec<RawWeightedGroup>,
+    /// How long a client keeps the group it was sent to (target group stickiness).
+    pub stickiness: Option<String>,
+}
+
+/// `{ name = "blue", weight = 90 }` in a weighted forward.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightedGroup {
+    /// The target group.
+    pub name: String,
+    /// Its share of the traffic.
+    pub weight: Option<i64>,
 }
 
 /// `[target_groups.NAME]`.
@@ -280,6 +309,33 @@ impl<'de> Deserialize<'de> for RawPort {
         }
 
         deserializer.deserialize_any(PortVisitor)
+    }
+}
+
+// === impl RawForward ===
+
+impl<'de> Deserialize<'de> for RawForward {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ForwardVisitor;
+
+        impl<'de> Visitor<'de> for ForwardVisitor {
+            type Value = RawForward;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a target group name or a table { groups = [{ name = \"GROUP\", weight = N }] }")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawForward, E> {
+                Ok(RawForward::Group(value.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawForward, A::Error> {
+                RawWeightedForward::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawForward::Weighted)
+            }
+        }
+
+        deserializer.deserialize_any(ForwardVisitor)
     }
 }
 

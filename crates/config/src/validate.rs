@@ -11,7 +11,7 @@ use crate::defaults::*;
 use crate::duration::parse_duration;
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 use crate::model::*;
-use crate::raw::{RawAction, RawConfig, RawListener, RawServer, RawTargetGroup};
+use crate::raw::{RawAction, RawConfig, RawForward, RawListener, RawServer, RawTargetGroup};
 
 /// Validates a raw document, reporting every problem found.
 pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
@@ -146,25 +146,39 @@ impl Validator {
     }
 
     fn action(&mut self, path: &KeyPath, raw: &RawAction, groups: &[String]) -> Option<Action> {
-        let Some(target) = raw.forward.as_deref() else {
-            self.invalid(path.clone(), "an empty action", "{ forward = \"GROUP\" }");
-            return None;
-        };
-        if groups.iter().any(|g| g == target) {
-            Some(Action::Forward {
-                target_group: GroupName::from(target),
-            })
-        } else {
-            self.error(
-                path.key("forward"),
-                ErrorKind::UnknownReference {
-                    what: "target group",
-                    name: target.to_owned(),
-                    known: groups.to_vec(),
-                },
-            );
-            None
+        match &raw.forward {
+            None => {
+                self.invalid(path.clone(), "an empty action", "{ forward = \"GROUP\" }");
+                None
+            }
+            Some(RawForward::Group(target)) => self
+                .group_reference(&path.key("forward"), target, groups)
+                .map(|target_group| Action::Forward { target_group }),
+            Some(RawForward::Weighted(weighted)) => self
+                .weighted_forward(&path.key("forward"), weighted, groups)
+                .map(Action::WeightedForward),
         }
+    }
+
+    /// A reference to a target group that must exist.
+    pub(super) fn group_reference(
+        &mut self,
+        path: &KeyPath,
+        name: &str,
+        groups: &[String],
+    ) -> Option<GroupName> {
+        if groups.iter().any(|g| g == name) {
+            return Some(GroupName::from(name));
+        }
+        self.error(
+            path.clone(),
+            ErrorKind::UnknownReference {
+                what: "target group",
+                name: name.to_owned(),
+                known: groups.to_vec(),
+            },
+        );
+        None
     }
 
     fn target_group(
@@ -379,6 +393,7 @@ impl Validator {
 }
 
 mod balancing;
+mod forward;
 mod stickiness;
 mod target_health;
 

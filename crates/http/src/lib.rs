@@ -10,6 +10,7 @@ mod affinity;
 mod body;
 mod conn_state;
 mod fault;
+mod forward;
 mod headers;
 mod pool;
 mod proxy;
@@ -20,5 +21,6 @@ mod sticky;
 pub use pool::ConnPool;
 pub use server::{serve_listener, ListenerTask};
 pub use snapshot::{
-    HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Sticky, Target, TargetGroup,
+    GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Sticky, Target,
+    TargetGroup, WeightedRoute,
 };

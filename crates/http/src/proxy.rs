@@ -20,6 +20,7 @@ use crate::affinity::affinity_key;
 use crate::body::{ClientBody, ProxyBody, Upload};
 use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
 use crate::fault::{Fault, Side};
+use crate::forward::{choose, stick_group};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::pool::{connect, ConnectError, Sender};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
@@ -53,12 +54,19 @@ async fn proxy(
     if let Err(fault) = check_framing(&req, head_fields) {
         return fault.into_response(listener, "-", None, Some(request));
     }
-    let group = {
+    let routed = {
         let snapshot = ctx.snapshot.load();
         match snapshot.listener(&ctx.listener).map(|l| &l.default_action) {
-            Some(RouteAction::Forward(group)) => Arc::clone(group),
-            None => return Fault::NoTarget.into_response(listener, "-", None, Some(request)),
+            Some(RouteAction::Forward(group)) => Some((Arc::clone(group), None)),
+            Some(RouteAction::WeightedForward(route)) => {
+                choose(route, req.headers(), fastrand::u64(..))
+                    .map(|(group, id)| (group, id.map(|id| (Arc::clone(route), id))))
+            }
+            None => None,
         }
+    };
+    let Some((group, group_cookie)) = routed else {
+        return Fault::NoTarget.into_response(listener, "-", None, Some(request));
     };
     let group_name = &*group.name.0;
     let (req, upload) = match rewrite_request(req, &ctx.forwarded) {
@@ -124,6 +132,9 @@ async fn proxy(
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 stick(&group, target.id, was_stuck, &mut parts.headers);
+                if let Some((route, id)) = &group_cookie {
+                    stick_group(route, *id, &mut parts.headers);
+                }
                 let reuse = (sender, Arc::clone(&target.pool), ctx.worker);
                 return Response::from_parts(
                     parts,

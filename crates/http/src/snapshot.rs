@@ -9,6 +9,7 @@ use ballast_balance::{Balancer, RetryBudget, StickyKey, TargetState};
 use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
 use ballast_config::{HashKey, RetryConfig};
 
+pub use crate::forward::{GroupStickiness, WeightedRoute};
 use crate::pool::ConnPool;
 pub use crate::sticky::Sticky;
 
@@ -45,6 +46,8 @@ pub struct ListenerRoutes {
 pub enum RouteAction {
     /// Send to a target of this group.
     Forward(Arc<TargetGroup>),
+    /// Send to one of several groups, by weight.
+    WeightedForward(Arc<WeightedRoute>),
 }
 
 /// A target group as the data plane sees it.

@@ -10,9 +10,11 @@ use ballast_balance::{
     stable_hash, BalanceOptions, Balancer, HealthReason, HealthState, RetryBudget, TargetSpec,
     TargetState,
 };
+use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
 use ballast_config::{Action, Config, GroupName, TargetGroupConfig};
 use ballast_http::{
-    ConnPool, HttpSnapshot, ListenerRoutes, RouteAction, Sticky, Target, TargetGroup,
+    ConnPool, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, Sticky, Target,
+    TargetGroup, WeightedRoute,
 };
 
 type Carried = HashMap<(GroupName, SocketAddr), (Arc<TargetState>, Arc<ConnPool>)>;
@@ -49,10 +51,30 @@ pub fn build_snapshot(
         .listeners
         .iter()
         .filter_map(|l| {
+            let find = |name: &GroupName| target_groups.iter().find(|g| &g.name == name);
             let action = match &l.default_action {
                 Action::Forward { target_group } => {
-                    let group = target_groups.iter().find(|g| &g.name == target_group)?;
-                    RouteAction::Forward(Arc::clone(group))
+                    RouteAction::Forward(Arc::clone(find(target_group)?))
+                }
+                Action::WeightedForward(forward) => {
+                    let groups = forward
+                        .groups
+                        .iter()
+                        .map(|(name, weight)| {
+                            let group = Arc::clone(find(name)?);
+                            Some((group, *weight, stable_hash(name.0.as_bytes())))
+                        })
+                        .collect::<Option<Vec<_>>>()?;
+                    RouteAction::WeightedForward(Arc::new(WeightedRoute {
+                        total: groups.iter().map(|(_, w, _)| u64::from(*w)).sum(),
+                        groups,
+                        stickiness: forward.stickiness.map(|duration| GroupStickiness {
+                            duration,
+                            key: sticky_key.clone(),
+                            cookie: DEFAULT_GROUP_STICKY_COOKIE.to_owned(),
+                        }),
+                        scope: Arc::clone(&l.name.0),
+                    }))
                 }
             };
             Some(ListenerRoutes {
@@ -280,7 +302,9 @@ mod tests {
             &[],
         );
         let routes = snapshot.listener(&"web".into()).unwrap();
-        let RouteAction::Forward(group) = &routes.default_action;
+        let RouteAction::Forward(group) = &routes.default_action else {
+            panic!("a single forward");
+        };
         assert_eq!(group.targets.len(), 2);
         assert_eq!(group.targets[0].pool.workers(), 2);
         assert_eq!(
