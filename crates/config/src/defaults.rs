@@ -61,6 +61,19 @@ pub const DEFAULT_STICKINESS_DURATION: Duration = Duration::from_secs(86_400);
 /// Longest stickiness. ALB: 7 days.
 pub const MAX_STICKINESS_DURATION: Duration = Duration::from_secs(7 * 86_400);
 
+/// Most rules on one listener. ALB: 100 by default, raisable.
+pub const MAX_RULES: usize = 1000;
+
+/// Most values in one condition kind of a rule (hosts, paths, methods, blocks, or the values
+/// of one header or query condition).
+pub const MAX_CONDITION_VALUES: usize = 10;
+
+/// Most values in all the conditions of one rule.
+pub const MAX_RULE_VALUES: usize = 20;
+
+/// Largest fixed-response body, in bytes. ALB: 1024.
+pub const MAX_FIXED_BODY: usize = 1024;
+
 /// Most target groups in one weighted forward. ALB: 5.
 pub const MAX_FORWARD_GROUPS: usize = 5;
 

@@ -11,6 +11,7 @@ mod error;
 mod health;
 mod model;
 pub mod raw;
+mod rules;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
@@ -21,6 +22,9 @@ pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
     ListenerConfig, ListenerName, ListenerProtocol, Secret, ServerConfig, StickinessConfig,
     StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
+};
+pub use rules::{
+    Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };
 
 /// Parses and validates a configuration document.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::health::{HealthCheckConfig, OutlierDetectionConfig, RetryConfig};
+use crate::rules::{Cidr, FixedResponse, RedirectConfig, Rule};
 
 /// A complete, valid configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,10 @@ pub struct ListenerConfig {
     pub default_action: Action,
     /// Client-side timeouts and limits.
     pub limits: HttpListenerLimits,
+    /// Rules, sorted by priority, evaluated before the default action.
+    pub rules: Vec<Rule>,
+    /// Proxies whose `X-Forwarded-For` is believed for `source_ip` conditions.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// Protocol of a listener.
@@ -119,6 +124,10 @@ pub enum Action {
     },
     /// Split the traffic between groups by weight (blue-green, canary).
     WeightedForward(WeightedForward),
+    /// Answer with a redirect.
+    Redirect(RedirectConfig),
+    /// Answer with a fixed response.
+    FixedResponse(FixedResponse),
 }
 
 /// A forward to several target groups by weight.

@@ -12,6 +12,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 
+mod rules;
+
+pub use rules::*;
+
 /// The whole document.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +62,11 @@ pub struct RawListener {
     pub max_header_bytes: Option<i64>,
     /// Most accepted request header fields.
     pub max_headers: Option<i64>,
+    /// Prioritised rules, evaluated before the default action.
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    /// Proxies (CIDR blocks) whose `X-Forwarded-For` is believed for `source_ip` rules.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.
@@ -66,6 +75,10 @@ pub struct RawListener {
 pub struct RawAction {
     /// The target group to forward to, or weighted groups.
     pub forward: Option<RawForward>,
+    /// Answer with a redirect.
+    pub redirect: Option<RawRedirect>,
+    /// Answer with a fixed response.
+    pub fixed_response: Option<RawFixedResponse>,
 }
 
 /// `forward = "GROUP"` or `forward = { groups = [{ name, weight }], stickiness }`.

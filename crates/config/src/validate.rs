@@ -136,19 +136,45 @@ impl Validator {
                 1..=10_000,
             ),
         };
+        let rules = self.rules(&path.key("rules"), &raw.rules, groups);
+        let trusted_proxies =
+            self.trusted_proxies(&path.key("trusted_proxies"), raw.trusted_proxies.as_deref());
         Some(ListenerConfig {
             name: ListenerName::from(name),
             bind: bind?,
             protocol: protocol?,
             default_action: default_action?,
             limits,
+            rules,
+            trusted_proxies,
         })
     }
 
     fn action(&mut self, path: &KeyPath, raw: &RawAction, groups: &[String]) -> Option<Action> {
+        let given = usize::from(raw.forward.is_some())
+            + usize::from(raw.redirect.is_some())
+            + usize::from(raw.fixed_response.is_some());
+        if given > 1 {
+            self.invalid(
+                path.clone(),
+                format!("{given} actions"),
+                "exactly one of forward, redirect or fixed_response",
+            );
+            return None;
+        }
+        if let Some(redirect) = &raw.redirect {
+            return self.redirect(&path.key("redirect"), redirect);
+        }
+        if let Some(fixed) = &raw.fixed_response {
+            return self.fixed_response(&path.key("fixed_response"), fixed);
+        }
         match &raw.forward {
             None => {
-                self.invalid(path.clone(), "an empty action", "{ forward = \"GROUP\" }");
+                self.invalid(
+                    path.clone(),
+                    "an empty action",
+                    "{ forward = \"GROUP\" }, { redirect = { ... } } or { fixed_response = { ... } }",
+                );
                 None
             }
             Some(RawForward::Group(target)) => self
@@ -394,6 +420,7 @@ impl Validator {
 
 mod balancing;
 mod forward;
+mod rules;
 mod stickiness;
 mod target_health;
 

@@ -14,13 +14,16 @@ mod forward;
 mod headers;
 mod pool;
 mod proxy;
+mod route;
+mod routing;
 mod server;
 mod snapshot;
 mod sticky;
 
 pub use pool::ConnPool;
+pub use route::{RequestView, RuleTable};
 pub use server::{serve_listener, ListenerTask};
 pub use snapshot::{
-    GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Sticky, Target,
-    TargetGroup, WeightedRoute,
+    FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Sticky,
+    Target, TargetGroup, WeightedRoute,
 };

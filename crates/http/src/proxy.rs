@@ -23,6 +23,7 @@ use crate::fault::{Fault, Side};
 use crate::forward::{choose, stick_group};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::pool::{connect, ConnectError, Sender};
+use crate::routing::{fixed, redirect, route_action};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
 use crate::sticky::{stick, stuck_target};
 
@@ -33,6 +34,8 @@ pub(crate) struct ConnCtx {
     pub(crate) worker: usize,
     pub(crate) forwarded: Forwarded,
     pub(crate) state: Arc<ConnState>,
+    /// The TCP peer's address (the client, or a proxy in front of it).
+    pub(crate) peer: std::net::IpAddr,
 }
 
 /// The hyper service: every outcome is a response, never an error.
@@ -54,16 +57,19 @@ async fn proxy(
     if let Err(fault) = check_framing(&req, head_fields) {
         return fault.into_response(listener, "-", None, Some(request));
     }
-    let routed = {
+    let action = {
         let snapshot = ctx.snapshot.load();
-        match snapshot.listener(&ctx.listener).map(|l| &l.default_action) {
-            Some(RouteAction::Forward(group)) => Some((Arc::clone(group), None)),
-            Some(RouteAction::WeightedForward(route)) => {
-                choose(route, req.headers(), fastrand::u64(..))
-                    .map(|(group, id)| (group, id.map(|id| (Arc::clone(route), id))))
-            }
-            None => None,
+        match snapshot.listener(&ctx.listener) {
+            Some(routes) => route_action(routes, &req, ctx),
+            None => return Fault::NoTarget.into_response(listener, "-", None, Some(request)),
         }
+    };
+    let routed = match &action {
+        RouteAction::Forward(group) => Some((Arc::clone(group), None)),
+        RouteAction::WeightedForward(route) => choose(route, req.headers(), fastrand::u64(..))
+            .map(|(group, id)| (group, id.map(|id| (Arc::clone(route), id)))),
+        RouteAction::Redirect(config) => return redirect(config, &req, ctx, request),
+        RouteAction::Fixed(reply) => return fixed(reply, request),
     };
     let Some((group, group_cookie)) = routed else {
         return Fault::NoTarget.into_response(listener, "-", None, Some(request));

@@ -74,6 +74,7 @@ fn connection_context(task: &ListenerTask, peer: SocketAddr, port: HeaderValue) 
             port,
         },
         state: ConnState::new(),
+        peer: peer.ip(),
     }
 }
 

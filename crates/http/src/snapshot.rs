@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ballast_balance::{Balancer, RetryBudget, StickyKey, TargetState};
+use ballast_config::{Cidr, HashKey, RedirectConfig, RetryConfig};
 use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
-use ballast_config::{HashKey, RetryConfig};
+
+use crate::route::RuleTable;
 
 pub use crate::forward::{GroupStickiness, WeightedRoute};
 use crate::pool::ConnPool;
@@ -37,7 +39,11 @@ pub struct ListenerRoutes {
     pub name: ListenerName,
     /// Client-side timeouts and limits, applied to each new connection.
     pub limits: HttpListenerLimits,
-    /// What happens to a request.
+    /// Rules, evaluated first (compiled and indexed).
+    pub rules: RuleTable<RouteAction>,
+    /// Proxies whose `X-Forwarded-For` is believed for `source_ip` conditions.
+    pub trusted_proxies: Vec<Cidr>,
+    /// What happens to a request no rule matches.
     pub default_action: RouteAction,
 }
 
@@ -48,6 +54,21 @@ pub enum RouteAction {
     Forward(Arc<TargetGroup>),
     /// Send to one of several groups, by weight.
     WeightedForward(Arc<WeightedRoute>),
+    /// Answer with a redirect.
+    Redirect(Arc<RedirectConfig>),
+    /// Answer with a fixed response.
+    Fixed(Arc<FixedReply>),
+}
+
+/// A fixed response, ready to send.
+#[derive(Debug)]
+pub struct FixedReply {
+    /// Its status.
+    pub status: http::StatusCode,
+    /// Its `Content-Type`.
+    pub content_type: http::HeaderValue,
+    /// Its body.
+    pub body: bytes::Bytes,
 }
 
 /// A target group as the data plane sees it.

@@ -11,10 +11,10 @@ use ballast_balance::{
     TargetState,
 };
 use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
-use ballast_config::{Action, Config, GroupName, TargetGroupConfig};
+use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
 use ballast_http::{
-    ConnPool, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, Sticky, Target,
-    TargetGroup, WeightedRoute,
+    ConnPool, FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, RuleTable,
+    Sticky, Target, TargetGroup, WeightedRoute,
 };
 
 type Carried = HashMap<(GroupName, SocketAddr), (Arc<TargetState>, Arc<ConnPool>)>;
@@ -51,36 +51,18 @@ pub fn build_snapshot(
         .listeners
         .iter()
         .filter_map(|l| {
-            let find = |name: &GroupName| target_groups.iter().find(|g| &g.name == name);
-            let action = match &l.default_action {
-                Action::Forward { target_group } => {
-                    RouteAction::Forward(Arc::clone(find(target_group)?))
-                }
-                Action::WeightedForward(forward) => {
-                    let groups = forward
-                        .groups
-                        .iter()
-                        .map(|(name, weight)| {
-                            let group = Arc::clone(find(name)?);
-                            Some((group, *weight, stable_hash(name.0.as_bytes())))
-                        })
-                        .collect::<Option<Vec<_>>>()?;
-                    RouteAction::WeightedForward(Arc::new(WeightedRoute {
-                        total: groups.iter().map(|(_, w, _)| u64::from(*w)).sum(),
-                        groups,
-                        stickiness: forward.stickiness.map(|duration| GroupStickiness {
-                            duration,
-                            key: sticky_key.clone(),
-                            cookie: DEFAULT_GROUP_STICKY_COOKIE.to_owned(),
-                        }),
-                        scope: Arc::clone(&l.name.0),
-                    }))
-                }
-            };
+            let compile =
+                |action: &Action| compile_action(action, &target_groups, &l.name, &sticky_key);
+            let rules = l
+                .rules
+                .iter()
+                .filter_map(|r| Some((r.priority, r.conditions.clone(), compile(&r.action)?)));
             Some(ListenerRoutes {
                 name: l.name.clone(),
                 limits: l.limits,
-                default_action: action,
+                rules: RuleTable::build(rules),
+                trusted_proxies: l.trusted_proxies.clone(),
+                default_action: compile(&l.default_action)?,
             })
         })
         .collect();
@@ -89,6 +71,46 @@ pub fn build_snapshot(
         target_groups,
         sticky_key: Some(sticky_key),
     }
+}
+
+/// The data-plane form of an action; `None` only for a reference validation would have
+/// refused.
+fn compile_action(
+    action: &Action,
+    target_groups: &[Arc<TargetGroup>],
+    listener: &ListenerName,
+    sticky_key: &StickyKey,
+) -> Option<RouteAction> {
+    let find = |name: &GroupName| target_groups.iter().find(|g| &g.name == name);
+    Some(match action {
+        Action::Forward { target_group } => RouteAction::Forward(Arc::clone(find(target_group)?)),
+        Action::WeightedForward(forward) => {
+            let groups = forward
+                .groups
+                .iter()
+                .map(|(name, weight)| {
+                    let group = Arc::clone(find(name)?);
+                    Some((group, *weight, stable_hash(name.0.as_bytes())))
+                })
+                .collect::<Option<Vec<_>>>()?;
+            RouteAction::WeightedForward(Arc::new(WeightedRoute {
+                total: groups.iter().map(|(_, w, _)| u64::from(*w)).sum(),
+                groups,
+                stickiness: forward.stickiness.map(|duration| GroupStickiness {
+                    duration,
+                    key: sticky_key.clone(),
+                    cookie: DEFAULT_GROUP_STICKY_COOKIE.to_owned(),
+                }),
+                scope: Arc::clone(&listener.0),
+            }))
+        }
+        Action::Redirect(redirect) => RouteAction::Redirect(Arc::new(redirect.clone())),
+        Action::FixedResponse(fixed) => RouteAction::Fixed(Arc::new(FixedReply {
+            status: http::StatusCode::from_u16(fixed.status).ok()?,
+            content_type: http::HeaderValue::try_from(fixed.content_type.as_str()).ok()?,
+            body: bytes::Bytes::from(fixed.body.clone()),
+        })),
+    })
 }
 
 /// What every group of one build shares.

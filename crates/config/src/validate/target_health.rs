@@ -83,10 +83,12 @@ impl Validator {
             raw.interval.as_deref(),
             DEFAULT_HEALTH_INTERVAL,
         );
+        // Without a timeout of its own, a short interval gets half of itself (so
+        // `interval = "5s"` alone is valid), a long one the default.
         let timeout = self.positive_duration(
             &path.key("timeout"),
             raw.timeout.as_deref(),
-            DEFAULT_HEALTH_TIMEOUT,
+            DEFAULT_HEALTH_TIMEOUT.min(interval / 2),
         );
         if timeout >= interval {
             self.invalid(

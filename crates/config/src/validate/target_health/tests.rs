@@ -55,6 +55,13 @@ fn target_health_defaults_are_alb_s() {
             min_per_second: DEFAULT_RETRY_MIN_PER_SECOND,
         }
     );
+    let short = parse(&group("health_check = { interval = \"5s\" }")).unwrap();
+    let check = short.target_groups[0].health_check.as_ref().unwrap();
+    assert_eq!(
+        check.timeout,
+        Duration::from_millis(2500),
+        "half a short interval"
+    );
     let unchecked = parse(&group("")).unwrap();
     assert!(unchecked.target_groups[0].health_check.is_none());
 }

@@ -1,0 +1,83 @@
+//! The raw shape of listener rules and of the non-forward actions.
+
+use serde::Deserialize;
+
+/// `[[listeners.NAME.rules]]`: one prioritised rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// 1 to 50000, unique per listener; lower is evaluated first.
+    pub priority: i64,
+    /// What a request must match (every kind given; any value of a kind).
+    pub conditions: RawConditions,
+    /// What happens to a matching request.
+    pub action: super::RawAction,
+}
+
+/// `conditions = { ... }` of a rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConditions {
+    /// Host globs (`*.example.com`), case-insensitive, port ignored.
+    pub host: Option<Vec<String>>,
+    /// Path globs (`/api/*`), case-sensitive, path only.
+    pub path: Option<Vec<String>>,
+    /// Header conditions: a name and value globs.
+    pub header: Option<Vec<RawHeaderCondition>>,
+    /// Methods, exact.
+    pub method: Option<Vec<String>>,
+    /// Query conditions: a key and value globs.
+    pub query: Option<Vec<RawQueryCondition>>,
+    /// Client address blocks (CIDR).
+    pub source_ip: Option<Vec<String>>,
+}
+
+/// `{ name = "X-Canary", values = ["1", "yes"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderCondition {
+    /// Header name, case-insensitive.
+    pub name: String,
+    /// Value globs, case-insensitive; any may match.
+    pub values: Vec<String>,
+}
+
+/// `{ key = "version", values = ["2*"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryCondition {
+    /// Query parameter name.
+    pub key: String,
+    /// Value globs; any may match.
+    pub values: Vec<String>,
+}
+
+/// `redirect = { status = 301, protocol = "https", ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    /// 301, 302, 307 or 308.
+    pub status: Option<i64>,
+    /// `http`, `https` or `#{protocol}`.
+    pub protocol: Option<String>,
+    /// Host template.
+    pub host: Option<String>,
+    /// Port template.
+    pub port: Option<String>,
+    /// Path template.
+    pub path: Option<String>,
+    /// Query template (without `?`).
+    pub query: Option<String>,
+}
+
+/// `fixed_response = { status = 503, content_type = "text/plain", body = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFixedResponse {
+    /// A 2xx, 4xx or 5xx status.
+    pub status: i64,
+    /// Content type of the body.
+    pub content_type: Option<String>,
+    /// The body, up to 1 KiB.
+    pub body: Option<String>,
+}
