@@ -12,6 +12,7 @@ mod health;
 mod model;
 pub mod raw;
 mod rules;
+mod tls;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
@@ -25,6 +26,9 @@ pub use model::{
 };
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
+};
+pub use tls::{
+    CertificateFiles, ClientCertificateMode, ClientCertificates, ListenerTls, TargetTls, TlsPolicy,
 };
 
 /// Parses and validates a configuration document.

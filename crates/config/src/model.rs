@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::health::{HealthCheckConfig, OutlierDetectionConfig, RetryConfig};
 use crate::rules::{Cidr, FixedResponse, RedirectConfig, Rule};
+use crate::tls::{ListenerTls, TargetTls};
 
 /// A complete, valid configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub struct ListenerConfig {
     pub rules: Vec<Rule>,
     /// Proxies whose `X-Forwarded-For` is believed for `source_ip` conditions.
     pub trusted_proxies: Vec<Cidr>,
+    /// Certificates and policy (`https` listeners only).
+    pub tls: Option<ListenerTls>,
 }
 
 /// Protocol of a listener.
@@ -99,6 +102,8 @@ pub struct ListenerConfig {
 pub enum ListenerProtocol {
     /// HTTP/1.1 and HTTP/2 cleartext (prior knowledge) on the same port.
     Http,
+    /// HTTP/1.1 and HTTP/2 over TLS (ALPN), certificates chosen by SNI.
+    Https,
 }
 
 /// What the client side of an HTTP listener tolerates before Ballast defends itself.
@@ -159,6 +164,8 @@ pub struct TargetGroupConfig {
     pub cross_zone: bool,
     /// Sticky sessions, if on.
     pub stickiness: Option<StickinessConfig>,
+    /// TLS to the targets (`https` groups only).
+    pub tls: Option<TargetTls>,
     /// Static targets, in file order.
     pub targets: Vec<TargetConfig>,
     /// Time to open a connection to a target (504 beyond).
@@ -186,6 +193,8 @@ pub struct TargetGroupConfig {
 pub enum TargetProtocol {
     /// HTTP/1.1 with keep-alive.
     Http,
+    /// HTTP/1.1 with keep-alive over TLS.
+    Https,
 }
 
 /// Balancing algorithm of a target group.

@@ -67,6 +67,8 @@ pub struct RawListener {
     pub rules: Vec<RawRule>,
     /// Proxies (CIDR blocks) whose `X-Forwarded-For` is believed for `source_ip` rules.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Certificates and policy of an `https` listener.
+    pub tls: Option<RawListenerTls>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.
@@ -129,6 +131,8 @@ pub struct RawTargetGroup {
     pub cross_zone: Option<bool>,
     /// Sticky sessions: `{ type = "lb_cookie", duration = "1d" }` or `app_cookie`.
     pub stickiness: Option<RawStickiness>,
+    /// TLS to the targets of an `https` group.
+    pub tls: Option<RawTargetTls>,
     /// Static targets.
     #[serde(default)]
     pub targets: Vec<RawTarget>,

@@ -102,15 +102,37 @@ impl Validator {
         let bind = self.socket_addr(&path.key("bind"), &raw.bind);
         let protocol = match raw.protocol.as_deref().unwrap_or("http") {
             "http" => Some(ListenerProtocol::Http),
+            "https" => Some(ListenerProtocol::Https),
             other => {
                 self.invalid(
                     path.key("protocol"),
                     format!("\"{other}\""),
-                    "\"http\" (https, tcp, tls and udp are not available yet)",
+                    "\"http\" or \"https\" (tcp, tls and udp are not available yet)",
                 );
                 None
             }
         };
+        let tls = match (protocol, &raw.tls) {
+            (Some(ListenerProtocol::Https), Some(tls)) => self.listener_tls(&path.key("tls"), tls),
+            (Some(ListenerProtocol::Https), None) => {
+                self.invalid(
+                    path.key("tls"),
+                    "an https listener without tls",
+                    "tls = { certificates = [{ cert = \"FILE\", key = \"FILE\" }] }",
+                );
+                None
+            }
+            (_, Some(_)) => {
+                self.invalid(
+                    path.key("tls"),
+                    "tls on a listener that is not https",
+                    "protocol = \"https\"",
+                );
+                None
+            }
+            (_, None) => None,
+        };
+        let tls_ok = protocol != Some(ListenerProtocol::Https) || tls.is_some();
         let default_action = self.action(&path.key("default_action"), &raw.default_action, groups);
         let limits = HttpListenerLimits {
             request_header_timeout: self.positive_duration(
@@ -139,8 +161,12 @@ impl Validator {
         let rules = self.rules(&path.key("rules"), &raw.rules, groups);
         let trusted_proxies =
             self.trusted_proxies(&path.key("trusted_proxies"), raw.trusted_proxies.as_deref());
+        if !tls_ok {
+            return None;
+        }
         Some(ListenerConfig {
             name: ListenerName::from(name),
+            tls,
             bind: bind?,
             protocol: protocol?,
             default_action: default_action?,
@@ -214,13 +240,31 @@ impl Validator {
         raw: &RawTargetGroup,
     ) -> TargetGroupConfig {
         self.name(path, name);
-        if let Some(other) = raw.protocol.as_deref().filter(|p| *p != "http") {
-            self.invalid(
-                path.key("protocol"),
-                format!("\"{other}\""),
-                "\"http\" (https is not available yet)",
-            );
-        }
+        let protocol = match raw.protocol.as_deref().unwrap_or("http") {
+            "http" => TargetProtocol::Http,
+            "https" => TargetProtocol::Https,
+            other => {
+                self.invalid(
+                    path.key("protocol"),
+                    format!("\"{other}\""),
+                    "\"http\" or \"https\"",
+                );
+                TargetProtocol::Http
+            }
+        };
+        let tls = match protocol {
+            TargetProtocol::Https => Some(self.target_tls(&path.key("tls"), raw.tls.as_ref())),
+            TargetProtocol::Http => {
+                if raw.tls.is_some() {
+                    self.invalid(
+                        path.key("tls"),
+                        "tls on a group that is not https",
+                        "protocol = \"https\"",
+                    );
+                }
+                None
+            }
+        };
         let balancing = self.balancing(path, raw);
         let mut targets = Vec::with_capacity(raw.targets.len());
         let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
@@ -248,7 +292,8 @@ impl Validator {
         }
         TargetGroupConfig {
             name: GroupName::from(name),
-            protocol: TargetProtocol::Http,
+            protocol,
+            tls,
             algorithm: balancing.algorithm,
             hash_key: balancing.hash_key,
             slow_start: balancing.slow_start,
@@ -423,6 +468,7 @@ mod forward;
 mod rules;
 mod stickiness;
 mod target_health;
+mod tls;
 
 #[cfg(test)]
 mod tests;

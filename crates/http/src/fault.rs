@@ -106,6 +106,7 @@ impl Fault {
                 std::io::ErrorKind::ConnectionReset => "Target.ConnectionReset",
                 _ => "Target.ConnectFailed",
             },
+            Fault::Connect(ConnectError::Tls(_)) => "Target.TlsHandshakeFailed",
             Fault::Connect(_) => "Target.ConnectFailed",
             Fault::TargetClosed(e) if caused_by_reset(e) => "Target.ConnectionReset",
             Fault::TargetClosed(_) => "Target.ConnectionClosed",

@@ -25,5 +25,5 @@ pub use route::{RequestView, RuleTable};
 pub use server::{serve_listener, ListenerTask};
 pub use snapshot::{
     FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, SharedSnapshot, Sticky,
-    Target, TargetGroup, WeightedRoute,
+    Target, TargetGroup, TargetTlsRoute, WeightedRoute,
 };

@@ -16,7 +16,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::body::ClientBody;
-use crate::snapshot::Target;
+use crate::snapshot::{Target, TargetTlsRoute};
+use rustls::pki_types::ServerName;
+use std::sync::Arc;
 
 /// The sending half of an HTTP/1.1 connection to a target.
 pub(crate) type Sender = SendRequest<ClientBody>;
@@ -52,6 +54,10 @@ pub(crate) enum ConnectError {
     /// The HTTP/1 handshake on the new connection failed.
     #[error("handshake failed: {0}")]
     Handshake(#[from] hyper::Error),
+    /// The TLS handshake with the target failed (its certificate did not verify, or it
+    /// does not speak TLS).
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
 }
 
 impl ConnPool {
@@ -132,9 +138,14 @@ impl ConnPool {
 
 /// Opens a new HTTP/1.1 connection to `address` and starts driving it on this thread; the
 /// pool keeps a handle on it so [`ConnPool::close_all`] can cut it.
-pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<Sender, ConnectError> {
-    let (address, pool) = (target.address, &target.pool);
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+pub(crate) async fn connect(
+    target: &Target,
+    tls: Option<&TargetTlsRoute>,
+    timeout: Duration,
+) -> Result<Sender, ConnectError> {
+    let address = target.address;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
         Ok(stream) => stream?,
         Err(_) => return Err(ConnectError::Timeout),
     };
@@ -142,8 +153,33 @@ pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<Sender
         // Only fails on a socket that is already dead; the request will say how.
         tracing::debug!(target_address = %address, %error, "set_nodelay failed");
     }
+    let Some(tls) = tls else {
+        return drive(target, stream).await;
+    };
+    let name = match &tls.server_name {
+        Some(name) => ServerName::try_from(name.clone()).map_err(|e| {
+            ConnectError::Tls(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        })?,
+        None => ServerName::IpAddress(address.ip().into()),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.client));
+    // The connect timeout covers the TLS handshake too (ALB: 10 s for both, 504 beyond).
+    match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+        Ok(Ok(stream)) => drive(target, stream).await,
+        Ok(Err(error)) => Err(ConnectError::Tls(error)),
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+/// Starts HTTP/1.1 on a new connection and drives it on this thread; the pool keeps a
+/// handle on it so [`ConnPool::close_all`] can cut it.
+async fn drive<I>(target: &Target, io: I) -> Result<Sender, ConnectError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let address = target.address;
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+        .handshake(TokioIo::new(io))
         .await?;
     // Counted open while its task runs, for least_connections.
     let open = target.state.open_connection();
@@ -153,6 +189,6 @@ pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<Sender
             tracing::debug!(target_address = %address, %error, "target connection ended with an error");
         }
     });
-    pool.track(task.abort_handle());
+    target.pool.track(task.abort_handle());
     Ok(sender)
 }

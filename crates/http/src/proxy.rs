@@ -36,6 +36,85 @@ pub(crate) struct ConnCtx {
     pub(crate) state: Arc<ConnState>,
     /// The TCP peer's address (the client, or a proxy in front of it).
     pub(crate) peer: std::net::IpAddr,
+    /// What the TLS handshake settled, on `https` listeners.
+    pub(crate) tls: Option<TlsInfo>,
+}
+
+/// The header carrying the client certificate to targets (mutual TLS passthrough), as
+/// URL-encoded PEM (ALB: `X-Amzn-Mtls-Clientcert`).
+const CLIENT_CERT: http::HeaderName = http::HeaderName::from_static("x-client-cert");
+
+/// The TLS version the client negotiated, for targets.
+const TLS_VERSION: http::HeaderName = http::HeaderName::from_static("x-forwarded-tls-version");
+
+/// The cipher suite the client negotiated, for targets.
+const TLS_CIPHER: http::HeaderName = http::HeaderName::from_static("x-forwarded-tls-cipher");
+
+/// The TLS parameters of a client connection, for logs and for targets.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`, as a header value for targets (and future access logs).
+    pub(crate) version: HeaderValue,
+    /// The cipher suite's name, likewise.
+    pub(crate) cipher: HeaderValue,
+    /// The client's certificate, URL-encoded PEM (mutual TLS passthrough).
+    pub(crate) client_cert: Option<HeaderValue>,
+}
+
+impl TlsInfo {
+    pub(crate) fn from_session(session: &rustls::ServerConnection) -> Self {
+        let version = match session.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "unknown",
+        };
+        let cipher = session
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        let client_cert = session
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| HeaderValue::try_from(url_encoded_pem(leaf)).ok());
+        tracing::debug!(version, cipher = %cipher, client_certificate = client_cert.is_some(), "TLS handshake done");
+        Self {
+            version: HeaderValue::from_static(version),
+            cipher: HeaderValue::try_from(cipher)
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            client_cert,
+        }
+    }
+}
+
+/// A certificate as URL-encoded PEM, the way ALB passes client certificates on.
+fn url_encoded_pem(der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut body = String::new();
+    for chunk in der.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                body.push(char::from(B64[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                body.push('=');
+            }
+        }
+    }
+    let mut pem = String::from("-----BEGIN%20CERTIFICATE-----%0A");
+    for line in body.as_bytes().chunks(64) {
+        for &b in line {
+            match b {
+                b'+' => pem.push_str("%2B"),
+                b'/' => pem.push_str("%2F"),
+                b'=' => pem.push_str("%3D"),
+                _ => pem.push(char::from(b)),
+            }
+        }
+        pem.push_str("%0A");
+    }
+    pem.push_str("-----END%20CERTIFICATE-----%0A");
+    pem
 }
 
 /// The hyper service: every outcome is a response, never an error.
@@ -75,7 +154,7 @@ async fn proxy(
         return Fault::NoTarget.into_response(listener, "-", None, Some(request));
     };
     let group_name = &*group.name.0;
-    let (req, upload) = match rewrite_request(req, &ctx.forwarded) {
+    let (req, upload) = match rewrite_request(req, &ctx.forwarded, ctx.tls.as_ref()) {
         Ok(rewritten) => rewritten,
         Err(fault) => return fault.into_response(listener, group_name, None, Some(request)),
     };
@@ -285,6 +364,7 @@ fn check_framing(req: &Request<Incoming>, head_fields: u8) -> Result<(), Fault> 
 fn rewrite_request(
     req: Request<Incoming>,
     forwarded: &Forwarded,
+    tls: Option<&TlsInfo>,
 ) -> Result<(Request<ClientBody>, Option<Arc<Upload>>), Fault> {
     let (mut parts, body) = req.into_parts();
     if let Some(authority) = parts.uri.authority() {
@@ -302,6 +382,19 @@ fn rewrite_request(
     }
     strip_hop_by_hop(&mut parts.headers);
     add_forwarded(&mut parts.headers, forwarded);
+    // Only Ballast says which client certificate was presented: a client's own header of
+    // that name is dropped.
+    for name in [CLIENT_CERT, TLS_VERSION, TLS_CIPHER] {
+        parts.headers.remove(name);
+    }
+    if let Some(tls) = tls {
+        // As ALB's x-amzn-tls-version and x-amzn-tls-cipher-suite.
+        parts.headers.insert(TLS_VERSION, tls.version.clone());
+        parts.headers.insert(TLS_CIPHER, tls.cipher.clone());
+        if let Some(cert) = &tls.client_cert {
+            parts.headers.insert(CLIENT_CERT, cert.clone());
+        }
+    }
     parts.version = Version::HTTP_11;
     let (body, sent) = ClientBody::new(body);
     Ok((Request::from_parts(parts, body), sent))
@@ -339,14 +432,14 @@ async fn forward(
 ) -> Result<(Response<Incoming>, Sender), (Fault, Option<Request<ClientBody>>)> {
     let (mut sender, mut reused) = match target.pool.checkout(ctx.worker) {
         Some(sender) => (sender, true),
-        None => match connect(target, group.connect_timeout).await {
+        None => match connect(target, group.tls.as_ref(), group.connect_timeout).await {
             Ok(sender) => (sender, false),
             Err(error) => return Err((Fault::Connect(error), Some(req))),
         },
     };
     loop {
         if sender.ready().await.is_err() && reused {
-            match connect(target, group.connect_timeout).await {
+            match connect(target, group.tls.as_ref(), group.connect_timeout).await {
                 Ok(fresh) => sender = fresh,
                 Err(error) => return Err((Fault::Connect(error), Some(req))),
             }
@@ -361,7 +454,7 @@ async fn forward(
             Ok(response) => return Ok((response, sender)),
             Err(mut error) => match error.take_message() {
                 Some(unsent) if reused => {
-                    match connect(target, group.connect_timeout).await {
+                    match connect(target, group.tls.as_ref(), group.connect_timeout).await {
                         Ok(fresh) => sender = fresh,
                         Err(connect_error) => {
                             return Err((Fault::Connect(connect_error), Some(unsent)))

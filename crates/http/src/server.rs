@@ -47,10 +47,21 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                let ctx = connection_context(&task, peer, port.clone());
+                let tls = task
+                    .snapshot
+                    .load()
+                    .listener(&task.name)
+                    .and_then(|l| l.tls.clone());
+                let ctx = connection_context(&task, peer, port.clone(), tls.is_some());
                 let shutdown = task.shutdown.clone();
-                task.connections
-                    .spawn(serve_connection(stream, ctx, shutdown));
+                match tls {
+                    None => task
+                        .connections
+                        .spawn(serve_connection(stream, ctx, shutdown)),
+                    Some(config) => task
+                        .connections
+                        .spawn(serve_tls_connection(stream, config, ctx, shutdown)),
+                };
             }
             Err(error) => {
                 // Out of file descriptors or similar: back off instead of spinning.
@@ -61,7 +72,49 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
     }
 }
 
-fn connection_context(task: &ListenerTask, peer: SocketAddr, port: HeaderValue) -> ConnCtx {
+/// Completes the TLS handshake (within the request header timeout, so a silent client
+/// cannot hold a socket), then serves HTTP/1.1 or HTTP/2 as ALPN chose.
+async fn serve_tls_connection(
+    stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    mut ctx: ConnCtx,
+    shutdown: CancellationToken,
+) {
+    let Some(limits) = ctx
+        .snapshot
+        .load()
+        .listener(&ctx.listener)
+        .map(|l| l.limits)
+    else {
+        return;
+    };
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay failed");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let handshake = tokio::time::timeout(limits.request_header_timeout, acceptor.accept(stream));
+    let tls = match handshake.await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(listener = %ctx.listener, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(listener = %ctx.listener, "TLS handshake timed out");
+            return;
+        }
+    };
+    let session = tls.get_ref().1;
+    ctx.tls = Some(crate::proxy::TlsInfo::from_session(session));
+    serve_io(tls, limits, ctx, shutdown).await;
+}
+
+fn connection_context(
+    task: &ListenerTask,
+    peer: SocketAddr,
+    port: HeaderValue,
+    tls: bool,
+) -> ConnCtx {
     let client_ip = HeaderValue::try_from(peer.ip().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
     ConnCtx {
@@ -70,11 +123,12 @@ fn connection_context(task: &ListenerTask, peer: SocketAddr, port: HeaderValue) 
         worker: task.worker,
         forwarded: Forwarded {
             client_ip,
-            proto: HeaderValue::from_static("http"),
+            proto: HeaderValue::from_static(if tls { "https" } else { "http" }),
             port,
         },
         state: ConnState::new(),
         peer: peer.ip(),
+        tls: None,
     }
 }
 
@@ -90,8 +144,16 @@ async fn serve_connection(stream: TcpStream, ctx: ConnCtx, shutdown: Cancellatio
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay failed");
     }
+    serve_io(stream, limits, ctx, shutdown).await;
+}
+
+/// Serves HTTP on an established connection, plain or TLS.
+async fn serve_io<I>(io: I, limits: HttpListenerLimits, ctx: ConnCtx, shutdown: CancellationToken)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let state = Arc::clone(&ctx.state);
-    let io = TokioIo::new(TrackedIo::new(stream, Arc::clone(&state)));
+    let io = TokioIo::new(TrackedIo::new(io, Arc::clone(&state)));
     let ctx = Arc::new(ctx);
     let service = service_fn(move |req| handle(req, Arc::clone(&ctx)));
     let builder = server_builder(&limits);

@@ -39,6 +39,8 @@ pub struct ListenerRoutes {
     pub name: ListenerName,
     /// Client-side timeouts and limits, applied to each new connection.
     pub limits: HttpListenerLimits,
+    /// TLS (for `https` listeners): certificates by SNI, policy, ALPN.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Rules, evaluated first (compiled and indexed).
     pub rules: RuleTable<RouteAction>,
     /// Proxies whose `X-Forwarded-For` is believed for `source_ip` conditions.
@@ -58,6 +60,15 @@ pub enum RouteAction {
     Redirect(Arc<RedirectConfig>),
     /// Answer with a fixed response.
     Fixed(Arc<FixedReply>),
+}
+
+/// How an `https` group's connections are encrypted.
+#[derive(Debug, Clone)]
+pub struct TargetTlsRoute {
+    /// The client configuration (verification, roots).
+    pub client: Arc<rustls::ClientConfig>,
+    /// Name sent as SNI and verified; `None`: the target's IP address.
+    pub server_name: Option<String>,
 }
 
 /// A fixed response, ready to send.
@@ -85,6 +96,8 @@ pub struct TargetGroup {
     pub slow_start: Duration,
     /// Sticky sessions, if on.
     pub stickiness: Option<Sticky>,
+    /// TLS to the targets (`https` groups).
+    pub tls: Option<TargetTlsRoute>,
     /// Its targets, in config order.
     pub targets: Vec<Arc<Target>>,
     /// Time allowed to connect to a target.

@@ -20,7 +20,8 @@ use ballast_http::{SharedSnapshot, Target};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::snapshot::build_snapshot;
+use crate::snapshot::build_snapshot_with;
+use crate::tls::TlsState;
 
 /// How often outlier detection and draining deadlines are evaluated.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
@@ -37,6 +38,8 @@ pub(crate) struct Control {
 #[derive(Debug)]
 pub(crate) struct ControlState {
     pub(crate) config: Config,
+    /// Loaded certificates and target TLS configurations.
+    pub(crate) tls: TlsState,
     /// Deregistered targets still finishing their requests, and when they are cut.
     pub(crate) draining: Vec<Draining>,
     /// Targets added through the runtime API rather than the file; a reload keeps them.
@@ -61,6 +64,7 @@ pub(crate) struct Draining {
 impl Control {
     pub(crate) fn new(
         config: Config,
+        tls: TlsState,
         snapshot: SharedSnapshot,
         workers: usize,
         runtime: tokio::runtime::Handle,
@@ -71,6 +75,7 @@ impl Control {
             runtime,
             state: Mutex::new(ControlState {
                 config,
+                tls,
                 draining: Vec::new(),
                 registered: Vec::new(),
                 checkers: HashMap::new(),
@@ -95,11 +100,12 @@ impl Control {
             .iter()
             .map(|d| (d.group.clone(), d.address))
             .collect();
-        let next = build_snapshot(
+        let next = build_snapshot_with(
             &state.config,
             Some(&self.snapshot.load()),
             self.workers,
             &draining,
+            &state.tls,
         );
         self.snapshot.store(Arc::new(next));
         self.reconcile_checkers(state);
@@ -295,11 +301,19 @@ fn log_outlier(group: &GroupName, event: &OutlierEvent) {
 /// Runs the control loop until `shutdown` is cancelled.
 pub(crate) async fn run(control: Arc<Control>, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(TICK);
+    let mut tick_count = 0u64;
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = ticks.tick() => control.tick(Instant::now()),
+            _ = ticks.tick() => {
+                control.tick(Instant::now());
+                // Certificate files are looked at once a second.
+                tick_count += 1;
+                if tick_count.is_multiple_of(10) {
+                    control.lock().tls.reload_changed();
+                }
+            }
         }
     }
     control.stop_checkers();

@@ -8,6 +8,7 @@
 mod control;
 mod listeners;
 mod snapshot;
+mod tls;
 mod workers;
 
 use std::net::SocketAddr;
@@ -59,6 +60,9 @@ pub enum RuntimeError {
         /// The address asked for.
         address: SocketAddr,
     },
+    /// A certificate, key or CA file does not load.
+    #[error("{0}")]
+    Tls(String),
     /// The new configuration adds, removes or rebinds listeners, which needs a restart today.
     #[error("listeners changed ({0}); restart Ballast to apply listener changes")]
     ListenersChanged(String),
@@ -115,8 +119,10 @@ impl Runtime {
             .enable_all()
             .build()
             .map_err(RuntimeError::Worker)?;
+        let tls = tls::TlsState::prepare(&config, &tls::TlsState::default())?;
         let control = Arc::new(Control::new(
             config,
+            tls,
             Arc::clone(&snapshot),
             worker_count,
             control_runtime.handle().clone(),
@@ -159,6 +165,9 @@ impl Runtime {
     pub fn apply(&self, mut config: Config) -> Result<(), RuntimeError> {
         let mut state = self.control.lock();
         listeners::ensure_same(&state.config, &config)?;
+        // Certificates load before anything changes: a bad file refuses the reload whole.
+        let tls = tls::TlsState::prepare(&config, &state.tls)?;
+        state.tls = tls;
         keep_registered(&mut state, &mut config);
         let now = Instant::now();
         let mut leaving = Vec::new();

@@ -11,10 +11,12 @@ use ballast_balance::{
     TargetState,
 };
 use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
+
+use crate::tls::TlsState;
 use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
 use ballast_http::{
     ConnPool, FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, RuleTable,
-    Sticky, Target, TargetGroup, WeightedRoute,
+    Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
 };
 
 type Carried = HashMap<(GroupName, SocketAddr), (Arc<TargetState>, Arc<ConnPool>)>;
@@ -30,6 +32,18 @@ pub fn build_snapshot(
     workers: usize,
     draining: &[(GroupName, SocketAddr)],
 ) -> HttpSnapshot {
+    build_snapshot_with(config, previous, workers, draining, &TlsState::default())
+}
+
+/// [`build_snapshot`] with the TLS configurations the control plane has loaded: `https`
+/// listeners and groups without one in `tls` get none (and are left out or fail closed).
+pub(crate) fn build_snapshot_with(
+    config: &Config,
+    previous: Option<&HttpSnapshot>,
+    workers: usize,
+    draining: &[(GroupName, SocketAddr)],
+    tls: &TlsState,
+) -> HttpSnapshot {
     let carried = previous.map(carried_state).unwrap_or_default();
     let sticky_key = sticky_key(config, previous);
     let target_groups: Vec<Arc<TargetGroup>> = config
@@ -43,6 +57,7 @@ pub fn build_snapshot(
                 draining,
                 node_zone: config.server.zone.as_deref(),
                 sticky_key: &sticky_key,
+                tls,
             };
             Arc::new(build_group(g, before, &context))
         })
@@ -57,8 +72,15 @@ pub fn build_snapshot(
                 .rules
                 .iter()
                 .filter_map(|r| Some((r.priority, r.conditions.clone(), compile(&r.action)?)));
+            let server_tls = tls.server(&l.name);
+            if l.tls.is_some() && server_tls.is_none() {
+                // An https listener whose certificates did not load serves nothing rather
+                // than cleartext.
+                return None;
+            }
             Some(ListenerRoutes {
                 name: l.name.clone(),
+                tls: server_tls,
                 limits: l.limits,
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
@@ -120,6 +142,7 @@ struct GroupContext<'a> {
     draining: &'a [(GroupName, SocketAddr)],
     node_zone: Option<&'a str>,
     sticky_key: &'a StickyKey,
+    tls: &'a TlsState,
 }
 
 /// The key sealing sticky cookies: from the configured secret, or else the previous
@@ -167,6 +190,7 @@ fn build_group(
         draining,
         node_zone,
         sticky_key,
+        tls,
     } = *context;
     let checked = config.health_check.is_some();
     let now = Instant::now();
@@ -254,6 +278,12 @@ fn build_group(
         name: config.name.clone(),
         balancer,
         hash_key: config.hash_key.clone(),
+        tls: config.tls.as_ref().and_then(|t| {
+            Some(TargetTlsRoute {
+                client: tls.client(t)?,
+                server_name: t.server_name.clone(),
+            })
+        }),
         stickiness: config
             .stickiness
             .clone()

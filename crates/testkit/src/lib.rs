@@ -14,6 +14,7 @@ mod echo;
 mod grpc;
 mod process;
 mod raw;
+pub mod tls;
 
 pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
 pub use echo::EchoProcess;

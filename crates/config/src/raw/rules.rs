@@ -81,3 +81,47 @@ pub struct RawFixedResponse {
     /// The body, up to 1 KiB.
     pub body: Option<String>,
 }
+
+/// `tls = { ... }` of an `https` listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerTls {
+    /// Certificate chains and keys; the first is the default.
+    pub certificates: Vec<RawCertificate>,
+    /// Security policy name.
+    pub policy: Option<String>,
+    /// Mutual TLS.
+    pub client_certificates: Option<RawClientCertificates>,
+}
+
+/// `{ cert = "site.pem", key = "site.key" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+}
+
+/// `client_certificates = { mode = "verify", ca = "clients-ca.pem" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientCertificates {
+    /// `verify` (default) or `passthrough`.
+    pub mode: Option<String>,
+    /// CA bundle client certificates must chain to.
+    pub ca: Option<String>,
+}
+
+/// `tls = { ... }` of an `https` target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetTls {
+    /// Verify target certificates (default `true`).
+    pub verify: Option<bool>,
+    /// CA bundle to verify against instead of the system's roots.
+    pub ca: Option<String>,
+    /// Name to send as SNI and expect in the certificate.
+    pub server_name: Option<String>,
+}

@@ -1,0 +1,141 @@
+//! Validation of TLS settings: listener certificates and policy, mutual TLS, target TLS.
+//! The files must be readable now; the `ballast-tls` crate parses them when Ballast starts.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::KeyPath;
+use crate::raw::{RawListenerTls, RawTargetTls};
+use crate::tls::{
+    CertificateFiles, ClientCertificateMode, ClientCertificates, ListenerTls, TargetTls, TlsPolicy,
+};
+
+use super::Validator;
+
+impl Validator {
+    pub(super) fn listener_tls(
+        &mut self,
+        path: &KeyPath,
+        raw: &RawListenerTls,
+    ) -> Option<ListenerTls> {
+        let mut ok = true;
+        if raw.certificates.is_empty() {
+            self.invalid(
+                path.key("certificates"),
+                "no certificate",
+                "at least one { cert = \"FILE\", key = \"FILE\" }",
+            );
+            ok = false;
+        }
+        let mut certificates = Vec::new();
+        for (i, pair) in raw.certificates.iter().enumerate() {
+            let at = path.key("certificates").index(i);
+            let cert = self.readable(&at.key("cert"), &pair.cert);
+            let key = self.readable(&at.key("key"), &pair.key);
+            match (cert, key) {
+                (Some(cert), Some(key)) => certificates.push(CertificateFiles { cert, key }),
+                _ => ok = false,
+            }
+        }
+        let policy = match raw.policy.as_deref() {
+            None => TlsPolicy::Recommended,
+            Some(name) => match TlsPolicy::ALL.iter().find(|(_, n)| *n == name) {
+                Some((policy, _)) => *policy,
+                None => {
+                    let names: Vec<String> = TlsPolicy::ALL
+                        .iter()
+                        .map(|(_, n)| format!("\"{n}\""))
+                        .collect();
+                    self.invalid(
+                        path.key("policy"),
+                        format!("\"{name}\""),
+                        format!("one of {}", names.join(", ")),
+                    );
+                    ok = false;
+                    TlsPolicy::Recommended
+                }
+            },
+        };
+        let client_certificates = match &raw.client_certificates {
+            None => None,
+            Some(client) => {
+                let at = path.key("client_certificates");
+                let mode = match client.mode.as_deref().unwrap_or("verify") {
+                    "verify" => ClientCertificateMode::Verify,
+                    "passthrough" => ClientCertificateMode::Passthrough,
+                    other => {
+                        self.invalid(
+                            at.key("mode"),
+                            format!("\"{other}\""),
+                            "\"verify\" or \"passthrough\"",
+                        );
+                        ok = false;
+                        ClientCertificateMode::Verify
+                    }
+                };
+                let ca = client
+                    .ca
+                    .as_deref()
+                    .and_then(|ca| self.readable(&at.key("ca"), ca));
+                if mode == ClientCertificateMode::Verify && ca.is_none() {
+                    if client.ca.is_none() {
+                        self.invalid(
+                            at.key("ca"),
+                            "no CA bundle",
+                            "the CA bundle client certificates must chain to (mode \"verify\")",
+                        );
+                    }
+                    ok = false;
+                }
+                Some(ClientCertificates { mode, ca })
+            }
+        };
+        ok.then_some(ListenerTls {
+            certificates,
+            policy,
+            client_certificates,
+        })
+    }
+
+    pub(super) fn target_tls(&mut self, path: &KeyPath, raw: Option<&RawTargetTls>) -> TargetTls {
+        let Some(raw) = raw else {
+            return TargetTls::default();
+        };
+        let server_name = raw.server_name.clone().filter(|name| {
+            let ok = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                self.invalid(path.key("server_name"), format!("\"{name}\""), "a DNS name");
+            }
+            ok
+        });
+        TargetTls {
+            verify: raw.verify.unwrap_or(true),
+            ca: raw
+                .ca
+                .as_deref()
+                .and_then(|ca| self.readable(&path.key("ca"), ca)),
+            server_name,
+        }
+    }
+
+    /// A file that exists and can be opened now (relative paths: from the working directory).
+    fn readable(&mut self, path: &KeyPath, file: &str) -> Option<PathBuf> {
+        match std::fs::File::open(Path::new(file)) {
+            Ok(_) => Some(PathBuf::from(file)),
+            Err(error) => {
+                self.invalid(
+                    path.clone(),
+                    format!("\"{file}\""),
+                    format!("a readable file ({error})"),
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
