@@ -161,6 +161,17 @@ async fn every_condition_kind_routes_to_its_group() {
             "admin",
         ),
         ("GET", "/api/users?id=1", vec![], "api"),
+        // Rules see the normalised path: no bypass by encoding or dot segments.
+        ("GET", "/%61pi/users", vec![], "api"),
+        ("GET", "/x/../api/users", vec![], "api"),
+        ("GET", "//api/users", vec![], "api"),
+        ("GET", "/", vec![("host", "admin.example.com.")], "admin"),
+        (
+            "GET",
+            "/",
+            vec![("host", "a.b.c.d.e.f.g.h.i.j.admin.example.com")],
+            "admin",
+        ),
         ("PUT", "/api/users", vec![], "default"),
         ("GET", "/api", vec![], "default"),
         ("GET", "/x", vec![("x-canary", "YES")], "canary"),
@@ -216,6 +227,19 @@ async fn redirects_and_fixed_responses_are_answered_by_ballast() {
     assert_eq!(delete.status(), 405);
     assert_eq!(delete.body(), &b"no deletes here"[..]);
     assert_eq!(delete.headers()[header::CONTENT_TYPE], "text/plain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_are_refused_before_routing() {
+    let s = setup().await;
+    let addr = s.lb.addr("web");
+    let reply = ballast_testkit::client::raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: app.example.com\r\nHost: admin.example.com\r\n\r\n",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(reply.status(), Some(400), "{}", reply.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

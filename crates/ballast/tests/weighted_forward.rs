@@ -51,7 +51,7 @@ async fn a_canary_gets_its_weight_of_the_traffic() {
     let green_share = counts.get("green").copied().unwrap_or(0) as f64 / total as f64;
     // 10 % ± 2.5 points: the draw is random per request (binomial sd ≈ 0.55 point here).
     assert!(
-        (green_share - 0.10).abs() < 0.02,
+        (green_share - 0.10).abs() < 0.025,
         "green got {green_share:.3}: {counts:?}"
     );
 }

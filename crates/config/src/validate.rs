@@ -47,6 +47,9 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
 #[derive(Default)]
 struct Validator {
     errors: Vec<ConfigError>,
+    /// The protocol (`http`/`https`) and port of the listener whose actions are being
+    /// checked: a redirect that keeps both and the host and path would loop.
+    listener: Option<(&'static str, u16)>,
 }
 
 impl Validator {
@@ -133,6 +136,14 @@ impl Validator {
             (_, None) => None,
         };
         let tls_ok = protocol != Some(ListenerProtocol::Https) || tls.is_some();
+        self.listener = Some((
+            if protocol == Some(ListenerProtocol::Https) {
+                "https"
+            } else {
+                "http"
+            },
+            bind.map_or(0, |b| b.port()),
+        ));
         let default_action = self.action(&path.key("default_action"), &raw.default_action, groups);
         let limits = HttpListenerLimits {
             request_header_timeout: self.positive_duration(

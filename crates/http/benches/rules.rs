@@ -52,7 +52,7 @@ fn matching(c: &mut Criterion) {
             method: "GET",
             query: b"page=2",
             headers: &headers,
-            client_ip: "10.0.0.1".parse().unwrap(),
+            client_ip: Some("10.0.0.1".parse().unwrap()),
         };
         let none = RequestView {
             path: b"/static/app.js",

@@ -32,6 +32,10 @@ pub(crate) enum Fault {
     /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
     #[error("HTTP/1.1 request without Host")]
     MissingHost,
+    /// More than one `Host` header (RFC 9112 §3.2): which one a target believes is anyone's
+    /// guess, so routing on either would be unsafe.
+    #[error("request with more than one Host")]
+    InvalidHost,
     /// The request body was malformed or cut short while streaming it (the error's source
     /// is a [`ClientBodyError`]).
     #[error("invalid request body: {0}")]
@@ -66,6 +70,7 @@ impl Fault {
             Fault::AmbiguousFraming
             | Fault::BadTransferEncoding
             | Fault::MissingHost
+            | Fault::InvalidHost
             | Fault::BadRequestBody(_)
             | Fault::ClientBodyTimeout => Side::Client,
             _ => Side::Target,
@@ -78,6 +83,7 @@ impl Fault {
             Fault::AmbiguousFraming
             | Fault::BadTransferEncoding
             | Fault::MissingHost
+            | Fault::InvalidHost
             | Fault::BadRequestBody(_) => StatusCode::BAD_REQUEST,
             Fault::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Fault::NoTarget | Fault::NoHealthyTarget => StatusCode::SERVICE_UNAVAILABLE,
@@ -96,6 +102,7 @@ impl Fault {
             Fault::AmbiguousFraming => "Client.AmbiguousFraming",
             Fault::BadTransferEncoding => "Client.BadTransferEncoding",
             Fault::MissingHost => "Client.MissingHost",
+            Fault::InvalidHost => "Client.InvalidHost",
             Fault::BadRequestBody(_) => "Client.InvalidBody",
             Fault::ClientBodyTimeout => "Client.BodyTimeout",
             Fault::NoTarget => "Group.NoTarget",

@@ -341,6 +341,14 @@ fn check_framing(req: &Request<Incoming>, head_fields: u8) -> Result<(), Fault> 
         return Err(Fault::AmbiguousFraming);
     }
     let headers = req.headers();
+    // Routing reads the host before anything else: one Host, or an authority (RFC 9112 §3.2).
+    let hosts = headers.get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return Err(Fault::InvalidHost);
+    }
+    if hosts == 0 && req.uri().authority().is_none() && req.version() == Version::HTTP_11 {
+        return Err(Fault::MissingHost);
+    }
     let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
     let Some(first) = codings.next() else {
         return Ok(());

@@ -26,11 +26,14 @@ pub(crate) fn route_action<B>(
     let client_ip = if routes.rules.needs_source_ip() {
         client_ip(ctx.peer, &routes.trusted_proxies, req.headers())
     } else {
-        ctx.peer
+        Some(ctx.peer)
     };
+    // Rules see the path as the target will understand it (ALB matches after URI
+    // normalisation), so `/%61dmin` or `/x/../admin` cannot slip past an `/admin*` rule.
+    let path = normalized_path(req.uri().path());
     let view = RequestView {
         host: host.as_bytes(),
-        path: req.uri().path().as_bytes(),
+        path: path.as_bytes(),
         method: req.method().as_str(),
         query: req.uri().query().unwrap_or("").as_bytes(),
         headers: req.headers(),
@@ -42,24 +45,24 @@ pub(crate) fn route_action<B>(
     }
 }
 
-/// The request's host without its port: the URI's authority (HTTP/2, absolute form) or
-/// the first `Host` header.
+/// The request's host without port, user info or a trailing dot: from the URI's authority
+/// (HTTP/2, absolute form) or the `Host` header. IPv6 literals keep their brackets.
 pub(crate) fn host_of<B>(req: &Request<B>) -> &str {
     let raw = match req.uri().authority() {
-        Some(authority) => authority.as_str(),
+        Some(authority) => authority.host(),
         None => req
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .unwrap_or(""),
+            .map_or("", strip_port),
     };
-    strip_port(raw)
+    raw.strip_suffix('.').unwrap_or(raw)
 }
 
 fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        return rest.split(']').next().unwrap_or(rest);
+    if host.starts_with('[') {
+        // [v6]:port: keep the brackets, drop the port.
+        return host.split_inclusive(']').next().unwrap_or(host);
     }
     match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
@@ -67,31 +70,95 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// The client's address for `source_ip` rules: the TCP peer, unless the peer is a trusted
-/// proxy, in which case the right-most `X-Forwarded-For` entry that is not itself trusted.
-pub(crate) fn client_ip(peer: IpAddr, trusted: &[Cidr], headers: &http::HeaderMap) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
-    if trusted.is_empty() || !is_trusted(peer) {
-        return peer;
+/// The path with percent-encoded unreserved characters decoded, repeated slashes merged and
+/// `.`/`..` segments removed (RFC 3986 §6.2.2); borrowed when there is nothing to do.
+pub(crate) fn normalized_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !path.contains('%') && !path.contains("/.") && !path.contains("//");
+    if plain {
+        return std::borrow::Cow::Borrowed(path);
     }
-    let mut client = peer;
-    let entries = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect::<Vec<_>>();
-    for entry in entries.iter().rev() {
-        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
-            // Garbage in the chain: trust nothing further left of it.
-            return client;
-        };
-        client = ip;
-        if !is_trusted(ip) {
-            return ip;
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                let c = (h * 16 + l) as u8;
+                if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                    decoded.push(c);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    let mut out: Vec<&[u8]> = Vec::new();
+    let ends_with_slash =
+        decoded.ends_with(b"/") || decoded.ends_with(b"/.") || decoded.ends_with(b"/..");
+    for segment in decoded.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            other => out.push(other),
         }
     }
-    client
+    let mut normal = String::with_capacity(decoded.len());
+    for segment in &out {
+        normal.push('/');
+        normal.push_str(&String::from_utf8_lossy(segment));
+    }
+    if normal.is_empty() || ends_with_slash {
+        normal.push('/');
+    }
+    std::borrow::Cow::Owned(normal)
+}
+
+/// The client's address for `source_ip` rules: the TCP peer, unless the peer is a trusted
+/// proxy, in which case the right-most `X-Forwarded-For` entry that is not itself trusted.
+/// `None` when the chain holds something that is not an address: such a request matches no
+/// `source_ip` block, rather than passing for the trusted proxy.
+pub(crate) fn client_ip(
+    peer: IpAddr,
+    trusted: &[Cidr],
+    headers: &http::HeaderMap,
+) -> Option<IpAddr> {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if trusted.is_empty() || !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let text = value.to_str().ok()?;
+        for entry in text.rsplit(',') {
+            let ip = parse_forwarded_ip(entry.trim())?;
+            client = ip;
+            if !is_trusted(ip) {
+                return Some(ip);
+            }
+        }
+    }
+    Some(client)
+}
+
+/// `1.2.3.4`, `1.2.3.4:5555`, `2001:db8::1` or `[2001:db8::1]:443`.
+fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    let (ip, port) = entry.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.parse().ok()
 }
 
 /// A redirect answered by Ballast.
@@ -143,7 +210,28 @@ mod tests {
     fn ports_are_stripped_from_hosts() {
         assert_eq!(strip_port("example.com:8080"), "example.com");
         assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        let req = Request::get("http://user@Admin.example.com.:81/x")
+            .body(())
+            .unwrap();
+        assert_eq!(host_of(&req), "Admin.example.com");
+    }
+
+    #[test]
+    fn paths_are_normalised_for_rules() {
+        for (raw, normal) in [
+            ("/admin", "/admin"),
+            ("/%61dmin", "/admin"),
+            ("//admin", "/admin"),
+            ("/./admin", "/admin"),
+            ("/x/../admin", "/admin"),
+            ("/a/b/", "/a/b/"),
+            ("/a%2Fb", "/a%2Fb"),
+            ("/..", "/"),
+            ("/a/.", "/a/"),
+        ] {
+            assert_eq!(normalized_path(raw), normal, "{raw}");
+        }
     }
 
     #[test]
@@ -157,14 +245,30 @@ mod tests {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(
             client_ip(proxy, &trusted, &headers),
-            "5.6.7.8".parse::<IpAddr>().unwrap()
+            Some("5.6.7.8".parse().unwrap())
+        );
+        let mut ported = http::HeaderMap::new();
+        ported.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("[2001:db8::1]:443, 5.6.7.8:5555"),
+        );
+        assert_eq!(
+            client_ip(proxy, &trusted, &ported),
+            Some("5.6.7.8".parse().unwrap())
+        );
+        let mut garbage = http::HeaderMap::new();
+        garbage.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(
+            client_ip(proxy, &trusted, &garbage),
+            None,
+            "garbage is nobody"
         );
         let stranger: IpAddr = "9.9.9.9".parse().unwrap();
         assert_eq!(
             client_ip(stranger, &trusted, &headers),
-            stranger,
+            Some(stranger),
             "only trusted peers are believed"
         );
-        assert_eq!(client_ip(proxy, &[], &headers), proxy);
+        assert_eq!(client_ip(proxy, &[], &headers), Some(proxy));
     }
 }

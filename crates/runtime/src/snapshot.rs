@@ -66,12 +66,16 @@ pub(crate) fn build_snapshot_with(
         .listeners
         .iter()
         .filter_map(|l| {
-            let compile =
-                |action: &Action| compile_action(action, &target_groups, &l.name, &sticky_key);
-            let rules = l
-                .rules
-                .iter()
-                .filter_map(|r| Some((r.priority, r.conditions.clone(), compile(&r.action)?)));
+            let compile = |action: &Action, rule: Option<u32>| {
+                compile_action(action, &target_groups, &l.name, rule, &sticky_key)
+            };
+            let rules = l.rules.iter().filter_map(|r| {
+                Some((
+                    r.priority,
+                    r.conditions.clone(),
+                    compile(&r.action, Some(r.priority))?,
+                ))
+            });
             let server_tls = tls.server(&l.name);
             if l.tls.is_some() && server_tls.is_none() {
                 // An https listener whose certificates did not load serves nothing rather
@@ -84,7 +88,7 @@ pub(crate) fn build_snapshot_with(
                 limits: l.limits,
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
-                default_action: compile(&l.default_action)?,
+                default_action: compile(&l.default_action, None)?,
             })
         })
         .collect();
@@ -101,6 +105,7 @@ fn compile_action(
     action: &Action,
     target_groups: &[Arc<TargetGroup>],
     listener: &ListenerName,
+    rule: Option<u32>,
     sticky_key: &StickyKey,
 ) -> Option<RouteAction> {
     let find = |name: &GroupName| target_groups.iter().find(|g| &g.name == name);
@@ -118,12 +123,20 @@ fn compile_action(
             RouteAction::WeightedForward(Arc::new(WeightedRoute {
                 total: groups.iter().map(|(_, w, _)| u64::from(*w)).sum(),
                 groups,
+                // Each weighted forward has its own cookie and scope, so two rules splitting
+                // different groups on one listener do not overwrite or open each other's.
                 stickiness: forward.stickiness.map(|duration| GroupStickiness {
                     duration,
                     key: sticky_key.clone(),
-                    cookie: DEFAULT_GROUP_STICKY_COOKIE.to_owned(),
+                    cookie: match rule {
+                        None => DEFAULT_GROUP_STICKY_COOKIE.to_owned(),
+                        Some(priority) => format!("{DEFAULT_GROUP_STICKY_COOKIE}-{priority}"),
+                    },
                 }),
-                scope: Arc::clone(&listener.0),
+                scope: match rule {
+                    None => Arc::clone(&listener.0),
+                    Some(priority) => format!("{listener}#{priority}").into(),
+                },
             }))
         }
         Action::Redirect(redirect) => RouteAction::Redirect(Arc::new(redirect.clone())),

@@ -239,32 +239,66 @@ impl Validator {
             "#{query}",
             &["protocol", "host", "port", "path", "query"],
         );
-        if !redirect_path.starts_with('/') {
-            self.invalid(
-                path.key("path"),
-                format!("\"{redirect_path}\""),
-                "a path starting with '/'",
-            );
-            ok = false;
-        }
-        if !port.contains("#{") && !port.parse::<u16>().is_ok_and(|p| p > 0) {
-            self.invalid(
-                path.key("port"),
-                format!("\"{port}\""),
-                "a port from 1 to 65535 or \"#{port}\"",
-            );
-            ok = false;
-        }
-        let itself = protocol.eq_ignore_ascii_case("#{protocol}")
-            && host == "#{host}"
-            && port == "#{port}"
-            && redirect_path == "/#{path}"
-            && query == "#{query}";
+        // The text around the keywords (already checked by `template`).
+        let literal = |text: &str, _keyword: &str| strip_keywords(text);
+        let mut component = |v: &mut Self, key: &str, good: bool, expected: &str, text: &str| {
+            if !good {
+                v.invalid(path.key(key), format!("\"{text}\""), expected.to_owned());
+                ok = false;
+            }
+        };
+        let host_ok = literal(&host, "#{host}")
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        component(
+            self,
+            "host",
+            host_ok && host.len() <= 128,
+            "a host name (letters, digits, '-', '.') and #{host}, at most 128 characters",
+            &host,
+        );
+        let port_ok = port == "#{port}" || port.parse::<u16>().is_ok_and(|p| p > 0);
+        component(
+            self,
+            "port",
+            port_ok,
+            "a port from 1 to 65535, or \"#{port}\"",
+            &port,
+        );
+        let path_ok = redirect_path.starts_with('/')
+            && redirect_path.len() <= 128
+            && !literal(&redirect_path, "").contains(['?', '#']);
+        component(
+            self,
+            "path",
+            path_ok,
+            "a path starting with '/', at most 128 characters, without '?' or '#'",
+            &redirect_path,
+        );
+        let query_ok = !query.starts_with('?')
+            && query.len() <= 128
+            && query.is_ascii()
+            && !literal(&query, "").contains('#');
+        component(self, "query", query_ok, "at most 128 ASCII characters, without a leading '?' or a '#' (percent-encode the rest)", &query);
+        // What the listener itself is: a component equal to it is unchanged.
+        let (own_protocol, own_port) = self.listener.unwrap_or(("http", 0));
+        let same_protocol = protocol.eq_ignore_ascii_case("#{protocol}")
+            || protocol.eq_ignore_ascii_case(own_protocol);
+        let same_port = port == "#{port}" || port.parse::<u16>().ok() == Some(own_port);
+        let itself = same_protocol && host == "#{host}" && same_port && redirect_path == "/#{path}";
         if itself {
             self.invalid(
                 path.clone(),
-                "a redirect that changes nothing",
-                "a change of protocol, host, port, path or query (it would redirect to itself)",
+                "a redirect that keeps protocol, host, port and path",
+                "a change of protocol, host, port or path (it would redirect to itself)",
+            );
+            ok = false;
+        }
+        if own_protocol == "https" && protocol.eq_ignore_ascii_case("http") {
+            self.invalid(
+                path.key("protocol"),
+                "\"http\" from an https listener",
+                "\"https\" or \"#{protocol}\" (a downgrade is refused, as on ALB)",
             );
             ok = false;
         }
@@ -386,6 +420,21 @@ fn is_token(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A template without its `#{...}` keywords.
+fn strip_keywords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("#{") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find('}') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A redirect template may use only the `#{...}` keywords its component allows.

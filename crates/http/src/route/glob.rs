@@ -18,9 +18,9 @@ impl Glob {
         Self::new(pattern, false)
     }
 
-    /// A glob matching ASCII letters in any case (`pattern` must be lower case).
+    /// A glob matching ASCII letters in any case.
     pub(crate) fn folded(pattern: &str) -> Self {
-        Self::new(pattern, true)
+        Self::new(&pattern.to_ascii_lowercase(), true)
     }
 
     fn new(pattern: &str, fold: bool) -> Self {

@@ -47,8 +47,9 @@ pub struct RequestView<'a> {
     pub query: &'a [u8],
     /// The request headers.
     pub headers: &'a HeaderMap,
-    /// The client's address (only read by `source_ip` conditions).
-    pub client_ip: IpAddr,
+    /// The client's address (only read by `source_ip` conditions); `None` when it cannot be
+    /// told (a garbled `X-Forwarded-For` from a trusted proxy): no block matches it.
+    pub client_ip: Option<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -149,38 +150,39 @@ impl<A> RuleTable<A> {
             return None;
         }
         let mut lower = [0u8; 256];
-        let host: &[u8] = if req.host.len() <= lower.len() {
+        if req.host.len() > lower.len() {
+            // Longer than any DNS name: test every rule rather than index a truncation.
+            return self.scan(req);
+        }
+        let host: &[u8] = {
             let out = &mut lower[..req.host.len()];
             for (o, b) in out.iter_mut().zip(req.host) {
                 *o = b.to_ascii_lowercase();
             }
             out
-        } else {
-            // Longer than any DNS name: no literal host can be it.
-            &[]
         };
         // Every list that may hold a rule this request matches; each sorted by priority.
         let mut lists: [&[u32]; MAX_LISTS] = [&[]; MAX_LISTS];
         let mut n = 0;
-        push(&mut lists, &mut n, self.by_host.get(host));
+        let mut fits = push(&mut lists, &mut n, self.by_host.get(host));
         if !self.by_host_suffix.is_empty() {
-            for (i, _) in host
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'.')
-                .take(MAX_LABELS)
-            {
-                push(&mut lists, &mut n, self.by_host_suffix.get(&host[i..]));
+            // Every domain suffix, however many labels: a wildcard rule must not be skipped
+            // because a client added labels.
+            for (i, _) in host.iter().enumerate().filter(|(_, b)| **b == b'.') {
+                fits &= push(&mut lists, &mut n, self.by_host_suffix.get(&host[i..]));
             }
         }
         if !self.by_path.is_empty() {
             let (one, two) = path_prefixes(req.path);
-            push(&mut lists, &mut n, self.by_path.get(one));
+            fits &= push(&mut lists, &mut n, self.by_path.get(one));
             if let Some(two) = two {
-                push(&mut lists, &mut n, self.by_path.get(two));
+                fits &= push(&mut lists, &mut n, self.by_path.get(two));
             }
         }
-        push(&mut lists, &mut n, Some(&self.rest));
+        fits &= push(&mut lists, &mut n, Some(&self.rest));
+        if !fits {
+            return self.scan(req);
+        }
         let mut heads = [0usize; MAX_LISTS];
         loop {
             // The lowest index among the lists' heads: the next candidate by priority.
@@ -201,20 +203,22 @@ impl<A> RuleTable<A> {
     }
 }
 
-fn push<'a>(lists: &mut [&'a [u32]; MAX_LISTS], n: &mut usize, list: Option<&'a Vec<u32>>) {
-    if let Some(list) = list.filter(|l| !l.is_empty()) {
-        if *n < MAX_LISTS {
-            lists[*n] = list;
-            *n += 1;
-        }
+/// Adds a non-empty list; `false` when there is no room (the caller then scans every rule).
+fn push<'a>(lists: &mut [&'a [u32]; MAX_LISTS], n: &mut usize, list: Option<&'a Vec<u32>>) -> bool {
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return true;
+    };
+    if *n == MAX_LISTS {
+        return false;
     }
+    lists[*n] = list;
+    *n += 1;
+    true
 }
 
-/// Most candidate lists one request consults (host, suffixes, two path keys, the rest).
-const MAX_LISTS: usize = 12;
-
-/// Most domain suffixes of a host looked up (`.b.c.example.com` … `.com`).
-const MAX_LABELS: usize = 8;
+/// Most candidate lists one request merges (host, domain suffixes with rules, two path
+/// keys, the rest); beyond, the request scans every rule.
+const MAX_LISTS: usize = 16;
 
 /// Where a rule is filed.
 enum Keys {
@@ -294,6 +298,17 @@ fn path_prefixes(path: &[u8]) -> (&[u8], Option<&[u8]>) {
     (&rest[..first_end], two)
 }
 
+impl<A> RuleTable<A> {
+    /// Every rule in priority order: for requests the index cannot serve (a host longer than
+    /// any DNS name, more candidate lists than room for them). Slow, but never wrong.
+    fn scan(&self, req: &RequestView<'_>) -> Option<(&A, u32)> {
+        self.rules
+            .iter()
+            .find(|r| r.matches(req))
+            .map(|r| (&r.action, r.priority))
+    }
+}
+
 impl<A> CompiledRule<A> {
     fn matches(&self, req: &RequestView<'_>) -> bool {
         (self.host.is_empty() || self.host.iter().any(|g| g.matches(req.host)))
@@ -315,7 +330,9 @@ impl<A> CompiledRule<A> {
                 })
             })
             && (self.source_ip.is_empty()
-                || self.source_ip.iter().any(|c| c.contains(req.client_ip)))
+                || req
+                    .client_ip
+                    .is_some_and(|ip| self.source_ip.iter().any(|c| c.contains(ip))))
     }
 }
 

@@ -104,7 +104,7 @@ fn bad_rules_name_their_key() {
         ),
         (
             rule("{ path = [\"/a\"] }", "{ redirect = {} }"),
-            format!("{p}.action.redirect: invalid value a redirect that changes nothing"),
+            format!("{p}.action.redirect: invalid value a redirect that keeps protocol, host, port and path"),
         ),
         (
             rule(

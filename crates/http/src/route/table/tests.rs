@@ -10,7 +10,7 @@ fn view<'a>(host: &'a str, path: &'a str, headers: &'a HeaderMap) -> RequestView
         method: "GET",
         query: b"",
         headers,
-        client_ip: "10.1.2.3".parse().unwrap(),
+        client_ip: Some("10.1.2.3".parse().unwrap()),
     }
 }
 
@@ -113,7 +113,7 @@ fn every_condition_kind_must_hold() {
     );
     assert!(table
         .find(&RequestView {
-            client_ip: "192.168.0.1".parse().unwrap(),
+            client_ip: Some("192.168.0.1".parse().unwrap()),
             ..ok
         })
         .is_none());
