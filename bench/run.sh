@@ -52,6 +52,17 @@ SYSTEMS=(ballast haproxy nginx direct)
 # others, so a change to the hot path is measured before/after in one run.
 BASELINE_BIN=${BASELINE_BIN:-}
 [[ -n $BASELINE_BIN ]] && SYSTEMS=(ballast baseline haproxy nginx direct)
+# TLS=1 terminates TLS in Ballast and HAProxy with the same ECDSA P-256 certificate (to
+# plain backends); NEW_CONNECTIONS=1 closes every connection, so requests/s is new TLS
+# handshakes per second.
+TLS=${TLS:-0}
+NEW_CONNECTIONS=${NEW_CONNECTIONS:-0}
+SCHEME=http
+if [[ $TLS == 1 ]]; then
+    SCHEME=https
+    SYSTEMS=(ballast haproxy)
+    [[ -n $BASELINE_BIN ]] && SYSTEMS=(ballast baseline haproxy)
+fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT_DIR="$BENCH_DIR/out"
@@ -169,7 +180,9 @@ wait_ready() {
             sed 's/^/    /' "$logfile" >&2 || true
             die "$name exited during start-up (log: $logfile)"
         fi
-        if [[ $(curl -fs --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null || true) == ok ]]; then
+        local scheme=http
+        [[ $TLS == 1 && $name != backends && $name != nginx ]] && scheme=https
+        if [[ $(curl -fsk --max-time 1 "$scheme://127.0.0.1:$port/" 2>/dev/null || true) == ok ]]; then
             return 0
         fi
         sleep 0.1
@@ -293,6 +306,15 @@ EOF
 EOF
     } >"$RUN_DIR/nginx/nginx.conf"
 
+    local haproxy_tls="" ballast_tls=""
+    if [[ $TLS == 1 ]]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj /CN=bench.local -addext subjectAltName=DNS:bench.local,IP:127.0.0.1 \
+            -keyout "$RUN_DIR/bench.key" -out "$RUN_DIR/bench.pem" 2>/dev/null || die "openssl failed"
+        cat "$RUN_DIR/bench.pem" "$RUN_DIR/bench.key" >"$RUN_DIR/haproxy.pem"
+        haproxy_tls=" ssl crt $RUN_DIR/haproxy.pem alpn http/1.1"
+        ballast_tls=$'protocol = "https"\ntls = { certificates = [{ cert = "'"$RUN_DIR/bench.pem"'", key = "'"$RUN_DIR/bench.key"'" }] }'
+    fi
     cat >"$RUN_DIR/haproxy.cfg" <<EOF
 global
     nbthread 1
@@ -308,7 +330,7 @@ defaults
     timeout http-keep-alive 60s
 
 frontend bench
-    bind 127.0.0.1:${PORT[haproxy]}
+    bind 127.0.0.1:${PORT[haproxy]}$haproxy_tls
     default_backend backends
 
 backend backends
@@ -326,6 +348,7 @@ workers = 1
 [listeners.bench]
 bind = "127.0.0.1:${PORT[$system]}"
 default_action = { forward = "backends" }
+$ballast_tls
 
 [target_groups.backends]
 algorithm = "round_robin"
@@ -408,7 +431,9 @@ parse_wrk() {
 wrk_run() {  # duration url [extra wrk args...]
     local duration=$1 url=$2 rc=0
     shift 2
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$duration" "$@" "$url" &
+    local close=()
+    [[ $NEW_CONNECTIONS == 1 ]] && close=(-H "Connection: close")
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$duration" "${close[@]}" "$@" "$url" &
     WRK_PID=$!
     wait "$WRK_PID" || rc=$?
     WRK_PID=
@@ -418,7 +443,7 @@ wrk_run() {  # duration url [extra wrk args...]
 # Runs warm-up + measured run against one system; appends a line to $RUNS_TSV.
 bench_one() {
     local system=$1 round=$2 url pids t0 t1 out cpu_us rss_mib
-    url="http://127.0.0.1:${PORT[$system]}/"
+    url="$SCHEME://127.0.0.1:${PORT[$system]}/"
     out="$RUN_DIR/wrk-$system-$round.txt"
     if [[ $system != direct ]]; then
         is_alive "${PID_OF[$system]}" || die "$system is no longer running (see its log in $RUN_DIR)"
@@ -471,7 +496,10 @@ report() {
     local system rps p50 p99 cpu rss errors total_errors=0
     local -A cpu_of=()
     echo
-    echo "HTTP/1.1 keep-alive, wrk -t1 -c$CONNECTIONS -d$DURATION, median of $ROUNDS round(s);" \
+    local kind="HTTP/1.1 keep-alive"
+    [[ $TLS == 1 ]] && kind="HTTPS (TLS 1.3, ECDSA P-256) keep-alive"
+    [[ $NEW_CONNECTIONS == 1 ]] && kind="${kind% keep-alive}, a new connection per request"
+    echo "$kind, wrk -t1 -c$CONNECTIONS -d$DURATION, median of $ROUNDS round(s);" \
         "proxies on core $PROXY_CPU with one worker, wrk and backends on core $LOAD_CPU."
     echo
     echo "| system | requests/s | p50 latency (ms) | p99 latency (ms) | CPU µs/request | RSS MiB |"
@@ -489,7 +517,8 @@ report() {
     done
     echo
     echo "Ballast CPU per request / HAProxy: $(ratio "${cpu_of[ballast]}" "${cpu_of[haproxy]}")x"
-    echo "Ballast CPU per request / NGINX:   $(ratio "${cpu_of[ballast]}" "${cpu_of[nginx]}")x"
+    [[ -n ${cpu_of[nginx]:-} ]] &&
+        echo "Ballast CPU per request / NGINX:   $(ratio "${cpu_of[ballast]}" "${cpu_of[nginx]}")x"
     if [[ -n $BASELINE_BIN ]]; then
         echo "Ballast CPU per request / baseline: $(ratio "${cpu_of[ballast]}" "${cpu_of[baseline]}")x"
     fi
