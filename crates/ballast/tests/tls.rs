@@ -283,3 +283,33 @@ async fn mutual_tls_verifies_or_passes_client_certificates() {
         "{header}"
     );
 }
+
+/// `https` health checks speak TLS to the target without verifying its certificate (as ALB's
+/// checks do); a plain-HTTP target fails them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_health_checks_pass_over_tls() {
+    let ca = TestCa::new("backend ca");
+    let cert = ca.issue("backend", &["backend.internal"]);
+    let tls_backend = TlsBackend::spawn(&cert).await;
+    let plain = Backend::spawn("plain").await;
+    let config = format!(
+        r#"
+[server]
+workers = 1
+[target_groups.secure]
+protocol = "https"
+targets = ["{tls}"]
+tls = {{ verify = false }}
+health_check = {{ protocol = "https", path = "/", interval = "200ms", timeout = "150ms", healthy_threshold = 2, unhealthy_threshold = 2 }}
+[target_groups.cleartext]
+targets = ["{plain}"]
+health_check = {{ protocol = "https", path = "/", interval = "200ms", timeout = "150ms", healthy_threshold = 2, unhealthy_threshold = 2 }}
+"#,
+        tls = tls_backend.addr,
+        plain = plain.addr,
+    );
+    let lb = BallastProcess::start(bin(), &config);
+    lb.wait_for_health(tls_backend.addr, "healthy", Duration::from_secs(10));
+    let event = lb.wait_for_health(plain.addr, "unhealthy", Duration::from_secs(10));
+    assert_eq!(event["reason"], "Target.FailedHealthChecks");
+}

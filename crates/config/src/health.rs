@@ -23,8 +23,11 @@ pub struct HealthCheckConfig {
 /// What one health check does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthCheckKind {
-    /// An HTTP/1.1 request on a fresh connection; passes when the status matches.
+    /// An HTTP/1.1 request on a fresh connection (over TLS for `https`, the target's
+    /// certificate not verified, as ALB's checks do); passes when the status matches.
     Http {
+        /// `https`: TLS first.
+        tls: bool,
         /// Path (and query) requested.
         path: String,
         /// Method used.

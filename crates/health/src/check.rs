@@ -10,6 +10,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue, Request};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// The result of one check.
@@ -24,16 +26,26 @@ pub enum CheckOutcome {
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING`.
 const GRPC_SERVING: u64 = 1;
 
-/// Runs one check of `config` against the target at `address` (or its check port).
-pub async fn check_once(config: &HealthCheckConfig, address: SocketAddr) -> CheckOutcome {
+/// Runs one check of `config` against the target at `address` (or its check port). `tls`
+/// is the client configuration of `https` checks (the runtime gives one that does not verify
+/// certificates, as ALB's checks do not).
+pub async fn check_once(
+    config: &HealthCheckConfig,
+    address: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> CheckOutcome {
     let address = SocketAddr::new(address.ip(), config.port.unwrap_or(address.port()));
-    match tokio::time::timeout(config.timeout, probe(&config.kind, address)).await {
+    match tokio::time::timeout(config.timeout, probe(&config.kind, address, tls)).await {
         Ok(outcome) => outcome,
         Err(_) => CheckOutcome::Fail(HealthReason::Timeout),
     }
 }
 
-async fn probe(kind: &HealthCheckKind, address: SocketAddr) -> CheckOutcome {
+async fn probe(
+    kind: &HealthCheckKind,
+    address: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> CheckOutcome {
     let Ok(stream) = TcpStream::connect(address).await else {
         return CheckOutcome::Fail(HealthReason::FailedHealthChecks);
     };
@@ -41,15 +53,34 @@ async fn probe(kind: &HealthCheckKind, address: SocketAddr) -> CheckOutcome {
     match kind {
         HealthCheckKind::Tcp => CheckOutcome::Pass,
         HealthCheckKind::Http {
+            tls: over_tls,
             path,
             method,
             host,
             matcher,
-        } => match http_status(stream, address, path, method, host.as_deref()).await {
-            Some(status) if matcher.matches(status) => CheckOutcome::Pass,
-            Some(_) => CheckOutcome::Fail(HealthReason::ResponseCodeMismatch),
-            None => CheckOutcome::Fail(HealthReason::FailedHealthChecks),
-        },
+        } => {
+            let status = if *over_tls {
+                let Some(config) = tls else {
+                    return CheckOutcome::Fail(HealthReason::FailedHealthChecks);
+                };
+                let name = host
+                    .as_deref()
+                    .and_then(|h| ServerName::try_from(h.to_owned()).ok())
+                    .unwrap_or_else(|| ServerName::IpAddress(address.ip().into()));
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+                let Ok(stream) = connector.connect(name, stream).await else {
+                    return CheckOutcome::Fail(HealthReason::FailedHealthChecks);
+                };
+                http_status(stream, address, path, method, host.as_deref()).await
+            } else {
+                http_status(stream, address, path, method, host.as_deref()).await
+            };
+            match status {
+                Some(status) if matcher.matches(status) => CheckOutcome::Pass,
+                Some(_) => CheckOutcome::Fail(HealthReason::ResponseCodeMismatch),
+                None => CheckOutcome::Fail(HealthReason::FailedHealthChecks),
+            }
+        }
         HealthCheckKind::Grpc { service } => match grpc_status(stream, address, service).await {
             Some(GRPC_SERVING) => CheckOutcome::Pass,
             Some(_) => CheckOutcome::Fail(HealthReason::ResponseCodeMismatch),
@@ -59,13 +90,16 @@ async fn probe(kind: &HealthCheckKind, address: SocketAddr) -> CheckOutcome {
 }
 
 /// The status of one HTTP/1.1 request, or `None` if none came back.
-async fn http_status(
-    stream: TcpStream,
+async fn http_status<I>(
+    stream: I,
     address: SocketAddr,
     path: &str,
     method: &str,
     host: Option<&str>,
-) -> Option<u16> {
+) -> Option<u16>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await

@@ -18,6 +18,7 @@ pub async fn run_checker(
     address: SocketAddr,
     config: HealthCheckConfig,
     state: Arc<TargetState>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) {
     let mut machine = HealthMachine::new(config.healthy_threshold, config.unhealthy_threshold);
     let mut rng = fastrand::Rng::new();
@@ -26,7 +27,7 @@ pub async fn run_checker(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let outcome = check_once(&config, address).await;
+        let outcome = check_once(&config, address, tls.as_ref()).await;
         let seen = state.stamp();
         if let Some((next, reason)) = machine.observe(seen.state(), outcome) {
             if let Some(t) = state.set_state_if_unchanged(seen, next, reason) {

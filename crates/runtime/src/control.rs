@@ -14,7 +14,7 @@ use ballast_balance::{
     decide_slow_start, AnomalyDetector, AnomalyEvent, HealthReason, HealthState, TargetState,
     Transition, EVALUATION_INTERVAL,
 };
-use ballast_config::{Config, GroupName, HealthCheckConfig};
+use ballast_config::{Config, GroupName, HealthCheckConfig, HealthCheckKind};
 use ballast_health::{run_checker, OutlierDetector, OutlierEvent};
 use ballast_http::{SharedSnapshot, Target};
 use tokio::task::AbortHandle;
@@ -144,11 +144,16 @@ impl Control {
             else {
                 continue;
             };
+            // https checks do not verify the target's certificate (ALB's do not either).
+            let tls = matches!(check.kind, HealthCheckKind::Http { tls: true, .. })
+                .then(|| ballast_tls::build_client_config(false, None).ok())
+                .flatten();
             let task = self.runtime.spawn(run_checker(
                 Arc::clone(&key.0 .0),
                 key.1,
                 check.clone(),
                 Arc::clone(&target.state),
+                tls,
             ));
             state.checkers.insert(key, (check, task.abort_handle()));
         }

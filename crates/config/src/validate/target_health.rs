@@ -26,7 +26,7 @@ impl Validator {
             ("matcher", raw.matcher.is_some()),
         ];
         let kind = match protocol {
-            "http" => self.http_check(path, raw),
+            "http" | "https" => self.http_check(path, raw, protocol == "https"),
             "tcp" | "grpc" => {
                 for (key, present) in http_only {
                     if present {
@@ -49,7 +49,7 @@ impl Validator {
                 self.invalid(
                     path.key("protocol"),
                     format!("\"{other}\""),
-                    "\"http\", \"tcp\" or \"grpc\" (https checks arrive with TLS support)",
+                    "\"http\", \"https\", \"tcp\" or \"grpc\"",
                 );
                 None
             }
@@ -123,7 +123,12 @@ impl Validator {
         })
     }
 
-    fn http_check(&mut self, path: &KeyPath, raw: &RawHealthCheck) -> Option<HealthCheckKind> {
+    fn http_check(
+        &mut self,
+        path: &KeyPath,
+        raw: &RawHealthCheck,
+        tls: bool,
+    ) -> Option<HealthCheckKind> {
         let check_path = raw
             .path
             .clone()
@@ -172,6 +177,7 @@ impl Validator {
             }
         }
         Some(HealthCheckKind::Http {
+            tls,
             path: check_path,
             method,
             host: raw.host.clone(),

@@ -26,6 +26,7 @@ fn target_health_defaults_are_alb_s() {
     assert_eq!(check.unhealthy_threshold, DEFAULT_UNHEALTHY_THRESHOLD);
     assert_eq!(check.port, None, "traffic-port");
     let HealthCheckKind::Http {
+        tls: false,
         path,
         method,
         host,
@@ -136,9 +137,9 @@ fn keys_of_another_check_kind_are_refused() {
         errors[0].starts_with("target_groups.app.health_check.grpc_service:"),
         "{errors:?}"
     );
-    let errors = messages("health_check = { protocol = \"https\" }");
+    let errors = messages("health_check = { protocol = \"udp\" }");
     assert!(
-        errors[0].starts_with("target_groups.app.health_check.protocol: invalid value \"https\""),
+        errors[0].starts_with("target_groups.app.health_check.protocol: invalid value \"udp\""),
         "{errors:?}"
     );
     let errors = messages("health_check = { path = \"/a b\" }");
