@@ -61,6 +61,11 @@ impl BallastProcess {
         process
     }
 
+    /// Rewrites the configuration file (for a reload by SIGHUP).
+    pub fn rewrite_config(&self, config: &str) {
+        std::fs::write(self._dir.path().join("ballast.toml"), config).unwrap();
+    }
+
     /// The bound address of a listener.
     pub fn addr(&self, listener: &str) -> SocketAddr {
         *self
