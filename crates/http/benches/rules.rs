@@ -8,8 +8,8 @@ use ballast_http::{RequestView, RuleTable};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue};
 
-/// A realistic mix: a third host rules, a third path rules (some with a method or header),
-/// a third wildcard hosts or paths that no index can file.
+/// A mix: a third literal-host rules, a third path rules with a method, a third wildcard
+/// hosts with a header glob (filed by their domain).
 fn rules(n: usize) -> Vec<(u32, Conditions, usize)> {
     (0..n)
         .map(|i| {
@@ -68,5 +68,34 @@ fn matching(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matching);
+/// The most common setup: one host with many path rules.
+fn one_host_many_paths(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rules-one-host");
+    let headers = HeaderMap::new();
+    for n in [10usize, 100, 1000] {
+        let table = RuleTable::build((0..n).map(|i| {
+            let conditions = Conditions {
+                host: vec!["api.example.com".into()],
+                path: vec![format!("/v1/svc{i}/*")],
+                ..Conditions::default()
+            };
+            (i as u32 + 1, conditions, i)
+        }));
+        let path = format!("/v1/svc{}/items", n - 1);
+        let late = RequestView {
+            host: b"api.example.com",
+            path: path.as_bytes(),
+            method: "GET",
+            query: b"",
+            headers: &headers,
+            client_ip: Some("10.0.0.1".parse().unwrap()),
+        };
+        group.bench_with_input(BenchmarkId::new("late_match", n), &n, |b, _| {
+            b.iter(|| black_box(table.find(black_box(&late))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matching, one_host_many_paths);
 criterion_main!(benches);

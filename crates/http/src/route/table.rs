@@ -23,6 +23,9 @@ pub struct RuleTable<A> {
     rules: Vec<CompiledRule<A>>,
     /// Rules whose hosts are literal, by host.
     by_host: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Rules whose hosts are literal and whose paths have a path key, by `host \0 key`: the
+    /// common "one host, many paths" setup tests only the rules of the request's path.
+    by_host_path: HashMap<Box<[u8]>, Vec<u32>>,
     /// Rules whose host globs end in a literal domain (`*.example.com`), by that suffix
     /// (`.example.com`).
     by_host_suffix: HashMap<Box<[u8]>, Vec<u32>>,
@@ -101,6 +104,7 @@ impl<A> RuleTable<A> {
             needs_source_ip: compiled.iter().any(|r| !r.source_ip.is_empty()),
             rules: compiled,
             by_host: HashMap::new(),
+            by_host_path: HashMap::new(),
             by_host_suffix: HashMap::new(),
             by_path: HashMap::new(),
             rest: Vec::new(),
@@ -120,12 +124,16 @@ impl<A> RuleTable<A> {
             }
         };
         match keys {
-            Keys::Hosts(hosts) => {
+            Keys::Hosts(hosts, paths) => {
                 for (key, suffix) in hosts {
-                    if suffix {
-                        add(&mut self.by_host_suffix, &key);
-                    } else {
-                        add(&mut self.by_host, &key);
+                    match (&paths, suffix) {
+                        (_, true) => add(&mut self.by_host_suffix, &key),
+                        (Some(paths), false) => {
+                            for path in paths {
+                                add(&mut self.by_host_path, &host_path_key(&key, path));
+                            }
+                        }
+                        (None, false) => add(&mut self.by_host, &key),
                     }
                 }
             }
@@ -165,6 +173,20 @@ impl<A> RuleTable<A> {
         let mut lists: [&[u32]; MAX_LISTS] = [&[]; MAX_LISTS];
         let mut n = 0;
         let mut fits = push(&mut lists, &mut n, self.by_host.get(host));
+        if !self.by_host_path.is_empty() {
+            let (one, two) = path_prefixes(req.path);
+            for prefix in [Some(one), two].into_iter().flatten() {
+                let mut buffer = [0u8; 512];
+                let len = host.len() + 1 + prefix.len();
+                if len > buffer.len() {
+                    // Too long to look up: test every rule rather than miss one.
+                    return self.scan(req);
+                }
+                buffer[..host.len()].copy_from_slice(host);
+                buffer[host.len() + 1..len].copy_from_slice(prefix);
+                fits &= push(&mut lists, &mut n, self.by_host_path.get(&buffer[..len]));
+            }
+        }
         if !self.by_host_suffix.is_empty() {
             // Every domain suffix, however many labels: a wildcard rule must not be skipped
             // because a client added labels.
@@ -222,8 +244,9 @@ const MAX_LISTS: usize = 16;
 
 /// Where a rule is filed.
 enum Keys {
-    /// Under each host (`false`) or domain suffix (`true`).
-    Hosts(Vec<(Vec<u8>, bool)>),
+    /// Under each host (`false`) or domain suffix (`true`); literal hosts together with the
+    /// path keys, when the rule has them.
+    Hosts(Vec<(Vec<u8>, bool)>, Option<Vec<Vec<u8>>>),
     /// Under each path key.
     Paths(Vec<Vec<u8>>),
     /// In the list every request consults.
@@ -237,13 +260,25 @@ fn rule_keys<A>(rule: &CompiledRule<A>) -> Keys {
             .iter()
             .map(|g| host_key(g).map(|(k, suffix)| (k.to_vec(), suffix)))
             .collect();
-        return hosts.map_or(Keys::None, Keys::Hosts);
+        let paths: Option<Vec<Vec<u8>>> = (!rule.path.is_empty())
+            .then(|| rule.path.iter().map(|g| path_key(g.pattern())).collect())
+            .flatten();
+        return hosts.map_or(Keys::None, |hosts| Keys::Hosts(hosts, paths));
     }
     if !rule.path.is_empty() {
         let paths: Option<Vec<Vec<u8>>> = rule.path.iter().map(|g| path_key(g.pattern())).collect();
         return paths.map_or(Keys::None, Keys::Paths);
     }
     Keys::None
+}
+
+/// `host \0 path-key`, the key of `by_host_path`.
+fn host_path_key(host: &[u8], path: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(host.len() + 1 + path.len());
+    key.extend_from_slice(host);
+    key.push(0);
+    key.extend_from_slice(path);
+    key
 }
 
 /// A host glob's key: itself when literal, or the literal domain after its last wildcard
