@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ballast_testkit::client::get;
-use ballast_testkit::{toml_targets, BallastProcess, EchoProcess};
+use ballast_testkit::{echo_instance, toml_targets, BallastProcess, EchoProcess};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -20,11 +20,6 @@ fn config(targets: &str, group: &str) -> String {
     format!(
         "[server]\nworkers = 1\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n[target_groups.app]\ntargets = [{targets}]\n{group}\n"
     )
-}
-
-fn instance(body: &[u8]) -> String {
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
-    json["instance"].as_str().unwrap().to_owned()
 }
 
 /// A fast echo and a slow one (`--delay`), as real processes.
@@ -44,7 +39,7 @@ async fn load(lb: SocketAddr, total: usize, concurrency: usize) -> HashMap<Strin
                 for _ in 0..total / concurrency {
                     let response = get(lb, "/").await;
                     assert_eq!(response.status(), 200);
-                    seen.push(instance(response.body()));
+                    seen.push(echo_instance(response.body()));
                 }
                 seen
             })
@@ -133,7 +128,7 @@ async fn consistent_hash_keeps_each_user_on_one_target() {
                 .body(Full::new(Bytes::new()))
                 .unwrap();
             let response = client.send(req).await.unwrap();
-            let got = instance(response.body());
+            let got = echo_instance(response.body());
             let first = placed.entry(format!("user-{user}")).or_insert(got.clone());
             assert_eq!(*first, got, "user-{user} moved in round {round}");
         }

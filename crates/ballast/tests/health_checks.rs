@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use ballast_runtime::{HealthReason, HealthState, Runtime, TargetHealth};
 use ballast_testkit::client::get;
 use ballast_testkit::{
-    closed_port, toml_targets, wait_until, web_app_config, Backend, BallastProcess, EchoProcess,
-    GrpcHealthServer, RawBackend, RawMode,
+    closed_port, echo_instance, toml_targets, wait_until, web_app_config, Backend, BallastProcess,
+    EchoProcess, GrpcHealthServer, RawBackend, RawMode,
 };
 
 fn bin() -> &'static Path {
@@ -25,12 +25,6 @@ fn health(runtime: &Runtime, address: SocketAddr) -> TargetHealth {
         .into_iter()
         .find(|t| t.address == address)
         .unwrap_or_else(|| panic!("no target {address}"))
-}
-
-/// The echo instance that answered (`"instance"` in its JSON).
-fn instance(body: &[u8]) -> String {
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
-    json["instance"].as_str().unwrap().to_owned()
 }
 
 /// The scenario: kill a target process, restart it. Runs the runtime in process so
@@ -103,7 +97,7 @@ async fn a_killed_target_turns_unhealthy_gets_nothing_and_returns_when_restarted
     for _ in 0..20 {
         let response = get(lb, "/").await;
         assert_eq!(response.status(), 200);
-        assert_eq!(instance(response.body()), "b");
+        assert_eq!(echo_instance(response.body()), "b");
     }
     assert_eq!(health(&runtime, a.addr).requests, before);
 
@@ -120,7 +114,7 @@ async fn a_killed_target_turns_unhealthy_gets_nothing_and_returns_when_restarted
         }
         // Still not healthy after the answer: the pick was made while it was unhealthy.
         assert_eq!(
-            instance(response.body()),
+            echo_instance(response.body()),
             "b",
             "an unhealthy target got a request"
         );

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use ballast_testkit::client::H1;
-use ballast_testkit::{toml_targets, BallastProcess, EchoProcess};
+use ballast_testkit::{echo_instance, toml_targets, BallastProcess, EchoProcess};
 use bytes::Bytes;
 use http::{header, Request, Response};
 use http_body_util::Full;
@@ -22,8 +22,7 @@ fn config(targets: &[SocketAddr], group: &str) -> String {
 }
 
 fn instance(response: &Response<Bytes>) -> String {
-    let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-    json["instance"].as_str().unwrap().to_owned()
+    echo_instance(response.body())
 }
 
 /// The value Ballast set for cookie `name`, if it set one.

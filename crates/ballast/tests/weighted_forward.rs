@@ -7,7 +7,7 @@ use std::path::Path;
 
 use ballast_runtime::Runtime;
 use ballast_testkit::client::{get, H1};
-use ballast_testkit::{BallastProcess, EchoProcess};
+use ballast_testkit::{echo_instance, BallastProcess, EchoProcess};
 use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::Full;
@@ -20,11 +20,6 @@ fn config(blue: SocketAddr, green: SocketAddr, forward: &str) -> String {
     format!(
         "[server]\nworkers = 2\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = {forward} }}\n[target_groups.blue]\ntargets = [\"{blue}\"]\n[target_groups.green]\ntargets = [\"{green}\"]\n"
     )
-}
-
-fn instance(body: &[u8]) -> String {
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
-    json["instance"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,7 +41,7 @@ async fn a_canary_gets_its_weight_of_the_traffic() {
     for _ in 0..total {
         let response = client.get(addr, "/").await;
         assert_eq!(response.status(), 200);
-        *counts.entry(instance(response.body())).or_default() += 1;
+        *counts.entry(echo_instance(response.body())).or_default() += 1;
     }
     let green_share = counts.get("green").copied().unwrap_or(0) as f64 / total as f64;
     // 10 % ± 2.5 points: the draw is random per request (binomial sd ≈ 0.55 point here).
@@ -81,7 +76,7 @@ async fn group_stickiness_keeps_a_client_on_its_version() {
         .next()
         .unwrap()
         .to_owned();
-    let home = instance(first.body());
+    let home = echo_instance(first.body());
     let mut client = H1::connect(addr).await;
     for _ in 0..50 {
         let req = Request::get("/")
@@ -91,7 +86,7 @@ async fn group_stickiness_keeps_a_client_on_its_version() {
             .unwrap();
         let response = client.send(req).await.unwrap();
         assert_eq!(
-            instance(response.body()),
+            echo_instance(response.body()),
             home,
             "a stuck client changed version"
         );
@@ -122,7 +117,7 @@ async fn changing_the_weights_shifts_traffic_without_a_failed_request() {
         }
         let response = client.get(lb, "/").await;
         assert_eq!(response.status(), 200, "request {step} failed");
-        seen.push(instance(response.body()));
+        seen.push(echo_instance(response.body()));
     }
     assert!(seen[..100].iter().all(|s| s == "blue"));
     assert!(seen[100..].iter().all(|s| s == "green"));

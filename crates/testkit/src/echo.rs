@@ -65,6 +65,12 @@ impl EchoProcess {
     }
 }
 
+/// The `ballast echo` instance that answered (`"instance"` in its JSON).
+pub fn echo_instance(body: &[u8]) -> String {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    json["instance"].as_str().unwrap().to_owned()
+}
+
 impl Drop for EchoProcess {
     fn drop(&mut self) {
         self.kill();

@@ -17,7 +17,7 @@ mod raw;
 pub mod tls;
 
 pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
-pub use echo::EchoProcess;
+pub use echo::{echo_instance, EchoProcess};
 pub use grpc::GrpcHealthServer;
 pub use process::BallastProcess;
 pub use raw::{closed_port, RawBackend, RawMode};

@@ -12,13 +12,14 @@ mod passthrough;
 mod policy;
 mod resolver;
 mod server;
+mod signatures;
 
 pub use ballast_config::TlsPolicy;
 pub use certs::{load_pair, CertificateInfo};
 pub use client::build_client_config;
 pub use policy::policy_suites;
 pub use resolver::SniResolver;
-pub use server::{build_server_config, ClientAuthMode};
+pub use server::build_server_config;
 
 /// Why a TLS configuration could not be built. Each names the file or setting at fault.
 #[derive(Debug, thiserror::Error)]

@@ -9,18 +9,10 @@ use rustls::ServerConfig;
 use crate::policy::{provider, versions};
 use crate::{SniResolver, TlsError, TlsPolicy};
 
-/// Client certificates a listener asks for (mutual TLS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuthMode {
-    /// Require a certificate signed by the CA bundle; refuse the handshake otherwise.
-    Verify,
-    /// Accept any client certificate (or none) and pass it on to targets in a header.
-    Passthrough,
-}
-
 /// A server configuration for `policy` whose certificates come from `resolver`, speaking
 /// `h2` and `http/1.1` by ALPN. With `client_ca`, client certificates are verified against
-/// that bundle.
+/// that bundle; with `passthrough`, any client certificate is accepted (mutual TLS
+/// passthrough).
 pub fn build_server_config(
     policy: TlsPolicy,
     resolver: Arc<SniResolver>,

@@ -81,3 +81,19 @@ fn mismatched_or_missing_files_name_the_file() {
         .to_string();
     assert!(error.contains("missing.pem"), "{error}");
 }
+
+#[test]
+fn policies_offer_what_docs_tls_md_says() {
+    use ballast_tls::{policy_suites, TlsPolicy};
+    let recommended = policy_suites(TlsPolicy::Recommended);
+    assert!(recommended.iter().any(|s| s.contains("CHACHA20")));
+    assert!(
+        recommended.iter().any(|s| s.starts_with("TLS13_"))
+            && recommended.iter().any(|s| s.starts_with("TLS_ECDHE_"))
+    );
+    let aes = policy_suites(TlsPolicy::AesOnly);
+    assert!(
+        !aes.is_empty() && aes.iter().all(|s| !s.contains("CHACHA20")),
+        "{aes:?}"
+    );
+}
