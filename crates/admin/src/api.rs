@@ -379,6 +379,10 @@ pub(crate) fn targets_json(runtime: &Runtime, group: &str) -> Vec<Value> {
                 "requests": t.requests,
                 "ejected": t.ejected,
                 "transitions": t.transitions,
+                "last_check": t.last_check.map(|(at, passed)| json!({
+                    "time": humantime::format_rfc3339_millis(at).to_string(),
+                    "passed": passed,
+                })),
             })
         })
         .collect()

@@ -50,6 +50,9 @@ pub struct TargetState {
     pub(crate) failures: AtomicU64,
     consecutive_failures: AtomicU32,
     ejections: AtomicU32,
+    /// The last active health check: ms after `base` plus one (0: none yet), with the top
+    /// bit set when it passed. Written by the checker, read by the admin API.
+    last_check: AtomicU64,
     transitions: AtomicU64,
 }
 
@@ -82,6 +85,9 @@ pub struct Transition {
     pub reason: HealthReason,
 }
 
+/// Top bit of `TargetState::last_check`: that check passed.
+const LAST_CHECK_PASSED: u64 = 1 << 63;
+
 impl TargetState {
     /// A target in `state` for `reason`, with nothing in flight.
     pub fn new(state: HealthState, reason: HealthReason) -> Self {
@@ -103,7 +109,31 @@ impl TargetState {
             slow_start_until: AtomicU64::new(0),
             slow_start_decided: AtomicU64::new(u64::MAX),
             skip_first_ramp: AtomicBool::new(false),
+            last_check: AtomicU64::new(0),
         }
+    }
+
+    /// Records an active health check's time and result (for operators, not for balancing).
+    pub fn record_check(&self, at: Instant, passed: bool) {
+        let stamp = (self.ms(at) + 1) & !LAST_CHECK_PASSED;
+        let stamp = if passed {
+            stamp | LAST_CHECK_PASSED
+        } else {
+            stamp
+        };
+        self.last_check.store(stamp, Ordering::Relaxed);
+    }
+
+    /// When the last active health check ran and whether it passed; `None` before the first.
+    pub fn last_check(&self) -> Option<(Instant, bool)> {
+        let stamp = self.last_check.load(Ordering::Relaxed);
+        let ms = stamp & !LAST_CHECK_PASSED;
+        (ms > 0).then(|| {
+            (
+                self.base + std::time::Duration::from_millis(ms - 1),
+                stamp & LAST_CHECK_PASSED != 0,
+            )
+        })
     }
 
     /// The time `now` as stored in this target's atomics (ms after its creation).
@@ -332,6 +362,19 @@ impl Drop for InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembers_the_last_check() {
+        let s = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
+        assert_eq!(s.last_check(), None);
+        let at = Instant::now();
+        s.record_check(at, true);
+        let (when, passed) = s.last_check().unwrap();
+        assert!(passed);
+        assert!(when <= at && at - when < std::time::Duration::from_millis(2));
+        s.record_check(at, false);
+        assert!(!s.last_check().unwrap().1);
+    }
 
     #[test]
     fn in_flight_follows_guards() {

@@ -218,11 +218,11 @@ pub(crate) fn exit_on_second_signal() {
 
 /// Validates and applies the configuration file's text again.
 fn reload(runtime: &Runtime, path: &Path, text: &str, origin: &str) {
+    tracing::debug!(file = %path.display(), origin, "reloading the configuration file");
     match ballast_config::raw::toml_to_json(text) {
         Ok(document) => {
-            if let Err(error) = runtime.apply_document(origin, document) {
-                tracing::error!(file = %path.display(), errors = ?error.messages(), "reload refused: the running configuration stays");
-            }
+            // Success and refusal are logged (and counted) by the runtime.
+            let _outcome = runtime.apply_document(origin, document);
         }
         Err(errors) => {
             let errors: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();

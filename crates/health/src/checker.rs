@@ -28,6 +28,10 @@ pub async fn run_checker(
     loop {
         ticks.tick().await;
         let outcome = check_once(&config, address, tls.as_ref()).await;
+        state.record_check(
+            Instant::now(),
+            matches!(outcome, crate::check::CheckOutcome::Pass),
+        );
         let seen = state.stamp();
         if let Some((next, reason)) = machine.observe(seen.state(), outcome) {
             if let Some(t) = state.set_state_if_unchanged(seen, next, reason) {

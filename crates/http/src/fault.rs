@@ -143,17 +143,21 @@ impl Fault {
     }
 
     /// The response Ballast sends for this fault, logged once here.
-    pub(crate) fn into_response(self, mut exchange: Exchange) -> Response<ProxyBody> {
+    pub(crate) fn into_response(
+        self,
+        listener: &str,
+        mut exchange: Exchange,
+    ) -> Response<ProxyBody> {
         let status = self.status();
         let reason = self.reason();
         let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
         let target = exchange.target.as_ref().map(|t| t.address);
         match self.side() {
             Side::Target => {
-                tracing::warn!(target_group = group, target = ?target, status = status.as_u16(), reason, error = %self, "request failed")
+                tracing::warn!(listener, target_group = group, target = ?target, status = status.as_u16(), reason, error = %self, "request failed")
             }
             Side::Client => {
-                tracing::info!(target_group = group, status = status.as_u16(), reason, error = %self, "request rejected")
+                tracing::info!(listener, target_group = group, status = status.as_u16(), reason, error = %self, "request rejected")
             }
         }
         exchange.error_reason = Some(reason);

@@ -155,7 +155,7 @@ async fn proxy(
             exchange.start_log(log, &req, ctx);
         }
         if let Err(fault) = check_framing(&req, head_fields) {
-            return fault.into_response(exchange);
+            return fault.into_response(&ctx.listener.0, exchange);
         }
         match snapshot.listener(&ctx.listener) {
             Some(routes) => {
@@ -166,7 +166,7 @@ async fn proxy(
                 exchange.rule = rule;
                 action
             }
-            None => return Fault::NoTarget.into_response(exchange),
+            None => return Fault::NoTarget.into_response(&ctx.listener.0, exchange),
         }
     };
     let routed = match &action {
@@ -177,7 +177,7 @@ async fn proxy(
         RouteAction::Fixed(reply) => return fixed(reply, exchange),
     };
     let Some((group, group_cookie)) = routed else {
-        return Fault::NoTarget.into_response(exchange);
+        return Fault::NoTarget.into_response(&ctx.listener.0, exchange);
     };
     if let Some(m) = &group.metrics {
         m.requests.inc();
@@ -186,7 +186,7 @@ async fn proxy(
     let (req, upload) = match rewrite_request(req, &ctx.forwarded, ctx.tls.as_ref(), &mut exchange)
     {
         Ok(rewritten) => rewritten,
-        Err(fault) => return fault.into_response(exchange),
+        Err(fault) => return fault.into_response(&ctx.listener.0, exchange),
     };
     exchange.upload.clone_from(&upload);
     group.retry_budget.deposit();
@@ -229,7 +229,7 @@ async fn proxy(
                 }
                 None => no_target(&group),
             };
-            return fault.into_response(exchange);
+            return fault.into_response(&ctx.listener.0, exchange);
         };
         let target = Arc::clone(&group.targets[index]);
         if let Some((fault, from, _)) = &failed {
@@ -239,7 +239,7 @@ async fn proxy(
             }
         }
         let Some(this) = req.take().or_else(|| replay.as_ref().map(rebuild)) else {
-            return Fault::NoTarget.into_response(exchange);
+            return Fault::NoTarget.into_response(&ctx.listener.0, exchange);
         };
         if let Some(m) = &target.metrics {
             m.requests.inc();
@@ -301,7 +301,7 @@ async fn proxy(
                     continue;
                 }
                 exchange.target = Some(target);
-                return fault.into_response(exchange);
+                return fault.into_response(&ctx.listener.0, exchange);
             }
         }
     }

@@ -105,6 +105,8 @@ pub struct TargetHealth {
     pub ejected: bool,
     /// State changes since it was first configured.
     pub transitions: u64,
+    /// When its last active health check ran and whether it passed (`None`: not checked).
+    pub last_check: Option<(std::time::SystemTime, bool)>,
 }
 
 impl Runtime {
@@ -339,6 +341,10 @@ impl Runtime {
                     requests: t.state.requests(),
                     ejected: t.state.is_ejected(now),
                     transitions: t.state.transitions(),
+                    last_check: t.state.last_check().map(|(at, passed)| {
+                        let ago = now.saturating_duration_since(at);
+                        (std::time::SystemTime::now() - ago, passed)
+                    }),
                 })
             })
             .collect()
