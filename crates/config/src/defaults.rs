@@ -128,3 +128,11 @@ pub const DEFAULT_RETRY_BUDGET_PERCENT: u32 = 20;
 
 /// Retries always allowed per second, so a quiet group can still retry. Linkerd: 10.
 pub const DEFAULT_RETRY_MIN_PER_SECOND: u32 = 10;
+
+/// Where ACME accounts, certificates and keys are kept when `storage` is not given (the
+/// FHS place for a service's state).
+pub const DEFAULT_ACME_STORAGE: &str = "/var/lib/ballast/acme";
+
+/// An ACME certificate is renewed when it expires within this long: a third of Let's
+/// Encrypt's 90 days, as certbot does, leaving weeks of retries if the CA is down.
+pub const DEFAULT_ACME_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
