@@ -23,7 +23,7 @@ use crate::fault::{Fault, Side};
 use crate::forward::{choose, stick_group};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::pool::{connect, ConnectError, Sender};
-use crate::routing::{fixed, redirect, route_action};
+use crate::routing::{acme_http01, fixed, redirect, route_action};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
 use crate::sticky::{stick, stuck_target};
 
@@ -138,6 +138,12 @@ async fn proxy(
     }
     let action = {
         let snapshot = ctx.snapshot.load();
+        // ACME http-01 validations come before the rules; other paths pay one prefix check.
+        if ctx.tls.is_none() && req.uri().path().starts_with(ballast_tls::HTTP01_PREFIX) {
+            if let Some(answer) = acme_http01(&snapshot.acme, req.uri().path()) {
+                return fixed(&answer, request);
+            }
+        }
         match snapshot.listener(&ctx.listener) {
             Some(routes) => route_action(routes, &req, ctx),
             None => return Fault::NoTarget.into_response(listener, "-", None, Some(request)),

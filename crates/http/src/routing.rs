@@ -192,6 +192,23 @@ pub(crate) fn redirect<B>(
     response
 }
 
+/// The answer to an ACME `http-01` validation request (RFC 8555 §8.3): the key
+/// authorization of a pending challenge for the token in the path. `None` for any other
+/// path, and for tokens nobody is waiting on, which then route as usual.
+pub(crate) fn acme_http01(
+    challenges: &ballast_tls::AcmeChallenges,
+    path: &str,
+) -> Option<FixedReply> {
+    let token = path.strip_prefix(ballast_tls::HTTP01_PREFIX)?;
+    let answer = challenges.http01(token)?;
+    tracing::info!(token, "answered an ACME http-01 challenge");
+    Some(FixedReply {
+        status: StatusCode::OK,
+        content_type: HeaderValue::from_static("application/octet-stream"),
+        body: bytes::Bytes::copy_from_slice(answer.as_bytes()),
+    })
+}
+
 /// A fixed response answered by Ballast.
 pub(crate) fn fixed(reply: &FixedReply, request: RequestGuard) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::local(reply.body.clone(), Some(request)));

@@ -30,6 +30,9 @@ pub struct HttpSnapshot {
     pub target_groups: Vec<Arc<TargetGroup>>,
     /// The key sealing sticky cookies, kept from build to build so cookies stay valid.
     pub sticky_key: Option<StickyKey>,
+    /// Pending ACME `http-01` challenges, answered by `http` listeners before their rules;
+    /// the same store from build to build (the ACME client writes into it).
+    pub acme: Arc<ballast_tls::AcmeChallenges>,
 }
 
 /// How one listener handles requests.

@@ -96,6 +96,7 @@ pub(crate) fn build_snapshot_with(
         listeners,
         target_groups,
         sticky_key: Some(sticky_key),
+        acme: tls.challenges(),
     }
 }
 
