@@ -36,7 +36,9 @@ fn element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
         long @ 0x81..=0x84 => {
             let count = usize::from(long & 0x7f);
             let bytes = input.get(2..2 + count)?;
-            let len = bytes.iter().fold(0usize, |acc, &b| acc << 8 | usize::from(b));
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, &b| acc << 8 | usize::from(b));
             (len, 2 + count)
         }
         _ => return None,
@@ -85,8 +87,10 @@ fn digits(text: &[u8]) -> Option<u64> {
 /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (year 1970 or later).
 fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let days_before_month = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    let leap = |y: u64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let years = (1970..year).map(|y| if leap(y) { 366 } else { 365 }).sum::<u64>();
+    let leap = |y: u64| y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
+    let years = (1970..year)
+        .map(|y| if leap(y) { 366 } else { 365 })
+        .sum::<u64>();
     let index = usize::try_from(month - 1).unwrap_or(0).min(11);
     let leap_day = u64::from(month > 2 && leap(year));
     years + days_before_month[index] + leap_day + day - 1
@@ -107,7 +111,10 @@ mod tests {
     fn reads_utc_time_and_generalized_time_expiries() {
         // 2030 is written as UTCTime, 2051 as GeneralizedTime (RFC 5280 §4.1.2.5).
         let utc = not_after(&certificate_until(2030, 1, 2));
-        assert_eq!(utc, Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_542_400)));
+        assert_eq!(
+            utc,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_542_400))
+        );
         let generalized = not_after(&certificate_until(2051, 6, 15));
         assert_eq!(
             generalized,

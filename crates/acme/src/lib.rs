@@ -97,9 +97,9 @@ pub async fn run(
                 .unwrap_or_default();
             tracing::info!(listener = %listener, domains, path = %storage.dir.display(), expires_in_days = expires_in.as_secs() / 86_400, fresh = issued_now, "ACME certificate serving");
         }
-        let due = stored
-            .as_ref()
-            .map_or(Plan::Renew, |s| plan(SystemTime::now(), s.not_after, config.renew_before));
+        let due = stored.as_ref().map_or(Plan::Renew, |s| {
+            plan(SystemTime::now(), s.not_after, config.renew_before)
+        });
         let wait = match due {
             Plan::Serve { renew_in } => renew_in.min(MAX_SLEEP),
             Plan::Renew if issued_now => {

@@ -56,13 +56,15 @@ mod tests {
         let not_after = now + 90 * DAY;
         assert_eq!(
             plan(now, not_after, 30 * DAY),
-            Plan::Serve {
-                renew_in: 60 * DAY
-            }
+            Plan::Serve { renew_in: 60 * DAY }
         );
         assert_eq!(plan(now + 60 * DAY, not_after, 30 * DAY), Plan::Renew);
         assert_eq!(plan(now + 61 * DAY, not_after, 30 * DAY), Plan::Renew);
-        assert_eq!(plan(now + 100 * DAY, not_after, 30 * DAY), Plan::Renew, "expired");
+        assert_eq!(
+            plan(now + 100 * DAY, not_after, 30 * DAY),
+            Plan::Renew,
+            "expired"
+        );
     }
 
     #[test]

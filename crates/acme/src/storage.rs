@@ -37,10 +37,10 @@ impl Storage {
         let mut sorted = config.domains.clone();
         sorted.sort();
         let first = config.domains.first().map_or("none", String::as_str);
-        let dir = config
-            .storage
-            .join(&*listener.0)
-            .join(format!("{first}-{:08x}", fnv1a(sorted.join(",").as_bytes()) as u32));
+        let dir = config.storage.join(&*listener.0).join(format!(
+            "{first}-{:08x}",
+            fnv1a(sorted.join(",").as_bytes()) as u32
+        ));
         let host = config
             .directory
             .trim_start_matches("https://")

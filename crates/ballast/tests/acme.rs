@@ -24,7 +24,9 @@ fn skip() -> bool {
     if pebble_installed() {
         return false;
     }
-    eprintln!("skipping: pebble and pebble-challtestsrv are not installed (apt-get install pebble)");
+    eprintln!(
+        "skipping: pebble and pebble-challtestsrv are not installed (apt-get install pebble)"
+    );
     true
 }
 
@@ -115,7 +117,9 @@ async fn http01_issues_reuses_from_disk_and_survives_a_failed_renewal() {
     let handshake = connect_verified(web, &root, Duration::from_secs(10)).await;
     let issued = handshake.server_cert.clone();
     eprintln!("issued in {:?}", started.elapsed());
-    assert!(!lb.events_with("answered an ACME http-01 challenge").is_empty());
+    assert!(!lb
+        .events_with("answered an ACME http-01 challenge")
+        .is_empty());
     let response = https_get(handshake, "acme.test", "/through-tls").await;
     assert_eq!(response.status(), 200);
     assert_eq!(backend.recorded()[0].path, "/through-tls");
@@ -139,7 +143,10 @@ async fn http01_issues_reuses_from_disk_and_survives_a_failed_renewal() {
     drop(lb);
     let lb = BallastProcess::start(bin(), &config(&setup));
     let handshake = connect_verified(web, &root, Duration::from_secs(5)).await;
-    assert_eq!(handshake.server_cert, issued, "the stored certificate is reused");
+    assert_eq!(
+        handshake.server_cert, issued,
+        "the stored certificate is reused"
+    );
     lb.wait_for_log("ACME certificate serving", Duration::from_secs(10));
     assert!(lb.events_with("requesting an ACME certificate").is_empty());
     drop(lb);

@@ -28,7 +28,8 @@ pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };
 pub use tls::{
-    AcmeChallenge, AcmeConfig, CertificateFiles, ClientCertificateMode, ClientCertificates, ListenerTls, TargetTls, TlsPolicy,
+    AcmeChallenge, AcmeConfig, CertificateFiles, ClientCertificateMode, ClientCertificates,
+    ListenerTls, TargetTls, TlsPolicy,
 };
 
 /// Parses and validates a configuration document.

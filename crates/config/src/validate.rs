@@ -476,8 +476,8 @@ impl Validator {
     }
 }
 
-mod balancing;
 mod acme;
+mod balancing;
 mod forward;
 mod rules;
 mod stickiness;

@@ -78,7 +78,9 @@ impl TlsState {
 
     /// The certificate resolver of an `https` listener (ACME publishes into it).
     pub(crate) fn resolver(&self, listener: &ListenerName) -> Option<Arc<SniResolver>> {
-        self.listeners.get(listener).map(|l| Arc::clone(&l.resolver))
+        self.listeners
+            .get(listener)
+            .map(|l| Arc::clone(&l.resolver))
     }
 
     /// The process's pending ACME challenge answers.

@@ -45,9 +45,8 @@ pub fn free_port() -> u16 {
 /// Whether the `pebble` and `pebble-challtestsrv` binaries are installed.
 pub fn pebble_installed() -> bool {
     ["pebble", "pebble-challtestsrv"].iter().all(|bin| {
-        std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| dir.join(bin).is_file())
-        })
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(bin).is_file()))
     })
 }
 
@@ -112,7 +111,10 @@ impl Pebble {
             if dns_ready && started.get(directory, "/dir").await.is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "pebble did not start within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "pebble did not start within 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         started
@@ -174,7 +176,11 @@ impl Pebble {
         if response.status() != 200 {
             return Err(format!("{path}: {}", response.status()));
         }
-        let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(body.to_bytes())
     }
 }

@@ -29,12 +29,29 @@ fn one_directory_per_listener_and_domain_set() {
     let other_listener = Storage::new(&ListenerName::from("api"), &config(root, &["acme.test"]));
     assert_eq!(a, same_set);
     let text = |p: &Path| p.to_str().unwrap().to_owned();
-    assert!(text(&a.dir).starts_with("/var/lib/ballast/acme/web/acme.test-"), "{:?}", a.dir);
+    assert!(
+        text(&a.dir).starts_with("/var/lib/ballast/acme/web/acme.test-"),
+        "{:?}",
+        a.dir
+    );
     assert!(text(&reordered.dir).starts_with("/var/lib/ballast/acme/web/www.acme.test-"));
     // The hash is over the sorted set: reordering the list names the same set.
     assert_eq!(
-        a.dir.file_name().unwrap().to_str().unwrap().rsplit('-').next(),
-        reordered.dir.file_name().unwrap().to_str().unwrap().rsplit('-').next()
+        a.dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .rsplit('-')
+            .next(),
+        reordered
+            .dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .rsplit('-')
+            .next()
     );
     assert_ne!(a.dir, other_set.dir);
     assert_ne!(other_set.dir, other_listener.dir);
@@ -48,7 +65,10 @@ fn one_directory_per_listener_and_domain_set() {
 #[test]
 fn saved_certificates_load_back_with_their_expiry_and_a_private_key_file() {
     let root = tempfile::tempdir().unwrap();
-    let storage = Storage::new(&ListenerName::from("web"), &config(root.path(), &["acme.test"]));
+    let storage = Storage::new(
+        &ListenerName::from("web"),
+        &config(root.path(), &["acme.test"]),
+    );
     assert!(storage.load().unwrap().is_none());
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["acme.test".to_owned()]).unwrap();

@@ -53,7 +53,13 @@ fn every_acme_key_is_read() {
         false,
     );
     let config = parse(&text).unwrap();
-    let acme = config.listeners[0].tls.as_ref().unwrap().acme.clone().unwrap();
+    let acme = config.listeners[0]
+        .tls
+        .as_ref()
+        .unwrap()
+        .acme
+        .clone()
+        .unwrap();
     assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01);
     assert_eq!(acme.renew_before, Duration::from_secs(10 * 86_400));
     assert_eq!(acme.contact, ["mailto:ops@example.test"]);
