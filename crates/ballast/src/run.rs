@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ballast_config::Config;
+use std::sync::Arc;
+
+use ballast_admin::AdminServer;
 use ballast_runtime::Runtime;
 
 use crate::EXIT_INVALID_CONFIG;
@@ -37,45 +40,140 @@ fn report_invalid(path: &Path, errors: &ballast_config::ConfigErrors) {
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains and exits 0.
 pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = match ballast_config::load_file(path) {
-        Ok(config) => config,
+    let loaded = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])
+        .and_then(|text| load(&text));
+    let (config, document, text) = match loaded {
+        Ok(loaded) => loaded,
         Err(errors) => {
-            report_invalid(path, &errors);
+            eprintln!("{}: invalid configuration", path.display());
+            for error in errors {
+                eprintln!("  {error}");
+            }
             return Ok(ExitCode::from(EXIT_INVALID_CONFIG));
         }
     };
-    serve_until_signal(config, Some(path))?;
+    serve_until_signal(config, document, path, text)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the runtime, waits for a stop signal, drains. Shared by `run` and `demo`. With a
-/// config `path`, SIGHUP reloads it: a valid file is applied at once (in-flight requests
-/// finish on the old configuration); an invalid one is logged with every error and the
-/// running configuration stays.
-pub(crate) fn serve_until_signal(config: Config, path: Option<&Path>) -> anyhow::Result<()> {
+/// Parses a configuration file's text into the typed config and its JSON document.
+fn load(text: &str) -> Result<(Config, serde_json::Value, String), Vec<String>> {
+    let messages = |e: ballast_config::ConfigErrors| {
+        e.errors()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let config = ballast_config::parse(text).map_err(messages)?;
+    let document = ballast_config::raw::toml_to_json(text).map_err(messages)?;
+    Ok((config, document, text.to_owned()))
+}
+
+/// Starts the runtime (and the admin API), waits for a stop signal, drains. SIGHUP reloads
+/// the file; so does a change of its contents (checked every second, applied once the
+/// contents are the same on two checks, so a half-written file is not taken). A valid file
+/// is applied at once (in-flight requests finish on the old configuration); an invalid one
+/// is logged with every error, counted, and the running configuration stays. SIGUSR1
+/// reopens the access log.
+fn serve_until_signal(
+    config: Config,
+    document: serde_json::Value,
+    path: &Path,
+    text: String,
+) -> anyhow::Result<()> {
     let drain_timeout = config.server.drain_timeout;
+    let watch = config.server.watch_config;
+    let admin_config = config.admin.clone();
     // Signal handlers first: a SIGHUP right after "started" must reload, not kill.
     let signal_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the control runtime")?;
     let mut signals = signal_runtime.block_on(async { Signals::new() })?;
-    let runtime = Runtime::start(config)?;
-    tracing::info!(workers = runtime.worker_count(), "ballast started");
+    let runtime = Arc::new(Runtime::start(config)?);
+    runtime.set_document(document);
+    let admin = match &admin_config {
+        Some(admin) => Some(AdminServer::start(admin, Arc::clone(&runtime))?),
+        None => None,
+    };
+    tracing::info!(workers = runtime.worker_count(), admin = ?admin.as_ref().map(AdminServer::address), "ballast started");
+    let mut file = FileWatch::new(text);
     let signal = loop {
-        match signal_runtime.block_on(signals.next()) {
-            Signal::Stop(name) => break name,
-            Signal::Reload => match path {
-                Some(path) => reload(&runtime, path),
-                None => tracing::info!("SIGHUP ignored: no configuration file to reload"),
-            },
+        let next = signal_runtime.block_on(async {
+            tokio::select! {
+                signal = signals.next() => Some(signal),
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)), if watch => None,
+            }
+        });
+        match next {
+            Some(Signal::Stop(name)) => break name,
+            Some(Signal::Reload) => {
+                if let Some(text) = file.read(path, true) {
+                    reload(&runtime, path, &text, "sighup");
+                }
+            }
+            Some(Signal::Reopen) => runtime.reopen_access_log(),
+            None => {
+                if let Some(text) = file.read(path, false) {
+                    reload(&runtime, path, &text, "file");
+                }
+            }
         }
     };
     tracing::info!(signal, drain_timeout = ?drain_timeout, "stopping: no new connections, draining in-flight requests");
     exit_on_second_signal();
     let took = runtime.shutdown();
+    if let Some(admin) = admin {
+        admin.stop();
+    }
     tracing::info!(took = ?took, "stopped");
     Ok(())
+}
+
+/// The config file's contents as last applied or refused, and a change seen once.
+struct FileWatch {
+    current: String,
+    pending: Option<String>,
+}
+
+impl FileWatch {
+    fn new(text: String) -> Self {
+        Self {
+            current: text,
+            pending: None,
+        }
+    }
+
+    /// The file's text when it should be applied: always when `forced` (SIGHUP), else once a
+    /// change has been seen unchanged on two checks in a row.
+    fn read(&mut self, path: &Path, forced: bool) -> Option<String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                if forced {
+                    tracing::error!(file = %path.display(), %error, "reload refused: cannot read the configuration file");
+                }
+                return None;
+            }
+        };
+        if forced {
+            self.pending = None;
+            self.current.clone_from(&text);
+            return Some(text);
+        }
+        if text == self.current {
+            self.pending = None;
+            return None;
+        }
+        if self.pending.as_ref() == Some(&text) {
+            self.pending = None;
+            self.current.clone_from(&text);
+            return Some(text);
+        }
+        self.pending = Some(text);
+        None
+    }
 }
 
 /// A second SIGTERM or SIGINT during the drain means "now": exit at once, as operators
@@ -89,20 +187,17 @@ pub(crate) fn exit_on_second_signal() {
     });
 }
 
-/// Reads, validates and applies the configuration file again.
-fn reload(runtime: &Runtime, path: &Path) {
-    let config = match ballast_config::load_file(path) {
-        Ok(config) => config,
+/// Validates and applies the configuration file's text again.
+fn reload(runtime: &Runtime, path: &Path, text: &str, origin: &str) {
+    match ballast_config::raw::toml_to_json(text) {
+        Ok(document) => {
+            if let Err(error) = runtime.apply_document(origin, document) {
+                tracing::error!(file = %path.display(), errors = ?error.messages(), "reload refused: the running configuration stays");
+            }
+        }
         Err(errors) => {
             let errors: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
-            tracing::error!(file = %path.display(), errors = ?errors, "reload refused: invalid configuration, the running one stays");
-            return;
-        }
-    };
-    match runtime.apply(config) {
-        Ok(()) => tracing::info!(file = %path.display(), "configuration reloaded"),
-        Err(error) => {
-            tracing::error!(file = %path.display(), %error, "reload refused, the running configuration stays")
+            runtime.refuse(origin, &errors);
         }
     }
 }
@@ -113,6 +208,8 @@ enum Signal {
     Stop(&'static str),
     /// SIGHUP.
     Reload,
+    /// SIGUSR1: reopen the access log.
+    Reopen,
 }
 
 /// The signals `run` listens to, registered once for the life of the process.
@@ -120,6 +217,7 @@ struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -130,6 +228,7 @@ impl Signals {
             term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
             int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
             hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+            usr1: signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?,
         })
     }
 
@@ -139,6 +238,7 @@ impl Signals {
             _ = self.term.recv() => Signal::Stop("SIGTERM"),
             _ = self.int.recv() => Signal::Stop("SIGINT"),
             _ = self.hup.recv() => Signal::Reload,
+            _ = self.usr1.recv() => Signal::Reopen,
         }
     }
 }

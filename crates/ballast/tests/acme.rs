@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use ballast_testkit::pebble::{free_port, pebble_installed, Pebble};
 use ballast_testkit::tls::{https_get, tls_connect_verified, Handshake};
-use ballast_testkit::{client, Backend, BallastProcess};
+use ballast_testkit::tls::{tls_connect, ClientOptions};
+use ballast_testkit::{client, closed_port, Backend, BallastProcess};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
@@ -192,4 +193,39 @@ async fn tls_alpn01_issues_on_the_https_listener_alone() {
     let handshake = connect_verified(lb.addr("web"), &root, Duration::from_secs(10)).await;
     let response = https_get(handshake, "acme.test", "/alpn").await;
     assert_eq!(response.status(), 200);
+}
+
+/// No CA needed: with the directory unreachable, an ACME-only listener has no certificate,
+/// so its handshakes fail cleanly, the failure is logged with its retry, and the rest of
+/// Ballast serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_first_certificate_handshakes_fail_and_the_rest_serves() {
+    let storage = tempfile::tempdir().unwrap();
+    let backend = Backend::spawn("app").await;
+    let directory = format!("https://{}/dir", closed_port());
+    // A CA bundle nobody is served with: the directory is never reached anyway.
+    let unused = ballast_testkit::tls::TestCa::new("unused ca");
+    let ca = unused.ca_file();
+    let (http_port, tls_port) = (free_port(), free_port());
+    let setup = Setup {
+        http_port: Some(http_port),
+        tls_port,
+        directory: &directory,
+        ca: &ca,
+        storage: storage.path(),
+        challenge: "http-01",
+        renew_before: "30d",
+        backend: backend.addr,
+    };
+    let lb = BallastProcess::start(bin(), &config(&setup));
+    let failed = lb.wait_for_log("ACME certificate request failed", Duration::from_secs(30));
+    assert_eq!(failed["serving"], "no ACME certificate yet", "{failed}");
+    assert_eq!(failed["retry_in"], "10s", "{failed}");
+    let sni = ClientOptions {
+        sni: Some("acme.test".to_owned()),
+        ..ClientOptions::default()
+    };
+    assert!(tls_connect(lb.addr("web"), &sni).await.is_err());
+    let plain = SocketAddr::from(([127, 0, 0, 1], http_port));
+    assert_eq!(client::get(plain, "/still-serving").await.status(), 200);
 }

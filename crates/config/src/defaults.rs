@@ -129,6 +129,16 @@ pub const DEFAULT_RETRY_BUDGET_PERCENT: u32 = 20;
 /// Retries always allowed per second, so a quiet group can still retry. Linkerd: 10.
 pub const DEFAULT_RETRY_MIN_PER_SECOND: u32 = 10;
 
+/// Where the admin API listens when `[admin]` gives no `bind`: loopback only, as Envoy's
+/// admin interface is usually bound, so nothing is exposed by accident.
+pub const DEFAULT_ADMIN_BIND: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9901),
+);
+
+/// Access log lines buffered between the workers and the writer thread. A full queue drops
+/// lines (counted) rather than slowing a request.
+pub const DEFAULT_ACCESS_LOG_QUEUE: usize = 65_536;
+
 /// Where ACME accounts, certificates and keys are kept when `storage` is not given (the
 /// FHS place for a service's state).
 pub const DEFAULT_ACME_STORAGE: &str = "/var/lib/ballast/acme";

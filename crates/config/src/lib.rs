@@ -10,6 +10,7 @@ mod duration;
 mod error;
 mod health;
 mod model;
+mod ops;
 pub mod raw;
 mod rules;
 mod tls;
@@ -24,6 +25,7 @@ pub use model::{
     ListenerConfig, ListenerName, ListenerProtocol, Secret, ServerConfig, StickinessConfig,
     StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
 };
+pub use ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };
@@ -38,6 +40,12 @@ pub use tls::{
 /// fixes a file in one round trip rather than one error at a time.
 pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     let raw = raw::parse(text)?;
+    validate::validate(raw)
+}
+
+/// Validates a configuration given as JSON (as the admin API receives it).
+pub fn parse_json(document: &serde_json::Value) -> Result<Config, ConfigErrors> {
+    let raw = raw::parse_json(document)?;
     validate::validate(raw)
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::health::{HealthCheckConfig, OutlierDetectionConfig, RetryConfig};
+use crate::ops::{AccessLogConfig, AdminConfig, MetricsConfig};
 use crate::rules::{Cidr, FixedResponse, RedirectConfig, Rule};
 use crate::tls::{ListenerTls, TargetTls};
 
@@ -22,6 +23,12 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Target groups, sorted by name.
     pub target_groups: Vec<TargetGroupConfig>,
+    /// The admin API, if enabled.
+    pub admin: Option<AdminConfig>,
+    /// Access logging, if enabled.
+    pub access_log: Option<AccessLogConfig>,
+    /// Metrics collection.
+    pub metrics: MetricsConfig,
 }
 
 /// Process-wide settings (`[server]`).
@@ -35,6 +42,8 @@ pub struct ServerConfig {
     pub zone: Option<Arc<str>>,
     /// Secret sealing sticky cookies; `None`: a random key per process.
     pub stickiness_secret: Option<Secret>,
+    /// Reload when the configuration file changes.
+    pub watch_config: bool,
 }
 
 /// A secret from the configuration: never printed, not even in debug output.

@@ -12,8 +12,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 
+mod ops;
 mod rules;
 
+pub use ops::*;
 pub use rules::*;
 
 /// The whole document.
@@ -28,6 +30,12 @@ pub struct RawConfig {
     /// Target groups by name.
     #[serde(default)]
     pub target_groups: BTreeMap<String, RawTargetGroup>,
+    /// The admin API.
+    pub admin: Option<RawAdmin>,
+    /// Access logs.
+    pub access_log: Option<RawAccessLog>,
+    /// Prometheus metrics.
+    pub metrics: Option<RawMetrics>,
 }
 
 /// `[server]`: process-wide settings.
@@ -42,6 +50,8 @@ pub struct RawServer {
     pub zone: Option<String>,
     /// Secret that seals sticky-session cookies; nodes sharing it accept each other's.
     pub stickiness_secret: Option<String>,
+    /// Reload when the configuration file changes (checked every second).
+    pub watch_config: Option<bool>,
 }
 
 /// `[listeners.NAME]`.
@@ -285,6 +295,24 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
         let path = KeyPath::from_serde(e.path());
         toml_error(text, e.inner(), path)
     })
+}
+
+/// Deserializes a JSON document (the admin API's form of the same file) into the raw model.
+pub fn parse_json(document: &serde_json::Value) -> Result<RawConfig, ConfigErrors> {
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let path = KeyPath::from_serde(e.path());
+        ConfigErrors::single(ConfigError::new(
+            path,
+            ErrorKind::Parse {
+                message: e.inner().to_string(),
+            },
+        ))
+    })
+}
+
+/// A TOML document as JSON, for the admin API, which shows and takes the config as JSON.
+pub fn toml_to_json(text: &str) -> Result<serde_json::Value, ConfigErrors> {
+    toml::from_str::<serde_json::Value>(text).map_err(|e| toml_error(text, &e, KeyPath::root()))
 }
 
 fn toml_error(text: &str, error: &toml::de::Error, path: KeyPath) -> ConfigErrors {

@@ -38,11 +38,17 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         target_groups.push(v.target_group(&path, name, group));
     }
 
+    let admin = v.admin(&root.key("admin"), raw.admin);
+    let access_log = v.access_log(&root.key("access_log"), raw.access_log);
+    let metrics = Validator::metrics(raw.metrics);
     ConfigErrors::from_vec(v.errors)?;
     Ok(Config {
         server,
         listeners,
         target_groups,
+        admin,
+        access_log,
+        metrics,
     })
 }
 
@@ -93,6 +99,7 @@ impl Validator {
             ),
             zone: self.zone(&path.key("zone"), raw.zone.as_deref()),
             stickiness_secret: self.secret(&path.key("stickiness_secret"), raw.stickiness_secret),
+            watch_config: raw.watch_config.unwrap_or(true),
         }
     }
 
@@ -479,6 +486,7 @@ impl Validator {
 mod acme;
 mod balancing;
 mod forward;
+mod ops;
 mod rules;
 mod stickiness;
 mod target_health;

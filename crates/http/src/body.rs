@@ -16,7 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::conn_state::RequestGuard;
+use crate::exchange::Exchange;
 use crate::pool::{ConnPool, Sender};
 
 /// A client's request body on its way to a target (or no body at all, for a retried
@@ -36,6 +36,8 @@ pub(crate) struct Upload {
     start: Instant,
     /// Microseconds after `start` when the body ended, or `u64::MAX` while it has not.
     done_us: AtomicU64,
+    /// Body bytes read from the client so far.
+    bytes: AtomicU64,
 }
 
 /// The client's request body was malformed or cut short (for example an invalid chunk).
@@ -47,7 +49,7 @@ pub(crate) struct ClientBodyError(#[source] hyper::Error);
 #[derive(Debug)]
 pub(crate) struct ProxyBody {
     kind: Kind,
-    _request: Option<RequestGuard>,
+    exchange: Option<Exchange>,
 }
 
 #[derive(Debug)]
@@ -74,6 +76,7 @@ impl ClientBody {
             Arc::new(Upload {
                 start: Instant::now(),
                 done_us: AtomicU64::new(u64::MAX),
+                bytes: AtomicU64::new(0),
             })
         });
         let shared = upload.clone();
@@ -114,13 +117,19 @@ impl Body for ClientBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let Some(inner) = self.inner.as_mut() else {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
         let polled = Pin::new(&mut *inner).poll_frame(cx);
         let ended = match &polled {
             Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => inner.is_end_stream(),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(upload)) = (frame.data_ref(), &this.upload) {
+                    upload.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                inner.is_end_stream()
+            }
             _ => false,
         };
         if ended {
@@ -150,6 +159,11 @@ impl Upload {
             us => Some(self.start + std::time::Duration::from_micros(us)),
         }
     }
+
+    /// Body bytes received so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
 }
 
 // === impl ProxyBody ===
@@ -160,7 +174,7 @@ impl ProxyBody {
         inner: Incoming,
         reuse: (Sender, Arc<ConnPool>, usize),
         in_flight: InFlight,
-        request: RequestGuard,
+        exchange: Exchange,
     ) -> Self {
         Self {
             kind: Kind::Target(TargetBody {
@@ -169,15 +183,15 @@ impl ProxyBody {
                 reuse: Some(reuse),
                 _in_flight: in_flight,
             }),
-            _request: Some(request),
+            exchange: Some(exchange),
         }
     }
 
-    /// A short body written by Ballast itself (error pages).
-    pub(crate) fn local(bytes: Bytes, request: Option<RequestGuard>) -> Self {
+    /// A short body written by Ballast itself (error pages, redirects, fixed responses).
+    pub(crate) fn local(bytes: Bytes, exchange: Option<Exchange>) -> Self {
         Self {
             kind: Kind::Local((!bytes.is_empty()).then_some(bytes)),
-            _request: request,
+            exchange,
         }
     }
 }
@@ -190,7 +204,8 @@ impl Body for ProxyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match &mut self.kind {
+        let this = &mut *self;
+        let polled = match &mut this.kind {
             Kind::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Target(target) => {
                 let polled = Pin::new(&mut target.inner).poll_frame(cx);
@@ -199,7 +214,13 @@ impl Body for ProxyBody {
                 }
                 polled
             }
+        };
+        if let (Poll::Ready(Some(Ok(frame))), Some(exchange)) = (&polled, &mut this.exchange) {
+            if let Some(data) = frame.data_ref() {
+                exchange.sent(data.len());
+            }
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

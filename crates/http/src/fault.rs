@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::{ClientBodyError, ProxyBody};
-use crate::conn_state::RequestGuard;
+use crate::exchange::Exchange;
 use crate::pool::ConnectError;
 
 /// Who caused a failure; decides the status class and the log level.
@@ -143,24 +143,22 @@ impl Fault {
     }
 
     /// The response Ballast sends for this fault, logged once here.
-    pub(crate) fn into_response(
-        self,
-        listener: &str,
-        group: &str,
-        target: Option<std::net::SocketAddr>,
-        request: Option<RequestGuard>,
-    ) -> Response<ProxyBody> {
+    pub(crate) fn into_response(self, mut exchange: Exchange) -> Response<ProxyBody> {
         let status = self.status();
         let reason = self.reason();
+        let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
+        let target = exchange.target.as_ref().map(|t| t.address);
         match self.side() {
             Side::Target => {
-                tracing::warn!(listener, target_group = group, target = ?target, status = status.as_u16(), reason, error = %self, "request failed")
+                tracing::warn!(target_group = group, target = ?target, status = status.as_u16(), reason, error = %self, "request failed")
             }
             Side::Client => {
-                tracing::info!(listener, target_group = group, status = status.as_u16(), reason, error = %self, "request rejected")
+                tracing::info!(target_group = group, status = status.as_u16(), reason, error = %self, "request rejected")
             }
         }
-        let mut response = Response::new(ProxyBody::local(error_page(status), request));
+        exchange.error_reason = Some(reason);
+        exchange.answered(status.as_u16(), false);
+        let mut response = Response::new(ProxyBody::local(error_page(status), Some(exchange)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(

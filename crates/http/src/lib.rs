@@ -9,9 +9,12 @@
 mod affinity;
 mod body;
 mod conn_state;
+mod exchange;
+mod explain;
 mod fault;
 mod forward;
 mod headers;
+mod ids;
 mod pool;
 mod proxy;
 mod route;
@@ -20,6 +23,7 @@ mod server;
 mod snapshot;
 mod sticky;
 
+pub use explain::{explain, Explanation};
 pub use pool::ConnPool;
 pub use route::{RequestView, RuleTable};
 pub use server::{serve_listener, ListenerTask};

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ballast_balance::{Algorithm, PickInput};
 use ballast_config::ListenerName;
+use ballast_telemetry::metrics::ListenerMetrics;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -19,9 +20,11 @@ use tokio::time::Instant;
 use crate::affinity::affinity_key;
 use crate::body::{ClientBody, ProxyBody, Upload};
 use crate::conn_state::{ConnState, RequestGuard, HEAD_CONTENT_LENGTH, HEAD_TRANSFER_ENCODING};
+use crate::exchange::Exchange;
 use crate::fault::{Fault, Side};
 use crate::forward::{choose, stick_group};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
+use crate::ids::stamp_ids;
 use crate::pool::{connect, ConnectError, Sender};
 use crate::routing::{acme_http01, fixed, redirect, route_action};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
@@ -36,8 +39,21 @@ pub(crate) struct ConnCtx {
     pub(crate) state: Arc<ConnState>,
     /// The TCP peer's address (the client, or a proxy in front of it).
     pub(crate) peer: std::net::IpAddr,
+    /// The same with its port, for access logs.
+    pub(crate) peer_addr: std::net::SocketAddr,
     /// What the TLS handshake settled, on `https` listeners.
     pub(crate) tls: Option<TlsInfo>,
+    /// The listener's counters (`None` with metrics off); this connection counts as open
+    /// in them until the context is dropped.
+    pub(crate) metrics: Option<Arc<ListenerMetrics>>,
+}
+
+impl Drop for ConnCtx {
+    fn drop(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.connections_active.dec();
+        }
+    }
 }
 
 /// The header carrying the client certificate to targets (mutual TLS passthrough), as
@@ -132,38 +148,53 @@ async fn proxy(
     ctx: &ConnCtx,
     request: RequestGuard,
 ) -> Response<ProxyBody> {
-    let listener = &*ctx.listener.0;
-    if let Err(fault) = check_framing(&req, head_fields) {
-        return fault.into_response(listener, "-", None, Some(request));
-    }
+    let mut exchange = Exchange::new(request, ctx);
     let action = {
         let snapshot = ctx.snapshot.load();
+        if let Some(log) = &snapshot.access_log {
+            exchange.start_log(log, &req, ctx);
+        }
+        if let Err(fault) = check_framing(&req, head_fields) {
+            return fault.into_response(exchange);
+        }
         // ACME http-01 validations come before the rules; other paths pay one prefix check.
         if ctx.tls.is_none() && req.uri().path().starts_with(ballast_tls::HTTP01_PREFIX) {
             if let Some(answer) = acme_http01(&snapshot.acme, req.uri().path()) {
-                return fixed(&answer, request);
+                return fixed(&answer, exchange);
             }
         }
         match snapshot.listener(&ctx.listener) {
-            Some(routes) => route_action(routes, &req, ctx),
-            None => return Fault::NoTarget.into_response(listener, "-", None, Some(request)),
+            Some(routes) => {
+                let (action, rule) = route_action(routes, &req, ctx.peer);
+                if let Some(m) = &routes.rule_metrics {
+                    m.record_rule(rule);
+                }
+                exchange.rule = rule;
+                action
+            }
+            None => return Fault::NoTarget.into_response(exchange),
         }
     };
     let routed = match &action {
         RouteAction::Forward(group) => Some((Arc::clone(group), None)),
         RouteAction::WeightedForward(route) => choose(route, req.headers(), fastrand::u64(..))
             .map(|(group, id)| (group, id.map(|id| (Arc::clone(route), id)))),
-        RouteAction::Redirect(config) => return redirect(config, &req, ctx, request),
-        RouteAction::Fixed(reply) => return fixed(reply, request),
+        RouteAction::Redirect(config) => return redirect(config, &req, ctx, exchange),
+        RouteAction::Fixed(reply) => return fixed(reply, exchange),
     };
     let Some((group, group_cookie)) = routed else {
-        return Fault::NoTarget.into_response(listener, "-", None, Some(request));
+        return Fault::NoTarget.into_response(exchange);
     };
-    let group_name = &*group.name.0;
-    let (req, upload) = match rewrite_request(req, &ctx.forwarded, ctx.tls.as_ref()) {
+    if let Some(m) = &group.metrics {
+        m.requests.inc();
+    }
+    exchange.group = Some(Arc::clone(&group));
+    let (req, upload) = match rewrite_request(req, &ctx.forwarded, ctx.tls.as_ref(), &mut exchange)
+    {
         Ok(rewritten) => rewritten,
-        Err(fault) => return fault.into_response(listener, group_name, None, Some(request)),
+        Err(fault) => return fault.into_response(exchange),
     };
+    exchange.upload.clone_from(&upload);
     group.retry_budget.deposit();
     // The head is copied for a replay only where one can happen: an idempotent bodiless
     // request, in a group that allows it and has another target to replay on.
@@ -177,7 +208,7 @@ async fn proxy(
     let was_stuck = stuck.is_some();
     let mut req = Some(req);
     let mut exclude = None;
-    let mut failed: Option<(Fault, Option<std::net::SocketAddr>, Retry)> = None;
+    let mut failed: Option<(Fault, Option<Arc<Target>>, Retry)> = None;
     loop {
         let now = std::time::Instant::now();
         let pick = PickInput {
@@ -197,29 +228,46 @@ async fn proxy(
         });
         let Some(index) = picked.filter(|_| !denied) else {
             // A retry with nowhere else to go reports what made it retry.
-            let (fault, target) = match failed.take() {
-                Some((fault, target, _)) => (fault, target),
-                None => (no_target(&group), None),
+            let fault = match failed.take() {
+                Some((fault, target, _)) => {
+                    exchange.target = target;
+                    fault
+                }
+                None => no_target(&group),
             };
-            return fault.into_response(listener, group_name, target, Some(request));
+            return fault.into_response(exchange);
         };
         let target = Arc::clone(&group.targets[index]);
         if let Some((fault, from, _)) = &failed {
-            tracing::debug!(listener, target_group = group_name, from = ?from, target = %target.address, reason = fault.reason(), "retrying on another target");
+            tracing::debug!(target_group = &*group.name.0, from = ?from.as_ref().map(|t| t.address), target = %target.address, reason = fault.reason(), "retrying on another target");
+            if let Some(m) = &group.metrics {
+                m.retries.inc();
+            }
         }
         let Some(this) = req.take().or_else(|| replay.as_ref().map(rebuild)) else {
-            return Fault::NoTarget.into_response(listener, group_name, None, Some(request));
+            return Fault::NoTarget.into_response(exchange);
         };
+        if let Some(m) = &target.metrics {
+            m.requests.inc();
+        }
+        exchange.sent_at = Some(now);
         let in_flight = target.state.begin_request();
         match forward(this, upload.as_deref(), &group, &target, ctx).await {
             Ok((response, sender)) => {
-                target
-                    .state
-                    .record_outcome(response.status().as_u16() < 500);
+                let status = response.status().as_u16();
+                target.state.record_outcome(status < 500);
+                let answered = std::time::Instant::now();
                 if group.balancer.algorithm() == Algorithm::LeastResponseTime {
-                    let answered = std::time::Instant::now();
                     target.state.record_latency(answered - now, answered);
                 }
+                if let Some(m) = &target.metrics {
+                    m.record_response(status, answered - now);
+                }
+                if let Some(m) = &group.metrics {
+                    m.responses.record(status);
+                    m.response_time.observe(answered - now);
+                }
+                exchange.answered(status, true);
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 stick(&group, target.id, was_stuck, &mut parts.headers);
@@ -227,13 +275,17 @@ async fn proxy(
                     stick_group(route, *id, &mut parts.headers);
                 }
                 let reuse = (sender, Arc::clone(&target.pool), ctx.worker);
+                exchange.target = Some(target);
                 return Response::from_parts(
                     parts,
-                    ProxyBody::target(body, reuse, in_flight, request),
+                    ProxyBody::target(body, reuse, in_flight, exchange),
                 );
             }
             Err((fault, unsent)) => {
                 drop(in_flight);
+                if let Some(m) = &target.metrics {
+                    m.errors.inc();
+                }
                 if group.balancer.algorithm() == Algorithm::LeastResponseTime {
                     // A failure counts as an answer of at least a second: a target that
                     // refuses or times out must not look fast to least_response_time.
@@ -251,15 +303,11 @@ async fn proxy(
                 if let Some(cost) = retry {
                     req = unsent;
                     exclude = Some(index);
-                    failed = Some((fault, Some(target.address), cost));
+                    failed = Some((fault, Some(target), cost));
                     continue;
                 }
-                return fault.into_response(
-                    listener,
-                    group_name,
-                    Some(target.address),
-                    Some(request),
-                );
+                exchange.target = Some(target);
+                return fault.into_response(exchange);
             }
         }
     }
@@ -379,6 +427,7 @@ fn rewrite_request(
     req: Request<Incoming>,
     forwarded: &Forwarded,
     tls: Option<&TlsInfo>,
+    exchange: &mut Exchange,
 ) -> Result<(Request<ClientBody>, Option<Arc<Upload>>), Fault> {
     let (mut parts, body) = req.into_parts();
     if let Some(authority) = parts.uri.authority() {
@@ -396,6 +445,7 @@ fn rewrite_request(
     }
     strip_hop_by_hop(&mut parts.headers);
     add_forwarded(&mut parts.headers, forwarded);
+    stamp_ids(&mut parts.headers, exchange);
     // Only Ballast says which client certificate was presented: a client's own header of
     // that name is dropped.
     for name in [CLIENT_CERT, TLS_VERSION, TLS_CIPHER] {

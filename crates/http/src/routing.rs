@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
 use crate::body::ProxyBody;
-use crate::conn_state::RequestGuard;
+use crate::exchange::Exchange;
 use crate::proxy::ConnCtx;
 use crate::route::{redirect_location, RedirectInput, RequestView};
 use crate::snapshot::{FixedReply, ListenerRoutes, RouteAction};
@@ -17,16 +17,16 @@ use ballast_config::{Cidr, RedirectConfig};
 pub(crate) fn route_action<B>(
     routes: &ListenerRoutes,
     req: &Request<B>,
-    ctx: &ConnCtx,
-) -> RouteAction {
+    peer: IpAddr,
+) -> (RouteAction, Option<u32>) {
     if routes.rules.is_empty() {
-        return routes.default_action.clone();
+        return (routes.default_action.clone(), None);
     }
     let host = host_of(req);
     let client_ip = if routes.rules.needs_source_ip() {
-        client_ip(ctx.peer, &routes.trusted_proxies, req.headers())
+        client_ip(peer, &routes.trusted_proxies, req.headers())
     } else {
-        Some(ctx.peer)
+        Some(peer)
     };
     // Rules see the path as the target will understand it (ALB matches after URI
     // normalisation), so `/%61dmin` or `/x/../admin` cannot slip past an `/admin*` rule.
@@ -40,8 +40,8 @@ pub(crate) fn route_action<B>(
         client_ip,
     };
     match routes.rules.find(&view) {
-        Some((action, _priority)) => action.clone(),
-        None => routes.default_action.clone(),
+        Some((action, priority)) => (action.clone(), Some(priority)),
+        None => (routes.default_action.clone(), None),
     }
 }
 
@@ -166,7 +166,7 @@ pub(crate) fn redirect<B>(
     config: &RedirectConfig,
     req: &Request<B>,
     ctx: &ConnCtx,
-    request: RequestGuard,
+    mut exchange: Exchange,
 ) -> Response<ProxyBody> {
     let port = ctx.forwarded.port.to_str().unwrap_or("");
     let protocol = ctx.forwarded.proto.to_str().unwrap_or("http");
@@ -180,14 +180,19 @@ pub(crate) fn redirect<B>(
             query: req.uri().query().unwrap_or(""),
         },
     );
-    let mut response = Response::new(ProxyBody::local(bytes::Bytes::new(), Some(request)));
-    *response.status_mut() =
-        StatusCode::from_u16(config.status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
-    match HeaderValue::try_from(location) {
-        Ok(location) => {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        Err(_) => *response.status_mut() = StatusCode::BAD_REQUEST,
+    let (status, location) = match HeaderValue::try_from(location) {
+        Ok(location) => (
+            StatusCode::from_u16(config.status).unwrap_or(StatusCode::MOVED_PERMANENTLY),
+            Some(location),
+        ),
+        Err(_) => (StatusCode::BAD_REQUEST, None),
+    };
+    exchange.action = "redirect";
+    exchange.answered(status.as_u16(), false);
+    let mut response = Response::new(ProxyBody::local(bytes::Bytes::new(), Some(exchange)));
+    *response.status_mut() = status;
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
     }
     response
 }
@@ -210,8 +215,10 @@ pub(crate) fn acme_http01(
 }
 
 /// A fixed response answered by Ballast.
-pub(crate) fn fixed(reply: &FixedReply, request: RequestGuard) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::local(reply.body.clone(), Some(request)));
+pub(crate) fn fixed(reply: &FixedReply, mut exchange: Exchange) -> Response<ProxyBody> {
+    exchange.action = "fixed-response";
+    exchange.answered(reply.status.as_u16(), false);
+    let mut response = Response::new(ProxyBody::local(reply.body.clone(), Some(exchange)));
     *response.status_mut() = reply.status;
     response
         .headers_mut()

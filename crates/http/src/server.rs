@@ -47,12 +47,17 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                let tls = task
+                let (tls, metrics) = task
                     .snapshot
                     .load()
                     .listener(&task.name)
-                    .and_then(|l| l.tls.clone());
-                let ctx = connection_context(&task, peer, port.clone(), tls.is_some());
+                    .map(|l| (l.tls.clone(), l.metrics.clone()))
+                    .unwrap_or_default();
+                if let Some(m) = &metrics {
+                    m.connections.inc();
+                    m.connections_active.inc();
+                }
+                let ctx = connection_context(&task, peer, port.clone(), tls.is_some(), metrics);
                 let shutdown = task.shutdown.clone();
                 match tls {
                     None => task
@@ -97,10 +102,16 @@ async fn serve_tls_connection(
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             tracing::debug!(listener = %ctx.listener, %error, "TLS handshake failed");
+            if let Some(m) = &ctx.metrics {
+                m.tls_handshake_errors.inc();
+            }
             return;
         }
         Err(_) => {
             tracing::debug!(listener = %ctx.listener, "TLS handshake timed out");
+            if let Some(m) = &ctx.metrics {
+                m.tls_handshake_errors.inc();
+            }
             return;
         }
     };
@@ -119,6 +130,7 @@ fn connection_context(
     peer: SocketAddr,
     port: HeaderValue,
     tls: bool,
+    metrics: Option<Arc<ballast_telemetry::metrics::ListenerMetrics>>,
 ) -> ConnCtx {
     let client_ip = HeaderValue::try_from(peer.ip().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
@@ -133,7 +145,9 @@ fn connection_context(
         },
         state: ConnState::new(),
         peer: peer.ip(),
+        peer_addr: peer,
         tls: None,
+        metrics,
     }
 }
 

@@ -9,6 +9,9 @@ use ballast_balance::{Balancer, RetryBudget, StickyKey, TargetState};
 use ballast_config::{Cidr, HashKey, RedirectConfig, RetryConfig};
 use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
 
+use ballast_telemetry::metrics::{GroupMetrics, ListenerMetrics, RuleMetrics, TargetMetrics};
+use ballast_telemetry::AccessLog;
+
 use crate::route::RuleTable;
 
 pub use crate::forward::{GroupStickiness, WeightedRoute};
@@ -30,6 +33,8 @@ pub struct HttpSnapshot {
     pub target_groups: Vec<Arc<TargetGroup>>,
     /// The key sealing sticky cookies, kept from build to build so cookies stay valid.
     pub sticky_key: Option<StickyKey>,
+    /// Where access log lines go, when the access log is on.
+    pub access_log: Option<Arc<AccessLog>>,
     /// Pending ACME `http-01` challenges, answered by `http` listeners before their rules;
     /// the same store from build to build (the ACME client writes into it).
     pub acme: Arc<ballast_tls::AcmeChallenges>,
@@ -50,6 +55,10 @@ pub struct ListenerRoutes {
     pub trusted_proxies: Vec<Cidr>,
     /// What happens to a request no rule matches.
     pub default_action: RouteAction,
+    /// The listener's counters (stable across reloads; `None` with metrics off).
+    pub metrics: Option<Arc<ListenerMetrics>>,
+    /// Matches per rule (replaced when the rule set changes).
+    pub rule_metrics: Option<Arc<RuleMetrics>>,
 }
 
 /// A compiled action.
@@ -114,6 +123,8 @@ pub struct TargetGroup {
     /// Bounds retries to a share of the group's traffic; shared with the next snapshot
     /// when the retry settings are unchanged, so a rebuild does not refill it.
     pub retry_budget: Arc<RetryBudget>,
+    /// The group's counters (`None` with metrics off).
+    pub metrics: Option<Arc<GroupMetrics>>,
 }
 
 /// One target: where it is, its live counters and its keep-alive connections.
@@ -127,6 +138,8 @@ pub struct Target {
     pub state: Arc<TargetState>,
     /// Its keep-alive connections; `close_all` cuts them when a deregistration delay ends.
     pub pool: Arc<ConnPool>,
+    /// Its counters (`None` with metrics off).
+    pub metrics: Option<Arc<TargetMetrics>>,
 }
 
 impl HttpSnapshot {

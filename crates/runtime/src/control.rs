@@ -21,6 +21,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::snapshot::build_snapshot_with;
+use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
 
 /// How often outlier detection and draining deadlines are evaluated.
@@ -40,6 +41,10 @@ pub(crate) struct ControlState {
     pub(crate) config: Config,
     /// Loaded certificates and target TLS configurations.
     pub(crate) tls: TlsState,
+    /// Metric handles and the access log.
+    pub(crate) telemetry: Telemetry,
+    /// The listeners being served.
+    pub(crate) listeners: Vec<crate::listeners::RunningListener>,
     /// Deregistered targets still finishing their requests, and when they are cut.
     pub(crate) draining: Vec<Draining>,
     /// Targets added through the runtime API rather than the file; a reload keeps them.
@@ -67,6 +72,7 @@ impl Control {
     pub(crate) fn new(
         config: Config,
         tls: TlsState,
+        telemetry: Telemetry,
         snapshot: SharedSnapshot,
         workers: usize,
         runtime: tokio::runtime::Handle,
@@ -78,6 +84,8 @@ impl Control {
             state: Mutex::new(ControlState {
                 config,
                 tls,
+                telemetry,
+                listeners: Vec::new(),
                 draining: Vec::new(),
                 registered: Vec::new(),
                 checkers: HashMap::new(),
@@ -109,6 +117,7 @@ impl Control {
             self.workers,
             &draining,
             &state.tls,
+            &state.telemetry,
         );
         self.snapshot.store(Arc::new(next));
         self.reconcile_checkers(state);
@@ -184,6 +193,9 @@ impl Control {
                 .map(|t| (t.address, &*t.state))
                 .collect();
             for event in detector.evaluate(&targets, now) {
+                if matches!(event, OutlierEvent::Ejected { .. }) {
+                    state.telemetry.registry.ejections.inc();
+                }
                 log_outlier(&group.name, &event);
             }
             if !mitigates && state.anomalies.remove(&group.name).is_some() {

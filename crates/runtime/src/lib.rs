@@ -8,7 +8,9 @@
 mod acme;
 mod control;
 mod listeners;
+mod reload;
 mod snapshot;
+mod telemetry;
 mod tls;
 mod workers;
 
@@ -25,8 +27,11 @@ use ballast_http::{HttpSnapshot, SharedSnapshot};
 use tokio_util::sync::CancellationToken;
 
 use control::{Control, ControlState, Draining};
+use telemetry::Telemetry;
+use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
+pub use reload::{ApplyError, ReloadStatus};
 pub use snapshot::build_snapshot;
 
 /// Why the proxy could not start or take a new configuration.
@@ -64,9 +69,9 @@ pub enum RuntimeError {
     /// A certificate, key or CA file does not load.
     #[error("{0}")]
     Tls(String),
-    /// The new configuration adds, removes or rebinds listeners, which needs a restart today.
-    #[error("listeners changed ({0}); restart Ballast to apply listener changes")]
-    ListenersChanged(String),
+    /// The access log output cannot be opened.
+    #[error("{0}")]
+    AccessLog(String),
 }
 
 /// A running proxy: its worker threads, its control thread, its published snapshot and its
@@ -74,10 +79,11 @@ pub enum RuntimeError {
 #[derive(Debug)]
 pub struct Runtime {
     control: Arc<Control>,
-    bound: Vec<(ListenerName, SocketAddr)>,
+    serve: Workers,
     shutdown: CancellationToken,
-    workers: Vec<std::thread::JoinHandle<()>>,
-    control_thread: Option<std::thread::JoinHandle<()>>,
+    workers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    control_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    reloads: reload::Reloads,
 }
 
 /// What the runtime knows of one target's health, for operators (and the admin API).
@@ -108,11 +114,11 @@ impl Runtime {
         let available = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
         let worker_count = config.server.workers.resolve(available).get();
         let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(HttpSnapshot::default()));
-        let sockets = listeners::bind_all(&config, worker_count)?;
-        let bound: Vec<(ListenerName, SocketAddr)> = sockets
+        let sockets = config
+            .listeners
             .iter()
-            .map(|s| (s.name.clone(), s.address))
-            .collect();
+            .map(|l| listeners::bind(l, worker_count).map(|b| (l.bind, b)))
+            .collect::<Result<Vec<_>, _>>()?;
         let shutdown = CancellationToken::new();
         let drain_timeout = config.server.drain_timeout;
 
@@ -121,9 +127,11 @@ impl Runtime {
             .build()
             .map_err(RuntimeError::Worker)?;
         let tls = tls::TlsState::prepare(&config, &tls::TlsState::default())?;
+        let telemetry = Telemetry::prepare(&config, &Telemetry::default())?;
         let control = Arc::new(Control::new(
             config,
             tls,
+            telemetry,
             Arc::clone(&snapshot),
             worker_count,
             control_runtime.handle().clone(),
@@ -136,22 +144,37 @@ impl Runtime {
                 .spawn(move || control_runtime.block_on(control::run(control, shutdown)))
                 .map_err(RuntimeError::Worker)?
         };
-        let workers = workers::spawn(sockets, worker_count, &snapshot, &shutdown, drain_timeout)?;
-        for (name, address) in &bound {
-            tracing::info!(listener = %name, addr = %address, protocol = "http", "listener started");
-        }
-        Ok(Self {
+        let (serve, workers) = workers::spawn(worker_count, &snapshot, &shutdown, drain_timeout)?;
+        let runtime = Self {
             control,
-            bound,
+            serve,
             shutdown,
-            workers,
-            control_thread: Some(control_thread),
-        })
+            workers: std::sync::Mutex::new(workers),
+            control_thread: std::sync::Mutex::new(Some(control_thread)),
+            reloads: reload::Reloads::default(),
+        };
+        {
+            let mut state = runtime.control.lock();
+            for (requested, bound) in sockets {
+                runtime.start_listener(&mut state, requested, bound);
+            }
+        }
+        Ok(runtime)
     }
 
     /// The address each listener is bound to (the real port when the config said port 0).
-    pub fn listeners(&self) -> &[(ListenerName, SocketAddr)] {
-        &self.bound
+    pub fn listeners(&self) -> Vec<(ListenerName, SocketAddr)> {
+        self.control
+            .lock()
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.address))
+            .collect()
+    }
+
+    /// Whether [`Runtime::shutdown`] has begun (readiness checks answer "not ready").
+    pub fn is_stopping(&self) -> bool {
+        self.shutdown.is_cancelled()
     }
 
     /// Number of data-plane worker threads.
@@ -159,16 +182,25 @@ impl Runtime {
         self.control.workers
     }
 
-    /// Applies a new configuration whose listeners are unchanged: targets, groups, timeouts
-    /// and actions switch atomically for new requests; requests in flight finish on the old
-    /// snapshot. Live target state and connection pools carry over, and targets the new
-    /// configuration drops are drained as if deregistered.
+    /// Applies a new configuration: targets, groups, rules, timeouts and actions switch
+    /// atomically for new requests; requests in flight finish on the old snapshot. Live
+    /// target state and connection pools carry over, and targets the new configuration drops
+    /// are drained as if deregistered. New listeners are bound (a failure refuses the whole
+    /// change before anything moved); removed ones stop accepting and close their
+    /// connections gracefully; the others, and their connections, are untouched.
     pub fn apply(&self, mut config: Config) -> Result<(), RuntimeError> {
         let mut state = self.control.lock();
-        listeners::ensure_same(&state.config, &config)?;
-        // Certificates load before anything changes: a bad file refuses the reload whole.
+        let (removed, added) = listeners::diff(&state.listeners, &config);
+        // Everything that can fail happens before anything changes: new sockets, certificates
+        // and the access log output.
+        let bound = added
+            .iter()
+            .map(|l| listeners::bind(l, self.control.workers).map(|b| (l.bind, b)))
+            .collect::<Result<Vec<_>, _>>()?;
         let tls = tls::TlsState::prepare(&config, &state.tls)?;
+        let telemetry = Telemetry::prepare(&config, &state.telemetry)?;
         state.tls = tls;
+        state.telemetry = telemetry;
         keep_registered(&mut state, &mut config);
         let now = Instant::now();
         let mut leaving = Vec::new();
@@ -191,8 +223,20 @@ impl Runtime {
                 .target_group(&d.group)
                 .is_some_and(|g| g.targets.iter().any(|t| t.address == d.address))
         });
+        // Removed listeners stop first: their connections finish what they are doing on the
+        // snapshot they already hold and close.
+        for name in &removed {
+            if let Some(i) = state.listeners.iter().position(|l| &l.name == name) {
+                let listener = state.listeners.remove(i);
+                listener.stop.cancel();
+                tracing::info!(listener = %listener.name, addr = %listener.address, "listener removed: no new connections, open ones close gracefully");
+            }
+        }
         state.config = config;
         self.control.publish(&mut state);
+        for (requested, listener) in bound {
+            self.start_listener(&mut state, requested, listener);
+        }
         Ok(())
     }
 
@@ -267,15 +311,26 @@ impl Runtime {
 
     /// Stops accepting, lets in-flight requests finish for up to the drain timeout, closes
     /// the rest and waits for the worker threads. Blocks the calling thread.
-    pub fn shutdown(mut self) -> Duration {
+    pub fn shutdown(&self) -> Duration {
         let started = std::time::Instant::now();
         self.shutdown.cancel();
-        for worker in self.workers.drain(..) {
+        let workers = std::mem::take(
+            &mut *self
+                .workers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for worker in workers {
             if worker.join().is_err() {
                 tracing::error!("a worker thread panicked during shutdown");
             }
         }
-        if let Some(control) = self.control_thread.take() {
+        let control = self
+            .control_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(control) = control {
             if control.join().is_err() {
                 tracing::error!("the control thread panicked");
             }
@@ -323,6 +378,30 @@ fn keep_registered(state: &mut ControlState, config: &mut Config) {
 // === impl Runtime (private) ===
 
 impl Runtime {
+    /// Hands a bound listener's sockets to the workers and records it as running.
+    fn start_listener(
+        &self,
+        state: &mut ControlState,
+        requested: SocketAddr,
+        bound: listeners::BoundListener,
+    ) {
+        let stop = self.shutdown.child_token();
+        let protocol = state
+            .config
+            .listeners
+            .iter()
+            .find(|l| l.name == bound.name)
+            .map_or("http", |l| if l.tls.is_some() { "https" } else { "http" });
+        tracing::info!(listener = %bound.name, addr = %bound.address, protocol, "listener started");
+        self.serve.serve(&bound.name, bound.sockets, &stop);
+        state.listeners.push(listeners::RunningListener {
+            name: bound.name,
+            requested,
+            address: bound.address,
+            stop,
+        });
+    }
+
     /// Records a target as draining until `until`, holding its live state and connections
     /// from the current snapshot so they can be closed then, and marks it `draining` now.
     fn start_draining(

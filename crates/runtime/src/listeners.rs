@@ -1,9 +1,10 @@
 //! Binding listener sockets: one `SO_REUSEPORT` socket per listener per worker, so the
-//! kernel spreads new connections over the workers without a shared accept queue.
+//! kernel spreads new connections over the workers without a shared accept queue; and
+//! which listeners a reload adds and removes.
 
 use std::net::SocketAddr;
 
-use ballast_config::{Config, ListenerName};
+use ballast_config::{Config, ListenerConfig, ListenerName};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::RuntimeError;
@@ -19,34 +20,28 @@ pub(crate) struct BoundListener {
     pub(crate) sockets: Vec<std::net::TcpListener>,
 }
 
-/// Binds every listener of `config` once per worker. Port 0 is resolved by the first bind
-/// and reused by the others, so all workers share the port the OS picked.
-pub(crate) fn bind_all(
-    config: &Config,
+/// Binds one listener once per worker. Port 0 is resolved by the first bind and reused by
+/// the others, so all workers share the port the OS picked.
+pub(crate) fn bind(
+    listener: &ListenerConfig,
     workers: usize,
-) -> Result<Vec<BoundListener>, RuntimeError> {
-    config
-        .listeners
-        .iter()
-        .map(|l| {
-            let error = |reason| RuntimeError::Bind {
-                listener: l.name.clone(),
-                address: l.bind,
-                reason,
-            };
-            let first = bind_one(l.bind).map_err(error)?;
-            let address = first.local_addr().map_err(error)?;
-            let mut sockets = vec![first];
-            for _ in 1..workers {
-                sockets.push(bind_one(address).map_err(error)?);
-            }
-            Ok(BoundListener {
-                name: l.name.clone(),
-                address,
-                sockets,
-            })
-        })
-        .collect()
+) -> Result<BoundListener, RuntimeError> {
+    let error = |reason| RuntimeError::Bind {
+        listener: listener.name.clone(),
+        address: listener.bind,
+        reason,
+    };
+    let first = bind_one(listener.bind).map_err(error)?;
+    let address = first.local_addr().map_err(error)?;
+    let mut sockets = vec![first];
+    for _ in 1..workers {
+        sockets.push(bind_one(address).map_err(error)?);
+    }
+    Ok(BoundListener {
+        name: listener.name.clone(),
+        address,
+        sockets,
+    })
 }
 
 fn bind_one(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -66,22 +61,40 @@ fn bind_one(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Refuses a new configuration whose listener set or addresses differ from the running one.
-pub(crate) fn ensure_same(old: &Config, new: &Config) -> Result<(), RuntimeError> {
-    let describe = |c: &Config| {
-        c.listeners
-            .iter()
-            .map(|l| format!("{}={}", l.name, l.bind))
-            .collect::<Vec<_>>()
-    };
-    let (before, after) = (describe(old), describe(new));
-    if before == after {
-        Ok(())
-    } else {
-        Err(RuntimeError::ListenersChanged(format!(
-            "{} -> {}",
-            before.join(","),
-            after.join(",")
-        )))
-    }
+/// Which listeners a new configuration keeps (same name, same `bind`), which it removes and
+/// which it adds. A listener whose address changed is removed and added.
+pub(crate) fn diff<'a>(
+    running: &[RunningListener],
+    new: &'a Config,
+) -> (Vec<ListenerName>, Vec<&'a ListenerConfig>) {
+    let removed = running
+        .iter()
+        .filter(|r| {
+            !new.listeners
+                .iter()
+                .any(|l| l.name == r.name && l.bind == r.requested)
+        })
+        .map(|r| r.name.clone())
+        .collect();
+    let added = new
+        .listeners
+        .iter()
+        .filter(|l| {
+            !running
+                .iter()
+                .any(|r| r.name == l.name && r.requested == l.bind)
+        })
+        .collect();
+    (removed, added)
+}
+
+/// A listener being served: its configured and bound addresses, and the token that stops it.
+#[derive(Debug)]
+pub(crate) struct RunningListener {
+    pub(crate) name: ListenerName,
+    /// The `bind` key as configured (port 0 stays 0, so a reload does not see a change).
+    pub(crate) requested: SocketAddr,
+    /// The address actually bound.
+    pub(crate) address: SocketAddr,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }

@@ -12,12 +12,14 @@ use ballast_balance::{
 };
 use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
 
+use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
 use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
 use ballast_http::{
     ConnPool, FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, RuleTable,
     Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
 };
+use ballast_telemetry::MetricsRegistry;
 
 type Carried = HashMap<(GroupName, SocketAddr), (Arc<TargetState>, Arc<ConnPool>)>;
 
@@ -32,7 +34,14 @@ pub fn build_snapshot(
     workers: usize,
     draining: &[(GroupName, SocketAddr)],
 ) -> HttpSnapshot {
-    build_snapshot_with(config, previous, workers, draining, &TlsState::default())
+    build_snapshot_with(
+        config,
+        previous,
+        workers,
+        draining,
+        &TlsState::default(),
+        &Telemetry::default(),
+    )
 }
 
 /// [`build_snapshot`] with the TLS configurations the control plane has loaded: `https`
@@ -43,7 +52,9 @@ pub(crate) fn build_snapshot_with(
     workers: usize,
     draining: &[(GroupName, SocketAddr)],
     tls: &TlsState,
+    telemetry: &Telemetry,
 ) -> HttpSnapshot {
+    let metrics = telemetry.metrics();
     let carried = previous.map(carried_state).unwrap_or_default();
     let sticky_key = sticky_key(config, previous);
     let target_groups: Vec<Arc<TargetGroup>> = config
@@ -58,6 +69,7 @@ pub(crate) fn build_snapshot_with(
                 node_zone: config.server.zone.as_deref(),
                 sticky_key: &sticky_key,
                 tls,
+                metrics,
             };
             Arc::new(build_group(g, before, &context))
         })
@@ -89,15 +101,33 @@ pub(crate) fn build_snapshot_with(
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
                 default_action: compile(&l.default_action, None)?,
+                metrics: metrics.map(|m| m.listener(&l.name.0)),
+                rule_metrics: metrics
+                    .map(|m| m.rules(&l.name.0, l.rules.iter().map(|r| r.priority).collect())),
             })
         })
         .collect();
+    if let Some(m) = metrics {
+        retire_metrics(m, config, &target_groups);
+    }
     HttpSnapshot {
         listeners,
         target_groups,
         sticky_key: Some(sticky_key),
+        access_log: telemetry.access_log.clone(),
         acme: tls.challenges(),
     }
+}
+
+/// Drops the handles of listeners, groups and targets the new snapshot no longer has.
+fn retire_metrics(m: &MetricsRegistry, config: &Config, groups: &[Arc<TargetGroup>]) {
+    let listeners: Vec<&str> = config.listeners.iter().map(|l| &*l.name.0).collect();
+    let group_names: Vec<&str> = groups.iter().map(|g| &*g.name.0).collect();
+    let targets: Vec<(&str, SocketAddr)> = groups
+        .iter()
+        .flat_map(|g| g.targets.iter().map(|t| (&*g.name.0, t.address)))
+        .collect();
+    m.retain(&listeners, &group_names, &targets);
 }
 
 /// The data-plane form of an action; `None` only for a reference validation would have
@@ -157,6 +187,7 @@ struct GroupContext<'a> {
     node_zone: Option<&'a str>,
     sticky_key: &'a StickyKey,
     tls: &'a TlsState,
+    metrics: Option<&'a MetricsRegistry>,
 }
 
 /// The key sealing sticky cookies: from the configured secret, or else the previous
@@ -205,6 +236,7 @@ fn build_group(
         node_zone,
         sticky_key,
         tls,
+        metrics,
     } = *context;
     let checked = config.health_check.is_some();
     let now = Instant::now();
@@ -266,6 +298,7 @@ fn build_group(
                 id,
                 state,
                 pool,
+                metrics: metrics.map(|m| m.target(&config.name.0, address)),
             })
         })
         .collect();
@@ -309,6 +342,7 @@ fn build_group(
         fail_open: config.fail_open,
         retry: config.retry,
         retry_budget,
+        metrics: metrics.map(|m| m.group(&config.name.0)),
     }
 }
 

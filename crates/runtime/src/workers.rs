@@ -1,67 +1,112 @@
 //! Data-plane worker threads: each runs its own single-threaded tokio runtime serving its
 //! share of every listener, so a request lives on one thread from accept to response.
+//!
+//! Listeners come and go while workers run: the control side sends each worker its socket
+//! of a new listener, and cancels a removed listener's token, which stops its accept loops
+//! and gracefully closes its connections (in-flight requests finish). Other listeners and
+//! their connections are untouched.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ballast_config::ListenerName;
 use ballast_http::{serve_listener, ListenerTask, SharedSnapshot};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::listeners::BoundListener;
 use crate::RuntimeError;
 
-/// Starts `count` worker threads; worker `i` takes socket `i` of every listener.
+/// A listener socket for one worker to serve until `stop` is cancelled.
+#[derive(Debug)]
+pub(crate) struct Serve {
+    pub(crate) name: ListenerName,
+    pub(crate) socket: std::net::TcpListener,
+    pub(crate) stop: CancellationToken,
+}
+
+/// The running workers: one command queue each.
+#[derive(Debug)]
+pub(crate) struct Workers {
+    queues: Vec<UnboundedSender<Serve>>,
+}
+
+impl Workers {
+    /// Hands worker `i` socket `i` of a listener. A worker that has exited (shutdown)
+    /// drops it, which closes it.
+    pub(crate) fn serve(
+        &self,
+        name: &ListenerName,
+        sockets: Vec<std::net::TcpListener>,
+        stop: &CancellationToken,
+    ) {
+        for (queue, socket) in self.queues.iter().zip(sockets) {
+            let _gone = queue.send(Serve {
+                name: name.clone(),
+                socket,
+                stop: stop.clone(),
+            });
+        }
+    }
+}
+
+/// Starts `count` worker threads serving nothing yet.
 pub(crate) fn spawn(
-    listeners: Vec<BoundListener>,
     count: usize,
     snapshot: &SharedSnapshot,
     shutdown: &CancellationToken,
     drain_timeout: Duration,
-) -> Result<Vec<std::thread::JoinHandle<()>>, RuntimeError> {
-    let mut per_worker: Vec<Vec<(ballast_config::ListenerName, std::net::TcpListener)>> =
-        (0..count).map(|_| Vec::new()).collect();
-    for listener in listeners {
-        for (i, socket) in listener.sockets.into_iter().enumerate() {
-            per_worker[i].push((listener.name.clone(), socket));
-        }
+) -> Result<(Workers, Vec<std::thread::JoinHandle<()>>), RuntimeError> {
+    let mut queues = Vec::with_capacity(count);
+    let mut threads = Vec::with_capacity(count);
+    for worker in 0..count {
+        let (queue, commands) = unbounded_channel();
+        queues.push(queue);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(RuntimeError::Worker)?;
+        let snapshot = Arc::clone(snapshot);
+        let shutdown = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("ballast-worker-{worker}"))
+            .spawn(move || {
+                runtime.block_on(run_worker(
+                    worker,
+                    commands,
+                    snapshot,
+                    shutdown,
+                    drain_timeout,
+                ))
+            })
+            .map_err(RuntimeError::Worker)?;
+        threads.push(thread);
     }
-    per_worker
-        .into_iter()
-        .enumerate()
-        .map(|(worker, sockets)| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(RuntimeError::Worker)?;
-            let snapshot = Arc::clone(snapshot);
-            let shutdown = shutdown.clone();
-            std::thread::Builder::new()
-                .name(format!("ballast-worker-{worker}"))
-                .spawn(move || {
-                    runtime.block_on(run_worker(
-                        worker,
-                        sockets,
-                        snapshot,
-                        shutdown,
-                        drain_timeout,
-                    ))
-                })
-                .map_err(RuntimeError::Worker)
-        })
-        .collect()
+    Ok((Workers { queues }, threads))
 }
 
 async fn run_worker(
     worker: usize,
-    sockets: Vec<(ballast_config::ListenerName, std::net::TcpListener)>,
+    mut commands: UnboundedReceiver<Serve>,
     snapshot: SharedSnapshot,
     shutdown: CancellationToken,
     drain_timeout: Duration,
 ) {
     let connections = TaskTracker::new();
-    let mut accept_loops = Vec::with_capacity(sockets.len());
-    for (name, socket) in sockets {
+    let accept_loops = TaskTracker::new();
+    loop {
+        let serve = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            serve = commands.recv() => match serve {
+                Some(serve) => serve,
+                None => {
+                    shutdown.cancelled().await;
+                    break;
+                }
+            },
+        };
+        let Serve { name, socket, stop } = serve;
         let listener = match tokio::net::TcpListener::from_std(socket) {
             Ok(listener) => listener,
             Err(error) => {
@@ -73,16 +118,13 @@ async fn run_worker(
             name,
             snapshot: Arc::clone(&snapshot),
             worker,
-            shutdown: shutdown.clone(),
+            shutdown: stop,
             connections: connections.clone(),
         };
-        accept_loops.push(tokio::spawn(serve_listener(listener, task)));
+        accept_loops.spawn(serve_listener(listener, task));
     }
-    shutdown.cancelled().await;
-    for accept_loop in accept_loops {
-        // The loop ends on the same cancellation; its result carries nothing.
-        let _ended = accept_loop.await;
-    }
+    accept_loops.close();
+    accept_loops.wait().await;
     connections.close();
     let open = connections.len();
     if open > 0 {

@@ -1,8 +1,18 @@
 //! Telemetry: how Ballast reports what it does.
 //!
-//! Shared by both planes, layer 1: imports nothing of ours (it may import `ballast-config`). Today it owns the log
-//! setup; metric handles and the access-log writer belong here too, resolved when the
-//! snapshot is built so the hot path never looks anything up by label.
+//! Shared by both planes, layer 1 (it imports only `ballast-config`). It owns the log setup,
+//! the metric handles the request path writes ([`metrics`]) and their registry and Prometheus
+//! rendering ([`MetricsRegistry`]), the access log writer ([`AccessLog`]) and request and
+//! trace ids ([`trace`]). Handles are resolved when the snapshot is built, so the hot path
+//! never looks anything up by label.
+
+mod access_log;
+pub mod metrics;
+mod registry;
+pub mod trace;
+
+pub use access_log::{timestamp, AccessLog, AccessLogError, AccessLogLine};
+pub use registry::{MetricsRegistry, ProcessGauges, TargetGauges};
 
 use std::io::IsTerminal;
 use std::str::FromStr;

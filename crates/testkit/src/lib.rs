@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod admin;
 mod backend;
 pub mod client;
 mod echo;

@@ -74,6 +74,17 @@ impl BallastProcess {
             .unwrap_or_else(|| panic!("no listener {listener:?} in {:?}", self.listeners))
     }
 
+    /// The admin API's address, from its "admin API started" log line.
+    pub fn admin_addr(&self) -> SocketAddr {
+        let event = self.wait_for_log("admin API started", Duration::from_secs(10));
+        event["addr"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The path of the configuration file the process was started with.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("ballast.toml")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -1,0 +1,131 @@
+//! The admin API and dashboard: JSON REST over a [`Runtime`] handle, Prometheus metrics at
+//! `/metrics`, an OpenAPI document, liveness and readiness.
+//!
+//! Control plane, layer 5: it only talks to the runtime's public methods, never to the data
+//! plane. It runs on its own thread and tokio runtime, so a slow admin client never competes
+//! with the workers' event loops.
+
+mod api;
+mod auth;
+mod dashboard;
+pub mod diff;
+mod edit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballast_config::AdminConfig;
+use ballast_runtime::Runtime;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) token: Option<String>,
+    /// Serialises read-modify-write changes of the config document, so two concurrent
+    /// partial changes cannot lose one another.
+    pub(crate) edits: tokio::sync::Mutex<()>,
+    pub(crate) dashboard: dashboard::Stats,
+}
+
+/// Why the admin listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Its address could not be bound.
+    #[error("admin.bind: cannot bind {address}: {reason}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The operating system's reason.
+        reason: std::io::Error,
+    },
+    /// Its thread or runtime could not start.
+    #[error("cannot start the admin thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The running admin listener.
+#[derive(Debug)]
+pub struct AdminServer {
+    address: SocketAddr,
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AdminServer {
+    /// Binds the admin listener and serves it on a thread of its own.
+    pub fn start(config: &AdminConfig, runtime: Arc<Runtime>) -> Result<Self, AdminError> {
+        let bind_error = |reason| AdminError::Bind {
+            address: config.bind,
+            reason,
+        };
+        let listener = std::net::TcpListener::bind(config.bind).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        let app = Arc::new(App {
+            runtime,
+            token: config.token.as_ref().map(|t| t.expose().to_owned()),
+            edits: tokio::sync::Mutex::new(()),
+            dashboard: dashboard::Stats::default(),
+        });
+        let stop = CancellationToken::new();
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(AdminError::Thread)?;
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("ballast-admin".to_owned())
+                .spawn(move || tokio.block_on(serve(listener, app, stop)))
+                .map_err(AdminError::Thread)?
+        };
+        tracing::info!(addr = %address, token = config.token.is_some(), "admin API started");
+        Ok(Self {
+            address,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on (the real port when the config said 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops serving and waits for the thread; open event streams are cut.
+    pub fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the admin thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn serve(listener: std::net::TcpListener, app: Arc<App>, stop: CancellationToken) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, "cannot register the admin socket");
+            return;
+        }
+    };
+    dashboard::spawn_sampler(Arc::clone(&app), stop.clone());
+    let router = api::router(Arc::clone(&app));
+    let stopped = stop.clone();
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stopped.cancelled().await })
+        .await
+    {
+        tracing::error!(%error, "admin API stopped");
+    }
+}

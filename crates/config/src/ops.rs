@@ -1,0 +1,46 @@
+//! Typed sections for operating Ballast: the admin API, access logs and metrics.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::model::Secret;
+
+/// The admin API and dashboard listener (`[admin]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where it listens.
+    pub bind: SocketAddr,
+    /// The bearer token every request must carry; `None` only on loopback addresses.
+    pub token: Option<Secret>,
+}
+
+/// Where access log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogOutput {
+    /// The process's standard output.
+    Stdout,
+    /// A file, appended to and reopened on SIGUSR1.
+    File(PathBuf),
+}
+
+/// Access logging (`[access_log]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    /// Where lines go.
+    pub output: AccessLogOutput,
+    /// Lines buffered between workers and the writer before lines are dropped.
+    pub queue: usize,
+}
+
+/// Metrics collection (`[metrics]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Whether the request path counts at all.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}

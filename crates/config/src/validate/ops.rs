@@ -1,0 +1,177 @@
+//! Validation of `[admin]`, `[access_log]` and `[metrics]`.
+
+use std::net::SocketAddr;
+
+use super::Validator;
+use crate::defaults::{DEFAULT_ACCESS_LOG_QUEUE, DEFAULT_ADMIN_BIND};
+use crate::error::KeyPath;
+use crate::model::Secret;
+use crate::ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
+use crate::raw::{RawAccessLog, RawAdmin, RawMetrics};
+
+/// Shortest admin token accepted: a guessable token is no protection.
+const MIN_TOKEN_BYTES: usize = 16;
+
+impl Validator {
+    pub(super) fn admin(&mut self, path: &KeyPath, raw: Option<RawAdmin>) -> Option<AdminConfig> {
+        let raw = raw?;
+        let bind = match raw.bind.as_deref() {
+            None => DEFAULT_ADMIN_BIND,
+            Some(text) => self.socket_addr(&path.key("bind"), text)?,
+        };
+        let token = match (raw.token, raw.token_file) {
+            (Some(_), Some(_)) => {
+                self.invalid(
+                    path.key("token_file"),
+                    "both token and token_file",
+                    "one of them",
+                );
+                None
+            }
+            (Some(token), None) => self.token(&path.key("token"), token),
+            (None, Some(file)) => match std::fs::read_to_string(&file) {
+                Ok(text) => self.token(&path.key("token_file"), text.trim().to_owned()),
+                Err(e) => {
+                    self.invalid(
+                        path.key("token_file"),
+                        format!("\"{file}\" ({e})"),
+                        "a readable file holding the token",
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if token.is_none() && !is_loopback(bind) {
+            self.invalid(
+                path.key("token"),
+                format!("no token with bind = \"{bind}\" (off loopback)"),
+                "a bearer token (token or token_file) whenever the admin API is reachable from other hosts",
+            );
+            return None;
+        }
+        Some(AdminConfig { bind, token })
+    }
+
+    fn token(&mut self, path: &KeyPath, token: String) -> Option<Secret> {
+        if token.len() < MIN_TOKEN_BYTES || token.chars().any(char::is_whitespace) {
+            self.invalid(
+                path.clone(),
+                format!("a token of {} bytes", token.len()),
+                format!(
+                    "at least {MIN_TOKEN_BYTES} bytes without spaces (e.g. `openssl rand -hex 32`)"
+                ),
+            );
+            return None;
+        }
+        Some(Secret::new(token))
+    }
+
+    pub(super) fn access_log(
+        &mut self,
+        path: &KeyPath,
+        raw: Option<RawAccessLog>,
+    ) -> Option<AccessLogConfig> {
+        let raw = raw?;
+        if let Some(format) = raw.format.as_deref() {
+            if format != "json" {
+                self.invalid(path.key("format"), format!("\"{format}\""), "\"json\"");
+            }
+        }
+        let output = match raw.path.as_deref() {
+            None | Some("stdout" | "-") => AccessLogOutput::Stdout,
+            Some("") => {
+                self.invalid(path.key("path"), "\"\"", "\"stdout\" or a file path");
+                AccessLogOutput::Stdout
+            }
+            Some(file) => AccessLogOutput::File(file.into()),
+        };
+        let queue = match raw.queue {
+            None => DEFAULT_ACCESS_LOG_QUEUE,
+            Some(n) => match usize::try_from(n) {
+                Ok(n) if (1..=1 << 24).contains(&n) => n,
+                _ => {
+                    self.invalid(path.key("queue"), n.to_string(), "from 1 to 16777216 lines");
+                    DEFAULT_ACCESS_LOG_QUEUE
+                }
+            },
+        };
+        raw.enabled
+            .unwrap_or(true)
+            .then_some(AccessLogConfig { output, queue })
+    }
+
+    pub(super) fn metrics(raw: Option<RawMetrics>) -> MetricsConfig {
+        MetricsConfig {
+            enabled: raw.and_then(|m| m.enabled).unwrap_or(true),
+        }
+    }
+}
+
+fn is_loopback(address: SocketAddr) -> bool {
+    address.ip().is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn admin_defaults_to_loopback_9901() {
+        let config = parse("[admin]\n").unwrap();
+        let admin = config.admin.unwrap();
+        assert_eq!(admin.bind.to_string(), "127.0.0.1:9901");
+        assert!(admin.token.is_none());
+        assert!(parse("").unwrap().admin.is_none());
+    }
+
+    #[test]
+    fn admin_off_loopback_requires_a_token() {
+        let e = errors("[admin]\nbind = \"0.0.0.0:9901\"\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("admin.token:"), "{e:?}");
+        let ok = parse("[admin]\nbind = \"0.0.0.0:9901\"\ntoken = \"0123456789abcdef0123\"\n");
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn short_tokens_are_refused() {
+        let e = errors("[admin]\ntoken = \"short\"\n");
+        assert!(e[0].starts_with("admin.token:"), "{e:?}");
+    }
+
+    #[test]
+    fn access_log_outputs_and_queue() {
+        let c = parse("[access_log]\n").unwrap();
+        assert_eq!(c.access_log.unwrap().output, super::AccessLogOutput::Stdout);
+        let c = parse("[access_log]\npath = \"/tmp/a.log\"\nqueue = 10\n").unwrap();
+        let log = c.access_log.unwrap();
+        assert_eq!(log.queue, 10);
+        assert!(parse("[access_log]\nenabled = false\n")
+            .unwrap()
+            .access_log
+            .is_none());
+        let e = errors("[access_log]\nformat = \"xml\"\nqueue = 0\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("access_log.format:"), "{e:?}");
+        assert!(e[1].starts_with("access_log.queue:"), "{e:?}");
+    }
+
+    #[test]
+    fn metrics_default_on() {
+        assert!(parse("").unwrap().metrics.enabled);
+        assert!(
+            !parse("[metrics]\nenabled = false\n")
+                .unwrap()
+                .metrics
+                .enabled
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! One request's record, from its head to its last response byte: metrics and the access
+//! log line are written when it is dropped, with the response body.
+//!
+//! It travels inside the response body ([`crate::body::ProxyBody`]), so what is counted is
+//! what the client actually received, however the exchange ended (read to the end, client
+//! gone mid-body, error page).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ballast_telemetry::metrics::ListenerMetrics;
+use ballast_telemetry::{AccessLog, AccessLogLine};
+use http::{header, Request};
+
+use crate::body::Upload;
+use crate::conn_state::RequestGuard;
+use crate::proxy::ConnCtx;
+use crate::snapshot::{Target, TargetGroup};
+
+/// What a request did, filled in as it goes.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    /// Counts the request as in flight on its connection.
+    _request: RequestGuard,
+    started: Instant,
+    listener: Option<Arc<ListenerMetrics>>,
+    pub(crate) group: Option<Arc<TargetGroup>>,
+    pub(crate) target: Option<Arc<Target>>,
+    pub(crate) rule: Option<u32>,
+    pub(crate) action: &'static str,
+    /// Set once the response head is known.
+    status: u16,
+    target_status: Option<u16>,
+    pub(crate) error_reason: Option<&'static str>,
+    /// When the (last) attempt was sent to a target, and when its head came back.
+    pub(crate) sent_at: Option<Instant>,
+    answered_at: Option<Instant>,
+    pub(crate) upload: Option<Arc<Upload>>,
+    sent_bytes: u64,
+    log: Option<Box<LogHead>>,
+}
+
+/// What the access log needs from the request head, copied only when logging is on.
+#[derive(Debug)]
+struct LogHead {
+    sink: Arc<AccessLog>,
+    listener: String,
+    time: std::time::SystemTime,
+    client: SocketAddr,
+    request: String,
+    user_agent: Option<String>,
+    tls: Option<(String, String)>,
+    trace_id: Option<String>,
+    request_id: Option<String>,
+}
+
+impl Exchange {
+    /// Starts the record of a request; counts it on its listener.
+    pub(crate) fn new(request: RequestGuard, ctx: &ConnCtx) -> Self {
+        if let Some(m) = &ctx.metrics {
+            m.requests.inc();
+        }
+        Self {
+            _request: request,
+            started: Instant::now(),
+            listener: ctx.metrics.clone(),
+            group: None,
+            target: None,
+            rule: None,
+            action: "forward",
+            status: 0,
+            target_status: None,
+            error_reason: None,
+            sent_at: None,
+            answered_at: None,
+            upload: None,
+            sent_bytes: 0,
+            log: None,
+        }
+    }
+
+    /// Copies what the access log needs from the request head (only when it is on).
+    pub(crate) fn start_log<B>(&mut self, sink: &Arc<AccessLog>, req: &Request<B>, ctx: &ConnCtx) {
+        let headers = req.headers();
+        let text = |name| {
+            headers
+                .get(name)
+                .map(|v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| text(header::HOST))
+            .unwrap_or_else(|| "-".to_owned());
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let request = format!(
+            "{} {scheme}://{host}{path} {:?}",
+            req.method(),
+            req.version()
+        );
+        self.log = Some(Box::new(LogHead {
+            sink: Arc::clone(sink),
+            listener: ctx.listener.0.to_string(),
+            time: std::time::SystemTime::now(),
+            client: ctx.peer_addr,
+            request,
+            user_agent: text(header::USER_AGENT),
+            tls: ctx.tls.as_ref().map(|t| {
+                (
+                    String::from_utf8_lossy(t.version.as_bytes()).into_owned(),
+                    String::from_utf8_lossy(t.cipher.as_bytes()).into_owned(),
+                )
+            }),
+            trace_id: None,
+            request_id: None,
+        }));
+    }
+
+    /// Notes the ids sent to the target, for the log line.
+    pub(crate) fn set_ids(&mut self, trace_id: impl FnOnce() -> String, request_id: &[u8]) {
+        if let Some(log) = &mut self.log {
+            log.trace_id = Some(trace_id());
+            log.request_id = Some(String::from_utf8_lossy(request_id).into_owned());
+        }
+    }
+
+    /// Whether the access log is on for this request (ids are copied only then).
+    pub(crate) fn logging(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// The response head is known: `target_status` when a target gave it.
+    pub(crate) fn answered(&mut self, status: u16, from_target: bool) {
+        self.status = status;
+        if from_target {
+            self.target_status = Some(status);
+            self.answered_at = Some(Instant::now());
+        }
+    }
+
+    /// Counts body bytes sent to the client.
+    #[inline]
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent_bytes += bytes as u64;
+    }
+}
+
+fn seconds(from: Option<Instant>, to: Option<Instant>) -> f64 {
+    match (from, to) {
+        (Some(from), Some(to)) => to.saturating_duration_since(from).as_secs_f64(),
+        _ => -1.0,
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let received = self.upload.as_ref().map_or(0, |u| u.bytes());
+        if let Some(m) = &self.listener {
+            m.responses.record(self.status);
+            if self.error_reason.is_some() {
+                m.errors.record(self.status);
+            }
+            match self.action {
+                "redirect" => m.redirects.inc(),
+                "fixed-response" => m.fixed_responses.inc(),
+                _ => {}
+            }
+            m.sent_bytes.add(self.sent_bytes);
+            m.received_bytes.add(received);
+        }
+        let Some(log) = self.log.take() else { return };
+        let done = Instant::now();
+        let (tls_protocol, tls_cipher) = match log.tls {
+            Some((v, c)) => (Some(v), Some(c)),
+            None => (None, None),
+        };
+        let request_end = self.sent_at.unwrap_or(done);
+        log.sink.log(AccessLogLine {
+            time: ballast_telemetry::timestamp(log.time),
+            listener: log.listener,
+            client: log.client.to_string(),
+            target: self.target.as_ref().map(|t| t.address.to_string()),
+            request_processing_time: seconds(Some(self.started), Some(request_end)),
+            target_processing_time: seconds(self.sent_at, self.answered_at),
+            response_processing_time: seconds(self.answered_at.or(Some(request_end)), Some(done)),
+            status: self.status,
+            target_status: self.target_status,
+            received_bytes: received,
+            sent_bytes: self.sent_bytes,
+            request: log.request,
+            user_agent: log.user_agent,
+            tls_protocol,
+            tls_cipher,
+            target_group: self.group.as_ref().map(|g| g.name.0.to_string()),
+            rule: self
+                .rule
+                .map_or_else(|| "default".to_owned(), |p| p.to_string()),
+            action: self.action,
+            trace_id: log.trace_id,
+            request_id: log.request_id,
+            error_reason: self.error_reason,
+        });
+    }
+}

@@ -1,0 +1,189 @@
+//! Reloads from any source (file, SIGHUP, admin API), their bookkeeping, and the document the
+//! running configuration came from.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use ballast_config::{Config, ConfigErrors};
+use ballast_telemetry::{ProcessGauges, TargetGauges};
+
+use crate::{Runtime, RuntimeError};
+
+/// Why a new configuration was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// It does not validate: every problem, each with its key path.
+    #[error("invalid configuration: {0}")]
+    Invalid(ConfigErrors),
+    /// It validates but cannot run (a port in use, a certificate that does not load).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// What operators see of reloads (admin API, metrics, dashboard).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReloadStatus {
+    /// Reloads applied since start.
+    pub succeeded: u64,
+    /// Reloads refused since start.
+    pub failed: u64,
+    /// When the running configuration was applied (start counts).
+    pub last_success: Option<SystemTime>,
+    /// When the last attempt was made, and where it came from (`file`, `sighup`, `api`).
+    pub last_attempt: Option<(SystemTime, String)>,
+    /// Why the last attempt failed; `None` when it succeeded.
+    pub last_error: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Reloads {
+    inner: Mutex<(ReloadStatus, serde_json::Value)>,
+}
+
+impl Reloads {
+    fn lock(&self) -> MutexGuard<'_, (ReloadStatus, serde_json::Value)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Runtime {
+    /// Records the document the running configuration was started from (for the admin API,
+    /// which shows and edits it).
+    pub fn set_document(&self, document: serde_json::Value) {
+        let mut inner = self.reloads.lock();
+        inner.1 = document;
+        inner.0.last_success = Some(SystemTime::now());
+    }
+
+    /// The document of the running configuration, as JSON.
+    pub fn document(&self) -> serde_json::Value {
+        self.reloads.lock().1.clone()
+    }
+
+    /// The running configuration, typed.
+    pub fn config(&self) -> Config {
+        self.control.lock().config.clone()
+    }
+
+    /// Validates and applies a document; counts and records the outcome under `origin`.
+    /// The running configuration is untouched unless everything succeeds.
+    pub fn apply_document(
+        &self,
+        origin: &str,
+        document: serde_json::Value,
+    ) -> Result<(), ApplyError> {
+        let result = ballast_config::parse_json(&document)
+            .map_err(ApplyError::Invalid)
+            .and_then(|config| self.apply(config).map_err(ApplyError::from));
+        match &result {
+            Ok(()) => {
+                let mut inner = self.reloads.lock();
+                inner.1 = document;
+                let now = SystemTime::now();
+                inner.0.succeeded += 1;
+                inner.0.last_success = Some(now);
+                inner.0.last_attempt = Some((now, origin.to_owned()));
+                inner.0.last_error = None;
+                drop(inner);
+                self.control.lock().telemetry.registry.reloads_ok.inc();
+                tracing::info!(origin, "configuration reloaded");
+            }
+            Err(error) => self.refuse(origin, &error.messages()),
+        }
+        result
+    }
+
+    /// Checks a document as [`Runtime::apply_document`] would (validation, certificates),
+    /// without applying it.
+    pub fn check_document(&self, document: &serde_json::Value) -> Result<Config, ApplyError> {
+        let config = ballast_config::parse_json(document).map_err(ApplyError::Invalid)?;
+        let state = self.control.lock();
+        crate::tls::TlsState::prepare(&config, &state.tls)?;
+        Ok(config)
+    }
+
+    /// Records a reload refused before it reached the runtime (a file that does not parse).
+    pub fn refuse(&self, origin: &str, errors: &[String]) {
+        let mut inner = self.reloads.lock();
+        inner.0.failed += 1;
+        inner.0.last_attempt = Some((SystemTime::now(), origin.to_owned()));
+        inner.0.last_error = Some(errors.to_vec());
+        drop(inner);
+        self.control.lock().telemetry.registry.reloads_failed.inc();
+        tracing::error!(origin, errors = ?errors, "reload refused, the running configuration stays");
+    }
+
+    /// Reload counts and the last error.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.reloads.lock().0.clone()
+    }
+
+    /// Every metric, in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let targets: Vec<TargetGauges> = self
+            .target_health()
+            .into_iter()
+            .map(|t| TargetGauges {
+                group: t.group.to_string(),
+                address: t.address,
+                healthy: t.state == crate::HealthState::Healthy && !t.ejected,
+                in_flight: t.in_flight,
+                transitions: t.transitions,
+            })
+            .collect();
+        let status = self.reload_status();
+        let process = ProcessGauges {
+            last_reload_success_unix: status
+                .last_success
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0.0, |d| d.as_secs_f64()),
+            last_reload_ok: status.last_error.is_none(),
+        };
+        self.metrics().render(&targets, &process)
+    }
+
+    /// The metrics registry (the dashboard reads rates from it).
+    pub fn metrics(&self) -> std::sync::Arc<ballast_telemetry::MetricsRegistry> {
+        std::sync::Arc::clone(&self.control.lock().telemetry.registry)
+    }
+
+    /// Reopens the access log file (SIGUSR1, after log rotation).
+    pub fn reopen_access_log(&self) {
+        if let Some(log) = &self.control.lock().telemetry.access_log {
+            log.reopen();
+        }
+    }
+}
+
+impl ApplyError {
+    /// Every problem, one message each, key path first.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ApplyError::Invalid(errors) => {
+                errors.errors().iter().map(ToString::to_string).collect()
+            }
+            ApplyError::Runtime(e) => vec![e.to_string()],
+        }
+    }
+}
+
+impl Runtime {
+    /// What a request would get on `listener` (rule, group, target, why); `None` when no such
+    /// listener serves.
+    pub fn explain<B>(
+        &self,
+        listener: &str,
+        request: &http::Request<B>,
+        client: std::net::IpAddr,
+    ) -> Option<ballast_http::Explanation> {
+        let snapshot = self.control.snapshot.load();
+        ballast_http::explain(
+            &snapshot,
+            &ballast_config::ListenerName(listener.into()),
+            request,
+            client,
+        )
+    }
+}
