@@ -51,6 +51,9 @@ SYSTEMS=(ballast haproxy nginx direct)
 # BASELINE_BIN=path/to/an/older/ballast adds it as system "baseline", interleaved with the
 # others, so a change to the hot path is measured before/after in one run.
 BASELINE_BIN=${BASELINE_BIN:-}
+# BALLAST_EXTRA / BASELINE_EXTRA: TOML appended to that system's config (after the listener),
+# e.g. BALLAST_EXTRA=$'[metrics]\nenabled = false' to measure the cost of metrics.
+declare -A EXTRA_TOML=([ballast]="${BALLAST_EXTRA:-}" [baseline]="${BASELINE_EXTRA:-}")
 [[ -n $BASELINE_BIN ]] && SYSTEMS=(ballast baseline haproxy nginx direct)
 # TLS=1 terminates TLS in Ballast and HAProxy with the same ECDSA P-256 certificate (to
 # plain backends); NEW_CONNECTIONS=1 closes every connection, so requests/s is new TLS
@@ -349,6 +352,7 @@ workers = 1
 bind = "127.0.0.1:${PORT[$system]}"
 default_action = { forward = "backends" }
 $ballast_tls
+${EXTRA_TOML[$system]:-}
 
 [target_groups.backends]
 algorithm = "round_robin"

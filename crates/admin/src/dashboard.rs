@@ -9,10 +9,14 @@ use crate::App;
 
 /// Recent samples the dashboard charts.
 #[derive(Debug, Default)]
-pub(crate) struct Stats;
+pub(crate) struct Stats {
+    _samples: Vec<u64>,
+}
 
 /// Starts sampling the metrics once a second for the charts.
-pub(crate) fn spawn_sampler(_app: Arc<App>, _stop: CancellationToken) {}
+pub(crate) fn spawn_sampler(app: Arc<App>, _stop: CancellationToken) {
+    let _ = &app.dashboard;
+}
 
 /// The dashboard's routes.
 pub(crate) fn routes() -> Router<Arc<App>> {

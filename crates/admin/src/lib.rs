@@ -51,17 +51,32 @@ pub struct AdminServer {
     address: SocketAddr,
     stop: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
+    socket: std::net::TcpListener,
 }
 
 impl AdminServer {
     /// Binds the admin listener and serves it on a thread of its own.
     pub fn start(config: &AdminConfig, runtime: Arc<Runtime>) -> Result<Self, AdminError> {
+        Self::start_on(config, runtime, None)
+    }
+
+    /// [`AdminServer::start`] on a socket handed over by a previous process (binary upgrade),
+    /// or on a new one when `inherited` is `None`.
+    pub fn start_on(
+        config: &AdminConfig,
+        runtime: Arc<Runtime>,
+        inherited: Option<std::net::TcpListener>,
+    ) -> Result<Self, AdminError> {
         let bind_error = |reason| AdminError::Bind {
             address: config.bind,
             reason,
         };
-        let listener = std::net::TcpListener::bind(config.bind).map_err(bind_error)?;
+        let listener = match inherited {
+            Some(listener) => listener,
+            None => std::net::TcpListener::bind(config.bind).map_err(bind_error)?,
+        };
         listener.set_nonblocking(true).map_err(bind_error)?;
+        let copy = listener.try_clone().map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
         let app = Arc::new(App {
             runtime,
@@ -86,7 +101,13 @@ impl AdminServer {
             address,
             stop,
             thread: Some(thread),
+            socket: copy,
         })
+    }
+
+    /// A duplicate of the listening socket, to hand to a new process on an upgrade.
+    pub fn socket(&self) -> std::io::Result<std::net::TcpListener> {
+        self.socket.try_clone()
     }
 
     /// The address it listens on (the real port when the config said 0).

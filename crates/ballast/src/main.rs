@@ -6,6 +6,7 @@
 mod demo;
 mod echo;
 mod run;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -91,18 +91,47 @@ fn serve_until_signal(
         .build()
         .context("cannot start the control runtime")?;
     let mut signals = signal_runtime.block_on(async { Signals::new() })?;
-    let runtime = Arc::new(Runtime::start(config)?);
+    let upgrade_socket = config.server.upgrade_socket.clone();
+    let mut inherited = match &upgrade_socket {
+        Some(path) => crate::upgrade::take_over(path)?,
+        None => crate::upgrade::Inherited::default(),
+    };
+    let runtime = Arc::new(Runtime::start_inheriting(
+        config,
+        std::mem::take(&mut inherited.listeners),
+    )?);
     runtime.set_document(document);
     let admin = match &admin_config {
-        Some(admin) => Some(AdminServer::start(admin, Arc::clone(&runtime))?),
+        Some(admin) => {
+            let socket = inherited
+                .admin
+                .take()
+                .filter(|(bind, _)| *bind == admin.bind)
+                .map(|(_, socket)| socket);
+            Some(AdminServer::start_on(admin, Arc::clone(&runtime), socket)?)
+        }
         None => None,
     };
+    // Serving: the previous process (if any) may stop accepting now.
+    inherited.release_old()?;
+    let handed_over = Arc::new(tokio::sync::Notify::new());
+    if let Some(path) = upgrade_socket {
+        let admin_socket = match (&admin_config, &admin) {
+            (Some(config), Some(server)) => server.socket().ok().map(|s| (config.bind, s)),
+            _ => None,
+        };
+        let notify = Arc::clone(&handed_over);
+        crate::upgrade::listen(path, Arc::clone(&runtime), admin_socket, move || {
+            notify.notify_one();
+        })?;
+    }
     tracing::info!(workers = runtime.worker_count(), admin = ?admin.as_ref().map(AdminServer::address), "ballast started");
     let mut file = FileWatch::new(text);
     let signal = loop {
         let next = signal_runtime.block_on(async {
             tokio::select! {
                 signal = signals.next() => Some(signal),
+                () = handed_over.notified() => Some(Signal::Stop("upgrade")),
                 () = tokio::time::sleep(std::time::Duration::from_secs(1)), if watch => None,
             }
         });

@@ -140,9 +140,8 @@ async fn admin_api_reads_changes_and_refuses_bad_input() {
         dry.json["changes"][0]["path"],
         "listeners.web.rules[0].conditions.path[0]"
     );
-    assert_eq!(
+    assert!(
         body_of(addr, "/v2/x").await.1.contains("\"name\":\"web\""),
-        true,
         "dry run applied"
     );
 

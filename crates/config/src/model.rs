@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub stickiness_secret: Option<Secret>,
     /// Reload when the configuration file changes.
     pub watch_config: bool,
+    /// Where binary upgrades hand the listening sockets over; `None`: upgrades need a restart.
+    pub upgrade_socket: Option<std::path::PathBuf>,
 }
 
 /// A secret from the configuration: never printed, not even in debug output.

@@ -52,6 +52,8 @@ pub struct RawServer {
     pub stickiness_secret: Option<String>,
     /// Reload when the configuration file changes (checked every second).
     pub watch_config: Option<bool>,
+    /// Unix socket through which a new Ballast process takes this one's listening sockets.
+    pub upgrade_socket: Option<String>,
 }
 
 /// `[listeners.NAME]`.

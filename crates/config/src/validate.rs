@@ -100,6 +100,17 @@ impl Validator {
             zone: self.zone(&path.key("zone"), raw.zone.as_deref()),
             stickiness_secret: self.secret(&path.key("stickiness_secret"), raw.stickiness_secret),
             watch_config: raw.watch_config.unwrap_or(true),
+            upgrade_socket: match raw.upgrade_socket {
+                Some(p) if p.is_empty() || p.len() > 100 => {
+                    self.invalid(
+                        path.key("upgrade_socket"),
+                        format!("\"{p}\""),
+                        "a file path of 1 to 100 bytes (a Unix socket path)",
+                    );
+                    None
+                }
+                other => other.map(Into::into),
+            },
         }
     }
 

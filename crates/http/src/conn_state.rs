@@ -109,6 +109,14 @@ impl ConnState {
         (guard, fields)
     }
 
+    /// Whether a request head is due or arriving: a fresh connection, or bytes of a head
+    /// not yet handed to the proxy. A drain lets such a request in rather than cutting a
+    /// connection the client has just opened (an upgrade or reload must not fail it).
+    pub(crate) fn request_due(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && self.header_started.load(Ordering::Relaxed) != NO_HEADER
+    }
+
     /// How long since a byte last moved on this connection.
     pub(crate) fn idle_for(&self) -> Duration {
         let last = self.last_activity.load(Ordering::Relaxed);

@@ -18,6 +18,9 @@ use crate::headers::Forwarded;
 use crate::proxy::{handle, ConnCtx};
 use crate::snapshot::SharedSnapshot;
 
+/// How often a draining connection that awaits its request is looked at.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
 /// What a worker needs to serve one listener socket.
 #[derive(Debug, Clone)]
 pub struct ListenerTask {
@@ -181,6 +184,7 @@ where
     let sleep = tokio::time::sleep(limits.request_header_timeout);
     tokio::pin!(sleep);
     let mut draining = false;
+    let mut awaiting = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -189,9 +193,21 @@ where
                 }
                 return;
             }
-            () = shutdown.cancelled(), if !draining => {
-                conn.as_mut().graceful_shutdown();
-                draining = true;
+            () = shutdown.cancelled(), if !draining && !awaiting => {
+                if state.request_due() {
+                    // A fresh connection or a head on its way: serve that request first
+                    // (the header timeout still bounds the wait).
+                    awaiting = true;
+                } else {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+            }
+            () = tokio::time::sleep(DRAIN_POLL), if awaiting && !draining => {
+                if !state.request_due() {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
             }
             expiry = state.expired(&limits, sleep.as_mut()), if !draining => match expiry {
                 Expiry::HeaderTimeout => {

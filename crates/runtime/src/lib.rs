@@ -31,6 +31,7 @@ use telemetry::Telemetry;
 use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
+pub use listeners::InheritedListener;
 pub use reload::{ApplyError, ReloadStatus};
 pub use snapshot::build_snapshot;
 
@@ -111,14 +112,30 @@ impl Runtime {
     /// Binds every listener and starts the worker threads and the control thread. When this
     /// returns, every listener accepts connections.
     pub fn start(config: Config) -> Result<Self, RuntimeError> {
+        Self::start_inheriting(config, Vec::new())
+    }
+
+    /// [`Runtime::start`], serving the sockets a previous process handed over for the
+    /// listeners they match (same name, same `bind`) instead of binding new ones: their
+    /// accept queues carry over, so no connection attempt is refused during an upgrade.
+    /// Inherited sockets no listener wants are closed.
+    pub fn start_inheriting(
+        config: Config,
+        mut inherited: Vec<InheritedListener>,
+    ) -> Result<Self, RuntimeError> {
         let available = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
         let worker_count = config.server.workers.resolve(available).get();
         let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(HttpSnapshot::default()));
         let sockets = config
             .listeners
             .iter()
-            .map(|l| listeners::bind(l, worker_count).map(|b| (l.bind, b)))
+            .map(|l| {
+                listeners::bind_or_inherit(l, worker_count, &mut inherited).map(|b| (l.bind, b))
+            })
             .collect::<Result<Vec<_>, _>>()?;
+        for unused in inherited {
+            tracing::info!(listener = %unused.name, "inherited listener no longer configured: closed");
+        }
         let shutdown = CancellationToken::new();
         let drain_timeout = config.server.drain_timeout;
 
@@ -169,6 +186,25 @@ impl Runtime {
             .listeners
             .iter()
             .map(|l| (l.name.clone(), l.address))
+            .collect()
+    }
+
+    /// Duplicates of every listener's sockets, for handing them to a new process (binary
+    /// upgrade). This process keeps serving them until it is shut down.
+    pub fn handover(&self) -> Vec<InheritedListener> {
+        self.control
+            .lock()
+            .listeners
+            .iter()
+            .map(|l| InheritedListener {
+                name: l.name.to_string(),
+                requested: l.requested,
+                sockets: l
+                    .sockets
+                    .iter()
+                    .filter_map(|s| s.try_clone().ok())
+                    .collect(),
+            })
             .collect()
     }
 
@@ -393,12 +429,24 @@ impl Runtime {
             .find(|l| l.name == bound.name)
             .map_or("http", |l| if l.tls.is_some() { "https" } else { "http" });
         tracing::info!(listener = %bound.name, addr = %bound.address, protocol, "listener started");
+        let copies = bound
+            .sockets
+            .iter()
+            .filter_map(|s| match s.try_clone() {
+                Ok(copy) => Some(copy),
+                Err(error) => {
+                    tracing::warn!(listener = %bound.name, %error, "cannot keep a copy of a listener socket for upgrades");
+                    None
+                }
+            })
+            .collect();
         self.serve.serve(&bound.name, bound.sockets, &stop);
         state.listeners.push(listeners::RunningListener {
             name: bound.name,
             requested,
             address: bound.address,
             stop,
+            sockets: copies,
         });
     }
 

@@ -97,4 +97,53 @@ pub(crate) struct RunningListener {
     /// The address actually bound.
     pub(crate) address: SocketAddr,
     pub(crate) stop: tokio_util::sync::CancellationToken,
+    /// Duplicates of its sockets, handed to a new process on a binary upgrade.
+    pub(crate) sockets: Vec<std::net::TcpListener>,
+}
+
+/// Listening sockets a previous Ballast process handed over (binary upgrade), by the
+/// listener they served.
+#[derive(Debug)]
+pub struct InheritedListener {
+    /// The listener's name.
+    pub name: String,
+    /// Its `bind` key as configured in the process that bound it.
+    pub requested: SocketAddr,
+    /// Its sockets (one per worker of the old process).
+    pub sockets: Vec<std::net::TcpListener>,
+}
+
+/// A listener taken over from `inherited` when one matches by name and `bind`, else bound.
+pub(crate) fn bind_or_inherit(
+    listener: &ListenerConfig,
+    workers: usize,
+    inherited: &mut Vec<InheritedListener>,
+) -> Result<BoundListener, RuntimeError> {
+    let found = inherited
+        .iter()
+        .position(|i| *i.name == *listener.name.0 && i.requested == listener.bind);
+    let Some(found) = found else {
+        return bind(listener, workers);
+    };
+    let taken = inherited.swap_remove(found);
+    let error = |reason| RuntimeError::Bind {
+        listener: listener.name.clone(),
+        address: listener.bind,
+        reason,
+    };
+    let first = taken.sockets.first().ok_or_else(|| {
+        error(std::io::Error::other(
+            "the previous process handed over no socket",
+        ))
+    })?;
+    let address = first.local_addr().map_err(error)?;
+    for socket in &taken.sockets {
+        socket.set_nonblocking(true).map_err(error)?;
+    }
+    tracing::info!(listener = %listener.name, addr = %address, sockets = taken.sockets.len(), "listener taken over from the previous process");
+    Ok(BoundListener {
+        name: listener.name.clone(),
+        address,
+        sockets: taken.sockets,
+    })
 }

@@ -277,6 +277,8 @@ mod tests {
         }
     }
 
+    // Polls a condition from a plain test thread (no async runtime to block).
+    #[allow(clippy::disallowed_methods)]
     fn wait_for(mut condition: impl FnMut() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !condition() {
