@@ -41,12 +41,15 @@ impl Storage {
             "{first}-{:08x}",
             fnv1a(sorted.join(",").as_bytes()) as u32
         ));
-        let host = config
+        let host: String = config
             .directory
             .trim_start_matches("https://")
             .split(['/', ':'])
             .next()
-            .unwrap_or("acme");
+            .unwrap_or("acme")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
         let account = config.storage.join("accounts").join(format!(
             "{host}-{:08x}.json",
             fnv1a(config.directory.as_bytes()) as u32

@@ -231,6 +231,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn acme_http01_answers_only_pending_tokens_under_its_prefix() {
+        let challenges = ballast_tls::AcmeChallenges::default();
+        challenges.set_http01("tok-1", "tok-1.thumbprint");
+        let reply = acme_http01(&challenges, "/.well-known/acme-challenge/tok-1").unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(&reply.body[..], b"tok-1.thumbprint");
+        assert!(acme_http01(&challenges, "/.well-known/acme-challenge/other").is_none());
+        assert!(acme_http01(&challenges, "/tok-1").is_none());
+        assert!(acme_http01(&challenges, "/.well-known/acme-challenge/").is_none());
+    }
+
+    #[test]
     fn ports_are_stripped_from_hosts() {
         assert_eq!(strip_port("example.com:8080"), "example.com");
         assert_eq!(strip_port("example.com"), "example.com");
