@@ -11,6 +11,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ballast-config", &[]),
     ("ballast-balance", &["ballast-config"]),
     ("ballast-tls", &["ballast-config"]),
+    // Control plane: the ACME client, feeding certificates to ballast-tls resolvers.
+    ("ballast-acme", &["ballast-config", "ballast-tls"]),
     ("ballast-telemetry", &["ballast-config"]),
     (
         "ballast-health",
@@ -49,6 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ballast-config",
             "ballast-balance",
             "ballast-tls",
+            "ballast-acme",
             "ballast-telemetry",
             "ballast-health",
             "ballast-scale",

@@ -138,3 +138,11 @@ pub const DEFAULT_ADMIN_BIND: std::net::SocketAddr = std::net::SocketAddr::V4(
 /// Access log lines buffered between the workers and the writer thread. A full queue drops
 /// lines (counted) rather than slowing a request.
 pub const DEFAULT_ACCESS_LOG_QUEUE: usize = 65_536;
+
+/// Where ACME accounts, certificates and keys are kept when `storage` is not given (the
+/// FHS place for a service's state).
+pub const DEFAULT_ACME_STORAGE: &str = "/var/lib/ballast/acme";
+
+/// An ACME certificate is renewed when it expires within this long: a third of Let's
+/// Encrypt's 90 days, as certbot does, leaving weeks of retries if the CA is down.
+pub const DEFAULT_ACME_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);

@@ -30,7 +30,8 @@ pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };
 pub use tls::{
-    CertificateFiles, ClientCertificateMode, ClientCertificates, ListenerTls, TargetTls, TlsPolicy,
+    AcmeChallenge, AcmeConfig, CertificateFiles, ClientCertificateMode, ClientCertificates,
+    ListenerTls, TargetTls, TlsPolicy,
 };
 
 /// Parses and validates a configuration document.

@@ -2,6 +2,7 @@
 //! is reached. Paths only: the `ballast-tls` crate loads and checks the files.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The TLS side of an `https` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,41 @@ pub struct ListenerTls {
     pub policy: TlsPolicy,
     /// Client certificates (mutual TLS), if asked for.
     pub client_certificates: Option<ClientCertificates>,
+    /// Certificates obtained from an ACME directory, served beside (and before) the static
+    /// ones for their domains.
+    pub acme: Option<AcmeConfig>,
+}
+
+/// Automatic certificates for a listener: where to get them, for which names, how to prove
+/// control of those names, and where to keep them between restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeConfig {
+    /// The directory URL of the ACME server (`https://`).
+    pub directory: String,
+    /// DNS names of the certificate, lower case, in the order written; the first is its
+    /// subject.
+    pub domains: Vec<String>,
+    /// Account contacts (`mailto:` URLs), possibly none.
+    pub contact: Vec<String>,
+    /// Where accounts, certificates and keys are kept.
+    pub storage: PathBuf,
+    /// How the ACME server checks that Ballast answers for the domains.
+    pub challenge: AcmeChallenge,
+    /// A certificate expiring within this long is renewed.
+    pub renew_before: Duration,
+    /// CA bundle for the directory's HTTPS; `None`: the system's roots.
+    pub ca: Option<PathBuf>,
+}
+
+/// The ACME challenge types Ballast can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AcmeChallenge {
+    /// `http-01`: a token served at `/.well-known/acme-challenge/` by an `http` listener (port
+    /// 80 in production).
+    Http01,
+    /// `tls-alpn-01` (RFC 8737): a special certificate offered on the `https` listener itself
+    /// to clients asking for the `acme-tls/1` protocol (port 443 in production).
+    TlsAlpn01,
 }
 
 /// One certificate chain and its private key.
@@ -78,6 +114,14 @@ impl TlsPolicy {
             .find(|(p, _)| *p == self)
             .map_or("", |(_, n)| n)
     }
+}
+
+impl AcmeChallenge {
+    /// Every challenge type and its name in the file.
+    pub const ALL: [(AcmeChallenge, &'static str); 2] = [
+        (AcmeChallenge::Http01, "http-01"),
+        (AcmeChallenge::TlsAlpn01, "tls-alpn-01"),
+    ];
 }
 
 impl Default for TargetTls {

@@ -30,6 +30,8 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }
     }
 
+    v.acme_challenges_answerable(&root, &listeners);
+
     let mut target_groups = Vec::with_capacity(raw.target_groups.len());
     for (name, group) in &raw.target_groups {
         let path = root.key("target_groups").key(name);
@@ -492,6 +494,7 @@ impl Validator {
     }
 }
 
+mod acme;
 mod balancing;
 mod forward;
 mod ops;

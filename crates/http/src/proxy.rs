@@ -26,7 +26,7 @@ use crate::forward::{choose, stick_group};
 use crate::headers::{add_forwarded, strip_hop_by_hop, Forwarded};
 use crate::ids::stamp_ids;
 use crate::pool::{connect, ConnectError, Sender};
-use crate::routing::{fixed, redirect, route_action};
+use crate::routing::{acme_http01, fixed, redirect, route_action};
 use crate::snapshot::{RouteAction, SharedSnapshot, Target, TargetGroup};
 use crate::sticky::{stick, stuck_target};
 
@@ -156,6 +156,12 @@ async fn proxy(
         }
         if let Err(fault) = check_framing(&req, head_fields) {
             return fault.into_response(&ctx.listener.0, exchange);
+        }
+        // ACME http-01 validations come before the rules; other paths pay one prefix check.
+        if ctx.tls.is_none() && req.uri().path().starts_with(ballast_tls::HTTP01_PREFIX) {
+            if let Some(answer) = acme_http01(&snapshot.acme, req.uri().path()) {
+                return fixed(&answer, exchange);
+            }
         }
         match snapshot.listener(&ctx.listener) {
             Some(routes) => {

@@ -197,6 +197,23 @@ pub(crate) fn redirect<B>(
     response
 }
 
+/// The answer to an ACME `http-01` validation request (RFC 8555 §8.3): the key
+/// authorization of a pending challenge for the token in the path. `None` for any other
+/// path, and for tokens nobody is waiting on, which then route as usual.
+pub(crate) fn acme_http01(
+    challenges: &ballast_tls::AcmeChallenges,
+    path: &str,
+) -> Option<FixedReply> {
+    let token = path.strip_prefix(ballast_tls::HTTP01_PREFIX)?;
+    let answer = challenges.http01(token)?;
+    tracing::info!(token, "answered an ACME http-01 challenge");
+    Some(FixedReply {
+        status: StatusCode::OK,
+        content_type: HeaderValue::from_static("application/octet-stream"),
+        body: bytes::Bytes::copy_from_slice(answer.as_bytes()),
+    })
+}
+
 /// A fixed response answered by Ballast.
 pub(crate) fn fixed(reply: &FixedReply, mut exchange: Exchange) -> Response<ProxyBody> {
     exchange.action = "fixed-response";
@@ -212,6 +229,18 @@ pub(crate) fn fixed(reply: &FixedReply, mut exchange: Exchange) -> Response<Prox
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acme_http01_answers_only_pending_tokens_under_its_prefix() {
+        let challenges = ballast_tls::AcmeChallenges::default();
+        challenges.set_http01("tok-1", "tok-1.thumbprint");
+        let reply = acme_http01(&challenges, "/.well-known/acme-challenge/tok-1").unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(&reply.body[..], b"tok-1.thumbprint");
+        assert!(acme_http01(&challenges, "/.well-known/acme-challenge/other").is_none());
+        assert!(acme_http01(&challenges, "/tok-1").is_none());
+        assert!(acme_http01(&challenges, "/.well-known/acme-challenge/").is_none());
+    }
 
     #[test]
     fn ports_are_stripped_from_hosts() {

@@ -119,6 +119,11 @@ async fn serve_tls_connection(
         }
     };
     let session = tls.get_ref().1;
+    if session.alpn_protocol() == Some(ballast_tls::ACME_TLS_ALPN) {
+        // A tls-alpn-01 validation: the handshake was the answer, no HTTP follows.
+        tracing::info!(listener = %ctx.listener, "answered an ACME tls-alpn-01 challenge");
+        return;
+    }
     ctx.tls = Some(crate::proxy::TlsInfo::from_session(session));
     serve_io(tls, limits, ctx, shutdown).await;
 }

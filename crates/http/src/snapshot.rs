@@ -35,6 +35,9 @@ pub struct HttpSnapshot {
     pub sticky_key: Option<StickyKey>,
     /// Where access log lines go, when the access log is on.
     pub access_log: Option<Arc<AccessLog>>,
+    /// Pending ACME `http-01` challenges, answered by `http` listeners before their rules;
+    /// the same store from build to build (the ACME client writes into it).
+    pub acme: Arc<ballast_tls::AcmeChallenges>,
 }
 
 /// How one listener handles requests.

@@ -53,6 +53,8 @@ pub(crate) struct ControlState {
     detectors: HashMap<GroupName, OutlierDetector>,
     /// Anomaly detection of `weighted_random` groups with mitigation, and when it last ran.
     anomalies: HashMap<GroupName, (AnomalyDetector, Instant)>,
+    /// ACME certificate tasks of `https` listeners.
+    acme: crate::acme::AcmeTasks,
 }
 
 /// A deregistered target and the end of its deregistration delay.
@@ -89,6 +91,7 @@ impl Control {
                 checkers: HashMap::new(),
                 detectors: HashMap::new(),
                 anomalies: HashMap::new(),
+                acme: HashMap::new(),
             }),
         }
     }
@@ -118,6 +121,7 @@ impl Control {
         );
         self.snapshot.store(Arc::new(next));
         self.reconcile_checkers(state);
+        crate::acme::reconcile(&mut state.acme, &state.config, &state.tls, &self.runtime);
         state
             .detectors
             .retain(|name, _| state.config.target_group(name).is_some());
@@ -250,11 +254,13 @@ impl Control {
         self.publish(&mut state);
     }
 
-    /// Stops every health checker (shutdown).
+    /// Stops every health checker and ACME task (shutdown).
     pub(crate) fn stop_checkers(&self) {
-        for (_, (_, task)) in self.lock().checkers.drain() {
+        let mut state = self.lock();
+        for (_, (_, task)) in state.checkers.drain() {
             task.abort();
         }
+        crate::acme::stop(&mut state.acme);
     }
 }
 

@@ -5,6 +5,7 @@
 //! store, binds listeners, runs the worker threads and drains them on shutdown. The data
 //! plane never imports this crate.
 
+mod acme;
 mod control;
 mod listeners;
 mod reload;

@@ -115,6 +115,7 @@ pub(crate) fn build_snapshot_with(
         target_groups,
         sticky_key: Some(sticky_key),
         access_log: telemetry.access_log.clone(),
+        acme: tls.challenges(),
     }
 }
 

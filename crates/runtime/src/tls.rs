@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ballast_config::{ClientCertificateMode, Config, ListenerName, ListenerTls, TargetTls};
-use ballast_tls::{build_client_config, build_server_config, load_pair, SniResolver};
+use ballast_config::{
+    AcmeChallenge, ClientCertificateMode, Config, ListenerName, ListenerTls, TargetTls,
+};
+use ballast_tls::{
+    build_client_config, build_server_config, load_pair, AcmeChallenges, SniResolver,
+};
 use rustls::{ClientConfig, ServerConfig};
 
 use crate::RuntimeError;
@@ -17,6 +21,8 @@ use crate::RuntimeError;
 pub(crate) struct TlsState {
     listeners: HashMap<ListenerName, ListenerTlsState>,
     clients: HashMap<TargetTls, Arc<ClientConfig>>,
+    /// Pending ACME challenge answers: one store for the process, kept across reloads.
+    challenges: Arc<AcmeChallenges>,
 }
 
 #[derive(Debug)]
@@ -32,7 +38,10 @@ impl TlsState {
     /// The TLS state for `config`, reusing what `previous` already loaded for unchanged
     /// settings. Any file that does not load is an error naming its listener or group.
     pub(crate) fn prepare(config: &Config, previous: &TlsState) -> Result<Self, RuntimeError> {
-        let mut next = TlsState::default();
+        let mut next = TlsState {
+            challenges: Arc::clone(&previous.challenges),
+            ..TlsState::default()
+        };
         for listener in &config.listeners {
             let Some(tls) = &listener.tls else { continue };
             let state = match previous.listeners.get(&listener.name) {
@@ -42,7 +51,7 @@ impl TlsState {
                     server: Arc::clone(&old.server),
                     stamps: old.stamps.clone(),
                 },
-                _ => load_listener(&listener.name, tls)?,
+                _ => load_listener(&listener.name, tls, &next.challenges)?,
             };
             next.listeners.insert(listener.name.clone(), state);
         }
@@ -65,6 +74,18 @@ impl TlsState {
     /// The server configuration of an `https` listener.
     pub(crate) fn server(&self, listener: &ListenerName) -> Option<Arc<ServerConfig>> {
         self.listeners.get(listener).map(|l| Arc::clone(&l.server))
+    }
+
+    /// The certificate resolver of an `https` listener (ACME publishes into it).
+    pub(crate) fn resolver(&self, listener: &ListenerName) -> Option<Arc<SniResolver>> {
+        self.listeners
+            .get(listener)
+            .map(|l| Arc::clone(&l.resolver))
+    }
+
+    /// The process's pending ACME challenge answers.
+    pub(crate) fn challenges(&self) -> Arc<AcmeChallenges> {
+        Arc::clone(&self.challenges)
     }
 
     /// The client configuration for a target TLS setting.
@@ -101,11 +122,25 @@ impl TlsState {
     }
 }
 
-fn load_listener(name: &ListenerName, tls: &ListenerTls) -> Result<ListenerTlsState, RuntimeError> {
+fn load_listener(
+    name: &ListenerName,
+    tls: &ListenerTls,
+    challenges: &Arc<AcmeChallenges>,
+) -> Result<ListenerTlsState, RuntimeError> {
     let error = |e: ballast_tls::TlsError| RuntimeError::Tls(format!("listeners.{name}.tls: {e}"));
     let stamps = stamp_files(tls);
     let certificates = load_certificates(tls).map_err(error)?;
-    let resolver = Arc::new(SniResolver::new(&certificates));
+    let mut resolver = SniResolver::new(&certificates);
+    if let Some(acme) = &tls.acme {
+        if acme.challenge == AcmeChallenge::TlsAlpn01 {
+            resolver = resolver.answering_acme(Arc::clone(challenges));
+        }
+        // A certificate stored by an earlier run serves from the first handshake on.
+        if let Some(stored) = ballast_acme::stored_certificate(name, acme) {
+            resolver.replace_managed(&[stored]);
+        }
+    }
+    let resolver = Arc::new(resolver);
     let client_ca = tls.client_certificates.as_ref().and_then(|c| match c.mode {
         ClientCertificateMode::Verify => c.ca.as_deref(),
         ClientCertificateMode::Passthrough => None,

@@ -13,6 +13,7 @@ mod backend;
 pub mod client;
 mod echo;
 mod grpc;
+pub mod pebble;
 mod process;
 mod raw;
 pub mod tls;

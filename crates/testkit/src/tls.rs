@@ -158,6 +158,44 @@ pub async fn tls_connect(addr: SocketAddr, options: &ClientOptions) -> std::io::
     })
 }
 
+/// Connects with TLS as `sni`, verifying the server's certificate against `root_pem` (a PEM
+/// CA certificate) the way a browser would: an error unless the chain and name check out.
+pub async fn tls_connect_verified(
+    addr: SocketAddr,
+    sni: &str,
+    root_pem: &str,
+) -> std::io::Result<Handshake> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
+        .await?;
+    let session = stream.get_ref().1;
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+    let server_cert = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .expect("a server certificate")
+        .clone()
+        .into_owned();
+    Ok(Handshake {
+        stream,
+        server_cert,
+        alpn,
+    })
+}
+
 /// One HTTP/1.1 GET over an established TLS stream, with `Host`.
 pub async fn https_get(handshake: Handshake, host: &str, path: &str) -> http::Response<Bytes> {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(handshake.stream))

@@ -7,6 +7,7 @@
 //! OpenSSL.
 
 mod certs;
+mod challenges;
 mod client;
 mod passthrough;
 mod policy;
@@ -16,6 +17,7 @@ mod signatures;
 
 pub use ballast_config::TlsPolicy;
 pub use certs::{load_pair, CertificateInfo};
+pub use challenges::{AcmeChallenges, ACME_TLS_ALPN, HTTP01_PREFIX};
 pub use client::build_client_config;
 pub use policy::policy_suites;
 pub use resolver::SniResolver;

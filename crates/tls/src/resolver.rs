@@ -1,20 +1,35 @@
 //! Choosing a listener's certificate per handshake by SNI, from a table that can be swapped
-//! while connections are open (certificate rotation).
+//! while connections are open (certificate rotation, ACME issuance and renewal).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use crate::CertificateInfo;
+use crate::{AcmeChallenges, CertificateInfo, ACME_TLS_ALPN};
 
 /// The certificates of one listener, by name. Lock-free to read: one `ArcSwap` load per
 /// handshake.
+///
+/// Two sources feed it: the static certificates of the configuration ([`Self::replace`])
+/// and the ones an ACME client obtained ([`Self::replace_managed`]); each can change without
+/// the other being reloaded. With [`Self::answering_acme`], it also answers `tls-alpn-01`
+/// validation handshakes.
 #[derive(Debug)]
 pub struct SniResolver {
     table: ArcSwap<SniTable>,
+    /// What the table was built from; only the control plane takes this lock, to rebuild.
+    sources: Mutex<Sources>,
+    /// Pending `tls-alpn-01` challenges, for listeners that answer them.
+    acme: Option<Arc<AcmeChallenges>>,
+}
+
+#[derive(Debug, Default)]
+struct Sources {
+    configured: Vec<CertificateInfo>,
+    managed: Vec<CertificateInfo>,
 }
 
 #[derive(Debug, Default)]
@@ -30,14 +45,54 @@ impl SniResolver {
     /// A resolver serving `certificates`; the first is the default.
     pub fn new(certificates: &[CertificateInfo]) -> Self {
         Self {
-            table: ArcSwap::from_pointee(SniTable::build(certificates)),
+            table: ArcSwap::from_pointee(SniTable::build(certificates, &[])),
+            sources: Mutex::new(Sources {
+                configured: certificates.to_vec(),
+                managed: Vec::new(),
+            }),
+            acme: None,
         }
     }
 
-    /// Serves `certificates` from the next handshake on; handshakes and connections already
-    /// under way keep what they had.
+    /// This resolver, also answering `acme-tls/1` handshakes with the `tls-alpn-01`
+    /// certificates pending in `challenges` (RFC 8737).
+    pub fn answering_acme(mut self, challenges: Arc<AcmeChallenges>) -> Self {
+        self.acme = Some(challenges);
+        self
+    }
+
+    /// Whether this resolver answers `tls-alpn-01` handshakes (its listener must then offer
+    /// the `acme-tls/1` protocol).
+    pub fn answers_acme(&self) -> bool {
+        self.acme.is_some()
+    }
+
+    /// Serves `certificates` (the configured ones) from the next handshake on; handshakes
+    /// and connections already under way keep what they had. ACME certificates stay.
     pub fn replace(&self, certificates: &[CertificateInfo]) {
-        self.table.store(Arc::new(SniTable::build(certificates)));
+        let mut sources = self.lock();
+        sources.configured = certificates.to_vec();
+        self.table.store(Arc::new(SniTable::build(
+            &sources.configured,
+            &sources.managed,
+        )));
+    }
+
+    /// Serves `certificates` (obtained by ACME) from the next handshake on, before the
+    /// configured ones for the names they cover. Configured certificates stay.
+    pub fn replace_managed(&self, certificates: &[CertificateInfo]) {
+        let mut sources = self.lock();
+        sources.managed = certificates.to_vec();
+        self.table.store(Arc::new(SniTable::build(
+            &sources.configured,
+            &sources.managed,
+        )));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
+        self.sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The certificate for a server name (`None`: no SNI).
@@ -61,17 +116,32 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(acme) = &self.acme {
+            let validating = client_hello
+                .alpn()
+                .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
+            if validating {
+                // Only the challenge certificate may answer acme-tls/1 (RFC 8737 §3).
+                let name = client_hello.server_name()?.to_ascii_lowercase();
+                return acme.tls_alpn01(&name);
+            }
+        }
         self.certificate_for(client_hello.server_name())
     }
 }
 
 impl SniTable {
-    fn build(certificates: &[CertificateInfo]) -> Self {
+    /// Managed (ACME) certificates win for their names; the default stays the first
+    /// configured certificate, or the first managed one when none is configured.
+    fn build(configured: &[CertificateInfo], managed: &[CertificateInfo]) -> Self {
         let mut table = SniTable {
-            default: certificates.first().map(|c| Arc::clone(&c.key)),
+            default: configured
+                .first()
+                .or_else(|| managed.first())
+                .map(|c| Arc::clone(&c.key)),
             ..SniTable::default()
         };
-        for certificate in certificates {
+        for certificate in managed.iter().chain(configured) {
             for name in &certificate.names {
                 let map = match name.strip_prefix("*.") {
                     Some(parent) => table.wildcard.entry(parent.to_owned()),

@@ -12,7 +12,8 @@ use crate::{SniResolver, TlsError, TlsPolicy};
 /// A server configuration for `policy` whose certificates come from `resolver`, speaking
 /// `h2` and `http/1.1` by ALPN. With `client_ca`, client certificates are verified against
 /// that bundle; with `passthrough`, any client certificate is accepted (mutual TLS
-/// passthrough).
+/// passthrough). A resolver answering ACME also offers `acme-tls/1`, last, so that only an
+/// ACME server validating `tls-alpn-01` (which offers nothing else) ever gets it.
 pub fn build_server_config(
     policy: TlsPolicy,
     resolver: Arc<SniResolver>,
@@ -35,7 +36,11 @@ pub fn build_server_config(
             builder.with_client_cert_verifier(verifier)
         }
     };
+    let acme = resolver.answers_acme();
     let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if acme {
+        config.alpn_protocols.push(crate::ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }

@@ -97,3 +97,38 @@ fn policies_offer_what_docs_tls_md_says() {
         "{aes:?}"
     );
 }
+
+#[test]
+fn managed_certificates_win_for_their_names_and_keep_the_configured_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = ring::default_provider();
+    let load = |name: &str, sans: &[&str]| {
+        let (c, k) = write_pair(dir.path(), name, sans);
+        load_pair(&c, &k, &provider).unwrap()
+    };
+    let same = |a: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
+                b: &ballast_tls::CertificateInfo| {
+        a.is_some_and(|a| std::sync::Arc::ptr_eq(&a, &b.key))
+    };
+    // ACME only, nothing issued yet: no certificate at all (the handshake fails).
+    let empty = SniResolver::new(&[]);
+    assert!(empty.certificate_for(Some("acme.test")).is_none());
+    let issued = load("issued", &["acme.test"]);
+    empty.replace_managed(std::slice::from_ref(&issued));
+    assert!(same(empty.certificate_for(Some("acme.test")), &issued));
+    assert!(same(empty.certificate_for(None), &issued));
+
+    // Beside a static certificate for the same name, the managed one wins; the static one
+    // stays the default, and a static rotation keeps the managed one.
+    let fallback = load("fallback", &["acme.test", "other.test"]);
+    let both = SniResolver::new(std::slice::from_ref(&fallback));
+    assert!(same(both.certificate_for(Some("acme.test")), &fallback));
+    both.replace_managed(std::slice::from_ref(&issued));
+    assert!(same(both.certificate_for(Some("acme.test")), &issued));
+    assert!(same(both.certificate_for(Some("other.test")), &fallback));
+    assert!(same(both.certificate_for(None), &fallback));
+    let rotated = load("rotated", &["other.test"]);
+    both.replace(std::slice::from_ref(&rotated));
+    assert!(same(both.certificate_for(Some("acme.test")), &issued));
+    assert!(same(both.certificate_for(None), &rotated));
+}

@@ -86,12 +86,35 @@ pub struct RawFixedResponse {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListenerTls {
-    /// Certificate chains and keys; the first is the default.
+    /// Certificate chains and keys; the first is the default. May be left out with `acme`.
+    #[serde(default)]
     pub certificates: Vec<RawCertificate>,
     /// Security policy name.
     pub policy: Option<String>,
     /// Mutual TLS.
     pub client_certificates: Option<RawClientCertificates>,
+    /// Certificates obtained and renewed automatically from an ACME directory.
+    pub acme: Option<RawAcme>,
+}
+
+/// `[listeners.NAME.tls.acme]`: automatic certificates (RFC 8555).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcme {
+    /// The ACME directory URL (`https://...`).
+    pub directory: String,
+    /// DNS names the certificate covers (one certificate for all of them).
+    pub domains: Vec<String>,
+    /// Account contacts (`mailto:` URLs).
+    pub contact: Option<Vec<String>>,
+    /// Directory holding accounts, certificates and keys.
+    pub storage: Option<String>,
+    /// `http-01` (default) or `tls-alpn-01`.
+    pub challenge: Option<String>,
+    /// Renew when the certificate expires within this long.
+    pub renew_before: Option<String>,
+    /// CA bundle trusted for the directory's HTTPS instead of the system's roots.
+    pub ca: Option<String>,
 }
 
 /// `{ cert = "site.pem", key = "site.key" }`.

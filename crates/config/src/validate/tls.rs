@@ -18,11 +18,11 @@ impl Validator {
         raw: &RawListenerTls,
     ) -> Option<ListenerTls> {
         let mut ok = true;
-        if raw.certificates.is_empty() {
+        if raw.certificates.is_empty() && raw.acme.is_none() {
             self.invalid(
                 path.key("certificates"),
                 "no certificate",
-                "at least one { cert = \"FILE\", key = \"FILE\" }",
+                "at least one { cert = \"FILE\", key = \"FILE\" }, or an acme table",
             );
             ok = false;
         }
@@ -89,10 +89,19 @@ impl Validator {
                 Some(ClientCertificates { mode, ca })
             }
         };
+        let acme = match &raw.acme {
+            None => None,
+            Some(acme) => {
+                let acme = self.acme(&path.key("acme"), acme);
+                ok &= acme.is_some();
+                acme
+            }
+        };
         ok.then_some(ListenerTls {
             certificates,
             policy,
             client_certificates,
+            acme,
         })
     }
 
@@ -122,7 +131,7 @@ impl Validator {
     }
 
     /// A file that exists and can be opened now (relative paths: from the working directory).
-    fn readable(&mut self, path: &KeyPath, file: &str) -> Option<PathBuf> {
+    pub(super) fn readable(&mut self, path: &KeyPath, file: &str) -> Option<PathBuf> {
         match std::fs::File::open(Path::new(file)) {
             Ok(_) => Some(PathBuf::from(file)),
             Err(error) => {

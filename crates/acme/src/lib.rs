@@ -1,0 +1,159 @@
+//! Automatic certificates for `https` listeners: obtained from an ACME CA (RFC 8555), kept on
+//! disk, renewed before they expire, and handed to the listener's SNI resolver.
+//!
+//! Control plane, layer 1: imports `ballast-config` and `ballast-tls` only, and is run by
+//! `ballast-runtime` on its control thread. It reaches the data plane through two lock-free
+//! seams owned by `ballast-tls`: the listener's [`SniResolver`] (issued certificates, one
+//! `ArcSwap` store each) and the process's [`AcmeChallenges`] (answers to the CA's
+//! validations, read by `http` listeners for `http-01` and by the resolver for
+//! `tls-alpn-01`). Nothing here runs per request.
+
+mod client;
+mod der;
+mod issue;
+mod renewal;
+mod storage;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ballast_config::{AcmeConfig, ListenerName};
+use ballast_tls::{AcmeChallenges, CertificateInfo, SniResolver};
+
+use renewal::{backoff, plan, Plan, MAX_RETRY, MAX_SLEEP};
+use storage::Storage;
+
+/// Why an issuance or renewal failed. Logged by the task, which retries with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeError {
+    /// The CA answered with an error, or could not be reached.
+    #[error("ACME: {0}")]
+    Protocol(#[from] instant_acme::Error),
+    /// A file under `storage` could not be read or written.
+    #[error("{path}: {reason}")]
+    Storage {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A stored certificate or the CA bundle does not load.
+    #[error("{0}")]
+    Tls(#[from] ballast_tls::TlsError),
+    /// A key or certificate signing request could not be made.
+    #[error("key or CSR: {0}")]
+    Key(#[from] rcgen::Error),
+    /// The CA refused an authorization (its status says how).
+    #[error("authorization not pending: {0}")]
+    Authorization(String),
+    /// The CA does not offer the configured challenge type.
+    #[error("the CA offers no {0} challenge")]
+    NoChallenge(&'static str),
+    /// The order did not become ready or valid.
+    #[error("order failed: {0}")]
+    Order(String),
+}
+
+/// The certificate already stored for `listener`, if there is one that loads: what it
+/// serves from the first handshake on after a restart, before the task looks at renewal.
+pub fn stored_certificate(listener: &ListenerName, config: &AcmeConfig) -> Option<CertificateInfo> {
+    match Storage::new(listener, config).load() {
+        Ok(stored) => stored.map(|s| s.info),
+        Err(error) => {
+            tracing::warn!(listener = %listener, %error, "stored ACME certificate does not load: a new one will be obtained");
+            None
+        }
+    }
+}
+
+/// Keeps `listener`'s ACME certificate valid, forever (abort the task to stop it): serves
+/// the stored certificate if there is one, obtains one when there is none or when it
+/// expires within `renew_before`, and publishes each new certificate to `resolver` without
+/// touching open connections. A failure is logged, the certificate being served (if any)
+/// stays, and the attempt is retried with exponential backoff.
+pub async fn run(
+    listener: ListenerName,
+    config: AcmeConfig,
+    resolver: Arc<SniResolver>,
+    challenges: Arc<AcmeChallenges>,
+) {
+    let storage = Storage::new(&listener, &config);
+    let domains = config.domains.join(",");
+    let mut failures = 0u32;
+    let mut issued_now = false;
+    loop {
+        let stored = match storage.load() {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(listener = %listener, domains, %error, "stored ACME certificate does not load: obtaining a new one");
+                None
+            }
+        };
+        if let Some(stored) = &stored {
+            resolver.replace_managed(std::slice::from_ref(&stored.info));
+            let expires_in = stored
+                .not_after
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            tracing::info!(listener = %listener, domains, path = %storage.dir.display(), expires_in_days = expires_in.as_secs() / 86_400, fresh = issued_now, "ACME certificate serving");
+        }
+        let due = stored.as_ref().map_or(Plan::Renew, |s| {
+            plan(SystemTime::now(), s.not_after, config.renew_before)
+        });
+        let wait = match due {
+            Plan::Serve { renew_in } => renew_in.min(MAX_SLEEP),
+            Plan::Renew if issued_now => {
+                tracing::warn!(listener = %listener, domains, renew_before = ?config.renew_before, "the new ACME certificate is already within renew_before: next renewal in an hour");
+                MAX_RETRY
+            }
+            Plan::Renew => {
+                let renewal = stored.is_some();
+                match attempt(&listener, &config, &storage, &challenges, renewal).await {
+                    Ok(()) => {
+                        failures = 0;
+                        issued_now = true;
+                        continue;
+                    }
+                    Err(error) => {
+                        failures = failures.saturating_add(1);
+                        let retry_in = backoff(failures);
+                        tracing::error!(
+                            listener = %listener,
+                            domains,
+                            %error,
+                            failures,
+                            retry_in = ?retry_in,
+                            serving = if renewal { "the previous certificate" } else { "no ACME certificate yet" },
+                            "ACME certificate request failed"
+                        );
+                        retry_in
+                    }
+                }
+            }
+        };
+        issued_now = false;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn attempt(
+    listener: &ListenerName,
+    config: &AcmeConfig,
+    storage: &Storage,
+    challenges: &Arc<AcmeChallenges>,
+    renewal: bool,
+) -> Result<(), AcmeError> {
+    tracing::info!(listener = %listener, domains = config.domains.join(","), directory = %config.directory, renewal, "requesting an ACME certificate");
+    let started = std::time::Instant::now();
+    let result = issue::issue(config, storage, challenges).await;
+    if let Err(AcmeError::Protocol(instant_acme::Error::Api(problem))) = &result {
+        if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:accountDoesNotExist") {
+            // The CA forgot the account (a test CA restarted): make a new one next time.
+            storage.forget_account();
+        }
+    }
+    if result.is_ok() {
+        tracing::info!(listener = %listener, domains = config.domains.join(","), took = ?started.elapsed(), renewal, "ACME certificate issued");
+    }
+    result
+}
