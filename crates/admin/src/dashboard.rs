@@ -168,10 +168,13 @@ async fn events(
 /// Everything the page shows, as one JSON document.
 fn state_json(app: &App) -> Value {
     let runtime = &app.runtime;
+    // Read the runtime first: the sampler's lock is held only for the arithmetic.
+    let mut listeners = api::listeners_json(runtime);
+    let mut groups = api::groups_json(runtime);
+    let reload = api::reload_json(runtime);
     let recent = app.dashboard.lock();
     let series: Vec<stats::Point> = recent.samples.iter().map(stats::point).collect();
     let latest = recent.samples.last();
-    let mut listeners = api::listeners_json(runtime);
     for listener in &mut listeners {
         let now = listener["name"]
             .as_str()
@@ -181,7 +184,6 @@ fn state_json(app: &App) -> Value {
             listener["error_ratio"] = json!(stats::share(totals.errors_5xx, totals.responses));
         }
     }
-    let mut groups = api::groups_json(runtime);
     for group in &mut groups {
         let name = group["name"].as_str().unwrap_or_default().to_owned();
         let Some(targets) = group["targets"].as_array_mut() else {
@@ -204,7 +206,7 @@ fn state_json(app: &App) -> Value {
         "series": series,
         "listeners": listeners,
         "target_groups": groups,
-        "reload": api::reload_json(runtime),
+        "reload": reload,
         // Filled in once those features exist; the page shows "not configured".
         "scaling_groups": null,
         "dns_health": null,
@@ -277,3 +279,6 @@ fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests;
