@@ -41,7 +41,7 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
     let mut a = EchoProcess::start(bin(), 0, "a");
     let b = EchoProcess::start(bin(), 0, "b");
     let mut ballast = BallastProcess::start(bin(), &config(&[a.addr, b.addr]));
-    let admin = admin_address(&ballast);
+    let admin = ballast.admin_addr();
     let web = ballast.addr("web");
 
     // Without the token: refused; the query token works only on the dashboard's paths.
@@ -172,16 +172,6 @@ health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_
 "#,
         toml_targets(targets)
     )
-}
-
-/// The admin address from the "ballast started" line: `admin=Some(127.0.0.1:PORT)`.
-fn admin_address(ballast: &BallastProcess) -> SocketAddr {
-    let started = ballast.wait_for_log("ballast started", WAIT);
-    let text = started["admin"].as_str().unwrap_or_default();
-    text.strip_prefix("Some(")
-        .and_then(|t| t.strip_suffix(')'))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("no admin address in {started}"))
 }
 
 async fn authorized_get(admin: SocketAddr, path: &str) -> http::Response<Bytes> {
