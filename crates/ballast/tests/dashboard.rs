@@ -56,6 +56,14 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
             .status(),
         401
     );
+    let openapi = authorized_get(admin, "/api/v1/openapi.json").await;
+    let openapi: Value = serde_json::from_slice(openapi.body()).unwrap();
+    for path in ["/", "/api/v1/stats", "/api/v1/events"] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} not in the OpenAPI document"
+        );
+    }
     let page = authorized_get(admin, "/").await;
     assert_eq!(page.status(), 200);
     assert!(std::str::from_utf8(page.body())
