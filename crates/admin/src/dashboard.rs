@@ -1,24 +1,284 @@
-//! The dashboard: an HTML page embedded in the binary and the live data it shows.
+//! The dashboard: an HTML page embedded in the binary (`GET /`), the state it shows as JSON
+//! (`GET /api/v1/stats`) and as a live stream of Server-Sent Events (`GET /api/v1/events`),
+//! and the sampler that keeps five minutes of per-second figures for its charts.
+//!
+//! The sampler reads the metric registry's counters once a second on the admin thread; the
+//! request path never knows it exists.
 
-use std::sync::Arc;
+mod stats;
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use ballast_runtime::Runtime;
+use http::{HeaderValue, StatusCode};
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use self::stats::{Reading, Ring, Sample, TargetReading, RING_CAPACITY, TARGET_READINGS};
+use crate::api;
 use crate::App;
 
-/// Recent samples the dashboard charts.
-#[derive(Debug, Default)]
+/// The page: plain HTML, CSS and JavaScript in one file, no build step and nothing fetched
+/// from elsewhere.
+const PAGE: &str = include_str!("../assets/dashboard.html");
+
+/// How often the registry is sampled and an event is sent.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// The page may load only itself: inline script and style, data from this origin.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Recent samples the dashboard charts, and the signal that ends its event streams.
+#[derive(Debug)]
 pub(crate) struct Stats {
-    _samples: Vec<u64>,
+    recent: Mutex<Recent>,
+    /// Cancelled when the admin server stops, so open event streams end and the graceful
+    /// shutdown does not wait for browsers to go away.
+    stop: CancellationToken,
 }
 
-/// Starts sampling the metrics once a second for the charts.
-pub(crate) fn spawn_sampler(app: Arc<App>, _stop: CancellationToken) {
-    let _ = &app.dashboard;
+/// What the sampler has kept.
+#[derive(Debug)]
+struct Recent {
+    /// One sample per second, oldest first.
+    samples: Ring<Sample>,
+    /// The last few readings of each target, by (group, address).
+    targets: BTreeMap<(String, SocketAddr), Ring<TargetReading>>,
+}
+
+// === impl Stats ===
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            recent: Mutex::new(Recent {
+                samples: Ring::new(RING_CAPACITY),
+                targets: BTreeMap::new(),
+            }),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+impl Stats {
+    fn lock(&self) -> MutexGuard<'_, Recent> {
+        // Whatever a panic left behind is still a valid ring.
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Starts sampling the metrics once a second for the charts; stops, and ends every event
+/// stream, when `stop` is cancelled.
+pub(crate) fn spawn_sampler(app: Arc<App>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut before: Option<(Instant, Reading)> = None;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            let now = Instant::now();
+            let reading = read_totals(&app.runtime);
+            let targets = read_targets(&app.runtime, now);
+            let mut recent = app.dashboard.lock();
+            if let Some((then, previous)) = &before {
+                let unix_ms = unix_ms(SystemTime::now());
+                let sample = stats::sample(previous, &reading, now - *then, unix_ms);
+                recent.samples.push(sample);
+            }
+            keep_targets(&mut recent.targets, targets);
+            drop(recent);
+            before = Some((now, reading));
+        }
+        app.dashboard.stop.cancel();
+    });
 }
 
 /// The dashboard's routes.
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route("/", get(page))
+        .route("/api/v1/stats", get(stats_once))
+        .route("/api/v1/events", get(events))
 }
+
+async fn page() -> Response {
+    let mut response = (StatusCode::OK, PAGE).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    // The URL may carry the admin token; keep it out of caches and Referer headers.
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+async fn stats_once(State(app): State<Arc<App>>) -> Response {
+    let mut response = api::reply(StatusCode::OK, state_json(&app));
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// One event a second, each the whole state, until the client leaves or the server stops.
+async fn events(
+    State(app): State<Arc<App>>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stream = futures_util::stream::unfold((app, ticks), |(app, mut ticks)| async move {
+        tokio::select! {
+            () = app.dashboard.stop.cancelled() => None,
+            _ = ticks.tick() => {
+                let event = Event::default().event("state").data(state_json(&app).to_string());
+                Some((Ok(event), (app, ticks)))
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Everything the page shows, as one JSON document.
+fn state_json(app: &App) -> Value {
+    let runtime = &app.runtime;
+    // Read the runtime first: the sampler's lock is held only for the arithmetic.
+    let mut listeners = api::listeners_json(runtime);
+    let mut groups = api::groups_json(runtime);
+    let reload = api::reload_json(runtime);
+    let recent = app.dashboard.lock();
+    let series: Vec<stats::Point> = recent.samples.iter().map(stats::point).collect();
+    let latest = recent.samples.last();
+    for listener in &mut listeners {
+        let now = listener["name"]
+            .as_str()
+            .and_then(|name| latest.and_then(|s| s.listeners.get(name).map(|t| (s, *t))));
+        if let Some((sample, totals)) = now {
+            listener["requests_per_s"] = json!(stats::per_second(totals.requests, sample.elapsed));
+            listener["error_ratio"] = json!(stats::share(totals.errors_5xx, totals.responses));
+        }
+    }
+    for group in &mut groups {
+        let name = group["name"].as_str().unwrap_or_default().to_owned();
+        let Some(targets) = group["targets"].as_array_mut() else {
+            continue;
+        };
+        for target in targets {
+            let address = target["address"].as_str().and_then(|a| a.parse().ok());
+            let figures = address
+                .and_then(|a: SocketAddr| recent.targets.get(&(name.clone(), a)))
+                .and_then(stats::target_figures);
+            target["requests_per_s"] = json!(figures.as_ref().map(|f| f.requests_per_s));
+            target["p50_ms"] = json!(figures.as_ref().and_then(|f| f.p50_ms));
+            target["p99_ms"] = json!(figures.as_ref().and_then(|f| f.p99_ms));
+        }
+    }
+    drop(recent);
+    json!({
+        "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        "sample_interval_ms": SAMPLE_EVERY.as_millis() as u64,
+        "series": series,
+        "listeners": listeners,
+        "target_groups": groups,
+        "reload": reload,
+        // Filled in once those features exist; the page shows "not configured".
+        "scaling_groups": null,
+        "dns_health": null,
+    })
+}
+
+/// Every listener's totals and every group's latency histogram, merged.
+fn read_totals(runtime: &Runtime) -> Reading {
+    let metrics = runtime.metrics();
+    let listeners = metrics
+        .listeners()
+        .into_iter()
+        .map(|(name, m)| {
+            let classes = m.responses.classes();
+            let totals = stats::ListenerTotals {
+                requests: m.requests.get(),
+                responses: classes.iter().sum(),
+                errors_5xx: classes[4],
+            };
+            (name, totals)
+        })
+        .collect();
+    let histograms: Vec<_> = metrics
+        .groups()
+        .iter()
+        .map(|(_, g)| g.response_time.snapshot())
+        .collect();
+    Reading {
+        listeners,
+        latency: stats::merge_histograms(&histograms),
+    }
+}
+
+/// Every configured target's counters now.
+fn read_targets(runtime: &Runtime, now: Instant) -> Vec<((String, SocketAddr), TargetReading)> {
+    let metrics = runtime.metrics();
+    runtime
+        .target_health()
+        .into_iter()
+        .filter_map(|t| {
+            let group = t.group.0.to_string();
+            let m = metrics.find_target(&group, t.address)?;
+            let reading = TargetReading {
+                at: now,
+                requests: m.requests.get(),
+                latency: m.response_time.snapshot(),
+            };
+            Some(((group, t.address), reading))
+        })
+        .collect()
+}
+
+/// Appends each target's reading and forgets targets no longer configured.
+fn keep_targets(
+    kept: &mut BTreeMap<(String, SocketAddr), Ring<TargetReading>>,
+    readings: Vec<((String, SocketAddr), TargetReading)>,
+) {
+    let mut fresh = BTreeMap::new();
+    for (key, reading) in readings {
+        let mut ring = kept
+            .remove(&key)
+            .unwrap_or_else(|| Ring::new(TARGET_READINGS));
+        ring.push(reading);
+        fresh.insert(key, ring);
+    }
+    *kept = fresh;
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,414 @@
+//! The dashboard end to end, in a real browser: the real binary with a token-protected admin
+//! listener, two `ballast echo` targets behind a health-checked group, and headless Chromium
+//! (Debian's `chromium` package) driven over the Chrome DevTools protocol. The page is
+//! opened once and watched live: it must show both targets healthy, then, after one target
+//! process is killed, show it unhealthy through its event stream without a reload.
+//!
+//! Set `BALLAST_UPDATE_SCREENSHOT=1` to write the screenshot to `docs/images/dashboard.png`;
+//! otherwise it goes to a temporary directory. `BALLAST_CHROMIUM` names another browser
+//! binary (default `chromium`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use http_body_util::Full;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use ballast_testkit::client::{get, H1};
+use ballast_testkit::{toml_targets, BallastProcess, EchoProcess};
+
+const TOKEN: &str = "dashboard-test-token-0123456789";
+const WAIT: Duration = Duration::from_secs(15);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
+    let started = Instant::now();
+    let mut a = EchoProcess::start(bin(), 0, "a");
+    let b = EchoProcess::start(bin(), 0, "b");
+    let mut ballast = BallastProcess::start(bin(), &config(&[a.addr, b.addr]));
+    let admin = ballast.admin_addr();
+    let web = ballast.addr("web");
+
+    // Without the token: refused; the query token works only on the dashboard's paths.
+    assert_eq!(get(admin, "/api/v1/stats").await.status(), 401);
+    let stats = get(admin, &format!("/api/v1/stats?token={TOKEN}")).await;
+    assert_eq!(stats.status(), 200);
+    let stats: Value = serde_json::from_slice(stats.body()).unwrap();
+    assert_eq!(stats["listeners"][0]["name"], "web");
+    assert_eq!(
+        get(admin, &format!("/api/v1/config?token={TOKEN}"))
+            .await
+            .status(),
+        401
+    );
+    let openapi = authorized_get(admin, "/api/v1/openapi.json").await;
+    let openapi: Value = serde_json::from_slice(openapi.body()).unwrap();
+    for path in ["/", "/api/v1/stats", "/api/v1/events"] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} not in the OpenAPI document"
+        );
+    }
+    let page = authorized_get(admin, "/").await;
+    assert_eq!(page.status(), 200);
+    assert!(std::str::from_utf8(page.body())
+        .unwrap()
+        .contains("<canvas"));
+
+    // Steady traffic, one request in ten answered 503 by a rule, so every chart has a line.
+    let stop_traffic = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn(send_traffic(web, Arc::clone(&stop_traffic)));
+
+    let mut browser = Browser::launch(&format!("http://{admin}/?token={TOKEN}")).await;
+    let states = browser
+        .wait_for("both targets healthy on the page", TARGET_STATES, |v| {
+            v[a.addr.to_string()] == "healthy" && v[b.addr.to_string()] == "healthy"
+        })
+        .await;
+    println!("page shows {states}");
+    let text = browser.eval("document.body.textContent").await;
+    let text = text.as_str().unwrap();
+    for expected in [
+        "web",
+        "/fail",
+        "Scaling groups / DNS health — not configured",
+        "Configuration reloads",
+    ] {
+        assert!(
+            text.contains(expected),
+            "no {expected:?} on the page: {text}"
+        );
+    }
+
+    a.kill();
+    let killed = Instant::now();
+    browser
+        .wait_for(
+            "the killed target unhealthy on the page",
+            TARGET_STATES,
+            |v| v[a.addr.to_string()] == "unhealthy" && v[b.addr.to_string()] == "healthy",
+        )
+        .await;
+    println!(
+        "unhealthy on the page {:?} after the kill",
+        killed.elapsed()
+    );
+    // The page was never reloaded: the change came over the event stream.
+    assert_eq!(
+        browser
+            .eval("performance.getEntriesByType('navigation').length")
+            .await,
+        1
+    );
+    browser
+        .wait_for("a chart point with traffic", SERIES_WITH_TRAFFIC, |v| {
+            v == true
+        })
+        .await;
+
+    if update_screenshot() {
+        // For the docs: half a minute of history, so the charts have lines worth showing.
+        browser
+            .wait_longer(
+                "30 chart points",
+                "fetch('/api/v1/stats' + location.search).then(r => r.json()).then(s => s.series.length)",
+                Duration::from_secs(40),
+                |v| v.as_u64() >= Some(30),
+            )
+            .await;
+    }
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let path = screenshot_path();
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+
+    // An open event stream does not hold the admin server up: SIGTERM ends the process.
+    stop_traffic.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    ballast.signal("TERM");
+    let status = ballast.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "ballast exited with {status}");
+    browser.close().await;
+    println!("test took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Each target row's state, by address.
+const TARGET_STATES: &str = "Object.fromEntries([...document.querySelectorAll('tr[data-target]')].map(e => [e.dataset.target, e.dataset.state]))";
+
+/// Whether the charts have a point with requests in it yet.
+const SERIES_WITH_TRAFFIC: &str = "fetch('/api/v1/stats' + location.search).then(r => r.json()).then(s => s.series.some(p => p.requests_per_s > 0))";
+
+fn config(targets: &[SocketAddr]) -> String {
+    format!(
+        r#"[server]
+workers = 1
+drain_timeout = "1s"
+
+[admin]
+bind = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+
+[[listeners.web.rules]]
+priority = 10
+conditions = {{ path = ["/fail"] }}
+action = {{ fixed_response = {{ status = 503, content_type = "text/plain", body = "failing on purpose" }} }}
+
+[target_groups.app]
+targets = [{}]
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2, unhealthy_threshold = 2 }}
+"#,
+        toml_targets(targets)
+    )
+}
+
+async fn authorized_get(admin: SocketAddr, path: &str) -> http::Response<Bytes> {
+    let request = http::Request::get(path)
+        .header("host", admin.to_string())
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    H1::connect(admin).await.send(request).await.unwrap()
+}
+
+/// About 50 requests a second until told to stop. The pause paces the load; nothing waits
+/// on it.
+async fn send_traffic(web: SocketAddr, stop: Arc<AtomicBool>) {
+    let mut client = H1::connect(web).await;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let path = if n.is_multiple_of(10) { "/fail" } else { "/" };
+        let response = client.get(web, path).await;
+        assert!(matches!(response.status().as_u16(), 200 | 503));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn update_screenshot() -> bool {
+    std::env::var_os("BALLAST_UPDATE_SCREENSHOT").is_some_and(|v| v == "1")
+}
+
+fn screenshot_path() -> PathBuf {
+    if update_screenshot() {
+        let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
+        std::fs::create_dir_all(&images).unwrap();
+        images.join("dashboard.png")
+    } else {
+        std::env::temp_dir().join(format!("ballast-dashboard-{}.png", std::process::id()))
+    }
+}
+
+/// Headless Chromium with one page, spoken to over the DevTools protocol.
+struct Browser {
+    child: tokio::process::Child,
+    _profile: tempfile::TempDir,
+    page: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl Browser {
+    /// Starts Chromium on `url` and connects to that page's DevTools socket.
+    async fn launch(url: &str) -> Browser {
+        let binary = std::env::var("BALLAST_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(&binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the browser {binary:?} ({e}). The dashboard test needs headless \
+                     Chromium: apt-get install -y chromium (or set BALLAST_CHROMIUM)"
+                )
+            });
+        let port = devtools_port(&mut child).await;
+        let page = page_socket(port).await;
+        let (page, _) = tokio_tungstenite::connect_async(page.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the DevTools socket {page}: {e}"));
+        Browser {
+            child,
+            _profile: profile,
+            page,
+            next_id: 0,
+        }
+    }
+
+    /// Calls a DevTools method on the page and returns its result.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let command = json!({"id": id, "method": method, "params": params});
+        self.page
+            .send(Message::text(command.to_string()))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.page.next())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method} within {WAIT:?}"))
+                .unwrap_or_else(|| panic!("the browser closed the DevTools socket"))
+                .unwrap();
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let reply: Value = serde_json::from_str(&text).unwrap();
+            if reply["id"] != id {
+                continue; // an event
+            }
+            assert!(reply["error"].is_null(), "{method} failed: {reply}");
+            return reply["result"].clone();
+        }
+    }
+
+    /// Evaluates JavaScript in the page (promises awaited) and returns its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            )
+            .await;
+        assert!(
+            result["exceptionDetails"].is_null(),
+            "{expression} threw: {result}"
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` every 100 ms until `done` holds for its value; panics naming
+    /// `what` (and the last value) after the deadline.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        expression: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.wait_longer(what, expression, WAIT, done).await
+    }
+
+    /// [`Browser::wait_for`] with another deadline than [`WAIT`].
+    async fn wait_longer(
+        &mut self,
+        what: &str,
+        expression: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self.eval(expression).await;
+            if done(&value) {
+                return value;
+            }
+            if Instant::now() >= deadline {
+                let text = self.eval("document.body.innerText").await;
+                panic!("timed out after {limit:?} waiting for {what}; last value {value}; the page:\n{}", text.as_str().unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The page as a PNG.
+    async fn screenshot(&mut self) -> Vec<u8> {
+        let result = self
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(result["data"].as_str().unwrap())
+            .unwrap()
+    }
+
+    async fn close(mut self) {
+        let _ = self.page.close(None).await;
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Reads Chromium's stderr until it names its DevTools port; keeps draining it afterwards so
+/// the browser never blocks on a full pipe.
+async fn devtools_port(child: &mut tokio::process::Child) -> u16 {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+            let port = line
+                .strip_prefix("DevTools listening on ws://")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|host| host.rsplit(':').next())
+                .and_then(|port| port.parse().ok());
+            seen.push(line);
+            if port.is_some() {
+                return port;
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(port)) => {
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            port
+        }
+        _ => panic!(
+            "Chromium did not report a DevTools port within {WAIT:?}; its output:\n{}",
+            seen.join("\n")
+        ),
+    }
+}
+
+/// The DevTools WebSocket URL of the browser's page.
+async fn page_socket(port: u16) -> String {
+    let devtools: SocketAddr = ([127, 0, 0, 1], port).into();
+    let list = get(devtools, "/json/list").await;
+    let targets: Value = serde_json::from_slice(list.body()).unwrap();
+    targets
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+        .unwrap_or_else(|| panic!("no page among the DevTools targets: {targets}"))
+        .to_owned()
+}
