@@ -132,7 +132,35 @@ async fn openapi() -> Response {
 }
 
 async fn get_config(State(app): State<Arc<App>>) -> Response {
-    reply(StatusCode::OK, app.runtime.document())
+    reply(StatusCode::OK, redact(app.runtime.document()))
+}
+
+/// What the API shows instead of a secret; sent back unchanged, it means "keep the current one".
+const REDACTED: &str = "<redacted>";
+
+/// Keys whose values are secrets, as paths in the document.
+const SECRET_KEYS: [(&str, &str); 2] = [("admin", "token"), ("server", "stickiness_secret")];
+
+/// The document with its secrets replaced by [`REDACTED`].
+fn redact(mut document: Value) -> Value {
+    for (table, key) in SECRET_KEYS {
+        if let Some(value) = document.get_mut(table).and_then(|t| t.get_mut(key)) {
+            *value = Value::from(REDACTED);
+        }
+    }
+    document
+}
+
+/// Puts the running secrets back where a new document still says [`REDACTED`].
+fn unredact(document: &mut Value, running: &Value) {
+    for (table, key) in SECRET_KEYS {
+        let Some(value) = document.get_mut(table).and_then(|t| t.get_mut(key)) else {
+            continue;
+        };
+        if value.as_str() == Some(REDACTED) {
+            *value = running[table][key].clone();
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,9 +220,22 @@ fn invalid(error: &ApplyError) -> Response {
 }
 
 /// Validates and (unless a dry run) applies a whole new document; answers with the changes.
-fn replace(app: &App, origin: &str, document: Value, dry_run: bool) -> Response {
+fn replace(app: &App, origin: &str, mut document: Value, dry_run: bool) -> Response {
     let before = app.runtime.document();
-    let changes = diff(&before, &document);
+    unredact(&mut document, &before);
+    let changes: Vec<_> = diff(&before, &document)
+        .into_iter()
+        .map(|mut c| {
+            if SECRET_KEYS
+                .iter()
+                .any(|(t, k)| c.path == format!("{t}.{k}"))
+            {
+                c.before = c.before.map(|_| Value::from(REDACTED));
+                c.after = c.after.map(|_| Value::from(REDACTED));
+            }
+            c
+        })
+        .collect();
     if dry_run {
         return match app.runtime.check_document(&document) {
             Ok(_) => reply(

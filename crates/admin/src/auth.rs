@@ -31,6 +31,9 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
+    if let Some(refused) = refuse_cross_site(&request, app.token.is_some()) {
+        return refused;
+    }
     let Some(token) = &app.token else {
         return next.run(request).await;
     };
@@ -73,6 +76,70 @@ fn query_token(request: &Request) -> Option<String> {
         .and_then(|q| q.0.token)
 }
 
+/// Media types a change may be sent as. A browser sends anything else (`text/plain`, a form)
+/// cross-site without asking, so refusing them keeps a web page from driving a tokenless
+/// admin API on localhost; these types need a CORS preflight, which this API never grants.
+const CHANGE_TYPES: [&str; 3] = [
+    "application/json",
+    "application/json-patch+json",
+    "application/toml",
+];
+
+/// Refuses what a web page could send without the operator: a change with a media type a
+/// form can produce, and — without a token — a `Host` that is a name other than `localhost`
+/// (DNS rebinding points a name at 127.0.0.1).
+fn refuse_cross_site(request: &Request, has_token: bool) -> Option<Response> {
+    let changes = !matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::DELETE
+    );
+    if changes {
+        let media = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        if !media.as_deref().is_some_and(|m| CHANGE_TYPES.contains(&m)) {
+            return Some(error(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Admin.UnsupportedMediaType",
+                "send changes as application/json, application/json-patch+json or application/toml",
+            ));
+        }
+    }
+    if !has_token {
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !host.is_empty() && !local_host(host) {
+            return Some(error(
+                http::StatusCode::FORBIDDEN,
+                "Admin.ForeignHost",
+                "without a token, the admin API answers only to Host: localhost or an IP address",
+            ));
+        }
+    }
+    None
+}
+
+/// `localhost` or an IP literal, with or without a port.
+fn local_host(host: &str) -> bool {
+    let name = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// Compares without an early exit, so response time does not reveal how much of a guess
 /// was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -107,6 +174,22 @@ mod tests {
             "only the dashboard's paths"
         );
         assert_eq!(token("/metrics?token=t"), None);
+    }
+
+    #[test]
+    fn only_local_hosts_pass() {
+        for ok in [
+            "localhost",
+            "localhost:9901",
+            "127.0.0.1:9901",
+            "[::1]:9901",
+            "10.0.0.1",
+        ] {
+            assert!(super::local_host(ok), "{ok}");
+        }
+        for bad in ["evil.example", "evil.example:9901", "127.0.0.1.nip.io"] {
+            assert!(!super::local_host(bad), "{bad}");
+        }
     }
 
     #[test]

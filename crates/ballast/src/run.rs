@@ -113,7 +113,7 @@ fn serve_until_signal(
         None => None,
     };
     // Serving: the previous process (if any) may stop accepting now.
-    inherited.release_old()?;
+    inherited.release_old();
     let handed_over = Arc::new(tokio::sync::Notify::new());
     if let Some(path) = upgrade_socket {
         let admin_socket = match (&admin_config, &admin) {
@@ -152,6 +152,16 @@ fn serve_until_signal(
     };
     tracing::info!(signal, drain_timeout = ?drain_timeout, "stopping: no new connections, draining in-flight requests");
     exit_on_second_signal();
+    // After an upgrade the new process answers the admin API on the same socket: this one
+    // must not take changes it would forget. After SIGTERM it keeps answering (readiness
+    // says "draining") until the drain is over.
+    let admin = match admin {
+        Some(admin) if signal == "upgrade" => {
+            admin.stop();
+            None
+        }
+        other => other,
+    };
     let took = runtime.shutdown();
     if let Some(admin) = admin {
         admin.stop();

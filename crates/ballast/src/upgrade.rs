@@ -21,6 +21,9 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 
+/// How long the new process may take between receiving the sockets and serving them.
+const HANDOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Longest protocol message.
 const MAX_MESSAGE: usize = 512;
 
@@ -147,15 +150,24 @@ pub(crate) fn take_over(path: &Path) -> anyhow::Result<Inherited> {
 
 impl Inherited {
     /// Tells the old process we serve; waits until it has stopped listening for upgrades.
-    pub(crate) fn release_old(&mut self) -> anyhow::Result<()> {
+    ///
+    /// Never fails the new process: it already serves the sockets, so whatever the old one
+    /// does now (it crashed, it said something odd), this one keeps serving.
+    pub(crate) fn release_old(&mut self) {
         let Some(old) = self.old.take() else {
-            return Ok(());
+            return;
         };
-        send(&old, "R", None).context("cannot tell the old process to drain")?;
-        let (bye, _) = receive(&old).context("the old process did not confirm")?;
-        anyhow::ensure!(bye.trim() == "B", "upgrade: unexpected reply {bye:?}");
-        tracing::info!("the previous process stopped accepting and drains");
-        Ok(())
+        match send(&old, "R", None).and_then(|()| receive(&old)) {
+            Ok((bye, _)) if bye.trim() == "B" => {
+                tracing::info!("the previous process stopped accepting and drains");
+            }
+            Ok((other, _)) => {
+                tracing::warn!(reply = %other, "the previous process answered oddly; serving anyway");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the previous process did not confirm; serving anyway");
+            }
+        }
     }
 }
 
@@ -173,6 +185,12 @@ pub(crate) fn listen(
     rustix::net::bind(&socket, &address)
         .with_context(|| format!("server.upgrade_socket: cannot listen on {}", path.display()))?;
     rustix::net::listen(&socket, 4).context("cannot listen on the upgrade socket")?;
+    // Whoever connects gets every listening socket: only this user may.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .context("cannot restrict the upgrade socket to its owner")?;
+    }
     tracing::info!(path = %path.display(), "listening for binary upgrades");
     std::thread::Builder::new()
         .name("ballast-upgrade".to_owned())
@@ -186,6 +204,14 @@ pub(crate) fn listen(
                         return;
                     }
                 };
+                // A peer that connects and goes silent must not block upgrades for good.
+                if let Err(error) = rustix::net::sockopt::set_socket_timeout(
+                    &peer,
+                    rustix::net::sockopt::Timeout::Recv,
+                    Some(HANDOVER_TIMEOUT),
+                ) {
+                    tracing::warn!(%error, "cannot time the upgrade peer out");
+                }
                 match hand_over(&peer, &runtime, admin.as_ref()) {
                     Ok(()) => {
                         // Stop listening before confirming, so the new process can take the path.

@@ -242,6 +242,53 @@ async fn admin_api_reads_changes_and_refuses_bad_input() {
         404
     );
 
+    // A deregistered file target stays gone after an unrelated change from the document.
+    let web_target = format!("/api/v1/target-groups/web/targets/{}", web.addr);
+    assert_eq!(admin.delete(&web_target).await.status, 202);
+    let unrelated = admin.put("/api/v1/listeners/web/rules/20", &json!({"conditions": {"path": ["/x*"]}, "action": {"fixed_response": {"status": 204}}})).await;
+    assert_eq!(unrelated.status, 200, "{}", unrelated.text);
+    let states: Vec<String> = admin.get("/api/v1/target-groups/web/targets").await.json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["address"] == web.addr.to_string())
+        .map(|t| t["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        states.iter().all(|s| s != "healthy"),
+        "deregistered target came back: {states:?}"
+    );
+    assert_eq!(
+        admin.delete("/api/v1/listeners/web/rules/20").await.status,
+        200
+    );
+
+    // What a web page could send on its own is refused: a form's media type, a foreign Host.
+    let form = admin
+        .call(
+            http::Method::POST,
+            "/api/v1/target-groups/web/targets",
+            "text/plain",
+            br#"{"address":"127.0.0.1:1"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (form.status, &form.json["error"]["code"]),
+        (415, &json!("Admin.UnsupportedMediaType"))
+    );
+    let rebound = {
+        let request = http::Request::get("/api/v1/config")
+            .header("host", "evil.example:9901")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        ballast_testkit::client::H1::connect(admin.addr)
+            .await
+            .send(request)
+            .await
+            .unwrap()
+    };
+    assert_eq!(rebound.status(), 403);
+
     // Explain.
     let x = admin
         .post(
@@ -279,20 +326,17 @@ async fn admin_api_reads_changes_and_refuses_bad_input() {
     );
 
     let reloads = admin.get("/api/v1/reloads").await.json;
-    assert_eq!(reloads["succeeded"], 2, "{reloads}");
-    // The last attempt was the refused group deletion: its error names the rule.
-    assert!(
-        reloads["last_error"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("listeners.web.rules[0].action.forward"),
-        "{reloads}"
+    assert_eq!(reloads["succeeded"], 4, "{reloads}");
+    assert_eq!(
+        reloads["last_error"],
+        json!(null),
+        "the last attempt succeeded"
     );
     assert_eq!(
         admin
             .metric("ballast_config_reloads_total{result=\"success\"}")
             .await,
-        2.0
+        4.0
     );
     assert_eq!(
         admin
@@ -329,6 +373,16 @@ async fn a_token_guards_everything_but_health() {
         assert_eq!(wrong.get(path).await.status, 401, "{path}");
         assert_eq!(right.get(path).await.status, 200, "{path}");
     }
+    // The token is never shown, and sending the document back keeps it.
+    let document = right.get("/api/v1/config").await.json;
+    assert_eq!(document["admin"]["token"], "<redacted>");
+    assert!(!right.get("/api/v1/config").await.text.contains(token));
+    assert_eq!(right.put("/api/v1/config", &document).await.status, 200);
+    assert_eq!(
+        right.get("/api/v1/config").await.status,
+        200,
+        "the token still works"
+    );
 }
 
 #[test]

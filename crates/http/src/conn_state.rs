@@ -112,9 +112,12 @@ impl ConnState {
     /// Whether a request head is due or arriving: a fresh connection, or bytes of a head
     /// not yet handed to the proxy. A drain lets such a request in rather than cutting a
     /// connection the client has just opened (an upgrade or reload must not fail it).
+    /// HTTP/2 is left out: its control frames (PING, WINDOW_UPDATE) look like the start of a
+    /// head, and GOAWAY already lets a client finish what it sent.
     pub(crate) fn request_due(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
             && self.header_started.load(Ordering::Relaxed) != NO_HEADER
+            && self.protocol.load(Ordering::Relaxed) != PROTO_H2
     }
 
     /// How long since a byte last moved on this connection.

@@ -18,12 +18,15 @@ use crate::conn_state::RequestGuard;
 use crate::proxy::ConnCtx;
 use crate::snapshot::{Target, TargetGroup};
 
+/// The status recorded for a request whose client left before any response head, as NGINX's
+/// 499: it was never sent, but operators need to see these requests.
+const CLIENT_CLOSED: u16 = 499;
+
 /// What a request did, filled in as it goes.
 #[derive(Debug)]
 pub(crate) struct Exchange {
     /// Counts the request as in flight on its connection.
     _request: RequestGuard,
-    started: Instant,
     listener: Option<Arc<ListenerMetrics>>,
     pub(crate) group: Option<Arc<TargetGroup>>,
     pub(crate) target: Option<Arc<Target>>,
@@ -33,9 +36,6 @@ pub(crate) struct Exchange {
     status: u16,
     target_status: Option<u16>,
     pub(crate) error_reason: Option<&'static str>,
-    /// When the (last) attempt was sent to a target, and when its head came back.
-    pub(crate) sent_at: Option<Instant>,
-    answered_at: Option<Instant>,
     pub(crate) upload: Option<Arc<Upload>>,
     sent_bytes: u64,
     log: Option<Box<LogHead>>,
@@ -47,6 +47,11 @@ struct LogHead {
     sink: Arc<AccessLog>,
     listener: String,
     time: std::time::SystemTime,
+    /// When the request began, when the (last) attempt was sent to a target, and when its
+    /// head came back: only the access log needs them, so they cost nothing when it is off.
+    started: Instant,
+    sent_at: Option<Instant>,
+    answered_at: Option<Instant>,
     client: SocketAddr,
     request: String,
     user_agent: Option<String>,
@@ -63,7 +68,6 @@ impl Exchange {
         }
         Self {
             _request: request,
-            started: Instant::now(),
             listener: ctx.metrics.clone(),
             group: None,
             target: None,
@@ -72,8 +76,6 @@ impl Exchange {
             status: 0,
             target_status: None,
             error_reason: None,
-            sent_at: None,
-            answered_at: None,
             upload: None,
             sent_bytes: 0,
             log: None,
@@ -105,6 +107,9 @@ impl Exchange {
             sink: Arc::clone(sink),
             listener: ctx.listener.0.to_string(),
             time: std::time::SystemTime::now(),
+            started: Instant::now(),
+            sent_at: None,
+            answered_at: None,
             client: ctx.peer_addr,
             request,
             user_agent: text(header::USER_AGENT),
@@ -132,12 +137,21 @@ impl Exchange {
         self.log.is_some()
     }
 
-    /// The response head is known: `target_status` when a target gave it.
-    pub(crate) fn answered(&mut self, status: u16, from_target: bool) {
+    /// An attempt is sent to a target at `at`.
+    pub(crate) fn sending(&mut self, at: Instant) {
+        if let Some(log) = &mut self.log {
+            log.sent_at = Some(at);
+        }
+    }
+
+    /// The response head is known: from a target at `target_answered`, or Ballast's own.
+    pub(crate) fn answered(&mut self, status: u16, target_answered: Option<Instant>) {
         self.status = status;
-        if from_target {
+        if let Some(at) = target_answered {
             self.target_status = Some(status);
-            self.answered_at = Some(Instant::now());
+            if let Some(log) = &mut self.log {
+                log.answered_at = Some(at);
+            }
         }
     }
 
@@ -157,6 +171,11 @@ fn seconds(from: Option<Instant>, to: Option<Instant>) -> f64 {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
+        if self.status == 0 {
+            // The client went away before any response head (nginx logs these as 499).
+            self.status = CLIENT_CLOSED;
+            self.error_reason.get_or_insert("Client.Closed");
+        }
         let received = self.upload.as_ref().map_or(0, |u| u.bytes());
         if let Some(m) = &self.listener {
             m.responses.record(self.status);
@@ -177,15 +196,15 @@ impl Drop for Exchange {
             Some((v, c)) => (Some(v), Some(c)),
             None => (None, None),
         };
-        let request_end = self.sent_at.unwrap_or(done);
+        let request_end = log.sent_at.unwrap_or(done);
         log.sink.log(AccessLogLine {
             time: ballast_telemetry::timestamp(log.time),
             listener: log.listener,
             client: log.client.to_string(),
             target: self.target.as_ref().map(|t| t.address.to_string()),
-            request_processing_time: seconds(Some(self.started), Some(request_end)),
-            target_processing_time: seconds(self.sent_at, self.answered_at),
-            response_processing_time: seconds(self.answered_at.or(Some(request_end)), Some(done)),
+            request_processing_time: seconds(Some(log.started), Some(request_end)),
+            target_processing_time: seconds(log.sent_at, log.answered_at),
+            response_processing_time: seconds(log.answered_at.or(Some(request_end)), Some(done)),
             status: self.status,
             target_status: self.target_status,
             received_bytes: received,

@@ -161,7 +161,7 @@ impl Fault {
             }
         }
         exchange.error_reason = Some(reason);
-        exchange.answered(status.as_u16(), false);
+        exchange.answered(status.as_u16(), None);
         let mut response = Response::new(ProxyBody::local(error_page(status), Some(exchange)));
         *response.status_mut() = status;
         let headers = response.headers_mut();

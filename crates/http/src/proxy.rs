@@ -250,24 +250,33 @@ async fn proxy(
         if let Some(m) = &target.metrics {
             m.requests.inc();
         }
-        exchange.sent_at = Some(now);
+        exchange.sending(now);
         let in_flight = target.state.begin_request();
         match forward(this, upload.as_deref(), &group, &target, ctx).await {
             Ok((response, sender)) => {
                 let status = response.status().as_u16();
                 target.state.record_outcome(status < 500);
-                let answered = std::time::Instant::now();
-                if group.balancer.algorithm() == Algorithm::LeastResponseTime {
-                    target.state.record_latency(answered - now, answered);
-                }
-                if let Some(m) = &target.metrics {
-                    m.record_response(status, answered - now);
+                // The clock is read only when something uses it (a clock read is not free
+                // on every machine; on VMs it can cost as much as a syscall).
+                let lrt = group.balancer.algorithm() == Algorithm::LeastResponseTime;
+                let timed = lrt || target.metrics.is_some() || exchange.logging();
+                let answered = timed.then(std::time::Instant::now);
+                if let Some(answered) = answered {
+                    let took = answered - now;
+                    if lrt {
+                        target.state.record_latency(took, answered);
+                    }
+                    if let Some(m) = &target.metrics {
+                        m.record_response(status, took);
+                    }
+                    if let Some(m) = &group.metrics {
+                        m.response_time.observe(took);
+                    }
                 }
                 if let Some(m) = &group.metrics {
                     m.responses.record(status);
-                    m.response_time.observe(answered - now);
                 }
-                exchange.answered(status, true);
+                exchange.answered(status, Some(answered.unwrap_or(now)));
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 stick(&group, target.id, was_stuck, &mut parts.headers);

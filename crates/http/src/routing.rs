@@ -188,7 +188,7 @@ pub(crate) fn redirect<B>(
         Err(_) => (StatusCode::BAD_REQUEST, None),
     };
     exchange.action = "redirect";
-    exchange.answered(status.as_u16(), false);
+    exchange.answered(status.as_u16(), None);
     let mut response = Response::new(ProxyBody::local(bytes::Bytes::new(), Some(exchange)));
     *response.status_mut() = status;
     if let Some(location) = location {
@@ -217,7 +217,7 @@ pub(crate) fn acme_http01(
 /// A fixed response answered by Ballast.
 pub(crate) fn fixed(reply: &FixedReply, mut exchange: Exchange) -> Response<ProxyBody> {
     exchange.action = "fixed-response";
-    exchange.answered(reply.status.as_u16(), false);
+    exchange.answered(reply.status.as_u16(), None);
     let mut response = Response::new(ProxyBody::local(reply.body.clone(), Some(exchange)));
     *response.status_mut() = reply.status;
     response

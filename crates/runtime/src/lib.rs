@@ -316,6 +316,7 @@ impl Runtime {
             .registered
             .retain(|(g, a)| !(*g == name && *a == address));
         self.start_draining(&mut state, &name, address, Instant::now() + delay);
+        self.reloads.forget_target(group, address);
         tracing::info!(target_group = group, target = %address, delay = ?delay, "target deregistering: draining");
         self.control.publish(&mut state);
         if delay.is_zero() {

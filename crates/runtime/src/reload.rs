@@ -41,6 +41,19 @@ pub(crate) struct Reloads {
 }
 
 impl Reloads {
+    /// Takes a deregistered target out of the document too, so the next change made from the
+    /// document (an admin API edit) does not bring it back.
+    pub(crate) fn forget_target(&self, group: &str, address: std::net::SocketAddr) {
+        let address = address.to_string();
+        let mut inner = self.lock();
+        if let Some(targets) = inner.1["target_groups"][group]["targets"].as_array_mut() {
+            targets.retain(|t| {
+                let named = t.as_str().or_else(|| t["address"].as_str());
+                named != Some(address.as_str())
+            });
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, (ReloadStatus, serde_json::Value)> {
         self.inner
             .lock()

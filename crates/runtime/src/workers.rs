@@ -40,7 +40,11 @@ impl Workers {
         sockets: Vec<std::net::TcpListener>,
         stop: &CancellationToken,
     ) {
-        for (queue, socket) in self.queues.iter().zip(sockets) {
+        // A listener taken over from a process with more workers has more sockets than
+        // there are workers here: every socket must still be served, or the kernel would
+        // queue connections on one nobody accepts from.
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let queue = &self.queues[i % self.queues.len()];
             let _gone = queue.send(Serve {
                 name: name.clone(),
                 socket,
