@@ -1,14 +1,16 @@
 //! The access log: one JSON line per request, written by a thread of its own.
 //!
-//! Workers hand finished records to a bounded queue and never wait: when the writer falls
-//! behind, lines are dropped and counted (`ballast_access_log_dropped_total`). The file is
-//! reopened on request (SIGUSR1), so `logrotate` can move it away.
+//! Workers push finished records onto a bounded lock-free queue and never wait, and never
+//! wake the writer either (a wake-up per line would cost a futex call per request): the
+//! writer drains the queue every few milliseconds. When it falls behind, lines are dropped
+//! and counted (`ballast_access_log_dropped_total`). The file is reopened on request
+//! (SIGUSR1), so `logrotate` can move it away.
 
+use crossbeam_queue::ArrayQueue;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -68,7 +70,7 @@ pub struct AccessLogLine {
 /// The sending side of the access log, shared by every worker.
 #[derive(Debug)]
 pub struct AccessLog {
-    queue: SyncSender<AccessLogLine>,
+    queue: Arc<ArrayQueue<AccessLogLine>>,
     reopen: Arc<AtomicBool>,
     metrics: Arc<MetricsRegistry>,
     config: AccessLogConfig,
@@ -98,7 +100,8 @@ impl AccessLog {
         metrics: Arc<MetricsRegistry>,
     ) -> Result<Arc<Self>, AccessLogError> {
         let output = Output::open(&config.output)?;
-        let (queue, lines) = std::sync::mpsc::sync_channel(config.queue);
+        let queue = Arc::new(ArrayQueue::new(config.queue));
+        let lines = Arc::clone(&queue);
         let reopen = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             output,
@@ -120,11 +123,8 @@ impl AccessLog {
 
     /// Queues a line; never blocks. A full queue drops the line and counts it.
     pub fn log(&self, line: AccessLogLine) {
-        match self.queue.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.metrics.access_log_dropped.inc();
-            }
+        if self.queue.push(line).is_err() {
+            self.metrics.access_log_dropped.inc();
         }
     }
 
@@ -187,6 +187,12 @@ impl Output {
     }
 }
 
+/// How often the writer drains the queue: lines reach the file at most this late.
+const WRITER_PERIOD: Duration = Duration::from_millis(5);
+
+/// The longest the writer sleeps when there is nothing to write.
+const WRITER_IDLE_PERIOD: Duration = Duration::from_millis(100);
+
 struct Writer {
     output: Output,
     target: AccessLogOutput,
@@ -195,32 +201,35 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, lines: &Receiver<AccessLogLine>) {
+    fn run(mut self, lines: &Arc<ArrayQueue<AccessLogLine>>) {
+        let mut period = WRITER_PERIOD;
         loop {
-            // Flush whenever the queue runs dry, so a quiet log is never stale by more
-            // than one line; under load, the buffer batches writes.
-            let line = match lines.try_recv() {
-                Ok(line) => line,
-                Err(_) => {
-                    self.flush();
-                    match lines.recv_timeout(Duration::from_millis(500)) {
-                        Ok(line) => line,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.maybe_reopen();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
+            self.maybe_reopen();
+            let mut wrote = false;
+            while let Some(line) = lines.pop() {
+                wrote = true;
+                match self.output.write_line(&line) {
+                    Ok(()) => self.metrics.access_log_lines.inc(),
+                    Err(error) => {
+                        self.metrics.access_log_dropped.inc();
+                        tracing::warn!(%error, "access log write failed");
                     }
                 }
-            };
-            self.maybe_reopen();
-            match self.output.write_line(&line) {
-                Ok(()) => self.metrics.access_log_lines.inc(),
-                Err(error) => {
-                    self.metrics.access_log_dropped.inc();
-                    tracing::warn!(%error, "access log write failed");
-                }
             }
+            if wrote {
+                self.flush();
+                period = WRITER_PERIOD;
+            } else {
+                // Quiet: look less often (a quiet log is at most `WRITER_IDLE_PERIOD` late).
+                period = (period * 2).min(WRITER_IDLE_PERIOD);
+            }
+            // Every handle is gone (a reload replaced this log, or shutdown) and the queue
+            // is written out: done.
+            if Arc::strong_count(lines) == 1 && lines.is_empty() {
+                self.flush();
+                return;
+            }
+            std::thread::park_timeout(period);
         }
     }
 
@@ -328,9 +337,8 @@ mod tests {
     #[test]
     fn a_full_queue_drops_and_counts() {
         let metrics = Arc::new(MetricsRegistry::default());
-        let (queue, _lines) = std::sync::mpsc::sync_channel(1);
         let log = AccessLog {
-            queue,
+            queue: Arc::new(ArrayQueue::new(1)),
             reopen: Arc::new(AtomicBool::new(false)),
             metrics: Arc::clone(&metrics),
             config: AccessLogConfig {
