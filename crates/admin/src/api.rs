@@ -204,6 +204,7 @@ fn invalid(error: &ApplyError) -> Response {
     let (code, status) = match error {
         ApplyError::Invalid(_) => ("Config.Invalid", StatusCode::BAD_REQUEST),
         ApplyError::Runtime(_) => ("Config.NotApplicable", StatusCode::CONFLICT),
+        ApplyError::Conflict { .. } => ("Config.Conflict", StatusCode::CONFLICT),
     };
     let errors: Vec<Value> = match error {
         ApplyError::Invalid(errors) => errors
@@ -211,7 +212,7 @@ fn invalid(error: &ApplyError) -> Response {
             .iter()
             .map(|e| json!({"path": e.path.to_string(), "message": e.kind.to_string(), "text": e.to_string()}))
             .collect(),
-        ApplyError::Runtime(e) => vec![json!({"path": "", "message": e.to_string(), "text": e.to_string()})],
+        other => vec![json!({"path": "", "message": other.to_string(), "text": other.to_string()})],
     };
     reply(
         status,
@@ -220,7 +221,18 @@ fn invalid(error: &ApplyError) -> Response {
 }
 
 /// Validates and (unless a dry run) applies a whole new document; answers with the changes.
-fn replace(app: &App, origin: &str, mut document: Value, dry_run: bool) -> Response {
+fn replace(app: &App, origin: &str, document: Value, dry_run: bool) -> Response {
+    replace_if(app, origin, document, dry_run, None).unwrap_or_else(|e| invalid(&e))
+}
+
+/// [`replace`] if the running document is still at `expected`.
+fn replace_if(
+    app: &App,
+    origin: &str,
+    mut document: Value,
+    dry_run: bool,
+    expected: Option<u64>,
+) -> Result<Response, ApplyError> {
     let before = app.runtime.document();
     unredact(&mut document, &before);
     let changes: Vec<_> = diff(&before, &document)
@@ -237,21 +249,17 @@ fn replace(app: &App, origin: &str, mut document: Value, dry_run: bool) -> Respo
         })
         .collect();
     if dry_run {
-        return match app.runtime.check_document(&document) {
-            Ok(_) => reply(
-                StatusCode::OK,
-                json!({"dry_run": true, "valid": true, "applied": false, "changes": changes}),
-            ),
-            Err(e) => invalid(&e),
-        };
-    }
-    match app.runtime.apply_document(origin, document) {
-        Ok(()) => reply(
+        app.runtime.check_document(&document)?;
+        return Ok(reply(
             StatusCode::OK,
-            json!({"dry_run": false, "valid": true, "applied": true, "changes": changes}),
-        ),
-        Err(e) => invalid(&e),
+            json!({"dry_run": true, "valid": true, "applied": false, "changes": changes}),
+        ));
     }
+    app.runtime.apply_document_if(origin, document, expected)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"dry_run": false, "valid": true, "applied": true, "changes": changes}),
+    ))
 }
 
 async fn put_config(
@@ -275,17 +283,32 @@ fn edit_failed(e: &EditError) -> Response {
     }
 }
 
-/// A partial change: `change` maps the running document to the new one.
+/// A partial change: `change` maps the running document to the new one. It applies only if
+/// nothing changed the document meanwhile (a reload from the file, a deregistration); if
+/// something did, it is made again from the new document, a few times.
 async fn change(
     app: &App,
     dry_run: bool,
-    change: impl FnOnce(&Value) -> Result<Value, EditError>,
+    change: impl Fn(&Value) -> Result<Value, EditError>,
 ) -> Response {
     let _edit = app.edits.lock().await;
-    match change(&app.runtime.document()) {
-        Ok(document) => replace(app, "api", document, dry_run),
-        Err(e) => edit_failed(&e),
+    for _attempt in 0..3 {
+        let (running, version) = app.runtime.versioned_document();
+        let document = match change(&running) {
+            Ok(document) => document,
+            Err(e) => return edit_failed(&e),
+        };
+        match replace_if(app, "api", document, dry_run, Some(version)) {
+            Err(ApplyError::Conflict { .. }) => continue,
+            Err(e) => return invalid(&e),
+            Ok(response) => return response,
+        }
     }
+    error(
+        StatusCode::CONFLICT,
+        "Config.Conflict",
+        "the configuration kept changing while this change was made; try again",
+    )
 }
 
 async fn patch_config(
@@ -294,7 +317,7 @@ async fn patch_config(
     body: Bytes,
 ) -> Response {
     match json_body(&body) {
-        Ok(ops) => change(&app, q.dry_run, |doc| edit::patch(doc, ops)).await,
+        Ok(ops) => change(&app, q.dry_run, |doc| edit::patch(doc, ops.clone())).await,
         Err(r) => r,
     }
 }
@@ -385,7 +408,7 @@ async fn put_rule(
     match json_body(&body) {
         Ok(rule) => {
             change(&app, q.dry_run, |doc| {
-                edit::put_rule(doc, &name, priority, rule)
+                edit::put_rule(doc, &name, priority, rule.clone())
             })
             .await
         }
@@ -480,7 +503,12 @@ async fn put_group(
     body: Bytes,
 ) -> Response {
     match json_body(&body) {
-        Ok(group) => change(&app, q.dry_run, |doc| edit::put_group(doc, &name, group)).await,
+        Ok(group) => {
+            change(&app, q.dry_run, |doc| {
+                edit::put_group(doc, &name, group.clone())
+            })
+            .await
+        }
         Err(r) => r,
     }
 }

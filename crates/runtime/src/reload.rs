@@ -18,6 +18,15 @@ pub enum ApplyError {
     /// It validates but cannot run (a port in use, a certificate that does not load).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The running document changed (another change, a reload from the file, a
+    /// deregistration) since the one this change was made from.
+    #[error("the configuration changed while this change was prepared (version {expected}, now {found})")]
+    Conflict {
+        /// The version the change was made from.
+        expected: u64,
+        /// The running version.
+        found: u64,
+    },
 }
 
 /// What operators see of reloads (admin API, metrics, dashboard).
@@ -37,7 +46,11 @@ pub struct ReloadStatus {
 
 #[derive(Debug, Default)]
 pub(crate) struct Reloads {
-    inner: Mutex<(ReloadStatus, serde_json::Value)>,
+    /// Status, the running document, and its version (bumped by every change of it).
+    inner: Mutex<(ReloadStatus, serde_json::Value, u64)>,
+    /// Held for a whole apply, so two applies (file, API) never interleave and the recorded
+    /// document is always the one running.
+    applying: Mutex<()>,
 }
 
 impl Reloads {
@@ -52,9 +65,10 @@ impl Reloads {
                 named != Some(address.as_str())
             });
         }
+        inner.2 += 1;
     }
 
-    fn lock(&self) -> MutexGuard<'_, (ReloadStatus, serde_json::Value)> {
+    fn lock(&self) -> MutexGuard<'_, (ReloadStatus, serde_json::Value, u64)> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -75,6 +89,13 @@ impl Runtime {
         self.reloads.lock().1.clone()
     }
 
+    /// The document and its version, for a change made from it
+    /// ([`Runtime::apply_document_if`]).
+    pub fn versioned_document(&self) -> (serde_json::Value, u64) {
+        let inner = self.reloads.lock();
+        (inner.1.clone(), inner.2)
+    }
+
     /// The running configuration, typed.
     pub fn config(&self) -> Config {
         self.control.lock().config.clone()
@@ -87,6 +108,29 @@ impl Runtime {
         origin: &str,
         document: serde_json::Value,
     ) -> Result<(), ApplyError> {
+        self.apply_document_if(origin, document, None)
+    }
+
+    /// [`Runtime::apply_document`] only if the running document is still at version
+    /// `expected` (when given): a change computed from an older document must not undo what
+    /// happened since.
+    pub fn apply_document_if(
+        &self,
+        origin: &str,
+        document: serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<(), ApplyError> {
+        let _applying = self
+            .reloads
+            .applying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(expected) = expected {
+            let found = self.reloads.lock().2;
+            if found != expected {
+                return Err(ApplyError::Conflict { expected, found });
+            }
+        }
         let result = ballast_config::parse_json(&document)
             .map_err(ApplyError::Invalid)
             .and_then(|config| self.apply(config).map_err(ApplyError::from));
@@ -94,6 +138,7 @@ impl Runtime {
             Ok(()) => {
                 let mut inner = self.reloads.lock();
                 inner.1 = document;
+                inner.2 += 1;
                 let now = SystemTime::now();
                 inner.0.succeeded += 1;
                 inner.0.last_success = Some(now);
@@ -178,6 +223,7 @@ impl ApplyError {
                 errors.errors().iter().map(ToString::to_string).collect()
             }
             ApplyError::Runtime(e) => vec![e.to_string()],
+            conflict @ ApplyError::Conflict { .. } => vec![conflict.to_string()],
         }
     }
 }
