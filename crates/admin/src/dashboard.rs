@@ -148,21 +148,53 @@ async fn stats_once(State(app): State<Arc<App>>) -> Response {
 }
 
 /// One event a second, each the whole state, until the client leaves or the server stops.
-async fn events(
-    State(app): State<Arc<App>>,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+/// Most dashboard event streams open at once; more get 503.
+const MAX_STREAMS: usize = 32;
+
+/// One open event stream, counted in [`App::streams`] until dropped.
+struct StreamSlot(Arc<App>);
+
+impl StreamSlot {
+    fn take(app: &Arc<App>) -> Option<Self> {
+        let open = app
+            .streams
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let slot = Self(Arc::clone(app));
+        (open < MAX_STREAMS).then_some(slot)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0
+            .streams
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+async fn events(State(app): State<Arc<App>>) -> axum::response::Response {
+    let Some(slot) = StreamSlot::take(&app) else {
+        return api::error(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "Admin.TooManyStreams",
+            "too many dashboard event streams are open",
+        );
+    };
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let stream = futures_util::stream::unfold((app, ticks), |(app, mut ticks)| async move {
+    let stream = futures_util::stream::unfold((slot, ticks), |(slot, mut ticks)| async move {
+        let app = Arc::clone(&slot.0);
         tokio::select! {
             () = app.dashboard.stop.cancelled() => None,
             _ = ticks.tick() => {
                 let event = Event::default().event("state").data(state_json(&app).to_string());
-                Some((Ok(event), (app, ticks)))
+                Some((Ok::<_, Infallible>(event), (slot, ticks)))
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Everything the page shows, as one JSON document.

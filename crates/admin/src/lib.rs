@@ -27,6 +27,8 @@ pub(crate) struct App {
     /// partial changes cannot lose one another.
     pub(crate) edits: tokio::sync::Mutex<()>,
     pub(crate) dashboard: dashboard::Stats,
+    /// Dashboard event streams open now (bounded: each one does work every second).
+    pub(crate) streams: std::sync::atomic::AtomicUsize,
 }
 
 /// Why the admin listener could not start.
@@ -83,6 +85,7 @@ impl AdminServer {
             token: config.token.as_ref().map(|t| t.expose().to_owned()),
             edits: tokio::sync::Mutex::new(()),
             dashboard: dashboard::Stats::default(),
+            streams: std::sync::atomic::AtomicUsize::new(0),
         });
         let stop = CancellationToken::new();
         let tokio = tokio::runtime::Builder::new_current_thread()

@@ -44,7 +44,7 @@ async fn the_event_stream_sends_the_state_and_ends_when_the_server_stops() {
 
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
     stream
-        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: admin\r\n\r\n")
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut seen = Vec::new();
