@@ -280,3 +280,40 @@ async fn access_log_lines_carry_every_field_and_rotate_on_sigusr1() {
     assert!(fresh[0]["request"].as_str().unwrap().contains("/after"));
     assert_eq!(log_lines(&rotated).len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_parser_refuses_are_counted_as_ballast_errors() {
+    let app = Backend::spawn("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lb = BallastProcess::start(bin(), &config(app.addr, &dir.path().join("access.log")));
+    let admin = AdminClient::new(lb.admin_addr());
+    let addr = lb.addr("web");
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(80_000)
+    );
+    let reply = ballast_testkit::client::raw(addr, big.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(reply.status(), Some(431));
+    let reply =
+        ballast_testkit::client::raw(addr, b"GARBAGE\r\n\r\n", Duration::from_secs(5)).await;
+    assert_eq!(reply.status(), Some(400));
+    let errors = |code: &str| {
+        let (admin, code) = (admin.clone(), code.to_owned());
+        async move {
+            admin
+                .metric(&format!(
+                    "ballast_listener_errors_total{{listener=\"web\",code=\"{code}\"}}"
+                ))
+                .await
+        }
+    };
+    for _ in 0..100 {
+        if errors("431").await == 1.0 && errors("400").await == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(errors("431").await, 1.0);
+    assert_eq!(errors("400").await, 1.0);
+    assert_eq!(app.hits(), 0);
+}

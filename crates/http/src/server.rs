@@ -176,6 +176,7 @@ where
 {
     let state = Arc::clone(&ctx.state);
     let io = TokioIo::new(TrackedIo::new(io, Arc::clone(&state)));
+    let metrics = ctx.metrics.clone();
     let ctx = Arc::new(ctx);
     let service = service_fn(move |req| handle(req, Arc::clone(&ctx)));
     let builder = server_builder(&limits);
@@ -190,6 +191,13 @@ where
             result = conn.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "client connection ended with an error");
+                    if let (Some(m), Some(status)) = (&metrics, refused_by_parser(&*error)) {
+                        // hyper answered this request itself (a malformed or oversized
+                        // head): Ballast's own error all the same.
+                        m.requests.inc();
+                        m.responses.record(status);
+                        m.errors.record(status);
+                    }
                 }
                 return;
             }
@@ -221,6 +229,25 @@ where
             },
         }
     }
+}
+
+/// The status hyper's HTTP/1 parser answered with before closing, if the connection ended
+/// because it refused a request head: 431 for one over the size limits, else 400.
+fn refused_by_parser(error: &(dyn std::error::Error + 'static)) -> Option<u16> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+            return if hyper.is_parse_too_large() {
+                Some(431)
+            } else if hyper.is_parse() {
+                Some(400)
+            } else {
+                None
+            };
+        }
+        cause = e.source();
+    }
+    None
 }
 
 fn server_builder(limits: &HttpListenerLimits) -> auto::Builder<TokioExecutor> {
