@@ -67,6 +67,9 @@ async fn a_file_change_adds_and_removes_listeners_without_touching_the_others() 
     })
     .await;
 
+    // A connection opened on `old` just before the reload, its request not sent yet.
+    let mut opened = tokio::net::TcpStream::connect(old).await.unwrap();
+
     // Rewrite the file (no signal): `old` goes, `new` comes, the rule on `main` changes.
     lb.rewrite_config(&config(echo.addr, "new", "/b"));
     lb.wait_for_event("a reload from the file", Duration::from_secs(10), |e| {
@@ -79,6 +82,17 @@ async fn a_file_change_adds_and_removes_listeners_without_touching_the_others() 
         200,
         "the request in flight was cut"
     );
+    // The connection opened before the removal still gets its request served, then closes.
+    {
+        use tokio::io::AsyncWriteExt;
+        opened
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let reply =
+            ballast_testkit::client::read_until_closed(&mut opened, Duration::from_secs(5)).await;
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+    }
     // The same connection still works, and sees the new rule.
     assert_eq!(kept.get(main, "/b").await.status(), 204);
     assert_eq!(kept.get(main, "/a").await.status(), 200);

@@ -45,6 +45,9 @@ pub(crate) struct ControlState {
     pub(crate) telemetry: Telemetry,
     /// The listeners being served.
     pub(crate) listeners: Vec<crate::listeners::RunningListener>,
+    /// Listeners a reload removed, kept in the snapshot until their connections have had
+    /// the drain timeout to finish, so a request that arrives on one meanwhile is still routed.
+    pub(crate) retired: Vec<(ballast_config::ListenerConfig, Instant)>,
     /// Deregistered targets still finishing their requests, and when they are cut.
     pub(crate) draining: Vec<Draining>,
     /// Targets added through the runtime API rather than the file; a reload keeps them.
@@ -86,6 +89,7 @@ impl Control {
                 tls,
                 telemetry,
                 listeners: Vec::new(),
+                retired: Vec::new(),
                 draining: Vec::new(),
                 registered: Vec::new(),
                 checkers: HashMap::new(),
@@ -111,8 +115,19 @@ impl Control {
             .iter()
             .map(|d| (d.group.clone(), d.address))
             .collect();
+        let with_retired;
+        let config = if state.retired.is_empty() {
+            &state.config
+        } else {
+            let mut config = state.config.clone();
+            config
+                .listeners
+                .extend(state.retired.iter().map(|(l, _)| l.clone()));
+            with_retired = config;
+            &with_retired
+        };
         let next = build_snapshot_with(
-            &state.config,
+            config,
             Some(&self.snapshot.load()),
             self.workers,
             &draining,
@@ -175,6 +190,11 @@ impl Control {
     /// One tick: outlier detection for every group, and the end of deregistration delays.
     pub(crate) fn tick(&self, now: Instant) {
         let mut state = self.lock();
+        let retired = state.retired.len();
+        state.retired.retain(|(_, until)| *until > now);
+        if state.retired.len() != retired {
+            self.publish(&mut state);
+        }
         let snapshot = self.snapshot.load();
         for group in &snapshot.target_groups {
             let Some(config) = state.config.target_group(&group.name) else {

@@ -71,8 +71,8 @@ pub enum RuntimeError {
     #[error("{0}")]
     Tls(String),
     /// The access log output cannot be opened.
-    #[error("{0}")]
-    AccessLog(String),
+    #[error(transparent)]
+    AccessLog(#[from] ballast_telemetry::AccessLogError),
 }
 
 /// A running proxy: its worker threads, its control thread, its published snapshot and its
@@ -263,13 +263,24 @@ impl Runtime {
         });
         // Removed listeners stop first: their connections finish what they are doing on the
         // snapshot they already hold and close.
+        let until = Instant::now() + state.config.server.drain_timeout;
         for name in &removed {
+            let gone = config.listeners.iter().all(|l| &l.name != name);
+            if let Some(old) = state.config.listeners.iter().find(|l| &l.name == name) {
+                if gone {
+                    let old = old.clone();
+                    state.retired.push((old, until));
+                }
+            }
             if let Some(i) = state.listeners.iter().position(|l| &l.name == name) {
                 let listener = state.listeners.remove(i);
                 listener.stop.cancel();
                 tracing::info!(listener = %listener.name, addr = %listener.address, "listener removed: no new connections, open ones close gracefully");
             }
         }
+        state
+            .retired
+            .retain(|(l, _)| config.listeners.iter().all(|n| n.name != l.name));
         state.config = config;
         self.control.publish(&mut state);
         for (requested, listener) in bound {

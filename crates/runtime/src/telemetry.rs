@@ -29,7 +29,7 @@ impl Telemetry {
             }
             (Some(wanted), _) => Some(
                 AccessLog::start(wanted, Arc::clone(&current.registry))
-                    .map_err(|e| RuntimeError::AccessLog(e.to_string()))?,
+                    .map_err(RuntimeError::AccessLog)?,
             ),
         };
         Ok(Self {
