@@ -54,6 +54,33 @@ pub enum AcmeError {
     Order(String),
 }
 
+/// What operators see of one listener's ACME certificate (admin API, metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcmeStatus {
+    /// The domains asked for.
+    pub domains: Vec<String>,
+    /// When the certificate being served expires; `None` before the first one.
+    pub not_after: Option<SystemTime>,
+    /// When this process last obtained one.
+    pub last_issued: Option<SystemTime>,
+    /// Why the last attempt failed; `None` after a success or before any attempt.
+    pub last_error: Option<String>,
+    /// Attempts failed in a row.
+    pub failures: u32,
+    /// When the task next looks at the certificate (renewal or retry).
+    pub next_check: Option<SystemTime>,
+}
+
+/// The status a task writes and the admin API reads (control plane only).
+pub type SharedAcmeStatus = Arc<std::sync::Mutex<AcmeStatus>>;
+
+fn update(status: &SharedAcmeStatus, change: impl FnOnce(&mut AcmeStatus)) {
+    let mut status = status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    change(&mut status);
+}
+
 /// The certificate already stored for `listener`, if there is one that loads: what it
 /// serves from the first handshake on after a restart, before the task looks at renewal.
 pub fn stored_certificate(listener: &ListenerName, config: &AcmeConfig) -> Option<CertificateInfo> {
@@ -76,7 +103,9 @@ pub async fn run(
     config: AcmeConfig,
     resolver: Arc<SniResolver>,
     challenges: Arc<AcmeChallenges>,
+    status: SharedAcmeStatus,
 ) {
+    update(&status, |s| s.domains.clone_from(&config.domains));
     let storage = Storage::new(&listener, &config);
     let domains = config.domains.join(",");
     let mut failures = 0u32;
@@ -90,6 +119,7 @@ pub async fn run(
             }
         };
         if let Some(stored) = &stored {
+            update(&status, |s| s.not_after = Some(stored.not_after));
             resolver.replace_managed(std::slice::from_ref(&stored.info));
             let expires_in = stored
                 .not_after
@@ -112,11 +142,20 @@ pub async fn run(
                     Ok(()) => {
                         failures = 0;
                         issued_now = true;
+                        update(&status, |s| {
+                            s.last_issued = Some(SystemTime::now());
+                            s.last_error = None;
+                            s.failures = 0;
+                        });
                         continue;
                     }
                     Err(error) => {
                         failures = failures.saturating_add(1);
                         let retry_in = backoff(failures);
+                        update(&status, |s| {
+                            s.last_error = Some(error.to_string());
+                            s.failures = failures;
+                        });
                         tracing::error!(
                             listener = %listener,
                             domains,
@@ -132,6 +171,7 @@ pub async fn run(
             }
         };
         issued_now = false;
+        update(&status, |s| s.next_check = Some(SystemTime::now() + wait));
         tokio::time::sleep(wait).await;
     }
 }

@@ -56,6 +56,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             axum::routing::delete(deregister),
         )
         .route("/api/v1/explain", post(explain))
+        .route("/api/v1/certificates", get(certificates))
         .merge(crate::dashboard::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -674,4 +675,27 @@ async fn explain(State(app): State<Arc<App>>, body: Bytes) -> Response {
             &format!("no listener \"{listener}\" is serving"),
         ),
     }
+}
+
+/// Every ACME-managed certificate: domains, expiry, last issuance, last error, next check.
+async fn certificates(State(app): State<Arc<App>>) -> Response {
+    let time = |t: std::time::SystemTime| humantime::format_rfc3339_millis(t).to_string();
+    let all: Vec<Value> = app
+        .runtime
+        .acme_status()
+        .into_iter()
+        .map(|(listener, s)| {
+            json!({
+                "listener": listener.to_string(),
+                "source": "acme",
+                "domains": s.domains,
+                "not_after": s.not_after.map(time),
+                "last_issued": s.last_issued.map(time),
+                "last_error": s.last_error,
+                "failures": s.failures,
+                "next_check": s.next_check.map(time),
+            })
+        })
+        .collect();
+    reply(StatusCode::OK, json!({"certificates": all}))
 }

@@ -47,7 +47,7 @@ fn config(s: &Setup<'_>) -> String {
         format!("[listeners.plain]\nbind = \"127.0.0.1:{port}\"\ndefault_action = {{ forward = \"app\" }}\n")
     });
     format!(
-        "[server]\nworkers = 1\n{plain}[listeners.web]\nbind = \"127.0.0.1:{}\"\nprotocol = \"https\"\ndefault_action = {{ forward = \"app\" }}\n[listeners.web.tls.acme]\ndirectory = \"{}\"\ndomains = [\"acme.test\"]\ncontact = [\"mailto:ops@acme.test\"]\nstorage = \"{}\"\nca = \"{}\"\nchallenge = \"{}\"\nrenew_before = \"{}\"\n[target_groups.app]\ntargets = [\"{}\"]\n",
+        "[server]\nworkers = 1\n[admin]\nbind = \"127.0.0.1:0\"\n{plain}[listeners.web]\nbind = \"127.0.0.1:{}\"\nprotocol = \"https\"\ndefault_action = {{ forward = \"app\" }}\n[listeners.web.tls.acme]\ndirectory = \"{}\"\ndomains = [\"acme.test\"]\ncontact = [\"mailto:ops@acme.test\"]\nstorage = \"{}\"\nca = \"{}\"\nchallenge = \"{}\"\nrenew_before = \"{}\"\n[target_groups.app]\ntargets = [\"{}\"]\n",
         s.tls_port,
         s.directory,
         s.storage.display(),
@@ -132,6 +132,28 @@ async fn http01_issues_reuses_from_disk_and_survives_a_failed_renewal() {
         backend.recorded().last().unwrap().path,
         "/.well-known/acme-challenge/unknown"
     );
+    // Operators see the certificate in the admin API and its expiry in the metrics.
+    let admin = ballast_testkit::admin::AdminClient::new(lb.admin_addr());
+    let certs = admin.get("/api/v1/certificates").await.json;
+    let cert = &certs["certificates"][0];
+    assert_eq!(
+        (&cert["listener"], &cert["domains"][0]),
+        (&serde_json::json!("web"), &serde_json::json!("acme.test")),
+        "{certs}"
+    );
+    assert!(
+        cert["not_after"].is_string() && cert["last_error"].is_null(),
+        "{certs}"
+    );
+    assert_eq!(cert["failures"], 0);
+    let expiry = admin
+        .metric("ballast_acme_certificate_expiry_timestamp_seconds{listener=\"web\"}")
+        .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(expiry > now, "expiry {expiry} is not in the future");
     let keys = files_named(storage.path(), "key.pem");
     assert_eq!(keys.len(), 1, "{keys:?}");
     let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode() & 0o777;
@@ -158,6 +180,16 @@ async fn http01_issues_reuses_from_disk_and_survives_a_failed_renewal() {
     let lb = BallastProcess::start(bin(), &config(&setup));
     let failed = lb.wait_for_log("ACME certificate request failed", Duration::from_secs(30));
     assert_eq!(failed["serving"], "the previous certificate", "{failed}");
+    let admin = ballast_testkit::admin::AdminClient::new(lb.admin_addr());
+    let certs = admin.get("/api/v1/certificates").await.json;
+    assert!(
+        certs["certificates"][0]["last_error"].is_string(),
+        "{certs}"
+    );
+    assert!(
+        certs["certificates"][0]["failures"].as_u64() >= Some(1),
+        "{certs}"
+    );
     assert!(failed["retry_in"].is_string(), "{failed}");
     let handshake = connect_verified(web, &root, Duration::from_secs(5)).await;
     assert_eq!(handshake.server_cert, issued, "still the old certificate");

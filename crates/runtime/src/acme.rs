@@ -19,6 +19,8 @@ pub(crate) struct AcmeTask {
     config: AcmeConfig,
     resolver: Arc<SniResolver>,
     task: AbortHandle,
+    /// What the task reports.
+    pub(crate) status: ballast_acme::SharedAcmeStatus,
 }
 
 /// Starts the tasks `config` asks for and stops the others.
@@ -48,16 +50,19 @@ pub(crate) fn reconcile(
         if tasks.contains_key(&name) {
             continue;
         }
+        let status = ballast_acme::SharedAcmeStatus::default();
         let task = runtime.spawn(ballast_acme::run(
             name.clone(),
             acme.clone(),
             Arc::clone(&resolver),
             tls.challenges(),
+            Arc::clone(&status),
         ));
         let task = AcmeTask {
             config: acme,
             resolver,
             task: task.abort_handle(),
+            status,
         };
         tasks.insert(name, task);
     }

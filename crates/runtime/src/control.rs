@@ -57,7 +57,7 @@ pub(crate) struct ControlState {
     /// Anomaly detection of `weighted_random` groups with mitigation, and when it last ran.
     anomalies: HashMap<GroupName, (AnomalyDetector, Instant)>,
     /// ACME certificate tasks of `https` listeners.
-    acme: crate::acme::AcmeTasks,
+    pub(crate) acme: crate::acme::AcmeTasks,
 }
 
 /// A deregistered target and the end of its deregistration delay.

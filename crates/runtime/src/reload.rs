@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use ballast_config::{Config, ConfigErrors};
-use ballast_telemetry::{ProcessGauges, TargetGauges};
+use ballast_telemetry::{AcmeGauges, ProcessGauges, TargetGauges};
 
 use crate::{Runtime, RuntimeError};
 
@@ -198,8 +198,39 @@ impl Runtime {
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map_or(0.0, |d| d.as_secs_f64()),
             last_reload_ok: status.last_error.is_none(),
+            acme: self
+                .acme_status()
+                .into_iter()
+                .map(|(name, s)| AcmeGauges {
+                    listener: name.to_string(),
+                    not_after_unix: s
+                        .not_after
+                        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                        .map(|d| d.as_secs_f64()),
+                    failures: s.failures,
+                })
+                .collect(),
         };
         self.metrics().render(&targets, &process)
+    }
+
+    /// The state of every ACME-managed certificate, by listener.
+    pub fn acme_status(&self) -> Vec<(ballast_config::ListenerName, ballast_acme::AcmeStatus)> {
+        let state = self.control.lock();
+        let mut all: Vec<_> = state
+            .acme
+            .iter()
+            .map(|(name, task)| {
+                let status = task
+                    .status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                (name.clone(), status)
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// The metrics registry (the dashboard reads rates from it).

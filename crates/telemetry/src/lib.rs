@@ -12,7 +12,7 @@ mod registry;
 pub mod trace;
 
 pub use access_log::{timestamp, AccessLog, AccessLogError, AccessLogLine};
-pub use registry::{MetricsRegistry, ProcessGauges, TargetGauges};
+pub use registry::{AcmeGauges, MetricsRegistry, ProcessGauges, TargetGauges};
 
 use std::io::IsTerminal;
 use std::str::FromStr;

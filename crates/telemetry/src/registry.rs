@@ -61,6 +61,19 @@ pub struct ProcessGauges {
     pub last_reload_success_unix: f64,
     /// Whether the last reload attempt succeeded.
     pub last_reload_ok: bool,
+    /// ACME-managed certificates, by listener.
+    pub acme: Vec<AcmeGauges>,
+}
+
+/// One listener's ACME certificate, for the expiry and failure gauges.
+#[derive(Debug, Clone, Default)]
+pub struct AcmeGauges {
+    /// The listener.
+    pub listener: String,
+    /// Unix time its certificate expires; `None` before the first one.
+    pub not_after_unix: Option<f64>,
+    /// Attempts failed in a row.
+    pub failures: u32,
 }
 
 impl MetricsRegistry {
@@ -556,6 +569,32 @@ impl MetricsRegistry {
             &[],
             process.last_reload_success_unix,
         );
+        f.head(
+            "ballast_acme_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "Unix time the listener's ACME certificate expires (absent before the first one).",
+        );
+        for a in &process.acme {
+            if let Some(t) = a.not_after_unix {
+                f.sample_f(
+                    "ballast_acme_certificate_expiry_timestamp_seconds",
+                    &[("listener", &a.listener)],
+                    t,
+                );
+            }
+        }
+        f.head(
+            "ballast_acme_consecutive_failures",
+            "gauge",
+            "ACME attempts failed in a row for the listener (0 after a success).",
+        );
+        for a in &process.acme {
+            f.sample(
+                "ballast_acme_consecutive_failures",
+                &[("listener", &a.listener)],
+                u64::from(a.failures),
+            );
+        }
         f.head(
             "ballast_access_log_lines_total",
             "counter",
