@@ -41,44 +41,12 @@ fn walk(path: String, before: &Value, after: &Value, out: &mut Vec<Change>) {
             keys.sort();
             keys.dedup();
             for key in keys {
-                let here = join(&path, key);
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => walk(here, x, y, out),
-                    (Some(x), None) => out.push(Change {
-                        path: here,
-                        kind: "removed",
-                        before: Some(x.clone()),
-                        after: None,
-                    }),
-                    (None, Some(y)) => out.push(Change {
-                        path: here,
-                        kind: "added",
-                        before: None,
-                        after: Some(y.clone()),
-                    }),
-                    (None, None) => {}
-                }
+                pair(join(&path, key), a.get(key), b.get(key), out);
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                let here = format!("{path}[{i}]");
-                match (a.get(i), b.get(i)) {
-                    (Some(x), Some(y)) => walk(here, x, y, out),
-                    (Some(x), None) => out.push(Change {
-                        path: here,
-                        kind: "removed",
-                        before: Some(x.clone()),
-                        after: None,
-                    }),
-                    (None, Some(y)) => out.push(Change {
-                        path: here,
-                        kind: "added",
-                        before: None,
-                        after: Some(y.clone()),
-                    }),
-                    (None, None) => {}
-                }
+                pair(format!("{path}[{i}]"), a.get(i), b.get(i), out);
             }
         }
         (x, y) if x == y => {}
@@ -88,6 +56,26 @@ fn walk(path: String, before: &Value, after: &Value, out: &mut Vec<Change>) {
             before: Some(x.clone()),
             after: Some(y.clone()),
         }),
+    }
+}
+
+/// One key or index on either side: recurse when both have it, else it was added or removed.
+fn pair(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<Change>) {
+    match (before, after) {
+        (Some(x), Some(y)) => walk(path, x, y, out),
+        (Some(x), None) => out.push(Change {
+            path,
+            kind: "removed",
+            before: Some(x.clone()),
+            after: None,
+        }),
+        (None, Some(y)) => out.push(Change {
+            path,
+            kind: "added",
+            before: None,
+            after: Some(y.clone()),
+        }),
+        (None, None) => {}
     }
 }
 

@@ -22,6 +22,28 @@ use crate::snapshot::{Target, TargetGroup};
 /// 499: it was never sent, but operators need to see these requests.
 const CLIENT_CLOSED: u16 = 499;
 
+/// What the request's action did (counted per kind, named in the access log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActionKind {
+    /// Sent to a target group.
+    Forward,
+    /// Answered with a redirect.
+    Redirect,
+    /// Answered with a fixed response.
+    FixedResponse,
+}
+
+impl ActionKind {
+    /// The access log's name for it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Forward => "forward",
+            ActionKind::Redirect => "redirect",
+            ActionKind::FixedResponse => "fixed-response",
+        }
+    }
+}
+
 /// What a request did, filled in as it goes.
 #[derive(Debug)]
 pub(crate) struct Exchange {
@@ -31,7 +53,7 @@ pub(crate) struct Exchange {
     pub(crate) group: Option<Arc<TargetGroup>>,
     pub(crate) target: Option<Arc<Target>>,
     pub(crate) rule: Option<u32>,
-    pub(crate) action: &'static str,
+    pub(crate) action: ActionKind,
     /// Set once the response head is known.
     status: u16,
     target_status: Option<u16>,
@@ -72,7 +94,7 @@ impl Exchange {
             group: None,
             target: None,
             rule: None,
-            action: "forward",
+            action: ActionKind::Forward,
             status: 0,
             target_status: None,
             error_reason: None,
@@ -183,9 +205,9 @@ impl Drop for Exchange {
                 m.errors.record(self.status);
             }
             match self.action {
-                "redirect" => m.redirects.inc(),
-                "fixed-response" => m.fixed_responses.inc(),
-                _ => {}
+                ActionKind::Redirect => m.redirects.inc(),
+                ActionKind::FixedResponse => m.fixed_responses.inc(),
+                ActionKind::Forward => {}
             }
             m.sent_bytes.add(self.sent_bytes);
             m.received_bytes.add(received);
@@ -217,7 +239,7 @@ impl Drop for Exchange {
             rule: self
                 .rule
                 .map_or_else(|| "default".to_owned(), |p| p.to_string()),
-            action: self.action,
+            action: self.action.as_str(),
             trace_id: log.trace_id,
             request_id: log.request_id,
             error_reason: self.error_reason,

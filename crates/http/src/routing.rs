@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
 use crate::body::ProxyBody;
-use crate::exchange::Exchange;
+use crate::exchange::{ActionKind, Exchange};
 use crate::proxy::ConnCtx;
 use crate::route::{redirect_location, RedirectInput, RequestView};
 use crate::snapshot::{FixedReply, ListenerRoutes, RouteAction};
@@ -187,7 +187,7 @@ pub(crate) fn redirect<B>(
         ),
         Err(_) => (StatusCode::BAD_REQUEST, None),
     };
-    exchange.action = "redirect";
+    exchange.action = ActionKind::Redirect;
     exchange.answered(status.as_u16(), None);
     let mut response = Response::new(ProxyBody::local(bytes::Bytes::new(), Some(exchange)));
     *response.status_mut() = status;
@@ -216,7 +216,7 @@ pub(crate) fn acme_http01(
 
 /// A fixed response answered by Ballast.
 pub(crate) fn fixed(reply: &FixedReply, mut exchange: Exchange) -> Response<ProxyBody> {
-    exchange.action = "fixed-response";
+    exchange.action = ActionKind::FixedResponse;
     exchange.answered(reply.status.as_u16(), None);
     let mut response = Response::new(ProxyBody::local(reply.body.clone(), Some(exchange)));
     *response.status_mut() = reply.status;

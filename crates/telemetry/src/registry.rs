@@ -199,17 +199,49 @@ impl MetricsRegistry {
         let mut out = String::with_capacity(16 * 1024);
         let mut f = Families { out: &mut out };
 
-        f.head(
-            "ballast_listener_requests_total",
-            "counter",
-            "Requests received by the listener.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
+        // The listener's plain counters: one sample per listener each.
+        let counters: [ListenerCounter; 7] = [
+            (
                 "ballast_listener_requests_total",
-                &[("listener", name)],
-                m.requests.get(),
-            );
+                "Requests received by the listener.",
+                |m| m.requests.get(),
+            ),
+            (
+                "ballast_listener_redirects_total",
+                "Requests answered by a redirect action.",
+                |m| m.redirects.get(),
+            ),
+            (
+                "ballast_listener_fixed_responses_total",
+                "Requests answered by a fixed-response action.",
+                |m| m.fixed_responses.get(),
+            ),
+            (
+                "ballast_listener_connections_total",
+                "Client connections accepted.",
+                |m| m.connections.get(),
+            ),
+            (
+                "ballast_listener_tls_handshake_errors_total",
+                "TLS handshakes that failed or timed out.",
+                |m| m.tls_handshake_errors.get(),
+            ),
+            (
+                "ballast_listener_received_bytes_total",
+                "Request body bytes received from clients.",
+                |m| m.received_bytes.get(),
+            ),
+            (
+                "ballast_listener_sent_bytes_total",
+                "Response body bytes sent to clients.",
+                |m| m.sent_bytes.get(),
+            ),
+        ];
+        for (family, help, value) in counters {
+            f.head(family, "counter", help);
+            for (name, m) in &listeners {
+                f.sample(family, &[("listener", name)], value(m));
+            }
         }
         f.head(
             "ballast_listener_responses_total",
@@ -248,30 +280,6 @@ impl MetricsRegistry {
             );
         }
         f.head(
-            "ballast_listener_redirects_total",
-            "counter",
-            "Requests answered by a redirect action.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
-                "ballast_listener_redirects_total",
-                &[("listener", name)],
-                m.redirects.get(),
-            );
-        }
-        f.head(
-            "ballast_listener_fixed_responses_total",
-            "counter",
-            "Requests answered by a fixed-response action.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
-                "ballast_listener_fixed_responses_total",
-                &[("listener", name)],
-                m.fixed_responses.get(),
-            );
-        }
-        f.head(
             "ballast_listener_connections_active",
             "gauge",
             "Client connections open now.",
@@ -281,54 +289,6 @@ impl MetricsRegistry {
                 "ballast_listener_connections_active",
                 &[("listener", name)],
                 m.connections_active.get(),
-            );
-        }
-        f.head(
-            "ballast_listener_connections_total",
-            "counter",
-            "Client connections accepted.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
-                "ballast_listener_connections_total",
-                &[("listener", name)],
-                m.connections.get(),
-            );
-        }
-        f.head(
-            "ballast_listener_tls_handshake_errors_total",
-            "counter",
-            "TLS handshakes that failed or timed out.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
-                "ballast_listener_tls_handshake_errors_total",
-                &[("listener", name)],
-                m.tls_handshake_errors.get(),
-            );
-        }
-        f.head(
-            "ballast_listener_received_bytes_total",
-            "counter",
-            "Request body bytes received from clients.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
-                "ballast_listener_received_bytes_total",
-                &[("listener", name)],
-                m.received_bytes.get(),
-            );
-        }
-        f.head(
-            "ballast_listener_sent_bytes_total",
-            "counter",
-            "Response body bytes sent to clients.",
-        );
-        for (name, m) in &listeners {
-            f.sample(
-                "ballast_listener_sent_bytes_total",
-                &[("listener", name)],
-                m.sent_bytes.get(),
             );
         }
         f.head(
@@ -618,6 +578,9 @@ impl MetricsRegistry {
         out
     }
 }
+
+/// A per-listener counter family: its name, its help text and how to read it.
+type ListenerCounter = (&'static str, &'static str, fn(&ListenerMetrics) -> u64);
 
 struct Families<'a> {
     out: &'a mut String,

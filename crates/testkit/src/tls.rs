@@ -158,13 +158,9 @@ pub async fn tls_connect(addr: SocketAddr, options: &ClientOptions) -> std::io::
     })
 }
 
-/// Connects with TLS as `sni`, verifying the server's certificate against `root_pem` (a PEM
-/// CA certificate) the way a browser would: an error unless the chain and name check out.
-pub async fn tls_connect_verified(
-    addr: SocketAddr,
-    sni: &str,
-    root_pem: &str,
-) -> std::io::Result<Handshake> {
+/// A client configuration that trusts only the CA certificates in `root_pem` and verifies
+/// the server's chain and name, as a browser would.
+pub fn verifying_client(root_pem: &str) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
@@ -177,8 +173,18 @@ pub async fn tls_connect_verified(
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Connects with TLS as `sni`, verifying the server's certificate against `root_pem` (a PEM
+/// CA certificate) the way a browser would: an error unless the chain and name check out.
+pub async fn tls_connect_verified(
+    addr: SocketAddr,
+    sni: &str,
+    root_pem: &str,
+) -> std::io::Result<Handshake> {
     let tcp = TcpStream::connect(addr).await?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let stream = tokio_rustls::TlsConnector::from(verifying_client(root_pem))
         .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
         .await?;
     let session = stream.get_ref().1;
