@@ -75,6 +75,22 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(Vec<ConfigError>);
 
+/// Longest part of a user's value an error message repeats: a huge bad value (a 50 MB name)
+/// must not turn into a 50 MB log line or API response.
+pub const MAX_ECHOED_VALUE: usize = 80;
+
+/// `value`, or its first [`MAX_ECHOED_VALUE`] characters and how long it really was.
+pub(crate) fn shorten(value: String) -> String {
+    if value.len() <= MAX_ECHOED_VALUE {
+        return value;
+    }
+    let mut end = MAX_ECHOED_VALUE;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &value[..end], value.len())
+}
+
 fn path_prefix(path: &KeyPath) -> String {
     if path.is_root() {
         String::new()

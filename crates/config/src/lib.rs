@@ -12,11 +12,12 @@ mod health;
 mod model;
 mod ops;
 pub mod raw;
+mod rewrite;
 mod rules;
 mod tls;
 mod validate;
 
-pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath, MAX_ECHOED_VALUE};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
 };
@@ -26,6 +27,9 @@ pub use model::{
     StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
 };
 pub use ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
+pub use rewrite::{
+    HeaderRewrite, BALLAST_REQUEST_HEADERS, MAX_REWRITE_FIELDS, MAX_REWRITE_VALUE, PROTECTED_HEADERS,
+};
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };

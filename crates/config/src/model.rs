@@ -106,6 +106,10 @@ pub struct ListenerConfig {
     pub trusted_proxies: Vec<Cidr>,
     /// Certificates and policy (`https` listeners only).
     pub tls: Option<ListenerTls>,
+    /// Fields rewritten on every request to a target.
+    pub request_headers: crate::HeaderRewrite,
+    /// Fields rewritten on every response to a client.
+    pub response_headers: crate::HeaderRewrite,
 }
 
 /// Protocol of a listener.

@@ -13,9 +13,11 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 
 mod ops;
+mod rewrite;
 mod rules;
 
 pub use ops::*;
+pub use rewrite::*;
 pub use rules::*;
 
 /// The whole document.
@@ -81,6 +83,10 @@ pub struct RawListener {
     pub trusted_proxies: Option<Vec<String>>,
     /// Certificates and policy of an `https` listener.
     pub tls: Option<RawListenerTls>,
+    /// Fields set, added or removed on every request to a target.
+    pub request_headers: Option<RawHeaderRewrite>,
+    /// Fields set, added or removed on every response to a client.
+    pub response_headers: Option<RawHeaderRewrite>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.

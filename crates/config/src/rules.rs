@@ -14,6 +14,10 @@ pub struct Rule {
     pub conditions: Conditions,
     /// What happens to it then.
     pub action: crate::Action,
+    /// Fields rewritten on its requests to targets, after the listener's.
+    pub request_headers: crate::HeaderRewrite,
+    /// Fields rewritten on its responses, after the listener's.
+    pub response_headers: crate::HeaderRewrite,
 }
 
 /// The conditions of a rule: every kind present must match (AND), any value of a kind may

@@ -69,7 +69,7 @@ impl Validator {
         self.error(
             path,
             ErrorKind::InvalidValue {
-                found: found.into(),
+                found: crate::error::shorten(found.into()),
                 expected: expected.into(),
             },
         );
@@ -195,7 +195,19 @@ impl Validator {
         if !tls_ok {
             return None;
         }
+        let request_headers = self.header_rewrite(
+            &path.key("request_headers"),
+            raw.request_headers.as_ref(),
+            rewrite::Direction::Request,
+        );
+        let response_headers = self.header_rewrite(
+            &path.key("response_headers"),
+            raw.response_headers.as_ref(),
+            rewrite::Direction::Response,
+        );
         Some(ListenerConfig {
+            request_headers,
+            response_headers,
             name: ListenerName::from(name),
             tls,
             bind: bind?,
@@ -498,6 +510,7 @@ mod acme;
 mod balancing;
 mod forward;
 mod ops;
+mod rewrite;
 mod rules;
 mod stickiness;
 mod target_health;

@@ -4,34 +4,37 @@
 
 use ballast_balance::{stable_hash, Algorithm};
 use ballast_config::HashKey;
-use http::{header, Request};
 
-use crate::headers::Forwarded;
+use crate::head::RequestFacts;
 use crate::snapshot::TargetGroup;
 
-/// The hashed key of `req` for `group`, or `None` when the group does not hash or the
-/// request lacks the key (it is then placed by weight at random).
-pub(crate) fn affinity_key<B>(
+/// The hashed key of a request for `group`, or `None` when the group does not hash or the
+/// request lacks the key (it is then placed by weight at random). `client_ip` is the
+/// client's address as text (what `X-Forwarded-For` carries).
+pub(crate) fn affinity_key(
     group: &TargetGroup,
-    req: &Request<B>,
-    forwarded: &Forwarded,
+    req: &dyn RequestFacts,
+    client_ip: &[u8],
 ) -> Option<u64> {
     match group.balancer.algorithm() {
-        Algorithm::IpHash => Some(stable_hash(forwarded.client_ip.as_bytes())),
+        Algorithm::IpHash => Some(stable_hash(client_ip)),
         Algorithm::ConsistentHash => key_value(group.hash_key.as_ref()?, req).map(stable_hash),
         _ => None,
     }
 }
 
-fn key_value<'r, B>(key: &HashKey, req: &'r Request<B>) -> Option<&'r [u8]> {
+fn key_value<'r>(key: &HashKey, req: &'r dyn RequestFacts) -> Option<&'r [u8]> {
     match key {
-        HashKey::Header(name) => req.headers().get(name.as_str()).map(|v| v.as_bytes()),
-        HashKey::Cookie(name) => req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .find_map(|v| cookie_values(v.as_bytes(), name.as_bytes()).next()),
-        HashKey::Query(name) => query_value(req.uri().query()?.as_bytes(), name.as_bytes()),
+        HashKey::Header(name) => req.first_field(&name.to_ascii_lowercase()),
+        HashKey::Cookie(name) => {
+            let mut found = None;
+            req.any_field("cookie", &mut |v| {
+                found = cookie_values(v, name.as_bytes()).next();
+                found.is_some()
+            });
+            found
+        }
+        HashKey::Query(name) => query_value(req.query(), name.as_bytes()),
     }
 }
 

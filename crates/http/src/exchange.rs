@@ -1,9 +1,6 @@
 //! One request's record, from its head to its last response byte: metrics and the access
-//! log line are written when it is dropped, with the response body.
-//!
-//! It travels inside the response body ([`crate::body::ProxyBody`]), so what is counted is
-//! what the client actually received, however the exchange ended (read to the end, client
-//! gone mid-body, error page).
+//! log line are written when it is dropped, with what the client actually received however
+//! the exchange ended (read to the end, client gone mid-body, error page).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +8,8 @@ use std::time::Instant;
 
 use ballast_telemetry::metrics::ListenerMetrics;
 use ballast_telemetry::{AccessLog, AccessLogLine};
-use http::{header, Request};
 
-use crate::body::Upload;
-use crate::conn_state::RequestGuard;
-use crate::proxy::ConnCtx;
+use crate::conn::TlsInfo;
 use crate::snapshot::{Target, TargetGroup};
 
 /// The status recorded for a request whose client left before any response head, as NGINX's
@@ -47,8 +41,6 @@ impl ActionKind {
 /// What a request did, filled in as it goes.
 #[derive(Debug)]
 pub(crate) struct Exchange {
-    /// Counts the request as in flight on its connection.
-    _request: RequestGuard,
     listener: Option<Arc<ListenerMetrics>>,
     pub(crate) group: Option<Arc<TargetGroup>>,
     pub(crate) target: Option<Arc<Target>>,
@@ -58,9 +50,26 @@ pub(crate) struct Exchange {
     status: u16,
     target_status: Option<u16>,
     pub(crate) error_reason: Option<&'static str>,
-    pub(crate) upload: Option<Arc<Upload>>,
+    /// Request body bytes received.
+    pub(crate) received: u64,
     sent_bytes: u64,
     log: Option<Box<LogHead>>,
+}
+
+/// What the access log reads from a request head, whichever protocol carried it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogFacts<'a> {
+    pub(crate) listener: &'a str,
+    pub(crate) client: SocketAddr,
+    pub(crate) scheme: &'a str,
+    pub(crate) method: &'a [u8],
+    pub(crate) authority: &'a [u8],
+    /// Path and query as sent.
+    pub(crate) target: &'a [u8],
+    /// `HTTP/1.1`, `HTTP/2.0`.
+    pub(crate) version: &'a str,
+    pub(crate) user_agent: Option<&'a [u8]>,
+    pub(crate) tls: Option<&'a TlsInfo>,
 }
 
 /// What the access log needs from the request head, copied only when logging is on.
@@ -84,13 +93,12 @@ struct LogHead {
 
 impl Exchange {
     /// Starts the record of a request; counts it on its listener.
-    pub(crate) fn new(request: RequestGuard, ctx: &ConnCtx) -> Self {
-        if let Some(m) = &ctx.metrics {
+    pub(crate) fn new(metrics: Option<&Arc<ListenerMetrics>>) -> Self {
+        if let Some(m) = metrics {
             m.requests.inc();
         }
         Self {
-            _request: request,
-            listener: ctx.metrics.clone(),
+            listener: metrics.cloned(),
             group: None,
             target: None,
             rule: None,
@@ -98,49 +106,38 @@ impl Exchange {
             status: 0,
             target_status: None,
             error_reason: None,
-            upload: None,
+            received: 0,
             sent_bytes: 0,
             log: None,
         }
     }
 
     /// Copies what the access log needs from the request head (only when it is on).
-    pub(crate) fn start_log<B>(&mut self, sink: &Arc<AccessLog>, req: &Request<B>, ctx: &ConnCtx) {
-        let headers = req.headers();
-        let text = |name| {
-            headers
-                .get(name)
-                .map(|v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    pub(crate) fn start_log(&mut self, sink: &Arc<AccessLog>, facts: &LogFacts<'_>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let authority = if facts.authority.is_empty() {
+            "-".to_owned()
+        } else {
+            text(facts.authority)
         };
-        let scheme = if ctx.tls.is_some() { "https" } else { "http" };
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| text(header::HOST))
-            .unwrap_or_else(|| "-".to_owned());
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let request = format!(
-            "{} {scheme}://{host}{path} {:?}",
-            req.method(),
-            req.version()
+            "{} {}://{authority}{} {}",
+            text(facts.method),
+            facts.scheme,
+            text(facts.target),
+            facts.version
         );
         self.log = Some(Box::new(LogHead {
             sink: Arc::clone(sink),
-            listener: ctx.listener.0.to_string(),
+            listener: facts.listener.to_owned(),
             time: std::time::SystemTime::now(),
             started: Instant::now(),
             sent_at: None,
             answered_at: None,
-            client: ctx.peer_addr,
+            client: facts.client,
             request,
-            user_agent: text(header::USER_AGENT),
-            tls: ctx.tls.as_ref().map(|t| {
-                (
-                    String::from_utf8_lossy(t.version.as_bytes()).into_owned(),
-                    String::from_utf8_lossy(t.cipher.as_bytes()).into_owned(),
-                )
-            }),
+            user_agent: facts.user_agent.map(text),
+            tls: facts.tls.map(|t| (t.version.to_owned(), t.cipher.clone())),
             trace_id: None,
             request_id: None,
         }));
@@ -179,8 +176,8 @@ impl Exchange {
 
     /// Counts body bytes sent to the client.
     #[inline]
-    pub(crate) fn sent(&mut self, bytes: usize) {
-        self.sent_bytes += bytes as u64;
+    pub(crate) fn sent(&mut self, bytes: u64) {
+        self.sent_bytes += bytes;
     }
 }
 
@@ -198,7 +195,6 @@ impl Drop for Exchange {
             self.status = CLIENT_CLOSED;
             self.error_reason.get_or_insert("Client.Closed");
         }
-        let received = self.upload.as_ref().map_or(0, |u| u.bytes());
         if let Some(m) = &self.listener {
             m.responses.record(self.status);
             if self.error_reason.is_some() {
@@ -210,7 +206,7 @@ impl Drop for Exchange {
                 ActionKind::Forward => {}
             }
             m.sent_bytes.add(self.sent_bytes);
-            m.received_bytes.add(received);
+            m.received_bytes.add(self.received);
         }
         let Some(log) = self.log.take() else { return };
         let done = Instant::now();
@@ -229,7 +225,7 @@ impl Drop for Exchange {
             response_processing_time: seconds(log.answered_at.or(Some(request_end)), Some(done)),
             status: self.status,
             target_status: self.target_status,
-            received_bytes: received,
+            received_bytes: self.received,
             sent_bytes: self.sent_bytes,
             request: log.request,
             user_agent: log.user_agent,

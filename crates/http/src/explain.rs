@@ -1,22 +1,19 @@
 //! `explain`: what Ballast would do with a request, without sending it anywhere. Operators
 //! debug routing with it (admin API `POST /api/v1/explain`).
 //!
-//! It runs the same routing, weighted choice, stickiness and balancer code as the request
-//! path, on the published snapshot. Choosing a target is a real pick: for round robin it
+//! It calls the same [`decide`] as the request path, on the published snapshot, so it
+//! cannot drift from what requests get. Choosing a target is a real pick: for round robin it
 //! advances the rotation by one, as one more request would.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
-use ballast_balance::PickInput;
 use ballast_config::ListenerName;
-use http::{HeaderValue, Request};
+use http::Request;
 
-use crate::affinity::affinity_key;
-use crate::forward::choose;
-use crate::headers::Forwarded;
-use crate::routing::route_action;
-use crate::snapshot::{HttpSnapshot, RouteAction};
-use crate::sticky::stuck_target;
+use crate::conn::IpText;
+use crate::decide::{decide, unix_now, DecideInput, Verdict};
+use crate::snapshot::HttpSnapshot;
 
 /// What a request would get, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +38,18 @@ pub fn explain<B>(
     client: IpAddr,
 ) -> Option<Explanation> {
     let routes = snapshot.listener(listener)?;
-    let (action, rule) = route_action(routes, req, client);
+    let (parts, _) = clone_head(req).into_parts();
+    let text = IpText::new(client);
+    let now = Instant::now();
+    let decision = decide(routes, &parts, &DecideInput {
+        peer: client,
+        peer_text: text.as_bytes(),
+        now,
+        unix_now: unix_now(),
+        group_dice: fastrand::u64(..),
+        pick_dice: fastrand::u64(..),
+    });
+    let rule = decision.rule;
     let mut why = vec![match rule {
         Some(p) => format!(
             "rule with priority {p} is the first (lowest priority) whose conditions all match"
@@ -51,60 +59,38 @@ pub fn explain<B>(
         }
         None => "no rule matches: the listener's default action applies".to_owned(),
     }];
-    let (kind, group) = match &action {
-        RouteAction::Forward(group) => ("forward", std::sync::Arc::clone(group)),
-        RouteAction::WeightedForward(route) => {
-            match choose(route, req.headers(), fastrand::u64(..)) {
-                Some((group, stuck)) => {
-                    why.push(match stuck {
-                        Some(_) => format!("group \"{}\" chosen by weight among {} groups (the response would set the group stickiness cookie)", group.name, route.groups.len()),
-                        None => format!("group \"{}\" chosen by weight among {} groups", group.name, route.groups.len()),
-                    });
-                    ("weighted-forward", group)
-                }
-                None => {
-                    why.push("every weighted group has weight 0".to_owned());
-                    return Some(Explanation {
-                        rule,
-                        action: "weighted-forward",
-                        target_group: None,
-                        target: None,
-                        why,
-                    });
-                }
-            }
-        }
-        RouteAction::Redirect(r) => {
+    let answer = |action, why| Explanation {
+        rule,
+        action,
+        target_group: None,
+        target: None,
+        why,
+    };
+    let forward = match decision.verdict {
+        Verdict::Redirect(r) => {
             why.push(format!("the action answers with a {} redirect", r.status));
-            return Some(Explanation {
-                rule,
-                action: "redirect",
-                target_group: None,
-                target: None,
-                why,
-            });
+            return Some(answer("redirect", why));
         }
-        RouteAction::Fixed(f) => {
+        Verdict::Fixed(f) => {
             why.push(format!(
                 "the action answers with a fixed {} response",
                 f.status.as_u16()
             ));
-            return Some(Explanation {
-                rule,
-                action: "fixed-response",
-                target_group: None,
-                target: None,
-                why,
-            });
+            return Some(answer("fixed-response", why));
         }
+        Verdict::NoGroup => {
+            why.push("every weighted group has weight 0".to_owned());
+            return Some(answer("weighted-forward", why));
+        }
+        Verdict::Forward(forward) => forward,
     };
-    let forwarded = Forwarded {
-        client_ip: HeaderValue::try_from(client.to_string())
-            .unwrap_or(HeaderValue::from_static("unknown")),
-        proto: HeaderValue::from_static("http"),
-        port: HeaderValue::from_static("0"),
-    };
-    let now = std::time::Instant::now();
+    let group = &forward.group;
+    if forward.weighted {
+        why.push(match forward.group_cookie {
+            Some(_) => format!("group \"{}\" chosen by weight (the response would set the group stickiness cookie)", group.name),
+            None => format!("group \"{}\" chosen by weight", group.name),
+        });
+    }
     let eligible = group
         .targets
         .iter()
@@ -116,39 +102,33 @@ pub fn explain<B>(
         group.balancer.algorithm(),
         group.targets.len()
     ));
-    let index = match stuck_target(&group, req.headers()) {
-        Some(index) => {
-            why.push("the request's sticky cookie names an eligible target".to_owned());
-            Some(index)
-        }
-        None => {
-            let key = affinity_key(&group, req, &forwarded);
-            if key.is_some() {
-                why.push("the target is placed by the request's hash key".to_owned());
-            }
-            let pick = PickInput {
-                now,
-                fail_open: group.fail_open,
-                exclude: None,
-                random: fastrand::u64(..),
-                key,
-            };
-            let picked = group.balancer.pick(&group.targets, |t| &t.state, &pick);
-            if picked.is_some() && eligible == 0 {
-                why.push("no target is eligible: the group fails open and sends to every registered target".to_owned());
-            }
-            picked
-        }
-    };
-    let target = index.map(|i| group.targets[i].address);
+    if forward.stuck {
+        why.push("the request's sticky cookie names an eligible target".to_owned());
+    } else if forward.key.is_some() {
+        why.push("the target is placed by the request's hash key".to_owned());
+    }
+    if forward.target.is_some() && eligible == 0 && !forward.stuck {
+        why.push("no target is eligible: the group fails open and sends to every registered target".to_owned());
+    }
+    let target = forward.target.map(|i| group.targets[i].address);
     if target.is_none() {
         why.push("no target may take the request: it would be answered 503".to_owned());
     }
     Some(Explanation {
         rule,
-        action: kind,
+        action: if forward.weighted { "weighted-forward" } else { "forward" },
         target_group: Some(group.name.0.to_string()),
         target,
         why,
     })
+}
+
+/// The head of `req`, without its body.
+fn clone_head<B>(req: &Request<B>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.headers_mut() = req.headers().clone();
+    *head.version_mut() = req.version();
+    head
 }

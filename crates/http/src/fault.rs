@@ -1,45 +1,34 @@
-//! One fault model for everything that goes wrong on the request path.
-//!
-//! Handlers never pick a status code or a log level themselves: they return a [`Fault`], and
-//! this module decides the status (as a cloud load balancer would), whether the client
-//! connection must close, how loudly to log and which reason code names it.
+//! The fault model: every failure on the request path becomes one [`Fault`], and this module
+//! alone decides its status (as a cloud load balancer would), whether the client connection
+//! closes, how loudly it is logged, its reason code, and whether another target may be
+//! tried.
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use ballast_telemetry::LogLimiter;
 
-use crate::body::{ClientBodyError, ProxyBody};
-use crate::exchange::Exchange;
-use crate::pool::ConnectError;
+use crate::h1::{ChunkError, HeadError, ResponseError};
+use crate::upstream::ConnectError;
 
-/// Who caused a failure; decides the status class and the log level.
+/// Who caused a failure; decides the status class, the log level and whether the target's
+/// health is affected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
     /// The client sent something we refuse.
     Client,
-    /// The target group or target failed us.
+    /// The target group or a target failed us.
     Target,
+    /// Ballast itself ran out of something (file descriptors): nobody else's fault.
+    Ballast,
 }
 
 /// A failure on the request path.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Fault {
-    /// Both `Transfer-Encoding` and `Content-Length`: the framing is ambiguous (RFC 9112 §6.1).
-    #[error("request has both Transfer-Encoding and Content-Length")]
-    AmbiguousFraming,
-    /// `Transfer-Encoding` other than a single `chunked` (duplicates are a smuggling vector).
-    #[error("request Transfer-Encoding is not a single \"chunked\"")]
-    BadTransferEncoding,
-    /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
-    #[error("HTTP/1.1 request without Host")]
-    MissingHost,
-    /// More than one `Host` header (RFC 9112 §3.2): which one a target believes is anyone's
-    /// guess, so routing on either would be unsafe.
-    #[error("request with more than one Host")]
-    InvalidHost,
-    /// The request body was malformed or cut short while streaming it (the error's source
-    /// is a [`ClientBodyError`]).
+    /// The request head was refused by the HTTP/1 parser or its framing rules.
+    #[error("{0}")]
+    Head(#[from] HeadError),
+    /// The request body was malformed, or the client stopped mid-body.
     #[error("invalid request body: {0}")]
-    BadRequestBody(hyper::Error),
+    BadRequestBody(#[source] BodyError),
     /// The client stopped sending its request body for longer than the response timeout.
     #[error("client stopped sending the request body")]
     ClientBodyTimeout,
@@ -49,64 +38,109 @@ pub(crate) enum Fault {
     /// The group has targets, but none may take traffic and it does not fail open.
     #[error("no target of the group may take traffic (fail_open is off)")]
     NoHealthyTarget,
-    /// Connecting to the target failed or was refused.
+    /// Connecting to the target failed, or Ballast could not open a socket.
     #[error("{0}")]
-    Connect(ConnectError),
-    /// The target closed or reset the connection before a complete response head.
-    #[error("target closed the connection: {0}")]
-    TargetClosed(hyper::Error),
+    Connect(#[source] ConnectError),
+    /// The target closed or reset the connection before a complete response head (`None`:
+    /// a clean close).
+    #[error("target closed the connection{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    TargetClosed(Option<std::io::Error>),
     /// The target's response could not be parsed.
     #[error("invalid response from target: {0}")]
-    InvalidResponse(hyper::Error),
+    InvalidResponse(#[source] ResponseError),
     /// The target did not start its response within the group's response timeout.
     #[error("target did not respond within the response timeout")]
     ResponseTimeout,
 }
 
+/// What went wrong with a request body.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// Bad chunked framing.
+    #[error("{0}")]
+    Chunked(#[from] ChunkError),
+    /// The client closed the connection before the whole body arrived.
+    #[error("client closed the connection mid-body")]
+    Closed,
+    /// Reading from the client failed.
+    #[error("reading from the client failed: {0}")]
+    Io(#[source] std::io::Error),
+    /// An HTTP/2 client's body stream failed.
+    #[error("request body stream failed: {0}")]
+    Stream(#[source] hyper::Error),
+}
+
+/// What a retry of a failed attempt costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// The target refused the connection: it did no work, so the retry is free (HAProxy's
+    /// `redispatch` has no budget at all).
+    Free,
+    /// The target may have done work: the retry spends the group's budget.
+    Budgeted,
+}
+
+/// The response Ballast sends for a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) reason: &'static str,
+    /// A one-line `text/plain` body.
+    pub(crate) body: &'static [u8],
+    /// Whether the client connection closes after it.
+    pub(crate) close: bool,
+}
+
+static CLIENT_LOG: LogLimiter = LogLimiter::new(10);
+static TARGET_LOG: LogLimiter = LogLimiter::new(10);
+static BALLAST_LOG: LogLimiter = LogLimiter::new(10);
+
 impl Fault {
     /// Who is to blame.
     pub(crate) fn side(&self) -> Side {
         match self {
-            Fault::AmbiguousFraming
-            | Fault::BadTransferEncoding
-            | Fault::MissingHost
-            | Fault::InvalidHost
-            | Fault::BadRequestBody(_)
-            | Fault::ClientBodyTimeout => Side::Client,
+            Fault::Head(_) | Fault::BadRequestBody(_) | Fault::ClientBodyTimeout => Side::Client,
+            Fault::Connect(ConnectError::Exhausted(_)) => Side::Ballast,
             _ => Side::Target,
         }
     }
 
     /// The status the client receives.
-    pub(crate) fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> u16 {
         match self {
-            Fault::AmbiguousFraming
-            | Fault::BadTransferEncoding
-            | Fault::MissingHost
-            | Fault::InvalidHost
-            | Fault::BadRequestBody(_) => StatusCode::BAD_REQUEST,
-            Fault::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Fault::NoTarget | Fault::NoHealthyTarget => StatusCode::SERVICE_UNAVAILABLE,
-            Fault::Connect(ConnectError::Timeout) | Fault::ResponseTimeout => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
-            Fault::Connect(_) | Fault::TargetClosed(_) | Fault::InvalidResponse(_) => {
-                StatusCode::BAD_GATEWAY
-            }
+            Fault::Head(HeadError::TooLarge | HeadError::TooManyFields) => 431,
+            Fault::Head(HeadError::UriTooLong) => 414,
+            Fault::Head(HeadError::Connect) => 405,
+            Fault::Head(_) | Fault::BadRequestBody(_) => 400,
+            Fault::ClientBodyTimeout => 408,
+            Fault::NoTarget | Fault::NoHealthyTarget => 503,
+            Fault::Connect(ConnectError::Exhausted(_)) => 503,
+            Fault::Connect(ConnectError::Timeout) | Fault::ResponseTimeout => 504,
+            Fault::Connect(_) | Fault::TargetClosed(_) | Fault::InvalidResponse(_) => 502,
         }
     }
 
     /// A stable code for logs and metrics, in the style of cloud load balancers' reasons.
     pub(crate) fn reason(&self) -> &'static str {
         match self {
-            Fault::AmbiguousFraming => "Client.AmbiguousFraming",
-            Fault::BadTransferEncoding => "Client.BadTransferEncoding",
-            Fault::MissingHost => "Client.MissingHost",
-            Fault::InvalidHost => "Client.InvalidHost",
+            Fault::Head(e) => match e {
+                HeadError::Malformed(_) => "Client.MalformedRequest",
+                HeadError::TooLarge => "Client.HeaderTooLarge",
+                HeadError::TooManyFields => "Client.TooManyHeaders",
+                HeadError::UriTooLong => "Client.UriTooLong",
+                HeadError::AmbiguousFraming => "Client.AmbiguousFraming",
+                HeadError::BadTransferEncoding => "Client.BadTransferEncoding",
+                HeadError::BadContentLength => "Client.InvalidContentLength",
+                HeadError::MissingHost => "Client.MissingHost",
+                HeadError::InvalidHost => "Client.InvalidHost",
+                HeadError::BadTarget => "Client.InvalidRequestTarget",
+                HeadError::Connect => "Client.MethodNotAllowed",
+            },
             Fault::BadRequestBody(_) => "Client.InvalidBody",
             Fault::ClientBodyTimeout => "Client.BodyTimeout",
             Fault::NoTarget => "Group.NoTarget",
             Fault::NoHealthyTarget => "Group.NoHealthyTarget",
+            Fault::Connect(ConnectError::Exhausted(_)) => "Ballast.ResourceExhausted",
             Fault::Connect(ConnectError::Timeout) => "Target.ConnectTimeout",
             Fault::Connect(ConnectError::Io(e)) => match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => "Target.ConnectionRefused",
@@ -114,86 +148,101 @@ impl Fault {
                 _ => "Target.ConnectFailed",
             },
             Fault::Connect(ConnectError::Tls(_)) => "Target.TlsHandshakeFailed",
-            Fault::Connect(_) => "Target.ConnectFailed",
-            Fault::TargetClosed(e) if caused_by_reset(e) => "Target.ConnectionReset",
+            Fault::TargetClosed(Some(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                "Target.ConnectionReset"
+            }
             Fault::TargetClosed(_) => "Target.ConnectionClosed",
             Fault::InvalidResponse(_) => "Target.InvalidResponse",
             Fault::ResponseTimeout => "Target.ResponseTimeout",
         }
     }
 
-    /// Whether the client connection must close after the response: after a framing
-    /// problem the rest of the byte stream cannot be trusted.
+    /// Whether the client connection must close after the response: after anything the
+    /// client got wrong, the rest of its byte stream cannot be trusted.
     pub(crate) fn closes_connection(&self) -> bool {
         self.side() == Side::Client
     }
 
-    /// Classifies an error from sending a request to a target.
-    pub(crate) fn from_send(error: hyper::Error) -> Self {
-        let client_body =
-            std::error::Error::source(&error).is_some_and(|s| s.is::<ClientBodyError>());
-        if client_body {
-            return Fault::BadRequestBody(error);
-        }
-        if error.is_parse() || error.is_parse_status() {
-            Fault::InvalidResponse(error)
-        } else {
-            Fault::TargetClosed(error)
+    /// Whether a failed attempt may go to one other target: a request the target never saw
+    /// (the connect failed and the request is still whole: `unsent`), or a replayable one
+    /// (idempotent and bodiless, `replayable`) whose target closed the connection before
+    /// answering. Never a request whose body was sent, never one that timed out waiting for
+    /// its answer, never when Ballast itself is out of sockets.
+    pub(crate) fn retry(&self, unsent: bool, replayable: bool) -> Option<Retry> {
+        match self {
+            Fault::Connect(ConnectError::Exhausted(_)) => None,
+            Fault::Connect(ConnectError::Io(e))
+                if unsent && e.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                Some(Retry::Free)
+            }
+            Fault::Connect(_) if unsent => Some(Retry::Budgeted),
+            Fault::TargetClosed(_) if replayable => Some(Retry::Budgeted),
+            _ => None,
         }
     }
 
-    /// The response Ballast sends for this fault, logged once here.
-    pub(crate) fn into_response(
-        self,
-        listener: &str,
-        mut exchange: Exchange,
-    ) -> Response<ProxyBody> {
+    /// Whether the failure counts towards ejecting the target (passive health). A target
+    /// that closed the connection while the client was still uploading may have given up
+    /// on a slow client: that is the client's doing; Ballast's own exhaustion is nobody's.
+    pub(crate) fn counts_against_target(&self, upload_finished: bool) -> bool {
+        match self {
+            Fault::TargetClosed(_) => upload_finished,
+            _ => self.side() == Side::Target,
+        }
+    }
+
+    /// The response for this fault.
+    pub(crate) fn reply(&self) -> Reply {
+        let status = self.status();
+        Reply {
+            status,
+            reason: self.reason(),
+            body: error_page(status),
+            close: self.closes_connection(),
+        }
+    }
+
+    /// Logs the fault, rate-limited per side so no client can make Ballast write a line per
+    /// request; the lines held back are counted in the next one.
+    pub(crate) fn log(&self, listener: &str, group: &str, target: Option<std::net::SocketAddr>) {
         let status = self.status();
         let reason = self.reason();
-        let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
-        let target = exchange.target.as_ref().map(|t| t.address);
         match self.side() {
-            Side::Target => {
-                tracing::warn!(listener, target_group = group, target = ?target, status = status.as_u16(), reason, error = %self, "request failed")
-            }
             Side::Client => {
-                tracing::info!(listener, target_group = group, status = status.as_u16(), reason, error = %self, "request rejected")
+                if let Some(suppressed) = CLIENT_LOG.allow() {
+                    tracing::info!(listener, target_group = group, status, reason, error = %self, suppressed, "request rejected");
+                }
+            }
+            Side::Target => {
+                if let Some(suppressed) = TARGET_LOG.allow() {
+                    let target = target.map(|t| t.to_string()).unwrap_or_default();
+                    tracing::warn!(listener, target_group = group, target, status, reason, error = %self, suppressed, "request failed");
+                }
+            }
+            Side::Ballast => {
+                if let Some(suppressed) = BALLAST_LOG.allow() {
+                    tracing::warn!(listener, target_group = group, status, reason, error = %self, suppressed, "request failed: Ballast is out of file descriptors or socket memory (raise the limit: ulimit -n / LimitNOFILE)");
+                }
             }
         }
-        exchange.error_reason = Some(reason);
-        exchange.answered(status.as_u16(), None);
-        let mut response = Response::new(ProxyBody::local(error_page(status), Some(exchange)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        if self.closes_connection() {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        response
     }
 }
 
-fn caused_by_reset(error: &hyper::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::ConnectionReset;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-fn error_page(status: StatusCode) -> Bytes {
-    Bytes::from_static(match status {
-        StatusCode::BAD_REQUEST => b"400 Bad Request\n",
-        StatusCode::REQUEST_TIMEOUT => b"408 Request Timeout\n",
-        StatusCode::SERVICE_UNAVAILABLE => b"503 Service Unavailable\n",
-        StatusCode::GATEWAY_TIMEOUT => b"504 Gateway Timeout\n",
-        StatusCode::BAD_GATEWAY => b"502 Bad Gateway\n",
+/// The one-line body of an error page.
+pub(crate) fn error_page(status: u16) -> &'static [u8] {
+    match status {
+        400 => b"400 Bad Request\n",
+        405 => b"405 Method Not Allowed\n",
+        408 => b"408 Request Timeout\n",
+        414 => b"414 URI Too Long\n",
+        431 => b"431 Request Header Fields Too Large\n",
+        502 => b"502 Bad Gateway\n",
+        503 => b"503 Service Unavailable\n",
+        504 => b"504 Gateway Timeout\n",
         _ => b"error\n",
-    })
+    }
 }
+
+#[cfg(test)]
+mod tests;

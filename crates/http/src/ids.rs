@@ -2,44 +2,49 @@
 //! followed from Ballast's access log into the target's logs.
 
 use ballast_telemetry::trace::{acceptable_request_id, request_id, TraceParent};
-use http::header::{HeaderName, HeaderValue};
-use http::HeaderMap;
 
 use crate::exchange::Exchange;
+use crate::head::FieldLookup;
 
-/// The request id header (as Heroku, NGINX's `$request_id` convention and Envoy use).
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// W3C Trace Context.
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// The ids a request is sent with: the client's when acceptable, else new ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ids {
+    /// A new `X-Request-Id`, replacing a missing or refused one.
+    pub(crate) request_id: Option<[u8; 32]>,
+    /// A new `traceparent`, replacing a missing or invalid one (its `tracestate` goes too,
+    /// as the spec asks).
+    pub(crate) traceparent: Option<[u8; 55]>,
+}
 
-/// Keeps a client's request id and valid `traceparent`, or adds new ones. An invalid
-/// `traceparent` restarts the trace and drops `tracestate` with it, as the spec asks.
-pub(crate) fn stamp_ids(headers: &mut HeaderMap, exchange: &mut Exchange) {
-    let id = match headers.get(REQUEST_ID) {
-        Some(v) if acceptable_request_id(v.as_bytes()) => v.clone(),
-        _ => {
-            let fresh = request_id(fastrand::u128(..));
-            let value = HeaderValue::from_bytes(&fresh).unwrap_or(HeaderValue::from_static("-"));
-            headers.insert(REQUEST_ID, value.clone());
-            value
-        }
-    };
-    let parent = headers
-        .get(TRACEPARENT)
-        .and_then(|v| TraceParent::parse(v.as_bytes()));
-    let trace = match parent {
-        Some(parent) => parent,
+/// Keeps a client's request id and valid `traceparent`, or makes new ones; notes them in the
+/// exchange's log line.
+pub(crate) fn plan_ids(fields: &dyn FieldLookup, exchange: &mut Exchange) -> Ids {
+    let kept_id = fields
+        .first_field("x-request-id")
+        .filter(|v| acceptable_request_id(v));
+    let fresh_id = kept_id
+        .is_none()
+        .then(|| request_id(fastrand::u128(..)));
+    let parent = fields
+        .first_field("traceparent")
+        .and_then(TraceParent::parse);
+    let (trace, fresh_parent) = match parent {
+        Some(parent) => (parent, None),
         None => {
             let started = TraceParent::start(fastrand::u128(..), fastrand::u64(..));
-            headers.remove(TRACESTATE);
-            if let Ok(value) = HeaderValue::from_bytes(&started.to_header()) {
-                headers.insert(TRACEPARENT, value);
-            }
-            started
+            (started, Some(started.to_header()))
         }
     };
     if exchange.logging() {
-        exchange.set_ids(|| trace.trace_id_hex(), id.as_bytes());
+        let id: &[u8] = match (&fresh_id, kept_id) {
+            (Some(fresh), _) => fresh,
+            (None, Some(kept)) => kept,
+            (None, None) => b"-",
+        };
+        exchange.set_ids(|| trace.trace_id_hex(), id);
+    }
+    Ids {
+        request_id: fresh_id,
+        traceparent: fresh_parent,
     }
 }

@@ -1,4 +1,7 @@
 //! The immutable routing table the data plane reads, one `ArcSwap` load per request.
+//!
+//! Data only: the code that reads it (decision, attempts) lives above it, so nothing here
+//! imports the request path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,17 +9,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ballast_balance::{Balancer, RetryBudget, StickyKey, TargetState};
-use ballast_config::{Cidr, HashKey, RedirectConfig, RetryConfig};
+use ballast_config::{Cidr, HashKey, RedirectConfig, RetryConfig, StickinessConfig};
 use ballast_config::{GroupName, HttpListenerLimits, ListenerName};
-
 use ballast_telemetry::metrics::{GroupMetrics, ListenerMetrics, RuleMetrics, TargetMetrics};
 use ballast_telemetry::AccessLog;
 
+use crate::rewrite::HeaderOps;
 use crate::route::RuleTable;
-
-pub use crate::forward::{GroupStickiness, WeightedRoute};
-use crate::pool::ConnPool;
-pub use crate::sticky::Sticky;
+use crate::upstream::ConnPool;
 
 /// The handle every listener task holds; the control plane stores a new snapshot into it.
 pub type SharedSnapshot = Arc<ArcSwap<HttpSnapshot>>;
@@ -50,15 +50,27 @@ pub struct ListenerRoutes {
     /// TLS (for `https` listeners): certificates by SNI, policy, ALPN.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Rules, evaluated first (compiled and indexed).
-    pub rules: RuleTable<RouteAction>,
+    pub rules: RuleTable<Routed>,
     /// Proxies whose `X-Forwarded-For` is believed for `source_ip` conditions.
     pub trusted_proxies: Vec<Cidr>,
     /// What happens to a request no rule matches.
-    pub default_action: RouteAction,
+    pub default_action: Routed,
     /// The listener's counters (stable across reloads; `None` with metrics off).
     pub metrics: Option<Arc<ListenerMetrics>>,
     /// Matches per rule (replaced when the rule set changes).
     pub rule_metrics: Option<Arc<RuleMetrics>>,
+}
+
+/// A rule's (or the default) action with the header rewrites that apply to its requests:
+/// the listener's merged with the rule's, once, when the snapshot is built.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// What happens to the request.
+    pub action: RouteAction,
+    /// Rewrites of requests to targets.
+    pub request_headers: Option<Arc<HeaderOps>>,
+    /// Rewrites of responses to clients.
+    pub response_headers: Option<Arc<HeaderOps>>,
 }
 
 /// A compiled action.
@@ -72,6 +84,31 @@ pub enum RouteAction {
     Redirect(Arc<RedirectConfig>),
     /// Answer with a fixed response.
     Fixed(Arc<FixedReply>),
+}
+
+/// A compiled weighted forward.
+#[derive(Debug)]
+pub struct WeightedRoute {
+    /// Each group with its weight and stable identity (the hash of its name).
+    pub groups: Vec<(Arc<TargetGroup>, u32, u64)>,
+    /// Sum of the weights (at least 1).
+    pub total: u64,
+    /// Target group stickiness, if on.
+    pub stickiness: Option<GroupStickiness>,
+    /// What cookies are bound to (the listener's name): a cookie of another listener never
+    /// opens here.
+    pub scope: Arc<str>,
+}
+
+/// Target group stickiness settings.
+#[derive(Debug)]
+pub struct GroupStickiness {
+    /// How long a client keeps its group after its last request.
+    pub duration: Duration,
+    /// Seals the cookie.
+    pub key: StickyKey,
+    /// Cookie name.
+    pub cookie: String,
 }
 
 /// How an `https` group's connections are encrypted.
@@ -127,6 +164,17 @@ pub struct TargetGroup {
     pub metrics: Option<Arc<GroupMetrics>>,
 }
 
+/// A group's stickiness settings with the key that seals its cookies.
+#[derive(Debug)]
+pub struct Sticky {
+    /// What the configuration says.
+    pub config: StickinessConfig,
+    /// Seals and opens the cookies (shared by every group of the process).
+    pub key: StickyKey,
+    /// `; Max-Age=..; Path=..` and the other attributes, written once per snapshot.
+    pub(crate) attributes: String,
+}
+
 /// One target: where it is, its live counters and its keep-alive connections.
 #[derive(Debug)]
 pub struct Target {
@@ -148,5 +196,47 @@ impl HttpSnapshot {
         self.listeners
             .iter()
             .find(|l| Arc::ptr_eq(&l.name.0, &name.0) || l.name == *name)
+    }
+}
+
+impl Routed {
+    /// An action without rewrites.
+    pub fn plain(action: RouteAction) -> Self {
+        Self {
+            action,
+            request_headers: None,
+            response_headers: None,
+        }
+    }
+}
+
+impl Sticky {
+    /// The settings of one group, with its cookie attributes prepared.
+    pub fn new(config: StickinessConfig, key: StickyKey) -> Self {
+        let cookie = &config.cookie;
+        let mut attributes = format!(
+            "; Max-Age={}; Path={}",
+            config.duration.as_secs(),
+            cookie.path
+        );
+        if let Some(domain) = &cookie.domain {
+            attributes.push_str("; Domain=");
+            attributes.push_str(domain);
+        }
+        if cookie.secure {
+            attributes.push_str("; Secure");
+        }
+        if cookie.http_only {
+            attributes.push_str("; HttpOnly");
+        }
+        if let Some(same_site) = cookie.same_site {
+            attributes.push_str("; SameSite=");
+            attributes.push_str(same_site);
+        }
+        Self {
+            config,
+            key,
+            attributes,
+        }
     }
 }

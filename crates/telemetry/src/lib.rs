@@ -7,11 +7,13 @@
 //! never looks anything up by label.
 
 mod access_log;
+mod limited;
 pub mod metrics;
 mod registry;
 pub mod trace;
 
 pub use access_log::{timestamp, AccessLog, AccessLogError, AccessLogLine};
+pub use limited::LogLimiter;
 pub use registry::{AcmeGauges, MetricsRegistry, ProcessGauges, TargetGauges};
 
 use std::io::IsTerminal;
@@ -59,12 +61,20 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Log directives for the libraries that serve clients: errors only.
+const QUIET_LIBRARIES: &str = "h2=error,hyper=error,hyper_util=error,rustls=error,tokio_rustls=error";
+
 /// Installs the process-wide log subscriber writing to stderr.
 ///
 /// `filter` uses `tracing` directives (`info`, `ballast_http=debug,info`); `RUST_LOG`, when
 /// set, wins so an operator can raise verbosity without editing a unit file.
 pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    // Libraries on the data path log what a client does to them (an unexpected PING ack, an
+    // IP address sent as SNI) at `warn`, once per connection: a client could flood the log.
+    // Ballast reports those events itself, rate-limited; the libraries are held to errors
+    // unless RUST_LOG asks for more.
+    let directives = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| format!("{QUIET_LIBRARIES},{filter}"));
     let env_filter =
         EnvFilter::builder()
             .parse(&directives)

@@ -12,6 +12,10 @@ pub struct RawRule {
     pub conditions: RawConditions,
     /// What happens to a matching request.
     pub action: super::RawAction,
+    /// Fields set, added or removed on matching requests (after the listener's).
+    pub request_headers: Option<super::RawHeaderRewrite>,
+    /// Fields set, added or removed on their responses (after the listener's).
+    pub response_headers: Option<super::RawHeaderRewrite>,
 }
 
 /// `conditions = { ... }` of a rule.

@@ -53,11 +53,23 @@ impl Validator {
             }
             let conditions = self.conditions(&at.key("conditions"), &rule.conditions);
             let action = self.action(&at.key("action"), &rule.action, groups);
+            let request_headers = self.header_rewrite(
+                &at.key("request_headers"),
+                rule.request_headers.as_ref(),
+                super::rewrite::Direction::Request,
+            );
+            let response_headers = self.header_rewrite(
+                &at.key("response_headers"),
+                rule.response_headers.as_ref(),
+                super::rewrite::Direction::Response,
+            );
             if let (Some(conditions), Some(action)) = (conditions, action) {
                 rules.push(Rule {
                     priority,
                     conditions,
                     action,
+                    request_headers,
+                    response_headers,
                 });
             }
         }

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ballast_config::{Cidr, Conditions};
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
+
+use crate::head::FieldLookup;
 
 use super::glob::Glob;
 
@@ -38,7 +40,7 @@ pub struct RuleTable<A> {
 }
 
 /// What a rule is matched against, borrowed from the request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RequestView<'a> {
     /// The host, without port, in any case.
     pub host: &'a [u8],
@@ -48,8 +50,8 @@ pub struct RequestView<'a> {
     pub method: &'a str,
     /// The query string without `?` (empty when none).
     pub query: &'a [u8],
-    /// The request headers.
-    pub headers: &'a HeaderMap,
+    /// The request's header fields.
+    pub headers: &'a dyn FieldLookup,
     /// The client's address (only read by `source_ip` conditions); `None` when it cannot be
     /// told (a garbled `X-Forwarded-For` from a trusted proxy): no block matches it.
     pub client_ip: Option<IpAddr>,
@@ -351,9 +353,7 @@ impl<A> CompiledRule<A> {
             && (self.method.is_empty() || self.method.iter().any(|m| &**m == req.method))
             && self.header.iter().all(|(name, values)| {
                 req.headers
-                    .get_all(name)
-                    .iter()
-                    .any(|v| values.iter().any(|g| g.matches(v.as_bytes())))
+                    .any_field(name.as_str(), &mut |v| values.iter().any(|g| g.matches(v)))
             })
             && self.query.iter().all(|(key, values)| {
                 req.query.split(|&b| b == b'&').any(|pair| {

@@ -1,0 +1,200 @@
+//! What every request on one client connection shares: the listener it arrived on, the
+//! client's address, and what the TLS handshake settled. The bottom of the crate: it
+//! imports only the snapshot handle.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ballast_config::ListenerName;
+use ballast_telemetry::metrics::ListenerMetrics;
+
+use crate::buf::BufferPool;
+use crate::limits::FdBudget;
+use crate::snapshot::SharedSnapshot;
+
+/// Per listener and worker: built once when the worker starts serving the listener.
+#[derive(Debug)]
+pub(crate) struct ListenerShared {
+    pub(crate) name: ListenerName,
+    pub(crate) snapshot: SharedSnapshot,
+    pub(crate) worker: usize,
+    /// The listener's port, as text for `X-Forwarded-Port`.
+    pub(crate) port: Box<[u8]>,
+    pub(crate) buffers: Arc<BufferPool>,
+    pub(crate) fds: Arc<FdBudget>,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub(crate) struct ConnCtx {
+    pub(crate) listener: Arc<ListenerShared>,
+    /// The TCP peer (the client, or a proxy in front of it).
+    pub(crate) peer: SocketAddr,
+    /// The peer's address as text, for `X-Forwarded-For` (formatted once per connection).
+    pub(crate) peer_text: IpText,
+    /// What the TLS handshake settled, on `https` listeners.
+    pub(crate) tls: Option<Box<TlsInfo>>,
+    /// The listener's counters (`None` with metrics off); this connection counts as open in
+    /// them until the context is dropped.
+    pub(crate) metrics: Option<Arc<ListenerMetrics>>,
+}
+
+/// An IP address as text, held inline (no allocation per connection).
+#[derive(Clone, Copy)]
+pub(crate) struct IpText {
+    bytes: [u8; 46],
+    len: u8,
+}
+
+/// The TLS parameters of a client connection, for logs and for targets.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub(crate) version: &'static str,
+    /// The cipher suite's name.
+    pub(crate) cipher: String,
+    /// The client's certificate, URL-encoded PEM (mutual TLS passthrough, as ALB's
+    /// `X-Amzn-Mtls-Clientcert`).
+    pub(crate) client_cert: Option<String>,
+}
+
+// === impl ConnCtx ===
+
+impl ConnCtx {
+    /// A connection just accepted from `peer`; counts it as open on the listener.
+    pub(crate) fn new(
+        listener: Arc<ListenerShared>,
+        peer: SocketAddr,
+        metrics: Option<Arc<ListenerMetrics>>,
+    ) -> Self {
+        if let Some(m) = &metrics {
+            m.connections.inc();
+            m.connections_active.inc();
+        }
+        Self {
+            listener,
+            peer,
+            peer_text: IpText::new(peer.ip()),
+            tls: None,
+            metrics,
+        }
+    }
+
+    /// `http` or `https`: how the client reached us.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The client's IP address.
+    pub(crate) fn peer_ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+}
+
+impl Drop for ConnCtx {
+    fn drop(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.connections_active.dec();
+        }
+    }
+}
+
+// === impl IpText ===
+
+impl IpText {
+    /// Formats `ip`.
+    pub(crate) fn new(ip: IpAddr) -> Self {
+        use std::io::Write;
+        let mut bytes = [0u8; 46];
+        let mut cursor = std::io::Cursor::new(&mut bytes[..]);
+        // 45 characters hold any IPv6 text form; the write cannot fail.
+        let _ = write!(cursor, "{ip}");
+        let len = cursor.position() as u8;
+        Self { bytes, len }
+    }
+
+    /// The text.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for IpText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+// === impl TlsInfo ===
+
+impl TlsInfo {
+    /// What a finished handshake settled.
+    pub(crate) fn from_session(session: &rustls::ServerConnection) -> Self {
+        let version = match session.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "unknown",
+        };
+        let cipher = session
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let client_cert = session
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| url_encoded_pem(leaf));
+        Self {
+            version,
+            cipher,
+            client_cert,
+        }
+    }
+}
+
+/// A certificate as URL-encoded PEM, the way ALB passes client certificates on.
+fn url_encoded_pem(der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut body = String::new();
+    for chunk in der.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                body.push(char::from(B64[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                body.push('=');
+            }
+        }
+    }
+    let mut pem = String::from("-----BEGIN%20CERTIFICATE-----%0A");
+    for line in body.as_bytes().chunks(64) {
+        for &b in line {
+            match b {
+                b'+' => pem.push_str("%2B"),
+                b'/' => pem.push_str("%2F"),
+                b'=' => pem.push_str("%3D"),
+                _ => pem.push(char::from(b)),
+            }
+        }
+        pem.push_str("%0A");
+    }
+    pem.push_str("-----END%20CERTIFICATE-----%0A");
+    pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_format_inline() {
+        for ip in ["10.0.0.7", "::1", "2001:db8::ff00:42:8329", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"] {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::new(parsed).as_bytes(), parsed.to_string().as_bytes());
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! A target's response body on its way to an HTTP/1 client: passed as it is when framed by
+//! `Content-Length`, otherwise decoded and framed again for the client (chunked for
+//! HTTP/1.1, delimited by closing the connection for HTTP/1.0). Moves at the speed of the
+//! slower side; when neither side moves for the listener's idle timeout, both connections
+//! are closed.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::Sleep;
+
+use super::chunked::{write_chunk_head, write_last_chunk, ChunkedDecoder, Piece};
+use super::io::ClientIo;
+use super::response::ResponseBody;
+use super::write::ClientFraming;
+use crate::buf::BufferPool;
+use crate::timer::within;
+use crate::upstream::Upstream;
+
+/// Appends `data` (raw body bytes) framed for the client; returns its length.
+fn frame(to: ClientFraming, out: &mut Vec<u8>, data: &[u8]) -> u64 {
+    if data.is_empty() {
+        return 0;
+    }
+    if to == ClientFraming::Chunked {
+        write_chunk_head(out, data.len());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+    data.len() as u64
+}
+
+/// Most bytes read from the target per step.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// Why a response body did not reach its end.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StreamError {
+    /// The target failed or closed early: the client sees the response cut.
+    #[error("target failed mid-body: {0}")]
+    Target(#[source] std::io::Error),
+    /// The target sent a malformed chunked body.
+    #[error("target sent a malformed body: {0}")]
+    Framing(#[from] super::chunked::ChunkError),
+    /// Writing to the client failed (it went away).
+    #[error("client went away mid-body: {0}")]
+    Client(#[source] std::io::Error),
+    /// Neither side moved for the idle timeout (a client that stopped reading, a target
+    /// that stopped sending).
+    #[error("response body idle for the idle timeout")]
+    Idle,
+}
+
+/// A response body's framing on both sides, and where it is.
+#[derive(Debug)]
+pub(crate) struct Download {
+    from: From,
+    to: ClientFraming,
+    done: bool,
+    /// Body bytes (decoded) sent to the client.
+    pub(crate) sent: u64,
+}
+
+#[derive(Debug)]
+enum From {
+    None,
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    UntilClose,
+}
+
+impl Download {
+    /// A body framed by the target as `body`, sent to the client as `to`.
+    pub(crate) fn new(body: ResponseBody, to: ClientFraming) -> Self {
+        let from = match body {
+            ResponseBody::None | ResponseBody::Length(0) => From::None,
+            ResponseBody::Length(n) => From::Length(n),
+            ResponseBody::Chunked => From::Chunked(Box::new(ChunkedDecoder::new(64 * 1024))),
+            ResponseBody::UntilClose => From::UntilClose,
+        };
+        Self {
+            done: matches!(from, From::None),
+            from,
+            to,
+            sent: 0,
+        }
+    }
+
+    /// The trailer section of a chunked body, once read (raw, CRLF-terminated lines).
+    pub(crate) fn trailers(&self) -> Option<&[u8]> {
+        match &self.from {
+            From::Chunked(decoder) if !decoder.trailers().is_empty() => Some(decoder.trailers()),
+            _ => None,
+        }
+    }
+
+    /// Whether the whole body was read from the target.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Moves body bytes from `up`'s buffer into `out`, framed for the client.
+    pub(crate) fn transform(&mut self, up: &mut Upstream, out: &mut Vec<u8>) -> Result<(), StreamError> {
+        let available = up.buf.filled();
+        if available.is_empty() || self.done {
+            return Ok(());
+        }
+        match &mut self.from {
+            From::None => {}
+            From::Length(left) => {
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(available.len());
+                self.sent += frame(self.to, out, &available[..n]);
+                *left -= n as u64;
+                self.done = *left == 0;
+                up.buf.consume(n);
+            }
+            From::UntilClose => {
+                let n = available.len();
+                self.sent += frame(self.to, out, &available[..n]);
+                up.buf.consume(n);
+            }
+            From::Chunked(decoder) => {
+                let mut offset = 0;
+                while offset < available.len() {
+                    let (n, piece) = decoder.decode(&available[offset..])?;
+                    match piece {
+                        Some(Piece::Data { start, end }) => {
+                            let data = &available[offset + start..offset + end];
+                            self.sent += data.len() as u64;
+                            match self.to {
+                                ClientFraming::Chunked => {
+                                    write_chunk_head(out, data.len());
+                                    out.extend_from_slice(data);
+                                    out.extend_from_slice(b"\r\n");
+                                }
+                                _ => out.extend_from_slice(data),
+                            }
+                        }
+                        Some(Piece::End) => {
+                            if self.to == ClientFraming::Chunked {
+                                write_last_chunk(out, decoder.trailers());
+                            }
+                            self.done = true;
+                            offset += n;
+                            break;
+                        }
+                        None => {}
+                    }
+                    offset += n;
+                }
+                up.buf.consume(offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// The target closed the connection: the end of an until-close body, else a cut one.
+    pub(crate) fn end_of_stream(&mut self, out: &mut Vec<u8>) -> Result<(), StreamError> {
+        match self.from {
+            From::UntilClose => {
+                if self.to == ClientFraming::Chunked {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
+                self.done = true;
+                Ok(())
+            }
+            _ => Err(StreamError::Target(std::io::ErrorKind::UnexpectedEof.into())),
+        }
+    }
+
+    /// Writes `out` (a response head with the first body bytes, already transformed) and
+    /// streams the rest of the body; each wait is bounded by `idle`.
+    pub(crate) async fn run<S: ClientIo>(
+        &mut self,
+        client: &mut S,
+        up: &mut Upstream,
+        out: &mut Vec<u8>,
+        pool: &BufferPool,
+        mut sleep: Pin<&mut Sleep>,
+        idle: Duration,
+    ) -> Result<(), StreamError> {
+        use tokio::io::AsyncWriteExt;
+        loop {
+            if !out.is_empty() {
+                let write = std::pin::pin!(async {
+                    client.write_all(out).await?;
+                    client.flush().await
+                });
+                match within(sleep.as_mut(), idle, write).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(StreamError::Client(e)),
+                    Err(_) => return Err(StreamError::Idle),
+                }
+                out.clear();
+            }
+            if self.done {
+                return Ok(());
+            }
+            let read = std::pin::pin!(std::future::poll_fn(|cx| up.poll_read_buf(cx, pool, STREAM_CHUNK)));
+            match within(sleep.as_mut(), idle, read).await {
+                Ok(Ok(0)) => self.end_of_stream(out)?,
+                Ok(Ok(_)) => self.transform(up, out)?,
+                Ok(Err(e)) => return Err(StreamError::Target(e)),
+                Err(_) => return Err(StreamError::Idle),
+            }
+        }
+    }
+}

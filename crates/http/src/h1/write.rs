@@ -1,0 +1,239 @@
+//! Writing HTTP/1.1 heads: the request a target receives and the response a client
+//! receives. Every head is written afresh in canonical form (`Name: value` CRLF), from the
+//! fields that may cross the proxy plus the ones Ballast adds; framing fields are always
+//! Ballast's own.
+
+use super::fields::FieldKind;
+use super::request::BodyKind;
+use crate::rewrite::HeaderOps;
+
+/// One header field on its way through: name, value, and what it means to the proxy.
+pub(crate) type FieldRef<'a> = (&'a [u8], &'a [u8], FieldKind);
+
+/// The start of the head a target receives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TargetLine<'a> {
+    pub(crate) method: &'a [u8],
+    /// Path (empty means `/`) and query, written in origin-form.
+    pub(crate) path: &'a [u8],
+    pub(crate) query: Option<&'a [u8]>,
+    /// `Host`: the request's authority or its `Host` field.
+    pub(crate) host: Option<&'a [u8]>,
+    pub(crate) body: BodyKind,
+}
+
+/// The fields Ballast adds to a request on its way to a target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Added<'a> {
+    /// The client's address as text.
+    pub(crate) client: &'a [u8],
+    /// `http` or `https`.
+    pub(crate) proto: &'a [u8],
+    /// The listener's port as text.
+    pub(crate) port: &'a [u8],
+    /// A new `X-Request-Id`, when the client's is missing or refused.
+    pub(crate) request_id: Option<&'a [u8]>,
+    /// A new `traceparent`, when the client's is missing or invalid (its `tracestate` is then
+    /// dropped too).
+    pub(crate) traceparent: Option<&'a [u8]>,
+    /// `X-Forwarded-Tls-Version`, `X-Forwarded-Tls-Cipher`, `X-Client-Cert` (TLS listeners).
+    pub(crate) tls: [Option<(&'static [u8], &'a [u8])>; 3],
+    /// The listener's and rule's `request_headers`.
+    pub(crate) ops: Option<&'a HeaderOps>,
+}
+
+/// Writes the request head for a target. `fields` is iterated twice (the client's
+/// `X-Forwarded-For` values are joined into one field at the end).
+pub(crate) fn write_request_head<'f, I>(out: &mut Vec<u8>, line: &TargetLine<'_>, fields: I, add: &Added<'_>)
+where
+    I: Iterator<Item = FieldRef<'f>> + Clone,
+{
+    out.extend_from_slice(line.method);
+    out.push(b' ');
+    if line.path.is_empty() {
+        out.push(b'/');
+    } else {
+        out.extend_from_slice(line.path);
+    }
+    if let Some(query) = line.query {
+        out.push(b'?');
+        out.extend_from_slice(query);
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some(host) = line.host {
+        field(out, b"Host", host);
+    }
+    let removed = |name: &[u8]| add.ops.is_some_and(|ops| ops.removes(name));
+    for (name, value, kind) in fields.clone() {
+        let pass = match kind {
+            FieldKind::Plain | FieldKind::Cookie | FieldKind::Expect | FieldKind::SetCookie => true,
+            FieldKind::RequestId => add.request_id.is_none(),
+            FieldKind::TraceParent | FieldKind::TraceState => add.traceparent.is_none(),
+            _ => false,
+        };
+        if pass && !removed(name) {
+            field(out, name, value);
+        }
+    }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    for (_, value, kind) in fields {
+        if kind == FieldKind::ForwardedFor && !value.trim_ascii().is_empty() {
+            out.extend_from_slice(value.trim_ascii());
+            out.extend_from_slice(b", ");
+        }
+    }
+    out.extend_from_slice(add.client);
+    out.extend_from_slice(b"\r\n");
+    field(out, b"X-Forwarded-Proto", add.proto);
+    field(out, b"X-Forwarded-Port", add.port);
+    if let Some(id) = add.request_id {
+        field(out, b"X-Request-Id", id);
+    }
+    if let Some(parent) = add.traceparent {
+        field(out, b"traceparent", parent);
+    }
+    for (name, value) in add.tls.iter().flatten() {
+        field(out, name, value);
+    }
+    if let Some(ops) = add.ops {
+        ops.write(out);
+    }
+    match line.body {
+        BodyKind::None => {}
+        BodyKind::Length(n) => length_field(out, n),
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a response body reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientFraming {
+    /// No body, or a body framed by the target's own `Content-Length` field (passed on).
+    AsIs,
+    /// Re-encoded chunked (`Transfer-Encoding: chunked` written by Ballast).
+    Chunked,
+    /// Delimited by closing the connection (HTTP/1.0 clients).
+    Close,
+}
+
+/// Writes a response head for the client: status line, the target's end-to-end fields,
+/// `extra` fields (sticky cookies), the response rewrites, framing and connection fields.
+pub(crate) fn write_response_head<'f, I>(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &[u8],
+    fields: I,
+    extra: &[&[u8]],
+    ops: Option<&HeaderOps>,
+    framing: ClientFraming,
+    connection: Connection,
+) where
+    I: Iterator<Item = FieldRef<'f>>,
+{
+    status_line(out, status, reason);
+    for (name, value, kind) in fields {
+        let pass = match kind {
+            FieldKind::Plain
+            | FieldKind::Cookie
+            | FieldKind::SetCookie
+            | FieldKind::Expect
+            | FieldKind::RequestId
+            | FieldKind::TraceParent
+            | FieldKind::TraceState
+            | FieldKind::ForwardedFor
+            | FieldKind::ForwardedOwn
+            | FieldKind::Reserved
+            | FieldKind::Host => true,
+            FieldKind::ContentLength => framing == ClientFraming::AsIs,
+            _ => false,
+        };
+        if pass && !ops.is_some_and(|o| o.removes(name)) {
+            field(out, name, value);
+        }
+    }
+    for line in extra {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(ops) = ops {
+        ops.write(out);
+    }
+    match framing {
+        ClientFraming::AsIs | ClientFraming::Close => {}
+        ClientFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    match connection {
+        Connection::Default => {}
+        Connection::Close => out.extend_from_slice(b"Connection: close\r\n"),
+        Connection::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// What the response says about the client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Connection {
+    /// Nothing: HTTP/1.1 keeps it open.
+    Default,
+    /// `Connection: close`.
+    Close,
+    /// `Connection: keep-alive` (HTTP/1.0 clients that asked for it).
+    KeepAlive,
+}
+
+/// `HTTP/1.1 NNN reason` CRLF; an empty reason gets the standard one.
+pub(crate) fn status_line(out: &mut Vec<u8>, status: u16, reason: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let s = status.min(999);
+    out.extend_from_slice(&[
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+        b' ',
+    ]);
+    if reason.is_empty() {
+        out.extend_from_slice(canonical_reason(status).as_bytes());
+    } else {
+        out.extend_from_slice(reason);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The standard reason phrase of a status (empty for unknown ones).
+pub(crate) fn canonical_reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+/// `Name: value` CRLF.
+#[inline]
+pub(crate) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `Content-Length: n` CRLF.
+pub(crate) fn length_field(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"Content-Length: ");
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,278 @@
+//! Bodies of HTTP/2 requests: the client's request body on its way to an HTTP/1.1 target,
+//! and the response body on its way back (a target's, decoded; or Ballast's own).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::conn::RequestGuard;
+use crate::attempt::Try;
+use crate::buf::BufferPool;
+use crate::exchange::Exchange;
+use crate::fault::{BodyError, Fault};
+use crate::h1::{write_chunk_head, ClientFraming, Download};
+use crate::upstream::{Upload, Upstream, UPLOAD_CHUNK};
+
+/// An HTTP/2 client's request body, framed for the target: by `Content-Length` when the
+/// client gave one, else chunked.
+#[derive(Debug)]
+pub(crate) struct H2Upload {
+    body: Incoming,
+    chunked: bool,
+    done: bool,
+    pub(crate) received: u64,
+    last_activity: Instant,
+}
+
+impl H2Upload {
+    pub(crate) fn new(body: Incoming, chunked: bool) -> Self {
+        Self {
+            done: body.is_end_stream(),
+            body,
+            chunked,
+            received: 0,
+            last_activity: Instant::now(),
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl Upload for H2Upload {
+    fn poll_fill(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, Fault>> {
+        if self.done {
+            return Poll::Ready(Ok(true));
+        }
+        loop {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.last_activity = Instant::now();
+                    if let Some(data) = frame.data_ref() {
+                        if data.is_empty() {
+                            continue;
+                        }
+                        self.received += data.len() as u64;
+                        if self.chunked {
+                            write_chunk_head(out, data.len());
+                            out.extend_from_slice(data);
+                            out.extend_from_slice(b"\r\n");
+                        } else {
+                            out.extend_from_slice(data);
+                        }
+                        if out.len() >= UPLOAD_CHUNK || !self.body.is_end_stream() {
+                            return Poll::Ready(Ok(false));
+                        }
+                    }
+                    if self.body.is_end_stream() {
+                        return Poll::Ready(Ok(self.finish(out)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Stream(e))))
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok(self.finish(out))),
+                Poll::Pending => {
+                    return if out.is_empty() {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(Ok(false))
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_continue(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        Poll::Ready(Ok(false))
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.last_activity
+    }
+}
+
+impl H2Upload {
+    fn finish(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.chunked {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        self.done = true;
+        true
+    }
+}
+
+/// A response body on its way to an HTTP/2 client.
+#[derive(Debug)]
+pub(crate) struct ProxyBody {
+    kind: Kind,
+    exchange: Option<Exchange>,
+    _guard: Option<RequestGuard>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Local(Option<Bytes>),
+    Target(Box<TargetBody>),
+}
+
+/// A target's body, decoded; its connection goes back to the pool when it is read to the
+/// end.
+#[derive(Debug)]
+struct TargetBody {
+    up: Option<Upstream>,
+    download: Download,
+    tried: Try,
+    pool: Arc<BufferPool>,
+    worker: usize,
+    reusable: bool,
+    trailers_sent: bool,
+}
+
+impl ProxyBody {
+    /// A short body written by Ballast itself.
+    pub(crate) fn local(bytes: Bytes, exchange: Exchange, guard: RequestGuard) -> Self {
+        Self {
+            kind: Kind::Local((!bytes.is_empty()).then_some(bytes)),
+            exchange: Some(exchange),
+            _guard: Some(guard),
+        }
+    }
+
+    /// A target's body, whose response head has been consumed from `up`'s buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn target(
+        up: Upstream,
+        body: crate::h1::ResponseBody,
+        reusable: bool,
+        tried: Try,
+        pool: Arc<BufferPool>,
+        worker: usize,
+        exchange: Exchange,
+        guard: RequestGuard,
+    ) -> Self {
+        Self {
+            kind: Kind::Target(Box::new(TargetBody {
+                up: Some(up),
+                download: Download::new(body, ClientFraming::Close),
+                tried,
+                pool,
+                worker,
+                reusable,
+                trailers_sent: false,
+            })),
+            exchange: Some(exchange),
+            _guard: Some(guard),
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = match &mut this.kind {
+            Kind::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Target(target) => target.poll_frame(cx),
+        };
+        if let (Poll::Ready(Some(Ok(frame))), Some(exchange)) = (&polled, &mut this.exchange) {
+            if let Some(data) = frame.data_ref() {
+                exchange.sent(data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Local(bytes) => bytes.is_none(),
+            Kind::Target(target) => target.download.is_done() && target.trailers_sent,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Local(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Target(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl TargetBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let Some(up) = self.up.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            let mut out = Vec::new();
+            self.download
+                .transform(up, &mut out)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+            }
+            if self.download.is_done() {
+                if !self.trailers_sent {
+                    self.trailers_sent = true;
+                    if let Some(trailers) = self.download.trailers().and_then(trailer_map) {
+                        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                    }
+                }
+                return Poll::Ready(None);
+            }
+            match up.poll_read_buf(cx, &self.pool, 64 * 1024) {
+                Poll::Ready(Ok(0)) => {
+                    let mut tail = Vec::new();
+                    self.download
+                        .end_of_stream(&mut tail)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e))?;
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for TargetBody {
+    fn drop(&mut self) {
+        // Only a response read to its end leaves the connection ready for another request.
+        if let Some(up) = self.up.take() {
+            if self.reusable && self.download.is_done() {
+                self.tried.target.pool.checkin(self.worker, up, &self.pool);
+            }
+        }
+    }
+}
+
+/// A raw trailer section as HTTP/2 trailers (fields that may not travel as trailers left
+/// out, as for HTTP/1 clients).
+fn trailer_map(section: &[u8]) -> Option<HeaderMap> {
+    let mut out = Vec::new();
+    crate::h1::write_last_chunk(&mut out, section);
+    let fields = out.strip_prefix(b"0\r\n")?;
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(fields, &mut slots) else {
+        return None;
+    };
+    let mut map = HeaderMap::new();
+    for f in parsed {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(f.name.as_bytes()),
+            http::HeaderValue::from_bytes(f.value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    (!map.is_empty()).then_some(map)
+}

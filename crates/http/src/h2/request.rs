@@ -1,0 +1,367 @@
+//! One HTTP/2 stream: checked, decided, answered locally or forwarded to an HTTP/1.1 target,
+//! and its response turned back into HTTP/2.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http_body::Body as _;
+use hyper::body::Incoming;
+
+use super::body::{H2Upload, ProxyBody};
+use super::conn::RequestGuard;
+use super::H2Conn;
+use crate::attempt::answered;
+use crate::decide::{decide, unix_now, DecideInput, Forwarding, Verdict};
+use crate::exchange::{ActionKind, Exchange, LogFacts};
+use crate::fault::Fault;
+use crate::forward::group_cookie;
+use crate::h1::{classify, write_request_head, Added, BodyKind, FieldKind, HeadError, TargetLine};
+use crate::head::{FieldLookup, RequestFacts};
+use crate::ids::plan_ids;
+use crate::local::{acme_http01, Local};
+use crate::relay::{relay, Relayed, RequestKind};
+use crate::rewrite::HeaderOps;
+use crate::sticky::{sets_cookie, stick};
+
+/// The hyper service: every outcome is a response, never an error.
+pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<H2Conn>) -> Result<Response<ProxyBody>, Infallible> {
+    let guard = conn.state.begin_request();
+    Ok(serve(req, &conn, guard).await)
+}
+
+async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Response<ProxyBody> {
+    let ctx = &conn.ctx;
+    let shared = Arc::clone(&ctx.listener);
+    let snapshot = shared.snapshot.load();
+    let mut exchange = Exchange::new(ctx.metrics.as_ref());
+    let (parts, body) = req.into_parts();
+    if let Some(sink) = &snapshot.access_log {
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        exchange.start_log(sink, &LogFacts {
+            listener: &shared.name.0,
+            client: ctx.peer,
+            scheme: ctx.scheme(),
+            method: parts.method.as_str().as_bytes(),
+            authority: parts.authority(),
+            target: target.as_bytes(),
+            version: "HTTP/2.0",
+            user_agent: parts.first_field("user-agent"),
+            tls: ctx.tls.as_deref(),
+        });
+    }
+    if let Err(error) = check(&parts) {
+        return fault(Fault::Head(error), exchange, guard, &shared.name.0);
+    }
+    if ctx.tls.is_none() && parts.uri.path().starts_with(ballast_tls::HTTP01_PREFIX) {
+        if let Some(answer) = acme_http01(&snapshot.acme, parts.uri.path()) {
+            exchange.action = ActionKind::FixedResponse;
+            return local(&answer, None, exchange, guard);
+        }
+    }
+    let Some(routes) = snapshot.listener(&shared.name) else {
+        return fault(Fault::NoTarget, exchange, guard, &shared.name.0);
+    };
+    let decision = decide(routes, &parts, &DecideInput {
+        peer: ctx.peer_ip(),
+        peer_text: ctx.peer_text.as_bytes(),
+        now: Instant::now(),
+        unix_now: unix_now(),
+        group_dice: fastrand::u64(..),
+        pick_dice: fastrand::u64(..),
+    });
+    if let Some(m) = &routes.rule_metrics {
+        m.record_rule(decision.rule);
+    }
+    exchange.rule = decision.rule;
+    let ops = decision.response_headers.clone();
+    let forwarding = match decision.verdict {
+        Verdict::Forward(forwarding) => forwarding,
+        Verdict::NoGroup => return fault(Fault::NoTarget, exchange, guard, &shared.name.0),
+        Verdict::Redirect(config) => {
+            exchange.action = ActionKind::Redirect;
+            let reply = Local::redirect(&config, &parts, ctx.scheme(), &shared.port);
+            return local(&reply, ops.as_deref(), exchange, guard);
+        }
+        Verdict::Fixed(fixed) => {
+            exchange.action = ActionKind::FixedResponse;
+            return local(&Local::fixed(&fixed), ops.as_deref(), exchange, guard);
+        }
+    };
+    drop(snapshot);
+    if let Some(m) = &forwarding.group.metrics {
+        m.requests.inc();
+    }
+    exchange.group = Some(Arc::clone(&forwarding.group));
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| crate::h1::content_length(v.as_bytes()));
+    let body_kind = match (body.is_end_stream(), length) {
+        (true, _) | (false, Some(0)) => BodyKind::None,
+        (false, Some(n)) => BodyKind::Length(n),
+        (false, None) => BodyKind::Chunked,
+    };
+    let mut target_head = shared.buffers.take();
+    let ids = plan_ids(&parts, &mut exchange);
+    render_target_head(&mut target_head, &parts, body_kind, conn, &ids, decision.request_headers.as_deref());
+    let mut upload = H2Upload::new(body, body_kind == BodyKind::Chunked);
+    let kind = RequestKind {
+        head: parts.method == Method::HEAD,
+        idempotent: is_idempotent(&parts.method),
+        bodiless: body_kind == BodyKind::None,
+    };
+    let mut fields = shared.buffers.take_fields();
+    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    if exchange.logging() {
+        exchange.sending(Instant::now());
+    }
+    let outcome = relay(
+        &forwarding,
+        kind,
+        &target_head,
+        &mut upload,
+        |u| u.received == 0 && !u.is_done(),
+        H2Upload::is_done,
+        &shared,
+        &mut fields,
+        sleep.as_mut(),
+    )
+    .await;
+    shared.buffers.give(target_head);
+    exchange.received = upload.received;
+    let response = match outcome {
+        Ok(relayed) => respond(relayed, &forwarding, &fields, ops.as_deref(), exchange, guard, conn),
+        Err((error, target)) => {
+            exchange.target = target;
+            fault(error, exchange, guard, &shared.name.0)
+        }
+    };
+    shared.buffers.give_fields(fields);
+    response
+}
+
+/// What HTTP/2 leaves to the server to check (RFC 9113 §8.3): no tunnels, a valid
+/// authority without user info, a scheme that is http or https, a host to route on.
+fn check(parts: &http::request::Parts) -> Result<(), HeadError> {
+    if parts.method == Method::CONNECT {
+        return Err(HeadError::Connect);
+    }
+    if parts
+        .uri
+        .scheme_str()
+        .is_some_and(|s| !s.eq_ignore_ascii_case("http") && !s.eq_ignore_ascii_case("https"))
+    {
+        return Err(HeadError::BadTarget);
+    }
+    let hosts = parts.headers.get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return Err(HeadError::InvalidHost);
+    }
+    let authority = parts.authority();
+    if authority.contains(&b'@') || !crate::h1::valid_authority(authority) {
+        return Err(HeadError::InvalidHost);
+    }
+    if let Some(host) = parts.headers.get(header::HOST) {
+        if !crate::h1::valid_authority(host.as_bytes()) {
+            return Err(HeadError::InvalidHost);
+        }
+    }
+    if authority.is_empty() {
+        return Err(HeadError::MissingHost);
+    }
+    Ok(())
+}
+
+/// Methods a client may safely send twice (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Writes the HTTP/1.1 request head for the target. Several `cookie` fields become one
+/// (RFC 9113 §8.2.3).
+fn render_target_head(
+    out: &mut Vec<u8>,
+    parts: &http::request::Parts,
+    body: BodyKind,
+    conn: &H2Conn,
+    ids: &crate::ids::Ids,
+    ops: Option<&HeaderOps>,
+) {
+    let ctx = &conn.ctx;
+    let mut cookies = Vec::new();
+    for value in parts.headers.get_all(header::COOKIE) {
+        if !cookies.is_empty() {
+            cookies.extend_from_slice(b"; ");
+        }
+        cookies.extend_from_slice(value.as_bytes());
+    }
+    let tls = ctx.tls.as_deref();
+    let added = Added {
+        client: ctx.peer_text.as_bytes(),
+        proto: ctx.scheme().as_bytes(),
+        port: &ctx.listener.port,
+        request_id: ids.request_id.as_ref().map(|id| &id[..]),
+        traceparent: ids.traceparent.as_ref().map(|t| &t[..]),
+        tls: match tls {
+            Some(t) => [
+                Some((&b"X-Forwarded-Tls-Version"[..], t.version.as_bytes())),
+                Some((&b"X-Forwarded-Tls-Cipher"[..], t.cipher.as_bytes())),
+                t.client_cert.as_ref().map(|c| (&b"X-Client-Cert"[..], c.as_bytes())),
+            ],
+            None => [None, None, None],
+        },
+        ops,
+    };
+    let authority = parts.authority();
+    let line = TargetLine {
+        method: parts.method.as_str().as_bytes(),
+        path: parts.uri.path().as_bytes(),
+        query: parts.uri.query().map(str::as_bytes),
+        host: (!authority.is_empty()).then_some(authority),
+        body,
+    };
+    let mut fields: Vec<(&[u8], &[u8], FieldKind)> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != header::HOST && *name != header::COOKIE)
+        .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes(), classify(name.as_str().as_bytes())))
+        .collect();
+    if !cookies.is_empty() {
+        fields.push((b"cookie", &cookies, FieldKind::Cookie));
+    }
+    write_request_head(out, &line, fields.iter().copied(), &added);
+}
+
+/// The target's response, as an HTTP/2 response.
+fn respond(
+    relayed: Relayed,
+    forwarding: &Forwarding,
+    fields: &[crate::h1::Field],
+    ops: Option<&HeaderOps>,
+    mut exchange: Exchange,
+    mut guard: RequestGuard,
+    conn: &H2Conn,
+) -> Response<ProxyBody> {
+    let Relayed {
+        tried,
+        mut up,
+        head,
+        body_done,
+    } = relayed;
+    guard.answered();
+    let group = &forwarding.group;
+    let at = answered(group, &tried, head.status, exchange.logging());
+    if let Some(m) = &group.metrics {
+        m.responses.record(head.status);
+    }
+    exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
+    exchange.target = Some(Arc::clone(&tried.target));
+    let buf = up.buf.filled();
+    let mut headers = HeaderMap::with_capacity(fields.len() + 2);
+    for f in fields {
+        let passes = matches!(
+            f.kind,
+            FieldKind::Plain
+                | FieldKind::Cookie
+                | FieldKind::SetCookie
+                | FieldKind::Expect
+                | FieldKind::RequestId
+                | FieldKind::TraceParent
+                | FieldKind::TraceState
+                | FieldKind::ForwardedFor
+                | FieldKind::ForwardedOwn
+                | FieldKind::Reserved
+        ) || (f.kind == FieldKind::ContentLength && head.length_field);
+        if !passes {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(f.name.of(buf)),
+            HeaderValue::from_bytes(f.value.of(buf)),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let now = unix_now();
+    let sets_app = |app: &str| {
+        fields
+            .iter()
+            .filter(|f| f.kind == FieldKind::SetCookie)
+            .any(|f| sets_cookie(f.value.of(buf), app))
+    };
+    let cookies = [
+        stick(group, tried.target.id, forwarding.stuck, sets_app, now),
+        forwarding
+            .group_cookie
+            .as_ref()
+            .and_then(|(route, id)| group_cookie(route, *id, now)),
+    ];
+    for cookie in cookies.into_iter().flatten() {
+        if let Ok(value) = HeaderValue::try_from(cookie) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    if let Some(ops) = ops {
+        ops.apply(&mut headers);
+    }
+    let status = http::StatusCode::from_u16(head.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    up.buf.consume(head.len);
+    let shared = &conn.ctx.listener;
+    let body = ProxyBody::target(
+        up,
+        head.body,
+        head.reusable && body_done,
+        tried,
+        Arc::clone(&shared.buffers),
+        shared.worker,
+        exchange,
+        guard,
+    );
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A response of Ballast's own.
+fn local(reply: &Local, ops: Option<&HeaderOps>, mut exchange: Exchange, guard: RequestGuard) -> Response<ProxyBody> {
+    exchange.answered(reply.status, None);
+    let mut response = Response::new(ProxyBody::local(reply.body.clone(), exchange, guard));
+    *response.status_mut() = http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: HeaderName, value: &Bytes| {
+        if let Ok(value) = HeaderValue::from_maybe_shared(value.clone()) {
+            headers.insert(name, value);
+        }
+    };
+    if let Some(ct) = &reply.content_type {
+        set(headers, header::CONTENT_TYPE, ct);
+    }
+    if let Some(location) = &reply.location {
+        set(headers, header::LOCATION, location);
+    }
+    if let Some(allow) = reply.allow {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if let Some(ops) = ops {
+        ops.apply(headers);
+    }
+    response
+}
+
+/// A fault's error page (logged, counted). HTTP/2 has no `Connection: close`: only this
+/// stream ends.
+fn fault(fault: Fault, mut exchange: Exchange, guard: RequestGuard, listener: &str) -> Response<ProxyBody> {
+    let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
+    fault.log(listener, group, exchange.target.as_ref().map(|t| t.address));
+    exchange.error_reason = Some(fault.reason());
+    local(&Local::error(fault.reply()), None, exchange, guard)
+}
+

@@ -1,0 +1,118 @@
+//! Ballast's own file-descriptor budget. The data plane may hold at most `limit` sockets
+//! (client and target connections); the rest of the process limit is a reserve for the
+//! admin API, health checks, logs and configuration files, so Ballast stays manageable when
+//! clients exhaust it, and running out is reported as Ballast's fault (503
+//! `Ballast.ResourceExhausted`), never blamed on a target.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// How many data-plane sockets may be open, and how many are.
+#[derive(Debug)]
+pub struct FdBudget {
+    limit: usize,
+    open: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+/// One socket counted against the budget until dropped.
+#[derive(Debug)]
+pub(crate) struct FdSlot(Arc<FdBudget>);
+
+impl FdBudget {
+    /// A budget of `limit` sockets.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            open: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+        })
+    }
+
+    /// No limit (tests, embedding).
+    pub fn unlimited() -> Arc<Self> {
+        Self::new(usize::MAX)
+    }
+
+    /// Data-plane sockets allowed, from the process's file-descriptor limit: all but a
+    /// reserve of a tenth (at least 32, at most 1024) for everything else.
+    pub fn for_process_limit(nofile: u64) -> Arc<Self> {
+        let nofile = usize::try_from(nofile).unwrap_or(usize::MAX);
+        let reserve = (nofile / 10).clamp(32, 1024);
+        Self::new(nofile.saturating_sub(reserve).max(1))
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Sockets open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Times a socket was refused because the budget was spent.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// A slot for one more socket, or `None` when the budget is spent.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<FdSlot> {
+        let previous = self.open.fetch_add(1, Ordering::Relaxed);
+        if previous >= self.limit {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(FdSlot(Arc::clone(self)))
+    }
+}
+
+impl Drop for FdSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether an I/O error means the process (not the peer) ran out of something: file
+/// descriptors (`EMFILE`, `ENFILE`), kernel memory or socket buffers (`ENOBUFS`,
+/// `ENOMEM`), or local ports (`EADDRNOTAVAIL`).
+pub(crate) fn is_resource_exhaustion(error: &std::io::Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    const ENOMEM: i32 = 12;
+    const ENOBUFS: i32 = 105;
+    const EADDRNOTAVAIL: i32 = 99;
+    matches!(
+        error.raw_os_error(),
+        Some(EMFILE | ENFILE | ENOMEM | ENOBUFS | EADDRNOTAVAIL)
+    ) || error.kind() == std::io::ErrorKind::OutOfMemory
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded_and_given_back() {
+        let budget = FdBudget::new(2);
+        let a = budget.acquire().unwrap();
+        let _b = budget.acquire().unwrap();
+        assert!(budget.acquire().is_none());
+        assert_eq!((budget.open(), budget.refused()), (2, 1));
+        drop(a);
+        assert!(budget.acquire().is_some());
+    }
+
+    #[test]
+    fn the_reserve_is_a_tenth_within_bounds() {
+        assert_eq!(FdBudget::for_process_limit(1024).limit(), 1024 - 102);
+        assert_eq!(FdBudget::for_process_limit(100).limit(), 68);
+        assert_eq!(FdBudget::for_process_limit(1_048_576).limit(), 1_048_576 - 1024);
+        assert!(is_resource_exhaustion(&std::io::Error::from_raw_os_error(24)));
+        assert!(!is_resource_exhaustion(&std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        )));
+    }
+}

@@ -1,0 +1,157 @@
+//! The attempts of a forwarded request, with their I/O: a pooled or new connection to each
+//! target [`Attempts`] chooses, the exchange up to the response head, and the timers that
+//! bound it. Shared by the HTTP/1 and HTTP/2 client sides; what differs (where the body
+//! comes from) is the [`Upload`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
+
+use crate::attempt::{Attempts, Try};
+use crate::buf::BufferPool;
+use crate::conn::ListenerShared;
+use crate::decide::Forwarding;
+use crate::fault::Fault;
+use crate::h1::{Field, ResponseHead};
+use crate::snapshot::Target;
+use crate::timer::Deadline;
+use crate::upstream::{connect, RoundTrip, SendFailure, Upload, Upstream};
+
+/// A request that reached a target and got a response head.
+#[derive(Debug)]
+pub(crate) struct Relayed {
+    pub(crate) tried: Try,
+    pub(crate) up: Upstream,
+    pub(crate) head: ResponseHead,
+    /// The whole request body was sent (else the target answered early).
+    pub(crate) body_done: bool,
+}
+
+/// What the request is, for the retry rules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestKind {
+    /// `HEAD`: no response body.
+    pub(crate) head: bool,
+    /// Safe to send twice (RFC 9110 §9.2.2).
+    pub(crate) idempotent: bool,
+    /// Has no body.
+    pub(crate) bodiless: bool,
+}
+
+/// Sends `target_head` (and the body `upload` yields) to a target of the forward, trying
+/// another target when the rules allow, until a response head arrives. `fields` receives
+/// the head's fields; on failure, the fault and the target it concerns.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn relay<U: Upload>(
+    forwarding: &Forwarding,
+    kind: RequestKind,
+    target_head: &[u8],
+    upload: &mut U,
+    upload_untouched: impl Fn(&U) -> bool,
+    upload_done: impl Fn(&U) -> bool,
+    shared: &ListenerShared,
+    fields: &mut Vec<Field>,
+    mut sleep: Pin<&mut Sleep>,
+) -> Result<Relayed, (Fault, Option<Arc<Target>>)> {
+    let group = &forwarding.group;
+    let mut attempts = Attempts::new(forwarding, kind.bodiless && kind.idempotent);
+    let mut fresh_once = false;
+    loop {
+        let tried = attempts.next(Instant::now(), fastrand::u64(..))?;
+        let mut up = match tried.target.pool.checkout(shared.worker) {
+            Some(up) => Ok(up),
+            None => connect(&tried.target, group.tls.as_ref(), group.connect_timeout, &shared.fds)
+                .await
+                .map_err(Fault::Connect),
+        };
+        let result = loop {
+            let mut connection = match up {
+                Ok(connection) => connection,
+                Err(fault) => {
+                    break Err(SendFailure {
+                        fault,
+                        unsent: true,
+                        body_started: !upload_untouched(upload),
+                        silent: true,
+                    })
+                }
+            };
+            let sent = send_timed(&mut connection, target_head, upload, &shared.buffers, fields, kind.head, group.response_timeout, sleep.as_mut()).await;
+            match sent {
+                Ok((head, body_done)) => break Ok((connection, head, body_done)),
+                // A kept-alive connection the target closed as the request went out: it
+                // never reached the target. Once, on a new connection to the same target.
+                Err(failure)
+                    if connection.reused
+                        && !fresh_once
+                        && failure.silent
+                        && !failure.body_started
+                        && matches!(failure.fault, Fault::TargetClosed(_))
+                        && (failure.unsent || kind.idempotent) =>
+                {
+                    fresh_once = true;
+                    drop(connection);
+                    up = connect(&tried.target, group.tls.as_ref(), group.connect_timeout, &shared.fds)
+                        .await
+                        .map_err(Fault::Connect);
+                }
+                Err(failure) => break Err(failure),
+            }
+        };
+        match result {
+            Ok((up, head, body_done)) => {
+                return Ok(Relayed {
+                    tried,
+                    up,
+                    head,
+                    body_done,
+                })
+            }
+            Err(failure) => {
+                let unsent = failure.unsent && !failure.body_started;
+                if let Some((fault, target)) = attempts.failed(tried, failure.fault, unsent, upload_done(upload)) {
+                    return Err((fault, Some(target)));
+                }
+            }
+        }
+    }
+}
+
+/// Sends the request on `up` and waits for the response head: while the client is still
+/// uploading, the client is timed (408 after `timeout` without a byte); once the body is
+/// sent, the target is (504 after `timeout`). Returns the head and whether the whole
+/// request body was sent.
+#[allow(clippy::too_many_arguments)]
+async fn send_timed<U: Upload>(
+    up: &mut Upstream,
+    target_head: &[u8],
+    upload: &mut U,
+    pool: &BufferPool,
+    fields: &mut Vec<Field>,
+    head_request: bool,
+    timeout: Duration,
+    mut sleep: Pin<&mut Sleep>,
+) -> Result<(ResponseHead, bool), SendFailure> {
+    let mut send = RoundTrip::new(up, target_head, upload, pool, fields, head_request);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = Pin::new(&mut send).poll(cx) {
+            let done = send.body_done();
+            return Poll::Ready(result.map(|head| (head, done)));
+        }
+        let (at, fault) = if send.body_done() {
+            let done = send.done_at.unwrap_or_else(tokio::time::Instant::now);
+            (done + timeout, Fault::ResponseTimeout)
+        } else {
+            (send.last_activity() + timeout, Fault::ClientBodyTimeout)
+        };
+        match Deadline::at(at).poll(sleep.as_mut(), cx) {
+            Poll::Ready(_) => Poll::Ready(Err(send.failure(fault))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}

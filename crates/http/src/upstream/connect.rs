@@ -1,0 +1,84 @@
+//! Opening a connection to a target: TCP within the connect timeout, then TLS for `https`
+//! groups. Running out of Ballast's own file descriptors is told apart from a target that
+//! refuses, so the target is not blamed for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Upstream, UpstreamIo};
+use crate::buf::Buf;
+use crate::limits::{is_resource_exhaustion, FdBudget};
+use crate::snapshot::{Target, TargetTlsRoute};
+
+/// Why a new connection to a target could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The target did not accept within the connect timeout.
+    #[error("connect timed out")]
+    Timeout,
+    /// The operating system refused or failed the connection.
+    #[error("connect failed: {0}")]
+    Io(#[source] std::io::Error),
+    /// The TLS handshake with the target failed (its certificate did not verify, or it
+    /// does not speak TLS).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] std::io::Error),
+    /// Ballast itself is out of file descriptors (its budget, or the system's): not the
+    /// target's doing.
+    #[error("out of file descriptors or socket memory")]
+    Exhausted(#[source] Option<std::io::Error>),
+}
+
+/// Opens a connection to `target` within `timeout` (TLS handshake included).
+pub(crate) async fn connect(
+    target: &Target,
+    tls: Option<&TargetTlsRoute>,
+    timeout: Duration,
+    fds: &Arc<FdBudget>,
+) -> Result<Upstream, ConnectError> {
+    let fd = fds.acquire().ok_or(ConnectError::Exhausted(None))?;
+    let address = target.address;
+    let deadline = Instant::now() + timeout;
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) if is_resource_exhaustion(&e) => return Err(ConnectError::Exhausted(Some(e))),
+        Ok(Err(e)) => return Err(ConnectError::Io(e)),
+        Err(_) => return Err(ConnectError::Timeout),
+    };
+    if let Err(error) = stream.set_nodelay(true) {
+        // Only fails on a socket that is already dead; the request will say how.
+        tracing::debug!(target_address = %address, %error, "set_nodelay failed");
+    }
+    let io = match tls {
+        None => UpstreamIo::Plain(stream),
+        Some(tls) => {
+            let name = match &tls.server_name {
+                Some(name) => ServerName::try_from(name.clone()).map_err(|e| {
+                    ConnectError::Tls(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                })?,
+                None => ServerName::IpAddress(address.ip().into()),
+            };
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.client));
+            // The connect timeout covers the TLS handshake too (ALB: 10 s for both).
+            match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+                Ok(Ok(stream)) => UpstreamIo::Tls(Box::new(stream)),
+                Ok(Err(error)) => return Err(ConnectError::Tls(error)),
+                Err(_) => return Err(ConnectError::Timeout),
+            }
+        }
+    };
+    Ok(Upstream {
+        io,
+        buf: Buf::default(),
+        cut: target.pool.track(),
+        reused: false,
+        idle_since: Instant::now(),
+        // Counted open while it lives, for least_connections.
+        _open: target.state.open_connection(),
+        _fd: fd,
+    })
+}

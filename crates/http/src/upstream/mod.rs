@@ -1,0 +1,182 @@
+//! Connections to targets, driven inline by the request that uses them: no task per
+//! connection, no channel between the request and its connection. Idle ones wait in a
+//! per-worker pool ([`ConnPool`]); a deregistered target's connections, idle or busy, are
+//! cut through a [`CutSignal`] when its delay ends.
+
+mod connect;
+mod pool;
+mod send;
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use ballast_balance::OpenConnection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::buf::{Buf, BufferPool};
+use crate::limits::FdSlot;
+use crate::signal::Signal;
+
+pub(crate) use connect::{connect, ConnectError};
+pub use pool::ConnPool;
+pub(crate) use send::{RoundTrip, SendFailure, Upload, UPLOAD_CHUNK};
+
+/// One open connection to a target.
+pub(crate) struct Upstream {
+    io: UpstreamIo,
+    /// Bytes read from the target and not consumed yet.
+    pub(crate) buf: Buf,
+    cut: Arc<CutSignal>,
+    /// Whether it served a request before this one (a failure may then be a stale
+    /// keep-alive connection rather than the target's fault).
+    pub(crate) reused: bool,
+    /// When it went idle in the pool.
+    idle_since: Instant,
+    _open: OpenConnection,
+    _fd: FdSlot,
+}
+
+/// The byte stream to a target: plain TCP or TLS.
+enum UpstreamIo {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Cuts a connection from another thread: the control plane raises it when a
+/// deregistered target's delay ends, and the request driving the connection fails at its
+/// next poll.
+pub(crate) type CutSignal = Signal;
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// Reads from the target into `buf`; `Ok(0)` is the end of the stream (or a full
+    /// buffer at `max` unread bytes).
+    pub(crate) fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        pool: &BufferPool,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.check_cut(None)?;
+        let spare = self.buf.spare(pool, max);
+        if spare.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let mut read = ReadBuf::new(spare);
+        let polled = Pin::new(&mut self.io).poll_read(cx, &mut read);
+        match polled {
+            Poll::Ready(Ok(())) => {
+                let n = read.filled().len();
+                self.buf.filled_by(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                self.check_cut(Some(cx))?;
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Writes some of `data` to the target.
+    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.check_cut(None)?;
+        let polled = Pin::new(&mut self.io).poll_write(cx, data);
+        if polled.is_pending() {
+            self.check_cut(Some(cx))?;
+        }
+        polled
+    }
+
+    /// Flushes TLS records (plain TCP writes through).
+    pub(crate) fn poll_flush_io(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    /// Fails once the connection is cut; with `cx` (the I/O is pending), also arranges to
+    /// be woken when it is.
+    fn check_cut(&self, cx: Option<&mut Context<'_>>) -> io::Result<()> {
+        let cut = match cx {
+            Some(cx) => self.cut.poll_raised(cx).is_ready(),
+            None => self.cut.is_raised(),
+        };
+        if cut {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "target connection cut at the end of its deregistration delay",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the target closed (or sent something unasked on) this idle connection:
+    /// either makes it unusable. Looks at the readiness the event loop already knows, so it
+    /// costs no system call.
+    fn is_stale(&mut self) -> bool {
+        if self.cut.is_raised() {
+            return true;
+        }
+        let tcp = match &self.io {
+            UpstreamIo::Plain(s) => s,
+            UpstreamIo::Tls(s) => s.get_ref().0,
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(tcp.poll_read_ready(&mut cx), Poll::Ready(_))
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("reused", &self.reused)
+            .field("tls", &matches!(self.io, UpstreamIo::Tls(_)))
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl UpstreamIo ===
+
+impl AsyncRead for UpstreamIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(s) => Pin::new(s).poll_flush(cx),
+            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Idle keep-alive connections to one target, per worker thread.
+//!
+//! Each worker thread has its own queue, so a connection is only ever used by the thread
+//! whose event loop it is registered with, and the queues are lock-free so the pool can live
+//! in the shared snapshot. A connection goes back to its queue when the response that used
+//! it was read to the end; one the target closed, or that sat idle too long, is dropped when
+//! next seen.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crossbeam_queue::{ArrayQueue, SegQueue};
+use tokio::time::Instant;
+
+use super::{CutSignal, Upstream};
+
+/// Idle keep-alive connections to one target.
+#[derive(Debug)]
+pub struct ConnPool {
+    per_worker: Box<[ArrayQueue<Upstream>]>,
+    idle_timeout: Duration,
+    enabled: bool,
+    /// Every connection to this target that may still be open, so a deregistered target's
+    /// connections can all be cut when its delay is over (in-flight requests included).
+    live: SegQueue<Weak<CutSignal>>,
+    /// Live entries kept before dead ones are swept out.
+    live_limit: usize,
+}
+
+impl ConnPool {
+    /// A pool for `workers` threads keeping at most `max_idle` idle connections each.
+    pub fn new(workers: usize, max_idle: usize, idle_timeout: Duration) -> Self {
+        let per_worker = (0..workers.max(1))
+            .map(|_| ArrayQueue::new(max_idle.max(1)))
+            .collect();
+        Self {
+            per_worker,
+            idle_timeout,
+            enabled: max_idle > 0,
+            live: SegQueue::new(),
+            live_limit: 64 + 2 * workers.max(1) * max_idle.min(1024),
+        }
+    }
+
+    /// Closes every connection to the target now, idle or busy. Requests in flight on them
+    /// fail (their clients see the response cut, or 502 before the head).
+    pub fn close_all(&self) {
+        for queue in self.per_worker.iter() {
+            while queue.pop().is_some() {}
+        }
+        while let Some(signal) = self.live.pop() {
+            if let Some(signal) = signal.upgrade() {
+                signal.raise();
+            }
+        }
+    }
+
+    /// Number of worker queues this pool was built for.
+    pub fn workers(&self) -> usize {
+        self.per_worker.len()
+    }
+
+    /// A cut signal for a new connection, tracked so [`ConnPool::close_all`] reaches it.
+    pub(crate) fn track(&self) -> Arc<CutSignal> {
+        if self.live.len() >= self.live_limit {
+            // Sweep closed connections out; connections are made rarely, so this is too.
+            for _ in 0..self.live.len() {
+                match self.live.pop() {
+                    Some(old) if old.strong_count() > 0 => self.live.push(old),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        let signal = Arc::new(CutSignal::default());
+        self.live.push(Arc::downgrade(&signal));
+        signal
+    }
+
+    /// An idle connection that is still open, if any.
+    pub(crate) fn checkout(&self, worker: usize) -> Option<Upstream> {
+        let queue = self.queue(worker)?;
+        while let Some(mut idle) = queue.pop() {
+            if idle.is_stale() || idle.idle_since.elapsed() >= self.idle_timeout {
+                continue;
+            }
+            idle.reused = true;
+            return Some(idle);
+        }
+        None
+    }
+
+    /// Returns a connection whose last response was read to the end, its buffer given back.
+    pub(crate) fn checkin(&self, worker: usize, mut upstream: Upstream, buffers: &crate::buf::BufferPool) {
+        if !self.enabled || !upstream.buf.is_empty() || upstream.is_stale() {
+            return;
+        }
+        upstream.buf.release(buffers);
+        upstream.idle_since = Instant::now();
+        if let Some(queue) = self.queue(worker) {
+            // A full queue means enough idle connections already: this one just closes.
+            let _dropped = queue.push(upstream);
+        }
+    }
+
+    fn queue(&self, worker: usize) -> Option<&ArrayQueue<Upstream>> {
+        self.per_worker.get(worker % self.per_worker.len().max(1))
+    }
+}

@@ -1,0 +1,261 @@
+//! One exchange with a target, up to its response head: the request head and body are
+//! written while the connection is read, so a target that answers early (401, 413) is heard
+//! at once, and interim responses (`100 Continue`) are relayed to a client waiting for them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+
+use super::Upstream;
+use crate::buf::BufferPool;
+use crate::fault::Fault;
+use crate::h1::{parse_response, Field, HeadLimits, ResponseHead};
+
+/// Most body bytes framed for the target at a time.
+pub(crate) const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// Limits of a target's response head.
+pub(crate) const RESPONSE_HEAD_LIMITS: HeadLimits = HeadLimits {
+    max_bytes: 64 * 1024,
+    max_fields: 256,
+};
+
+/// A request body on its way to a target.
+pub(crate) trait Upload {
+    /// Appends the next body bytes to `out`, framed for the target; `Ok(true)` once the body
+    /// is complete (its last bytes are in `out`).
+    fn poll_fill(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, Fault>>;
+
+    /// Relays the target's `100 Continue` to the client when it asked for one
+    /// (`Expect: 100-continue`); `false`: it did not, and nothing is written.
+    fn poll_continue(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>>;
+
+    /// When the client last sent body bytes (the request is timed on it while uploading).
+    fn last_activity(&self) -> Instant;
+}
+
+/// How an exchange failed before a response head, with what the retry rules need.
+#[derive(Debug)]
+pub(crate) struct SendFailure {
+    pub(crate) fault: Fault,
+    /// No byte of the request reached the connection.
+    pub(crate) unsent: bool,
+    /// Body bytes were taken from the client (the request can no longer be sent whole).
+    pub(crate) body_started: bool,
+    /// No byte of a response was read.
+    pub(crate) silent: bool,
+}
+
+/// Writes `head` and the body, and reads the response head; see the module docs.
+pub(crate) struct RoundTrip<'a, U> {
+    up: &'a mut Upstream,
+    upload: &'a mut U,
+    pool: &'a BufferPool,
+    fields: &'a mut Vec<Field>,
+    head: &'a [u8],
+    head_written: usize,
+    body: Vec<u8>,
+    body_written: usize,
+    body_done: bool,
+    body_started: bool,
+    /// When the last body byte was handed to the connection.
+    pub(crate) done_at: Option<Instant>,
+    flushed: bool,
+    /// An interim head being relayed: its length in `up.buf`.
+    interim: Option<usize>,
+    head_request: bool,
+    read_any: bool,
+}
+
+impl<'a, U: Upload> RoundTrip<'a, U> {
+    /// An exchange on `up`; `head_request`: the request is `HEAD` (no response body).
+    pub(crate) fn new(
+        up: &'a mut Upstream,
+        head: &'a [u8],
+        upload: &'a mut U,
+        pool: &'a BufferPool,
+        fields: &'a mut Vec<Field>,
+        head_request: bool,
+    ) -> Self {
+        Self {
+            up,
+            upload,
+            pool,
+            fields,
+            head,
+            head_written: 0,
+            body: Vec::new(),
+            body_written: 0,
+            body_done: false,
+            body_started: false,
+            done_at: None,
+            flushed: false,
+            interim: None,
+            head_request,
+            read_any: false,
+        }
+    }
+
+    /// Whether the whole request body was sent.
+    pub(crate) fn body_done(&self) -> bool {
+        self.body_done
+    }
+
+    /// When the client last sent body bytes.
+    pub(crate) fn last_activity(&self) -> Instant {
+        self.upload.last_activity()
+    }
+
+    /// A failure with the state the retry rules need.
+    pub(crate) fn failure(&self, fault: Fault) -> SendFailure {
+        SendFailure {
+            fault,
+            unsent: self.head_written == 0,
+            body_started: self.body_started,
+            silent: !self.read_any,
+        }
+    }
+
+    fn fail(&self, fault: Fault) -> Poll<Result<ResponseHead, SendFailure>> {
+        Poll::Ready(Err(self.failure(fault)))
+    }
+
+    /// Moves the request forward: returns whether anything happened.
+    fn poll_upload(&mut self, cx: &mut Context<'_>) -> Result<bool, SendFailure> {
+        let mut progressed = false;
+        loop {
+            let pending = if self.head_written < self.head.len() {
+                &self.head[self.head_written..]
+            } else if self.body_written < self.body.len() {
+                &self.body[self.body_written..]
+            } else if !self.body_done {
+                self.body.clear();
+                self.body_written = 0;
+                match self.upload.poll_fill(cx, &mut self.body) {
+                    Poll::Ready(Ok(done)) => {
+                        self.body_started |= !self.body.is_empty() || done;
+                        self.body_done = done;
+                        self.flushed = false;
+                        progressed = true;
+                        continue;
+                    }
+                    Poll::Ready(Err(fault)) => return Err(self.failure(fault)),
+                    Poll::Pending => return Ok(progressed),
+                }
+            } else {
+                if !self.flushed {
+                    match Pin::new(&mut *self.up).poll_flush_io(cx) {
+                        Poll::Ready(Ok(())) => self.flushed = true,
+                        Poll::Ready(Err(e)) => return Err(self.failure(Fault::TargetClosed(Some(e)))),
+                        Poll::Pending => return Ok(progressed),
+                    }
+                }
+                if self.done_at.is_none() {
+                    self.done_at = Some(Instant::now());
+                }
+                return Ok(progressed);
+            };
+            match self.up.poll_write(cx, pending) {
+                Poll::Ready(Ok(0)) => {
+                    return Err(self.failure(Fault::TargetClosed(Some(std::io::ErrorKind::WriteZero.into()))))
+                }
+                Poll::Ready(Ok(n)) => {
+                    if self.head_written < self.head.len() {
+                        self.head_written += n;
+                    } else {
+                        self.body_written += n;
+                    }
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Err(self.failure(Fault::TargetClosed(Some(e)))),
+                Poll::Pending => return Ok(progressed),
+            }
+        }
+    }
+}
+
+impl<U: Upload> Future for RoundTrip<'_, U> {
+    type Output = Result<ResponseHead, SendFailure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            let mut progressed = match this.poll_upload(cx) {
+                Ok(p) => p,
+                Err(failure) => return Poll::Ready(Err(failure)),
+            };
+            if let Some(len) = this.interim {
+                match this.upload.poll_continue(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        this.up.buf.consume(len);
+                        this.interim = None;
+                        progressed = true;
+                    }
+                    Poll::Ready(Err(_)) => {
+                        return this.fail(Fault::BadRequestBody(crate::fault::BodyError::Closed))
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if this.interim.is_none() {
+                // Bytes already read may hold a complete head (after an interim one).
+                match this.parse() {
+                    Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                    Ok(None) => {}
+                    Err(failure) => return Poll::Ready(Err(failure)),
+                }
+                if this.interim.is_none() {
+                    match this.up.poll_read_buf(cx, this.pool, RESPONSE_HEAD_LIMITS.max_bytes) {
+                        Poll::Ready(Ok(0)) => return this.fail(Fault::TargetClosed(None)),
+                        Poll::Ready(Ok(_)) => {
+                            this.read_any = true;
+                            progressed = true;
+                        }
+                        Poll::Ready(Err(e)) => return this.fail(Fault::TargetClosed(Some(e))),
+                        Poll::Pending => {}
+                    }
+                }
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<U: Upload> RoundTrip<'_, U> {
+    /// A complete final head in the bytes read, or an interim one set aside for relaying.
+    fn parse(&mut self) -> Result<Option<ResponseHead>, SendFailure> {
+        if self.up.buf.is_empty() {
+            return Ok(None);
+        }
+        let parsed = parse_response(
+            self.up.buf.filled(),
+            RESPONSE_HEAD_LIMITS,
+            self.head_request,
+            self.fields,
+        );
+        match parsed {
+            Ok(None) => Ok(None),
+            Ok(Some(head)) if head.is_interim() => {
+                if head.status == 101 {
+                    // No upgrade was asked for: a 101 is not a valid answer.
+                    return Err(self.failure(Fault::InvalidResponse(
+                        crate::h1::ResponseError::Malformed("unexpected 101 Switching Protocols"),
+                    )));
+                }
+                if head.status == 100 && !self.body_done {
+                    self.interim = Some(head.len);
+                } else {
+                    // Other interim responses (103 Early Hints) are not passed on.
+                    self.up.buf.consume(head.len);
+                }
+                Ok(None)
+            }
+            Ok(Some(head)) => Ok(Some(head)),
+            Err(e) => Err(self.failure(Fault::InvalidResponse(e))),
+        }
+    }
+}
