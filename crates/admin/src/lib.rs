@@ -6,10 +6,13 @@
 //! with the workers' event loops.
 
 mod api;
+mod app;
 mod auth;
 mod dashboard;
-pub mod diff;
-mod edit;
+mod extract;
+mod reply;
+mod router;
+mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,18 +21,7 @@ use ballast_config::AdminConfig;
 use ballast_runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-/// What every handler shares.
-#[derive(Debug)]
-pub(crate) struct App {
-    pub(crate) runtime: Arc<Runtime>,
-    pub(crate) token: Option<String>,
-    /// Serialises read-modify-write changes of the config document, so two concurrent
-    /// partial changes cannot lose one another.
-    pub(crate) edits: tokio::sync::Mutex<()>,
-    pub(crate) dashboard: dashboard::Stats,
-    /// Dashboard event streams open now (bounded: each one does work every second).
-    pub(crate) streams: std::sync::atomic::AtomicUsize,
-}
+use crate::app::App;
 
 /// Why the admin listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +72,10 @@ impl AdminServer {
         listener.set_nonblocking(true).map_err(bind_error)?;
         let copy = listener.try_clone().map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-        let app = Arc::new(App {
+        let app = Arc::new(App::new(
             runtime,
-            token: config.token.as_ref().map(|t| t.expose().to_owned()),
-            edits: tokio::sync::Mutex::new(()),
-            dashboard: dashboard::Stats::default(),
-            streams: std::sync::atomic::AtomicUsize::new(0),
-        });
+            config.token.as_ref().map(|t| t.expose().to_owned()),
+        ));
         let stop = CancellationToken::new();
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -144,9 +133,8 @@ async fn serve(listener: std::net::TcpListener, app: Arc<App>, stop: Cancellatio
         }
     };
     dashboard::spawn_sampler(Arc::clone(&app), stop.clone());
-    let router = api::router(Arc::clone(&app));
     let stopped = stop.clone();
-    if let Err(error) = axum::serve(listener, router)
+    if let Err(error) = axum::serve(listener, router::router(app))
         .with_graceful_shutdown(async move { stopped.cancelled().await })
         .await
     {
