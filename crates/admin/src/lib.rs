@@ -12,6 +12,7 @@ mod dashboard;
 mod extract;
 mod reply;
 mod router;
+mod server;
 mod views;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use ballast_runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::server::Limits;
 
 /// Why the admin listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,10 @@ impl AdminServer {
             runtime,
             config.token.as_ref().map(|t| t.expose().to_owned()),
         ));
+        let limits = Limits {
+            request_header_timeout: config.request_header_timeout,
+            max_connections: config.max_connections,
+        };
         let stop = CancellationToken::new();
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -85,7 +91,7 @@ impl AdminServer {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("ballast-admin".to_owned())
-                .spawn(move || tokio.block_on(serve(listener, app, stop)))
+                .spawn(move || tokio.block_on(serve(listener, app, limits, stop)))
                 .map_err(AdminError::Thread)?
         };
         tracing::info!(addr = %address, token = config.token.is_some(), "admin API started");
@@ -124,7 +130,12 @@ impl Drop for AdminServer {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, app: Arc<App>, stop: CancellationToken) {
+async fn serve(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {
@@ -133,11 +144,5 @@ async fn serve(listener: std::net::TcpListener, app: Arc<App>, stop: Cancellatio
         }
     };
     dashboard::spawn_sampler(Arc::clone(&app), stop.clone());
-    let stopped = stop.clone();
-    if let Err(error) = axum::serve(listener, router::router(app))
-        .with_graceful_shutdown(async move { stopped.cancelled().await })
-        .await
-    {
-        tracing::error!(%error, "admin API stopped");
-    }
+    server::serve(listener, router::router(app), limits, stop).await;
 }

@@ -57,3 +57,39 @@ async fn declared_body_limit(request: Request, next: Next) -> Response {
     }
     next.run(request).await
 }
+
+#[cfg(test)]
+mod tests {
+    use ballast_runtime::Runtime;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_without_a_length_is_413_in_the_envelope() {
+        let config = ballast_config::parse("").unwrap();
+        let runtime = Arc::new(Runtime::start(config).unwrap());
+        let app = Arc::new(App::new(Arc::clone(&runtime), None));
+        // Chunks of a stream: no Content-Length, so only the extractor's limit applies.
+        let chunks = (0..=MAX_BODY_BYTES / 65_536)
+            .map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 65_536])));
+        let request = Request::builder()
+            .method("PUT")
+            .uri("/api/v1/config")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .unwrap();
+        let response = router(app).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "Admin.BodyTooLarge", "{json}");
+        tokio::task::spawn_blocking(move || runtime.shutdown())
+            .await
+            .unwrap();
+    }
+}

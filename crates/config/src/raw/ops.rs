@@ -12,6 +12,10 @@ pub struct RawAdmin {
     pub token: Option<String>,
     /// File holding the bearer token (instead of `token`).
     pub token_file: Option<String>,
+    /// Time to receive a complete request head on the admin listener.
+    pub request_header_timeout: Option<String>,
+    /// Most admin connections open at once; more are closed as they arrive.
+    pub max_connections: Option<i64>,
 }
 
 /// `[access_log]`: one line per request. Absent: no access log.
