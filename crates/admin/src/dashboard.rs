@@ -12,7 +12,7 @@ pub(crate) mod store;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -23,16 +23,13 @@ use ballast_runtime::Runtime;
 use http::{HeaderValue, StatusCode};
 use tokio_util::sync::CancellationToken;
 
-use self::stats::{Reading, TargetReading};
+use self::stats::{Reading, TargetReading, SAMPLE_EVERY};
 use crate::app::App;
 use crate::reply::{error, reply};
 
 /// The page: plain HTML, CSS and JavaScript in one file, no build step and nothing fetched
 /// from elsewhere.
 const PAGE: &str = include_str!("../assets/dashboard.html");
-
-/// How often the registry is sampled and an event is sent.
-const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// The page may load only itself: inline script and style, data from this origin.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

@@ -320,11 +320,6 @@ pub fn parse_json(document: &serde_json::Value) -> Result<RawConfig, ConfigError
     })
 }
 
-/// A TOML document as JSON, for the admin API, which shows and takes the config as JSON.
-pub fn toml_to_json(text: &str) -> Result<serde_json::Value, ConfigErrors> {
-    toml::from_str::<serde_json::Value>(text).map_err(|e| toml_error(text, &e, KeyPath::root()))
-}
-
 fn toml_error(text: &str, error: &toml::de::Error, path: KeyPath) -> ConfigErrors {
     let mut message = error.message().trim().to_owned();
     if let Some(span) = error.span() {

@@ -6,8 +6,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::stats::{self, Point};
-use super::SAMPLE_EVERY;
+use super::stats::{self, Point, SAMPLE_EVERY};
 use crate::app::App;
 use crate::views::{self, GroupView, ListenerView, ReloadView, TargetView};
 
