@@ -6,8 +6,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::api::error;
-use crate::App;
+use crate::app::App;
+use crate::reply::error;
 
 /// Paths a health checker reaches without a token: they reveal nothing but "alive/ready".
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
@@ -25,44 +25,52 @@ struct TokenQuery {
 
 /// Lets a request through when no token is configured, when it carries
 /// `Authorization: Bearer <token>` (or, on the dashboard's paths, `?token=<token>`), or when
-/// it asks for an open path; else 401.
+/// it asks for an open path; else 401. Then refuses what a web page could send on its own
+/// (see [`refuse_foreign_host`] and [`refuse_form_media`]). The token comes first, so a
+/// client without it learns nothing about what else is wrong with its request.
 pub(crate) async fn require_token(
     State(app): State<Arc<App>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(refused) = refuse_cross_site(&request, app.token.is_some()) {
+    match &app.token {
+        None => {
+            if let Some(refused) = refuse_foreign_host(&request) {
+                return refused;
+            }
+        }
+        Some(token) if !OPEN_PATHS.contains(&request.uri().path()) => {
+            let presented = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .map(str::to_owned)
+                .or_else(|| query_token(&request));
+            if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+                return unauthorized();
+            }
+        }
+        Some(_) => {}
+    }
+    if let Some(refused) = refuse_form_media(&request) {
         return refused;
     }
-    let Some(token) = &app.token else {
-        return next.run(request).await;
-    };
-    if OPEN_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
-    let presented = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .map(str::to_owned)
-        .or_else(|| query_token(&request));
-    match presented {
-        Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(request).await,
-        _ => {
-            let mut response = error(
-                http::StatusCode::UNAUTHORIZED,
-                "Admin.Unauthorized",
-                "this admin API requires Authorization: Bearer <token> (the dashboard also takes ?token=<token>)",
-            );
-            response.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer"),
-            );
-            response
-        }
-    }
+    next.run(request).await
+}
+
+fn unauthorized() -> Response {
+    let mut response = error(
+        http::StatusCode::UNAUTHORIZED,
+        "Admin.Unauthorized",
+        "this admin API requires Authorization: Bearer <token> (the dashboard also takes ?token=<token>)",
+    );
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// The `?token=` of a dashboard path, percent-decoded; `None` elsewhere or when absent or
@@ -85,49 +93,53 @@ const CHANGE_TYPES: [&str; 3] = [
     "application/toml",
 ];
 
-/// Refuses what a web page could send without the operator: a change with a media type a
-/// form can produce, and — without a token — a `Host` that is a name other than `localhost`
-/// (DNS rebinding points a name at 127.0.0.1).
-fn refuse_cross_site(request: &Request, has_token: bool) -> Option<Response> {
+/// Refuses a change with a media type a form can produce: a web page can send those
+/// cross-site without the operator.
+fn refuse_form_media(request: &Request) -> Option<Response> {
     let changes = !matches!(
         *request.method(),
         http::Method::GET | http::Method::HEAD | http::Method::DELETE
     );
-    if changes {
-        let media = request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        if !media.as_deref().is_some_and(|m| CHANGE_TYPES.contains(&m)) {
-            return Some(error(
-                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Admin.UnsupportedMediaType",
-                "send changes as application/json, application/json-patch+json or application/toml",
-            ));
-        }
+    if !changes {
+        return None;
     }
-    if !has_token {
-        let host = request
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !host.is_empty() && !local_host(host) {
-            return Some(error(
-                http::StatusCode::FORBIDDEN,
-                "Admin.ForeignHost",
-                "without a token, the admin API answers only to Host: localhost or an IP address",
-            ));
-        }
+    let media = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if media.as_deref().is_some_and(|m| CHANGE_TYPES.contains(&m)) {
+        return None;
     }
-    None
+    Some(error(
+        http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Admin.UnsupportedMediaType",
+        "send changes as application/json, application/json-patch+json or application/toml",
+    ))
+}
+
+/// Without a token, refuses a `Host` that is a name other than `localhost`: DNS rebinding
+/// points a name at 127.0.0.1, so a web page could reach a tokenless admin API through it.
+fn refuse_foreign_host(request: &Request) -> Option<Response> {
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if host.is_empty() || local_host(host) {
+        return None;
+    }
+    Some(error(
+        http::StatusCode::FORBIDDEN,
+        "Admin.ForeignHost",
+        "without a token, the admin API answers only to Host: localhost or an IP address",
+    ))
 }
 
 /// `localhost` or an IP literal, with or without a port.

@@ -5,13 +5,14 @@
 //! The sampler reads the metric registry's counters once a second on the admin thread; the
 //! request path never knows it exists.
 
+mod state;
 mod stats;
+pub(crate) mod store;
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -20,63 +21,24 @@ use axum::routing::get;
 use axum::Router;
 use ballast_runtime::Runtime;
 use http::{HeaderValue, StatusCode};
-use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use self::stats::{Reading, Ring, Sample, TargetReading, RING_CAPACITY, TARGET_READINGS};
-use crate::api;
-use crate::App;
+use self::stats::{Reading, TargetReading, SAMPLE_EVERY};
+use crate::app::App;
+use crate::reply::{error, reply};
 
 /// The page: plain HTML, CSS and JavaScript in one file, no build step and nothing fetched
 /// from elsewhere.
 const PAGE: &str = include_str!("../assets/dashboard.html");
 
-/// How often the registry is sampled and an event is sent.
-const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-
 /// The page may load only itself: inline script and style, data from this origin.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Recent samples the dashboard charts, and the signal that ends its event streams.
-#[derive(Debug)]
-pub(crate) struct Stats {
-    recent: Mutex<Recent>,
-    /// Cancelled when the admin server stops, so open event streams end and the graceful
-    /// shutdown does not wait for browsers to go away.
-    stop: CancellationToken,
-}
+/// Most dashboard event streams open at once; more get 503.
+const MAX_STREAMS: usize = 32;
 
-/// What the sampler has kept.
-#[derive(Debug)]
-struct Recent {
-    /// One sample per second, oldest first.
-    samples: Ring<Sample>,
-    /// The last few readings of each target, by (group, address).
-    targets: BTreeMap<(String, SocketAddr), Ring<TargetReading>>,
-}
-
-// === impl Stats ===
-
-impl Default for Stats {
-    fn default() -> Self {
-        Self {
-            recent: Mutex::new(Recent {
-                samples: Ring::new(RING_CAPACITY),
-                targets: BTreeMap::new(),
-            }),
-            stop: CancellationToken::new(),
-        }
-    }
-}
-
-impl Stats {
-    fn lock(&self) -> MutexGuard<'_, Recent> {
-        // Whatever a panic left behind is still a valid ring.
-        self.recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
+/// One open event stream, counted in [`App::streams`] until dropped.
+struct StreamSlot(Arc<App>);
 
 /// Starts sampling the metrics once a second for the charts; stops, and ends every event
 /// stream, when `stop` is cancelled.
@@ -99,7 +61,7 @@ pub(crate) fn spawn_sampler(app: Arc<App>, stop: CancellationToken) {
                 let sample = stats::sample(previous, &reading, now - *then, unix_ms);
                 recent.samples.push(sample);
             }
-            keep_targets(&mut recent.targets, targets);
+            recent.keep_targets(targets);
             drop(recent);
             before = Some((now, reading));
         }
@@ -139,20 +101,13 @@ async fn page() -> Response {
 }
 
 async fn stats_once(State(app): State<Arc<App>>) -> Response {
-    let mut response = api::reply(StatusCode::OK, state_json(&app));
+    let mut response = reply(StatusCode::OK, &state::state(&app));
     response.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
     response
 }
-
-/// One event a second, each the whole state, until the client leaves or the server stops.
-/// Most dashboard event streams open at once; more get 503.
-const MAX_STREAMS: usize = 32;
-
-/// One open event stream, counted in [`App::streams`] until dropped.
-struct StreamSlot(Arc<App>);
 
 impl StreamSlot {
     fn take(app: &Arc<App>) -> Option<Self> {
@@ -172,9 +127,10 @@ impl Drop for StreamSlot {
     }
 }
 
-async fn events(State(app): State<Arc<App>>) -> axum::response::Response {
+/// One event a second, each the whole state, until the client leaves or the server stops.
+async fn events(State(app): State<Arc<App>>) -> Response {
     let Some(slot) = StreamSlot::take(&app) else {
-        return api::error(
+        return error(
             http::StatusCode::SERVICE_UNAVAILABLE,
             "Admin.TooManyStreams",
             "too many dashboard event streams are open",
@@ -187,7 +143,8 @@ async fn events(State(app): State<Arc<App>>) -> axum::response::Response {
         tokio::select! {
             () = app.dashboard.stop.cancelled() => None,
             _ = ticks.tick() => {
-                let event = Event::default().event("state").data(state_json(&app).to_string());
+                let state = serde_json::to_string(&state::state(&app)).unwrap_or_default();
+                let event = Event::default().event("state").data(state);
                 Some((Ok::<_, Infallible>(event), (slot, ticks)))
             }
         }
@@ -195,54 +152,6 @@ async fn events(State(app): State<Arc<App>>) -> axum::response::Response {
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
-}
-
-/// Everything the page shows, as one JSON document.
-fn state_json(app: &App) -> Value {
-    let runtime = &app.runtime;
-    // Read the runtime first: the sampler's lock is held only for the arithmetic.
-    let mut listeners = api::listeners_json(runtime);
-    let mut groups = api::groups_json(runtime);
-    let reload = api::reload_json(runtime);
-    let recent = app.dashboard.lock();
-    let series: Vec<stats::Point> = recent.samples.iter().map(stats::point).collect();
-    let latest = recent.samples.last();
-    for listener in &mut listeners {
-        let now = listener["name"]
-            .as_str()
-            .and_then(|name| latest.and_then(|s| s.listeners.get(name).map(|t| (s, *t))));
-        if let Some((sample, totals)) = now {
-            listener["requests_per_s"] = json!(stats::per_second(totals.requests, sample.elapsed));
-            listener["error_ratio"] = json!(stats::share(totals.errors_5xx, totals.responses));
-        }
-    }
-    for group in &mut groups {
-        let name = group["name"].as_str().unwrap_or_default().to_owned();
-        let Some(targets) = group["targets"].as_array_mut() else {
-            continue;
-        };
-        for target in targets {
-            let address = target["address"].as_str().and_then(|a| a.parse().ok());
-            let figures = address
-                .and_then(|a: SocketAddr| recent.targets.get(&(name.clone(), a)))
-                .and_then(stats::target_figures);
-            target["requests_per_s"] = json!(figures.as_ref().map(|f| f.requests_per_s));
-            target["p50_ms"] = json!(figures.as_ref().and_then(|f| f.p50_ms));
-            target["p99_ms"] = json!(figures.as_ref().and_then(|f| f.p99_ms));
-        }
-    }
-    drop(recent);
-    json!({
-        "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        "sample_interval_ms": SAMPLE_EVERY.as_millis() as u64,
-        "series": series,
-        "listeners": listeners,
-        "target_groups": groups,
-        "reload": reload,
-        // Filled in once those features exist; the page shows "not configured".
-        "scaling_groups": null,
-        "dns_health": null,
-    })
 }
 
 /// Every listener's totals and every group's latency histogram, merged.
@@ -289,22 +198,6 @@ fn read_targets(runtime: &Runtime, now: Instant) -> Vec<((String, SocketAddr), T
             Some(((group, t.address), reading))
         })
         .collect()
-}
-
-/// Appends each target's reading and forgets targets no longer configured.
-fn keep_targets(
-    kept: &mut BTreeMap<(String, SocketAddr), Ring<TargetReading>>,
-    readings: Vec<((String, SocketAddr), TargetReading)>,
-) {
-    let mut fresh = BTreeMap::new();
-    for (key, reading) in readings {
-        let mut ring = kept
-            .remove(&key)
-            .unwrap_or_else(|| Ring::new(TARGET_READINGS));
-        ring.push(reading);
-        fresh.insert(key, ring);
-    }
-    *kept = fresh;
 }
 
 fn unix_ms(time: SystemTime) -> u64 {

@@ -6,10 +6,14 @@
 //! with the workers' event loops.
 
 mod api;
+mod app;
 mod auth;
 mod dashboard;
-pub mod diff;
-mod edit;
+mod extract;
+mod reply;
+mod router;
+mod server;
+mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,18 +22,8 @@ use ballast_config::AdminConfig;
 use ballast_runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-/// What every handler shares.
-#[derive(Debug)]
-pub(crate) struct App {
-    pub(crate) runtime: Arc<Runtime>,
-    pub(crate) token: Option<String>,
-    /// Serialises read-modify-write changes of the config document, so two concurrent
-    /// partial changes cannot lose one another.
-    pub(crate) edits: tokio::sync::Mutex<()>,
-    pub(crate) dashboard: dashboard::Stats,
-    /// Dashboard event streams open now (bounded: each one does work every second).
-    pub(crate) streams: std::sync::atomic::AtomicUsize,
-}
+use crate::app::App;
+use crate::server::Limits;
 
 /// Why the admin listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +74,14 @@ impl AdminServer {
         listener.set_nonblocking(true).map_err(bind_error)?;
         let copy = listener.try_clone().map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-        let app = Arc::new(App {
+        let app = Arc::new(App::new(
             runtime,
-            token: config.token.as_ref().map(|t| t.expose().to_owned()),
-            edits: tokio::sync::Mutex::new(()),
-            dashboard: dashboard::Stats::default(),
-            streams: std::sync::atomic::AtomicUsize::new(0),
-        });
+            config.token.as_ref().map(|t| t.expose().to_owned()),
+        ));
+        let limits = Limits {
+            request_header_timeout: config.request_header_timeout,
+            max_connections: config.max_connections,
+        };
         let stop = CancellationToken::new();
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -96,7 +91,7 @@ impl AdminServer {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("ballast-admin".to_owned())
-                .spawn(move || tokio.block_on(serve(listener, app, stop)))
+                .spawn(move || tokio.block_on(serve(listener, app, limits, stop)))
                 .map_err(AdminError::Thread)?
         };
         tracing::info!(addr = %address, token = config.token.is_some(), "admin API started");
@@ -135,7 +130,12 @@ impl Drop for AdminServer {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, app: Arc<App>, stop: CancellationToken) {
+async fn serve(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {
@@ -144,12 +144,5 @@ async fn serve(listener: std::net::TcpListener, app: Arc<App>, stop: Cancellatio
         }
     };
     dashboard::spawn_sampler(Arc::clone(&app), stop.clone());
-    let router = api::router(Arc::clone(&app));
-    let stopped = stop.clone();
-    if let Err(error) = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stopped.cancelled().await })
-        .await
-    {
-        tracing::error!(%error, "admin API stopped");
-    }
+    server::serve(listener, router::router(app), limits, stop).await;
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ballast_config::Config;
+use ballast_config::{Config, Document};
 use std::sync::Arc;
 
 use ballast_admin::AdminServer;
@@ -57,16 +57,16 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses a configuration file's text into the typed config and its JSON document.
-fn load(text: &str) -> Result<(Config, serde_json::Value, String), Vec<String>> {
+/// Parses a configuration file's text into its document and the typed config.
+fn load(text: &str) -> Result<(Config, Document, String), Vec<String>> {
     let messages = |e: ballast_config::ConfigErrors| {
         e.errors()
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     };
-    let config = ballast_config::parse(text).map_err(messages)?;
-    let document = ballast_config::raw::toml_to_json(text).map_err(messages)?;
+    let document = Document::from_toml(text).map_err(messages)?;
+    let config = document.validate().map_err(messages)?;
     Ok((config, document, text.to_owned()))
 }
 
@@ -78,7 +78,7 @@ fn load(text: &str) -> Result<(Config, serde_json::Value, String), Vec<String>> 
 /// reopens the access log.
 fn serve_until_signal(
     config: Config,
-    document: serde_json::Value,
+    document: Document,
     path: &Path,
     text: String,
 ) -> anyhow::Result<()> {
@@ -229,7 +229,7 @@ pub(crate) fn exit_on_second_signal() {
 /// Validates and applies the configuration file's text again.
 fn reload(runtime: &Runtime, path: &Path, text: &str, origin: &str) {
     tracing::debug!(file = %path.display(), origin, "reloading the configuration file");
-    match ballast_config::raw::toml_to_json(text) {
+    match Document::from_toml(text) {
         Ok(document) => {
             // Success and refusal are logged (and counted) by the runtime.
             let _outcome = runtime.apply_document(origin, document);

@@ -50,6 +50,8 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
     assert_eq!(stats.status(), 200);
     let stats: Value = serde_json::from_slice(stats.body()).unwrap();
     assert_eq!(stats["listeners"][0]["name"], "web");
+    // Enums as the config spells them, not their Rust names.
+    assert_eq!(stats["target_groups"][0]["algorithm"], "round_robin");
     assert_eq!(
         get(admin, &format!("/api/v1/config?token={TOKEN}"))
             .await
@@ -86,6 +88,7 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
     for expected in [
         "web",
         "/fail",
+        "round_robin",
         "Scaling groups / DNS health — not configured",
         "Configuration reloads",
     ] {

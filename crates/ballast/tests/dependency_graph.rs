@@ -167,3 +167,137 @@ fn walk(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     }
     Ok(out)
 }
+
+/// Inside the control-plane crates whose modules grew past their size (CONVENTIONS.md 7.4
+/// rule 9, and the outside review of issue 11), no module imports another that imports it
+/// back, directly or around a circle, and no file holds more than 400 lines of non-test code.
+/// A module's imports are its `crate::…`, `super::…` and `self::…` paths, resolved to the
+/// deepest module they name; the crate root (which declares every module) is left out.
+#[test]
+fn admin_and_runtime_modules_have_no_cycle_and_stay_small() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut problems = Vec::new();
+    for krate in ["admin", "runtime"] {
+        let src = root.join("crates").join(krate).join("src");
+        let modules = modules_of(&src);
+        assert!(
+            modules.len() > 3,
+            "no modules found under {}",
+            src.display()
+        );
+        for (module, code) in &modules {
+            let lines = code.lines().count();
+            if lines > 400 {
+                problems.push(format!(
+                    "{krate}: {module} has {lines} lines of non-test code"
+                ));
+            }
+        }
+        let names: Vec<&str> = modules.keys().map(String::as_str).collect();
+        let graph: BTreeMap<&str, Vec<String>> = modules
+            .iter()
+            .map(|(module, code)| (module.as_str(), imports(module, code, &names)))
+            .collect();
+        if let Some(cycle) = find_cycle(&graph) {
+            problems.push(format!("{krate}: import cycle {}", cycle.join(" -> ")));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every module of a crate (`api::change`) with its non-test code; `tests.rs` files and
+/// everything from `#[cfg(test)]` on are left out.
+fn modules_of(src: &std::path::Path) -> BTreeMap<String, String> {
+    let mut modules = BTreeMap::new();
+    for file in walk(src).unwrap() {
+        let relative = file.strip_prefix(src).unwrap().with_extension("");
+        let path: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if path.last().is_some_and(|p| p == "tests") || path == ["lib"] {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+        modules.insert(path.join("::"), code);
+    }
+    modules
+}
+
+/// The modules `module` imports, by the paths in its code.
+fn imports(module: &str, code: &str, modules: &[&str]) -> Vec<String> {
+    let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
+    let mut found = Vec::new();
+    for (prefix, base) in [("crate::", ""), ("super::", parent), ("self::", module)] {
+        for (at, _) in code.match_indices(prefix) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &code[at + prefix.len()..];
+            let items: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group
+                    .split('}')
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|item| item.trim().to_owned())
+                    .collect(),
+                None => vec![rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect()],
+            };
+            for item in items {
+                let mut path: Vec<&str> = base.split("::").filter(|s| !s.is_empty()).collect();
+                let mut deepest = None;
+                for segment in item.split("::").filter(|s| !s.is_empty()) {
+                    path.push(segment);
+                    let joined = path.join("::");
+                    if modules.contains(&joined.as_str()) {
+                        deepest = Some(joined);
+                    }
+                }
+                if let Some(target) = deepest.filter(|t| t != module) {
+                    found.push(target);
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A cycle of the graph, if there is one, as the modules around it.
+fn find_cycle(graph: &BTreeMap<&str, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<&str, Vec<String>>,
+        done: &mut Vec<String>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.iter().any(|n| n == node) {
+            return None;
+        }
+        stack.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, done, stack) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.push(node.to_owned());
+        None
+    }
+    let mut done = Vec::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut done, &mut Vec::new()))
+}

@@ -135,6 +135,14 @@ pub const DEFAULT_ADMIN_BIND: std::net::SocketAddr = std::net::SocketAddr::V4(
     std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9901),
 );
 
+/// Time an admin client has to send a complete request head, as a data listener's
+/// `request_header_timeout`: a client trickling a head is cut rather than holding a socket.
+pub const DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Admin connections open at once. Operators, scripts and a few dashboards need a handful;
+/// the bound keeps a flood of idle connections from exhausting the admin thread's sockets.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 256;
+
 /// Access log lines buffered between the workers and the writer thread (the queue is
 /// allocated up front: about 3 MiB). A full queue drops lines (counted) rather than slowing
 /// a request; the writer drains it every 5 ms, so this absorbs about 1.6 M lines/s.

@@ -136,8 +136,14 @@ impl KeyPath {
 
     /// Builds a path from a `serde_path_to_error` path, which uses the same vocabulary.
     pub(crate) fn from_serde(path: &serde_path_to_error::Path) -> Self {
+        Self::root().join_serde(path)
+    }
+
+    /// This path extended by a `serde_path_to_error` path: where a part of the document
+    /// (a rule, a target group) was read on its own, the error still names the whole key.
+    pub(crate) fn join_serde(&self, path: &serde_path_to_error::Path) -> Self {
         use serde_path_to_error::Segment as S;
-        let mut out = Self::root();
+        let mut out = self.clone();
         for segment in path.iter() {
             out = match segment {
                 S::Seq { index } => out.index(*index),
@@ -147,6 +153,13 @@ impl KeyPath {
             };
         }
         out
+    }
+}
+
+impl serde::Serialize for KeyPath {
+    /// As it is displayed: `listeners.web.rules[0].action`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

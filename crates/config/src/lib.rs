@@ -3,9 +3,12 @@
 //! Control plane, layer 0: this crate imports nothing of ours and no async runtime. It owns
 //! two layers — [`raw`] (serde structs that mirror the file and reject unknown keys) and the
 //! validated model in [`model`] (real types, defaults resolved) — and the errors that name the
-//! exact key path of every problem. Other crates only ever see [`Config`].
+//! exact key path of every problem. Other crates run on [`Config`]; those that show or edit
+//! the file as written (the admin API, the reload path) hold a [`Document`], which has typed
+//! edits, secret redaction and a typed diff.
 
 pub mod defaults;
+mod document;
 mod duration;
 mod error;
 mod health;
@@ -17,6 +20,9 @@ mod rules;
 mod tls;
 mod validate;
 
+pub use document::{
+    Change, ChangeKind, Document, DocumentDiff, EditError, NameChanges, Sparse, REDACTED,
+};
 pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath, MAX_ECHOED_VALUE};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::model::Secret;
 
@@ -12,6 +13,12 @@ pub struct AdminConfig {
     pub bind: SocketAddr,
     /// The bearer token every request must carry; `None` only on loopback addresses.
     pub token: Option<Secret>,
+    /// A connection whose request head is not complete this long after the head began (or
+    /// after the previous response) is closed, so a slow client cannot hold it open.
+    pub request_header_timeout: Duration,
+    /// Most connections open at once; more are closed as soon as they are accepted, so a
+    /// flood of idle connections cannot exhaust the admin thread's sockets.
+    pub max_connections: usize,
 }
 
 /// Where access log lines go.

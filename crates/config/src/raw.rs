@@ -1,36 +1,44 @@
 //! The configuration file as written: serde structs that mirror TOML one to one.
 //!
 //! Everything defaultable is an `Option`; every struct rejects unknown keys so a typo is an
-//! error, not a silently ignored setting. Nothing outside this crate uses these types: they
-//! are turned into the typed model by validation.
+//! error, not a silently ignored setting. Validation turns these types into the typed model;
+//! outside this crate they appear only as the parts of a [`crate::Document`] that its typed
+//! edits take (a rule, a target group, a target).
+//!
+//! They serialize back to the same document (`raw/ser.rs` writes the shorthand forms), so a
+//! document read, edited and written again keeps its meaning. An absent key serializes as
+//! `None`, which TOML leaves out and JSON writes as `null`; [`crate::Document::to_json`]
+//! leaves it out too. Doing that there rather than with an attribute on every field keeps
+//! this file a plain list of keys, and a key added later is covered without more code.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 
 mod ops;
 mod rewrite;
 mod rules;
+mod ser;
 
 pub use ops::*;
 pub use rewrite::*;
 pub use rules::*;
 
 /// The whole document.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Process-wide settings.
     pub server: Option<RawServer>,
     /// Listeners by name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub listeners: BTreeMap<String, RawListener>,
     /// Target groups by name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target_groups: BTreeMap<String, RawTargetGroup>,
     /// The admin API.
     pub admin: Option<RawAdmin>,
@@ -41,7 +49,7 @@ pub struct RawConfig {
 }
 
 /// `[server]`: process-wide settings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Data-plane worker threads; absent means one per CPU.
@@ -59,7 +67,7 @@ pub struct RawServer {
 }
 
 /// `[listeners.NAME]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {
     /// `IP:PORT` to bind.
@@ -77,7 +85,7 @@ pub struct RawListener {
     /// Most accepted request header fields.
     pub max_headers: Option<i64>,
     /// Prioritised rules, evaluated before the default action.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RawRule>,
     /// Proxies (CIDR blocks) whose `X-Forwarded-For` is believed for `source_ip` rules.
     pub trusted_proxies: Option<Vec<String>>,
@@ -90,7 +98,7 @@ pub struct RawListener {
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAction {
     /// The target group to forward to, or weighted groups.
@@ -102,7 +110,7 @@ pub struct RawAction {
 }
 
 /// `forward = "GROUP"` or `forward = { groups = [{ name, weight }], stickiness }`.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RawForward {
     /// One group, by name.
     Group(String),
@@ -111,7 +119,7 @@ pub enum RawForward {
 }
 
 /// `forward = { groups = [...], stickiness = "1h" }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWeightedForward {
     /// The groups and their weights.
@@ -121,7 +129,7 @@ pub struct RawWeightedForward {
 }
 
 /// `{ name = "blue", weight = 90 }` in a weighted forward.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWeightedGroup {
     /// The target group.
@@ -131,7 +139,7 @@ pub struct RawWeightedGroup {
 }
 
 /// `[target_groups.NAME]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTargetGroup {
     /// Protocol spoken to targets: `http` (default).
@@ -152,7 +160,7 @@ pub struct RawTargetGroup {
     /// TLS to the targets of an `https` group.
     pub tls: Option<RawTargetTls>,
     /// Static targets.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<RawTarget>,
     /// Time to open a connection to a target.
     pub connect_timeout: Option<String>,
@@ -175,7 +183,7 @@ pub struct RawTargetGroup {
 }
 
 /// `health_check = { ... }` of a target group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealthCheck {
     /// `http` (default), `tcp` or `grpc`.
@@ -203,7 +211,7 @@ pub struct RawHealthCheck {
 }
 
 /// A port written as a number or as `"traffic-port"`.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RawPort {
     /// A port number as written.
     Number(i64),
@@ -212,7 +220,7 @@ pub enum RawPort {
 }
 
 /// `outlier_detection = { ... }` of a target group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutlierDetection {
     /// Turn passive ejection off with `false`.
@@ -228,7 +236,7 @@ pub struct RawOutlierDetection {
 }
 
 /// `retry = { ... }` of a target group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     /// Retry idempotent requests whose target failed before answering.
@@ -240,7 +248,7 @@ pub struct RawRetry {
 }
 
 /// `stickiness = { ... }` of a target group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStickiness {
     /// `lb_cookie` (default) or `app_cookie`.
@@ -264,7 +272,7 @@ pub struct RawStickiness {
 }
 
 /// `hash_key = { ... }`: the request part `consistent_hash` hashes (exactly one key).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHashKey {
     /// A request header's value.
@@ -276,7 +284,7 @@ pub struct RawHashKey {
 }
 
 /// A target: `"127.0.0.1:9001"` or `{ address = "127.0.0.1:9001", weight = 2, zone = "b" }`.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawTarget {
     /// `IP:PORT`.
     pub address: String,
@@ -316,11 +324,6 @@ pub fn parse_json(document: &serde_json::Value) -> Result<RawConfig, ConfigError
             },
         ))
     })
-}
-
-/// A TOML document as JSON, for the admin API, which shows and takes the config as JSON.
-pub fn toml_to_json(text: &str) -> Result<serde_json::Value, ConfigErrors> {
-    toml::from_str::<serde_json::Value>(text).map_err(|e| toml_error(text, &e, KeyPath::root()))
 }
 
 fn toml_error(text: &str, error: &toml::de::Error, path: KeyPath) -> ConfigErrors {

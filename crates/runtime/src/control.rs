@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ballast_balance::{
-    decide_slow_start, AnomalyDetector, AnomalyEvent, HealthReason, HealthState, TargetState,
-    Transition, EVALUATION_INTERVAL,
+    decide_slow_start, AnomalyDetector, HealthReason, HealthState, TargetState, EVALUATION_INTERVAL,
 };
 use ballast_config::{Config, GroupName, HealthCheckConfig, HealthCheckKind};
 use ballast_health::{run_checker, OutlierDetector, OutlierEvent};
@@ -20,6 +19,7 @@ use ballast_http::{SharedSnapshot, Target};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{log_anomaly, log_outlier, log_transition};
 use crate::snapshot::build_snapshot_with;
 use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
@@ -281,63 +281,6 @@ impl Control {
             task.abort();
         }
         crate::acme::stop(&mut state.acme);
-    }
-}
-
-/// Logs a health transition decided by the control plane (draining, registration, a
-/// rebuild); the health checkers log their own the same way.
-pub(crate) fn log_transition(group: &GroupName, address: SocketAddr, t: Transition) {
-    tracing::info!(
-        target_group = %group,
-        target = %address,
-        from = t.from.as_str(),
-        to = t.to.as_str(),
-        reason = t.reason.code(),
-        description = t.reason.description(),
-        "target health changed"
-    );
-}
-
-fn log_anomaly(group: &GroupName, targets: &[(SocketAddr, &TargetState)], event: AnomalyEvent) {
-    let index = match event {
-        AnomalyEvent::Mitigated { index, .. } | AnomalyEvent::Recovered { index } => index,
-    };
-    let Some((address, _)) = targets.get(index) else {
-        return;
-    };
-    match event {
-        AnomalyEvent::Mitigated {
-            weight_permille, ..
-        } => tracing::warn!(
-            target_group = %group,
-            target = %address,
-            weight_permille,
-            "target anomalous: error rate stands out from its peers, weight lowered"
-        ),
-        AnomalyEvent::Recovered { .. } => tracing::info!(
-            target_group = %group,
-            target = %address,
-            "target recovered from anomaly mitigation: full weight"
-        ),
-    }
-}
-
-fn log_outlier(group: &GroupName, event: &OutlierEvent) {
-    match event {
-        OutlierEvent::Ejected {
-            address,
-            duration,
-            count,
-        } => tracing::warn!(
-            target_group = %group,
-            target = %address,
-            ejection_time = ?duration,
-            ejections_in_a_row = count,
-            "target ejected: consecutive failures on real traffic"
-        ),
-        OutlierEvent::Returned { address } => {
-            tracing::info!(target_group = %group, target = %address, "target returned from ejection")
-        }
     }
 }
 

@@ -6,10 +6,14 @@
 //! plane never imports this crate.
 
 mod acme;
+mod apply;
 mod control;
+mod error;
+mod events;
 mod listeners;
 mod reload;
 mod snapshot;
+mod targets;
 mod telemetry;
 mod tls;
 mod workers;
@@ -19,61 +23,21 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::time::Instant;
-
 use arc_swap::ArcSwap;
-use ballast_config::{Config, GroupName, ListenerName, TargetConfig, TargetGroupConfig};
+use ballast_config::{Config, ListenerName};
 use ballast_http::{HttpSnapshot, SharedSnapshot};
 use tokio_util::sync::CancellationToken;
 
-use control::{Control, ControlState, Draining};
+use control::{Control, ControlState};
 use telemetry::Telemetry;
 use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
+pub use error::RuntimeError;
 pub use listeners::InheritedListener;
 pub use reload::{ApplyError, ReloadStatus};
 pub use snapshot::build_snapshot;
-
-/// Why the proxy could not start or take a new configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// A listener's address could not be bound.
-    #[error("listeners.{listener}.bind: cannot bind {address}: {reason}")]
-    Bind {
-        /// The listener.
-        listener: ListenerName,
-        /// The address from its `bind` key.
-        address: SocketAddr,
-        /// The operating system's reason (not a `source`: the message already says it).
-        reason: std::io::Error,
-    },
-    /// A worker thread or its async runtime could not be created.
-    #[error("cannot start worker thread: {0}")]
-    Worker(std::io::Error),
-    /// No target group has this name.
-    #[error("unknown target group \"{group}\" (known: {})", known.join(", "))]
-    UnknownGroup {
-        /// The name asked for.
-        group: GroupName,
-        /// The groups that exist.
-        known: Vec<String>,
-    },
-    /// The group has no such target.
-    #[error("target group \"{group}\" has no target {address}")]
-    UnknownTarget {
-        /// The group.
-        group: GroupName,
-        /// The address asked for.
-        address: SocketAddr,
-    },
-    /// A certificate, key or CA file does not load.
-    #[error("{0}")]
-    Tls(String),
-    /// The access log output cannot be opened.
-    #[error(transparent)]
-    AccessLog(#[from] ballast_telemetry::AccessLogError),
-}
+pub use targets::TargetHealth;
 
 /// A running proxy: its worker threads, its control thread, its published snapshot and its
 /// bound listeners. Its methods may be called from any thread.
@@ -85,29 +49,6 @@ pub struct Runtime {
     workers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     control_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     reloads: reload::Reloads,
-}
-
-/// What the runtime knows of one target's health, for operators (and the admin API).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetHealth {
-    /// Its group.
-    pub group: GroupName,
-    /// Its address.
-    pub address: SocketAddr,
-    /// Its state.
-    pub state: HealthState,
-    /// Why it is in that state.
-    pub reason: HealthReason,
-    /// Requests in flight on it.
-    pub in_flight: u64,
-    /// Requests sent to it since it was first configured (retried attempts included).
-    pub requests: u64,
-    /// Whether passive health has it ejected right now.
-    pub ejected: bool,
-    /// State changes since it was first configured.
-    pub transitions: u64,
-    /// When its last active health check ran and whether it passed (`None`: not checked).
-    pub last_check: Option<(std::time::SystemTime, bool)>,
 }
 
 impl Runtime {
@@ -220,149 +161,6 @@ impl Runtime {
         self.control.workers
     }
 
-    /// Applies a new configuration: targets, groups, rules, timeouts and actions switch
-    /// atomically for new requests; requests in flight finish on the old snapshot. Live
-    /// target state and connection pools carry over, and targets the new configuration drops
-    /// are drained as if deregistered. New listeners are bound (a failure refuses the whole
-    /// change before anything moved); removed ones stop accepting and close their
-    /// connections gracefully; the others, and their connections, are untouched.
-    pub fn apply(&self, mut config: Config) -> Result<(), RuntimeError> {
-        let mut state = self.control.lock();
-        let (removed, added) = listeners::diff(&state.listeners, &config);
-        // Everything that can fail happens before anything changes: new sockets, certificates
-        // and the access log output.
-        let bound = added
-            .iter()
-            .map(|l| listeners::bind(l, self.control.workers).map(|b| (l.bind, b)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tls = tls::TlsState::prepare(&config, &state.tls)?;
-        let telemetry = Telemetry::prepare(&config, &state.telemetry)?;
-        state.tls = tls;
-        state.telemetry = telemetry;
-        keep_registered(&mut state, &mut config);
-        let now = Instant::now();
-        let mut leaving = Vec::new();
-        for old in &state.config.target_groups {
-            let new = config.target_group(&old.name);
-            for target in &old.targets {
-                let kept =
-                    new.is_some_and(|g| g.targets.iter().any(|t| t.address == target.address));
-                if !kept {
-                    let delay = new.map_or(old.deregistration_delay, |g| g.deregistration_delay);
-                    leaving.push((old.name.clone(), target.address, now + delay));
-                }
-            }
-        }
-        for (group, address, until) in leaving {
-            self.start_draining(&mut state, &group, address, until);
-        }
-        state.draining.retain(|d| {
-            !config
-                .target_group(&d.group)
-                .is_some_and(|g| g.targets.iter().any(|t| t.address == d.address))
-        });
-        // Removed listeners stop first: their connections finish what they are doing on the
-        // snapshot they already hold and close.
-        let until = Instant::now() + state.config.server.drain_timeout;
-        for name in &removed {
-            let gone = config.listeners.iter().all(|l| &l.name != name);
-            if let Some(old) = state.config.listeners.iter().find(|l| &l.name == name) {
-                if gone {
-                    let old = old.clone();
-                    state.retired.push((old, until));
-                }
-            }
-            if let Some(i) = state.listeners.iter().position(|l| &l.name == name) {
-                let listener = state.listeners.remove(i);
-                listener.stop.cancel();
-                tracing::info!(listener = %listener.name, addr = %listener.address, "listener removed: no new connections, open ones close gracefully");
-            }
-        }
-        state
-            .retired
-            .retain(|(l, _)| config.listeners.iter().all(|n| n.name != l.name));
-        state.config = config;
-        self.control.publish(&mut state);
-        for (requested, listener) in bound {
-            self.start_listener(&mut state, requested, listener);
-        }
-        Ok(())
-    }
-
-    /// Adds a target to a group at runtime. It starts `initial` (or `healthy` when the group
-    /// has no health check); a target that was draining is registered again.
-    pub fn register_target(&self, group: &str, address: SocketAddr) -> Result<(), RuntimeError> {
-        let mut state = self.control.lock();
-        let name = GroupName::from(group);
-        let config = group_mut(&mut state, &name)?;
-        if !config.targets.iter().any(|t| t.address == address) {
-            config.targets.push(TargetConfig::at(address));
-            state.registered.push((name.clone(), address));
-        }
-        state
-            .draining
-            .retain(|d| !(d.group == name && d.address == address));
-        tracing::info!(target_group = group, target = %address, "target registered");
-        self.control.publish(&mut state);
-        Ok(())
-    }
-
-    /// Removes a target from a group at runtime. It is `draining` at once: no new requests
-    /// or connections; requests in flight finish; when the group's deregistration delay is
-    /// over, its remaining connections are closed and it is gone.
-    pub fn deregister_target(&self, group: &str, address: SocketAddr) -> Result<(), RuntimeError> {
-        let mut state = self.control.lock();
-        let name = GroupName::from(group);
-        let config = group_mut(&mut state, &name)?;
-        let before = config.targets.len();
-        config.targets.retain(|t| t.address != address);
-        if config.targets.len() == before {
-            return Err(RuntimeError::UnknownTarget {
-                group: name,
-                address,
-            });
-        }
-        let delay = config.deregistration_delay;
-        state
-            .registered
-            .retain(|(g, a)| !(*g == name && *a == address));
-        self.start_draining(&mut state, &name, address, Instant::now() + delay);
-        self.reloads.forget_target(group, address);
-        tracing::info!(target_group = group, target = %address, delay = ?delay, "target deregistering: draining");
-        self.control.publish(&mut state);
-        if delay.is_zero() {
-            drop(state);
-            self.control.tick(Instant::now());
-        }
-        Ok(())
-    }
-
-    /// The health of every target of every group, draining ones included.
-    pub fn target_health(&self) -> Vec<TargetHealth> {
-        let snapshot = self.control.snapshot.load();
-        let now = Instant::now();
-        snapshot
-            .target_groups
-            .iter()
-            .flat_map(|g| {
-                g.targets.iter().map(move |t| TargetHealth {
-                    group: g.name.clone(),
-                    address: t.address,
-                    state: t.state.state(),
-                    reason: t.state.reason(),
-                    in_flight: t.state.in_flight(),
-                    requests: t.state.requests(),
-                    ejected: t.state.is_ejected(now),
-                    transitions: t.state.transitions(),
-                    last_check: t.state.last_check().map(|(at, passed)| {
-                        let ago = now.saturating_duration_since(at);
-                        (std::time::SystemTime::now() - ago, passed)
-                    }),
-                })
-            })
-            .collect()
-    }
-
     /// Stops accepting, lets in-flight requests finish for up to the drain timeout, closes
     /// the rest and waits for the worker threads. Blocks the calling thread.
     pub fn shutdown(&self) -> Duration {
@@ -391,42 +189,6 @@ impl Runtime {
         }
         started.elapsed()
     }
-}
-
-fn group_mut<'a>(
-    state: &'a mut ControlState,
-    name: &GroupName,
-) -> Result<&'a mut TargetGroupConfig, RuntimeError> {
-    let known: Vec<String> = state
-        .config
-        .target_groups
-        .iter()
-        .map(|g| g.name.to_string())
-        .collect();
-    state
-        .config
-        .target_groups
-        .iter_mut()
-        .find(|g| &g.name == name)
-        .ok_or_else(|| RuntimeError::UnknownGroup {
-            group: name.clone(),
-            known,
-        })
-}
-
-/// Puts the targets registered through the API (not in any file) into a configuration
-/// that is about to replace the running one, so a reload does not drain them. Those whose
-/// group is gone are forgotten.
-fn keep_registered(state: &mut ControlState, config: &mut Config) {
-    state.registered.retain(|(name, address)| {
-        let Some(group) = config.target_groups.iter_mut().find(|g| &g.name == name) else {
-            return false;
-        };
-        if !group.targets.iter().any(|t| t.address == *address) {
-            group.targets.push(TargetConfig::at(*address));
-        }
-        true
-    });
 }
 
 // === impl Runtime (private) ===
@@ -465,43 +227,6 @@ impl Runtime {
             address: bound.address,
             stop,
             sockets: copies,
-        });
-    }
-
-    /// Records a target as draining until `until`, holding its live state and connections
-    /// from the current snapshot so they can be closed then, and marks it `draining` now.
-    fn start_draining(
-        &self,
-        state: &mut ControlState,
-        group: &GroupName,
-        address: SocketAddr,
-        until: Instant,
-    ) {
-        let target = self
-            .control
-            .snapshot
-            .load()
-            .target_groups
-            .iter()
-            .find(|g| g.name == *group)
-            .and_then(|g| g.targets.iter().find(|t| t.address == address))
-            .cloned();
-        if let Some(target) = &target {
-            if let Some(t) = target.state.set_state(
-                HealthState::Draining,
-                HealthReason::DeregistrationInProgress,
-            ) {
-                control::log_transition(group, address, t);
-            }
-        }
-        state
-            .draining
-            .retain(|d| !(d.group == *group && d.address == address));
-        state.draining.push(Draining {
-            group: group.clone(),
-            address,
-            until,
-            target,
         });
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use ballast_config::{Config, ListenerConfig, ListenerName};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::RuntimeError;
+use crate::error::RuntimeError;
 
 /// Kernel accept-queue length per socket.
 const BACKLOG: i32 = 4096;

@@ -4,10 +4,11 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use ballast_config::{Config, ConfigErrors};
+use ballast_config::{Config, ConfigErrors, Document, DocumentDiff};
 use ballast_telemetry::{AcmeGauges, ProcessGauges, TargetGauges};
 
-use crate::{Runtime, RuntimeError};
+use crate::error::RuntimeError;
+use crate::Runtime;
 
 /// Why a new configuration was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -46,29 +47,32 @@ pub struct ReloadStatus {
 
 #[derive(Debug, Default)]
 pub(crate) struct Reloads {
-    /// Status, the running document, and its version (bumped by every change of it).
-    inner: Mutex<(ReloadStatus, serde_json::Value, u64)>,
+    inner: Mutex<Running>,
     /// Held for a whole apply, so two applies (file, API) never interleave and the recorded
     /// document is always the one running.
     applying: Mutex<()>,
+}
+
+/// The reload status, the running document, and its version (bumped by every change of it).
+#[derive(Debug, Default)]
+struct Running {
+    status: ReloadStatus,
+    document: Document,
+    version: u64,
 }
 
 impl Reloads {
     /// Takes a deregistered target out of the document too, so the next change made from the
     /// document (an admin API edit) does not bring it back.
     pub(crate) fn forget_target(&self, group: &str, address: std::net::SocketAddr) {
-        let address = address.to_string();
-        let mut inner = self.lock();
-        if let Some(targets) = inner.1["target_groups"][group]["targets"].as_array_mut() {
-            targets.retain(|t| {
-                let named = t.as_str().or_else(|| t["address"].as_str());
-                named != Some(address.as_str())
-            });
+        let mut running = self.lock();
+        // A target registered through the API is not in the document: nothing changes.
+        if running.document.remove_target(group, address).is_ok() {
+            running.version += 1;
         }
-        inner.2 += 1;
     }
 
-    fn lock(&self) -> MutexGuard<'_, (ReloadStatus, serde_json::Value, u64)> {
+    fn lock(&self) -> MutexGuard<'_, Running> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -78,22 +82,22 @@ impl Reloads {
 impl Runtime {
     /// Records the document the running configuration was started from (for the admin API,
     /// which shows and edits it).
-    pub fn set_document(&self, document: serde_json::Value) {
-        let mut inner = self.reloads.lock();
-        inner.1 = document;
-        inner.0.last_success = Some(SystemTime::now());
+    pub fn set_document(&self, document: Document) {
+        let mut running = self.reloads.lock();
+        running.document = document;
+        running.status.last_success = Some(SystemTime::now());
     }
 
-    /// The document of the running configuration, as JSON.
-    pub fn document(&self) -> serde_json::Value {
-        self.reloads.lock().1.clone()
+    /// The document of the running configuration, secrets included.
+    pub fn document(&self) -> Document {
+        self.reloads.lock().document.clone()
     }
 
     /// The document and its version, for a change made from it
     /// ([`Runtime::apply_document_if`]).
-    pub fn versioned_document(&self) -> (serde_json::Value, u64) {
-        let inner = self.reloads.lock();
-        (inner.1.clone(), inner.2)
+    pub fn versioned_document(&self) -> (Document, u64) {
+        let running = self.reloads.lock();
+        (running.document.clone(), running.version)
     }
 
     /// The running configuration, typed.
@@ -102,12 +106,13 @@ impl Runtime {
     }
 
     /// Validates and applies a document; counts and records the outcome under `origin`.
-    /// The running configuration is untouched unless everything succeeds.
+    /// The running configuration is untouched unless everything succeeds. Returns what
+    /// changed from the document running before.
     pub fn apply_document(
         &self,
         origin: &str,
-        document: serde_json::Value,
-    ) -> Result<(), ApplyError> {
+        document: Document,
+    ) -> Result<DocumentDiff, ApplyError> {
         self.apply_document_if(origin, document, None)
     }
 
@@ -117,46 +122,63 @@ impl Runtime {
     pub fn apply_document_if(
         &self,
         origin: &str,
-        document: serde_json::Value,
+        document: Document,
         expected: Option<u64>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<DocumentDiff, ApplyError> {
         let _applying = self
             .reloads
             .applying
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(expected) = expected {
-            let found = self.reloads.lock().2;
-            if found != expected {
-                return Err(ApplyError::Conflict { expected, found });
+        let before = {
+            let running = self.reloads.lock();
+            match expected {
+                Some(expected) if running.version != expected => {
+                    return Err(ApplyError::Conflict {
+                        expected,
+                        found: running.version,
+                    });
+                }
+                _ => running.document.clone(),
             }
-        }
-        let result = ballast_config::parse_json(&document)
+        };
+        let result = document
+            .validate()
             .map_err(ApplyError::Invalid)
             .and_then(|config| self.apply(config).map_err(ApplyError::from));
-        match &result {
-            Ok(()) => {
-                let mut inner = self.reloads.lock();
-                inner.1 = document;
-                inner.2 += 1;
-                let now = SystemTime::now();
-                inner.0.succeeded += 1;
-                inner.0.last_success = Some(now);
-                inner.0.last_attempt = Some((now, origin.to_owned()));
-                inner.0.last_error = None;
-                drop(inner);
-                self.control.lock().telemetry.registry.reloads_ok.inc();
-                tracing::info!(origin, "configuration reloaded");
-            }
-            Err(error) => self.refuse(origin, &error.messages()),
+        if let Err(error) = result {
+            self.refuse(origin, &error.messages());
+            return Err(error);
         }
-        result
+        let diff = before.diff(&document);
+        let mut running = self.reloads.lock();
+        running.document = document;
+        running.version += 1;
+        let now = SystemTime::now();
+        running.status.succeeded += 1;
+        running.status.last_success = Some(now);
+        running.status.last_attempt = Some((now, origin.to_owned()));
+        running.status.last_error = None;
+        drop(running);
+        self.control.lock().telemetry.registry.reloads_ok.inc();
+        tracing::info!(
+            origin,
+            changes = diff.changes.len(),
+            listeners_added = ?diff.listeners.added,
+            listeners_removed = ?diff.listeners.removed,
+            listeners_changed = ?diff.listeners.changed,
+            target_groups_added = ?diff.target_groups.added,
+            target_groups_removed = ?diff.target_groups.removed,
+            target_groups_changed = ?diff.target_groups.changed,
+            "configuration reloaded"
+        );
+        Ok(diff)
     }
 
     /// Checks a document as [`Runtime::apply_document`] would (validation, certificates),
     /// without applying it.
-    pub fn check_document(&self, document: &serde_json::Value) -> Result<Config, ApplyError> {
-        let config = ballast_config::parse_json(document).map_err(ApplyError::Invalid)?;
+    pub fn check_document(&self, document: &Document) -> Result<Config, ApplyError> {
+        let config = document.validate().map_err(ApplyError::Invalid)?;
         let state = self.control.lock();
         crate::tls::TlsState::prepare(&config, &state.tls)?;
         Ok(config)
@@ -164,18 +186,18 @@ impl Runtime {
 
     /// Records a reload refused before it reached the runtime (a file that does not parse).
     pub fn refuse(&self, origin: &str, errors: &[String]) {
-        let mut inner = self.reloads.lock();
-        inner.0.failed += 1;
-        inner.0.last_attempt = Some((SystemTime::now(), origin.to_owned()));
-        inner.0.last_error = Some(errors.to_vec());
-        drop(inner);
+        let mut running = self.reloads.lock();
+        running.status.failed += 1;
+        running.status.last_attempt = Some((SystemTime::now(), origin.to_owned()));
+        running.status.last_error = Some(errors.to_vec());
+        drop(running);
         self.control.lock().telemetry.registry.reloads_failed.inc();
         tracing::error!(origin, errors = ?errors, "reload refused, the running configuration stays");
     }
 
     /// Reload counts and the last error.
     pub fn reload_status(&self) -> ReloadStatus {
-        self.reloads.lock().0.clone()
+        self.reloads.lock().status.clone()
     }
 
     /// Every metric, in the Prometheus text format.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ballast_config::Config;
 use ballast_telemetry::{AccessLog, MetricsRegistry};
 
-use crate::RuntimeError;
+use crate::error::RuntimeError;
 
 /// Metrics and access log state, kept across reloads.
 #[derive(Debug, Default, Clone)]

@@ -15,7 +15,7 @@ use ballast_tls::{
 };
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::RuntimeError;
+use crate::error::RuntimeError;
 
 #[derive(Debug, Default)]
 pub(crate) struct TlsState {

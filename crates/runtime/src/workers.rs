@@ -15,7 +15,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::RuntimeError;
+use crate::error::RuntimeError;
 
 /// A listener socket for one worker to serve until `stop` is cancelled.
 #[derive(Debug)]

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use ballast_telemetry::metrics::HistogramSnapshot;
 use serde::Serialize;
 
+/// How often the registry is sampled and an event is sent.
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 /// Per-second samples kept for the charts: five minutes.
 pub(crate) const RING_CAPACITY: usize = 300;
 

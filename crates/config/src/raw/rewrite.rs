@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `request_headers = { set = { .. }, add = { .. }, remove = [..] }` on a listener or a rule.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaderRewrite {
     /// Fields set to a value, replacing any the message carries.

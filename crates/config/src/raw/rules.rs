@@ -1,9 +1,9 @@
 //! The raw shape of listener rules and of the non-forward actions.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[[listeners.NAME.rules]]`: one prioritised rule.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
     /// 1 to 50000, unique per listener; lower is evaluated first.
@@ -19,7 +19,7 @@ pub struct RawRule {
 }
 
 /// `conditions = { ... }` of a rule.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConditions {
     /// Host globs (`*.example.com`), case-insensitive, port ignored.
@@ -37,7 +37,7 @@ pub struct RawConditions {
 }
 
 /// `{ name = "X-Canary", values = ["1", "yes"] }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaderCondition {
     /// Header name, case-insensitive.
@@ -47,7 +47,7 @@ pub struct RawHeaderCondition {
 }
 
 /// `{ key = "version", values = ["2*"] }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQueryCondition {
     /// Query parameter name.
@@ -57,7 +57,7 @@ pub struct RawQueryCondition {
 }
 
 /// `redirect = { status = 301, protocol = "https", ... }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRedirect {
     /// 301, 302, 307 or 308.
@@ -75,7 +75,7 @@ pub struct RawRedirect {
 }
 
 /// `fixed_response = { status = 503, content_type = "text/plain", body = "..." }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFixedResponse {
     /// A 2xx, 4xx or 5xx status.
@@ -87,11 +87,11 @@ pub struct RawFixedResponse {
 }
 
 /// `tls = { ... }` of an `https` listener.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListenerTls {
     /// Certificate chains and keys; the first is the default. May be left out with `acme`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<RawCertificate>,
     /// Security policy name.
     pub policy: Option<String>,
@@ -102,7 +102,7 @@ pub struct RawListenerTls {
 }
 
 /// `[listeners.NAME.tls.acme]`: automatic certificates (RFC 8555).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAcme {
     /// The ACME directory URL (`https://...`).
@@ -122,7 +122,7 @@ pub struct RawAcme {
 }
 
 /// `{ cert = "site.pem", key = "site.key" }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertificate {
     /// PEM certificate chain, leaf first.
@@ -132,7 +132,7 @@ pub struct RawCertificate {
 }
 
 /// `client_certificates = { mode = "verify", ca = "clients-ca.pem" }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClientCertificates {
     /// `verify` (default) or `passthrough`.
@@ -142,7 +142,7 @@ pub struct RawClientCertificates {
 }
 
 /// `tls = { ... }` of an `https` target group.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTargetTls {
     /// Verify target certificates (default `true`).

@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 
 use super::Validator;
-use crate::defaults::{DEFAULT_ACCESS_LOG_QUEUE, DEFAULT_ADMIN_BIND};
+use crate::defaults::{
+    DEFAULT_ACCESS_LOG_QUEUE, DEFAULT_ADMIN_BIND, DEFAULT_ADMIN_MAX_CONNECTIONS,
+    DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT,
+};
 use crate::error::KeyPath;
 use crate::model::Secret;
 use crate::ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
@@ -50,7 +53,23 @@ impl Validator {
             );
             return None;
         }
-        Some(AdminConfig { bind, token })
+        let request_header_timeout = self.positive_duration(
+            &path.key("request_header_timeout"),
+            raw.request_header_timeout.as_deref(),
+            DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT,
+        );
+        let max_connections = self.count(
+            &path.key("max_connections"),
+            raw.max_connections,
+            DEFAULT_ADMIN_MAX_CONNECTIONS,
+            1..=65_536,
+        );
+        Some(AdminConfig {
+            bind,
+            token,
+            request_header_timeout,
+            max_connections,
+        })
     }
 
     fn token(&mut self, path: &KeyPath, token: String) -> Option<Secret> {
@@ -129,7 +148,32 @@ mod tests {
         let admin = config.admin.unwrap();
         assert_eq!(admin.bind.to_string(), "127.0.0.1:9901");
         assert!(admin.token.is_none());
+        assert_eq!(
+            admin.request_header_timeout,
+            crate::defaults::DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT
+        );
+        assert_eq!(
+            admin.max_connections,
+            crate::defaults::DEFAULT_ADMIN_MAX_CONNECTIONS
+        );
         assert!(parse("").unwrap().admin.is_none());
+    }
+
+    #[test]
+    fn admin_limits_are_read_and_checked() {
+        let admin = parse("[admin]\nrequest_header_timeout = \"2s\"\nmax_connections = 8\n")
+            .unwrap()
+            .admin
+            .unwrap();
+        assert_eq!(
+            admin.request_header_timeout,
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(admin.max_connections, 8);
+        let e = errors("[admin]\nrequest_header_timeout = \"0s\"\nmax_connections = 0\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("admin.request_header_timeout:"), "{e:?}");
+        assert!(e[1].starts_with("admin.max_connections:"), "{e:?}");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The admin API end to end, through the real binary: every endpoint, bad input, partial and
-//! transactional changes, registration, explain, and the token.
+//! transactional changes, registration, explain, and the token. `hardening.rs`: the admin
+//! listener's own defences (header timeout, connection limit, one error envelope).
+
+mod hardening;
 
 use std::path::Path;
 

@@ -1,0 +1,77 @@
+//! Liveness, readiness, Prometheus metrics and the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::reply::reply;
+
+/// The OpenAPI 3.1 description of this API, served at `/api/v1/openapi.json`.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize)]
+struct Liveness {
+    status: &'static str,
+}
+
+/// `GET /readyz`: why not ready, or how many listeners are.
+#[derive(Debug, Serialize)]
+struct Readiness {
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listeners: Option<usize>,
+}
+
+pub(super) async fn healthz() -> Response {
+    reply(StatusCode::OK, &Liveness { status: "alive" })
+}
+
+pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let bound = app.runtime.listeners().len();
+    let expected = app.runtime.config().listeners.len();
+    let not_ready = |reason| Readiness {
+        ready: false,
+        reason: Some(reason),
+        listeners: None,
+    };
+    if app.runtime.is_stopping() {
+        return reply(StatusCode::SERVICE_UNAVAILABLE, &not_ready("draining"));
+    }
+    if bound != expected {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &not_ready("listeners not all bound"),
+        );
+    }
+    let ready = Readiness {
+        ready: true,
+        reason: None,
+        listeners: Some(bound),
+    };
+    reply(StatusCode::OK, &ready)
+}
+
+pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut response = app.runtime.metrics_text().into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+pub(super) async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
