@@ -34,7 +34,8 @@ pub use model::{
 };
 pub use ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 pub use rewrite::{
-    HeaderRewrite, BALLAST_REQUEST_HEADERS, MAX_REWRITE_FIELDS, MAX_REWRITE_VALUE, PROTECTED_HEADERS,
+    HeaderRewrite, BALLAST_REQUEST_HEADERS, MAX_REWRITE_FIELDS, MAX_REWRITE_VALUE,
+    PROTECTED_HEADERS,
 };
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,

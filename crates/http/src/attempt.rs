@@ -52,7 +52,11 @@ impl<'f> Attempts<'f> {
 
     /// The target of the next try, or the fault to answer with when there is none (no
     /// target may take traffic, the retry budget is spent, or the one retry went nowhere).
-    pub(crate) fn next(&mut self, now: Instant, random: u64) -> Result<Try, (Fault, Option<Arc<Target>>)> {
+    pub(crate) fn next(
+        &mut self,
+        now: Instant,
+        random: u64,
+    ) -> Result<Try, (Fault, Option<Arc<Target>>)> {
         let forward = self.forward;
         let group = &forward.group;
         let picked = if self.tries == 0 {
@@ -143,7 +147,12 @@ impl<'f> Attempts<'f> {
 /// A target answered with `status`: passive health, least response time and metrics learn
 /// of it. Returns when the answer came, if the clock was read (only when something uses it:
 /// a clock read is not free on every machine).
-pub(crate) fn answered(group: &TargetGroup, tried: &Try, status: u16, logging: bool) -> Option<Instant> {
+pub(crate) fn answered(
+    group: &TargetGroup,
+    tried: &Try,
+    status: u16,
+    logging: bool,
+) -> Option<Instant> {
     let target = &tried.target;
     target.state.record_outcome(status < 500);
     let lrt = group.balancer.algorithm() == Algorithm::LeastResponseTime;

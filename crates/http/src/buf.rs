@@ -123,7 +123,9 @@ impl Buf {
         }
         let unread = self.end - self.start;
         if self.end == self.data.len() && unread < max {
-            let grow = (self.data.len() * 2).min(max + self.start).max(self.data.len() + 1);
+            let grow = (self.data.len() * 2)
+                .min(max + self.start)
+                .max(self.data.len() + 1);
             self.data.resize(grow, 0);
         }
         let limit = (self.start + max).min(self.data.len()).max(self.end);

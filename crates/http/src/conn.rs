@@ -192,9 +192,17 @@ mod tests {
 
     #[test]
     fn addresses_format_inline() {
-        for ip in ["10.0.0.7", "::1", "2001:db8::ff00:42:8329", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"] {
+        for ip in [
+            "10.0.0.7",
+            "::1",
+            "2001:db8::ff00:42:8329",
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+        ] {
             let parsed: IpAddr = ip.parse().unwrap();
-            assert_eq!(IpText::new(parsed).as_bytes(), parsed.to_string().as_bytes());
+            assert_eq!(
+                IpText::new(parsed).as_bytes(),
+                parsed.to_string().as_bytes()
+            );
         }
     }
 }

@@ -16,7 +16,9 @@ use crate::forward::choose;
 use crate::head::{host_of, RequestFacts};
 use crate::rewrite::HeaderOps;
 use crate::route::{client_ip, normalized_path, RequestView};
-use crate::snapshot::{FixedReply, ListenerRoutes, RouteAction, Routed, TargetGroup, WeightedRoute};
+use crate::snapshot::{
+    FixedReply, ListenerRoutes, RouteAction, Routed, TargetGroup, WeightedRoute,
+};
 use crate::sticky::stuck_target;
 
 /// What the decision needs besides the request: who sent it, the time, and dice.
@@ -78,19 +80,27 @@ pub(crate) struct Forwarding {
 }
 
 /// Decides what `req`, arriving on `routes`, gets.
-pub(crate) fn decide(routes: &ListenerRoutes, req: &dyn RequestFacts, input: &DecideInput<'_>) -> Decision {
+pub(crate) fn decide(
+    routes: &ListenerRoutes,
+    req: &dyn RequestFacts,
+    input: &DecideInput<'_>,
+) -> Decision {
     let (routed, rule) = route(routes, req, input.peer);
     let verdict = match &routed.action {
-        RouteAction::Forward(group) => Verdict::Forward(forwarding(Arc::clone(group), None, req, input)),
-        RouteAction::WeightedForward(route) => match choose(route, req, input.group_dice, input.unix_now) {
-            Some((group, id)) => {
-                let cookie = id.map(|id| (Arc::clone(route), id));
-                let mut forward = forwarding(group, cookie, req, input);
-                forward.weighted = true;
-                Verdict::Forward(forward)
+        RouteAction::Forward(group) => {
+            Verdict::Forward(forwarding(Arc::clone(group), None, req, input))
+        }
+        RouteAction::WeightedForward(route) => {
+            match choose(route, req, input.group_dice, input.unix_now) {
+                Some((group, id)) => {
+                    let cookie = id.map(|id| (Arc::clone(route), id));
+                    let mut forward = forwarding(group, cookie, req, input);
+                    forward.weighted = true;
+                    Verdict::Forward(forward)
+                }
+                None => Verdict::NoGroup,
             }
-            None => Verdict::NoGroup,
-        },
+        }
         RouteAction::Redirect(config) => Verdict::Redirect(Arc::clone(config)),
         RouteAction::Fixed(reply) => Verdict::Fixed(Arc::clone(reply)),
     };
@@ -103,7 +113,11 @@ pub(crate) fn decide(routes: &ListenerRoutes, req: &dyn RequestFacts, input: &De
 }
 
 /// The first rule `req` matches, by priority, else the default action.
-fn route<'r>(routes: &'r ListenerRoutes, req: &dyn RequestFacts, peer: IpAddr) -> (&'r Routed, Option<u32>) {
+fn route<'r>(
+    routes: &'r ListenerRoutes,
+    req: &dyn RequestFacts,
+    peer: IpAddr,
+) -> (&'r Routed, Option<u32>) {
     if routes.rules.is_empty() {
         return (&routes.default_action, None);
     }

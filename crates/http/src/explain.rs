@@ -41,14 +41,18 @@ pub fn explain<B>(
     let (parts, _) = clone_head(req).into_parts();
     let text = IpText::new(client);
     let now = Instant::now();
-    let decision = decide(routes, &parts, &DecideInput {
-        peer: client,
-        peer_text: text.as_bytes(),
-        now,
-        unix_now: unix_now(),
-        group_dice: fastrand::u64(..),
-        pick_dice: fastrand::u64(..),
-    });
+    let decision = decide(
+        routes,
+        &parts,
+        &DecideInput {
+            peer: client,
+            peer_text: text.as_bytes(),
+            now,
+            unix_now: unix_now(),
+            group_dice: fastrand::u64(..),
+            pick_dice: fastrand::u64(..),
+        },
+    );
     let rule = decision.rule;
     let mut why = vec![match rule {
         Some(p) => format!(
@@ -108,7 +112,10 @@ pub fn explain<B>(
         why.push("the target is placed by the request's hash key".to_owned());
     }
     if forward.target.is_some() && eligible == 0 && !forward.stuck {
-        why.push("no target is eligible: the group fails open and sends to every registered target".to_owned());
+        why.push(
+            "no target is eligible: the group fails open and sends to every registered target"
+                .to_owned(),
+        );
     }
     let target = forward.target.map(|i| group.targets[i].address);
     if target.is_none() {
@@ -116,7 +123,11 @@ pub fn explain<B>(
     }
     Some(Explanation {
         rule,
-        action: if forward.weighted { "weighted-forward" } else { "forward" },
+        action: if forward.weighted {
+            "weighted-forward"
+        } else {
+            "forward"
+        },
         target_group: Some(group.name.0.to_string()),
         target,
         why,

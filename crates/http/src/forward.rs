@@ -49,9 +49,7 @@ pub(crate) fn choose(
 pub(crate) fn group_cookie(route: &WeightedRoute, group_id: u64, unix_now: u64) -> Option<String> {
     let sticky = route.stickiness.as_ref()?;
     let seconds = sticky.duration.as_secs();
-    let value = sticky
-        .key
-        .seal(&route.scope, group_id, unix_now + seconds);
+    let value = sticky.key.seal(&route.scope, group_id, unix_now + seconds);
     Some(format!(
         "{}={value}; Max-Age={seconds}; Path=/; HttpOnly",
         sticky.cookie

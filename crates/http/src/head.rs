@@ -66,14 +66,24 @@ impl FieldLookup for H1Facts<'_> {
     fn any_field<'s>(&'s self, name: &str, f: &mut dyn FnMut(&'s [u8]) -> bool) -> bool {
         self.fields
             .iter()
-            .filter(|field| field.name.of(self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .filter(|field| {
+                field
+                    .name
+                    .of(self.buf)
+                    .eq_ignore_ascii_case(name.as_bytes())
+            })
             .any(|field| f(field.value.of(self.buf)))
     }
 
     fn first_field(&self, name: &str) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|field| field.name.of(self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .find(|field| {
+                field
+                    .name
+                    .of(self.buf)
+                    .eq_ignore_ascii_case(name.as_bytes())
+            })
             .map(|field| field.value.of(self.buf))
     }
 }

@@ -22,9 +22,7 @@ pub(crate) fn plan_ids(fields: &dyn FieldLookup, exchange: &mut Exchange) -> Ids
     let kept_id = fields
         .first_field("x-request-id")
         .filter(|v| acceptable_request_id(v));
-    let fresh_id = kept_id
-        .is_none()
-        .then(|| request_id(fastrand::u128(..)));
+    let fresh_id = kept_id.is_none().then(|| request_id(fastrand::u128(..)));
     let parent = fields
         .first_field("traceparent")
         .and_then(TraceParent::parse);

@@ -45,7 +45,7 @@ pub use rewrite::HeaderOps;
 pub use route::{RequestView, RuleTable};
 pub use server::{serve_listener, ListenerTask};
 pub use snapshot::{
-    FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, Routed,
-    SharedSnapshot, Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
+    FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, Routed, SharedSnapshot,
+    Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
 };
 pub use upstream::ConnPool;

@@ -109,8 +109,13 @@ mod tests {
     fn the_reserve_is_a_tenth_within_bounds() {
         assert_eq!(FdBudget::for_process_limit(1024).limit(), 1024 - 102);
         assert_eq!(FdBudget::for_process_limit(100).limit(), 68);
-        assert_eq!(FdBudget::for_process_limit(1_048_576).limit(), 1_048_576 - 1024);
-        assert!(is_resource_exhaustion(&std::io::Error::from_raw_os_error(24)));
+        assert_eq!(
+            FdBudget::for_process_limit(1_048_576).limit(),
+            1_048_576 - 1024
+        );
+        assert!(is_resource_exhaustion(&std::io::Error::from_raw_os_error(
+            24
+        )));
         assert!(!is_resource_exhaustion(&std::io::Error::from(
             std::io::ErrorKind::ConnectionRefused
         )));

@@ -52,7 +52,12 @@ impl Local {
 
     /// A redirect of `req`, arriving over `scheme` on listener port `port`. A `Location`
     /// that is not a valid field value (a template filled with odd bytes) gives 400.
-    pub(crate) fn redirect(config: &RedirectConfig, req: &dyn RequestFacts, scheme: &str, port: &[u8]) -> Self {
+    pub(crate) fn redirect(
+        config: &RedirectConfig,
+        req: &dyn RequestFacts,
+        scheme: &str,
+        port: &[u8],
+    ) -> Self {
         let text = |b: &[u8]| std::str::from_utf8(b).unwrap_or("").to_owned();
         let host = text(host_of(req.authority()));
         let path = {
@@ -95,7 +100,13 @@ impl Local {
     }
 
     /// Renders it as an HTTP/1.1 response head and body; `head_request`: no body is sent.
-    pub(crate) fn write_h1(&self, out: &mut Vec<u8>, head_request: bool, extra: Option<&crate::rewrite::HeaderOps>, connection: crate::h1::Connection) {
+    pub(crate) fn write_h1(
+        &self,
+        out: &mut Vec<u8>,
+        head_request: bool,
+        extra: Option<&crate::rewrite::HeaderOps>,
+        connection: crate::h1::Connection,
+    ) {
         use crate::h1::{field, length_field, status_line, Connection};
         status_line(out, self.status, b"");
         if let Some(ct) = &self.content_type {

@@ -38,7 +38,11 @@ impl<T> Rewind<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         if this.at < this.read.len() {
             let n = (this.read.len() - this.at).min(buf.remaining());
@@ -55,7 +59,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, data)
     }
 
@@ -74,7 +82,10 @@ mod tests {
 
     #[test]
     fn the_preface_is_told_apart_from_a_request_line() {
-        assert_eq!(is_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"), Some(true));
+        assert_eq!(
+            is_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
+            Some(true)
+        );
         assert_eq!(is_preface(b"PRI * HTTP/2"), None);
         assert_eq!(is_preface(b"GET / HTTP/1.1\r\n"), Some(false));
         assert_eq!(is_preface(b"PRI /x HTTP/1.1\r\n"), Some(false));

@@ -51,8 +51,6 @@ pub(crate) async fn relay<U: Upload>(
     kind: RequestKind,
     target_head: &[u8],
     upload: &mut U,
-    upload_untouched: impl Fn(&U) -> bool,
-    upload_done: impl Fn(&U) -> bool,
     shared: &ListenerShared,
     fields: &mut Vec<Field>,
     mut sleep: Pin<&mut Sleep>,
@@ -64,9 +62,14 @@ pub(crate) async fn relay<U: Upload>(
         let tried = attempts.next(Instant::now(), fastrand::u64(..))?;
         let mut up = match tried.target.pool.checkout(shared.worker) {
             Some(up) => Ok(up),
-            None => connect(&tried.target, group.tls.as_ref(), group.connect_timeout, &shared.fds)
-                .await
-                .map_err(Fault::Connect),
+            None => connect(
+                &tried.target,
+                group.tls.as_ref(),
+                group.connect_timeout,
+                &shared.fds,
+            )
+            .await
+            .map_err(Fault::Connect),
         };
         let result = loop {
             let mut connection = match up {
@@ -75,12 +78,22 @@ pub(crate) async fn relay<U: Upload>(
                     break Err(SendFailure {
                         fault,
                         unsent: true,
-                        body_started: !upload_untouched(upload),
+                        body_started: upload.started(),
                         silent: true,
                     })
                 }
             };
-            let sent = send_timed(&mut connection, target_head, upload, &shared.buffers, fields, kind.head, group.response_timeout, sleep.as_mut()).await;
+            let sent = send_timed(
+                &mut connection,
+                target_head,
+                upload,
+                &shared.buffers,
+                fields,
+                kind.head,
+                group.response_timeout,
+                sleep.as_mut(),
+            )
+            .await;
             match sent {
                 Ok((head, body_done)) => break Ok((connection, head, body_done)),
                 // A kept-alive connection the target closed as the request went out: it
@@ -95,9 +108,14 @@ pub(crate) async fn relay<U: Upload>(
                 {
                     fresh_once = true;
                     drop(connection);
-                    up = connect(&tried.target, group.tls.as_ref(), group.connect_timeout, &shared.fds)
-                        .await
-                        .map_err(Fault::Connect);
+                    up = connect(
+                        &tried.target,
+                        group.tls.as_ref(),
+                        group.connect_timeout,
+                        &shared.fds,
+                    )
+                    .await
+                    .map_err(Fault::Connect);
                 }
                 Err(failure) => break Err(failure),
             }
@@ -113,7 +131,9 @@ pub(crate) async fn relay<U: Upload>(
             }
             Err(failure) => {
                 let unsent = failure.unsent && !failure.body_started;
-                if let Some((fault, target)) = attempts.failed(tried, failure.fault, unsent, upload_done(upload)) {
+                if let Some((fault, target)) =
+                    attempts.failed(tried, failure.fault, unsent, upload.finished())
+                {
                     return Err((fault, Some(target)));
                 }
             }

@@ -49,7 +49,10 @@ impl HeaderOps {
             .iter()
             .chain(listener.add.iter())
             .filter(|(name, _)| !overridden(name));
-        for (name, value) in listener_fields.chain(rule.set.iter()).chain(rule.add.iter()) {
+        for (name, value) in listener_fields
+            .chain(rule.set.iter())
+            .chain(rule.add.iter())
+        {
             ops.push(name, value);
         }
         Some(ops)
@@ -113,8 +116,16 @@ mod tests {
 
     #[test]
     fn a_rule_overrides_its_listener() {
-        let listener = rewrite(&[("X-Env", "prod"), ("X-Frame-Options", "DENY")], &[("X-A", "1")], &["Server"]);
-        let rule = rewrite(&[("x-frame-options", "SAMEORIGIN")], &[("X-B", "2")], &["x-a"]);
+        let listener = rewrite(
+            &[("X-Env", "prod"), ("X-Frame-Options", "DENY")],
+            &[("X-A", "1")],
+            &["Server"],
+        );
+        let rule = rewrite(
+            &[("x-frame-options", "SAMEORIGIN")],
+            &[("X-B", "2")],
+            &["x-a"],
+        );
         let ops = HeaderOps::build(&listener, Some(&rule)).unwrap();
         let mut out = Vec::new();
         ops.write(&mut out);
@@ -131,7 +142,11 @@ mod tests {
 
     #[test]
     fn http2_maps_get_the_same_fields() {
-        let ops = HeaderOps::build(&rewrite(&[("x-env", "prod")], &[("x-add", "1")], &["server"]), None).unwrap();
+        let ops = HeaderOps::build(
+            &rewrite(&[("x-env", "prod")], &[("x-add", "1")], &["server"]),
+            None,
+        )
+        .unwrap();
         let mut map = HeaderMap::new();
         map.insert("server", HeaderValue::from_static("nginx"));
         map.insert("x-env", HeaderValue::from_static("dev"));

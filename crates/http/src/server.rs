@@ -133,10 +133,11 @@ async fn serve_connection(
     let Some(config) = tls else {
         // HTTP/1, unless the connection preface of HTTP/2 with prior knowledge (h2c) comes
         // instead of a request line: then the bytes read so far are handed to HTTP/2.
-        let (ctx, h2) = match crate::h1::serve_h1(stream, ctx, limits, Arc::clone(&drain), true).await {
-            Some(h2) => h2,
-            None => return,
-        };
+        let (ctx, h2) =
+            match crate::h1::serve_h1(stream, ctx, limits, Arc::clone(&drain), true).await {
+                Some(h2) => h2,
+                None => return,
+            };
         let (stream, read) = h2;
         return crate::h2::serve_h2(Rewind::new(stream, read), ctx, limits, drain).await;
     };
@@ -168,8 +169,12 @@ fn handshake_failed(ctx: &ConnCtx, error: Option<std::io::Error>) {
     }
     if let Some(suppressed) = HANDSHAKE_LOG.allow() {
         match error {
-            Some(error) => tracing::debug!(listener = %ctx.listener.name, client = %ctx.peer, %error, suppressed, "TLS handshake failed"),
-            None => tracing::debug!(listener = %ctx.listener.name, client = %ctx.peer, suppressed, "TLS handshake timed out"),
+            Some(error) => {
+                tracing::debug!(listener = %ctx.listener.name, client = %ctx.peer, %error, suppressed, "TLS handshake failed")
+            }
+            None => {
+                tracing::debug!(listener = %ctx.listener.name, client = %ctx.peer, suppressed, "TLS handshake timed out")
+            }
         }
     }
 }

@@ -32,7 +32,11 @@ pub(crate) fn within<'s, F: Future>(
 }
 
 /// Waits for `fut`, at most until `deadline`.
-pub(crate) fn until<'s, F: Future>(sleep: Pin<&'s mut Sleep>, deadline: Instant, fut: F) -> Within<'s, F> {
+pub(crate) fn until<'s, F: Future>(
+    sleep: Pin<&'s mut Sleep>,
+    deadline: Instant,
+    fut: F,
+) -> Within<'s, F> {
     Within {
         sleep,
         fut,
@@ -68,7 +72,11 @@ impl<F: Future + Unpin> Future for Within<'_, F> {
 
 /// Polls the timer for a wait whose work is pending: ready once the deadline has passed.
 /// Fixes the deadline on first use (`Limit::After` counts from then).
-fn poll_deadline(mut sleep: Pin<&mut Sleep>, limit: &mut Limit, cx: &mut Context<'_>) -> Poll<Elapsed> {
+fn poll_deadline(
+    mut sleep: Pin<&mut Sleep>,
+    limit: &mut Limit,
+    cx: &mut Context<'_>,
+) -> Poll<Elapsed> {
     let deadline = match *limit {
         Limit::At(at) => at,
         Limit::After(timeout) => {
@@ -122,17 +130,34 @@ mod tests {
         tokio::pin!(sleep);
         let start = Instant::now();
         // The timer is set earlier than the wait's deadline: it fires, and is set again.
-        let waited = within(sleep.as_mut(), Duration::from_secs(5), std::future::pending::<()>()).await;
+        let waited = within(
+            sleep.as_mut(),
+            Duration::from_secs(5),
+            std::future::pending::<()>(),
+        )
+        .await;
         assert_eq!(waited, Err(Elapsed));
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         // Set later than the next wait's deadline: the wait brings it forward.
-        sleep.as_mut().reset(Instant::now() + Duration::from_secs(60));
+        sleep
+            .as_mut()
+            .reset(Instant::now() + Duration::from_secs(60));
         let start = Instant::now();
-        let waited = within(sleep.as_mut(), Duration::from_secs(2), std::future::pending::<()>()).await;
+        let waited = within(
+            sleep.as_mut(),
+            Duration::from_secs(2),
+            std::future::pending::<()>(),
+        )
+        .await;
         assert_eq!(waited, Err(Elapsed));
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         // Work that finishes first wins.
-        let done = within(sleep.as_mut(), Duration::from_secs(2), std::future::ready(7)).await;
+        let done = within(
+            sleep.as_mut(),
+            Duration::from_secs(2),
+            std::future::ready(7),
+        )
+        .await;
         assert_eq!(done, Ok(7));
     }
 }

@@ -10,6 +10,7 @@ mod apply;
 mod control;
 mod error;
 mod events;
+mod fds;
 mod listeners;
 mod reload;
 mod snapshot;
@@ -104,7 +105,9 @@ impl Runtime {
                 .spawn(move || control_runtime.block_on(control::run(control, shutdown)))
                 .map_err(RuntimeError::Worker)?
         };
-        let (serve, workers) = workers::spawn(worker_count, &snapshot, &shutdown, drain_timeout)?;
+        let fds = fds::data_plane_budget();
+        let (serve, workers) =
+            workers::spawn(worker_count, &snapshot, &shutdown, drain_timeout, &fds)?;
         let runtime = Self {
             control,
             serve,

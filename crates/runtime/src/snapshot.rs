@@ -16,8 +16,8 @@ use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
 use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
 use ballast_http::{
-    ConnPool, FixedReply, GroupStickiness, HttpSnapshot, ListenerRoutes, RouteAction, RuleTable,
-    Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
+    ConnPool, FixedReply, GroupStickiness, HeaderOps, HttpSnapshot, ListenerRoutes, RouteAction,
+    Routed, RuleTable, Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
 };
 use ballast_telemetry::MetricsRegistry;
 
@@ -81,11 +81,24 @@ pub(crate) fn build_snapshot_with(
             let compile = |action: &Action, rule: Option<u32>| {
                 compile_action(action, &target_groups, &l.name, rule, &sticky_key)
             };
+            let routed = |action: RouteAction, rule: Option<&ballast_config::Rule>| Routed {
+                action,
+                request_headers: HeaderOps::build(
+                    &l.request_headers,
+                    rule.map(|r| &r.request_headers),
+                )
+                .map(Arc::new),
+                response_headers: HeaderOps::build(
+                    &l.response_headers,
+                    rule.map(|r| &r.response_headers),
+                )
+                .map(Arc::new),
+            };
             let rules = l.rules.iter().filter_map(|r| {
                 Some((
                     r.priority,
                     r.conditions.clone(),
-                    compile(&r.action, Some(r.priority))?,
+                    routed(compile(&r.action, Some(r.priority))?, Some(r)),
                 ))
             });
             let server_tls = tls.server(&l.name);
@@ -100,7 +113,7 @@ pub(crate) fn build_snapshot_with(
                 limits: l.limits,
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
-                default_action: compile(&l.default_action, None)?,
+                default_action: routed(compile(&l.default_action, None)?, None),
                 metrics: metrics.map(|m| m.listener(&l.name.0)),
                 rule_metrics: metrics
                     .map(|m| m.rules(&l.name.0, l.rules.iter().map(|r| r.priority).collect())),

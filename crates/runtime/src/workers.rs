@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballast_config::ListenerName;
-use ballast_http::{serve_listener, ListenerTask, SharedSnapshot};
+use ballast_http::{serve_listener, BufferPool, FdBudget, ListenerTask, SharedSnapshot};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -60,6 +60,7 @@ pub(crate) fn spawn(
     snapshot: &SharedSnapshot,
     shutdown: &CancellationToken,
     drain_timeout: Duration,
+    fds: &Arc<FdBudget>,
 ) -> Result<(Workers, Vec<std::thread::JoinHandle<()>>), RuntimeError> {
     let mut queues = Vec::with_capacity(count);
     let mut threads = Vec::with_capacity(count);
@@ -72,6 +73,7 @@ pub(crate) fn spawn(
             .map_err(RuntimeError::Worker)?;
         let snapshot = Arc::clone(snapshot);
         let shutdown = shutdown.clone();
+        let fds = Arc::clone(fds);
         let thread = std::thread::Builder::new()
             .name(format!("ballast-worker-{worker}"))
             .spawn(move || {
@@ -81,6 +83,7 @@ pub(crate) fn spawn(
                     snapshot,
                     shutdown,
                     drain_timeout,
+                    fds,
                 ))
             })
             .map_err(RuntimeError::Worker)?;
@@ -95,8 +98,10 @@ async fn run_worker(
     snapshot: SharedSnapshot,
     shutdown: CancellationToken,
     drain_timeout: Duration,
+    fds: Arc<FdBudget>,
 ) {
     let connections = TaskTracker::new();
+    let buffers = BufferPool::new();
     let accept_loops = TaskTracker::new();
     loop {
         let serve = tokio::select! {
@@ -124,6 +129,8 @@ async fn run_worker(
             worker,
             shutdown: stop,
             connections: connections.clone(),
+            buffers: Arc::clone(&buffers),
+            fds: Arc::clone(&fds),
         };
         accept_loops.spawn(serve_listener(listener, task));
     }

@@ -62,7 +62,8 @@ impl FromStr for LogFormat {
 }
 
 /// Log directives for the libraries that serve clients: errors only.
-const QUIET_LIBRARIES: &str = "h2=error,hyper=error,hyper_util=error,rustls=error,tokio_rustls=error";
+const QUIET_LIBRARIES: &str =
+    "h2=error,hyper=error,hyper_util=error,rustls=error,tokio_rustls=error";
 
 /// Installs the process-wide log subscriber writing to stderr.
 ///
@@ -73,8 +74,8 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), TelemetryErro
     // IP address sent as SNI) at `warn`, once per connection: a client could flood the log.
     // Ballast reports those events itself, rate-limited; the libraries are held to errors
     // unless RUST_LOG asks for more.
-    let directives = std::env::var("RUST_LOG")
-        .unwrap_or_else(|_| format!("{QUIET_LIBRARIES},{filter}"));
+    let directives =
+        std::env::var("RUST_LOG").unwrap_or_else(|_| format!("{QUIET_LIBRARIES},{filter}"));
     let env_filter =
         EnvFilter::builder()
             .parse(&directives)

@@ -67,7 +67,11 @@ mod tests {
         let limiter = LogLimiter::new(3);
         let allowed: Vec<_> = (0..10).map(|_| limiter.allow_at(5)).collect();
         assert_eq!(allowed.iter().filter(|a| a.is_some()).count(), 3);
-        assert_eq!(limiter.allow_at(6), Some(7), "the held-back lines are reported");
+        assert_eq!(
+            limiter.allow_at(6),
+            Some(7),
+            "the held-back lines are reported"
+        );
         assert_eq!(limiter.allow_at(6), Some(0));
     }
 }

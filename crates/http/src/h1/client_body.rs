@@ -29,6 +29,8 @@ pub(crate) struct ClientBody<'a, S> {
     state: State,
     /// Body bytes received (for the access log and metrics).
     pub(crate) received: u64,
+    /// Whether any byte of the body was taken from the read buffer.
+    started: bool,
     last_activity: Instant,
     /// The client sent `Expect: 100-continue` and has not been answered yet.
     expects_continue: bool,
@@ -58,6 +60,7 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
             pool,
             state,
             received: 0,
+            started: false,
             last_activity: Instant::now(),
             expects_continue,
             continue_written: 0,
@@ -98,6 +101,7 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
                     .min(UPLOAD_CHUNK);
                 out.extend_from_slice(&available[..n]);
                 self.buf.consume(n);
+                self.started = true;
                 self.received += n as u64;
                 *left -= n as u64;
                 if *left == 0 {
@@ -132,6 +136,7 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
                     offset += n;
                 }
                 self.buf.consume(offset);
+                self.started |= offset > 0;
                 if done {
                     self.state = State::Done;
                     return Ok(Some(true));
@@ -150,9 +155,13 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
             }
             let max = self.buf.filled().len() + UPLOAD_CHUNK;
             match poll_read_into(self.io, self.buf, self.pool, max, cx) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Closed))),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Closed)))
+                }
                 Poll::Ready(Ok(_)) => self.last_activity = Instant::now(),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Io(e)))),
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Io(e))))
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -165,7 +174,9 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
         while self.continue_written < CONTINUE.len() {
             let rest = &CONTINUE[self.continue_written..];
             match std::pin::Pin::new(&mut *self.io).poll_write(cx, rest) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
                 Poll::Ready(Ok(n)) => self.continue_written += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
@@ -183,5 +194,13 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
 
     fn last_activity(&self) -> Instant {
         self.last_activity
+    }
+
+    fn started(&self) -> bool {
+        self.started
+    }
+
+    fn finished(&self) -> bool {
+        self.is_done()
     }
 }

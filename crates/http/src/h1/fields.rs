@@ -82,7 +82,6 @@ impl Span {
         buf.get(self.start as usize..self.end as usize)
             .unwrap_or_default()
     }
-
 }
 
 /// The meaning of a header field name (any case).
@@ -140,9 +139,9 @@ pub(crate) fn content_length(value: &[u8]) -> Option<u64> {
         if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = digits
-            .iter()
-            .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+        let n = digits.iter().try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
         // Far beyond any real body; refusing it keeps every length arithmetic safe.
         if n > MAX_CONTENT_LENGTH {
             return None;
@@ -263,7 +262,12 @@ mod tests {
             b"99999999999999999999",
             b"1,",
         ] {
-            assert_eq!(content_length(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                content_length(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -16,10 +16,13 @@ mod stream;
 mod write;
 
 pub(crate) use chunked::ChunkError;
+pub(crate) use chunked::{write_chunk_head, write_last_chunk};
 pub(crate) use fields::{classify, content_length, valid_authority, Field, FieldKind};
 pub(crate) use request::{BodyKind, HeadError, HeadLimits, RequestHead};
 pub(crate) use response::{parse_response, ResponseBody, ResponseError, ResponseHead};
 pub(crate) use server::serve_h1;
 pub(crate) use stream::Download;
-pub(crate) use write::{field, length_field, status_line, write_request_head, Added, ClientFraming, Connection, TargetLine};
-pub(crate) use chunked::{write_chunk_head, write_last_chunk};
+pub(crate) use write::{
+    field, length_field, status_line, write_request_head, Added, ClientFraming, Connection,
+    TargetLine,
+};

@@ -15,7 +15,9 @@ use super::request::{BodyKind, MethodKind, RequestHead};
 use super::response::{ResponseBody, ResponseHead};
 use super::server::H1Conn;
 use super::stream::Download;
-use super::write::{write_request_head, write_response_head, Added, ClientFraming, Connection, TargetLine};
+use super::write::{
+    write_request_head, write_response_head, Added, ClientFraming, Connection, TargetLine,
+};
 use crate::attempt::{answered, Try};
 use crate::decide::{decide, unix_now, DecideInput, Forwarding, Verdict};
 use crate::exchange::{ActionKind, Exchange, LogFacts};
@@ -24,9 +26,10 @@ use crate::forward::group_cookie;
 use crate::head::{FieldLookup, H1Facts, RequestFacts};
 use crate::ids::plan_ids;
 use crate::local::Local;
+use crate::relay::{relay, Relayed, RequestKind};
 use crate::rewrite::HeaderOps;
 use crate::sticky::{sets_cookie, stick};
-use crate::relay::{relay, Relayed, RequestKind};
+use crate::upstream::Upload as _;
 use crate::upstream::Upstream;
 
 /// What the rest of the request needs from its head once the head's bytes are gone.
@@ -52,24 +55,40 @@ pub(super) enum Next {
 
 impl<S: ClientIo> H1Conn<S> {
     /// Serves the request whose head is at the start of the read buffer.
-    pub(super) async fn proxy(&mut self, head: RequestHead, fields: &[Field], mut sleep: Pin<&mut Sleep>) -> Next {
+    pub(super) async fn proxy(
+        &mut self,
+        head: RequestHead,
+        fields: &[Field],
+        mut sleep: Pin<&mut Sleep>,
+    ) -> Next {
         let shared = Arc::clone(&self.ctx.listener);
         let snapshot = shared.snapshot.load();
         let mut exchange = Exchange::new(self.ctx.metrics.as_ref());
         let buf = self.rbuf.filled();
-        let facts = H1Facts { buf, head: &head, fields };
+        let facts = H1Facts {
+            buf,
+            head: &head,
+            fields,
+        };
         if let Some(sink) = &snapshot.access_log {
-            exchange.start_log(sink, &LogFacts {
-                listener: &shared.name.0,
-                client: self.ctx.peer,
-                scheme: self.ctx.scheme(),
-                method: head.method.of(buf),
-                authority: facts.authority(),
-                target: head.target.of(buf),
-                version: if head.minor == 1 { "HTTP/1.1" } else { "HTTP/1.0" },
-                user_agent: facts.first_field("user-agent"),
-                tls: self.ctx.tls.as_deref(),
-            });
+            exchange.start_log(
+                sink,
+                &LogFacts {
+                    listener: &shared.name.0,
+                    client: self.ctx.peer,
+                    scheme: self.ctx.scheme(),
+                    method: head.method.of(buf),
+                    authority: facts.authority(),
+                    target: head.target.of(buf),
+                    version: if head.minor == 1 {
+                        "HTTP/1.1"
+                    } else {
+                        "HTTP/1.0"
+                    },
+                    user_agent: facts.first_field("user-agent"),
+                    tls: self.ctx.tls.as_deref(),
+                },
+            );
         }
         let basics = Basics {
             minor: head.minor,
@@ -78,7 +97,11 @@ impl<S: ClientIo> H1Conn<S> {
             keep_alive: head.keep_alive,
             expect_continue: head.expect_continue && head.minor == 1,
         };
-        if self.ctx.tls.is_none() && facts.path().starts_with(ballast_tls::HTTP01_PREFIX.as_bytes()) {
+        if self.ctx.tls.is_none()
+            && facts
+                .path()
+                .starts_with(ballast_tls::HTTP01_PREFIX.as_bytes())
+        {
             let path = std::str::from_utf8(facts.path()).unwrap_or("");
             if let Some(answer) = crate::local::acme_http01(&snapshot.acme, path) {
                 exchange.action = ActionKind::FixedResponse;
@@ -91,14 +114,18 @@ impl<S: ClientIo> H1Conn<S> {
             return self.fault(basics, Fault::NoTarget, exchange, sleep).await;
         };
         let now = Instant::now();
-        let decision = decide(routes, &facts, &DecideInput {
-            peer: self.ctx.peer_ip(),
-            peer_text: self.ctx.peer_text.as_bytes(),
-            now,
-            unix_now: unix_now(),
-            group_dice: fastrand::u64(..),
-            pick_dice: fastrand::u64(..),
-        });
+        let decision = decide(
+            routes,
+            &facts,
+            &DecideInput {
+                peer: self.ctx.peer_ip(),
+                peer_text: self.ctx.peer_text.as_bytes(),
+                now,
+                unix_now: unix_now(),
+                group_dice: fastrand::u64(..),
+                pick_dice: fastrand::u64(..),
+            },
+        );
         if let Some(m) = &routes.rule_metrics {
             m.record_rule(decision.rule);
         }
@@ -113,13 +140,29 @@ impl<S: ClientIo> H1Conn<S> {
                 exchange.action = ActionKind::Redirect;
                 let reply = Local::redirect(&config, &facts, self.ctx.scheme(), &shared.port);
                 self.rbuf.consume(head.len);
-                return self.local(basics, &reply, decision.response_headers.as_deref(), exchange, sleep).await;
+                return self
+                    .local(
+                        basics,
+                        &reply,
+                        decision.response_headers.as_deref(),
+                        exchange,
+                        sleep,
+                    )
+                    .await;
             }
             Verdict::Fixed(fixed) => {
                 exchange.action = ActionKind::FixedResponse;
                 self.rbuf.consume(head.len);
                 let reply = Local::fixed(&fixed);
-                return self.local(basics, &reply, decision.response_headers.as_deref(), exchange, sleep).await;
+                return self
+                    .local(
+                        basics,
+                        &reply,
+                        decision.response_headers.as_deref(),
+                        exchange,
+                        sleep,
+                    )
+                    .await;
             }
         };
         if let Some(m) = &forwarding.group.metrics {
@@ -128,11 +171,25 @@ impl<S: ClientIo> H1Conn<S> {
         exchange.group = Some(Arc::clone(&forwarding.group));
         let mut target_head = shared.buffers.take();
         let ids = plan_ids(&facts, &mut exchange);
-        render_target_head(&mut target_head, &facts, fields, &self.ctx, &ids, decision.request_headers.as_deref());
+        render_target_head(
+            &mut target_head,
+            &facts,
+            fields,
+            &self.ctx,
+            &ids,
+            decision.request_headers.as_deref(),
+        );
         drop(snapshot);
         self.rbuf.consume(head.len);
         let next = self
-            .forward(basics, &forwarding, &target_head, decision.response_headers.as_deref(), exchange, sleep.as_mut())
+            .forward(
+                basics,
+                &forwarding,
+                &target_head,
+                decision.response_headers.as_deref(),
+                exchange,
+                sleep.as_mut(),
+            )
             .await;
         shared.buffers.give(target_head);
         next
@@ -172,8 +229,6 @@ impl<S: ClientIo> H1Conn<S> {
             kind,
             target_head,
             &mut body,
-            |b| b.received == 0 && !b.is_done(),
-            |b| b.is_done(),
             &shared,
             &mut fields,
             sleep.as_mut(),
@@ -181,7 +236,7 @@ impl<S: ClientIo> H1Conn<S> {
         .await;
         exchange.received = body.received;
         let upload_done = body.is_done();
-        let untouched = body.received == 0 && !upload_done;
+        let untouched = !body.started();
         drop(body);
         let Relayed {
             tried,
@@ -196,7 +251,11 @@ impl<S: ClientIo> H1Conn<S> {
                 // What is left of the body is read and dropped only if none of it was taken.
                 let basics = Basics {
                     keep_alive: basics.keep_alive && (upload_done || untouched),
-                    body: if untouched { basics.body } else { BodyKind::None },
+                    body: if untouched {
+                        basics.body
+                    } else {
+                        BodyKind::None
+                    },
                     ..basics
                 };
                 return self.fault(basics, fault, exchange, sleep).await;
@@ -204,12 +263,26 @@ impl<S: ClientIo> H1Conn<S> {
         };
         let keep = basics.keep_alive && upload_done && body_done;
         let (next, complete) = self
-            .respond(basics, keep, forwarding, &tried, &mut up, &head, &fields, response_ops, &mut exchange, sleep)
+            .respond(
+                basics,
+                keep,
+                forwarding,
+                &tried,
+                &mut up,
+                &head,
+                &fields,
+                response_ops,
+                &mut exchange,
+                sleep,
+            )
             .await;
         exchange.target = Some(Arc::clone(&tried.target));
         drop(exchange);
         if complete && head.reusable && body_done {
-            tried.target.pool.checkin(shared.worker, up, &shared.buffers);
+            tried
+                .target
+                .pool
+                .checkin(shared.worker, up, &shared.buffers);
         }
         drop(tried);
         shared.buffers.give_fields(fields);
@@ -240,7 +313,9 @@ impl<S: ClientIo> H1Conn<S> {
         }
         exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
         let framing = match head.body {
-            ResponseBody::Chunked | ResponseBody::UntilClose if basics.minor == 1 => ClientFraming::Chunked,
+            ResponseBody::Chunked | ResponseBody::UntilClose if basics.minor == 1 => {
+                ClientFraming::Chunked
+            }
             ResponseBody::Chunked | ResponseBody::UntilClose => ClientFraming::Close,
             ResponseBody::None | ResponseBody::Length(_) => ClientFraming::AsIs,
         };
@@ -255,7 +330,9 @@ impl<S: ClientIo> H1Conn<S> {
             &mut out,
             head.status,
             head.reason.of(buf),
-            fields.iter().map(|f| (f.name.of(buf), f.value.of(buf), f.kind)),
+            fields
+                .iter()
+                .map(|f| (f.name.of(buf), f.value.of(buf), f.kind)),
             &extra,
             response_ops,
             framing,
@@ -264,7 +341,18 @@ impl<S: ClientIo> H1Conn<S> {
         up.buf.consume(head.len);
         let mut download = Download::new(head.body, framing);
         let streamed = match download.transform(up, &mut out) {
-            Ok(()) => download.run(&mut self.io, up, &mut out, &shared.buffers, sleep, self.limits.idle_timeout).await,
+            Ok(()) => {
+                download
+                    .run(
+                        &mut self.io,
+                        up,
+                        &mut out,
+                        &shared.buffers,
+                        sleep,
+                        self.limits.idle_timeout,
+                    )
+                    .await
+            }
             Err(e) => Err(e),
         };
         exchange.sent(download.sent);
@@ -272,7 +360,11 @@ impl<S: ClientIo> H1Conn<S> {
         if let Err(error) = &streamed {
             tracing::debug!(listener = &*shared.name.0, %error, "response cut");
         }
-        let next = if streamed.is_ok() && keep { Next::KeepAlive } else { Next::Close };
+        let next = if streamed.is_ok() && keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        };
         (next, streamed.is_ok() && download.is_done())
     }
 
@@ -288,27 +380,61 @@ impl<S: ClientIo> H1Conn<S> {
     ) -> Next {
         exchange.answered(reply.status, None);
         let shared = Arc::clone(&self.ctx.listener);
-        let mut body = ClientBody::new(&mut self.io, &mut self.rbuf, &shared.buffers, basics.body, self.limits.max_header_bytes, false);
+        let mut body = ClientBody::new(
+            &mut self.io,
+            &mut self.rbuf,
+            &shared.buffers,
+            basics.body,
+            self.limits.max_header_bytes,
+            false,
+        );
         // A small rest of body is read and dropped (as NGINX does); a large one closes.
-        let drained = reply.close || body.is_done() || crate::timer::within(sleep, self.limits.idle_timeout, std::pin::pin!(body.discard(DISCARD_LIMIT))).await.unwrap_or(false);
+        let drained = reply.close
+            || body.is_done()
+            || crate::timer::within(
+                sleep,
+                self.limits.idle_timeout,
+                std::pin::pin!(body.discard(DISCARD_LIMIT)),
+            )
+            .await
+            .unwrap_or(false);
         exchange.received = body.received;
         drop(body);
         let keep = basics.keep_alive && drained && !reply.close && !self.draining.is_raised();
         let mut out = shared.buffers.take();
-        reply.write_h1(&mut out, basics.method == MethodKind::Head, ops, connection_field(basics, keep));
+        reply.write_h1(
+            &mut out,
+            basics.method == MethodKind::Head,
+            ops,
+            connection_field(basics, keep),
+        );
         if basics.method != MethodKind::Head {
             exchange.sent(reply.body.len() as u64);
         }
         let written = write_all(&mut self.io, &out).await;
         shared.buffers.give(out);
         drop(exchange);
-        if written.is_ok() && keep { Next::KeepAlive } else { Next::Close }
+        if written.is_ok() && keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
     }
 
     /// Answers a fault with its error page (logged, counted).
-    pub(super) async fn fault(&mut self, basics: Basics, fault: Fault, mut exchange: Exchange, sleep: Pin<&mut Sleep>) -> Next {
+    pub(super) async fn fault(
+        &mut self,
+        basics: Basics,
+        fault: Fault,
+        mut exchange: Exchange,
+        sleep: Pin<&mut Sleep>,
+    ) -> Next {
         let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
-        fault.log(&self.ctx.listener.name.0, group, exchange.target.as_ref().map(|t| t.address));
+        fault.log(
+            &self.ctx.listener.name.0,
+            group,
+            exchange.target.as_ref().map(|t| t.address),
+        );
         exchange.error_reason = Some(fault.reason());
         let reply = Local::error(fault.reply());
         self.local(basics, &reply, None, exchange, sleep).await
@@ -329,7 +455,14 @@ fn connection_field(basics: Basics, keep: bool) -> Connection {
 }
 
 /// Writes the request head for the target.
-fn render_target_head(out: &mut Vec<u8>, facts: &H1Facts<'_>, fields: &[Field], ctx: &crate::conn::ConnCtx, ids: &crate::ids::Ids, ops: Option<&HeaderOps>) {
+fn render_target_head(
+    out: &mut Vec<u8>,
+    facts: &H1Facts<'_>,
+    fields: &[Field],
+    ctx: &crate::conn::ConnCtx,
+    ids: &crate::ids::Ids,
+    ops: Option<&HeaderOps>,
+) {
     let buf = facts.buf;
     let head = facts.head;
     let tls = ctx.tls.as_deref();
@@ -348,7 +481,9 @@ fn render_target_head(out: &mut Vec<u8>, facts: &H1Facts<'_>, fields: &[Field], 
             Some(t) => [
                 Some((&b"X-Forwarded-Tls-Version"[..], t.version.as_bytes())),
                 Some((&b"X-Forwarded-Tls-Cipher"[..], t.cipher.as_bytes())),
-                t.client_cert.as_ref().map(|c| (&b"X-Client-Cert"[..], c.as_bytes())),
+                t.client_cert
+                    .as_ref()
+                    .map(|c| (&b"X-Client-Cert"[..], c.as_bytes())),
             ],
             None => [None, None, None],
         },
@@ -370,7 +505,12 @@ fn render_target_head(out: &mut Vec<u8>, facts: &H1Facts<'_>, fields: &[Field], 
 
 /// The `Set-Cookie` lines Ballast adds to a target's response: the target's sticky cookie
 /// and the group cookie of a sticky weighted forward.
-fn response_cookies(forwarding: &Forwarding, tried: &Try, buf: &[u8], fields: &[Field]) -> Vec<Vec<u8>> {
+fn response_cookies(
+    forwarding: &Forwarding,
+    tried: &Try,
+    buf: &[u8],
+    fields: &[Field],
+) -> Vec<Vec<u8>> {
     let mut lines = Vec::new();
     let group = &forwarding.group;
     if group.stickiness.is_none() && forwarding.group_cookie.is_none() {
@@ -393,4 +533,3 @@ fn response_cookies(forwarding: &Forwarding, tried: &Try, buf: &[u8], fields: &[
     }
     lines
 }
-

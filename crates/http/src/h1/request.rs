@@ -362,7 +362,11 @@ pub(crate) fn mark_listed(buf: &[u8], fields: &mut [Field]) {
                 | FieldKind::TraceState
                 | FieldKind::SetCookie
         );
-        if droppable && names[..n].iter().any(|o| o.eq_ignore_ascii_case(f.name.of(buf))) {
+        if droppable
+            && names[..n]
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(f.name.of(buf)))
+        {
             f.kind = FieldKind::Listed;
         }
     }

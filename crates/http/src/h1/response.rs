@@ -73,9 +73,9 @@ pub(crate) fn parse_response(
         &mut heap
     };
     let mut res = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut res, buf, slots,
-    ) {
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut res, buf, slots)
+    {
         Ok(httparse::Status::Complete(len)) if len <= limits.max_bytes => len,
         Ok(httparse::Status::Partial) if buf.len() < limits.max_bytes => return Ok(None),
         Ok(_) | Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooLarge),
@@ -135,7 +135,11 @@ pub(crate) fn parse_response(
         (false, None, Some(n)) => ResponseBody::Length(n),
         (false, None, None) => ResponseBody::UntilClose,
     };
-    let persistent = if minor == 1 { !close } else { keep_alive && !close };
+    let persistent = if minor == 1 {
+        !close
+    } else {
+        keep_alive && !close
+    };
     Ok(Some(ResponseHead {
         len,
         status,
@@ -176,10 +180,16 @@ mod tests {
         let r = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false)
             .unwrap()
             .unwrap();
-        assert_eq!((r.status, r.body, r.reusable), (200, ResponseBody::Length(2), true));
-        let r = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n", false)
-            .unwrap()
-            .unwrap();
+        assert_eq!(
+            (r.status, r.body, r.reusable),
+            (200, ResponseBody::Length(2), true)
+        );
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(r.body, ResponseBody::Chunked);
         assert!(!r.length_field);
         let r = parse(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
@@ -188,29 +198,39 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.body, ResponseBody::UntilClose);
-        let r = parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", false)
-            .unwrap()
-            .unwrap();
+        let r = parse(
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(r.body, ResponseBody::None);
         let r = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true)
             .unwrap()
             .unwrap();
         assert_eq!((r.body, r.reusable), (ResponseBody::None, true));
-        let r = parse(b"HTTP/1.1 100 Continue\r\n\r\n", false).unwrap().unwrap();
+        let r = parse(b"HTTP/1.1 100 Continue\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert!(r.is_interim());
         let r = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false)
             .unwrap()
             .unwrap();
         assert!(!r.reusable, "HTTP/1.0 without keep-alive closes");
-        let r = parse(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", false)
-            .unwrap()
-            .unwrap();
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
         assert!(!r.reusable);
     }
 
     #[test]
     fn bad_heads_are_refused_and_partial_ones_wait() {
-        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Le", false).unwrap().is_none());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Le", false)
+            .unwrap()
+            .is_none());
         assert_eq!(
             parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", false).unwrap_err(),
             ResponseError::BadContentLength

@@ -16,9 +16,9 @@ use super::proxy::{Basics, Next};
 use super::request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind};
 use crate::buf::Buf;
 use crate::conn::ConnCtx;
-use crate::signal::Signal;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
+use crate::signal::Signal;
 use crate::timer::{until, Elapsed};
 
 /// The state of one HTTP/1 client connection.
@@ -71,7 +71,11 @@ pub(crate) async fn serve_h1<S: ClientIo>(
     loop {
         // The first request's head is due within the header timeout from accept; later
         // ones, from their first byte.
-        let head_due = if conn.served == 0 { Some(accepted + limits.request_header_timeout) } else { None };
+        let head_due = if conn.served == 0 {
+            Some(accepted + limits.request_header_timeout)
+        } else {
+            None
+        };
         if let Wait::Close = conn.wait(sleep.as_mut(), head_due).await {
             break;
         }
@@ -134,12 +138,15 @@ impl<S: ClientIo> H1Conn<S> {
                 }
             }
             match parse_request(self.rbuf.filled(), limits, &mut fields) {
-                Ok(Some(head)) if !self.sniff_h2 => break self.proxy(head, &fields, sleep.as_mut()).await,
+                Ok(Some(head)) if !self.sniff_h2 => {
+                    break self.proxy(head, &fields, sleep.as_mut()).await
+                }
                 Ok(_) => {}
                 Err(error) if !self.sniff_h2 => break self.refuse(error, sleep.as_mut()).await,
                 Err(_) => {}
             }
-            let due = *deadline.get_or_insert_with(|| Instant::now() + self.limits.request_header_timeout);
+            let due = *deadline
+                .get_or_insert_with(|| Instant::now() + self.limits.request_header_timeout);
             let max = limits.max_bytes + 1;
             let (io, rbuf) = (&mut self.io, &mut self.rbuf);
             let read = std::future::poll_fn(|cx| poll_read_into(io, rbuf, &pool, max, cx));
@@ -166,7 +173,8 @@ impl<S: ClientIo> H1Conn<S> {
             keep_alive: false,
             expect_continue: false,
         };
-        self.fault(basics, Fault::Head(error), exchange, sleep).await
+        self.fault(basics, Fault::Head(error), exchange, sleep)
+            .await
     }
 
     /// Closes the connection politely: what was written goes out first.

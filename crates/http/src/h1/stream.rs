@@ -102,7 +102,11 @@ impl Download {
     }
 
     /// Moves body bytes from `up`'s buffer into `out`, framed for the client.
-    pub(crate) fn transform(&mut self, up: &mut Upstream, out: &mut Vec<u8>) -> Result<(), StreamError> {
+    pub(crate) fn transform(
+        &mut self,
+        up: &mut Upstream,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StreamError> {
         let available = up.buf.filled();
         if available.is_empty() || self.done {
             return Ok(());
@@ -110,7 +114,9 @@ impl Download {
         match &mut self.from {
             From::None => {}
             From::Length(left) => {
-                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(available.len());
+                let n = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(available.len());
                 self.sent += frame(self.to, out, &available[..n]);
                 *left -= n as u64;
                 self.done = *left == 0;
@@ -166,7 +172,9 @@ impl Download {
                 self.done = true;
                 Ok(())
             }
-            _ => Err(StreamError::Target(std::io::ErrorKind::UnexpectedEof.into())),
+            _ => Err(StreamError::Target(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            )),
         }
     }
 
@@ -198,7 +206,11 @@ impl Download {
             if self.done {
                 return Ok(());
             }
-            let read = std::pin::pin!(std::future::poll_fn(|cx| up.poll_read_buf(cx, pool, STREAM_CHUNK)));
+            let read = std::pin::pin!(std::future::poll_fn(|cx| up.poll_read_buf(
+                cx,
+                pool,
+                STREAM_CHUNK
+            )));
             match within(sleep.as_mut(), idle, read).await {
                 Ok(Ok(0)) => self.end_of_stream(out)?,
                 Ok(Ok(_)) => self.transform(up, out)?,

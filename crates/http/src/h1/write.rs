@@ -44,8 +44,12 @@ pub(crate) struct Added<'a> {
 
 /// Writes the request head for a target. `fields` is iterated twice (the client's
 /// `X-Forwarded-For` values are joined into one field at the end).
-pub(crate) fn write_request_head<'f, I>(out: &mut Vec<u8>, line: &TargetLine<'_>, fields: I, add: &Added<'_>)
-where
+pub(crate) fn write_request_head<'f, I>(
+    out: &mut Vec<u8>,
+    line: &TargetLine<'_>,
+    fields: I,
+    add: &Added<'_>,
+) where
     I: Iterator<Item = FieldRef<'f>> + Clone,
 {
     out.extend_from_slice(line.method);

@@ -40,10 +40,6 @@ impl H2Upload {
             last_activity: Instant::now(),
         }
     }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
-    }
 }
 
 impl Upload for H2Upload {
@@ -96,6 +92,14 @@ impl Upload for H2Upload {
 
     fn last_activity(&self) -> Instant {
         self.last_activity
+    }
+
+    fn started(&self) -> bool {
+        self.received > 0
+    }
+
+    fn finished(&self) -> bool {
+        self.done
     }
 }
 
@@ -178,7 +182,10 @@ impl Body for ProxyBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let polled = match &mut this.kind {
             Kind::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
@@ -201,14 +208,19 @@ impl Body for ProxyBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Local(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Local(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             Kind::Target(_) => SizeHint::default(),
         }
     }
 }
 
 impl TargetBody {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let Some(up) = self.up.as_mut() else {
             return Poll::Ready(None);
         };
@@ -262,7 +274,8 @@ fn trailer_map(section: &[u8]) -> Option<HeaderMap> {
     crate::h1::write_last_chunk(&mut out, section);
     let fields = out.strip_prefix(b"0\r\n")?;
     let mut slots = [httparse::EMPTY_HEADER; 64];
-    let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(fields, &mut slots) else {
+    let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(fields, &mut slots)
+    else {
         return None;
     };
     let mut map = HeaderMap::new();

@@ -93,7 +93,11 @@ impl ConnState {
     }
 
     /// Waits until the connection has been idle, or stalled, for `idle`.
-    pub(crate) async fn expired(&self, idle: Duration, mut sleep: Pin<&mut tokio::time::Sleep>) -> Expiry {
+    pub(crate) async fn expired(
+        &self,
+        idle: Duration,
+        mut sleep: Pin<&mut tokio::time::Sleep>,
+    ) -> Expiry {
         loop {
             let (deadline, _) = self.deadline(idle);
             if sleep.deadline() != deadline {
@@ -170,7 +174,11 @@ impl<T: AsyncWrite + Unpin> TrackedIo<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         if this.goaway.is_some() {
             return this.poll_goaway(cx).map(Err);
@@ -191,7 +199,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         if this.goaway.is_some() && this.guard.can_inject() {
             return this.poll_goaway(cx).map(Err);
@@ -230,7 +242,11 @@ mod tests {
         assert_eq!(start.elapsed(), idle);
         // A request waiting for its head is its group's business.
         let mut guard = state.begin_request();
-        let waited = tokio::time::timeout(Duration::from_secs(3600), state.expired(idle, sleep.as_mut())).await;
+        let waited = tokio::time::timeout(
+            Duration::from_secs(3600),
+            state.expired(idle, sleep.as_mut()),
+        )
+        .await;
         assert!(waited.is_err());
         // Once answered, a response that moves nothing stalls.
         guard.answered();

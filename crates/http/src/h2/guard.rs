@@ -67,7 +67,11 @@ impl Framer {
                 let h = self.header;
                 self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]);
                 self.have = 0;
-                frame(h[3], h[4], u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff);
+                frame(
+                    h[3],
+                    h[4],
+                    u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+                );
             }
         }
     }
@@ -154,7 +158,10 @@ mod tests {
         // Split at odd places: frames straddle reads.
         let (a, b) = pings.split_at(1001);
         assert!(!guard.read(a, 20));
-        assert!(guard.read(b, 30), "one over the limit within a second is a flood");
+        assert!(
+            guard.read(b, 30),
+            "one over the limit within a second is a flood"
+        );
         let goaway = guard.goaway();
         assert_eq!(&goaway[9..13], &7u32.to_be_bytes(), "last stream seen");
     }

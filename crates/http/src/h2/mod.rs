@@ -44,8 +44,12 @@ pub(crate) fn log_flood() {
 }
 
 /// Serves HTTP/2 on an established connection until it ends.
-pub(crate) async fn serve_h2<I>(io: I, ctx: ConnCtx, limits: HttpListenerLimits, draining: Arc<Signal>)
-where
+pub(crate) async fn serve_h2<I>(
+    io: I,
+    ctx: ConnCtx,
+    limits: HttpListenerLimits,
+    draining: Arc<Signal>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let state = ConnState::new();

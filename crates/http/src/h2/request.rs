@@ -27,7 +27,10 @@ use crate::rewrite::HeaderOps;
 use crate::sticky::{sets_cookie, stick};
 
 /// The hyper service: every outcome is a response, never an error.
-pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<H2Conn>) -> Result<Response<ProxyBody>, Infallible> {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    conn: Arc<H2Conn>,
+) -> Result<Response<ProxyBody>, Infallible> {
     let guard = conn.state.begin_request();
     Ok(serve(req, &conn, guard).await)
 }
@@ -40,17 +43,20 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     let (parts, body) = req.into_parts();
     if let Some(sink) = &snapshot.access_log {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        exchange.start_log(sink, &LogFacts {
-            listener: &shared.name.0,
-            client: ctx.peer,
-            scheme: ctx.scheme(),
-            method: parts.method.as_str().as_bytes(),
-            authority: parts.authority(),
-            target: target.as_bytes(),
-            version: "HTTP/2.0",
-            user_agent: parts.first_field("user-agent"),
-            tls: ctx.tls.as_deref(),
-        });
+        exchange.start_log(
+            sink,
+            &LogFacts {
+                listener: &shared.name.0,
+                client: ctx.peer,
+                scheme: ctx.scheme(),
+                method: parts.method.as_str().as_bytes(),
+                authority: parts.authority(),
+                target: target.as_bytes(),
+                version: "HTTP/2.0",
+                user_agent: parts.first_field("user-agent"),
+                tls: ctx.tls.as_deref(),
+            },
+        );
     }
     if let Err(error) = check(&parts) {
         return fault(Fault::Head(error), exchange, guard, &shared.name.0);
@@ -64,14 +70,18 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     let Some(routes) = snapshot.listener(&shared.name) else {
         return fault(Fault::NoTarget, exchange, guard, &shared.name.0);
     };
-    let decision = decide(routes, &parts, &DecideInput {
-        peer: ctx.peer_ip(),
-        peer_text: ctx.peer_text.as_bytes(),
-        now: Instant::now(),
-        unix_now: unix_now(),
-        group_dice: fastrand::u64(..),
-        pick_dice: fastrand::u64(..),
-    });
+    let decision = decide(
+        routes,
+        &parts,
+        &DecideInput {
+            peer: ctx.peer_ip(),
+            peer_text: ctx.peer_text.as_bytes(),
+            now: Instant::now(),
+            unix_now: unix_now(),
+            group_dice: fastrand::u64(..),
+            pick_dice: fastrand::u64(..),
+        },
+    );
     if let Some(m) = &routes.rule_metrics {
         m.record_rule(decision.rule);
     }
@@ -106,7 +116,14 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     };
     let mut target_head = shared.buffers.take();
     let ids = plan_ids(&parts, &mut exchange);
-    render_target_head(&mut target_head, &parts, body_kind, conn, &ids, decision.request_headers.as_deref());
+    render_target_head(
+        &mut target_head,
+        &parts,
+        body_kind,
+        conn,
+        &ids,
+        decision.request_headers.as_deref(),
+    );
     let mut upload = H2Upload::new(body, body_kind == BodyKind::Chunked);
     let kind = RequestKind {
         head: parts.method == Method::HEAD,
@@ -124,8 +141,6 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
         kind,
         &target_head,
         &mut upload,
-        |u| u.received == 0 && !u.is_done(),
-        H2Upload::is_done,
         &shared,
         &mut fields,
         sleep.as_mut(),
@@ -134,7 +149,15 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     shared.buffers.give(target_head);
     exchange.received = upload.received;
     let response = match outcome {
-        Ok(relayed) => respond(relayed, &forwarding, &fields, ops.as_deref(), exchange, guard, conn),
+        Ok(relayed) => respond(
+            relayed,
+            &forwarding,
+            &fields,
+            ops.as_deref(),
+            exchange,
+            guard,
+            conn,
+        ),
         Err((error, target)) => {
             exchange.target = target;
             fault(error, exchange, guard, &shared.name.0)
@@ -213,7 +236,9 @@ fn render_target_head(
             Some(t) => [
                 Some((&b"X-Forwarded-Tls-Version"[..], t.version.as_bytes())),
                 Some((&b"X-Forwarded-Tls-Cipher"[..], t.cipher.as_bytes())),
-                t.client_cert.as_ref().map(|c| (&b"X-Client-Cert"[..], c.as_bytes())),
+                t.client_cert
+                    .as_ref()
+                    .map(|c| (&b"X-Client-Cert"[..], c.as_bytes())),
             ],
             None => [None, None, None],
         },
@@ -231,7 +256,13 @@ fn render_target_head(
         .headers
         .iter()
         .filter(|(name, _)| *name != header::HOST && *name != header::COOKIE)
-        .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes(), classify(name.as_str().as_bytes())))
+        .map(|(name, value)| {
+            (
+                name.as_str().as_bytes(),
+                value.as_bytes(),
+                classify(name.as_str().as_bytes()),
+            )
+        })
         .collect();
     if !cookies.is_empty() {
         fields.push((b"cookie", &cookies, FieldKind::Cookie));
@@ -331,10 +362,16 @@ fn respond(
 }
 
 /// A response of Ballast's own.
-fn local(reply: &Local, ops: Option<&HeaderOps>, mut exchange: Exchange, guard: RequestGuard) -> Response<ProxyBody> {
+fn local(
+    reply: &Local,
+    ops: Option<&HeaderOps>,
+    mut exchange: Exchange,
+    guard: RequestGuard,
+) -> Response<ProxyBody> {
     exchange.answered(reply.status, None);
     let mut response = Response::new(ProxyBody::local(reply.body.clone(), exchange, guard));
-    *response.status_mut() = http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    *response.status_mut() =
+        http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name: HeaderName, value: &Bytes| {
         if let Ok(value) = HeaderValue::from_maybe_shared(value.clone()) {
@@ -358,10 +395,14 @@ fn local(reply: &Local, ops: Option<&HeaderOps>, mut exchange: Exchange, guard: 
 
 /// A fault's error page (logged, counted). HTTP/2 has no `Connection: close`: only this
 /// stream ends.
-fn fault(fault: Fault, mut exchange: Exchange, guard: RequestGuard, listener: &str) -> Response<ProxyBody> {
+fn fault(
+    fault: Fault,
+    mut exchange: Exchange,
+    guard: RequestGuard,
+    listener: &str,
+) -> Response<ProxyBody> {
     let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
     fault.log(listener, group, exchange.target.as_ref().map(|t| t.address));
     exchange.error_reason = Some(fault.reason());
     local(&Local::error(fault.reply()), None, exchange, guard)
 }
-

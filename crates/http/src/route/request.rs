@@ -66,7 +66,11 @@ pub(crate) fn normalized_path(path: &[u8]) -> Cow<'_, [u8]> {
 /// proxy, in which case the right-most `X-Forwarded-For` entry that is not itself trusted.
 /// `None` when the chain holds something that is not an address: such a request matches no
 /// `source_ip` block, rather than passing for the trusted proxy.
-pub(crate) fn client_ip(peer: IpAddr, trusted: &[Cidr], fields: &dyn FieldLookup) -> Option<IpAddr> {
+pub(crate) fn client_ip(
+    peer: IpAddr,
+    trusted: &[Cidr],
+    fields: &dyn FieldLookup,
+) -> Option<IpAddr> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if trusted.is_empty() || !is_trusted(peer) {
         return Some(peer);
@@ -124,7 +128,11 @@ mod tests {
             ("/a/.", "/a/"),
             ("", "/"),
         ] {
-            assert_eq!(&*normalized_path(raw.as_bytes()), normal.as_bytes(), "{raw}");
+            assert_eq!(
+                &*normalized_path(raw.as_bytes()),
+                normal.as_bytes(),
+                "{raw}"
+            );
         }
     }
 
@@ -152,7 +160,11 @@ mod tests {
         );
         let mut garbage = HeaderMap::new();
         garbage.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
-        assert_eq!(client_ip(proxy, &trusted, &garbage), None, "garbage is nobody");
+        assert_eq!(
+            client_ip(proxy, &trusted, &garbage),
+            None,
+            "garbage is nobody"
+        );
         let stranger: IpAddr = "9.9.9.9".parse().unwrap();
         assert_eq!(
             client_ip(stranger, &trusted, &headers),

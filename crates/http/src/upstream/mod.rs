@@ -84,7 +84,11 @@ impl Upstream {
     }
 
     /// Writes some of `data` to the target.
-    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.check_cut(None)?;
         let polled = Pin::new(&mut self.io).poll_write(cx, data);
         if polled.is_pending() {
@@ -94,7 +98,10 @@ impl Upstream {
     }
 
     /// Flushes TLS records (plain TCP writes through).
-    pub(crate) fn poll_flush_io(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_flush_io(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 

@@ -91,7 +91,12 @@ impl ConnPool {
     }
 
     /// Returns a connection whose last response was read to the end, its buffer given back.
-    pub(crate) fn checkin(&self, worker: usize, mut upstream: Upstream, buffers: &crate::buf::BufferPool) {
+    pub(crate) fn checkin(
+        &self,
+        worker: usize,
+        mut upstream: Upstream,
+        buffers: &crate::buf::BufferPool,
+    ) {
         if !self.enabled || !upstream.buf.is_empty() || upstream.is_stale() {
             return;
         }

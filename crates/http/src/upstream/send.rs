@@ -34,6 +34,13 @@ pub(crate) trait Upload {
 
     /// When the client last sent body bytes (the request is timed on it while uploading).
     fn last_activity(&self) -> Instant;
+
+    /// Whether any of the body was taken from the client (the request can then no longer
+    /// be sent again whole).
+    fn started(&self) -> bool;
+
+    /// Whether the whole body was taken from the client.
+    fn finished(&self) -> bool;
 }
 
 /// How an exchange failed before a response head, with what the retry rules need.
@@ -148,7 +155,9 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
                 if !self.flushed {
                     match Pin::new(&mut *self.up).poll_flush_io(cx) {
                         Poll::Ready(Ok(())) => self.flushed = true,
-                        Poll::Ready(Err(e)) => return Err(self.failure(Fault::TargetClosed(Some(e)))),
+                        Poll::Ready(Err(e)) => {
+                            return Err(self.failure(Fault::TargetClosed(Some(e))))
+                        }
                         Poll::Pending => return Ok(progressed),
                     }
                 }
@@ -159,7 +168,9 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
             };
             match self.up.poll_write(cx, pending) {
                 Poll::Ready(Ok(0)) => {
-                    return Err(self.failure(Fault::TargetClosed(Some(std::io::ErrorKind::WriteZero.into()))))
+                    return Err(self.failure(Fault::TargetClosed(Some(
+                        std::io::ErrorKind::WriteZero.into(),
+                    ))))
                 }
                 Poll::Ready(Ok(n)) => {
                     if self.head_written < self.head.len() {
@@ -207,7 +218,10 @@ impl<U: Upload> Future for RoundTrip<'_, U> {
                     Err(failure) => return Poll::Ready(Err(failure)),
                 }
                 if this.interim.is_none() {
-                    match this.up.poll_read_buf(cx, this.pool, RESPONSE_HEAD_LIMITS.max_bytes) {
+                    match this
+                        .up
+                        .poll_read_buf(cx, this.pool, RESPONSE_HEAD_LIMITS.max_bytes)
+                    {
                         Poll::Ready(Ok(0)) => return this.fail(Fault::TargetClosed(None)),
                         Poll::Ready(Ok(_)) => {
                             this.read_any = true;

@@ -16,7 +16,7 @@ fn routes_listener_to_its_group() {
         &[],
     );
     let routes = snapshot.listener(&"web".into()).unwrap();
-    let RouteAction::Forward(group) = &routes.default_action else {
+    let RouteAction::Forward(group) = &routes.default_action.action else {
         panic!("a single forward");
     };
     assert_eq!(group.targets.len(), 2);

@@ -1,5 +1,6 @@
 use super::*;
 use ballast_config::{HeaderCondition, QueryCondition};
+use http::HeaderMap;
 use http::HeaderValue;
 use proptest::prelude::*;
 
