@@ -34,6 +34,8 @@ mod server;
 mod signal;
 mod snapshot;
 mod sticky;
+#[cfg(test)]
+mod testing;
 mod timer;
 mod upstream;
 

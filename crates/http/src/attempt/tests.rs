@@ -1,1 +1,107 @@
+//! The attempt phase's rules, table-driven, without sockets.
+
 use super::*;
+use crate::decide::Forwarding;
+use crate::testing::group;
+use crate::upstream::ConnectError;
+use ballast_balance::Algorithm;
+
+fn forwarding(n: u16) -> Forwarding {
+    Forwarding {
+        group: group("app", n, Algorithm::RoundRobin),
+        weighted: false,
+        group_cookie: None,
+        key: None,
+        stuck: false,
+        target: Some(0),
+    }
+}
+
+fn refused() -> Fault {
+    Fault::Connect(ConnectError::Io(std::io::ErrorKind::ConnectionRefused.into()))
+}
+
+#[test]
+fn a_refused_connect_goes_once_to_another_target() {
+    let forward = forwarding(3);
+    let mut attempts = Attempts::new(&forward, false);
+    let first = attempts.next(Instant::now(), 0).unwrap();
+    assert_eq!(first.index, 0);
+    assert!(attempts.failed(first, refused(), true, true).is_none(), "retried");
+    let second = attempts.next(Instant::now(), 1).unwrap();
+    assert_ne!(second.index, 0, "never the target that just failed");
+    let (fault, _) = attempts
+        .failed(second, refused(), true, true)
+        .expect("only one retry");
+    assert_eq!(fault.reason(), "Target.ConnectionRefused");
+}
+
+#[test]
+fn retry_rules_per_fault() {
+    let closed = || Fault::TargetClosed(None);
+    // (fault, request still whole, idempotent and bodiless, retried?)
+    let table: Vec<(Fault, bool, bool, bool)> = vec![
+        (refused(), true, false, true),
+        (refused(), false, false, false),
+        (Fault::Connect(ConnectError::Timeout), true, false, true),
+        (Fault::Connect(ConnectError::Exhausted(None)), true, true, false),
+        (closed(), false, true, true),
+        (closed(), false, false, false),
+        (Fault::ResponseTimeout, false, true, false),
+        (Fault::InvalidResponse(crate::h1::ResponseError::TooLarge), false, true, false),
+    ];
+    for (fault, unsent, replayable, retried) in table {
+        let forward = forwarding(2);
+        let mut attempts = Attempts::new(&forward, replayable);
+        let tried = attempts.next(Instant::now(), 0).unwrap();
+        let name = fault.reason();
+        let answer = attempts.failed(tried, fault, unsent, true);
+        assert_eq!(answer.is_none(), retried, "{name} unsent={unsent} replayable={replayable}");
+    }
+}
+
+#[test]
+fn a_single_target_group_never_replays() {
+    let forward = forwarding(1);
+    let mut attempts = Attempts::new(&forward, true);
+    let tried = attempts.next(Instant::now(), 0).unwrap();
+    assert!(attempts.failed(tried, Fault::TargetClosed(None), false, true).is_some());
+}
+
+#[test]
+fn failures_count_against_the_target_only_when_it_is_to_blame() {
+    let forward = forwarding(2);
+    let target = Arc::clone(&forward.group.targets[0]);
+    let mut attempts = Attempts::new(&forward, false);
+    let tried = attempts.next(Instant::now(), 0).unwrap();
+    attempts.failed(tried, Fault::Connect(ConnectError::Exhausted(None)), true, true);
+    assert_eq!(target.state.consecutive_failures(), 0, "Ballast's own exhaustion");
+    let mut attempts = Attempts::new(&forward, false);
+    let tried = attempts.next(Instant::now(), 0).unwrap();
+    attempts.failed(tried, Fault::TargetClosed(None), false, false);
+    assert_eq!(target.state.consecutive_failures(), 0, "closed on a client still uploading");
+    let mut attempts = Attempts::new(&forward, false);
+    let tried = attempts.next(Instant::now(), 0).unwrap();
+    attempts.failed(tried, Fault::ResponseTimeout, false, true);
+    assert_eq!(target.state.consecutive_failures(), 1);
+}
+
+#[test]
+fn no_target_tells_empty_groups_from_unhealthy_ones() {
+    let mut forward = forwarding(2);
+    forward.target = None;
+    for t in &forward.group.targets {
+        t.state.set_state(
+            ballast_balance::HealthState::Unhealthy,
+            ballast_balance::HealthReason::FailedHealthChecks,
+        );
+    }
+    let mut attempts = Attempts::new(&forward, false);
+    let (fault, _) = attempts.next(Instant::now(), 0).unwrap_err();
+    assert_eq!(fault.reason(), "Group.NoHealthyTarget");
+    let mut empty = forwarding(0);
+    empty.target = None;
+    let mut attempts = Attempts::new(&empty, false);
+    let (fault, _) = attempts.next(Instant::now(), 0).unwrap_err();
+    assert_eq!(fault.reason(), "Group.NoTarget");
+}

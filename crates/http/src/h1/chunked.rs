@@ -170,6 +170,7 @@ impl ChunkedDecoder {
             State::DataCr | State::DataLf => return Err(ChunkError::Framing),
             State::TrailerStart => match b {
                 b'\r' => State::EndLf,
+                b'\n' => return Err(ChunkError::Framing),
                 _ => {
                     self.push_trailer(b)?;
                     State::Trailer { cr: false }
