@@ -89,10 +89,16 @@ pub struct Transition {
 const LAST_CHECK_PASSED: u64 = 1 << 63;
 
 impl TargetState {
-    /// A target in `state` for `reason`, with nothing in flight.
+    /// A target in `state` for `reason`, with nothing in flight, created now.
     pub fn new(state: HealthState, reason: HealthReason) -> Self {
+        Self::new_at(state, reason, Instant::now())
+    }
+
+    /// [`Self::new`] created at `now`: the time its stored times count from. Simulations
+    /// pass a virtual clock, so a replayed history rounds every time the same way.
+    pub fn new_at(state: HealthState, reason: HealthReason, now: Instant) -> Self {
         Self {
-            base: Instant::now(),
+            base: now,
             health: AtomicU32::new(HealthStamp::pack(state, reason, 0).0),
             in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -182,10 +188,15 @@ impl TargetState {
         self.transitions.load(Ordering::Relaxed)
     }
 
-    /// Moves to `state` for `reason` whatever it was (registration, draining, a rebuild);
-    /// returns the transition when the state changed. Every call invalidates stamps taken
-    /// before it, so a health check that was deciding at the same moment cannot undo it.
-    pub fn set_state(&self, state: HealthState, reason: HealthReason) -> Option<Transition> {
+    /// Moves to `state` for `reason` at `now`, whatever it was (registration, draining, a
+    /// rebuild); returns the transition when the state changed. Every call invalidates stamps
+    /// taken before it, so a health check that was deciding at the same moment cannot undo it.
+    pub fn set_state(
+        &self,
+        state: HealthState,
+        reason: HealthReason,
+        now: Instant,
+    ) -> Option<Transition> {
         let mut current = self.health.load(Ordering::Acquire);
         loop {
             let next = HealthStamp(current).next(state, reason);
@@ -195,26 +206,29 @@ impl TargetState {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return self.count_transition(HealthStamp(current).state(), state, reason),
+                Ok(_) => {
+                    return self.count_transition(HealthStamp(current).state(), state, reason, now)
+                }
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Moves to `state` for `reason` only if nothing was written since `seen` was read;
-    /// returns the transition when it happened. Health checkers write this way: a decision
-    /// based on a state that draining or a rebuild has since replaced is dropped.
+    /// Moves to `state` for `reason` at `now` only if nothing was written since `seen` was
+    /// read; returns the transition when it happened. Health checkers write this way: a
+    /// decision based on a state that draining or a rebuild has since replaced is dropped.
     pub fn set_state_if_unchanged(
         &self,
         seen: HealthStamp,
         state: HealthState,
         reason: HealthReason,
+        now: Instant,
     ) -> Option<Transition> {
         let next = seen.next(state, reason);
         self.health
             .compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             .ok()?;
-        self.count_transition(seen.state(), state, reason)
+        self.count_transition(seen.state(), state, reason, now)
     }
 
     fn count_transition(
@@ -222,17 +236,17 @@ impl TargetState {
         from: HealthState,
         to: HealthState,
         reason: HealthReason,
+        now: Instant,
     ) -> Option<Transition> {
         if from == to {
             return None;
         }
         if to == HealthState::Healthy {
-            // Slow start ramps from here; a control-plane write, so reading the clock here
-            // keeps every caller of set_state simple.
-            // Strictly later than the last time, so every healthy episode is a new one for
-            // the slow-start decision even within one millisecond.
+            // Slow start ramps from here. Strictly later than the last time, so every
+            // healthy episode is a new one for the slow-start decision even within one
+            // millisecond.
             let last = self.healthy_since.load(Ordering::Relaxed);
-            let now = self.ms(Instant::now()).max(last.saturating_add(1));
+            let now = self.ms(now).max(last.saturating_add(1));
             self.healthy_since.store(now, Ordering::Relaxed);
         }
         self.transitions.fetch_add(1, Ordering::Relaxed);
@@ -393,10 +407,14 @@ mod tests {
     fn transitions_are_counted_only_on_change() {
         let state = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
         assert!(state
-            .set_state(HealthState::Initial, HealthReason::InitialHealthChecking)
+            .set_state(
+                HealthState::Initial,
+                HealthReason::InitialHealthChecking,
+                Instant::now()
+            )
             .is_none());
         let t = state
-            .set_state(HealthState::Healthy, HealthReason::None)
+            .set_state(HealthState::Healthy, HealthReason::None, Instant::now())
             .unwrap();
         assert_eq!((t.from, t.to), (HealthState::Initial, HealthState::Healthy));
         assert_eq!(state.transitions(), 1);
@@ -410,9 +428,15 @@ mod tests {
         state.set_state(
             HealthState::Draining,
             HealthReason::DeregistrationInProgress,
+            Instant::now(),
         );
         assert!(state
-            .set_state_if_unchanged(seen, HealthState::Unhealthy, HealthReason::Timeout)
+            .set_state_if_unchanged(
+                seen,
+                HealthState::Unhealthy,
+                HealthReason::Timeout,
+                Instant::now()
+            )
             .is_none());
         assert_eq!(state.state(), HealthState::Draining);
         // Even a write that keeps the state invalidates older stamps.
@@ -420,13 +444,24 @@ mod tests {
         state.set_state(
             HealthState::Draining,
             HealthReason::DeregistrationInProgress,
+            Instant::now(),
         );
         assert!(state
-            .set_state_if_unchanged(seen, HealthState::Healthy, HealthReason::None)
+            .set_state_if_unchanged(
+                seen,
+                HealthState::Healthy,
+                HealthReason::None,
+                Instant::now()
+            )
             .is_none());
         let seen = state.stamp();
         let t = state
-            .set_state_if_unchanged(seen, HealthState::Healthy, HealthReason::None)
+            .set_state_if_unchanged(
+                seen,
+                HealthState::Healthy,
+                HealthReason::None,
+                Instant::now(),
+            )
             .unwrap();
         assert_eq!(
             (t.from, t.to),

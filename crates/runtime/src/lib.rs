@@ -490,6 +490,7 @@ impl Runtime {
             if let Some(t) = target.state.set_state(
                 HealthState::Draining,
                 HealthReason::DeregistrationInProgress,
+                Instant::now(),
             ) {
                 control::log_transition(group, address, t);
             }
