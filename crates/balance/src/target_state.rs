@@ -333,10 +333,24 @@ impl TargetState {
     /// Ends a running ejection early; returns whether one was running at `now`. An active
     /// health check that proves the target healthy again lifts it (Envoy's
     /// `successful_active_health_check_uneject_host`).
+    ///
+    /// As when an ejection ends by itself, failures counted during it (requests that were
+    /// in flight, or sent while the group failed open) are forgotten: they must not eject
+    /// the target again, for longer, at the next tick. An ejection whose time is already
+    /// over is left to the outlier detector to end (and report) on its tick.
     pub fn lift_ejection(&self, now: Instant) -> bool {
-        let ejected = self.is_ejected(now);
-        self.ejected_until.store(0, Ordering::Relaxed);
-        ejected
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until == 0 || self.ms(now) >= until {
+            return false;
+        }
+        let lifted = self
+            .ejected_until
+            .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if lifted {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+        lifted
     }
 
     /// Forgets past ejections (the target has served successfully since it came back).

@@ -162,3 +162,26 @@ fn disabled_detection_never_ejects() {
     fail(&t[0].1, 10);
     assert!(d.evaluate(&view(&t), Instant::now()).is_empty());
 }
+
+#[test]
+fn failures_counted_during_an_ejection_lifted_by_health_checks_do_not_eject_again() {
+    let t = targets(2);
+    let mut d = OutlierDetector::new(config());
+    let now = Instant::now();
+    fail(&t[0].1, 3);
+    assert_eq!(d.evaluate(&view(&t), now).len(), 1);
+    // In flight when it was ejected, these fail; then its checks fail and pass again.
+    fail(&t[0].1, 5);
+    let later = now + Duration::from_secs(4);
+    t[0].1
+        .set_state(HealthState::Unhealthy, HealthReason::Timeout, later);
+    t[0].1
+        .set_state(HealthState::Healthy, HealthReason::None, later);
+    assert!(t[0].1.lift_ejection(later));
+    assert!(
+        d.evaluate(&view(&t), later + Duration::from_millis(100))
+            .is_empty(),
+        "ejected again for what it did while it was out"
+    );
+    assert!(t[0].1.is_eligible(later + Duration::from_millis(100)));
+}
