@@ -69,6 +69,10 @@ impl OutlierDetector {
             if state.end_ejection_if_over(now) {
                 self.returned_at.insert(*address, now);
                 events.push(OutlierEvent::Returned { address: *address });
+            } else if state.ejections() > 0 && !state.is_ejected(now) {
+                // Back before its time: a passing health check lifted the ejection (the
+                // checker logs that). Its quiet while counts from the first tick that sees it.
+                self.returned_at.entry(*address).or_insert(now);
             }
             // Back long enough without failing again: past ejections are forgiven.
             let quiet = self.returned_at.get(address).is_some_and(|at| {

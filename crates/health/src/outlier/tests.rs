@@ -185,3 +185,34 @@ fn failures_counted_during_an_ejection_lifted_by_health_checks_do_not_eject_agai
     );
     assert!(t[0].1.is_eligible(later + Duration::from_millis(100)));
 }
+
+#[test]
+fn a_target_whose_ejection_was_lifted_is_forgiven_after_a_quiet_while_too() {
+    let t = targets(2);
+    let mut d = OutlierDetector::new(config());
+    let now = Instant::now();
+    fail(&t[0].1, 3);
+    assert_eq!(d.evaluate(&view(&t), now).len(), 1);
+    // Its checks fail, then pass: the checker lifts the ejection after 2 s of 10.
+    let lifted = now + Duration::from_secs(2);
+    t[0].1
+        .set_state(HealthState::Unhealthy, HealthReason::Timeout, lifted);
+    t[0].1
+        .set_state(HealthState::Healthy, HealthReason::None, lifted);
+    assert!(t[0].1.lift_ejection(lifted));
+    let mut at = lifted;
+    while at < lifted + Duration::from_secs(11) {
+        at += Duration::from_millis(100);
+        assert!(d.evaluate(&view(&t), at).is_empty());
+    }
+    // Back and quiet for more than a base ejection time: the next ejection starts small.
+    fail(&t[0].1, 3);
+    assert_eq!(
+        d.evaluate(&view(&t), at),
+        vec![OutlierEvent::Ejected {
+            address: t[0].0,
+            duration: Duration::from_secs(10),
+            count: 1
+        }]
+    );
+}
