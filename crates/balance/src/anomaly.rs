@@ -47,10 +47,11 @@ pub enum AnomalyEvent {
 }
 
 /// Per-group memory: each target's counters when its current window began, keyed by the
-/// target's identity (its `TargetState` lives across reloads, whatever its position).
+/// target's identity (its `TargetState` lives across reloads, whatever its position; a new
+/// target never inherits a removed one's window).
 #[derive(Debug, Default)]
 pub struct AnomalyDetector {
-    windows: HashMap<usize, (u64, u64)>,
+    windows: HashMap<u64, (u64, u64)>,
 }
 
 impl AnomalyDetector {
@@ -68,7 +69,7 @@ impl AnomalyDetector {
     pub fn evaluate(&mut self, targets: &[&TargetState]) -> Vec<AnomalyEvent> {
         let rates: Vec<Option<f64>> = targets.iter().map(|t| self.window(t)).collect();
         self.windows
-            .retain(|id, _| targets.iter().any(|t| identity(t) == *id));
+            .retain(|id, _| targets.iter().any(|t| t.id() == *id));
         let mut known: Vec<f64> = rates.iter().flatten().copied().collect();
         known.sort_by(f64::total_cmp);
         let median = (known.len() >= 3).then(|| known[known.len() / 2]);
@@ -109,7 +110,7 @@ impl AnomalyDetector {
     /// window has too few requests (or the target is new to this detector).
     fn window(&mut self, target: &TargetState) -> Option<f64> {
         let now = (target.requests(), target.failures());
-        let start = self.windows.entry(identity(target)).or_insert(now);
+        let start = self.windows.entry(target.id()).or_insert(now);
         let requests = now.0.saturating_sub(start.0);
         if requests < MIN_REQUESTS {
             return None;
@@ -118,11 +119,6 @@ impl AnomalyDetector {
         *start = now;
         Some(failures as f64 / requests as f64)
     }
-}
-
-/// A target's identity for the detector: the address of its shared state.
-fn identity(target: &TargetState) -> usize {
-    std::ptr::from_ref(target) as usize
 }
 
 impl TargetState {
@@ -230,6 +226,30 @@ mod tests {
         serve(&group[0], 100, 100);
         serve(&group[1], 100, 0);
         assert!(detector.evaluate(two).is_empty());
+    }
+
+    #[test]
+    fn a_target_replacing_another_in_its_place_starts_its_own_window() {
+        let mut group: Vec<TargetState> = (0..3)
+            .map(|_| TargetState::new(HealthState::Healthy, HealthReason::None))
+            .collect();
+        let mut detector = AnomalyDetector::new();
+        serve(&group[0], 500, 0);
+        detector.evaluate(&group.iter().collect::<Vec<_>>());
+        // A reload replaces the first target; the new one's state lands where the old
+        // one's was (as a freed allocation is reused).
+        group[0] = TargetState::new(HealthState::Healthy, HealthReason::None);
+        let view: Vec<&TargetState> = group.iter().collect();
+        detector.evaluate(&view);
+        serve(&group[0], 100, 60);
+        serve(&group[1], 100, 0);
+        serve(&group[2], 100, 0);
+        detector.evaluate(&view);
+        assert_eq!(
+            group[0].mitigated_weight(),
+            500,
+            "judged on its own 100 requests, not against the old target's 500"
+        );
     }
 
     #[test]

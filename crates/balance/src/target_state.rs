@@ -54,6 +54,10 @@ pub struct TargetState {
     /// bit set when it passed. Written by the checker, read by the admin API.
     last_check: AtomicU64,
     transitions: AtomicU64,
+    /// Unique for the life of the process: what control-plane memory (anomaly windows) keys
+    /// a target by. Its address is not enough: a target freed by a reload and one registered
+    /// after it may share an address.
+    id: u64,
 }
 
 /// Marks one request as in flight on a target until dropped.
@@ -84,6 +88,9 @@ pub struct Transition {
     /// Why.
     pub reason: HealthReason,
 }
+
+/// The next `TargetState::id`.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Top bit of `TargetState::last_check`: that check passed.
 const LAST_CHECK_PASSED: u64 = 1 << 63;
@@ -116,6 +123,7 @@ impl TargetState {
             slow_start_decided: AtomicU64::new(u64::MAX),
             skip_first_ramp: AtomicBool::new(false),
             last_check: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -140,6 +148,12 @@ impl TargetState {
                 stamp & LAST_CHECK_PASSED != 0,
             )
         })
+    }
+
+    /// This target's identity, unique for the life of the process (never reused, unlike its
+    /// address).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The time `now` as stored in this target's atomics (ms after its creation).
