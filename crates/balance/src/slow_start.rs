@@ -96,6 +96,9 @@ pub fn decide_slow_start(targets: &[&TargetState], ramp: Duration, now: Instant)
 }
 
 #[cfg(test)]
+mod sim;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::HealthReason;

@@ -119,4 +119,6 @@ impl OutlierDetector {
 }
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
