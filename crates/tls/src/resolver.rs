@@ -2,7 +2,7 @@
 //! while connections are open (certificate rotation, ACME issuance and renewal).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -19,17 +19,18 @@ use crate::{AcmeChallenges, CertificateInfo, ACME_TLS_ALPN};
 /// validation handshakes.
 #[derive(Debug)]
 pub struct SniResolver {
-    table: ArcSwap<SniTable>,
-    /// What the table was built from; only the control plane takes this lock, to rebuild.
-    sources: Mutex<Sources>,
+    /// The table with what it was built from, swapped whole: a handshake loads it without a
+    /// lock, and the two sources (configuration, ACME) rebuild it without one either.
+    current: ArcSwap<Resolved>,
     /// Pending `tls-alpn-01` challenges, for listeners that answer them.
     acme: Option<Arc<AcmeChallenges>>,
 }
 
 #[derive(Debug, Default)]
-struct Sources {
+struct Resolved {
     configured: Vec<CertificateInfo>,
     managed: Vec<CertificateInfo>,
+    table: SniTable,
 }
 
 #[derive(Debug, Default)]
@@ -45,11 +46,7 @@ impl SniResolver {
     /// A resolver serving `certificates`; the first is the default.
     pub fn new(certificates: &[CertificateInfo]) -> Self {
         Self {
-            table: ArcSwap::from_pointee(SniTable::build(certificates, &[])),
-            sources: Mutex::new(Sources {
-                configured: certificates.to_vec(),
-                managed: Vec::new(),
-            }),
+            current: ArcSwap::from_pointee(Resolved::new(certificates.to_vec(), Vec::new())),
             acme: None,
         }
     }
@@ -70,34 +67,23 @@ impl SniResolver {
     /// Serves `certificates` (the configured ones) from the next handshake on; handshakes
     /// and connections already under way keep what they had. ACME certificates stay.
     pub fn replace(&self, certificates: &[CertificateInfo]) {
-        let mut sources = self.lock();
-        sources.configured = certificates.to_vec();
-        self.table.store(Arc::new(SniTable::build(
-            &sources.configured,
-            &sources.managed,
-        )));
+        // A read-copy-update: a rebuild racing the other source's is done again on top of
+        // it, so neither change is lost.
+        self.current
+            .rcu(|old| Resolved::new(certificates.to_vec(), old.managed.clone()));
     }
 
     /// Serves `certificates` (obtained by ACME) from the next handshake on, before the
     /// configured ones for the names they cover. Configured certificates stay.
     pub fn replace_managed(&self, certificates: &[CertificateInfo]) {
-        let mut sources = self.lock();
-        sources.managed = certificates.to_vec();
-        self.table.store(Arc::new(SniTable::build(
-            &sources.configured,
-            &sources.managed,
-        )));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
-        self.sources
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.current
+            .rcu(|old| Resolved::new(old.configured.clone(), certificates.to_vec()));
     }
 
     /// The certificate for a server name (`None`: no SNI).
     pub fn certificate_for(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        let table = self.table.load();
+        let current = self.current.load();
+        let table = &current.table;
         let Some(name) = name else {
             return table.default.clone();
         };
@@ -127,6 +113,17 @@ impl ResolvesServerCert for SniResolver {
             }
         }
         self.certificate_for(client_hello.server_name())
+    }
+}
+
+impl Resolved {
+    fn new(configured: Vec<CertificateInfo>, managed: Vec<CertificateInfo>) -> Self {
+        let table = SniTable::build(&configured, &managed);
+        Self {
+            configured,
+            managed,
+            table,
+        }
     }
 }
 
