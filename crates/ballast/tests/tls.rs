@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ballast_testkit::tls::{h2_get, https_get, tls_connect, ClientOptions, TestCa, TlsBackend};
+use ballast_testkit::tls::{
+    h2_get, https_get, tls_connect, ClientOptions, LeafKey, SignatureScheme, TestCa, TlsBackend,
+    ECDSA_SCHEMES, RSA_SCHEMES,
+};
 use ballast_testkit::{Backend, BallastProcess};
 
 fn bin() -> &'static Path {
@@ -125,6 +128,55 @@ async fn policies_refuse_old_protocol_versions() {
     assert!(tls_connect(strict.addr("web"), &sni("site.example.com"))
         .await
         .is_ok());
+}
+
+/// An RSA and an ECDSA certificate for one name (RSA listed first, so it is also the
+/// default): each client gets the one whose key it can verify, by the signature schemes it
+/// offers, over TLS 1.3 and 1.2, with or without SNI; a client that verifies both gets ECDSA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_and_ecdsa_certificates_for_one_name_serve_each_client_the_one_it_verifies() {
+    let ca = TestCa::new("test ca");
+    let rsa = ca.issue_with("site-rsa", &["site.example.com"], LeafKey::Rsa2048);
+    let ecdsa = ca.issue_with("site-ecdsa", &["site.example.com"], LeafKey::EcdsaP256);
+    let backend = Backend::spawn("app").await;
+    let lb = BallastProcess::start(bin(), &https_listener(&[&rsa, &ecdsa], "", backend.addr));
+    let addr = lb.addr("web");
+    let client =
+        |sni: Option<&str>, schemes: Option<&[SignatureScheme]>, tls12_only| ClientOptions {
+            sni: sni.map(str::to_owned),
+            signature_schemes: schemes.map(<[_]>::to_vec),
+            tls12_only,
+            ..ClientOptions::default()
+        };
+    for tls12_only in [false, true] {
+        for sni in [Some("site.example.com"), None] {
+            let cases = [
+                (Some(ECDSA_SCHEMES), &ecdsa, "ECDSA-only"),
+                (Some(RSA_SCHEMES), &rsa, "RSA-only"),
+                (None, &ecdsa, "verifying both"),
+            ];
+            for (schemes, expected, who) in cases {
+                let options = client(sni, schemes, tls12_only);
+                let handshake = tls_connect(addr, &options).await.unwrap_or_else(|e| {
+                    panic!("{who} client, SNI {sni:?}, TLS 1.2 only: {tls12_only}: {e}")
+                });
+                assert_eq!(
+                    handshake.server_cert, expected.der,
+                    "{who} client, SNI {sni:?}, TLS 1.2 only: {tls12_only}"
+                );
+            }
+        }
+    }
+    // And the connection serves requests.
+    let handshake = tls_connect(
+        addr,
+        &client(Some("site.example.com"), Some(RSA_SCHEMES), false),
+    )
+    .await
+    .unwrap();
+    let response = https_get(handshake, "site.example.com", "/rsa").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(backend.recorded()[0].path, "/rsa");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

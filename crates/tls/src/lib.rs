@@ -9,6 +9,7 @@
 mod certs;
 mod challenges;
 mod client;
+mod key_choice;
 mod passthrough;
 mod policy;
 mod resolver;
