@@ -365,3 +365,48 @@ health_check = {{ protocol = "https", path = "/", interval = "200ms", timeout = 
     let event = lb.wait_for_health(plain.addr, "unhealthy", Duration::from_secs(10));
     assert_eq!(event["reason"], "Target.FailedHealthChecks");
 }
+
+/// A key that does not belong to its certificate stops the start with one line naming the
+/// listener's key, the key file and the certificate file, each cause said once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatched_key_stops_the_start_naming_the_key_and_the_files() {
+    let ca = TestCa::new("test ca");
+    let site = ca.issue("site", &["site.example.com"]);
+    let other = ca.issue("other", &["other.example.com"]);
+    let mismatched = ballast_testkit::tls::Issued {
+        key: other.key.clone(),
+        ..site.clone()
+    };
+    let config = ca.dir().join("ballast.toml");
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    std::fs::write(&config, https_listener(&[&mismatched], "", target)).unwrap();
+    let child = tokio::process::Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Only a guard against a start that hangs instead of failing.
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("ballast run did not stop on a bad certificate")
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    assert!(line.contains("listeners.web.tls: "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "{}: does not match {}",
+            other.key.display(),
+            site.cert.display()
+        )),
+        "{line}"
+    );
+    assert_eq!(line.matches("does not match").count(), 1, "{line}");
+}
