@@ -53,6 +53,10 @@ pub struct TargetState {
     /// The last active health check: ms after `base` plus one (0: none yet), with the top
     /// bit set when it passed. Written by the checker, read by the admin API.
     last_check: AtomicU64,
+    /// Active health checks that passed, and that failed, since the target was first
+    /// configured (for operators, and for tests that count checks instead of timing them).
+    checks_passed: AtomicU64,
+    checks_failed: AtomicU64,
     transitions: AtomicU64,
     /// Unique for the life of the process: what control-plane memory (anomaly windows) keys
     /// a target by. Its address is not enough: a target freed by a reload and one registered
@@ -123,6 +127,8 @@ impl TargetState {
             slow_start_decided: AtomicU64::new(u64::MAX),
             skip_first_ramp: AtomicBool::new(false),
             last_check: AtomicU64::new(0),
+            checks_passed: AtomicU64::new(0),
+            checks_failed: AtomicU64::new(0),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -136,6 +142,22 @@ impl TargetState {
             stamp
         };
         self.last_check.store(stamp, Ordering::Relaxed);
+        let count = if passed {
+            &self.checks_passed
+        } else {
+            &self.checks_failed
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Active health checks that passed, and that failed, since the target was first
+    /// configured. A check is counted before the state it leads to is written, so a reader
+    /// that sees the new state sees the check that decided it.
+    pub fn checks(&self) -> (u64, u64) {
+        (
+            self.checks_passed.load(Ordering::Relaxed),
+            self.checks_failed.load(Ordering::Relaxed),
+        )
     }
 
     /// When the last active health check ran and whether it passed; `None` before the first.
@@ -416,6 +438,7 @@ mod tests {
         assert!(when <= at && at - when < std::time::Duration::from_millis(2));
         s.record_check(at, false);
         assert!(!s.last_check().unwrap().1);
+        assert_eq!(s.checks(), (1, 1));
     }
 
     #[test]
