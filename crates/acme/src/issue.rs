@@ -54,10 +54,10 @@ pub(crate) async fn issue(
             AuthorizationStatus::Pending => {}
             AuthorizationStatus::Valid => continue,
             status => {
-                return Err(AcmeError::Authorization(format!(
-                    "{}: {status:?}",
-                    authorization.identifier()
-                )))
+                return Err(AcmeError::Authorization {
+                    identifier: authorization.identifier().to_string(),
+                    status,
+                })
             }
         }
         let mut challenge = authorization
@@ -76,7 +76,7 @@ pub(crate) async fn issue(
     }
     let status = order.poll_ready(&POLL).await?;
     if status != OrderStatus::Ready {
-        return Err(AcmeError::Order(format!("{status:?}")));
+        return Err(AcmeError::OrderNotReady(status));
     }
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::new(config.domains.clone())?;
@@ -119,8 +119,7 @@ async fn account(config: &AcmeConfig, storage: &Storage) -> Result<Account, Acme
             None,
         )
         .await?;
-    let json = serde_json::to_string(&credentials)
-        .map_err(|e| AcmeError::Order(format!("cannot serialize the account: {e}")))?;
+    let json = serde_json::to_string(&credentials).map_err(AcmeError::AccountCredentials)?;
     storage.save_account(&json)?;
     tracing::info!(directory = %config.directory, account = account.id(), "ACME account created");
     Ok(account)
@@ -141,7 +140,7 @@ fn tls_alpn01_certificate(
     let signing = rustls::crypto::ring::default_provider()
         .key_provider
         .load_private_key(der)
-        .map_err(|e| AcmeError::Order(format!("tls-alpn-01 key: {e}")))?;
+        .map_err(AcmeError::ChallengeKey)?;
     Ok(Arc::new(CertifiedKey::new(
         vec![certificate.der().clone()],
         signing,

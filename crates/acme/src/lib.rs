@@ -14,6 +14,7 @@ mod issue;
 mod renewal;
 mod storage;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -23,19 +24,28 @@ use ballast_tls::{AcmeChallenges, CertificateInfo, SniResolver};
 use renewal::{backoff, plan, Plan, MAX_RETRY, MAX_SLEEP};
 use storage::Storage;
 
-/// Why an issuance or renewal failed. Logged by the task, which retries with backoff.
+/// Why an issuance or renewal failed. Logged by the task, which retries with backoff. Each
+/// variant keeps the error underneath as its `source`; the message already includes it, so
+/// `to_string()` (the log line, the admin API's `last_error`) alone is complete.
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
     /// The CA answered with an error, or could not be reached.
     #[error("ACME: {0}")]
     Protocol(#[from] instant_acme::Error),
-    /// A file under `storage` could not be read or written.
-    #[error("{path}: {reason}")]
+    /// A file or directory under `storage` could not be read or written.
+    #[error("{}: {source}", path.display())]
     Storage {
         /// The file or directory.
-        path: String,
-        /// What went wrong.
-        reason: String,
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored certificate says no expiry date that can be read.
+    #[error("{}: cannot read the certificate's expiry", path.display())]
+    Expiry {
+        /// The certificate file.
+        path: PathBuf,
     },
     /// A stored certificate or the CA bundle does not load.
     #[error("{0}")]
@@ -44,14 +54,25 @@ pub enum AcmeError {
     #[error("key or CSR: {0}")]
     Key(#[from] rcgen::Error),
     /// The CA refused an authorization (its status says how).
-    #[error("authorization not pending: {0}")]
-    Authorization(String),
+    #[error("authorization not pending: {identifier}: {status:?}")]
+    Authorization {
+        /// The name the authorization is for.
+        identifier: String,
+        /// Its status at the CA.
+        status: instant_acme::AuthorizationStatus,
+    },
     /// The CA does not offer the configured challenge type.
     #[error("the CA offers no {0} challenge")]
     NoChallenge(&'static str),
-    /// The order did not become ready or valid.
-    #[error("order failed: {0}")]
-    Order(String),
+    /// The order did not become ready.
+    #[error("order failed: {0:?}")]
+    OrderNotReady(instant_acme::OrderStatus),
+    /// The new account's credentials could not be serialized to be stored.
+    #[error("cannot serialize the account: {0}")]
+    AccountCredentials(#[source] serde_json::Error),
+    /// The key of a `tls-alpn-01` challenge certificate could not be loaded.
+    #[error("tls-alpn-01 key: {0}")]
+    ChallengeKey(#[source] rustls::Error),
 }
 
 /// What operators see of one listener's ACME certificate (admin API, metrics).

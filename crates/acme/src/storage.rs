@@ -81,10 +81,7 @@ impl Storage {
             .cert
             .first()
             .and_then(|leaf| crate::der::not_after(leaf))
-            .ok_or_else(|| AcmeError::Storage {
-                path: cert.display().to_string(),
-                reason: "cannot read the certificate's expiry".to_owned(),
-            })?;
+            .ok_or_else(|| AcmeError::Expiry { path: cert.clone() })?;
         Ok(Some(Stored { info, not_after }))
     }
 
@@ -101,7 +98,7 @@ impl Storage {
         match std::fs::read_to_string(&self.account) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(storage_error(&self.account, &e)),
+            Err(e) => Err(storage_error(&self.account, e)),
         }
     }
 
@@ -126,7 +123,7 @@ fn create_private_dir(dir: &Path) -> Result<(), AcmeError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| storage_error(dir, &e))
+        .map_err(|e| storage_error(dir, e))
 }
 
 /// Writes `path` whole with mode 0600: into `path.tmp` first, then renamed over it.
@@ -140,17 +137,17 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), AcmeError> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| storage_error(&tmp, &e))?;
+        .map_err(|e| storage_error(&tmp, e))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .map_err(|e| storage_error(&tmp, &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| storage_error(path, &e))
+        .map_err(|e| storage_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| storage_error(path, e))
 }
 
-fn storage_error(path: &Path, error: &std::io::Error) -> AcmeError {
+fn storage_error(path: &Path, source: std::io::Error) -> AcmeError {
     AcmeError::Storage {
-        path: path.display().to_string(),
-        reason: error.to_string(),
+        path: path.to_owned(),
+        source,
     }
 }
 

@@ -81,8 +81,12 @@ fn mixed(c: &mut Criterion) {
         // Slow start as it is in service: decided for everyone, one target ramping.
         let view: Vec<&TargetState> = targets.iter().map(|t| &**t).collect();
         decide_slow_start(&view, Duration::from_secs(30), Instant::now());
-        targets[1].set_state(HealthState::Unhealthy, HealthReason::Timeout);
-        targets[1].set_state(HealthState::Healthy, HealthReason::None);
+        targets[1].set_state(
+            HealthState::Unhealthy,
+            HealthReason::Timeout,
+            Instant::now(),
+        );
+        targets[1].set_state(HealthState::Healthy, HealthReason::None, Instant::now());
         decide_slow_start(&view, Duration::from_secs(30), Instant::now());
         let now = Instant::now();
         let cases = [

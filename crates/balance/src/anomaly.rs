@@ -47,10 +47,11 @@ pub enum AnomalyEvent {
 }
 
 /// Per-group memory: each target's counters when its current window began, keyed by the
-/// target's identity (its `TargetState` lives across reloads, whatever its position).
+/// target's identity (its `TargetState` lives across reloads, whatever its position; a new
+/// target never inherits a removed one's window).
 #[derive(Debug, Default)]
 pub struct AnomalyDetector {
-    windows: HashMap<usize, (u64, u64)>,
+    windows: HashMap<u64, (u64, u64)>,
 }
 
 impl AnomalyDetector {
@@ -68,7 +69,7 @@ impl AnomalyDetector {
     pub fn evaluate(&mut self, targets: &[&TargetState]) -> Vec<AnomalyEvent> {
         let rates: Vec<Option<f64>> = targets.iter().map(|t| self.window(t)).collect();
         self.windows
-            .retain(|id, _| targets.iter().any(|t| identity(t) == *id));
+            .retain(|id, _| targets.iter().any(|t| t.id() == *id));
         let mut known: Vec<f64> = rates.iter().flatten().copied().collect();
         known.sort_by(f64::total_cmp);
         let median = (known.len() >= 3).then(|| known[known.len() / 2]);
@@ -109,7 +110,7 @@ impl AnomalyDetector {
     /// window has too few requests (or the target is new to this detector).
     fn window(&mut self, target: &TargetState) -> Option<f64> {
         let now = (target.requests(), target.failures());
-        let start = self.windows.entry(identity(target)).or_insert(now);
+        let start = self.windows.entry(target.id()).or_insert(now);
         let requests = now.0.saturating_sub(start.0);
         if requests < MIN_REQUESTS {
             return None;
@@ -118,11 +119,6 @@ impl AnomalyDetector {
         *start = now;
         Some(failures as f64 / requests as f64)
     }
-}
-
-/// A target's identity for the detector: the address of its shared state.
-fn identity(target: &TargetState) -> usize {
-    std::ptr::from_ref(target) as usize
 }
 
 impl TargetState {
@@ -138,111 +134,6 @@ impl TargetState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{HealthReason, HealthState};
-
-    fn serve(target: &TargetState, requests: u32, failures: u32) {
-        for i in 0..requests {
-            target.requests.fetch_add(1, Ordering::Relaxed);
-            target.record_outcome(i >= failures);
-        }
-    }
-
-    #[test]
-    fn an_outlier_is_halved_each_round_and_doubles_back_once_normal() {
-        let group: Vec<TargetState> = (0..4)
-            .map(|_| TargetState::new(HealthState::Healthy, HealthReason::None))
-            .collect();
-        let view: Vec<&TargetState> = group.iter().collect();
-        let mut detector = AnomalyDetector::new();
-        assert!(
-            detector.evaluate(&view).is_empty(),
-            "first call only records"
-        );
-        let mut weights = Vec::new();
-        for _ in 0..3 {
-            serve(&group[0], 100, 50);
-            for t in &group[1..] {
-                serve(t, 100, 1);
-            }
-            detector.evaluate(&view);
-            weights.push(group[0].mitigated_weight());
-        }
-        assert_eq!(weights, [500, 250, 125]);
-        assert!(group[1..]
-            .iter()
-            .all(|t| t.mitigated_weight() == FULL_WEIGHT));
-        let mut back = Vec::new();
-        for _ in 0..3 {
-            for t in &group {
-                serve(t, 100, 1);
-            }
-            detector.evaluate(&view);
-            back.push(group[0].mitigated_weight());
-        }
-        assert_eq!(back, [250, 500, 1000]);
-    }
-
-    #[test]
-    fn a_mitigated_target_with_little_traffic_is_judged_over_a_longer_window() {
-        let group: Vec<TargetState> = (0..3)
-            .map(|_| TargetState::new(HealthState::Healthy, HealthReason::None))
-            .collect();
-        let view: Vec<&TargetState> = group.iter().collect();
-        let mut detector = AnomalyDetector::new();
-        detector.evaluate(&view);
-        serve(&group[0], 100, 60);
-        serve(&group[1], 100, 0);
-        serve(&group[2], 100, 0);
-        detector.evaluate(&view);
-        assert_eq!(group[0].mitigated_weight(), 500);
-        // Now it is fine but gets only 10 requests a window: no verdict until it has 20.
-        serve(&group[0], 10, 0);
-        serve(&group[1], 100, 0);
-        serve(&group[2], 100, 0);
-        detector.evaluate(&view);
-        assert_eq!(group[0].mitigated_weight(), 500);
-        serve(&group[0], 10, 0);
-        detector.evaluate(&view);
-        assert_eq!(
-            group[0].mitigated_weight(),
-            1000,
-            "recovers without peers' windows"
-        );
-    }
-
-    #[test]
-    fn too_little_traffic_or_too_few_peers_decides_nothing() {
-        let group: Vec<TargetState> = (0..3)
-            .map(|_| TargetState::new(HealthState::Healthy, HealthReason::None))
-            .collect();
-        let view: Vec<&TargetState> = group.iter().collect();
-        let mut detector = AnomalyDetector::new();
-        detector.evaluate(&view);
-        serve(&group[0], 10, 10);
-        serve(&group[1], 10, 0);
-        serve(&group[2], 10, 0);
-        assert!(detector.evaluate(&view).is_empty());
-        let two = &view[..2];
-        let mut detector = AnomalyDetector::new();
-        detector.evaluate(two);
-        serve(&group[0], 100, 100);
-        serve(&group[1], 100, 0);
-        assert!(detector.evaluate(two).is_empty());
-    }
-
-    #[test]
-    fn a_group_failing_alike_is_not_anomalous() {
-        let group: Vec<TargetState> = (0..3)
-            .map(|_| TargetState::new(HealthState::Healthy, HealthReason::None))
-            .collect();
-        let view: Vec<&TargetState> = group.iter().collect();
-        let mut detector = AnomalyDetector::new();
-        detector.evaluate(&view);
-        for t in &group {
-            serve(t, 100, 40);
-        }
-        assert!(detector.evaluate(&view).is_empty());
-    }
-}
+mod sim;
+#[cfg(test)]
+mod tests;

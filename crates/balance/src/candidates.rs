@@ -27,7 +27,7 @@ enum Tier {
 }
 
 /// Weights are scaled by this when slow start is under way, so a ramp is smooth.
-const RAMP_SCALE: f64 = 1000.0;
+pub(crate) const RAMP_SCALE: f64 = 1000.0;
 
 impl Candidates {
     /// The candidates of one pick, or `None` when there is nothing to send to.

@@ -96,6 +96,9 @@ pub fn decide_slow_start(targets: &[&TargetState], ramp: Duration, now: Instant)
 }
 
 #[cfg(test)]
+mod sim;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::HealthReason;
@@ -118,7 +121,7 @@ mod tests {
         let b = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
         let now = Instant::now();
         decide_slow_start(&[&a, &b], RAMP, now);
-        b.set_state(HealthState::Healthy, HealthReason::None);
+        b.set_state(HealthState::Healthy, HealthReason::None, Instant::now());
         let healthy_at = Instant::now();
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, healthy_at).len(), 1);
         assert!(b.slow_start_factor(healthy_at, RAMP) <= 0.02);
@@ -138,11 +141,11 @@ mod tests {
         let b = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
         a.skip_first_slow_start();
         b.skip_first_slow_start();
-        a.set_state(HealthState::Healthy, HealthReason::None);
+        a.set_state(HealthState::Healthy, HealthReason::None, Instant::now());
         let now = Instant::now();
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, now).len(), 0);
         // b passes its checks later, while a is at its full share: still the first batch.
-        b.set_state(HealthState::Healthy, HealthReason::None);
+        b.set_state(HealthState::Healthy, HealthReason::None, Instant::now());
         assert_eq!(
             b.slow_start_factor(now, RAMP),
             1.0,
@@ -151,8 +154,12 @@ mod tests {
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, now).len(), 0);
         assert_eq!(b.slow_start_factor(now, RAMP), 1.0);
         // Once it fails and comes back, it ramps like anyone.
-        b.set_state(HealthState::Unhealthy, HealthReason::Timeout);
-        b.set_state(HealthState::Healthy, HealthReason::None);
+        b.set_state(
+            HealthState::Unhealthy,
+            HealthReason::Timeout,
+            Instant::now(),
+        );
+        b.set_state(HealthState::Healthy, HealthReason::None, Instant::now());
         let later = Instant::now();
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, later).len(), 1);
     }

@@ -53,7 +53,15 @@ pub struct TargetState {
     /// The last active health check: ms after `base` plus one (0: none yet), with the top
     /// bit set when it passed. Written by the checker, read by the admin API.
     last_check: AtomicU64,
+    /// Active health checks that passed, and that failed, since the target was first
+    /// configured (for operators, and for tests that count checks instead of timing them).
+    checks_passed: AtomicU64,
+    checks_failed: AtomicU64,
     transitions: AtomicU64,
+    /// Unique for the life of the process: what control-plane memory (anomaly windows) keys
+    /// a target by. Its address is not enough: a target freed by a reload and one registered
+    /// after it may share an address.
+    id: u64,
 }
 
 /// Marks one request as in flight on a target until dropped.
@@ -85,14 +93,23 @@ pub struct Transition {
     pub reason: HealthReason,
 }
 
+/// The next `TargetState::id`.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// Top bit of `TargetState::last_check`: that check passed.
 const LAST_CHECK_PASSED: u64 = 1 << 63;
 
 impl TargetState {
-    /// A target in `state` for `reason`, with nothing in flight.
+    /// A target in `state` for `reason`, with nothing in flight, created now.
     pub fn new(state: HealthState, reason: HealthReason) -> Self {
+        Self::new_at(state, reason, Instant::now())
+    }
+
+    /// [`Self::new`] created at `now`: the time its stored times count from. Simulations
+    /// pass a virtual clock, so a replayed history rounds every time the same way.
+    pub fn new_at(state: HealthState, reason: HealthReason, now: Instant) -> Self {
         Self {
-            base: Instant::now(),
+            base: now,
             health: AtomicU32::new(HealthStamp::pack(state, reason, 0).0),
             in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -110,6 +127,9 @@ impl TargetState {
             slow_start_decided: AtomicU64::new(u64::MAX),
             skip_first_ramp: AtomicBool::new(false),
             last_check: AtomicU64::new(0),
+            checks_passed: AtomicU64::new(0),
+            checks_failed: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -122,6 +142,22 @@ impl TargetState {
             stamp
         };
         self.last_check.store(stamp, Ordering::Relaxed);
+        let count = if passed {
+            &self.checks_passed
+        } else {
+            &self.checks_failed
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Active health checks that passed, and that failed, since the target was first
+    /// configured. A check is counted before the state it leads to is written, so a reader
+    /// that sees the new state sees the check that decided it.
+    pub fn checks(&self) -> (u64, u64) {
+        (
+            self.checks_passed.load(Ordering::Relaxed),
+            self.checks_failed.load(Ordering::Relaxed),
+        )
     }
 
     /// When the last active health check ran and whether it passed; `None` before the first.
@@ -134,6 +170,12 @@ impl TargetState {
                 stamp & LAST_CHECK_PASSED != 0,
             )
         })
+    }
+
+    /// This target's identity, unique for the life of the process (never reused, unlike its
+    /// address).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The time `now` as stored in this target's atomics (ms after its creation).
@@ -182,10 +224,15 @@ impl TargetState {
         self.transitions.load(Ordering::Relaxed)
     }
 
-    /// Moves to `state` for `reason` whatever it was (registration, draining, a rebuild);
-    /// returns the transition when the state changed. Every call invalidates stamps taken
-    /// before it, so a health check that was deciding at the same moment cannot undo it.
-    pub fn set_state(&self, state: HealthState, reason: HealthReason) -> Option<Transition> {
+    /// Moves to `state` for `reason` at `now`, whatever it was (registration, draining, a
+    /// rebuild); returns the transition when the state changed. Every call invalidates stamps
+    /// taken before it, so a health check that was deciding at the same moment cannot undo it.
+    pub fn set_state(
+        &self,
+        state: HealthState,
+        reason: HealthReason,
+        now: Instant,
+    ) -> Option<Transition> {
         let mut current = self.health.load(Ordering::Acquire);
         loop {
             let next = HealthStamp(current).next(state, reason);
@@ -195,26 +242,29 @@ impl TargetState {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return self.count_transition(HealthStamp(current).state(), state, reason),
+                Ok(_) => {
+                    return self.count_transition(HealthStamp(current).state(), state, reason, now)
+                }
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Moves to `state` for `reason` only if nothing was written since `seen` was read;
-    /// returns the transition when it happened. Health checkers write this way: a decision
-    /// based on a state that draining or a rebuild has since replaced is dropped.
+    /// Moves to `state` for `reason` at `now` only if nothing was written since `seen` was
+    /// read; returns the transition when it happened. Health checkers write this way: a
+    /// decision based on a state that draining or a rebuild has since replaced is dropped.
     pub fn set_state_if_unchanged(
         &self,
         seen: HealthStamp,
         state: HealthState,
         reason: HealthReason,
+        now: Instant,
     ) -> Option<Transition> {
         let next = seen.next(state, reason);
         self.health
             .compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             .ok()?;
-        self.count_transition(seen.state(), state, reason)
+        self.count_transition(seen.state(), state, reason, now)
     }
 
     fn count_transition(
@@ -222,17 +272,17 @@ impl TargetState {
         from: HealthState,
         to: HealthState,
         reason: HealthReason,
+        now: Instant,
     ) -> Option<Transition> {
         if from == to {
             return None;
         }
         if to == HealthState::Healthy {
-            // Slow start ramps from here; a control-plane write, so reading the clock here
-            // keeps every caller of set_state simple.
-            // Strictly later than the last time, so every healthy episode is a new one for
-            // the slow-start decision even within one millisecond.
+            // Slow start ramps from here. Strictly later than the last time, so every
+            // healthy episode is a new one for the slow-start decision even within one
+            // millisecond.
             let last = self.healthy_since.load(Ordering::Relaxed);
-            let now = self.ms(Instant::now()).max(last.saturating_add(1));
+            let now = self.ms(now).max(last.saturating_add(1));
             self.healthy_since.store(now, Ordering::Relaxed);
         }
         self.transitions.fetch_add(1, Ordering::Relaxed);
@@ -319,10 +369,24 @@ impl TargetState {
     /// Ends a running ejection early; returns whether one was running at `now`. An active
     /// health check that proves the target healthy again lifts it (Envoy's
     /// `successful_active_health_check_uneject_host`).
+    ///
+    /// As when an ejection ends by itself, failures counted during it (requests that were
+    /// in flight, or sent while the group failed open) are forgotten: they must not eject
+    /// the target again, for longer, at the next tick. An ejection whose time is already
+    /// over is left to the outlier detector to end (and report) on its tick.
     pub fn lift_ejection(&self, now: Instant) -> bool {
-        let ejected = self.is_ejected(now);
-        self.ejected_until.store(0, Ordering::Relaxed);
-        ejected
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until == 0 || self.ms(now) >= until {
+            return false;
+        }
+        let lifted = self
+            .ejected_until
+            .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if lifted {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+        lifted
     }
 
     /// Forgets past ejections (the target has served successfully since it came back).
@@ -360,91 +424,4 @@ impl Drop for InFlight {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remembers_the_last_check() {
-        let s = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
-        assert_eq!(s.last_check(), None);
-        let at = Instant::now();
-        s.record_check(at, true);
-        let (when, passed) = s.last_check().unwrap();
-        assert!(passed);
-        assert!(when <= at && at - when < std::time::Duration::from_millis(2));
-        s.record_check(at, false);
-        assert!(!s.last_check().unwrap().1);
-    }
-
-    #[test]
-    fn in_flight_follows_guards() {
-        let state = Arc::new(TargetState::new(HealthState::Healthy, HealthReason::None));
-        let a = state.begin_request();
-        let b = state.begin_request();
-        assert_eq!(state.in_flight(), 2);
-        drop(a);
-        assert_eq!(state.in_flight(), 1);
-        drop(b);
-        assert_eq!(state.in_flight(), 0);
-        assert_eq!(state.requests(), 2);
-    }
-
-    #[test]
-    fn transitions_are_counted_only_on_change() {
-        let state = TargetState::new(HealthState::Initial, HealthReason::InitialHealthChecking);
-        assert!(state
-            .set_state(HealthState::Initial, HealthReason::InitialHealthChecking)
-            .is_none());
-        let t = state
-            .set_state(HealthState::Healthy, HealthReason::None)
-            .unwrap();
-        assert_eq!((t.from, t.to), (HealthState::Initial, HealthState::Healthy));
-        assert_eq!(state.transitions(), 1);
-    }
-
-    #[test]
-    fn a_conditional_write_loses_to_any_write_since_its_stamp() {
-        let state = TargetState::new(HealthState::Healthy, HealthReason::None);
-        let seen = state.stamp();
-        // Draining lands while a checker decides "unhealthy" from what it saw.
-        state.set_state(
-            HealthState::Draining,
-            HealthReason::DeregistrationInProgress,
-        );
-        assert!(state
-            .set_state_if_unchanged(seen, HealthState::Unhealthy, HealthReason::Timeout)
-            .is_none());
-        assert_eq!(state.state(), HealthState::Draining);
-        // Even a write that keeps the state invalidates older stamps.
-        let seen = state.stamp();
-        state.set_state(
-            HealthState::Draining,
-            HealthReason::DeregistrationInProgress,
-        );
-        assert!(state
-            .set_state_if_unchanged(seen, HealthState::Healthy, HealthReason::None)
-            .is_none());
-        let seen = state.stamp();
-        let t = state
-            .set_state_if_unchanged(seen, HealthState::Healthy, HealthReason::None)
-            .unwrap();
-        assert_eq!(
-            (t.from, t.to),
-            (HealthState::Draining, HealthState::Healthy)
-        );
-        assert_eq!(state.reason(), HealthReason::None);
-    }
-
-    #[test]
-    fn ejection_takes_a_target_out_until_its_time_is_over() {
-        let state = TargetState::new(HealthState::Healthy, HealthReason::None);
-        let now = Instant::now();
-        assert!(state.is_eligible(now));
-        state.eject(now, Duration::from_secs(30));
-        assert!(!state.is_eligible(now + Duration::from_secs(29)));
-        assert!(state.is_eligible(now + Duration::from_secs(30)));
-        assert!(!state.end_ejection_if_over(now + Duration::from_secs(10)));
-        assert!(state.end_ejection_if_over(now + Duration::from_secs(31)));
-        assert_eq!(state.ejections(), 1);
-    }
-}
+mod tests;

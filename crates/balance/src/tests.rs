@@ -304,7 +304,11 @@ fn hashing_keeps_a_key_on_its_target_and_moves_it_only_when_that_target_is_out()
         .collect();
     let before: Vec<usize> = keys.iter().map(|&k| place(k)).collect();
     assert_eq!(before, keys.iter().map(|&k| place(k)).collect::<Vec<_>>());
-    targets[2].set_state(HealthState::Unhealthy, HealthReason::Timeout);
+    targets[2].set_state(
+        HealthState::Unhealthy,
+        HealthReason::Timeout,
+        Instant::now(),
+    );
     let after: Vec<usize> = keys.iter().map(|&k| place(k)).collect();
     for (b, a) in before.iter().zip(&after) {
         if *b != 2 {
@@ -336,8 +340,16 @@ fn zone_affinity_prefers_local_targets_and_falls_back_to_other_zones() {
     let balancer = Balancer::build(Algorithm::RoundRobin, &specs, options, None);
     let counts = spread(&balancer, &targets, 100, 1);
     assert_eq!(counts, [50, 0, 50]);
-    targets[0].set_state(HealthState::Unhealthy, HealthReason::Timeout);
-    targets[2].set_state(HealthState::Unhealthy, HealthReason::Timeout);
+    targets[0].set_state(
+        HealthState::Unhealthy,
+        HealthReason::Timeout,
+        Instant::now(),
+    );
+    targets[2].set_state(
+        HealthState::Unhealthy,
+        HealthReason::Timeout,
+        Instant::now(),
+    );
     assert_eq!(spread(&balancer, &targets, 10, 1), [0, 10, 0]);
 }
 
@@ -363,7 +375,7 @@ fn a_ramping_target_gets_a_small_share_that_grows() {
     };
     let view: Vec<&TargetState> = targets.iter().map(|t| &**t).collect();
     decide_slow_start(&view, ramp, Instant::now());
-    targets[1].set_state(HealthState::Healthy, HealthReason::None);
+    targets[1].set_state(HealthState::Healthy, HealthReason::None, Instant::now());
     let became = Instant::now();
     assert_eq!(decide_slow_start(&view, ramp, became).len(), 1);
     for algorithm in [Algorithm::RoundRobin, Algorithm::LeastOutstandingRequests] {

@@ -84,10 +84,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", report(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error with its causes on one line, `a: b: c`, as `{:#}` prints it, except that a cause
+/// whose message its parent's already ends with is not repeated: our library errors keep
+/// their typed `source` *and* say it in their own message (so `to_string()` alone is
+/// complete wherever it is shown), which `{:#}` would print twice.
+pub(crate) fn report(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if text.is_empty() {
+            text = message;
+        } else if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+    }
+    text
 }
 
 fn init_logging(args: &LogArgs) -> anyhow::Result<()> {

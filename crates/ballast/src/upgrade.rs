@@ -226,7 +226,7 @@ pub(crate) fn listen(
                         }
                         return;
                     }
-                    Err(error) => tracing::error!(error = %format!("{error:#}"), "binary upgrade failed; this process keeps serving"),
+                    Err(error) => tracing::error!(error = %crate::report(&error), "binary upgrade failed; this process keeps serving"),
                 }
             }
         })

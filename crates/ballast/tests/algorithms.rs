@@ -178,15 +178,13 @@ async fn weighted_random_mitigates_a_target_whose_errors_stand_out() {
         ),
     );
     let addr = lb.addr("web");
-    let started = std::time::Instant::now();
+    // Only a guard against a hang: the first 5 s evaluation with enough traffic decides.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while lb
         .events_with("target anomalous: error rate stands out from its peers, weight lowered")
         .is_empty()
     {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never mitigated"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "never mitigated");
         for _ in 0..20 {
             get(addr, "/").await;
         }

@@ -148,8 +148,8 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
     let status = ballast.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "ballast exited with {status}");
     browser.close().await;
+    // Reported, not asserted: every wait above has its own hang guard.
     println!("test took {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 /// Each target row's state, by address.

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ballast_runtime::{HealthReason, HealthState, Runtime, TargetHealth};
 use ballast_testkit::client::get;
@@ -17,7 +17,8 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
 }
 
-const WAIT: Duration = Duration::from_secs(15);
+/// Only a guard against a hang: nothing here is asserted to happen fast.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn health(runtime: &Runtime, address: SocketAddr) -> TargetHealth {
     runtime
@@ -70,26 +71,34 @@ async fn a_killed_target_turns_unhealthy_gets_nothing_and_returns_when_restarted
 
     // Killed: idempotent requests keep succeeding (a refused connect is retried on b)
     // until health checks mark it unhealthy.
+    let failed_before = health(&runtime, a.addr).checks_failed;
     a.kill();
-    let killed = Instant::now();
     let mut served = 0;
-    while health(&runtime, a.addr).state != HealthState::Unhealthy {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let unhealthy = loop {
+        // State and check counts from one reading: the counts include the deciding check.
+        let seen = health(&runtime, a.addr);
+        if seen.state == HealthState::Unhealthy {
+            break seen;
+        }
         let response = get(lb, "/").await;
         assert_eq!(response.status(), 200, "a GET failed while a target died");
         served += 1;
-        assert!(killed.elapsed() < WAIT, "a was never marked unhealthy");
-    }
-    let took = killed.elapsed();
-    let bound = interval * unhealthy_threshold + timeout;
-    // The bound, plus scheduling slack for a shared machine.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a was never marked unhealthy"
+        );
+    };
+    // The bound, `unhealthy_threshold × interval + timeout`, counted in checks
+    // rather than seconds so a busy machine cannot break it: unhealthy at the
+    // `unhealthy_threshold`-th failed check after the kill (one more may fail while the
+    // state is read; a check in flight at the kill may be one of them).
+    let failed = unhealthy.checks_failed - failed_before;
     assert!(
-        took < bound + Duration::from_secs(1),
-        "unhealthy after {took:?}, bound {bound:?}"
+        (1..=u64::from(unhealthy_threshold) + 1).contains(&failed),
+        "unhealthy after {failed} failed checks, threshold {unhealthy_threshold}"
     );
-    assert_eq!(
-        health(&runtime, a.addr).reason,
-        HealthReason::FailedHealthChecks
-    );
+    assert_eq!(unhealthy.reason, HealthReason::FailedHealthChecks);
     assert!(served > 0);
 
     // From then on it receives nothing.
@@ -101,16 +110,17 @@ async fn a_killed_target_turns_unhealthy_gets_nothing_and_returns_when_restarted
     }
     assert_eq!(health(&runtime, a.addr).requests, before);
 
-    // Restarted: it takes traffic again only after `healthy_threshold` passing checks, so
-    // not before (healthy_threshold - 1) intervals have passed.
+    // Restarted: it takes traffic again only after `healthy_threshold` passing checks (none
+    // can pass while it is down, so every pass counted from here is one after the restart).
+    let passed_before = health(&runtime, a.addr).checks_passed;
     a.restart(bin());
-    let restarted = Instant::now();
-    loop {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let healthy = loop {
         let response = get(lb, "/").await;
         assert_eq!(response.status(), 200);
-        let state = health(&runtime, a.addr).state;
-        if state == HealthState::Healthy {
-            break;
+        let seen = health(&runtime, a.addr);
+        if seen.state == HealthState::Healthy {
+            break seen;
         }
         // Still not healthy after the answer: the pick was made while it was unhealthy.
         assert_eq!(
@@ -118,13 +128,16 @@ async fn a_killed_target_turns_unhealthy_gets_nothing_and_returns_when_restarted
             "b",
             "an unhealthy target got a request"
         );
-        assert!(restarted.elapsed() < WAIT, "a never became healthy again");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a never became healthy again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    let passed = healthy.checks_passed - passed_before;
     assert!(
-        restarted.elapsed() >= interval * (healthy_threshold - 1) - Duration::from_millis(50),
-        "healthy after {:?}: faster than {healthy_threshold} checks",
-        restarted.elapsed()
+        passed >= u64::from(healthy_threshold),
+        "healthy after {passed} passing checks, threshold {healthy_threshold}"
     );
     let before = health(&runtime, a.addr).requests;
     for _ in 0..10 {

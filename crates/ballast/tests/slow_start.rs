@@ -31,10 +31,11 @@ async fn new_target_share(group: &str) -> f64 {
 async fn a_new_target_ramps_up_with_slow_start() {
     for algorithm in ["round_robin", "least_outstanding_requests"] {
         let ramped = new_target_share(&format!(
-            "algorithm = \"{algorithm}\"\nslow_start = \"30s\""
+            "algorithm = \"{algorithm}\"\nslow_start = \"15m\""
         ))
         .await;
-        // About a second into a 30 s ramp: a few percent, far from half.
+        // Seconds into a 15 min ramp (the longest, so even a very slow machine is early
+        // in it): about 1 %, far from half.
         assert!(
             ramped < 0.15,
             "{algorithm}: the new target took {ramped:.2}"

@@ -12,22 +12,28 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
 }
 
-fn start(backend: &Backend) -> BallastProcess {
+fn start(backend: &Backend, response_timeout: &str) -> BallastProcess {
     BallastProcess::start(
         bin(),
-        &web_app_config(&[backend.addr], "", "", "response_timeout = \"1s\""),
+        &web_app_config(
+            &[backend.addr],
+            "",
+            "",
+            &format!("response_timeout = \"{response_timeout}\""),
+        ),
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_upload_does_not_eat_into_the_response_timeout() {
-    // The upload takes 1.5 s and the target answers 0.6 s after it ends: 2.1 s in all,
-    // more than the 1 s response timeout, but the target was within its time.
+    // The upload takes 3 s and the target answers 0.2 s after it ends: more than the 2.5 s
+    // response timeout in all, but the target was well within its time (a 2.3 s margin for
+    // a busy machine, where the old 1 s timeout and 0.6 s delay left 0.4 s).
     let backend = Backend::builder("a")
-        .delay(Duration::from_millis(600))
+        .delay(Duration::from_millis(200))
         .spawn()
         .await;
-    let lb = start(&backend);
+    let lb = start(&backend, "2500ms");
     let mut stream = tokio::net::TcpStream::connect(lb.addr("web"))
         .await
         .unwrap();
@@ -38,7 +44,7 @@ async fn a_slow_upload_does_not_eat_into_the_response_timeout() {
         .await
         .unwrap();
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         stream.write_all(b"ab").await.unwrap();
     }
     let reply = read_until_closed(&mut stream, Duration::from_secs(10)).await;
@@ -53,7 +59,7 @@ async fn a_slow_upload_does_not_eat_into_the_response_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_sending_its_body_gets_408() {
     let backend = Backend::spawn("a").await;
-    let lb = start(&backend);
+    let lb = start(&backend, "1s");
     let mut stream = tokio::net::TcpStream::connect(lb.addr("web"))
         .await
         .unwrap();

@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ballast_testkit::tls::{h2_get, https_get, tls_connect, ClientOptions, TestCa, TlsBackend};
+use ballast_testkit::tls::{
+    h2_get, https_get, tls_connect, ClientOptions, LeafKey, SignatureScheme, TestCa, TlsBackend,
+    ECDSA_SCHEMES, RSA_SCHEMES,
+};
 use ballast_testkit::{Backend, BallastProcess};
 
 fn bin() -> &'static Path {
@@ -125,6 +128,55 @@ async fn policies_refuse_old_protocol_versions() {
     assert!(tls_connect(strict.addr("web"), &sni("site.example.com"))
         .await
         .is_ok());
+}
+
+/// An RSA and an ECDSA certificate for one name (RSA listed first, so it is also the
+/// default): each client gets the one whose key it can verify, by the signature schemes it
+/// offers, over TLS 1.3 and 1.2, with or without SNI; a client that verifies both gets ECDSA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_and_ecdsa_certificates_for_one_name_serve_each_client_the_one_it_verifies() {
+    let ca = TestCa::new("test ca");
+    let rsa = ca.issue_with("site-rsa", &["site.example.com"], LeafKey::Rsa2048);
+    let ecdsa = ca.issue_with("site-ecdsa", &["site.example.com"], LeafKey::EcdsaP256);
+    let backend = Backend::spawn("app").await;
+    let lb = BallastProcess::start(bin(), &https_listener(&[&rsa, &ecdsa], "", backend.addr));
+    let addr = lb.addr("web");
+    let client =
+        |sni: Option<&str>, schemes: Option<&[SignatureScheme]>, tls12_only| ClientOptions {
+            sni: sni.map(str::to_owned),
+            signature_schemes: schemes.map(<[_]>::to_vec),
+            tls12_only,
+            ..ClientOptions::default()
+        };
+    for tls12_only in [false, true] {
+        for sni in [Some("site.example.com"), None] {
+            let cases = [
+                (Some(ECDSA_SCHEMES), &ecdsa, "ECDSA-only"),
+                (Some(RSA_SCHEMES), &rsa, "RSA-only"),
+                (None, &ecdsa, "verifying both"),
+            ];
+            for (schemes, expected, who) in cases {
+                let options = client(sni, schemes, tls12_only);
+                let handshake = tls_connect(addr, &options).await.unwrap_or_else(|e| {
+                    panic!("{who} client, SNI {sni:?}, TLS 1.2 only: {tls12_only}: {e}")
+                });
+                assert_eq!(
+                    handshake.server_cert, expected.der,
+                    "{who} client, SNI {sni:?}, TLS 1.2 only: {tls12_only}"
+                );
+            }
+        }
+    }
+    // And the connection serves requests.
+    let handshake = tls_connect(
+        addr,
+        &client(Some("site.example.com"), Some(RSA_SCHEMES), false),
+    )
+    .await
+    .unwrap();
+    let response = https_get(handshake, "site.example.com", "/rsa").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(backend.recorded()[0].path, "/rsa");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,4 +364,49 @@ health_check = {{ protocol = "https", path = "/", interval = "200ms", timeout = 
     lb.wait_for_health(tls_backend.addr, "healthy", Duration::from_secs(10));
     let event = lb.wait_for_health(plain.addr, "unhealthy", Duration::from_secs(10));
     assert_eq!(event["reason"], "Target.FailedHealthChecks");
+}
+
+/// A key that does not belong to its certificate stops the start with one line naming the
+/// listener's key, the key file and the certificate file, each cause said once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatched_key_stops_the_start_naming_the_key_and_the_files() {
+    let ca = TestCa::new("test ca");
+    let site = ca.issue("site", &["site.example.com"]);
+    let other = ca.issue("other", &["other.example.com"]);
+    let mismatched = ballast_testkit::tls::Issued {
+        key: other.key.clone(),
+        ..site.clone()
+    };
+    let config = ca.dir().join("ballast.toml");
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    std::fs::write(&config, https_listener(&[&mismatched], "", target)).unwrap();
+    let child = tokio::process::Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Only a guard against a start that hangs instead of failing.
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("ballast run did not stop on a bad certificate")
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    assert!(line.contains("listeners.web.tls: "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "{}: does not match {}",
+            other.key.display(),
+            site.cert.display()
+        )),
+        "{line}"
+    );
+    assert_eq!(line.matches("does not match").count(), 1, "{line}");
 }

@@ -28,13 +28,11 @@ pub async fn run_checker(
     loop {
         ticks.tick().await;
         let outcome = check_once(&config, address, tls.as_ref()).await;
-        state.record_check(
-            Instant::now(),
-            matches!(outcome, crate::check::CheckOutcome::Pass),
-        );
+        let now = Instant::now();
+        state.record_check(now, matches!(outcome, crate::check::CheckOutcome::Pass));
         let seen = state.stamp();
         if let Some((next, reason)) = machine.observe(seen.state(), outcome) {
-            if let Some(t) = state.set_state_if_unchanged(seen, next, reason) {
+            if let Some(t) = state.set_state_if_unchanged(seen, next, reason, now) {
                 tracing::info!(
                     target_group = &*group,
                     target = %address,
@@ -44,7 +42,7 @@ pub async fn run_checker(
                     description = reason.description(),
                     "target health changed"
                 );
-                if t.to == HealthState::Healthy && state.lift_ejection(Instant::now()) {
+                if t.to == HealthState::Healthy && state.lift_ejection(now) {
                     tracing::info!(
                         target_group = &*group,
                         target = %address,

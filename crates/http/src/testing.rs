@@ -63,7 +63,10 @@ pub(crate) fn group(name: &str, n: u16, algorithm: Algorithm) -> Arc<TargetGroup
 }
 
 /// A listener with `rules` (priority, conditions, action) and a default action.
-pub(crate) fn routes(default: RouteAction, rules: Vec<(u32, Conditions, RouteAction)>) -> ListenerRoutes {
+pub(crate) fn routes(
+    default: RouteAction,
+    rules: Vec<(u32, Conditions, RouteAction)>,
+) -> ListenerRoutes {
     ListenerRoutes {
         name: ListenerName::from("web"),
         limits: HttpListenerLimits {

@@ -256,9 +256,10 @@ impl Control {
         for leaving in &due {
             if let Some(target) = &leaving.target {
                 target.pool.close_all();
-                if let Some(t) = target
-                    .state
-                    .set_state(HealthState::Unused, HealthReason::NotRegistered)
+                if let Some(t) =
+                    target
+                        .state
+                        .set_state(HealthState::Unused, HealthReason::NotRegistered, now)
                 {
                     log_transition(&leaving.group, leaving.address, t);
                 }

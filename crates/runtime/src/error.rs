@@ -36,9 +36,25 @@ pub enum RuntimeError {
         /// The address asked for.
         address: SocketAddr,
     },
-    /// A certificate, key or CA file does not load.
-    #[error("{0}")]
-    Tls(String),
+    /// A listener's certificate, key or client CA file does not load (or rustls refuses
+    /// them). The message includes the source's, so `to_string()` alone is complete.
+    #[error("listeners.{listener}.tls: {source}")]
+    ListenerTls {
+        /// The listener.
+        listener: ListenerName,
+        /// What is wrong, naming the file (boxed: it is large, and rare).
+        #[source]
+        source: Box<ballast_tls::TlsError>,
+    },
+    /// A target group's CA bundle does not load.
+    #[error("target_groups.{group}.tls: {source}")]
+    TargetTls {
+        /// The group.
+        group: GroupName,
+        /// What is wrong, naming the file (boxed: it is large, and rare).
+        #[source]
+        source: Box<ballast_tls::TlsError>,
+    },
     /// The access log output cannot be opened.
     #[error(transparent)]
     AccessLog(#[from] ballast_telemetry::AccessLogError),

@@ -292,14 +292,15 @@ fn build_group(
                 state.set_state(
                     HealthState::Draining,
                     HealthReason::DeregistrationInProgress,
+                    now,
                 )
             } else if !checked && state.state() != HealthState::Healthy {
                 // The group's health check was removed: nothing will ever pass it again.
-                state.set_state(HealthState::Healthy, HealthReason::None)
+                state.set_state(HealthState::Healthy, HealthReason::None, now)
             } else if matches!(state.state(), HealthState::Draining | HealthState::Unused) {
                 // Registered again while it was leaving.
                 let (s, r) = initial(checked);
-                state.set_state(s, r)
+                state.set_state(s, r, now)
             } else {
                 None
             };

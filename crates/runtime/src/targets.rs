@@ -32,6 +32,10 @@ pub struct TargetHealth {
     pub transitions: u64,
     /// When its last active health check ran and whether it passed (`None`: not checked).
     pub last_check: Option<(std::time::SystemTime, bool)>,
+    /// Active health checks that passed since it was first configured.
+    pub checks_passed: u64,
+    /// Active health checks that failed since it was first configured.
+    pub checks_failed: u64,
 }
 
 impl Runtime {
@@ -104,6 +108,10 @@ impl Runtime {
                         let ago = now.saturating_duration_since(at);
                         (std::time::SystemTime::now() - ago, passed)
                     }),
+                    // After the state: a check is counted before the state it decides is
+                    // written, so the counts include the check behind the state read.
+                    checks_passed: t.state.checks().0,
+                    checks_failed: t.state.checks().1,
                 })
             })
             .collect()
@@ -131,6 +139,7 @@ impl Runtime {
             if let Some(t) = target.state.set_state(
                 HealthState::Draining,
                 HealthReason::DeregistrationInProgress,
+                Instant::now(),
             ) {
                 log_transition(group, address, t);
             }

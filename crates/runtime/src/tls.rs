@@ -62,8 +62,11 @@ impl TlsState {
             }
             let client = match previous.clients.get(tls) {
                 Some(client) => Arc::clone(client),
-                None => build_client_config(tls.verify, tls.ca.as_deref()).map_err(|e| {
-                    RuntimeError::Tls(format!("target_groups.{}.tls: {e}", group.name))
+                None => build_client_config(tls.verify, tls.ca.as_deref()).map_err(|source| {
+                    RuntimeError::TargetTls {
+                        group: group.name.clone(),
+                        source: Box::new(source),
+                    }
                 })?,
             };
             next.clients.insert(tls.clone(), client);
@@ -127,7 +130,10 @@ fn load_listener(
     tls: &ListenerTls,
     challenges: &Arc<AcmeChallenges>,
 ) -> Result<ListenerTlsState, RuntimeError> {
-    let error = |e: ballast_tls::TlsError| RuntimeError::Tls(format!("listeners.{name}.tls: {e}"));
+    let error = |source| RuntimeError::ListenerTls {
+        listener: name.clone(),
+        source: Box::new(source),
+    };
     let stamps = stamp_files(tls);
     let certificates = load_certificates(tls).map_err(error)?;
     let mut resolver = SniResolver::new(&certificates);

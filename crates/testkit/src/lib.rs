@@ -4,7 +4,8 @@
 //! so it tests Ballast from the outside, the way users meet it: the real binary as a child
 //! process ([`BallastProcess`]), real HTTP backends ([`Backend`]), misbehaving TCP peers
 //! ([`RawBackend`]), `ballast echo` processes to kill and restart ([`EchoProcess`]), tonic's
-//! gRPC health server ([`GrpcHealthServer`]) and real clients ([`client`]).
+//! gRPC health server ([`GrpcHealthServer`]) and real clients ([`client`]); and the seeded
+//! simulation runner for pure state machines ([`sim`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -16,6 +17,7 @@ mod grpc;
 pub mod pebble;
 mod process;
 mod raw;
+pub mod sim;
 pub mod tls;
 
 pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};

@@ -10,8 +10,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::DigitallySignedStruct;
 use tokio::net::TcpStream;
+
+/// The signature schemes a client offers (for [`ClientOptions::signature_schemes`]).
+pub use rustls::SignatureScheme;
 
 /// A certificate authority writing PEM files into a temporary directory.
 pub struct TestCa {
@@ -56,9 +59,23 @@ impl TestCa {
         &self.cert_pem
     }
 
-    /// A leaf for `names` (DNS names or IP addresses), written as `FILE.pem` / `FILE.key`.
+    /// A leaf for `names` (DNS names or IP addresses), written as `FILE.pem` / `FILE.key`,
+    /// with an ECDSA P-256 key.
     pub fn issue(&self, file: &str, names: &[&str]) -> Issued {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        self.issue_with(file, names, LeafKey::EcdsaP256)
+    }
+
+    /// [`Self::issue`] with a key of the given type.
+    pub fn issue_with(&self, file: &str, names: &[&str], kind: LeafKey) -> Issued {
+        let key = match kind {
+            LeafKey::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            LeafKey::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+            LeafKey::Ed25519 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519),
+            LeafKey::Rsa2048 => {
+                rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(rsa_key_pem(), &rcgen::PKCS_RSA_SHA256)
+            }
+        }
+        .unwrap();
         let params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
@@ -96,6 +113,55 @@ impl TestCa {
     }
 }
 
+/// The key type of a leaf certificate from [`TestCa::issue_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafKey {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+    /// RSA 2048: rcgen with ring cannot make RSA keys, so `openssl genpkey` makes one (once
+    /// per test process; every RSA leaf shares it).
+    Rsa2048,
+}
+
+/// A PKCS#8 RSA key from the real `openssl` tool (which the TLS tests use as a client too).
+fn rsa_key_pem() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let output = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .output()
+            .expect("openssl is installed (apt-get install openssl)");
+        assert!(
+            output.status.success(),
+            "openssl genpkey: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    })
+}
+
+/// The signature schemes a client that verifies only ECDSA offers.
+pub const ECDSA_SCHEMES: &[SignatureScheme] = &[
+    SignatureScheme::ECDSA_NISTP256_SHA256,
+    SignatureScheme::ECDSA_NISTP384_SHA384,
+];
+
+/// The signature schemes a client that verifies only RSA offers (PSS for TLS 1.3, PKCS#1
+/// for TLS 1.2).
+pub const RSA_SCHEMES: &[SignatureScheme] = &[
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PSS_SHA384,
+    SignatureScheme::RSA_PKCS1_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA384,
+];
+
 /// Options of a test TLS client.
 #[derive(Default, Clone)]
 pub struct ClientOptions {
@@ -107,6 +173,9 @@ pub struct ClientOptions {
     pub client_cert: Option<Issued>,
     /// Offer TLS 1.2 only.
     pub tls12_only: bool,
+    /// Offer only these signature schemes (`None`: every scheme the provider verifies), as a
+    /// client that can verify only some key types does.
+    pub signature_schemes: Option<Vec<SignatureScheme>>,
 }
 
 /// The result of a handshake: the stream, the leaf certificate the server showed, and the
@@ -130,7 +199,11 @@ pub async fn tls_connect(addr: SocketAddr, options: &ClientOptions) -> std::io::
         .with_protocol_versions(versions)
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Capture(Arc::clone(&seen), provider)));
+        .with_custom_certificate_verifier(Arc::new(Capture {
+            seen: Arc::clone(&seen),
+            schemes: options.signature_schemes.clone(),
+            provider,
+        }));
     let mut config = match &options.client_cert {
         Some(issued) => builder
             .with_client_auth_cert(
@@ -232,11 +305,13 @@ pub async fn h2_get(handshake: Handshake, authority: &str, path: &str) -> http::
     http::Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
 }
 
+/// Accepts any server certificate and keeps it; offers `schemes` when given.
 #[derive(Debug)]
-struct Capture(
-    Arc<Mutex<Option<CertificateDer<'static>>>>,
-    Arc<rustls::crypto::CryptoProvider>,
-);
+struct Capture {
+    seen: Arc<Mutex<Option<CertificateDer<'static>>>>,
+    schemes: Option<Vec<SignatureScheme>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
 impl ServerCertVerifier for Capture {
     fn verify_server_cert(
@@ -247,7 +322,7 @@ impl ServerCertVerifier for Capture {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.0.lock().unwrap() = Some(end_entity.clone().into_owned());
+        *self.seen.lock().unwrap() = Some(end_entity.clone().into_owned());
         Ok(ServerCertVerified::assertion())
     }
 
@@ -261,7 +336,7 @@ impl ServerCertVerifier for Capture {
             message,
             cert,
             dss,
-            &self.1.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -275,12 +350,18 @@ impl ServerCertVerifier for Capture {
             message,
             cert,
             dss,
-            &self.1.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.1.signature_verification_algorithms.supported_schemes()
+        match &self.schemes {
+            Some(schemes) => schemes.clone(),
+            None => self
+                .provider
+                .signature_verification_algorithms
+                .supported_schemes(),
+        }
     }
 }
 

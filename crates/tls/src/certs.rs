@@ -8,7 +8,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::TlsError;
+use crate::{FileProblem, TlsError};
 
 /// A loaded certificate with the names it serves.
 #[derive(Debug, Clone)]
@@ -26,23 +26,19 @@ pub fn load_pair(
     key: &Path,
     provider: &CryptoProvider,
 ) -> Result<CertificateInfo, TlsError> {
-    let file_error = |path: &Path, reason: String| TlsError::File {
-        path: path.display().to_string(),
-        reason,
-    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| file_error(cert, format!("cannot read certificates: {e}")))?
+        .map_err(|e| TlsError::file(cert, FileProblem::ReadCertificates(e)))?
         .collect::<Result<_, _>>()
-        .map_err(|e| file_error(cert, format!("not a PEM certificate chain: {e}")))?;
+        .map_err(|e| TlsError::file(cert, FileProblem::NotCertificateChain(e)))?;
     let leaf = chain
         .first()
-        .ok_or_else(|| file_error(cert, "no certificate in the file".to_owned()))?;
+        .ok_or_else(|| TlsError::file(cert, FileProblem::NoCertificate))?;
     let private = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| file_error(key, format!("not a PEM private key: {e}")))?;
+        .map_err(|e| TlsError::file(key, FileProblem::NotPrivateKey(e)))?;
     let signing = provider
         .key_provider
         .load_private_key(private)
-        .map_err(|e| file_error(key, format!("unsupported private key: {e}")))?;
+        .map_err(|e| TlsError::file(key, FileProblem::UnsupportedKey(e)))?;
     let names = webpki::EndEntityCert::try_from(leaf)
         .map(|parsed| {
             parsed
@@ -50,11 +46,15 @@ pub fn load_pair(
                 .map(str::to_ascii_lowercase)
                 .collect::<Vec<_>>()
         })
-        .map_err(|e| file_error(cert, format!("cannot parse the certificate: {e:?}")))?;
+        .map_err(|e| TlsError::file(cert, FileProblem::BadCertificate(e)))?;
     let certified = CertifiedKey::new(chain, signing);
     certified
         .keys_match()
-        .map_err(|e| file_error(key, format!("does not match {}: {e}", cert.display())))?;
+        .map_err(|source| TlsError::KeyMismatch {
+            key: key.to_owned(),
+            cert: cert.to_owned(),
+            source,
+        })?;
     Ok(CertificateInfo {
         key: Arc::new(certified),
         names,

@@ -9,7 +9,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::TlsError;
+use crate::{FileProblem, TlsError};
 
 /// A client configuration for talking to targets: verifying them against `ca` (a PEM
 /// bundle) or, without one, the system's roots; or, with `verify = false`, not at all
@@ -36,21 +36,18 @@ pub fn build_client_config(verify: bool, ca: Option<&Path>) -> Result<Arc<Client
 
 /// The certificates of a PEM bundle as trust anchors.
 pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
-    let file_error = |reason: String| TlsError::File {
-        path: path.display().to_string(),
-        reason,
-    };
+    let file_error = |problem| TlsError::file(path, problem);
     let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(format!("cannot read the CA bundle: {e}")))?;
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(|e| file_error(FileProblem::ReadBundle(e)))?;
     for cert in certs {
-        let cert = cert.map_err(|e| file_error(format!("not a PEM certificate: {e}")))?;
+        let cert = cert.map_err(|e| file_error(FileProblem::NotCertificate(e)))?;
         roots
             .add(cert)
-            .map_err(|e| file_error(format!("not a usable CA certificate: {e}")))?;
+            .map_err(|e| file_error(FileProblem::UnusableCa(e)))?;
     }
     if roots.is_empty() {
-        return Err(file_error("no certificate in the bundle".to_owned()));
+        return Err(file_error(FileProblem::EmptyBundle));
     }
     Ok(roots)
 }

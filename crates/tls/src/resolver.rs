@@ -1,13 +1,16 @@
-//! Choosing a listener's certificate per handshake by SNI, from a table that can be swapped
-//! while connections are open (certificate rotation, ACME issuance and renewal).
+//! Choosing a listener's certificate per handshake by SNI (and, when a name has an RSA and an
+//! ECDSA certificate, by the key types the client can verify), from a table that can be
+//! swapped while connections are open (certificate rotation, ACME issuance and renewal).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::SignatureScheme;
 
+use crate::key_choice::KeyChoice;
 use crate::{AcmeChallenges, CertificateInfo, ACME_TLS_ALPN};
 
 /// The certificates of one listener, by name. Lock-free to read: one `ArcSwap` load per
@@ -19,37 +22,36 @@ use crate::{AcmeChallenges, CertificateInfo, ACME_TLS_ALPN};
 /// validation handshakes.
 #[derive(Debug)]
 pub struct SniResolver {
-    table: ArcSwap<SniTable>,
-    /// What the table was built from; only the control plane takes this lock, to rebuild.
-    sources: Mutex<Sources>,
+    /// The table with what it was built from, swapped whole: a handshake loads it without a
+    /// lock, and the two sources (configuration, ACME) rebuild it without one either.
+    current: ArcSwap<Resolved>,
     /// Pending `tls-alpn-01` challenges, for listeners that answer them.
     acme: Option<Arc<AcmeChallenges>>,
 }
 
 #[derive(Debug, Default)]
-struct Sources {
+struct Resolved {
     configured: Vec<CertificateInfo>,
     managed: Vec<CertificateInfo>,
+    table: SniTable,
 }
 
+/// Per name, the certificates that serve it: the first listed of each key type.
 #[derive(Debug, Default)]
 struct SniTable {
-    exact: HashMap<String, Arc<CertifiedKey>>,
+    exact: HashMap<String, KeyChoice>,
     /// `*.example.com` filed under `example.com`.
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
-    /// The first certificate: for clients that send no SNI, or a name nobody serves.
-    default: Option<Arc<CertifiedKey>>,
+    wildcard: HashMap<String, KeyChoice>,
+    /// The first certificate, with those of other key types for its first name: for
+    /// clients that send no SNI, or a name nobody serves.
+    default: KeyChoice,
 }
 
 impl SniResolver {
     /// A resolver serving `certificates`; the first is the default.
     pub fn new(certificates: &[CertificateInfo]) -> Self {
         Self {
-            table: ArcSwap::from_pointee(SniTable::build(certificates, &[])),
-            sources: Mutex::new(Sources {
-                configured: certificates.to_vec(),
-                managed: Vec::new(),
-            }),
+            current: ArcSwap::from_pointee(Resolved::new(certificates.to_vec(), Vec::new())),
             acme: None,
         }
     }
@@ -70,47 +72,43 @@ impl SniResolver {
     /// Serves `certificates` (the configured ones) from the next handshake on; handshakes
     /// and connections already under way keep what they had. ACME certificates stay.
     pub fn replace(&self, certificates: &[CertificateInfo]) {
-        let mut sources = self.lock();
-        sources.configured = certificates.to_vec();
-        self.table.store(Arc::new(SniTable::build(
-            &sources.configured,
-            &sources.managed,
-        )));
+        // A read-copy-update: a rebuild racing the other source's is done again on top of
+        // it, so neither change is lost.
+        self.current
+            .rcu(|old| Resolved::new(certificates.to_vec(), old.managed.clone()));
     }
 
     /// Serves `certificates` (obtained by ACME) from the next handshake on, before the
     /// configured ones for the names they cover. Configured certificates stay.
     pub fn replace_managed(&self, certificates: &[CertificateInfo]) {
-        let mut sources = self.lock();
-        sources.managed = certificates.to_vec();
-        self.table.store(Arc::new(SniTable::build(
-            &sources.configured,
-            &sources.managed,
-        )));
+        self.current
+            .rcu(|old| Resolved::new(old.configured.clone(), certificates.to_vec()));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
-        self.sources
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The certificate for a server name (`None`: no SNI).
-    pub fn certificate_for(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        let table = self.table.load();
+    /// The certificate for a server name (`None`: no SNI) and a client offering the
+    /// signature `schemes`: exact name, then wildcard, then the default; among the
+    /// certificates found there, one per key type, the one whose key the client can verify,
+    /// ECDSA first.
+    pub fn certificate_for(
+        &self,
+        name: Option<&str>,
+        schemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let current = self.current.load();
+        let table = &current.table;
         let Some(name) = name else {
-            return table.default.clone();
+            return table.default.choose(schemes);
         };
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(key) = table.exact.get(&name) {
-            return Some(Arc::clone(key));
+        if let Some(choice) = table.exact.get(&name) {
+            return choice.choose(schemes);
         }
         // A wildcard covers exactly one label: `*.example.com` serves `a.example.com`.
         let parent = name.split_once('.').map(|(_, parent)| parent);
-        if let Some(key) = parent.and_then(|p| table.wildcard.get(p)) {
-            return Some(Arc::clone(key));
+        if let Some(choice) = parent.and_then(|p| table.wildcard.get(p)) {
+            return choice.choose(schemes);
         }
-        table.default.clone()
+        table.default.choose(schemes)
     }
 }
 
@@ -126,29 +124,49 @@ impl ResolvesServerCert for SniResolver {
                 return acme.tls_alpn01(&name);
             }
         }
-        self.certificate_for(client_hello.server_name())
+        self.certificate_for(client_hello.server_name(), client_hello.signature_schemes())
+    }
+}
+
+impl Resolved {
+    fn new(configured: Vec<CertificateInfo>, managed: Vec<CertificateInfo>) -> Self {
+        let table = SniTable::build(&configured, &managed);
+        Self {
+            configured,
+            managed,
+            table,
+        }
     }
 }
 
 impl SniTable {
-    /// Managed (ACME) certificates win for their names; the default stays the first
-    /// configured certificate, or the first managed one when none is configured.
+    /// For each key type, the first certificate listing a name serves it, managed (ACME)
+    /// ones first. The default is the first configured certificate, or the first managed
+    /// one when none is configured, beside the certificates of other key types from the
+    /// same list that serve its first name (its RSA or ECDSA twin).
     fn build(configured: &[CertificateInfo], managed: &[CertificateInfo]) -> Self {
-        let mut table = SniTable {
-            default: configured
-                .first()
-                .or_else(|| managed.first())
-                .map(|c| Arc::clone(&c.key)),
-            ..SniTable::default()
+        let mut table = SniTable::default();
+        let defaults = if configured.is_empty() {
+            managed
+        } else {
+            configured
         };
+        if let Some((first, others)) = defaults.split_first() {
+            table.default.offer(&first.key);
+            if let Some(name) = first.names.first() {
+                others
+                    .iter()
+                    .filter(|c| c.names.contains(name))
+                    .for_each(|c| table.default.offer(&c.key));
+            }
+        }
         for certificate in managed.iter().chain(configured) {
             for name in &certificate.names {
-                let map = match name.strip_prefix("*.") {
+                let choice = match name.strip_prefix("*.") {
                     Some(parent) => table.wildcard.entry(parent.to_owned()),
                     None => table.exact.entry(name.clone()),
                 };
-                // The first certificate listing a name serves it.
-                map.or_insert_with(|| Arc::clone(&certificate.key));
+                choice.or_default().offer(&certificate.key);
             }
         }
         table

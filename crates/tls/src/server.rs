@@ -32,7 +32,10 @@ pub fn build_server_config(
             let roots = crate::client::load_roots(ca)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| TlsError::Verifier(format!("{}: {e}", ca.display())))?;
+                .map_err(|source| TlsError::Verifier {
+                    ca: ca.to_owned(),
+                    source,
+                })?;
             builder.with_client_cert_verifier(verifier)
         }
     };

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::KeyPath;
+use crate::error::{ErrorKind, KeyPath};
 use crate::raw::{RawListenerTls, RawTargetTls};
 use crate::tls::{
     CertificateFiles, ClientCertificateMode, ClientCertificates, ListenerTls, TargetTls, TlsPolicy,
@@ -29,6 +29,26 @@ impl Validator {
         let mut certificates = Vec::new();
         for (i, pair) in raw.certificates.iter().enumerate() {
             let at = path.key("certificates").index(i);
+            // Two certificates may serve one name (an RSA and an ECDSA one, say); the same
+            // certificate twice is a mistake (only the first would ever serve).
+            let first = raw.certificates[..i]
+                .iter()
+                .position(|p| p.cert == pair.cert);
+            if let Some(first) = first {
+                self.error(
+                    at.key("cert"),
+                    ErrorKind::Conflict {
+                        what: format!("certificate file \"{}\"", pair.cert),
+                        other: path
+                            .key("certificates")
+                            .index(first)
+                            .key("cert")
+                            .to_string(),
+                    },
+                );
+                ok = false;
+                continue;
+            }
             let cert = self.readable(&at.key("cert"), &pair.cert);
             let key = self.readable(&at.key("key"), &pair.key);
             match (cert, key) {

@@ -18,7 +18,9 @@ fn forwarding(n: u16) -> Forwarding {
 }
 
 fn refused() -> Fault {
-    Fault::Connect(ConnectError::Io(std::io::ErrorKind::ConnectionRefused.into()))
+    Fault::Connect(ConnectError::Io(
+        std::io::ErrorKind::ConnectionRefused.into(),
+    ))
 }
 
 #[test]
@@ -27,7 +29,10 @@ fn a_refused_connect_goes_once_to_another_target() {
     let mut attempts = Attempts::new(&forward, false);
     let first = attempts.next(Instant::now(), 0).unwrap();
     assert_eq!(first.index, 0);
-    assert!(attempts.failed(first, refused(), true, true).is_none(), "retried");
+    assert!(
+        attempts.failed(first, refused(), true, true).is_none(),
+        "retried"
+    );
     let second = attempts.next(Instant::now(), 1).unwrap();
     assert_ne!(second.index, 0, "never the target that just failed");
     let (fault, _) = attempts
@@ -44,11 +49,21 @@ fn retry_rules_per_fault() {
         (refused(), true, false, true),
         (refused(), false, false, false),
         (Fault::Connect(ConnectError::Timeout), true, false, true),
-        (Fault::Connect(ConnectError::Exhausted(None)), true, true, false),
+        (
+            Fault::Connect(ConnectError::Exhausted(None)),
+            true,
+            true,
+            false,
+        ),
         (closed(), false, true, true),
         (closed(), false, false, false),
         (Fault::ResponseTimeout, false, true, false),
-        (Fault::InvalidResponse(crate::h1::ResponseError::TooLarge), false, true, false),
+        (
+            Fault::InvalidResponse(crate::h1::ResponseError::TooLarge),
+            false,
+            true,
+            false,
+        ),
     ];
     for (fault, unsent, replayable, retried) in table {
         let forward = forwarding(2);
@@ -56,7 +71,11 @@ fn retry_rules_per_fault() {
         let tried = attempts.next(Instant::now(), 0).unwrap();
         let name = fault.reason();
         let answer = attempts.failed(tried, fault, unsent, true);
-        assert_eq!(answer.is_none(), retried, "{name} unsent={unsent} replayable={replayable}");
+        assert_eq!(
+            answer.is_none(),
+            retried,
+            "{name} unsent={unsent} replayable={replayable}"
+        );
     }
 }
 
@@ -65,7 +84,9 @@ fn a_single_target_group_never_replays() {
     let forward = forwarding(1);
     let mut attempts = Attempts::new(&forward, true);
     let tried = attempts.next(Instant::now(), 0).unwrap();
-    assert!(attempts.failed(tried, Fault::TargetClosed(None), false, true).is_some());
+    assert!(attempts
+        .failed(tried, Fault::TargetClosed(None), false, true)
+        .is_some());
 }
 
 #[test]
@@ -74,12 +95,25 @@ fn failures_count_against_the_target_only_when_it_is_to_blame() {
     let target = Arc::clone(&forward.group.targets[0]);
     let mut attempts = Attempts::new(&forward, false);
     let tried = attempts.next(Instant::now(), 0).unwrap();
-    attempts.failed(tried, Fault::Connect(ConnectError::Exhausted(None)), true, true);
-    assert_eq!(target.state.consecutive_failures(), 0, "Ballast's own exhaustion");
+    attempts.failed(
+        tried,
+        Fault::Connect(ConnectError::Exhausted(None)),
+        true,
+        true,
+    );
+    assert_eq!(
+        target.state.consecutive_failures(),
+        0,
+        "Ballast's own exhaustion"
+    );
     let mut attempts = Attempts::new(&forward, false);
     let tried = attempts.next(Instant::now(), 0).unwrap();
     attempts.failed(tried, Fault::TargetClosed(None), false, false);
-    assert_eq!(target.state.consecutive_failures(), 0, "closed on a client still uploading");
+    assert_eq!(
+        target.state.consecutive_failures(),
+        0,
+        "closed on a client still uploading"
+    );
     let mut attempts = Attempts::new(&forward, false);
     let tried = attempts.next(Instant::now(), 0).unwrap();
     attempts.failed(tried, Fault::ResponseTimeout, false, true);
@@ -94,6 +128,7 @@ fn no_target_tells_empty_groups_from_unhealthy_ones() {
         t.state.set_state(
             ballast_balance::HealthState::Unhealthy,
             ballast_balance::HealthReason::FailedHealthChecks,
+            Instant::now(),
         );
     }
     let mut attempts = Attempts::new(&forward, false);

@@ -78,14 +78,20 @@ fn a_forward_is_decided_down_to_its_first_target() {
     let app = group("app", 3, Algorithm::RoundRobin);
     let routes = routes(RouteAction::Forward(Arc::clone(&app)), vec![]);
     let picks: Vec<Option<usize>> = (0..6)
-        .map(|_| match decide(&routes, &request("/", &[("host", "a")]), &input()).verdict {
-            Verdict::Forward(f) => f.target,
-            _ => None,
-        })
+        .map(
+            |_| match decide(&routes, &request("/", &[("host", "a")]), &input()).verdict {
+                Verdict::Forward(f) => f.target,
+                _ => None,
+            },
+        )
         .collect();
     assert_eq!(picks.iter().flatten().count(), 6);
     for i in 0..3 {
-        assert_eq!(picks.iter().filter(|p| **p == Some(i)).count(), 2, "round robin: {picks:?}");
+        assert_eq!(
+            picks.iter().filter(|p| **p == Some(i)).count(),
+            2,
+            "round robin: {picks:?}"
+        );
     }
 }
 
@@ -104,7 +110,11 @@ fn ip_hash_places_a_client_by_its_address() {
     let first = target(b"192.0.2.1");
     assert!(first.0, "a hashing group gets a key");
     for _ in 0..10 {
-        assert_eq!(target(b"192.0.2.1"), first, "the same client, the same target");
+        assert_eq!(
+            target(b"192.0.2.1"),
+            first,
+            "the same client, the same target"
+        );
     }
 }
 
@@ -112,7 +122,11 @@ fn ip_hash_places_a_client_by_its_address() {
 fn nothing_to_pick_leaves_the_target_empty() {
     let app = group("app", 2, Algorithm::RoundRobin);
     for t in &app.targets {
-        t.state.set_state(HealthState::Draining, HealthReason::DeregistrationInProgress);
+        t.state.set_state(
+            HealthState::Draining,
+            HealthReason::DeregistrationInProgress,
+            Instant::now(),
+        );
     }
     let routes = routes(RouteAction::Forward(Arc::clone(&app)), vec![]);
     match decide(&routes, &request("/", &[]), &input()).verdict {

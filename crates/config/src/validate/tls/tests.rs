@@ -63,6 +63,7 @@ fn bad_tls_settings_name_their_key() {
         (listener("https", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}], policy = \"old\" }}")), "listeners.web.tls.policy: invalid value \"old\": expected one of \"ballast-tls12-2024\"".to_owned()),
         (listener("https", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}], client_certificates = {{ mode = \"verify\" }} }}")), "listeners.web.tls.client_certificates.ca: invalid value no CA bundle".to_owned()),
         (format!("{}\n[target_groups.b]\ntls = {{ verify = false }}\n", listener("http", "")), "target_groups.b.tls: invalid value tls on a group that is not https".to_owned()),
+        (listener("https", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}, {{ cert = \"{f}\", key = \"{f}\" }}] }}")), format!("listeners.web.tls.certificates[1].cert: certificate file \"{f}\" is already used by listeners.web.tls.certificates[0].cert")),
     ];
     for (text, expected) in cases {
         let errors = messages(&text);

@@ -33,8 +33,14 @@ fn a_simple_get_is_parsed_into_ranges() {
     assert_eq!(head.method_kind, MethodKind::Get);
     assert_eq!(head.path.of(bytes), b"/a/b");
     assert_eq!(head.query.map(|q| q.of(bytes)), Some(&b"x=1"[..]));
-    assert_eq!(head.host.map(|h| h.of(bytes)), Some(&b"example.com:8080"[..]));
-    assert_eq!((head.minor, head.body, head.keep_alive), (1, BodyKind::None, true));
+    assert_eq!(
+        head.host.map(|h| h.of(bytes)),
+        Some(&b"example.com:8080"[..])
+    );
+    assert_eq!(
+        (head.minor, head.body, head.keep_alive),
+        (1, BodyKind::None, true)
+    );
     assert_eq!(fields.len(), 2);
     assert_eq!(fields[0].kind, FieldKind::Host);
     assert_eq!(fields[1].kind, FieldKind::Plain);
@@ -63,8 +69,13 @@ fn partial_heads_wait_and_oversized_ones_are_refused() {
 fn framing_follows_rfc_9112() {
     let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
     assert_eq!(head.body, BodyKind::Length(5));
-    let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
-    assert_eq!(head.body, BodyKind::Length(5), "identical duplicates are one length");
+    let (head, _) =
+        ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(
+        head.body,
+        BodyKind::Length(5),
+        "identical duplicates are one length"
+    );
     let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
     assert_eq!(head.body, BodyKind::Chunked);
     let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
@@ -87,17 +98,31 @@ fn framing_follows_rfc_9112() {
 
 #[test]
 fn lookalike_framing_fields_are_marked_not_obeyed() {
-    let bytes = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nContent_Length: 99\r\n\r\n";
+    let bytes =
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nContent_Length: 99\r\n\r\n";
     let (head, fields) = ok(bytes);
-    assert_eq!(head.body, BodyKind::None, "only the real names frame a body");
+    assert_eq!(
+        head.body,
+        BodyKind::None,
+        "only the real names frame a body"
+    );
     assert!(fields[1..].iter().all(|f| f.kind == FieldKind::Lookalike));
 }
 
 #[test]
 fn hosts_are_validated() {
-    assert_eq!(refused(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), HeadError::InvalidHost);
-    assert_eq!(refused(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), HeadError::InvalidHost);
-    assert_eq!(refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), HeadError::InvalidHost);
+    assert_eq!(
+        refused(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        HeadError::InvalidHost
+    );
+    assert_eq!(
+        refused(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        HeadError::InvalidHost
+    );
+    assert_eq!(
+        refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        HeadError::InvalidHost
+    );
     assert_eq!(refused(b"GET / HTTP/1.1\r\n\r\n"), HeadError::MissingHost);
     let (head, _) = ok(b"GET / HTTP/1.0\r\n\r\n");
     assert!(head.host.is_none(), "HTTP/1.0 may leave Host out");
@@ -109,7 +134,10 @@ fn hosts_are_validated() {
 fn request_targets_are_checked() {
     let bytes = b"GET http://Example.com:81/p?q HTTP/1.1\r\nHost: other\r\n\r\n";
     let (head, _) = ok(bytes);
-    assert_eq!(head.authority.map(|a| a.of(bytes)), Some(&b"Example.com:81"[..]));
+    assert_eq!(
+        head.authority.map(|a| a.of(bytes)),
+        Some(&b"Example.com:81"[..])
+    );
     assert_eq!(head.path.of(bytes), b"/p");
     assert_eq!(head.query.map(|q| q.of(bytes)), Some(&b"q"[..]));
     let bytes = b"GET https://example.com HTTP/1.1\r\n\r\n";
@@ -127,9 +155,17 @@ fn request_targets_are_checked() {
         b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
         b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
     ] {
-        assert_eq!(refused(bytes), HeadError::BadTarget, "{}", String::from_utf8_lossy(bytes));
+        assert_eq!(
+            refused(bytes),
+            HeadError::BadTarget,
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
     }
-    assert_eq!(refused(b"CONNECT evil.com:443 HTTP/1.1\r\nHost: evil.com:443\r\n\r\n"), HeadError::Connect);
+    assert_eq!(
+        refused(b"CONNECT evil.com:443 HTTP/1.1\r\nHost: evil.com:443\r\n\r\n"),
+        HeadError::Connect
+    );
 }
 
 #[test]
@@ -152,21 +188,46 @@ fn malformed_heads_are_refused() {
 
 #[test]
 fn keep_alive_follows_the_version_and_connection_options() {
-    assert!(!ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").0.keep_alive);
-    assert!(!ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, keep-alive\r\n\r\n").0.keep_alive);
+    assert!(
+        !ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .0
+            .keep_alive
+    );
+    assert!(
+        !ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, keep-alive\r\n\r\n")
+            .0
+            .keep_alive
+    );
     assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").0.keep_alive);
-    assert!(ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").0.keep_alive);
-    assert!(ok(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n").0.expect_continue);
+    assert!(
+        ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .0
+            .keep_alive
+    );
+    assert!(
+        ok(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n")
+            .0
+            .expect_continue
+    );
 }
 
 #[test]
 fn fields_named_in_connection_are_marked_hop_by_hop() {
     let bytes = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-secret, Host\r\nX-Secret: 1\r\nX-Kept: 1\r\n\r\n";
     let (_, fields) = ok(bytes);
-    let kind = |name: &[u8]| fields.iter().find(|f| f.name.of(bytes) == name).map(|f| f.kind);
+    let kind = |name: &[u8]| {
+        fields
+            .iter()
+            .find(|f| f.name.of(bytes) == name)
+            .map(|f| f.kind)
+    };
     assert_eq!(kind(b"X-Secret"), Some(FieldKind::Listed));
     assert_eq!(kind(b"X-Kept"), Some(FieldKind::Plain));
-    assert_eq!(kind(b"Host"), Some(FieldKind::Host), "Host is never dropped");
+    assert_eq!(
+        kind(b"Host"),
+        Some(FieldKind::Host),
+        "Host is never dropped"
+    );
 }
 
 proptest::proptest! {

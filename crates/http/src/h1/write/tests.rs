@@ -68,15 +68,27 @@ fn new_ids_replace_the_clients_and_rewrites_apply() {
             (b"X-Request-Id", b"bad id"),
             (b"X-Debug", b"1"),
             (b"X-Env", b"dev"),
-            (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (
+                b"traceparent",
+                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
         ],
         BodyKind::Chunked,
         &add,
     );
-    assert!(!head.contains("bad id") && head.contains("X-Request-Id: abc\r\n"), "{head}");
-    assert!(head.contains("traceparent: 00-4bf9"), "a valid traceparent is kept: {head}");
+    assert!(
+        !head.contains("bad id") && head.contains("X-Request-Id: abc\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("traceparent: 00-4bf9"),
+        "a valid traceparent is kept: {head}"
+    );
     assert!(!head.contains("X-Debug") && !head.contains("dev"), "{head}");
-    assert!(head.contains("X-Env: prod\r\n") && head.ends_with("Transfer-Encoding: chunked\r\n\r\n"), "{head}");
+    assert!(
+        head.contains("X-Env: prod\r\n") && head.ends_with("Transfer-Encoding: chunked\r\n\r\n"),
+        "{head}"
+    );
 }
 
 #[test]
@@ -94,14 +106,35 @@ fn responses_keep_end_to_end_fields_and_get_ballasts_framing() {
     .collect();
     let mut out = Vec::new();
     let cookie: &[u8] = b"Set-Cookie: AWSALB=x";
-    write_response_head(&mut out, 200, b"", fields.iter().copied(), &[cookie], None, ClientFraming::Chunked, Connection::Close);
+    write_response_head(
+        &mut out,
+        200,
+        b"",
+        fields.iter().copied(),
+        &[cookie],
+        None,
+        ClientFraming::Chunked,
+        Connection::Close,
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: AWSALB=x\r\n\
          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     let mut out = Vec::new();
-    write_response_head(&mut out, 299, b"Fine", fields.iter().copied(), &[], None, ClientFraming::AsIs, Connection::Default);
+    write_response_head(
+        &mut out,
+        299,
+        b"Fine",
+        fields.iter().copied(),
+        &[],
+        None,
+        ClientFraming::AsIs,
+        Connection::Default,
+    );
     let text = String::from_utf8(out).unwrap();
-    assert!(text.starts_with("HTTP/1.1 299 Fine\r\n") && text.contains("Content-Length: 5\r\n"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 299 Fine\r\n") && text.contains("Content-Length: 5\r\n"),
+        "{text}"
+    );
 }
