@@ -50,6 +50,11 @@ impl<'f> Attempts<'f> {
         &self.forward.group
     }
 
+    /// Whether no try was made yet.
+    pub(crate) fn is_first(&self) -> bool {
+        self.tries == 0
+    }
+
     /// The target of the next try, or the fault to answer with when there is none (no
     /// target may take traffic, the retry budget is spent, or the one retry went nowhere).
     pub(crate) fn next(

@@ -20,7 +20,10 @@ const POOLED_BUFFERS: usize = 256;
 /// the type is `Send`, never contended).
 #[derive(Debug)]
 pub struct BufferPool {
-    free: ArrayQueue<Vec<u8>>,
+    /// Read buffers, kept at their full length (initialised once, never zeroed again).
+    reads: ArrayQueue<Vec<u8>>,
+    /// Buffers heads are written into (kept empty).
+    writes: ArrayQueue<Vec<u8>>,
     fields: ArrayQueue<Vec<Field>>,
 }
 
@@ -38,19 +41,27 @@ impl BufferPool {
     /// An empty pool.
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
-            free: ArrayQueue::new(POOLED_BUFFERS),
+            reads: ArrayQueue::new(POOLED_BUFFERS),
+            writes: ArrayQueue::new(POOLED_BUFFERS),
             fields: ArrayQueue::new(POOLED_BUFFERS),
         })
     }
 
-    /// A buffer with at least [`BUFFER_SIZE`] capacity, empty.
+    /// An empty buffer to write into, with at least [`BUFFER_SIZE`] capacity.
     pub(crate) fn take(&self) -> Vec<u8> {
-        match self.free.pop() {
-            Some(mut v) => {
-                v.clear();
-                v
-            }
-            None => Vec::with_capacity(BUFFER_SIZE),
+        self.writes
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUFFER_SIZE))
+    }
+
+    /// A read buffer: [`BUFFER_SIZE`] bytes or more, initialised (its contents are stale).
+    fn take_read(&self) -> Vec<u8> {
+        self.reads.pop().unwrap_or_else(|| vec![0; BUFFER_SIZE])
+    }
+
+    fn give_read(&self, v: Vec<u8>) {
+        if v.len() == BUFFER_SIZE {
+            let _full = self.reads.push(v);
         }
     }
 
@@ -67,10 +78,11 @@ impl BufferPool {
         }
     }
 
-    /// Gives a buffer back; oversized ones (grown for a large head) are freed.
-    pub(crate) fn give(&self, v: Vec<u8>) {
+    /// Gives a write buffer back; oversized ones (grown for a large head) are freed.
+    pub(crate) fn give(&self, mut v: Vec<u8>) {
         if v.capacity() >= BUFFER_SIZE && v.capacity() <= 4 * BUFFER_SIZE {
-            let _full = self.free.push(v);
+            v.clear();
+            let _full = self.writes.push(v);
         }
     }
 }
@@ -110,11 +122,7 @@ impl Buf {
     /// than a pooled buffer). Empty when the unread bytes already fill `max`.
     pub(crate) fn spare(&mut self, pool: &BufferPool, max: usize) -> &mut [u8] {
         if !self.is_allocated() {
-            self.data = pool.take();
-        }
-        if self.data.len() < self.data.capacity() {
-            let cap = self.data.capacity();
-            self.data.resize(cap, 0);
+            self.data = pool.take_read();
         }
         if self.start > 0 && self.data.len() - self.end < self.data.len() / 4 {
             self.data.copy_within(self.start..self.end, 0);
@@ -141,7 +149,7 @@ impl Buf {
     /// Gives the memory back to the pool when nothing is unread.
     pub(crate) fn release(&mut self, pool: &BufferPool) {
         if self.is_empty() && self.is_allocated() {
-            pool.give(std::mem::take(&mut self.data));
+            pool.give_read(std::mem::take(&mut self.data));
             self.start = 0;
             self.end = 0;
         }

@@ -20,6 +20,8 @@ mod exchange;
 mod explain;
 mod fault;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1;
 mod h2;
 mod head;

@@ -53,14 +53,20 @@ pub(crate) async fn relay<U: Upload>(
     upload: &mut U,
     shared: &ListenerShared,
     fields: &mut Vec<Field>,
+    started: Instant,
     mut sleep: Pin<&mut Sleep>,
 ) -> Result<Relayed, (Fault, Option<Arc<Target>>)> {
     let group = &forwarding.group;
     let mut attempts = Attempts::new(forwarding, kind.bodiless && kind.idempotent);
     let mut fresh_once = false;
     loop {
-        let tried = attempts.next(Instant::now(), fastrand::u64(..))?;
-        let mut up = match tried.target.pool.checkout(shared.worker) {
+        let now = if attempts.is_first() {
+            started
+        } else {
+            Instant::now()
+        };
+        let tried = attempts.next(now, fastrand::u64(..))?;
+        let mut up = match tried.target.pool.checkout(shared.worker, now) {
             Some(up) => Ok(up),
             None => connect(
                 &tried.target,
@@ -91,6 +97,7 @@ pub(crate) async fn relay<U: Upload>(
                 fields,
                 kind.head,
                 group.response_timeout,
+                now,
                 sleep.as_mut(),
             )
             .await;
@@ -154,21 +161,22 @@ async fn send_timed<U: Upload>(
     fields: &mut Vec<Field>,
     head_request: bool,
     timeout: Duration,
+    started: Instant,
     mut sleep: Pin<&mut Sleep>,
 ) -> Result<(ResponseHead, bool), SendFailure> {
-    let mut send = RoundTrip::new(up, target_head, upload, pool, fields, head_request);
+    let mut send = RoundTrip::new(up, target_head, upload, pool, fields, head_request, started);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(result) = Pin::new(&mut send).poll(cx) {
             let done = send.body_done();
             return Poll::Ready(result.map(|head| (head, done)));
         }
         let (at, fault) = if send.body_done() {
-            let done = send.done_at.unwrap_or_else(tokio::time::Instant::now);
+            let done = *send.done_at.get_or_insert_with(Instant::now);
             (done + timeout, Fault::ResponseTimeout)
         } else {
             (send.last_activity() + timeout, Fault::ClientBodyTimeout)
         };
-        match Deadline::at(at).poll(sleep.as_mut(), cx) {
+        match Deadline::at(at.into()).poll(sleep.as_mut(), cx) {
             Poll::Ready(_) => Poll::Ready(Err(send.failure(fault))),
             Poll::Pending => Poll::Pending,
         }

@@ -4,7 +4,7 @@
 
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::chunked::{write_chunk_head, write_last_chunk, ChunkedDecoder, Piece};
 use super::io::{poll_read_into, ClientIo};
@@ -31,7 +31,8 @@ pub(crate) struct ClientBody<'a, S> {
     pub(crate) received: u64,
     /// Whether any byte of the body was taken from the read buffer.
     started: bool,
-    last_activity: Instant,
+    /// When body bytes last arrived (set when the body is first read).
+    last_activity: Option<Instant>,
     /// The client sent `Expect: 100-continue` and has not been answered yet.
     expects_continue: bool,
     continue_written: usize,
@@ -61,7 +62,7 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
             state,
             received: 0,
             started: false,
-            last_activity: Instant::now(),
+            last_activity: None,
             expects_continue,
             continue_written: 0,
         }
@@ -149,6 +150,9 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
 
 impl<S: ClientIo> Upload for ClientBody<'_, S> {
     fn poll_fill(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, Fault>> {
+        if self.last_activity.is_none() && !self.is_done() {
+            self.last_activity = Some(Instant::now());
+        }
         loop {
             if let Some(done) = self.take(out)? {
                 return Poll::Ready(Ok(done));
@@ -158,7 +162,7 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Closed)))
                 }
-                Poll::Ready(Ok(_)) => self.last_activity = Instant::now(),
+                Poll::Ready(Ok(_)) => self.last_activity = Some(Instant::now()),
                 Poll::Ready(Err(e)) => {
                     return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Io(e))))
                 }
@@ -193,7 +197,7 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
     }
 
     fn last_activity(&self) -> Instant {
-        self.last_activity
+        self.last_activity.unwrap_or_else(Instant::now)
     }
 
     fn started(&self) -> bool {

@@ -15,10 +15,10 @@ mod server;
 mod stream;
 mod write;
 
-pub(crate) use chunked::ChunkError;
 pub(crate) use chunked::{write_chunk_head, write_last_chunk};
+pub(crate) use chunked::{ChunkError, ChunkedDecoder, Piece};
 pub(crate) use fields::{classify, content_length, valid_authority, Field, FieldKind};
-pub(crate) use request::{BodyKind, HeadError, HeadLimits, RequestHead};
+pub(crate) use request::{parse_request, BodyKind, HeadError, HeadLimits, RequestHead};
 pub(crate) use response::{parse_response, ResponseBody, ResponseError, ResponseHead};
 pub(crate) use server::serve_h1;
 pub(crate) use stream::Download;

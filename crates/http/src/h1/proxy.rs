@@ -16,7 +16,8 @@ use super::response::{ResponseBody, ResponseHead};
 use super::server::H1Conn;
 use super::stream::Download;
 use super::write::{
-    write_request_head, write_response_head, Added, ClientFraming, Connection, TargetLine,
+    write_request_head, write_response_head, Added, ClientFraming, Connection, ResponseLine,
+    TargetLine,
 };
 use crate::attempt::{answered, Try};
 use crate::decide::{decide, unix_now, DecideInput, Forwarding, Verdict};
@@ -40,6 +41,15 @@ pub(super) struct Basics {
     pub(super) body: BodyKind,
     pub(super) keep_alive: bool,
     pub(super) expect_continue: bool,
+}
+
+/// A request ready to go to a target: its head for the target, the rewrites of its
+/// response, and when it began.
+#[derive(Debug, Clone, Copy)]
+struct Prepared<'a> {
+    target_head: &'a [u8],
+    response_ops: Option<&'a HeaderOps>,
+    started: Instant,
 }
 
 /// How the request ended for its connection.
@@ -185,8 +195,11 @@ impl<S: ClientIo> H1Conn<S> {
             .forward(
                 basics,
                 &forwarding,
-                &target_head,
-                decision.response_headers.as_deref(),
+                Prepared {
+                    target_head: &target_head,
+                    response_ops: decision.response_headers.as_deref(),
+                    started: now,
+                },
                 exchange,
                 sleep.as_mut(),
             )
@@ -201,11 +214,15 @@ impl<S: ClientIo> H1Conn<S> {
         &mut self,
         basics: Basics,
         forwarding: &Forwarding,
-        target_head: &[u8],
-        response_ops: Option<&HeaderOps>,
+        prepared: Prepared<'_>,
         mut exchange: Exchange,
         mut sleep: Pin<&mut Sleep>,
     ) -> Next {
+        let Prepared {
+            target_head,
+            response_ops,
+            started,
+        } = prepared;
         let shared = Arc::clone(&self.ctx.listener);
         let kind = RequestKind {
             head: basics.method == MethodKind::Head,
@@ -222,7 +239,7 @@ impl<S: ClientIo> H1Conn<S> {
             basics.expect_continue,
         );
         if exchange.logging() {
-            exchange.sending(Instant::now());
+            exchange.sending(started);
         }
         let outcome = relay(
             forwarding,
@@ -231,6 +248,7 @@ impl<S: ClientIo> H1Conn<S> {
             &mut body,
             &shared,
             &mut fields,
+            started,
             sleep.as_mut(),
         )
         .await;
@@ -282,7 +300,7 @@ impl<S: ClientIo> H1Conn<S> {
             tried
                 .target
                 .pool
-                .checkin(shared.worker, up, &shared.buffers);
+                .checkin(shared.worker, up, &shared.buffers, tried.started);
         }
         drop(tried);
         shared.buffers.give_fields(fields);
@@ -326,17 +344,20 @@ impl<S: ClientIo> H1Conn<S> {
         let cookies = response_cookies(forwarding, tried, buf, fields);
         let extra: Vec<&[u8]> = cookies.iter().map(|c| c.as_slice()).collect();
         let mut out = shared.buffers.take();
+        let line = ResponseLine {
+            status: head.status,
+            reason: head.reason.of(buf),
+            framing,
+            connection,
+        };
         write_response_head(
             &mut out,
-            head.status,
-            head.reason.of(buf),
+            line,
             fields
                 .iter()
                 .map(|f| (f.name.of(buf), f.value.of(buf), f.kind)),
             &extra,
             response_ops,
-            framing,
-            connection,
         );
         up.buf.consume(head.len);
         let mut download = Download::new(head.body, framing);

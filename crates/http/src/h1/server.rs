@@ -19,7 +19,7 @@ use crate::conn::ConnCtx;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
 use crate::signal::Signal;
-use crate::timer::{until, Elapsed};
+use crate::timer::{until, within, Elapsed};
 
 /// The state of one HTTP/1 client connection.
 pub(crate) struct H1Conn<S> {
@@ -105,7 +105,7 @@ impl<S: ClientIo> H1Conn<S> {
             return Wait::Ready;
         }
         self.rbuf.release(&self.ctx.listener.buffers);
-        let deadline = head_due.unwrap_or_else(|| Instant::now() + self.limits.idle_timeout);
+        let idle = self.limits.idle_timeout;
         let fresh = self.served == 0;
         let (io, draining) = (&mut self.io, &self.draining);
         let ready = std::future::poll_fn(|cx| {
@@ -114,7 +114,12 @@ impl<S: ClientIo> H1Conn<S> {
             }
             io.poll_ready_to_read(cx).map(|r| r.is_ok())
         });
-        match until(sleep.as_mut(), deadline, std::pin::pin!(ready)).await {
+        // The idle deadline is fixed when the wait blocks (no clock read otherwise).
+        let waited = match head_due {
+            Some(due) => until(sleep.as_mut(), due, std::pin::pin!(ready)).await,
+            None => within(sleep.as_mut(), idle, std::pin::pin!(ready)).await,
+        };
+        match waited {
             Ok(true) => Wait::Ready,
             Ok(false) | Err(Elapsed) => Wait::Close,
         }

@@ -121,20 +121,33 @@ pub(crate) enum ClientFraming {
     Close,
 }
 
+/// The first line and framing of a response to a client.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseLine<'a> {
+    pub(crate) status: u16,
+    /// The target's reason phrase (empty: the standard one).
+    pub(crate) reason: &'a [u8],
+    pub(crate) framing: ClientFraming,
+    pub(crate) connection: Connection,
+}
+
 /// Writes a response head for the client: status line, the target's end-to-end fields,
 /// `extra` fields (sticky cookies), the response rewrites, framing and connection fields.
 pub(crate) fn write_response_head<'f, I>(
     out: &mut Vec<u8>,
-    status: u16,
-    reason: &[u8],
+    line: ResponseLine<'_>,
     fields: I,
     extra: &[&[u8]],
     ops: Option<&HeaderOps>,
-    framing: ClientFraming,
-    connection: Connection,
 ) where
     I: Iterator<Item = FieldRef<'f>>,
 {
+    let ResponseLine {
+        status,
+        reason,
+        framing,
+        connection,
+    } = line;
     status_line(out, status, reason);
     for (name, value, kind) in fields {
         let pass = match kind {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::conn::RequestGuard;
 use crate::attempt::Try;
@@ -261,7 +261,10 @@ impl Drop for TargetBody {
         // Only a response read to its end leaves the connection ready for another request.
         if let Some(up) = self.up.take() {
             if self.reusable && self.download.is_done() {
-                self.tried.target.pool.checkin(self.worker, up, &self.pool);
+                self.tried
+                    .target
+                    .pool
+                    .checkin(self.worker, up, &self.pool, self.tried.started);
             }
         }
     }

@@ -70,13 +70,14 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     let Some(routes) = snapshot.listener(&shared.name) else {
         return fault(Fault::NoTarget, exchange, guard, &shared.name.0);
     };
+    let now = Instant::now();
     let decision = decide(
         routes,
         &parts,
         &DecideInput {
             peer: ctx.peer_ip(),
             peer_text: ctx.peer_text.as_bytes(),
-            now: Instant::now(),
+            now,
             unix_now: unix_now(),
             group_dice: fastrand::u64(..),
             pick_dice: fastrand::u64(..),
@@ -134,7 +135,7 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
     if exchange.logging() {
-        exchange.sending(Instant::now());
+        exchange.sending(now);
     }
     let outcome = relay(
         &forwarding,
@@ -143,6 +144,7 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
         &mut upload,
         &shared,
         &mut fields,
+        now,
         sleep.as_mut(),
     )
     .await;

@@ -76,7 +76,7 @@ pub(crate) async fn connect(
         buf: Buf::default(),
         cut: target.pool.track(),
         reused: false,
-        idle_since: Instant::now(),
+        idle_since: std::time::Instant::now(),
         // Counted open while it lives, for least_connections.
         _open: target.state.open_connection(),
         _fd: fd,

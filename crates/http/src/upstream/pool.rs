@@ -10,7 +10,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
-use tokio::time::Instant;
 
 use super::{CutSignal, Upstream};
 
@@ -78,10 +77,12 @@ impl ConnPool {
     }
 
     /// An idle connection that is still open, if any.
-    pub(crate) fn checkout(&self, worker: usize) -> Option<Upstream> {
+    /// `now` is the request's time (no clock read of its own).
+    pub(crate) fn checkout(&self, worker: usize, now: std::time::Instant) -> Option<Upstream> {
         let queue = self.queue(worker)?;
         while let Some(mut idle) = queue.pop() {
-            if idle.is_stale() || idle.idle_since.elapsed() >= self.idle_timeout {
+            let idle_for = now.saturating_duration_since(idle.idle_since);
+            if idle.is_stale() || idle_for >= self.idle_timeout {
                 continue;
             }
             idle.reused = true;
@@ -91,17 +92,20 @@ impl ConnPool {
     }
 
     /// Returns a connection whose last response was read to the end, its buffer given back.
+    /// `since`: when it went idle, as good as known (the start of the request that used it
+    /// serves: it errs towards retiring the connection early, never late).
     pub(crate) fn checkin(
         &self,
         worker: usize,
         mut upstream: Upstream,
         buffers: &crate::buf::BufferPool,
+        since: std::time::Instant,
     ) {
         if !self.enabled || !upstream.buf.is_empty() || upstream.is_stale() {
             return;
         }
         upstream.buf.release(buffers);
-        upstream.idle_since = Instant::now();
+        upstream.idle_since = since;
         if let Some(queue) = self.queue(worker) {
             // A full queue means enough idle connections already: this one just closes.
             let _dropped = queue.push(upstream);

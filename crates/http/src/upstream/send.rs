@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::Upstream;
 use crate::buf::BufferPool;
@@ -77,7 +77,8 @@ pub(crate) struct RoundTrip<'a, U> {
 }
 
 impl<'a, U: Upload> RoundTrip<'a, U> {
-    /// An exchange on `up`; `head_request`: the request is `HEAD` (no response body).
+    /// An exchange on `up`; `head_request`: the request is `HEAD` (no response body);
+    /// `started`: when the request began (a bodiless one is timed from then).
     pub(crate) fn new(
         up: &'a mut Upstream,
         head: &'a [u8],
@@ -85,7 +86,9 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
         pool: &'a BufferPool,
         fields: &'a mut Vec<Field>,
         head_request: bool,
+        started: Instant,
     ) -> Self {
+        let bodiless = upload.finished();
         Self {
             up,
             upload,
@@ -95,9 +98,10 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
             head_written: 0,
             body: Vec::new(),
             body_written: 0,
-            body_done: false,
+            body_done: bodiless,
             body_started: false,
-            done_at: None,
+            // A bodiless request is timed from its start (no clock read for it).
+            done_at: bodiless.then_some(started),
             flushed: false,
             interim: None,
             head_request,
@@ -144,6 +148,10 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
                     Poll::Ready(Ok(done)) => {
                         self.body_started |= !self.body.is_empty() || done;
                         self.body_done = done;
+                        if done {
+                            // The response timeout counts from the end of the body.
+                            self.done_at = Some(Instant::now());
+                        }
                         self.flushed = false;
                         progressed = true;
                         continue;
@@ -160,9 +168,6 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
                         }
                         Poll::Pending => return Ok(progressed),
                     }
-                }
-                if self.done_at.is_none() {
-                    self.done_at = Some(Instant::now());
                 }
                 return Ok(progressed);
             };

@@ -106,32 +106,26 @@ fn responses_keep_end_to_end_fields_and_get_ballasts_framing() {
     .collect();
     let mut out = Vec::new();
     let cookie: &[u8] = b"Set-Cookie: AWSALB=x";
-    write_response_head(
-        &mut out,
-        200,
-        b"",
-        fields.iter().copied(),
-        &[cookie],
-        None,
-        ClientFraming::Chunked,
-        Connection::Close,
-    );
+    let line = ResponseLine {
+        status: 200,
+        reason: b"",
+        framing: ClientFraming::Chunked,
+        connection: Connection::Close,
+    };
+    write_response_head(&mut out, line, fields.iter().copied(), &[cookie], None);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: AWSALB=x\r\n\
          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     let mut out = Vec::new();
-    write_response_head(
-        &mut out,
-        299,
-        b"Fine",
-        fields.iter().copied(),
-        &[],
-        None,
-        ClientFraming::AsIs,
-        Connection::Default,
-    );
+    let line = ResponseLine {
+        status: 299,
+        reason: b"Fine",
+        framing: ClientFraming::AsIs,
+        connection: Connection::Default,
+    };
+    write_response_head(&mut out, line, fields.iter().copied(), &[], None);
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.starts_with("HTTP/1.1 299 Fine\r\n") && text.contains("Content-Length: 5\r\n"),
