@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::h1::Field;
+use crate::codec::Field;
 
 /// Capacity of a fresh buffer: a typical request or response head, and a useful read of body.
 pub(crate) const BUFFER_SIZE: usize = 16 * 1024;

@@ -5,8 +5,7 @@
 
 use ballast_telemetry::LogLimiter;
 
-use crate::h1::{ChunkError, HeadError, ResponseError};
-use crate::upstream::ConnectError;
+use crate::codec::{ChunkError, HeadError, ResponseError};
 
 /// Who caused a failure; decides the status class, the log level and whether the target's
 /// health is affected.
@@ -51,6 +50,25 @@ pub(crate) enum Fault {
     /// The target did not start its response within the group's response timeout.
     #[error("target did not respond within the response timeout")]
     ResponseTimeout,
+}
+
+/// Why a new connection to a target could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The target did not accept within the connect timeout.
+    #[error("connect timed out")]
+    Timeout,
+    /// The operating system refused or failed the connection.
+    #[error("connect failed: {0}")]
+    Io(#[source] std::io::Error),
+    /// The TLS handshake with the target failed (its certificate did not verify, or it
+    /// does not speak TLS).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] std::io::Error),
+    /// Ballast itself is out of file descriptors (its budget, or the system's): not the
+    /// target's doing.
+    #[error("out of file descriptors or socket memory")]
+    Exhausted(#[source] Option<std::io::Error>),
 }
 
 /// What went wrong with a request body.

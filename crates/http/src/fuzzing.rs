@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ballast_config::Cidr;
 use http::{HeaderMap, HeaderValue};
 
-use crate::h1::{HeadLimits, RequestHead};
+use crate::codec::{HeadLimits, RequestHead};
 
 const LIMITS: HeadLimits = HeadLimits {
     max_bytes: 64 * 1024,
@@ -17,7 +17,7 @@ const LIMITS: HeadLimits = HeadLimits {
 /// Parses a request head; checks that every range it reports lies within the head.
 pub fn request_head(bytes: &[u8]) {
     let mut fields = Vec::new();
-    if let Ok(Some(head)) = crate::h1::parse_request(bytes, LIMITS, &mut fields) {
+    if let Ok(Some(head)) = crate::codec::parse_request(bytes, LIMITS, &mut fields) {
         let RequestHead { len, path, .. } = head;
         assert!(len <= bytes.len());
         assert!(path.of(bytes).len() <= len);
@@ -30,20 +30,20 @@ pub fn request_head(bytes: &[u8]) {
 /// Parses a target's response head.
 pub fn response_head(bytes: &[u8]) {
     let mut fields = Vec::new();
-    let _ = crate::h1::parse_response(bytes, LIMITS, false, &mut fields);
+    let _ = crate::codec::parse_response(bytes, LIMITS, false, &mut fields);
 }
 
 /// Decodes a chunked body fed in pieces of `step` bytes; checks that the data it yields
 /// never exceeds what came in.
 pub fn chunked_body(bytes: &[u8], step: usize) {
-    let mut decoder = crate::h1::ChunkedDecoder::new(8 * 1024);
+    let mut decoder = crate::codec::ChunkedDecoder::new(8 * 1024);
     let mut data = 0usize;
     for piece in bytes.chunks(step.max(1)) {
         let mut offset = 0;
         while offset < piece.len() {
             match decoder.decode(&piece[offset..]) {
                 Ok((n, found)) => {
-                    if let Some(crate::h1::Piece::Data { start, end }) = found {
+                    if let Some(crate::codec::Piece::Data { start, end }) = found {
                         assert!(start <= end && offset + end <= piece.len());
                         data += end - start;
                     }

@@ -4,7 +4,7 @@
 
 use http::HeaderMap;
 
-use crate::h1::{Field, RequestHead};
+use crate::codec::{Field, RequestHead};
 
 /// Header fields of a request, looked up by lower-case name.
 pub trait FieldLookup {

@@ -14,6 +14,7 @@
 mod affinity;
 mod attempt;
 mod buf;
+mod codec;
 mod conn;
 mod decide;
 mod exchange;

@@ -105,9 +105,9 @@ impl Local {
         out: &mut Vec<u8>,
         head_request: bool,
         extra: Option<&crate::rewrite::HeaderOps>,
-        connection: crate::h1::Connection,
+        connection: crate::codec::Connection,
     ) {
-        use crate::h1::{field, length_field, status_line, Connection};
+        use crate::codec::{field, length_field, status_line, Connection};
         status_line(out, self.status, b"");
         if let Some(ct) = &self.content_type {
             field(out, b"Content-Type", ct);

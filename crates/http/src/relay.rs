@@ -13,13 +13,14 @@ use tokio::time::Sleep;
 
 use crate::attempt::{Attempts, Try};
 use crate::buf::BufferPool;
+use crate::codec::{Field, ResponseHead};
 use crate::conn::ListenerShared;
 use crate::decide::Forwarding;
 use crate::fault::Fault;
-use crate::h1::{Field, ResponseHead};
 use crate::snapshot::Target;
+use crate::snapshot::TargetGroup;
 use crate::timer::Deadline;
-use crate::upstream::{connect, RoundTrip, SendFailure, Upload, Upstream};
+use crate::upstream::{connect, Destination, RoundTrip, SendFailure, Upload, Upstream};
 
 /// A request that reached a target and got a response head.
 #[derive(Debug)]
@@ -69,8 +70,7 @@ pub(crate) async fn relay<U: Upload>(
         let mut up = match tried.target.pool.checkout(shared.worker, now) {
             Some(up) => Ok(up),
             None => connect(
-                &tried.target,
-                group.tls.as_ref(),
+                destination(&tried.target, group),
                 group.connect_timeout,
                 &shared.fds,
             )
@@ -116,8 +116,7 @@ pub(crate) async fn relay<U: Upload>(
                     fresh_once = true;
                     drop(connection);
                     up = connect(
-                        &tried.target,
-                        group.tls.as_ref(),
+                        destination(&tried.target, group),
                         group.connect_timeout,
                         &shared.fds,
                     )
@@ -182,4 +181,14 @@ async fn send_timed<U: Upload>(
         }
     })
     .await
+}
+
+/// Where a new connection to `target` of `group` goes.
+fn destination<'a>(target: &'a Target, group: &'a TargetGroup) -> Destination<'a> {
+    Destination {
+        address: target.address,
+        state: &target.state,
+        pool: &target.pool,
+        tls: group.tls.as_ref(),
+    }
 }

@@ -17,6 +17,7 @@ use ballast_telemetry::AccessLog;
 use crate::rewrite::HeaderOps;
 use crate::route::RuleTable;
 use crate::upstream::ConnPool;
+pub use crate::upstream::TargetTlsRoute;
 
 /// The handle every listener task holds; the control plane stores a new snapshot into it.
 pub type SharedSnapshot = Arc<ArcSwap<HttpSnapshot>>;
@@ -109,15 +110,6 @@ pub struct GroupStickiness {
     pub key: StickyKey,
     /// Cookie name.
     pub cookie: String,
-}
-
-/// How an `https` group's connections are encrypted.
-#[derive(Debug, Clone)]
-pub struct TargetTlsRoute {
-    /// The client configuration (verification, roots).
-    pub client: Arc<rustls::ClientConfig>,
-    /// Name sent as SNI and verified; `None`: the target's IP address.
-    pub server_name: Option<String>,
 }
 
 /// A fixed response, ready to send.

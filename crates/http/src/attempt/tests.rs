@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::decide::Forwarding;
+use crate::fault::ConnectError;
 use crate::testing::group;
-use crate::upstream::ConnectError;
 use ballast_balance::Algorithm;
 
 fn forwarding(n: u16) -> Forwarding {
@@ -59,7 +59,7 @@ fn retry_rules_per_fault() {
         (closed(), false, false, false),
         (Fault::ResponseTimeout, false, true, false),
         (
-            Fault::InvalidResponse(crate::h1::ResponseError::TooLarge),
+            Fault::InvalidResponse(crate::codec::ResponseError::TooLarge),
             false,
             true,
             false,

@@ -6,10 +6,10 @@ use std::task::{Context, Poll};
 
 use std::time::Instant;
 
-use super::chunked::{write_chunk_head, write_last_chunk, ChunkedDecoder, Piece};
 use super::io::{poll_read_into, ClientIo};
-use super::request::BodyKind;
 use crate::buf::{Buf, BufferPool};
+use crate::codec::chunked::{write_chunk_head, write_last_chunk, ChunkedDecoder, Piece};
+use crate::codec::request::BodyKind;
 use crate::fault::{BodyError, Fault};
 use crate::upstream::{Upload, UPLOAD_CHUNK};
 

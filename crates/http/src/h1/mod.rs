@@ -1,28 +1,15 @@
-//! Ballast's own HTTP/1.1: request and response heads parsed once (httparse) into ranges
-//! over the bytes they arrived in, framing decided by the rules of RFC 9112, heads written
-//! afresh for the other side with only what must change, and bodies passed on or re-framed.
-//! The codec (`request`, `response`, `chunked`, `write`) is pure; `server`, `proxy`,
-//! `client_body` and `stream` do the I/O of a client connection.
+//! HTTP/1 client connections: wait for a request head, serve the request, and again. The
+//! connection loop (`server`), one request from its head (`proxy`), the answers
+//! (`respond`), the request body on its way to a target (`client_body`) and the response
+//! body on its way back (`stream`). Bytes are parsed and written by `codec`.
 
-mod chunked;
 mod client_body;
-mod fields;
+mod conn;
 mod io;
 mod proxy;
-mod request;
-mod response;
+mod respond;
 mod server;
 mod stream;
-mod write;
 
-pub(crate) use chunked::{write_chunk_head, write_last_chunk};
-pub(crate) use chunked::{ChunkError, ChunkedDecoder, Piece};
-pub(crate) use fields::{classify, content_length, valid_authority, Field, FieldKind};
-pub(crate) use request::{parse_request, BodyKind, HeadError, HeadLimits, RequestHead};
-pub(crate) use response::{parse_response, ResponseBody, ResponseError, ResponseHead};
 pub(crate) use server::serve_h1;
 pub(crate) use stream::Download;
-pub(crate) use write::{
-    field, length_field, status_line, write_request_head, Added, ClientFraming, Connection,
-    TargetLine,
-};

@@ -11,30 +11,15 @@ use std::task::Poll;
 use ballast_config::HttpListenerLimits;
 use tokio::time::{Instant, Sleep};
 
+use super::conn::{Basics, H1Conn, Next};
 use super::io::{poll_read_into, ClientIo};
-use super::proxy::{Basics, Next};
-use super::request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind};
 use crate::buf::Buf;
+use crate::codec::request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind};
 use crate::conn::ConnCtx;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
 use crate::signal::Signal;
 use crate::timer::{until, within, Elapsed};
-
-/// The state of one HTTP/1 client connection.
-pub(crate) struct H1Conn<S> {
-    pub(super) io: S,
-    /// Bytes read from the client and not consumed yet (a head, body bytes, the next
-    /// pipelined request).
-    pub(super) rbuf: Buf,
-    pub(super) ctx: ConnCtx,
-    pub(super) limits: HttpListenerLimits,
-    /// Raised when the listener drains: the current request is the last.
-    pub(super) draining: std::sync::Arc<Signal>,
-    served: u64,
-    /// Whether the first bytes may still turn out to be the HTTP/2 preface (h2c).
-    sniff_h2: bool,
-}
 
 /// What waiting for the next request found.
 enum Wait {

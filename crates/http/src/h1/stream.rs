@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tokio::time::Sleep;
 
-use super::chunked::{write_chunk_head, write_last_chunk, ChunkedDecoder, Piece};
 use super::io::ClientIo;
-use super::response::ResponseBody;
-use super::write::ClientFraming;
 use crate::buf::BufferPool;
+use crate::codec::chunked::{write_chunk_head, write_last_chunk, ChunkedDecoder, Piece};
+use crate::codec::response::ResponseBody;
+use crate::codec::write::ClientFraming;
 use crate::timer::within;
 use crate::upstream::Upstream;
 
@@ -43,7 +43,7 @@ pub(crate) enum StreamError {
     Target(#[source] std::io::Error),
     /// The target sent a malformed chunked body.
     #[error("target sent a malformed body: {0}")]
-    Framing(#[from] super::chunked::ChunkError),
+    Framing(#[from] crate::codec::chunked::ChunkError),
     /// Writing to the client failed (it went away).
     #[error("client went away mid-body: {0}")]
     Client(#[source] std::io::Error),

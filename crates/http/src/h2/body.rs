@@ -14,9 +14,10 @@ use std::time::Instant;
 use super::conn::RequestGuard;
 use crate::attempt::Try;
 use crate::buf::BufferPool;
+use crate::codec::{write_chunk_head, ClientFraming};
 use crate::exchange::Exchange;
 use crate::fault::{BodyError, Fault};
-use crate::h1::{write_chunk_head, ClientFraming, Download};
+use crate::h1::Download;
 use crate::upstream::{Upload, Upstream, UPLOAD_CHUNK};
 
 /// An HTTP/2 client's request body, framed for the target: by `Content-Length` when the
@@ -154,7 +155,7 @@ impl ProxyBody {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn target(
         up: Upstream,
-        body: crate::h1::ResponseBody,
+        body: crate::codec::ResponseBody,
         reusable: bool,
         tried: Try,
         pool: Arc<BufferPool>,
@@ -274,7 +275,7 @@ impl Drop for TargetBody {
 /// out, as for HTTP/1 clients).
 fn trailer_map(section: &[u8]) -> Option<HeaderMap> {
     let mut out = Vec::new();
-    crate::h1::write_last_chunk(&mut out, section);
+    crate::codec::write_last_chunk(&mut out, section);
     let fields = out.strip_prefix(b"0\r\n")?;
     let mut slots = [httparse::EMPTY_HEADER; 64];
     let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(fields, &mut slots)

@@ -12,7 +12,15 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use super::guard::FrameGuard;
+use super::guard::{log_flood, FrameGuard};
+use crate::conn::ConnCtx;
+
+/// What every stream of one HTTP/2 connection shares.
+#[derive(Debug)]
+pub(crate) struct H2Conn {
+    pub(crate) ctx: ConnCtx,
+    pub(crate) state: Arc<ConnState>,
+}
 
 /// Shared by the socket wrapper, the requests and the connection's watchdog.
 #[derive(Debug)]
@@ -189,7 +197,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
         if filled > before {
             let now = this.state.touch();
             if this.guard.read(&buf.filled()[before..filled], now) {
-                crate::h2::log_flood();
+                log_flood();
                 this.goaway = Some(0);
                 return this.poll_goaway(cx).map(Err);
             }

@@ -3,6 +3,8 @@
 //! send faster than anyone needs. A flood ends the connection with GOAWAY
 //! `ENHANCE_YOUR_CALM`, written between the server's own frames.
 
+use ballast_telemetry::LogLimiter;
+
 /// Most PING or SETTINGS frames a client may send in one second.
 pub(crate) const MAX_CONTROL_FRAMES_PER_SECOND: u32 = 200;
 
@@ -14,6 +16,15 @@ const HEADERS: u8 = 0x1;
 const ACK: u8 = 0x1;
 /// GOAWAY error code ENHANCE_YOUR_CALM (RFC 9113 §7).
 const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+static FLOOD_LOG: LogLimiter = LogLimiter::new(5);
+
+/// Logs a flood (rate-limited: a flood of floods stays a few lines).
+pub(crate) fn log_flood() {
+    if let Some(suppressed) = FLOOD_LOG.allow() {
+        tracing::info!(limit = MAX_CONTROL_FRAMES_PER_SECOND, suppressed, "HTTP/2 client flooded PING or SETTINGS frames: GOAWAY ENHANCE_YOUR_CALM, connection closed");
+    }
+}
 
 /// Frame boundaries in one direction.
 #[derive(Debug, Default)]

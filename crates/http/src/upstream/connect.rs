@@ -9,39 +9,19 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Upstream, UpstreamIo};
+use super::{Destination, Upstream, UpstreamIo};
 use crate::buf::Buf;
+use crate::fault::ConnectError;
 use crate::limits::{is_resource_exhaustion, FdBudget};
-use crate::snapshot::{Target, TargetTlsRoute};
 
-/// Why a new connection to a target could not be made.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ConnectError {
-    /// The target did not accept within the connect timeout.
-    #[error("connect timed out")]
-    Timeout,
-    /// The operating system refused or failed the connection.
-    #[error("connect failed: {0}")]
-    Io(#[source] std::io::Error),
-    /// The TLS handshake with the target failed (its certificate did not verify, or it
-    /// does not speak TLS).
-    #[error("TLS handshake failed: {0}")]
-    Tls(#[source] std::io::Error),
-    /// Ballast itself is out of file descriptors (its budget, or the system's): not the
-    /// target's doing.
-    #[error("out of file descriptors or socket memory")]
-    Exhausted(#[source] Option<std::io::Error>),
-}
-
-/// Opens a connection to `target` within `timeout` (TLS handshake included).
+/// Opens a connection to `to` within `timeout` (TLS handshake included).
 pub(crate) async fn connect(
-    target: &Target,
-    tls: Option<&TargetTlsRoute>,
+    to: Destination<'_>,
     timeout: Duration,
     fds: &Arc<FdBudget>,
 ) -> Result<Upstream, ConnectError> {
     let fd = fds.acquire().ok_or(ConnectError::Exhausted(None))?;
-    let address = target.address;
+    let address = to.address;
     let deadline = Instant::now() + timeout;
     let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
         Ok(Ok(stream)) => stream,
@@ -53,7 +33,7 @@ pub(crate) async fn connect(
         // Only fails on a socket that is already dead; the request will say how.
         tracing::debug!(target_address = %address, %error, "set_nodelay failed");
     }
-    let io = match tls {
+    let io = match to.tls {
         None => UpstreamIo::Plain(stream),
         Some(tls) => {
             let name = match &tls.server_name {
@@ -74,11 +54,11 @@ pub(crate) async fn connect(
     Ok(Upstream {
         io,
         buf: Buf::default(),
-        cut: target.pool.track(),
+        cut: to.pool.track(),
         reused: false,
         idle_since: std::time::Instant::now(),
         // Counted open while it lives, for least_connections.
-        _open: target.state.open_connection(),
+        _open: to.state.open_connection(),
         _fd: fd,
     })
 }

@@ -21,7 +21,7 @@ use crate::buf::{Buf, BufferPool};
 use crate::limits::FdSlot;
 use crate::signal::Signal;
 
-pub(crate) use connect::{connect, ConnectError};
+pub(crate) use connect::connect;
 pub use pool::ConnPool;
 pub(crate) use send::{RoundTrip, SendFailure, Upload, UPLOAD_CHUNK};
 
@@ -50,6 +50,25 @@ enum UpstreamIo {
 /// deregistered target's delay ends, and the request driving the connection fails at its
 /// next poll.
 pub(crate) type CutSignal = Signal;
+
+/// How an `https` group's connections are encrypted.
+#[derive(Debug, Clone)]
+pub struct TargetTlsRoute {
+    /// The client configuration (verification, roots).
+    pub client: Arc<rustls::ClientConfig>,
+    /// Name sent as SNI and verified; `None`: the target's IP address.
+    pub server_name: Option<String>,
+}
+
+/// Where a new connection goes: the target's address, its live state and pool, and TLS
+/// for `https` groups.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Destination<'a> {
+    pub(crate) address: std::net::SocketAddr,
+    pub(crate) state: &'a Arc<ballast_balance::TargetState>,
+    pub(crate) pool: &'a ConnPool,
+    pub(crate) tls: Option<&'a TargetTlsRoute>,
+}
 
 // === impl Upstream ===
 

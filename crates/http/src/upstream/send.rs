@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::Upstream;
 use crate::buf::BufferPool;
+use crate::codec::{parse_response, Field, HeadLimits, ResponseHead};
 use crate::fault::Fault;
-use crate::h1::{parse_response, Field, HeadLimits, ResponseHead};
 
 /// Most body bytes framed for the target at a time.
 pub(crate) const UPLOAD_CHUNK: usize = 64 * 1024;
@@ -262,7 +262,9 @@ impl<U: Upload> RoundTrip<'_, U> {
                 if head.status == 101 {
                     // No upgrade was asked for: a 101 is not a valid answer.
                     return Err(self.failure(Fault::InvalidResponse(
-                        crate::h1::ResponseError::Malformed("unexpected 101 Switching Protocols"),
+                        crate::codec::ResponseError::Malformed(
+                            "unexpected 101 Switching Protocols",
+                        ),
                     )));
                 }
                 if head.status == 100 && !self.body_done {

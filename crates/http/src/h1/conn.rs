@@ -1,0 +1,45 @@
+//! What every part of an HTTP/1 client connection shares: the connection's state, what a
+//! request keeps of its head, and how a request ends for its connection.
+
+use ballast_config::HttpListenerLimits;
+
+use crate::buf::Buf;
+use crate::codec::{BodyKind, MethodKind};
+use crate::conn::ConnCtx;
+use crate::signal::Signal;
+
+/// The state of one HTTP/1 client connection.
+pub(crate) struct H1Conn<S> {
+    pub(super) io: S,
+    /// Bytes read from the client and not consumed yet (a head, body bytes, the next
+    /// pipelined request).
+    pub(super) rbuf: Buf,
+    pub(super) ctx: ConnCtx,
+    pub(super) limits: HttpListenerLimits,
+    /// Raised when the listener drains: the current request is the last.
+    pub(super) draining: std::sync::Arc<Signal>,
+    pub(super) served: u64,
+    /// Whether the first bytes may still turn out to be the HTTP/2 preface (h2c).
+    pub(super) sniff_h2: bool,
+}
+
+/// What the rest of the request needs from its head once the head's bytes are gone.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Basics {
+    pub(super) minor: u8,
+    pub(super) method: MethodKind,
+    pub(super) body: BodyKind,
+    pub(super) keep_alive: bool,
+    pub(super) expect_continue: bool,
+}
+
+/// How the request ended for its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Serve the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+    /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.
+    Http2,
+}

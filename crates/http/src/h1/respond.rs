@@ -1,0 +1,226 @@
+//! Answers to an HTTP/1 client: a target's response streamed back, or one of Ballast's own
+//! (redirects, fixed responses, error pages), with the connection kept or closed as the
+//! exchange allows.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::time::Sleep;
+
+use super::client_body::ClientBody;
+use super::conn::{Basics, H1Conn, Next};
+use super::io::{write_all, ClientIo};
+use super::stream::Download;
+use crate::attempt::{answered, Try};
+use crate::codec::fields::{Field, FieldKind};
+use crate::codec::request::MethodKind;
+use crate::codec::response::{ResponseBody, ResponseHead};
+use crate::codec::write::{write_response_head, ClientFraming, Connection, ResponseLine};
+use crate::decide::{unix_now, Forwarding};
+use crate::exchange::Exchange;
+use crate::fault::Fault;
+use crate::forward::group_cookie;
+use crate::local::Local;
+use crate::rewrite::HeaderOps;
+use crate::sticky::{sets_cookie, stick};
+use crate::upstream::Upstream;
+
+impl<S: ClientIo> H1Conn<S> {
+    /// Writes the target's response head and streams its body. Returns what happens to the
+    /// client connection, and whether the whole body was read from the target.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn respond(
+        &mut self,
+        basics: Basics,
+        keep: bool,
+        forwarding: &Forwarding,
+        tried: &Try,
+        up: &mut Upstream,
+        head: &ResponseHead,
+        fields: &[Field],
+        response_ops: Option<&HeaderOps>,
+        exchange: &mut Exchange,
+        sleep: Pin<&mut Sleep>,
+    ) -> (Next, bool) {
+        let shared = Arc::clone(&self.ctx.listener);
+        let group = &forwarding.group;
+        let at = answered(group, tried, head.status, exchange.logging());
+        if let Some(m) = &group.metrics {
+            m.responses.record(head.status);
+        }
+        exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
+        let framing = match head.body {
+            ResponseBody::Chunked | ResponseBody::UntilClose if basics.minor == 1 => {
+                ClientFraming::Chunked
+            }
+            ResponseBody::Chunked | ResponseBody::UntilClose => ClientFraming::Close,
+            ResponseBody::None | ResponseBody::Length(_) => ClientFraming::AsIs,
+        };
+        let draining = self.draining.is_raised();
+        let keep = keep && framing != ClientFraming::Close && !draining;
+        let connection = connection_field(basics, keep);
+        let buf = up.buf.filled();
+        let cookies = response_cookies(forwarding, tried, buf, fields);
+        let extra: Vec<&[u8]> = cookies.iter().map(|c| c.as_slice()).collect();
+        let mut out = shared.buffers.take();
+        let line = ResponseLine {
+            status: head.status,
+            reason: head.reason.of(buf),
+            framing,
+            connection,
+        };
+        write_response_head(
+            &mut out,
+            line,
+            fields
+                .iter()
+                .map(|f| (f.name.of(buf), f.value.of(buf), f.kind)),
+            &extra,
+            response_ops,
+        );
+        up.buf.consume(head.len);
+        let mut download = Download::new(head.body, framing);
+        let streamed = match download.transform(up, &mut out) {
+            Ok(()) => {
+                download
+                    .run(
+                        &mut self.io,
+                        up,
+                        &mut out,
+                        &shared.buffers,
+                        sleep,
+                        self.limits.idle_timeout,
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        exchange.sent(download.sent);
+        shared.buffers.give(out);
+        if let Err(error) = &streamed {
+            tracing::debug!(listener = &*shared.name.0, %error, "response cut");
+        }
+        let next = if streamed.is_ok() && keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        };
+        (next, streamed.is_ok() && download.is_done())
+    }
+
+    /// Answers with a response of Ballast's own, then skips what is left of the request
+    /// body so the connection can go on.
+    pub(super) async fn local(
+        &mut self,
+        basics: Basics,
+        reply: &Local,
+        ops: Option<&HeaderOps>,
+        mut exchange: Exchange,
+        sleep: Pin<&mut Sleep>,
+    ) -> Next {
+        exchange.answered(reply.status, None);
+        let shared = Arc::clone(&self.ctx.listener);
+        let mut body = ClientBody::new(
+            &mut self.io,
+            &mut self.rbuf,
+            &shared.buffers,
+            basics.body,
+            self.limits.max_header_bytes,
+            false,
+        );
+        // A small rest of body is read and dropped (as NGINX does); a large one closes.
+        let drained = reply.close
+            || body.is_done()
+            || crate::timer::within(
+                sleep,
+                self.limits.idle_timeout,
+                std::pin::pin!(body.discard(DISCARD_LIMIT)),
+            )
+            .await
+            .unwrap_or(false);
+        exchange.received = body.received;
+        drop(body);
+        let keep = basics.keep_alive && drained && !reply.close && !self.draining.is_raised();
+        let mut out = shared.buffers.take();
+        reply.write_h1(
+            &mut out,
+            basics.method == MethodKind::Head,
+            ops,
+            connection_field(basics, keep),
+        );
+        if basics.method != MethodKind::Head {
+            exchange.sent(reply.body.len() as u64);
+        }
+        let written = write_all(&mut self.io, &out).await;
+        shared.buffers.give(out);
+        drop(exchange);
+        if written.is_ok() && keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
+    }
+
+    /// Answers a fault with its error page (logged, counted).
+    pub(super) async fn fault(
+        &mut self,
+        basics: Basics,
+        fault: Fault,
+        mut exchange: Exchange,
+        sleep: Pin<&mut Sleep>,
+    ) -> Next {
+        let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
+        fault.log(
+            &self.ctx.listener.name.0,
+            group,
+            exchange.target.as_ref().map(|t| t.address),
+        );
+        exchange.error_reason = Some(fault.reason());
+        let reply = Local::error(fault.reply());
+        self.local(basics, &reply, None, exchange, sleep).await
+    }
+}
+
+/// Request bodies up to this size are read and dropped after a local answer, so the
+/// connection can serve the next request.
+const DISCARD_LIMIT: u64 = 64 * 1024;
+
+/// The `Connection` field of a response.
+fn connection_field(basics: Basics, keep: bool) -> Connection {
+    match (keep, basics.minor) {
+        (false, _) => Connection::Close,
+        (true, 0) => Connection::KeepAlive,
+        (true, _) => Connection::Default,
+    }
+}
+
+/// The `Set-Cookie` lines Ballast adds to a target's response: the target's sticky cookie
+/// and the group cookie of a sticky weighted forward.
+fn response_cookies(
+    forwarding: &Forwarding,
+    tried: &Try,
+    buf: &[u8],
+    fields: &[Field],
+) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let group = &forwarding.group;
+    if group.stickiness.is_none() && forwarding.group_cookie.is_none() {
+        return lines;
+    }
+    let now = unix_now();
+    let sets_app = |app: &str| {
+        fields
+            .iter()
+            .filter(|f| f.kind == FieldKind::SetCookie)
+            .any(|f| sets_cookie(f.value.of(buf), app))
+    };
+    if let Some(value) = stick(group, tried.target.id, forwarding.stuck, sets_app, now) {
+        lines.push(format!("Set-Cookie: {value}").into_bytes());
+    }
+    if let Some((route, id)) = &forwarding.group_cookie {
+        if let Some(value) = group_cookie(route, *id, now) {
+            lines.push(format!("Set-Cookie: {value}").into_bytes());
+        }
+    }
+    lines
+}
