@@ -168,6 +168,14 @@ impl Runtime {
     /// the rest and waits for the worker threads. Blocks the calling thread.
     pub fn shutdown(&self) -> Duration {
         let started = std::time::Instant::now();
+        // The copies kept for a binary upgrade would keep the listening sockets open, and
+        // the kernel would go on queueing connections nobody accepts: a client would hang
+        // until the drain ends. Closed now, new clients are refused at once (or a load
+        // balancer in front moves them to another node). A new process that took the sockets
+        // over holds its own descriptors, so an upgrade loses nothing.
+        for listener in &mut self.control.lock().listeners {
+            listener.sockets.clear();
+        }
         self.shutdown.cancel();
         let workers = std::mem::take(
             &mut *self

@@ -20,10 +20,31 @@ pub struct BallastProcess {
 impl BallastProcess {
     /// Writes `config` to a file, starts `bin run -c FILE`, and waits until it says it started.
     pub fn start(bin: &Path, config: &str) -> BallastProcess {
+        Self::start_limited(bin, config, None)
+    }
+
+    /// [`BallastProcess::start`] under a file-descriptor limit (`ulimit -n`), as a host
+    /// with a low limit would run it.
+    pub fn start_with_fd_limit(bin: &Path, config: &str, limit: u64) -> BallastProcess {
+        Self::start_limited(bin, config, Some(limit))
+    }
+
+    fn start_limited(bin: &Path, config: &str, fd_limit: Option<u64>) -> BallastProcess {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ballast.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(bin)
+        let mut command = match fd_limit {
+            None => Command::new(bin),
+            Some(limit) => {
+                // The shell sets the limit (soft and hard) and becomes Ballast.
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
+        let mut child = command
             .args(["run", "-c"])
             .arg(&path)
             .args(["--log-format", "json", "--log-level", "info"])
