@@ -153,7 +153,25 @@ impl<S: ClientIo> H1Conn<S> {
 
     /// Answers a head the parser refused, and closes.
     async fn refuse(&mut self, error: HeadError, sleep: Pin<&mut Sleep>) -> Next {
-        let exchange = Exchange::new(self.ctx.metrics.as_ref());
+        let mut exchange = Exchange::new(self.ctx.metrics.as_ref());
+        let sink = self.ctx.listener.snapshot.load().access_log.clone();
+        if let Some(sink) = sink {
+            // What the head said cannot be trusted: the line shows `-` for the request.
+            exchange.start_log(
+                &sink,
+                &crate::exchange::LogFacts {
+                    listener: &self.ctx.listener.name.0,
+                    client: self.ctx.peer,
+                    scheme: self.ctx.scheme(),
+                    method: b"-",
+                    authority: b"",
+                    target: b"",
+                    version: "-",
+                    user_agent: None,
+                    tls: self.ctx.tls.as_deref(),
+                },
+            );
+        }
         // Nothing of the byte stream can be trusted after a refused head.
         self.rbuf.consume(self.rbuf.filled().len());
         let basics = Basics {
