@@ -67,11 +67,17 @@ impl TargetState {
 /// group is not ramping, else takes its full share at once. Returns the indices of those that
 /// started a ramp (for the log).
 pub fn decide_slow_start(targets: &[&TargetState], ramp: Duration, now: Instant) -> Vec<usize> {
-    // Peers at their full share before this round: decided already, not ramping. Targets
-    // that became healthy together (a new group, a restart) do not count for each other.
+    // Peers at their full share before this round: decided already and not ramping, or of
+    // the group's first batch (which never ramps, decided yet or not: a target registered
+    // before the first tick after startup must still ramp next to them). Targets that became
+    // healthy together later do not count for each other.
     let full_peers = targets
         .iter()
-        .filter(|t| t.is_eligible(now) && t.slow_start_decided() && !t.in_slow_start(now))
+        .filter(|t| {
+            t.is_eligible(now)
+                && !t.in_slow_start(now)
+                && (t.slow_start_decided() || t.skip_first_ramp.load(Ordering::Relaxed))
+        })
         .count();
     let mut started = Vec::new();
     for (index, target) in targets.iter().enumerate() {
@@ -113,6 +119,19 @@ mod tests {
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, now).len(), 0);
         assert_eq!(a.slow_start_factor(now, RAMP), 1.0);
         assert_eq!(b.slow_start_factor(now, RAMP), 1.0);
+    }
+
+    /// The first tick after startup can come after a target was registered next to the
+    /// first batch: the first batch is at its full share, so the newcomer ramps.
+    #[test]
+    fn a_target_registered_before_the_first_tick_ramps_next_to_the_first_batch() {
+        let a = TargetState::new(HealthState::Healthy, HealthReason::None);
+        a.skip_first_slow_start();
+        let b = TargetState::new(HealthState::Healthy, HealthReason::None);
+        let now = Instant::now();
+        assert_eq!(decide_slow_start(&[&a, &b], RAMP, now), vec![1]);
+        assert_eq!(a.slow_start_factor(now, RAMP), 1.0);
+        assert!(b.slow_start_factor(now, RAMP) < 0.1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use ballast_config::ListenerName;
 use ballast_telemetry::metrics::ListenerMetrics;
 
 use crate::buf::BufferPool;
-use crate::limits::FdBudget;
+use crate::limits::{FdBudget, FdSlot};
 use crate::snapshot::SharedSnapshot;
 
 /// Per listener and worker: built once when the worker starts serving the listener.
@@ -22,6 +22,9 @@ pub(crate) struct ListenerShared {
     pub(crate) port: Box<[u8]>,
     pub(crate) buffers: Arc<BufferPool>,
     pub(crate) fds: Arc<FdBudget>,
+    /// This worker's connection tasks (an h2c connection found by the HTTP/1 loop goes on
+    /// in a task of its own).
+    pub(crate) connections: tokio_util::task::TaskTracker,
 }
 
 /// One client connection.
@@ -37,6 +40,8 @@ pub(crate) struct ConnCtx {
     /// The listener's counters (`None` with metrics off); this connection counts as open in
     /// them until the context is dropped.
     pub(crate) metrics: Option<Arc<ListenerMetrics>>,
+    /// Its socket's share of the descriptor budget, given back when the connection ends.
+    _fd: Option<FdSlot>,
 }
 
 /// An IP address as text, held inline (no allocation per connection).
@@ -66,6 +71,7 @@ impl ConnCtx {
         listener: Arc<ListenerShared>,
         peer: SocketAddr,
         metrics: Option<Arc<ListenerMetrics>>,
+        fd: Option<FdSlot>,
     ) -> Self {
         if let Some(m) = &metrics {
             m.connections.inc();
@@ -77,6 +83,7 @@ impl ConnCtx {
             peer_text: IpText::new(peer.ip()),
             tls: None,
             metrics,
+            _fd: fd,
         }
     }
 

@@ -14,8 +14,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::buf::BufferPool;
 use crate::conn::{ConnCtx, ListenerShared, TlsInfo};
+use crate::h1::H1Conn;
 use crate::limits::{is_resource_exhaustion, FdBudget};
-use crate::prior::Rewind;
 use crate::signal::Signal;
 use crate::snapshot::SharedSnapshot;
 
@@ -57,8 +57,19 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
         port: port.to_string().into_bytes().into(),
         buffers: Arc::clone(&task.buffers),
         fds: Arc::clone(&task.fds),
+        connections: task.connections.clone(),
     });
     let mut drains: Vec<Weak<Signal>> = Vec::new();
+    // The token's future would take a lock each time it is polled (every accept); a signal
+    // raised once by a small task costs an atomic load instead.
+    let stop = Arc::new(Signal::default());
+    let raise = Arc::clone(&stop);
+    let token = task.shutdown.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        raise.raise();
+    });
+    let stopped = || std::future::poll_fn(|cx| stop.poll_raised(cx));
     loop {
         let slot = match task.fds.acquire() {
             Some(slot) => slot,
@@ -69,14 +80,14 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                 }
                 tokio::select! {
                     biased;
-                    () = task.shutdown.cancelled() => break,
+                    () = stopped() => break,
                     () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
                 }
             }
         };
         let accepted = tokio::select! {
             biased;
-            () = task.shutdown.cancelled() => break,
+            () = stopped() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -89,11 +100,20 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                     None => continue,
                 };
                 drop(routes);
-                let ctx = ConnCtx::new(Arc::clone(&shared), peer, metrics);
-                task.connections.spawn(async move {
-                    let _slot = slot;
-                    serve_connection(stream, ctx, tls, limits, drain).await;
-                });
+                let ctx = ConnCtx::new(Arc::clone(&shared), peer, metrics, Some(slot));
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "set_nodelay failed");
+                }
+                match tls {
+                    // The task of a plain connection is small (it lives as long as the
+                    // connection, idle or not); TLS and HTTP/2 state is boxed.
+                    None => task.connections.spawn(crate::h1::serve_h1(H1Conn::new(
+                        stream, ctx, limits, drain, true,
+                    ))),
+                    Some(config) => task
+                        .connections
+                        .spawn(Box::pin(serve_tls(stream, ctx, config, limits, drain))),
+                };
             }
             Err(error) => {
                 drop(slot);
@@ -119,28 +139,14 @@ fn track(drains: &mut Vec<Weak<Signal>>, drain: &Arc<Signal>) {
     drains.push(Arc::downgrade(drain));
 }
 
-/// Serves one accepted connection: TLS first on `https` listeners, then HTTP/1 or HTTP/2.
-async fn serve_connection(
+/// The TLS handshake (within the header timeout), then what ALPN agreed.
+async fn serve_tls(
     stream: TcpStream,
     mut ctx: ConnCtx,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    config: Arc<rustls::ServerConfig>,
     limits: HttpListenerLimits,
     drain: Arc<Signal>,
 ) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "set_nodelay failed");
-    }
-    let Some(config) = tls else {
-        // HTTP/1, unless the connection preface of HTTP/2 with prior knowledge (h2c) comes
-        // instead of a request line: then the bytes read so far are handed to HTTP/2.
-        let (ctx, h2) =
-            match crate::h1::serve_h1(stream, ctx, limits, Arc::clone(&drain), true).await {
-                Some(h2) => h2,
-                None => return,
-            };
-        let (stream, read) = h2;
-        return crate::h2::serve_h2(Rewind::new(stream, read), ctx, limits, drain).await;
-    };
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let handshake = tokio::time::timeout(limits.request_header_timeout, acceptor.accept(stream));
     let tls = match handshake.await {
@@ -157,9 +163,9 @@ async fn serve_connection(
     }
     ctx.tls = Some(Box::new(TlsInfo::from_session(session)));
     if alpn.as_deref() == Some(b"h2") {
-        crate::h2::serve_h2(tls, ctx, limits, drain).await;
+        Box::pin(crate::h2::serve_h2(tls, ctx, limits, drain)).await;
     } else {
-        let _never_h2 = crate::h1::serve_h1(tls, ctx, limits, drain, false).await;
+        crate::h1::serve_h1(H1Conn::new(tls, ctx, limits, drain, false)).await;
     }
 }
 
@@ -176,5 +182,46 @@ fn handshake_failed(ctx: &ConnCtx, error: Option<std::io::Error>) {
                 tracing::debug!(listener = %ctx.listener.name, client = %ctx.peer, suppressed, "TLS handshake timed out")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain connection's task lives as long as the connection, idle or not: its size is
+    /// what an idle keep-alive connection costs (plus the socket's registration).
+    #[tokio::test]
+    async fn plain_connection_tasks_stay_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let shared = Arc::new(ListenerShared {
+            name: ListenerName::from("web"),
+            snapshot: Arc::default(),
+            worker: 0,
+            port: b"80".to_vec().into(),
+            buffers: BufferPool::new(),
+            fds: FdBudget::unlimited(),
+            connections: TaskTracker::new(),
+        });
+        let limits = HttpListenerLimits {
+            request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 65536,
+            max_headers: 100,
+        };
+        let ctx = ConnCtx::new(shared, peer, None, None);
+        let task = crate::h1::serve_h1(H1Conn::new(stream, ctx, limits, Arc::default(), true));
+        let size = std::mem::size_of_val(&task);
+        // Optimised builds lay futures out tightly; debug builds keep every local apart.
+        let limit = if cfg!(debug_assertions) { 1024 } else { 768 };
+        assert!(
+            size <= limit,
+            "a plain connection's task takes {size} bytes"
+        );
+        drop(client);
     }
 }

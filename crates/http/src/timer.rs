@@ -107,6 +107,13 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
+    /// `timeout` from the moment the work first blocks.
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Self {
+            limit: Limit::After(timeout),
+        }
+    }
+
     /// At `at`.
     pub(crate) fn at(at: Instant) -> Self {
         Self {

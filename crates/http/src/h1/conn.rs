@@ -1,7 +1,10 @@
 //! What every part of an HTTP/1 client connection shares: the connection's state, what a
 //! request keeps of its head, and how a request ends for its connection.
 
+use std::sync::Arc;
+
 use ballast_config::HttpListenerLimits;
+use tokio::time::Instant;
 
 use crate::buf::Buf;
 use crate::codec::{BodyKind, MethodKind};
@@ -17,10 +20,35 @@ pub(crate) struct H1Conn<S> {
     pub(super) ctx: ConnCtx,
     pub(super) limits: HttpListenerLimits,
     /// Raised when the listener drains: the current request is the last.
-    pub(super) draining: std::sync::Arc<Signal>,
+    pub(super) draining: Arc<Signal>,
     pub(super) served: u64,
     /// Whether the first bytes may still turn out to be the HTTP/2 preface (h2c).
     pub(super) sniff_h2: bool,
+    /// When the first request's head is due: the header timeout from accept.
+    pub(super) first_head_due: Instant,
+}
+
+impl<S> H1Conn<S> {
+    /// A connection just accepted; `sniff_h2`: on a cleartext listener, the first bytes may
+    /// be the HTTP/2 preface.
+    pub(crate) fn new(
+        io: S,
+        ctx: ConnCtx,
+        limits: HttpListenerLimits,
+        draining: Arc<Signal>,
+        sniff_h2: bool,
+    ) -> Self {
+        Self {
+            io,
+            rbuf: Buf::default(),
+            ctx,
+            limits,
+            draining,
+            served: 0,
+            sniff_h2,
+            first_head_due: Instant::now() + limits.request_header_timeout,
+        }
+    }
 }
 
 /// What the rest of the request needs from its head once the head's bytes are gone.

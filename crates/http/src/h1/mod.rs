@@ -4,12 +4,13 @@
 //! body on its way back (`stream`). Bytes are parsed and written by `codec`.
 
 mod client_body;
-mod conn;
+pub(crate) mod conn;
 mod io;
 mod proxy;
 mod respond;
 mod server;
 mod stream;
 
+pub(crate) use conn::H1Conn;
 pub(crate) use server::serve_h1;
 pub(crate) use stream::Download;

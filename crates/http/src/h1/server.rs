@@ -8,106 +8,82 @@
 use std::pin::Pin;
 use std::task::Poll;
 
-use ballast_config::HttpListenerLimits;
 use tokio::time::{Instant, Sleep};
 
 use super::conn::{Basics, H1Conn, Next};
 use super::io::{poll_read_into, ClientIo};
-use crate::buf::Buf;
 use crate::codec::request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind};
-use crate::conn::ConnCtx;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
-use crate::signal::Signal;
-use crate::timer::{until, within, Elapsed};
+use crate::timer::{until, Deadline, Elapsed};
 
-/// What waiting for the next request found.
-enum Wait {
-    /// Bytes arrived (or are buffered).
-    Ready,
-    /// Time to close: idle or header timeout, the client closed, or a drain.
-    Close,
-}
-
-/// A connection that turned out to speak HTTP/2: its context, stream and the bytes read.
-pub(crate) type Http2<S> = (ConnCtx, (S, Vec<u8>));
-
-/// Serves HTTP/1 on a client connection until it ends. With `sniff_h2`, a connection that
-/// opens with the HTTP/2 preface is handed back instead, with what was read of it.
-pub(crate) async fn serve_h1<S: ClientIo>(
-    io: S,
-    ctx: ConnCtx,
-    limits: HttpListenerLimits,
-    draining: std::sync::Arc<Signal>,
-    sniff_h2: bool,
-) -> Option<Http2<S>> {
-    let accepted = Instant::now();
-    let mut conn = H1Conn {
-        io,
-        rbuf: Buf::default(),
-        ctx,
-        limits,
-        draining,
-        served: 0,
-        sniff_h2,
-    };
-    let sleep = tokio::time::sleep_until(accepted + limits.request_header_timeout);
+/// Serves HTTP/1 on a client connection until it ends. A connection that opens with the
+/// HTTP/2 preface (when sniffing) goes on as HTTP/2 in a task of its own, with what was
+/// read of it.
+///
+/// This future lives as long as the connection: its size is what an idle keep-alive
+/// connection costs, so the waiting is written out here rather than in nested futures, and a
+/// request in progress lives in a boxed future.
+pub(crate) async fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) {
+    let sleep = tokio::time::sleep_until(conn.first_head_due);
     tokio::pin!(sleep);
     loop {
         // The first request's head is due within the header timeout from accept; later
         // ones, from their first byte.
-        let head_due = if conn.served == 0 {
-            Some(accepted + limits.request_header_timeout)
-        } else {
-            None
-        };
-        if let Wait::Close = conn.wait(sleep.as_mut(), head_due).await {
-            break;
+        let head_due = (conn.served == 0).then_some(conn.first_head_due);
+        if conn.rbuf.is_empty() {
+            // Wait for the next request holding no buffer. A drain closes an idle
+            // connection at once, but lets a just-accepted one send its first request (a
+            // client that connected a moment before the stop is not cut off). The idle
+            // deadline is fixed when the wait blocks (no clock read otherwise).
+            conn.rbuf.release(&conn.ctx.listener.buffers);
+            let fresh = conn.served == 0;
+            let mut deadline = match head_due {
+                Some(due) => Deadline::at(due),
+                None => Deadline::after(conn.limits.idle_timeout),
+            };
+            let (io, draining) = (&mut conn.io, &conn.draining);
+            let ready = std::future::poll_fn(|cx| {
+                if !fresh && draining.poll_raised(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                if let Poll::Ready(result) = io.poll_ready_to_read(cx) {
+                    return Poll::Ready(result.is_ok());
+                }
+                deadline.poll(sleep.as_mut(), cx).map(|_| false)
+            })
+            .await;
+            if !ready {
+                break;
+            }
         }
         let next = Box::pin(conn.serve_one(sleep.as_mut(), head_due)).await;
         conn.served += 1;
         match next {
             Next::KeepAlive => {}
             Next::Close => break,
-            Next::Http2 => {
-                let read = conn.rbuf.filled().to_vec();
-                conn.rbuf.consume(read.len());
-                conn.rbuf.release(&conn.ctx.listener.buffers);
-                return Some((conn.ctx, (conn.io, read)));
-            }
+            Next::Http2 => return conn.into_http2(),
         }
     }
-    conn.close().await;
-    None
+    // Boxed: the closing wait is needed once, and must not size the connection's state.
+    Box::pin(conn.close()).await;
 }
 
 impl<S: ClientIo> H1Conn<S> {
-    /// Waits for the first byte of the next request, holding no buffer meanwhile. A drain
-    /// closes an idle connection at once, but lets a just-accepted one send its first
-    /// request (a client that connected a moment before the stop is not cut off).
-    async fn wait(&mut self, mut sleep: Pin<&mut Sleep>, head_due: Option<Instant>) -> Wait {
-        if !self.rbuf.is_empty() {
-            return Wait::Ready;
-        }
+    /// Goes on as HTTP/2 (h2c with prior knowledge) in a task of its own, the bytes read so
+    /// far read again first.
+    fn into_http2(mut self) {
+        let read = self.rbuf.filled().to_vec();
+        self.rbuf.consume(read.len());
         self.rbuf.release(&self.ctx.listener.buffers);
-        let idle = self.limits.idle_timeout;
-        let fresh = self.served == 0;
-        let (io, draining) = (&mut self.io, &self.draining);
-        let ready = std::future::poll_fn(|cx| {
-            if !fresh && draining.poll_raised(cx).is_ready() {
-                return Poll::Ready(false);
-            }
-            io.poll_ready_to_read(cx).map(|r| r.is_ok())
-        });
-        // The idle deadline is fixed when the wait blocks (no clock read otherwise).
-        let waited = match head_due {
-            Some(due) => until(sleep.as_mut(), due, std::pin::pin!(ready)).await,
-            None => within(sleep.as_mut(), idle, std::pin::pin!(ready)).await,
-        };
-        match waited {
-            Ok(true) => Wait::Ready,
-            Ok(false) | Err(Elapsed) => Wait::Close,
-        }
+        let shared = std::sync::Arc::clone(&self.ctx.listener);
+        let io = crate::prior::Rewind::new(self.io, read);
+        shared.connections.spawn(Box::pin(crate::h2::serve_h2(
+            io,
+            self.ctx,
+            self.limits,
+            self.draining,
+        )));
     }
 
     /// Reads a request head (bounded by the header timeout) and serves the request.
