@@ -94,11 +94,17 @@ fn hex_u128(digits: &[u8]) -> Option<u128> {
     })
 }
 
-fn write_hex(out: &mut [u8], mut value: u128) {
+/// Writes the low `out.len()` hex digits of `value` (lowercase), two digits per byte: this
+/// runs for every request (new request ids and traces).
+fn write_hex(out: &mut [u8], value: u128) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for slot in out.iter_mut().rev() {
-        *slot = DIGITS[(value & 0xf) as usize];
-        value >>= 4;
+    let bytes = value.to_be_bytes();
+    let digits = out.len();
+    for (i, slot) in out.iter_mut().enumerate() {
+        // Digit i of the last `digits` hex digits of the 32 a u128 has.
+        let nibble = 32 - digits + i;
+        let byte = bytes[nibble / 2];
+        *slot = DIGITS[usize::from(if nibble % 2 == 0 { byte >> 4 } else { byte & 0xf })];
     }
 }
 
