@@ -20,10 +20,11 @@ mod rules;
 mod tls;
 mod validate;
 
+pub use defaults::MAX_ECHOED_VALUE;
 pub use document::{
     Change, ChangeKind, Document, DocumentDiff, EditError, NameChanges, Sparse, REDACTED,
 };
-pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath, MAX_ECHOED_VALUE};
+pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
 };
@@ -62,7 +63,15 @@ pub fn parse_json(document: &serde_json::Value) -> Result<Config, ConfigErrors> 
 
 /// Reads, parses and validates a configuration file.
 pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
+    parse(&read_file(path)?)
+}
+
+/// Reads a configuration file's text, refusing one over [`defaults::MAX_CONFIG_BYTES`]
+/// without reading further: its size is checked first, and the read stops at the limit in
+/// case the file grows meanwhile or has no size (a pipe, `/dev/zero`).
+pub fn read_file(path: &std::path::Path) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let io_error = |source: std::io::Error| {
         ConfigErrors::single(ConfigError::new(
             KeyPath::root(),
             ErrorKind::Io {
@@ -70,6 +79,18 @@ pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
                 reason: source.to_string(),
             },
         ))
-    })?;
-    parse(&text)
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    raw::check_size(file.metadata().map_err(io_error)?.len())?;
+    let mut text = String::new();
+    file.take(defaults::MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(io_error)?;
+    if text.len() > defaults::MAX_CONFIG_BYTES {
+        return Err(raw::too_large(format!(
+            "a document of more than {} bytes",
+            defaults::MAX_CONFIG_BYTES
+        )));
+    }
+    Ok(text)
 }
