@@ -125,7 +125,12 @@ fn serve_until_signal(
             notify.notify_one();
         })?;
     }
-    tracing::info!(workers = runtime.worker_count(), admin = ?admin.as_ref().map(AdminServer::address), "ballast started");
+    // The admin address when there is one; the field is left out otherwise.
+    tracing::info!(
+        workers = runtime.worker_count(),
+        admin = admin.as_ref().map(|a| tracing::field::display(a.address())),
+        "ballast started"
+    );
     let mut file = FileWatch::new(text);
     let signal = loop {
         let next = signal_runtime.block_on(async {
