@@ -17,6 +17,7 @@ mod ops;
 pub mod raw;
 mod rewrite;
 mod rules;
+mod secret;
 mod tls;
 mod validate;
 
@@ -30,8 +31,8 @@ pub use health::{
 };
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
-    ListenerConfig, ListenerName, ListenerProtocol, Secret, ServerConfig, StickinessConfig,
-    StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
+    ListenerConfig, ListenerName, ListenerProtocol, ServerConfig, StickinessConfig, StickinessKind,
+    TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
 };
 pub use ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 pub use rewrite::{
@@ -41,6 +42,7 @@ pub use rewrite::{
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };
+pub use secret::Secret;
 pub use tls::{
     AcmeChallenge, AcmeConfig, CertificateFiles, ClientCertificateMode, ClientCertificates,
     ListenerTls, TargetTls, TlsPolicy,

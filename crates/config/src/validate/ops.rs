@@ -10,7 +10,7 @@ use crate::defaults::{
 use crate::error::KeyPath;
 use crate::ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 use crate::raw::{RawAccessLog, RawAdmin, RawMetrics};
-use crate::model::Secret;
+use crate::secret::Secret;
 
 /// Shortest admin token accepted: a guessable token is no protection.
 const MIN_TOKEN_BYTES: usize = 16;

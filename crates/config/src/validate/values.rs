@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::defaults::*;
 use crate::duration::parse_duration;
 use crate::error::{ErrorKind, KeyPath};
-use crate::model::Secret;
+use crate::secret::Secret;
 
 use super::Validator;
 
