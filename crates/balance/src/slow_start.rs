@@ -68,15 +68,15 @@ impl TargetState {
 /// started a ramp (for the log).
 pub fn decide_slow_start(targets: &[&TargetState], ramp: Duration, now: Instant) -> Vec<usize> {
     // Peers at their full share before this round: decided already and not ramping, or of
-    // the group's first batch (which never ramps, decided yet or not: a target registered
-    // before the first tick after startup must still ramp next to them). Targets that became
-    // healthy together later do not count for each other.
+    // the group's first batch and not decided yet (they take their full share at once, and
+    // serve at it already: a target registered before the first tick after a start must
+    // still see them). Targets that became healthy together otherwise (a restart's first
+    // batch) do not hold each other back: the first batch never ramps.
     let full_peers = targets
         .iter()
         .filter(|t| {
-            t.is_eligible(now)
-                && !t.in_slow_start(now)
-                && (t.slow_start_decided() || t.skip_first_ramp.load(Ordering::Relaxed))
+            let first_batch = !t.slow_start_decided() && t.skip_first_ramp.load(Ordering::Relaxed);
+            t.is_eligible(now) && (first_batch || t.slow_start_decided() && !t.in_slow_start(now))
         })
         .count();
     let mut started = Vec::new();
@@ -119,19 +119,6 @@ mod tests {
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, now).len(), 0);
         assert_eq!(a.slow_start_factor(now, RAMP), 1.0);
         assert_eq!(b.slow_start_factor(now, RAMP), 1.0);
-    }
-
-    /// The first tick after startup can come after a target was registered next to the
-    /// first batch: the first batch is at its full share, so the newcomer ramps.
-    #[test]
-    fn a_target_registered_before_the_first_tick_ramps_next_to_the_first_batch() {
-        let a = TargetState::new(HealthState::Healthy, HealthReason::None);
-        a.skip_first_slow_start();
-        let b = TargetState::new(HealthState::Healthy, HealthReason::None);
-        let now = Instant::now();
-        assert_eq!(decide_slow_start(&[&a, &b], RAMP, now), vec![1]);
-        assert_eq!(a.slow_start_factor(now, RAMP), 1.0);
-        assert!(b.slow_start_factor(now, RAMP) < 0.1);
     }
 
     #[test]
@@ -181,6 +168,19 @@ mod tests {
         b.set_state(HealthState::Healthy, HealthReason::None, Instant::now());
         let later = Instant::now();
         assert_eq!(decide_slow_start(&[&a, &b], RAMP, later).len(), 1);
+    }
+
+    #[test]
+    fn a_target_registered_before_the_first_tick_still_ramps() {
+        // a: the first batch of a group, serving, not decided yet (no tick since the start).
+        let a = TargetState::new(HealthState::Healthy, HealthReason::None);
+        a.skip_first_slow_start();
+        // b: registered into the serving group before that first tick.
+        let b = TargetState::new(HealthState::Healthy, HealthReason::None);
+        let now = Instant::now();
+        assert_eq!(decide_slow_start(&[&a, &b], RAMP, now), vec![1]);
+        assert_eq!(a.slow_start_factor(now, RAMP), 1.0);
+        assert!(b.slow_start_factor(now, RAMP) < 0.1);
     }
 
     #[test]

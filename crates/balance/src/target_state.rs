@@ -2,9 +2,14 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::health::{HealthReason, HealthState};
+
+mod ejection;
+mod health_write;
+
+pub use health_write::{HealthStamp, Transition};
 
 /// Counters and health of one target: the data plane reads them per pick and updates them
 /// per request; the control plane (health checks, outlier detection, draining) writes them.
@@ -76,22 +81,6 @@ pub struct InFlight {
 
 /// `mitigated_weight` of a target anomaly mitigation leaves alone.
 pub(crate) const FULL_WEIGHT: u32 = 1000;
-
-/// What a target's health was at one moment, as read by [`TargetState::stamp`]: pass it
-/// back to [`TargetState::set_state_if_unchanged`] to write only if nobody wrote since.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthStamp(u32);
-
-/// A change of a target's health state, for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
-    /// State before.
-    pub from: HealthState,
-    /// State after.
-    pub to: HealthState,
-    /// Why.
-    pub reason: HealthReason,
-}
 
 /// The next `TargetState::id`.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -224,71 +213,6 @@ impl TargetState {
         self.transitions.load(Ordering::Relaxed)
     }
 
-    /// Moves to `state` for `reason` at `now`, whatever it was (registration, draining, a
-    /// rebuild); returns the transition when the state changed. Every call invalidates stamps
-    /// taken before it, so a health check that was deciding at the same moment cannot undo it.
-    pub fn set_state(
-        &self,
-        state: HealthState,
-        reason: HealthReason,
-        now: Instant,
-    ) -> Option<Transition> {
-        let mut current = self.health.load(Ordering::Acquire);
-        loop {
-            let next = HealthStamp(current).next(state, reason);
-            match self.health.compare_exchange_weak(
-                current,
-                next.0,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    return self.count_transition(HealthStamp(current).state(), state, reason, now)
-                }
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// Moves to `state` for `reason` at `now` only if nothing was written since `seen` was
-    /// read; returns the transition when it happened. Health checkers write this way: a
-    /// decision based on a state that draining or a rebuild has since replaced is dropped.
-    pub fn set_state_if_unchanged(
-        &self,
-        seen: HealthStamp,
-        state: HealthState,
-        reason: HealthReason,
-        now: Instant,
-    ) -> Option<Transition> {
-        let next = seen.next(state, reason);
-        self.health
-            .compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-            .ok()?;
-        self.count_transition(seen.state(), state, reason, now)
-    }
-
-    fn count_transition(
-        &self,
-        from: HealthState,
-        to: HealthState,
-        reason: HealthReason,
-        now: Instant,
-    ) -> Option<Transition> {
-        if from == to {
-            return None;
-        }
-        if to == HealthState::Healthy {
-            // Slow start ramps from here. Strictly later than the last time, so every
-            // healthy episode is a new one for the slow-start decision even within one
-            // millisecond.
-            let last = self.healthy_since.load(Ordering::Relaxed);
-            let now = self.ms(now).max(last.saturating_add(1));
-            self.healthy_since.store(now, Ordering::Relaxed);
-        }
-        self.transitions.fetch_add(1, Ordering::Relaxed);
-        Some(Transition { from, to, reason })
-    }
-
     /// Whether new requests may go to this target at `now`: healthy and not ejected.
     pub fn is_eligible(&self, now: Instant) -> bool {
         self.state() == HealthState::Healthy && !self.is_ejected(now)
@@ -298,122 +222,6 @@ impl TargetState {
     /// (not draining, not unused).
     pub fn is_registered(&self) -> bool {
         !matches!(self.state(), HealthState::Draining | HealthState::Unused)
-    }
-
-    /// Records the outcome of a request on real traffic (passive health).
-    pub fn record_outcome(&self, success: bool) {
-        if success {
-            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-            }
-        } else {
-            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Failed requests since the target was first configured (5xx, connect failures,
-    /// timeouts).
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
-    }
-
-    /// Failures in a row on real traffic since the last success or ejection.
-    pub fn consecutive_failures(&self) -> u32 {
-        self.consecutive_failures.load(Ordering::Relaxed)
-    }
-
-    /// Whether passive health has taken the target out of rotation at `now`.
-    pub fn is_ejected(&self, now: Instant) -> bool {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        until != 0 && self.ms(now) < until
-    }
-
-    /// When the current ejection ends, if one is running at `now`.
-    pub fn ejected_for(&self, now: Instant) -> Option<Duration> {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        let now_ms = self.ms(now);
-        (until != 0 && now_ms < until).then(|| Duration::from_millis(until - now_ms))
-    }
-
-    /// Ejections in a row (reset once an ejection ends and the target serves successfully).
-    pub fn ejections(&self) -> u32 {
-        self.ejections.load(Ordering::Relaxed)
-    }
-
-    /// Takes the target out of rotation for `duration` from `now`, counting the ejection.
-    pub fn eject(&self, now: Instant, duration: Duration) {
-        let until = self
-            .ms(now)
-            .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
-            .max(1);
-        self.ejected_until.store(until, Ordering::Relaxed);
-        self.ejections.fetch_add(1, Ordering::Relaxed);
-        self.consecutive_failures.store(0, Ordering::Relaxed);
-    }
-
-    /// Ends an ejection that has run its time; returns whether one did. Failures counted
-    /// during the ejection (requests that were already in flight) are forgotten, so a
-    /// target that recovered is not ejected again at once for what it did before. The
-    /// ejection count itself is forgiven by the outlier detector after a quiet while.
-    pub fn end_ejection_if_over(&self, now: Instant) -> bool {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        if until != 0 && self.ms(now) >= until {
-            self.ejected_until.store(0, Ordering::Relaxed);
-            self.consecutive_failures.store(0, Ordering::Relaxed);
-            return true;
-        }
-        false
-    }
-
-    /// Ends a running ejection early; returns whether one was running at `now`. An active
-    /// health check that proves the target healthy again lifts it (Envoy's
-    /// `successful_active_health_check_uneject_host`).
-    ///
-    /// As when an ejection ends by itself, failures counted during it (requests that were
-    /// in flight, or sent while the group failed open) are forgotten: they must not eject
-    /// the target again, for longer, at the next tick. An ejection whose time is already
-    /// over is left to the outlier detector to end (and report) on its tick.
-    pub fn lift_ejection(&self, now: Instant) -> bool {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        if until == 0 || self.ms(now) >= until {
-            return false;
-        }
-        let lifted = self
-            .ejected_until
-            .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok();
-        if lifted {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
-        }
-        lifted
-    }
-
-    /// Forgets past ejections (the target has served successfully since it came back).
-    pub fn forgive_ejections(&self) {
-        self.ejections.store(0, Ordering::Relaxed);
-    }
-}
-
-// === impl HealthStamp ===
-
-impl HealthStamp {
-    fn pack(state: HealthState, reason: HealthReason, version: u16) -> Self {
-        Self(u32::from(version) << 16 | u32::from(reason as u8) << 8 | u32::from(state as u8))
-    }
-
-    fn next(self, state: HealthState, reason: HealthReason) -> Self {
-        Self::pack(state, reason, ((self.0 >> 16) as u16).wrapping_add(1))
-    }
-
-    /// The state read.
-    pub fn state(self) -> HealthState {
-        HealthState::from_u8(self.0 as u8)
-    }
-
-    /// The reason read.
-    pub fn reason(self) -> HealthReason {
-        HealthReason::from_u8((self.0 >> 8) as u8)
     }
 }
 

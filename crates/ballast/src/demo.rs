@@ -1,9 +1,13 @@
-//! `ballast demo`: Ballast in front of three echo backends, all on 127.0.0.1.
+//! `ballast demo`: Ballast in front of three echo backends, with the admin API and its live
+//! dashboard, all on 127.0.0.1: a newcomer sees the page within the first minute.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use ballast_admin::AdminServer;
+use ballast_config::Document;
 
 const BACKENDS: usize = 3;
 
@@ -20,8 +24,9 @@ impl Drop for Backend {
     }
 }
 
-/// Starts three `ballast echo` children and Ballast in front of them on `port`.
-pub(crate) fn main(port: u16) -> anyhow::Result<ExitCode> {
+/// Starts three `ballast echo` children, Ballast in front of them on `port`, and the admin
+/// API (with the dashboard) on `admin_port`.
+pub(crate) fn main(port: u16, admin_port: u16) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the ballast executable")?;
     let backends = (1..=BACKENDS)
         .map(|i| spawn_backend(&exe, &format!("echo-{i}")))
@@ -34,6 +39,9 @@ pub(crate) fn main(port: u16) -> anyhow::Result<ExitCode> {
         r#"
 [server]
 drain_timeout = "5s"
+
+[admin]
+bind = "127.0.0.1:{admin_port}"
 
 [listeners.demo]
 bind = "127.0.0.1:{port}"
@@ -48,21 +56,29 @@ deregistration_delay = "5s"
 "#,
         targets = targets.join(", ")
     );
-    let config = ballast_config::parse(&text)
-        .map_err(|e| anyhow::anyhow!("built-in demo config is invalid: {e}"))?;
-    let runtime = ballast_runtime::Runtime::start(config).with_context(|| {
+    let invalid = |e| anyhow::anyhow!("built-in demo config is invalid: {e}");
+    let document = Document::from_toml(&text).map_err(invalid)?;
+    let config = document.validate().map_err(invalid)?;
+    let admin_config = config.admin.clone().context("demo config has no [admin]")?;
+    let runtime = Arc::new(ballast_runtime::Runtime::start(config).with_context(|| {
         format!("cannot start the demo listener on 127.0.0.1:{port} (is it in use? try `ballast demo --port 0`)")
+    })?);
+    // The admin API shows and edits the document as written, as under `ballast run`.
+    runtime.set_document(document);
+    let admin = AdminServer::start(&admin_config, Arc::clone(&runtime)).with_context(|| {
+        format!("cannot start the demo's admin API on 127.0.0.1:{admin_port} (is it in use? try `ballast demo --admin-port 0`)")
     })?;
     let url = runtime
         .listeners()
         .first()
         .map(|(_, a)| format!("http://{a}"))
         .context("demo has no listener")?;
-    print_banner(&url, &backends);
+    print_banner(&url, &format!("http://{}", admin.address()), &backends);
     let signal = crate::run::wait_for_stop_signal()?;
     tracing::info!(signal, "stopping demo");
     crate::run::exit_on_second_signal();
     runtime.shutdown();
+    admin.stop();
     drop(backends);
     Ok(ExitCode::SUCCESS)
 }
@@ -102,9 +118,10 @@ fn spawn_backend(exe: &std::path::Path, name: &str) -> anyhow::Result<Backend> {
     })
 }
 
-fn print_banner(url: &str, backends: &[Backend]) {
+fn print_banner(url: &str, admin: &str, backends: &[Backend]) {
     println!("Ballast demo is running.");
     println!();
+    println!("  dashboard    {admin}/");
     println!("  listener     {url}");
     println!("  target group echo (round_robin):");
     for (i, backend) in backends.iter().enumerate() {
@@ -119,11 +136,15 @@ fn print_banner(url: &str, backends: &[Backend]) {
     println!("  curl -s --http2-prior-knowledge {url}/h2  # HTTP/2 cleartext to Ballast, HTTP/1.1 to targets");
     println!("  curl -s '{url}/slow?delay=2s'             # the echo backends honour ?delay= and ?status=");
     println!("  curl -si '{url}/?status=503'");
+    println!("  curl -s {admin}/api/v1/target-groups   # targets and their health (the dashboard's data)");
     if let Some(pid) = backends.first().map(|b| b.child.id()) {
         println!(
             "  kill -9 {pid}    # stop echo-1: requests keep succeeding, and within ~2.5 s the"
         );
-        println!("                   # log says \"target health changed ... to=unhealthy\"");
+        println!(
+            "                   # log says \"target health changed ... to=unhealthy\" and the"
+        );
+        println!("                   # dashboard shows it red");
     }
     println!();
     println!("Press Ctrl-C to stop (backends stop with it).");

@@ -45,11 +45,14 @@ enum Command {
     },
     /// Run a small backend that answers with JSON describing each request.
     Echo(echo::EchoArgs),
-    /// Start Ballast in front of three echo backends and print what to try.
+    /// Start Ballast in front of three echo backends, with the dashboard, and print what to try.
     Demo {
         /// Port of the demo listener on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Port of the admin API and dashboard on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 9901)]
+        admin_port: u16,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -79,7 +82,11 @@ fn main() -> ExitCode {
         Command::Check { config } => return run::check(&config),
         Command::Run { config, log } => init_logging(&log).and_then(|()| run::run(&config)),
         Command::Echo(args) => echo::main(args),
-        Command::Demo { port, log } => init_logging(&log).and_then(|()| demo::main(port)),
+        Command::Demo {
+            port,
+            admin_port,
+            log,
+        } => init_logging(&log).and_then(|()| demo::main(port, admin_port)),
     };
     match result {
         Ok(code) => code,

@@ -40,8 +40,8 @@ fn report_invalid(path: &Path, errors: &ballast_config::ConfigErrors) {
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains and exits 0.
 pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let loaded = std::fs::read_to_string(path)
-        .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])
+    let loaded = ballast_config::read_file(path)
+        .map_err(|e| e.errors().iter().map(ToString::to_string).collect())
         .and_then(|text| load(&text));
     let (config, document, text) = match loaded {
         Ok(loaded) => loaded,
@@ -125,7 +125,12 @@ fn serve_until_signal(
             notify.notify_one();
         })?;
     }
-    tracing::info!(workers = runtime.worker_count(), admin = ?admin.as_ref().map(AdminServer::address), "ballast started");
+    // The admin address when there is one; the field is left out otherwise.
+    tracing::info!(
+        workers = runtime.worker_count(),
+        admin = admin.as_ref().map(|a| tracing::field::display(a.address())),
+        "ballast started"
+    );
     let mut file = FileWatch::new(text);
     let signal = loop {
         let next = signal_runtime.block_on(async {
@@ -138,14 +143,14 @@ fn serve_until_signal(
         match next {
             Some(Signal::Stop(name)) => break name,
             Some(Signal::Reload) => {
-                if let Some(text) = file.read(path, true) {
-                    reload(&runtime, path, &text, "sighup");
+                if let Some(read) = file.read(path, true) {
+                    reload(&runtime, path, read, "sighup");
                 }
             }
             Some(Signal::Reopen) => runtime.reopen_access_log(),
             None => {
-                if let Some(text) = file.read(path, false) {
-                    reload(&runtime, path, &text, "file");
+                if let Some(read) = file.read(path, false) {
+                    reload(&runtime, path, read, "file");
                 }
             }
         }
@@ -174,6 +179,8 @@ fn serve_until_signal(
 struct FileWatch {
     current: String,
     pending: Option<String>,
+    /// The file was last seen over the size limit (refused once, not at every check).
+    too_large: bool,
 }
 
 impl FileWatch {
@@ -181,25 +188,39 @@ impl FileWatch {
         Self {
             current: text,
             pending: None,
+            too_large: false,
         }
     }
 
     /// The file's text when it should be applied: always when `forced` (SIGHUP), else once a
-    /// change has been seen unchanged on two checks in a row.
-    fn read(&mut self, path: &Path, forced: bool) -> Option<String> {
-        let text = match std::fs::read_to_string(path) {
+    /// change has been seen unchanged on two checks in a row. The errors of a file over the
+    /// size limit, to be refused: when `forced`, or when it has just grown past it.
+    fn read(&mut self, path: &Path, forced: bool) -> Option<Result<String, Vec<String>>> {
+        // Bounded: a file grown past the size limit is not read whole every second.
+        let text = match ballast_config::read_file(path) {
             Ok(text) => text,
-            Err(error) => {
-                if forced {
-                    tracing::error!(file = %path.display(), %error, "reload refused: cannot read the configuration file");
+            Err(errors) => {
+                let io = errors
+                    .errors()
+                    .iter()
+                    .any(|e| matches!(e.kind, ballast_config::ErrorKind::Io { .. }));
+                if io {
+                    if forced {
+                        tracing::error!(file = %path.display(), error = %errors, "reload refused: cannot read the configuration file");
+                    }
+                    return None;
                 }
-                return None;
+                let report = forced || !self.too_large;
+                self.too_large = true;
+                let messages = errors.errors().iter().map(ToString::to_string).collect();
+                return report.then_some(Err(messages));
             }
         };
+        self.too_large = false;
         if forced {
             self.pending = None;
             self.current.clone_from(&text);
-            return Some(text);
+            return Some(Ok(text));
         }
         if text == self.current {
             self.pending = None;
@@ -208,7 +229,7 @@ impl FileWatch {
         if self.pending.as_ref() == Some(&text) {
             self.pending = None;
             self.current.clone_from(&text);
-            return Some(text);
+            return Some(Ok(text));
         }
         self.pending = Some(text);
         None
@@ -226,10 +247,15 @@ pub(crate) fn exit_on_second_signal() {
     });
 }
 
-/// Validates and applies the configuration file's text again.
-fn reload(runtime: &Runtime, path: &Path, text: &str, origin: &str) {
+/// Validates and applies the configuration file's text again (or refuses a file that could
+/// not be taken at all).
+fn reload(runtime: &Runtime, path: &Path, read: Result<String, Vec<String>>, origin: &str) {
     tracing::debug!(file = %path.display(), origin, "reloading the configuration file");
-    match Document::from_toml(text) {
+    let text = match read {
+        Ok(text) => text,
+        Err(errors) => return runtime.refuse(origin, &errors),
+    };
+    match Document::from_toml(&text) {
         Ok(document) => {
             // Success and refusal are logged (and counted) by the runtime.
             let _outcome = runtime.apply_document(origin, document);

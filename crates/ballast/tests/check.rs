@@ -74,7 +74,7 @@ fn unknown_key_exits_two() {
     let (code, _, stderr) = check("[listeners.web]\nbind = \"127.0.0.1:1\"\nbnid = 1\n");
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("listeners.web.bnid: unknown field `bnid`"),
+        stderr.contains("listeners.web.bnid: unknown key \"bnid\" (known: bind, protocol,"),
         "{stderr}"
     );
 }

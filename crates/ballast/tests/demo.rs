@@ -1,4 +1,5 @@
-//! `ballast demo` starts, serves through the balancer, and takes its backends down with it.
+//! `ballast demo` starts, serves through the balancer, shows its dashboard at the URL it
+//! prints, and takes its backends down with it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,19 +15,22 @@ fn bin() -> &'static Path {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_requests_from_all_three_backends_and_stops_cleanly() {
     let mut child = Command::new(bin())
-        .args(["demo", "--port", "0"])
+        .args(["demo", "--port", "0", "--admin-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (url, backends) = tokio::task::spawn_blocking(move || {
+    let (url, dashboard, backends) = tokio::task::spawn_blocking(move || {
         let mut url = None;
+        let mut dashboard = None;
         let mut backends = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
             let trimmed = line.trim();
-            if let Some(rest) = trimmed.strip_prefix("listener") {
+            if let Some(rest) = trimmed.strip_prefix("dashboard") {
+                dashboard = Some(rest.trim().to_owned());
+            } else if let Some(rest) = trimmed.strip_prefix("listener") {
                 url = Some(rest.trim().to_owned());
             } else if trimmed.starts_with("echo-") {
                 backends.push(trimmed.rsplit("http://").next().unwrap().to_owned());
@@ -34,12 +38,32 @@ async fn demo_serves_requests_from_all_three_backends_and_stops_cleanly() {
                 break;
             }
         }
-        (url.expect("demo prints its listener"), backends)
+        (
+            url.expect("demo prints its listener"),
+            dashboard.expect("demo prints its dashboard"),
+            backends,
+        )
     })
     .await
     .unwrap();
     assert_eq!(backends.len(), 3);
     let addr = url.trim_start_matches("http://").parse().unwrap();
+
+    // The dashboard URL as printed (`http://IP:PORT/`) answers with the live page.
+    let (admin, path) = dashboard
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .unwrap_or_else(|| panic!("dashboard URL {dashboard:?}"));
+    let page = get(admin.parse().unwrap(), &format!("/{path}")).await;
+    assert_eq!(page.status(), 200, "{dashboard}");
+    let html = std::str::from_utf8(page.body()).unwrap();
+    assert!(
+        html.contains("<canvas"),
+        "not the dashboard page: {html:.200}"
+    );
+    let groups = get(admin.parse().unwrap(), "/api/v1/target-groups").await;
+    assert_eq!(groups.status(), 200);
+    assert!(std::str::from_utf8(groups.body()).unwrap().contains("echo"));
 
     // The demo health-checks its backends: all three serve once their checks pass (and
     // the group fails open until then, so every request succeeds meanwhile).

@@ -101,3 +101,29 @@ async fn an_invalid_file_is_refused_and_the_old_configuration_serves() {
     assert_eq!(response.status(), 200);
     assert!(blue.hits() >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_grown_past_the_size_limit_is_refused_without_being_echoed() {
+    let blue = Backend::spawn("blue").await;
+    let green = Backend::spawn("green").await;
+    let lb = BallastProcess::start(bin(), &config(blue.addr, green.addr, (100, 0)));
+    let addr = lb.addr("web");
+    // A comment is enough: the size is refused before the file is parsed (or read whole).
+    let mut huge = config(blue.addr, green.addr, (0, 100));
+    huge.push_str(&format!("# {}\n", "x".repeat(17 << 20)));
+    lb.rewrite_config(&huge);
+    lb.signal("HUP");
+    let refused = lb.wait_for_log(
+        "reload refused, the running configuration stays",
+        Duration::from_secs(10),
+    );
+    let errors = refused["errors"].as_str().unwrap();
+    assert!(
+        errors.starts_with("invalid value a document of")
+            && errors.ends_with("expected at most 16777216 bytes (16 MiB)"),
+        "{refused}"
+    );
+    let response = ballast_testkit::client::get(addr, "/").await;
+    assert_eq!(response.status(), 200);
+    assert!(blue.hits() >= 1);
+}

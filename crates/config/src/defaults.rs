@@ -155,3 +155,46 @@ pub const DEFAULT_ACME_STORAGE: &str = "/var/lib/ballast/acme";
 /// An ACME certificate is renewed when it expires within this long: a third of Let's
 /// Encrypt's 90 days, as certbot does, leaving weeks of retries if the CA is down.
 pub const DEFAULT_ACME_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+
+// === Limits on the size of a configuration ===
+//
+// A configuration comes from a file, the admin API or a reload: each limit below keeps a huge
+// or malformed one from making parsing or validation slow, or its errors huge. Each is
+// refused with the key path it concerns, before the work it bounds.
+
+/// Largest configuration document read, in bytes, checked before it is parsed (a file is
+/// not even read further). A thousand listeners with a thousand rules each fit in a few MiB.
+pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most listeners in one configuration. ALB allows 50 per load balancer; every listener is
+/// a socket per worker, so thousands would exhaust file descriptors long before this.
+pub const MAX_LISTENERS: usize = 1000;
+
+/// Most target groups in one configuration. ALB: 3000 per region.
+pub const MAX_TARGET_GROUPS: usize = 3000;
+
+/// Longest listener or target group name, in bytes (names are also limited to
+/// `a-z A-Z 0-9 - _`). Names become metric labels, log fields and cookie contents.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// Most static targets in one target group. ALB: 1000 per target group.
+pub const MAX_TARGETS_PER_GROUP: usize = 1000;
+
+/// Most certificates of one `https` listener. ALB: 25 by default, raisable to 100.
+pub const MAX_CERTIFICATES: usize = 100;
+
+/// Most domains in one ACME certificate. Let's Encrypt: 100 names per certificate.
+pub const MAX_ACME_DOMAINS: usize = 100;
+
+/// Longest part of a user's value, key or name an error message repeats, in bytes; the
+/// rest is replaced by its length. A huge bad value (a 50 MB name) must not turn into a
+/// 50 MB log line or API answer.
+pub const MAX_ECHOED_VALUE: usize = 80;
+
+/// Most existing names an "unknown target group" error lists; then it says how many exist.
+pub const MAX_KNOWN_NAMES_LISTED: usize = 20;
+
+/// Most errors one validation reports; one more line counts the rest. Enough to fix a file
+/// in a few rounds, bounded so a generated file with a mistake in every entry does not
+/// produce megabytes of errors.
+pub const MAX_REPORTED_ERRORS: usize = 100;

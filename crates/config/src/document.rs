@@ -15,7 +15,7 @@ mod redact;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+use crate::error::{ConfigErrors, KeyPath};
 use crate::raw::{self, RawConfig, RawListener, RawTargetGroup};
 use crate::Config;
 
@@ -130,12 +130,7 @@ fn part_from_json<T: serde::de::DeserializeOwned>(
     value: &Value,
 ) -> Result<T, EditError> {
     serde_path_to_error::deserialize(value).map_err(|e| EditError::Malformed {
-        errors: ConfigErrors::single(ConfigError::new(
-            at.join_serde(e.path()),
-            ErrorKind::Parse {
-                message: e.inner().to_string(),
-            },
-        )),
+        errors: ConfigErrors::single(raw::json_error(at, &e)),
     })
 }
 

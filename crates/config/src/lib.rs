@@ -17,20 +17,22 @@ mod ops;
 pub mod raw;
 mod rewrite;
 mod rules;
+mod secret;
 mod tls;
 mod validate;
 
+pub use defaults::MAX_ECHOED_VALUE;
 pub use document::{
     Change, ChangeKind, Document, DocumentDiff, EditError, NameChanges, Sparse, REDACTED,
 };
-pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath, MAX_ECHOED_VALUE};
+pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
 };
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
-    ListenerConfig, ListenerName, ListenerProtocol, Secret, ServerConfig, StickinessConfig,
-    StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
+    ListenerConfig, ListenerName, ListenerProtocol, ServerConfig, StickinessConfig, StickinessKind,
+    TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
 };
 pub use ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 pub use rewrite::{
@@ -40,6 +42,7 @@ pub use rewrite::{
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
 };
+pub use secret::Secret;
 pub use tls::{
     AcmeChallenge, AcmeConfig, CertificateFiles, ClientCertificateMode, ClientCertificates,
     ListenerTls, TargetTls, TlsPolicy,
@@ -62,7 +65,15 @@ pub fn parse_json(document: &serde_json::Value) -> Result<Config, ConfigErrors> 
 
 /// Reads, parses and validates a configuration file.
 pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
+    parse(&read_file(path)?)
+}
+
+/// Reads a configuration file's text, refusing one over [`defaults::MAX_CONFIG_BYTES`]
+/// without reading further: its size is checked first, and the read stops at the limit in
+/// case the file grows meanwhile or has no size (a pipe, `/dev/zero`).
+pub fn read_file(path: &std::path::Path) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let io_error = |source: std::io::Error| {
         ConfigErrors::single(ConfigError::new(
             KeyPath::root(),
             ErrorKind::Io {
@@ -70,6 +81,18 @@ pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
                 reason: source.to_string(),
             },
         ))
-    })?;
-    parse(&text)
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    raw::check_size(file.metadata().map_err(io_error)?.len())?;
+    let mut text = String::new();
+    file.take(defaults::MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(io_error)?;
+    if text.len() > defaults::MAX_CONFIG_BYTES {
+        return Err(raw::too_large(format!(
+            "a document of more than {} bytes",
+            defaults::MAX_CONFIG_BYTES
+        )));
+    }
+    Ok(text)
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::health::{HealthCheckConfig, OutlierDetectionConfig, RetryConfig};
 use crate::ops::{AccessLogConfig, AdminConfig, MetricsConfig};
 use crate::rules::{Cidr, FixedResponse, RedirectConfig, Rule};
+use crate::secret::Secret;
 use crate::tls::{ListenerTls, TargetTls};
 
 /// A complete, valid configuration.
@@ -46,28 +47,6 @@ pub struct ServerConfig {
     pub watch_config: bool,
     /// Where binary upgrades hand the listening sockets over; `None`: upgrades need a restart.
     pub upgrade_socket: Option<std::path::PathBuf>,
-}
-
-/// A secret from the configuration: never printed, not even in debug output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: String) -> Self {
-        Self(secret)
-    }
-
-    /// The secret itself, for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
 }
 
 /// Number of data-plane worker threads.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::Secret;
+use crate::secret::Secret;
 
 /// The admin API and dashboard listener (`[admin]`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,19 +12,19 @@
 //! this file a plain list of keys, and a key added later is covered without more code.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
-
+mod de;
 mod ops;
+mod parse;
 mod rewrite;
 mod rules;
 mod ser;
 
 pub use ops::*;
+pub(crate) use parse::{check_size, json_error, too_large};
+pub use parse::{parse, parse_json};
 pub use rewrite::*;
 pub use rules::*;
 
@@ -292,143 +292,4 @@ pub struct RawTarget {
     pub weight: Option<i64>,
     /// Zone the target runs in.
     pub zone: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTargetTable {
-    address: String,
-    weight: Option<i64>,
-    zone: Option<String>,
-}
-
-/// Deserializes a document into the raw model, turning any parse problem into a
-/// [`ConfigError`] whose path is the key being read when it failed.
-pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
-    let deserializer =
-        toml::de::Deserializer::parse(text).map_err(|e| toml_error(text, &e, KeyPath::root()))?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = KeyPath::from_serde(e.path());
-        toml_error(text, e.inner(), path)
-    })
-}
-
-/// Deserializes a JSON document (the admin API's form of the same file) into the raw model.
-pub fn parse_json(document: &serde_json::Value) -> Result<RawConfig, ConfigErrors> {
-    serde_path_to_error::deserialize(document).map_err(|e| {
-        let path = KeyPath::from_serde(e.path());
-        ConfigErrors::single(ConfigError::new(
-            path,
-            ErrorKind::Parse {
-                message: e.inner().to_string(),
-            },
-        ))
-    })
-}
-
-fn toml_error(text: &str, error: &toml::de::Error, path: KeyPath) -> ConfigErrors {
-    let mut message = error.message().trim().to_owned();
-    if let Some(span) = error.span() {
-        let offset = span.start.min(text.len());
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        message = format!("{message} (line {line}, column {column})");
-    }
-    ConfigErrors::single(ConfigError::new(path, ErrorKind::Parse { message }))
-}
-
-// === impl RawPort ===
-
-impl<'de> Deserialize<'de> for RawPort {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PortVisitor;
-
-        impl Visitor<'_> for PortVisitor {
-            type Value = RawPort;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a port number or \"traffic-port\"")
-            }
-
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawPort, E> {
-                Ok(RawPort::Number(value))
-            }
-
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawPort, E> {
-                Ok(RawPort::Number(i64::try_from(value).unwrap_or(i64::MAX)))
-            }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawPort, E> {
-                Ok(RawPort::Word(value.to_owned()))
-            }
-        }
-
-        deserializer.deserialize_any(PortVisitor)
-    }
-}
-
-// === impl RawForward ===
-
-impl<'de> Deserialize<'de> for RawForward {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ForwardVisitor;
-
-        impl<'de> Visitor<'de> for ForwardVisitor {
-            type Value = RawForward;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a target group name or a table { groups = [{ name = \"GROUP\", weight = N }] }")
-            }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawForward, E> {
-                Ok(RawForward::Group(value.to_owned()))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawForward, A::Error> {
-                RawWeightedForward::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawForward::Weighted)
-            }
-        }
-
-        deserializer.deserialize_any(ForwardVisitor)
-    }
-}
-
-// === impl RawTarget ===
-
-impl<'de> Deserialize<'de> for RawTarget {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TargetVisitor;
-
-        impl<'de> Visitor<'de> for TargetVisitor {
-            type Value = RawTarget;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "\"IP:PORT\" or a table { address = \"IP:PORT\", weight = N, zone = \"NAME\" }",
-                )
-            }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawTarget, E> {
-                Ok(RawTarget {
-                    address: value.to_owned(),
-                    weight: None,
-                    zone: None,
-                })
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTarget, A::Error> {
-                let table =
-                    RawTargetTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawTarget {
-                    address: table.address,
-                    weight: table.weight,
-                    zone: table.zone,
-                })
-            }
-        }
-
-        deserializer.deserialize_any(TargetVisitor)
-    }
 }

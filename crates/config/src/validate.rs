@@ -5,43 +5,55 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use crate::defaults::*;
-use crate::duration::parse_duration;
-use crate::error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
+use crate::error::{unknown_reference, ConfigError, ConfigErrors, ErrorKind, KeyPath};
 use crate::model::*;
-use crate::raw::{RawAction, RawConfig, RawForward, RawListener, RawServer, RawTargetGroup};
+use crate::raw::{RawAction, RawConfig, RawForward, RawListener, RawServer};
 
 /// Validates a raw document, reporting every problem found.
 pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let mut v = Validator::default();
     let root = KeyPath::root();
     let server = v.server(&root.key("server"), raw.server.unwrap_or_default());
+    // Sorted (the keys of a BTreeMap), so a reference is found by binary search: a file of
+    // thousands of groups and rules must not take groups × rules comparisons.
     let group_names: Vec<String> = raw.target_groups.keys().cloned().collect();
 
-    let mut listeners = Vec::with_capacity(raw.listeners.len());
-    let mut bound: HashMap<SocketAddr, KeyPath> = HashMap::new();
-    for (name, listener) in &raw.listeners {
-        let path = root.key("listeners").key(name);
-        if let Some(listener) = v.listener(&path, name, listener, &group_names) {
-            v.claim_address(&mut bound, listener.bind, &path.key("bind"));
-            listeners.push(listener);
+    // Over a count limit, the entries are not checked one by one: the point of the limit is
+    // that nobody waits for (or reads the errors of) a hundred thousand of them.
+    let mut listeners = Vec::new();
+    let at = root.key("listeners");
+    if v.within(&at, raw.listeners.len(), MAX_LISTENERS, "listeners") {
+        let mut bound: HashMap<SocketAddr, KeyPath> = HashMap::new();
+        for (name, listener) in &raw.listeners {
+            let path = at.key(name);
+            if let Some(listener) = v.listener(&path, name, listener, &group_names) {
+                v.claim_address(&mut bound, listener.bind, &path.key("bind"));
+                listeners.push(listener);
+            }
         }
     }
 
     v.acme_challenges_answerable(&root, &listeners);
 
-    let mut target_groups = Vec::with_capacity(raw.target_groups.len());
-    for (name, group) in &raw.target_groups {
-        let path = root.key("target_groups").key(name);
-        target_groups.push(v.target_group(&path, name, group));
+    let mut target_groups = Vec::new();
+    let at = root.key("target_groups");
+    if v.within(
+        &at,
+        raw.target_groups.len(),
+        MAX_TARGET_GROUPS,
+        "target groups",
+    ) {
+        for (name, group) in &raw.target_groups {
+            target_groups.push(v.target_group(&at.key(name), name, group));
+        }
     }
 
     let admin = v.admin(&root.key("admin"), raw.admin);
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
     let metrics = Validator::metrics(raw.metrics);
-    ConfigErrors::from_vec(v.errors)?;
+    ConfigErrors::from_vec(v.errors, v.omitted)?;
     Ok(Config {
         server,
         listeners,
@@ -54,7 +66,10 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
 
 #[derive(Default)]
 struct Validator {
+    /// The first [`MAX_REPORTED_ERRORS`] problems found, in document order.
     errors: Vec<ConfigError>,
+    /// Problems found after those, counted only.
+    omitted: usize,
     /// The protocol (`http`/`https`) and port of the listener whose actions are being
     /// checked: a redirect that keeps both and the host and path would loop.
     listener: Option<(&'static str, u16)>,
@@ -62,7 +77,29 @@ struct Validator {
 
 impl Validator {
     fn error(&mut self, path: KeyPath, kind: ErrorKind) {
-        self.errors.push(ConfigError::new(path, kind));
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(ConfigError::new(path, kind));
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// Problems found so far, reported or not.
+    fn error_count(&self) -> usize {
+        self.errors.len() + self.omitted
+    }
+
+    /// Whether `count` entries (`what`) are within `max`; an error at `path` if not.
+    fn within(&mut self, path: &KeyPath, count: usize, max: usize, what: &str) -> bool {
+        if count <= max {
+            return true;
+        }
+        self.invalid(
+            path.clone(),
+            format!("{count} {what}"),
+            format!("at most {max} {what}"),
+        );
+        false
     }
 
     fn invalid(&mut self, path: KeyPath, found: impl Into<String>, expected: impl Into<String>) {
@@ -70,7 +107,8 @@ impl Validator {
             path,
             ErrorKind::InvalidValue {
                 found: crate::error::shorten(found.into()),
-                expected: expected.into(),
+                // A parser's reason in it may quote the value again.
+                expected: crate::error::shorten_quoted(&expected.into()),
             },
         );
     }
@@ -255,266 +293,37 @@ impl Validator {
         }
     }
 
-    /// A reference to a target group that must exist.
+    /// A reference to a target group that must exist, among the sorted `groups`.
     pub(super) fn group_reference(
         &mut self,
         path: &KeyPath,
         name: &str,
         groups: &[String],
     ) -> Option<GroupName> {
-        if groups.iter().any(|g| g == name) {
+        // `groups` is sorted (see `validate`).
+        if groups.binary_search_by(|g| g.as_str().cmp(name)).is_ok() {
             return Some(GroupName::from(name));
         }
         self.error(
             path.clone(),
-            ErrorKind::UnknownReference {
-                what: "target group",
-                name: name.to_owned(),
-                known: groups.to_vec(),
-            },
+            unknown_reference("target group", name, groups),
         );
         None
-    }
-
-    fn target_group(
-        &mut self,
-        path: &KeyPath,
-        name: &str,
-        raw: &RawTargetGroup,
-    ) -> TargetGroupConfig {
-        self.name(path, name);
-        let protocol = match raw.protocol.as_deref().unwrap_or("http") {
-            "http" => TargetProtocol::Http,
-            "https" => TargetProtocol::Https,
-            other => {
-                self.invalid(
-                    path.key("protocol"),
-                    format!("\"{other}\""),
-                    "\"http\" or \"https\"",
-                );
-                TargetProtocol::Http
-            }
-        };
-        let tls = match protocol {
-            TargetProtocol::Https => Some(self.target_tls(&path.key("tls"), raw.tls.as_ref())),
-            TargetProtocol::Http => {
-                if raw.tls.is_some() {
-                    self.invalid(
-                        path.key("tls"),
-                        "tls on a group that is not https",
-                        "protocol = \"https\"",
-                    );
-                }
-                None
-            }
-        };
-        let balancing = self.balancing(path, raw);
-        let mut targets = Vec::with_capacity(raw.targets.len());
-        let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
-        for (i, target) in raw.targets.iter().enumerate() {
-            let target_path = path.key("targets").index(i);
-            let (weight, zone) = self.target_weight_and_zone(&target_path, target);
-            if let Some(address) = self.socket_addr(&target_path, &target.address) {
-                if let Some(other) = seen.get(&address) {
-                    self.error(
-                        target_path,
-                        ErrorKind::Conflict {
-                            what: format!("target {address}"),
-                            other: other.to_string(),
-                        },
-                    );
-                } else {
-                    seen.insert(address, target_path);
-                    targets.push(TargetConfig {
-                        address,
-                        weight,
-                        zone,
-                    });
-                }
-            }
-        }
-        TargetGroupConfig {
-            name: GroupName::from(name),
-            protocol,
-            tls,
-            algorithm: balancing.algorithm,
-            hash_key: balancing.hash_key,
-            slow_start: balancing.slow_start,
-            cross_zone: balancing.cross_zone,
-            anomaly_mitigation: balancing.anomaly_mitigation,
-            stickiness: raw
-                .stickiness
-                .as_ref()
-                .and_then(|s| self.stickiness(&path.key("stickiness"), s)),
-            targets,
-            connect_timeout: self.positive_duration(
-                &path.key("connect_timeout"),
-                raw.connect_timeout.as_deref(),
-                DEFAULT_CONNECT_TIMEOUT,
-            ),
-            response_timeout: self.positive_duration(
-                &path.key("response_timeout"),
-                raw.response_timeout.as_deref(),
-                DEFAULT_RESPONSE_TIMEOUT,
-            ),
-            target_idle_timeout: self.positive_duration(
-                &path.key("target_idle_timeout"),
-                raw.target_idle_timeout.as_deref(),
-                DEFAULT_TARGET_IDLE_TIMEOUT,
-            ),
-            max_idle_per_target: self.count(
-                &path.key("max_idle_per_target"),
-                raw.max_idle_per_target,
-                DEFAULT_MAX_IDLE_PER_TARGET,
-                0..=65_536,
-            ),
-            health_check: raw
-                .health_check
-                .as_ref()
-                .and_then(|h| self.health_check(&path.key("health_check"), h)),
-            outlier_detection: self.outlier_detection(
-                &path.key("outlier_detection"),
-                raw.outlier_detection.as_ref(),
-            ),
-            deregistration_delay: self.deregistration_delay(
-                &path.key("deregistration_delay"),
-                raw.deregistration_delay.as_deref(),
-            ),
-            fail_open: raw.fail_open.unwrap_or(true),
-            retry: self.retry(&path.key("retry"), raw.retry.as_ref()),
-        }
-    }
-
-    fn name(&mut self, path: &KeyPath, name: &str) {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
-            self.invalid(
-                path.clone(),
-                format!("name \"{name}\""),
-                "1 to 64 characters among a-z, A-Z, 0-9, '-' and '_'",
-            );
-        }
-    }
-
-    fn claim_address(
-        &mut self,
-        bound: &mut HashMap<SocketAddr, KeyPath>,
-        addr: SocketAddr,
-        path: &KeyPath,
-    ) {
-        // Port 0 asks the OS for a fresh port each time, so it never clashes.
-        if addr.port() == 0 {
-            return;
-        }
-        // IPv6 listeners are bound IPv6-only, so `0.0.0.0:P` and `[::]:P` coexist; within
-        // one family an unspecified address claims the port on every address.
-        let clash = bound.iter().find(|(other, _)| {
-            other.port() == addr.port()
-                && other.is_ipv4() == addr.is_ipv4()
-                && (**other == addr || other.ip().is_unspecified() || addr.ip().is_unspecified())
-        });
-        if let Some((_, other)) = clash {
-            let other = other.to_string();
-            self.error(
-                path.clone(),
-                ErrorKind::Conflict {
-                    what: format!("address {addr}"),
-                    other,
-                },
-            );
-        } else {
-            bound.insert(addr, path.clone());
-        }
-    }
-
-    fn socket_addr(&mut self, path: &KeyPath, text: &str) -> Option<SocketAddr> {
-        match text.parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                self.invalid(path.clone(), format!("\"{text}\""), "an address IP:PORT such as \"127.0.0.1:8080\" or \"[::1]:8080\" (host names are not resolved)");
-                None
-            }
-        }
-    }
-
-    fn duration(&mut self, path: &KeyPath, text: Option<&str>, default: Duration) -> Duration {
-        let Some(text) = text else { return default };
-        match parse_duration(text) {
-            Ok(d) => d,
-            Err(reason) => {
-                self.invalid(
-                    path.clone(),
-                    format!("\"{text}\""),
-                    format!("a duration such as \"30s\", \"500ms\" or \"5m\": {reason}"),
-                );
-                default
-            }
-        }
-    }
-
-    fn positive_duration(
-        &mut self,
-        path: &KeyPath,
-        text: Option<&str>,
-        default: Duration,
-    ) -> Duration {
-        let d = self.duration(path, text, default);
-        if d.is_zero() {
-            self.invalid(path.clone(), "\"0s\"", "a duration greater than zero");
-            return default;
-        }
-        d
-    }
-
-    /// A secret long enough not to be guessed: a short one would let anyone forge cookies.
-    fn secret(&mut self, path: &KeyPath, raw: Option<String>) -> Option<Secret> {
-        let secret = raw?;
-        if secret.len() < MIN_SECRET_BYTES {
-            self.invalid(
-                path.clone(),
-                format!("a secret of {} bytes", secret.len()),
-                format!("at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
-            );
-            return None;
-        }
-        Some(Secret::new(secret))
-    }
-
-    fn count(
-        &mut self,
-        path: &KeyPath,
-        value: Option<i64>,
-        default: usize,
-        range: std::ops::RangeInclusive<usize>,
-    ) -> usize {
-        let Some(value) = value else { return default };
-        match usize::try_from(value) {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                self.invalid(
-                    path.clone(),
-                    value.to_string(),
-                    format!("an integer from {} to {}", range.start(), range.end()),
-                );
-                default
-            }
-        }
     }
 }
 
 mod acme;
+mod actions;
 mod balancing;
 mod forward;
+mod group;
 mod ops;
 mod rewrite;
 mod rules;
 mod stickiness;
 mod target_health;
 mod tls;
+mod values;
 
 #[cfg(test)]
 mod tests;

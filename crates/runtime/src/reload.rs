@@ -164,12 +164,12 @@ impl Runtime {
         tracing::info!(
             origin,
             changes = diff.changes.len(),
-            listeners_added = ?diff.listeners.added,
-            listeners_removed = ?diff.listeners.removed,
-            listeners_changed = ?diff.listeners.changed,
-            target_groups_added = ?diff.target_groups.added,
-            target_groups_removed = ?diff.target_groups.removed,
-            target_groups_changed = ?diff.target_groups.changed,
+            listeners_added = names(&diff.listeners.added),
+            listeners_removed = names(&diff.listeners.removed),
+            listeners_changed = names(&diff.listeners.changed),
+            target_groups_added = names(&diff.target_groups.added),
+            target_groups_removed = names(&diff.target_groups.removed),
+            target_groups_changed = names(&diff.target_groups.changed),
             "configuration reloaded"
         );
         Ok(diff)
@@ -192,7 +192,8 @@ impl Runtime {
         running.status.last_error = Some(errors.to_vec());
         drop(running);
         self.control.lock().telemetry.registry.reloads_failed.inc();
-        tracing::error!(origin, errors = ?errors, "reload refused, the running configuration stays");
+        // The messages as written, one after the other (not a Rust list with escaped quotes).
+        tracing::error!(origin, errors = %errors.join("; "), "reload refused, the running configuration stays");
     }
 
     /// Reload counts and the last error.
@@ -298,4 +299,9 @@ impl Runtime {
             client,
         )
     }
+}
+
+/// Names for a log field, comma-separated; `None` (the field left out) when there are none.
+fn names(list: &[String]) -> Option<String> {
+    (!list.is_empty()).then(|| list.join(","))
 }

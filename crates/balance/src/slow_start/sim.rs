@@ -182,10 +182,10 @@ impl Group {
             .targets
             .iter()
             .filter(|t| {
-                // Decided and at full share, or of the first batch (full share, decided or
-                // not yet).
-                let settled = t.ramps.is_some() || (t.first_batch && t.episode.is_some());
-                t.state.is_eligible(at) && settled && t.factor(at, self.ramp) >= 1.0
+                let undecided_first = t.first_batch && t.ramps.is_none();
+                t.state.is_eligible(at)
+                    && (t.ramps.is_some() || undecided_first)
+                    && t.factor(at, self.ramp) >= 1.0
             })
             .count();
         let view: Vec<&TargetState> = self.targets.iter().map(|t| &t.state).collect();

@@ -1,5 +1,7 @@
 //! A target's shared state: checks, in-flight guards, health writes, ejections.
 
+use std::time::Duration;
+
 use super::*;
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::defaults::{DEFAULT_ACME_RENEW_BEFORE, DEFAULT_ACME_STORAGE};
+use crate::defaults::{DEFAULT_ACME_RENEW_BEFORE, DEFAULT_ACME_STORAGE, MAX_ACME_DOMAINS};
 use crate::error::KeyPath;
 use crate::model::{ListenerConfig, ListenerProtocol};
 use crate::raw::RawAcme;
@@ -14,7 +14,7 @@ use super::Validator;
 
 impl Validator {
     pub(super) fn acme(&mut self, path: &KeyPath, raw: &RawAcme) -> Option<AcmeConfig> {
-        let errors = self.errors.len();
+        let errors = self.error_count();
         if !raw.directory.starts_with("https://") || raw.directory.len() <= "https://".len() {
             self.invalid(
                 path.key("directory"),
@@ -66,7 +66,7 @@ impl Validator {
         if raw.ca.is_some() && ca.is_none() {
             return None;
         }
-        (self.errors.len() == errors).then(|| AcmeConfig {
+        (self.error_count() == errors).then(|| AcmeConfig {
             directory: raw.directory.clone(),
             domains,
             contact,
@@ -86,6 +86,10 @@ impl Validator {
                 "no domain",
                 "at least one DNS name, such as [\"example.com\"]",
             );
+        }
+        // Repeats are found by a scan of the names kept so far: bounded first.
+        if !self.within(path, raw.len(), MAX_ACME_DOMAINS, "domains") {
+            return Vec::new();
         }
         let mut domains: Vec<String> = Vec::with_capacity(raw.len());
         for (i, domain) in raw.iter().enumerate() {

@@ -23,6 +23,10 @@ impl Validator {
                 format!("{} groups", raw.groups.len()),
                 format!("1 to {MAX_FORWARD_GROUPS} target groups"),
             );
+            // Repeats below are found by a scan of the earlier entries: not over a long list.
+            if !raw.groups.is_empty() {
+                return None;
+            }
         }
         let mut groups = Vec::with_capacity(raw.groups.len());
         let mut complete = true;

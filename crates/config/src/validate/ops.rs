@@ -8,9 +8,9 @@ use crate::defaults::{
     DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT,
 };
 use crate::error::KeyPath;
-use crate::model::Secret;
 use crate::ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 use crate::raw::{RawAccessLog, RawAdmin, RawMetrics};
+use crate::secret::Secret;
 
 /// Shortest admin token accepted: a guessable token is no protection.
 const MIN_TOKEN_BYTES: usize = 16;

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 use crate::parse;
 
@@ -117,11 +119,11 @@ targets = []
     let m = messages(text);
     assert_eq!(m.len(), 1);
     assert!(
-        m[0].starts_with("listeners.web.idle_timeuot: unknown field `idle_timeuot`"),
+        m[0].starts_with("listeners.web.idle_timeuot: unknown key \"idle_timeuot\""),
         "{}",
         m[0]
     );
-    assert!(m[0].contains("expected one of"), "{}", m[0]);
+    assert!(m[0].contains("(known: bind, protocol, "), "{}", m[0]);
     assert!(m[0].contains("line 5"), "{}", m[0]);
 }
 

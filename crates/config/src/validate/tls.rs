@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::defaults::MAX_CERTIFICATES;
 use crate::error::{ErrorKind, KeyPath};
 use crate::raw::{RawListenerTls, RawTargetTls};
 use crate::tls::{
@@ -27,7 +28,16 @@ impl Validator {
             ok = false;
         }
         let mut certificates = Vec::new();
-        for (i, pair) in raw.certificates.iter().enumerate() {
+        // Repeats are found by a scan of the earlier entries: bounded first.
+        let listed = raw.certificates.len();
+        let within = self.within(
+            &path.key("certificates"),
+            listed,
+            MAX_CERTIFICATES,
+            "certificates",
+        );
+        ok &= within;
+        for (i, pair) in raw.certificates.iter().enumerate().take_while(|_| within) {
             let at = path.key("certificates").index(i);
             // Two certificates may serve one name (an RSA and an ECDSA one, say); the same
             // certificate twice is a mistake (only the first would ever serve).
@@ -38,7 +48,10 @@ impl Validator {
                 self.error(
                     at.key("cert"),
                     ErrorKind::Conflict {
-                        what: format!("certificate file \"{}\"", pair.cert),
+                        what: format!(
+                            "certificate file \"{}\"",
+                            crate::error::shorten_str(&pair.cert)
+                        ),
                         other: path
                             .key("certificates")
                             .index(first)

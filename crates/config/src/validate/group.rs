@@ -1,0 +1,129 @@
+//! Validation of a target group (`[target_groups.NAME]`) and its static targets.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::defaults::*;
+use crate::error::{ErrorKind, KeyPath};
+use crate::model::*;
+use crate::raw::RawTargetGroup;
+
+use super::Validator;
+
+impl Validator {
+    pub(super) fn target_group(
+        &mut self,
+        path: &KeyPath,
+        name: &str,
+        raw: &RawTargetGroup,
+    ) -> TargetGroupConfig {
+        self.name(path, name);
+        let protocol = match raw.protocol.as_deref().unwrap_or("http") {
+            "http" => TargetProtocol::Http,
+            "https" => TargetProtocol::Https,
+            other => {
+                self.invalid(
+                    path.key("protocol"),
+                    format!("\"{other}\""),
+                    "\"http\" or \"https\"",
+                );
+                TargetProtocol::Http
+            }
+        };
+        let tls = match protocol {
+            TargetProtocol::Https => Some(self.target_tls(&path.key("tls"), raw.tls.as_ref())),
+            TargetProtocol::Http => {
+                if raw.tls.is_some() {
+                    self.invalid(
+                        path.key("tls"),
+                        "tls on a group that is not https",
+                        "protocol = \"https\"",
+                    );
+                }
+                None
+            }
+        };
+        let balancing = self.balancing(path, raw);
+        let mut targets = Vec::with_capacity(raw.targets.len().min(MAX_TARGETS_PER_GROUP));
+        let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
+        let listed = &raw.targets;
+        let within = self.within(
+            &path.key("targets"),
+            listed.len(),
+            MAX_TARGETS_PER_GROUP,
+            "targets",
+        );
+        for (i, target) in listed.iter().enumerate().take_while(|_| within) {
+            let target_path = path.key("targets").index(i);
+            let (weight, zone) = self.target_weight_and_zone(&target_path, target);
+            if let Some(address) = self.socket_addr(&target_path, &target.address) {
+                if let Some(other) = seen.get(&address) {
+                    self.error(
+                        target_path,
+                        ErrorKind::Conflict {
+                            what: format!("target {address}"),
+                            other: other.to_string(),
+                        },
+                    );
+                } else {
+                    seen.insert(address, target_path);
+                    targets.push(TargetConfig {
+                        address,
+                        weight,
+                        zone,
+                    });
+                }
+            }
+        }
+        TargetGroupConfig {
+            name: GroupName::from(name),
+            protocol,
+            tls,
+            algorithm: balancing.algorithm,
+            hash_key: balancing.hash_key,
+            slow_start: balancing.slow_start,
+            cross_zone: balancing.cross_zone,
+            anomaly_mitigation: balancing.anomaly_mitigation,
+            stickiness: raw
+                .stickiness
+                .as_ref()
+                .and_then(|s| self.stickiness(&path.key("stickiness"), s)),
+            targets,
+            connect_timeout: self.positive_duration(
+                &path.key("connect_timeout"),
+                raw.connect_timeout.as_deref(),
+                DEFAULT_CONNECT_TIMEOUT,
+            ),
+            response_timeout: self.positive_duration(
+                &path.key("response_timeout"),
+                raw.response_timeout.as_deref(),
+                DEFAULT_RESPONSE_TIMEOUT,
+            ),
+            target_idle_timeout: self.positive_duration(
+                &path.key("target_idle_timeout"),
+                raw.target_idle_timeout.as_deref(),
+                DEFAULT_TARGET_IDLE_TIMEOUT,
+            ),
+            max_idle_per_target: self.count(
+                &path.key("max_idle_per_target"),
+                raw.max_idle_per_target,
+                DEFAULT_MAX_IDLE_PER_TARGET,
+                0..=65_536,
+            ),
+            health_check: raw
+                .health_check
+                .as_ref()
+                .and_then(|h| self.health_check(&path.key("health_check"), h)),
+            outlier_detection: self.outlier_detection(
+                &path.key("outlier_detection"),
+                raw.outlier_detection.as_ref(),
+            ),
+            deregistration_delay: self.deregistration_delay(
+                &path.key("deregistration_delay"),
+                raw.deregistration_delay.as_deref(),
+            ),
+            fail_open: raw.fail_open.unwrap_or(true),
+            retry: self.retry(&path.key("retry"), raw.retry.as_ref()),
+        }
+    }
+}
