@@ -104,7 +104,11 @@ fn write_hex(out: &mut [u8], value: u128) {
         // Digit i of the last `digits` hex digits of the 32 a u128 has.
         let nibble = 32 - digits + i;
         let byte = bytes[nibble / 2];
-        *slot = DIGITS[usize::from(if nibble % 2 == 0 { byte >> 4 } else { byte & 0xf })];
+        *slot = DIGITS[usize::from(if nibble % 2 == 0 {
+            byte >> 4
+        } else {
+            byte & 0xf
+        })];
     }
 }
 
