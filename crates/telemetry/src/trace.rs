@@ -104,7 +104,7 @@ fn write_hex(out: &mut [u8], value: u128) {
         // Digit i of the last `digits` hex digits of the 32 a u128 has.
         let nibble = 32 - digits + i;
         let byte = bytes[nibble / 2];
-        *slot = DIGITS[usize::from(if nibble % 2 == 0 {
+        *slot = DIGITS[usize::from(if nibble.is_multiple_of(2) {
             byte >> 4
         } else {
             byte & 0xf
