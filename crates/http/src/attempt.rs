@@ -105,13 +105,15 @@ impl<'f> Attempts<'f> {
     /// A try failed with `fault`: records it against the target, and returns the fault to
     /// answer with, or `None` when one other target may be tried. `unsent`: the request is
     /// still whole (nothing of it was taken from the client or written to a target);
-    /// `upload_finished`: the client had sent its whole body.
+    /// `upload_finished`: the client had sent its whole body; `silent`: no byte of an answer
+    /// came back.
     pub(crate) fn failed(
         &mut self,
         tried: Try,
         fault: Fault,
         unsent: bool,
         upload_finished: bool,
+        silent: bool,
     ) -> Option<(Fault, Arc<Target>)> {
         let Try {
             index,
@@ -134,7 +136,7 @@ impl<'f> Attempts<'f> {
             target.state.record_outcome(false);
         }
         let retry = if self.exclude.is_none() {
-            fault.retry(unsent, self.replayable)
+            fault.retry(unsent, self.replayable, silent)
         } else {
             None
         };

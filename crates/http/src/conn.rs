@@ -20,6 +20,9 @@ pub(crate) struct ListenerShared {
     pub(crate) worker: usize,
     /// The listener's port, as text for `X-Forwarded-Port`.
     pub(crate) port: Box<[u8]>,
+    /// The listener's address as text (`127.0.0.1:8080`): the `Host` a target receives for
+    /// an HTTP/1.0 request that named none (RFC 9112 §3.3 rebuilds the authority so).
+    pub(crate) authority: Box<[u8]>,
     pub(crate) buffers: Arc<BufferPool>,
     pub(crate) fds: Arc<FdBudget>,
     /// This worker's connection tasks (an h2c connection found by the HTTP/1 loop goes on

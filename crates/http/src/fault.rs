@@ -184,9 +184,11 @@ impl Fault {
     /// Whether a failed attempt may go to one other target: a request the target never saw
     /// (the connect failed and the request is still whole: `unsent`), or a replayable one
     /// (idempotent and bodiless, `replayable`) whose target closed the connection before
-    /// answering. Never a request whose body was sent, never one that timed out waiting for
-    /// its answer, never when Ballast itself is out of sockets.
-    pub(crate) fn retry(&self, unsent: bool, replayable: bool) -> Option<Retry> {
+    /// sending a byte of an answer (`silent`). Never a request whose body was sent, never
+    /// one that timed out waiting for its answer or got part of one (a request that makes
+    /// its target fail is not spread to the next), never when Ballast itself is out of
+    /// sockets.
+    pub(crate) fn retry(&self, unsent: bool, replayable: bool, silent: bool) -> Option<Retry> {
         match self {
             Fault::Connect(ConnectError::Exhausted(_)) => None,
             Fault::Connect(ConnectError::Io(e))
@@ -195,7 +197,7 @@ impl Fault {
                 Some(Retry::Free)
             }
             Fault::Connect(_) if unsent => Some(Retry::Budgeted),
-            Fault::TargetClosed(_) if replayable => Some(Retry::Budgeted),
+            Fault::TargetClosed(_) if replayable && silent => Some(Retry::Budgeted),
             _ => None,
         }
     }

@@ -28,8 +28,9 @@ pub(crate) struct Relayed {
     pub(crate) tried: Try,
     pub(crate) up: Upstream,
     pub(crate) head: ResponseHead,
-    /// The whole request body was sent (else the target answered early).
-    pub(crate) body_done: bool,
+    /// The whole request was written to the target (else it answered early, and its
+    /// connection cannot carry another request).
+    pub(crate) request_sent: bool,
 }
 
 /// What the request is, for the retry rules.
@@ -102,7 +103,7 @@ pub(crate) async fn relay<U: Upload>(
             )
             .await;
             match sent {
-                Ok((head, body_done)) => break Ok((connection, head, body_done)),
+                Ok((head, request_sent)) => break Ok((connection, head, request_sent)),
                 // A kept-alive connection the target closed as the request went out: it
                 // never reached the target. Once, on a new connection to the same target.
                 Err(failure)
@@ -127,19 +128,23 @@ pub(crate) async fn relay<U: Upload>(
             }
         };
         match result {
-            Ok((up, head, body_done)) => {
+            Ok((up, head, request_sent)) => {
                 return Ok(Relayed {
                     tried,
                     up,
                     head,
-                    body_done,
+                    request_sent,
                 })
             }
             Err(failure) => {
                 let unsent = failure.unsent && !failure.body_started;
-                if let Some((fault, target)) =
-                    attempts.failed(tried, failure.fault, unsent, upload.finished())
-                {
+                if let Some((fault, target)) = attempts.failed(
+                    tried,
+                    failure.fault,
+                    unsent,
+                    upload.finished(),
+                    failure.silent,
+                ) {
                     return Err((fault, Some(target)));
                 }
             }
@@ -148,9 +153,10 @@ pub(crate) async fn relay<U: Upload>(
 }
 
 /// Sends the request on `up` and waits for the response head: while the client is still
-/// uploading, the client is timed (408 after `timeout` without a byte); once the body is
-/// sent, the target is (504 after `timeout`). Returns the head and whether the whole
-/// request body was sent.
+/// uploading, the client is timed (408 after `timeout` without a byte), unless its bytes
+/// wait for a target that stopped reading (504 after `timeout`); once the body is sent, the
+/// target is (504 after `timeout`). Returns the head and whether the whole request was
+/// written to the target.
 #[allow(clippy::too_many_arguments)]
 async fn send_timed<U: Upload>(
     up: &mut Upstream,
@@ -166,12 +172,17 @@ async fn send_timed<U: Upload>(
     let mut send = RoundTrip::new(up, target_head, upload, pool, fields, head_request, started);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(result) = Pin::new(&mut send).poll(cx) {
-            let done = send.body_done();
-            return Poll::Ready(result.map(|head| (head, done)));
+            let sent = send.request_sent();
+            return Poll::Ready(result.map(|head| (head, sent)));
         }
         let (at, fault) = if send.body_done() {
             let done = *send.done_at.get_or_insert_with(Instant::now);
             (done + timeout, Fault::ResponseTimeout)
+        } else if let Some(since) = send.waiting_on_target() {
+            (
+                since.max(send.last_activity()) + timeout,
+                Fault::ResponseTimeout,
+            )
         } else {
             (send.last_activity() + timeout, Fault::ClientBodyTimeout)
         };

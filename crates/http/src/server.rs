@@ -49,12 +49,17 @@ pub struct ListenerTask {
 ///
 /// Runs on the worker's own runtime; every connection is served on the same thread.
 pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let local = listener.local_addr().ok();
+    let port = local.map_or(0, |a| a.port());
     let shared = Arc::new(ListenerShared {
         name: task.name.clone(),
         snapshot: Arc::clone(&task.snapshot),
         worker: task.worker,
         port: port.to_string().into_bytes().into(),
+        authority: local
+            .map_or_else(|| "localhost".to_owned(), |a| a.to_string())
+            .into_bytes()
+            .into(),
         buffers: Arc::clone(&task.buffers),
         fds: Arc::clone(&task.fds),
         connections: task.connections.clone(),
@@ -203,6 +208,7 @@ mod tests {
             snapshot: Arc::default(),
             worker: 0,
             port: b"80".to_vec().into(),
+            authority: b"127.0.0.1:80".to_vec().into(),
             buffers: BufferPool::new(),
             fds: FdBudget::unlimited(),
             connections: TaskTracker::new(),

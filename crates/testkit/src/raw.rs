@@ -20,6 +20,13 @@ pub enum RawMode {
     Garbage,
     /// Reads the request head, then never answers.
     Silent,
+    /// Reads the request head, sends the start of a response head, then closes.
+    PartialHead,
+    /// Reads the request head, then neither reads another byte nor answers (its receive
+    /// buffer is small, so a request body soon backs up).
+    StopsReading,
+    /// Reads the request head, answers with these bytes, then reads and drops the rest.
+    Answer(&'static [u8]),
 }
 
 /// A TCP peer on 127.0.0.1:0 that fails as its mode says.
@@ -31,7 +38,22 @@ pub struct RawBackend {
 
 impl RawBackend {
     pub async fn spawn(mode: RawMode) -> RawBackend {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A small receive buffer (inherited by accepted sockets), so a peer that stops
+        // reading backs its sender up quickly.
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        socket.listen(128).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let listener =
+            tokio::net::TcpListener::from_std(std::net::TcpListener::from(socket)).unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = accepted.clone();
@@ -69,13 +91,20 @@ async fn misbehave(mut stream: TcpStream, mode: RawMode) {
         return;
     }
     read_head(&mut stream).await;
+    let mut sink = [0u8; 1024];
     match mode {
         RawMode::CloseAfterRequest | RawMode::ResetOnAccept => {}
         RawMode::Garbage => {
             let _ = stream.write_all(b"this is not http at all\r\n\r\n").await;
         }
-        RawMode::Silent => {
-            let mut sink = [0u8; 1024];
+        RawMode::Silent => while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {},
+        RawMode::PartialHead => {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").await;
+        }
+        // Holds the connection, reading nothing, until the test ends.
+        RawMode::StopsReading => std::future::pending::<()>().await,
+        RawMode::Answer(bytes) => {
+            let _ = stream.write_all(bytes).await;
             while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
         }
     }

@@ -30,13 +30,15 @@ fn a_refused_connect_goes_once_to_another_target() {
     let first = attempts.next(Instant::now(), 0).unwrap();
     assert_eq!(first.index, 0);
     assert!(
-        attempts.failed(first, refused(), true, true).is_none(),
+        attempts
+            .failed(first, refused(), true, true, true)
+            .is_none(),
         "retried"
     );
     let second = attempts.next(Instant::now(), 1).unwrap();
     assert_ne!(second.index, 0, "never the target that just failed");
     let (fault, _) = attempts
-        .failed(second, refused(), true, true)
+        .failed(second, refused(), true, true, true)
         .expect("only one retry");
     assert_eq!(fault.reason(), "Target.ConnectionRefused");
 }
@@ -70,7 +72,7 @@ fn retry_rules_per_fault() {
         let mut attempts = Attempts::new(&forward, replayable);
         let tried = attempts.next(Instant::now(), 0).unwrap();
         let name = fault.reason();
-        let answer = attempts.failed(tried, fault, unsent, true);
+        let answer = attempts.failed(tried, fault, unsent, true, true);
         assert_eq!(
             answer.is_none(),
             retried,
@@ -80,12 +82,24 @@ fn retry_rules_per_fault() {
 }
 
 #[test]
+fn a_target_that_closed_after_part_of_an_answer_is_not_replayed_elsewhere() {
+    let forward = forwarding(2);
+    let mut attempts = Attempts::new(&forward, true);
+    let tried = attempts.next(Instant::now(), 0).unwrap();
+    let answer = attempts.failed(tried, Fault::TargetClosed(None), false, true, false);
+    assert!(
+        answer.is_some(),
+        "half an answer, then a close: not retried"
+    );
+}
+
+#[test]
 fn a_single_target_group_never_replays() {
     let forward = forwarding(1);
     let mut attempts = Attempts::new(&forward, true);
     let tried = attempts.next(Instant::now(), 0).unwrap();
     assert!(attempts
-        .failed(tried, Fault::TargetClosed(None), false, true)
+        .failed(tried, Fault::TargetClosed(None), false, true, true)
         .is_some());
 }
 
@@ -100,6 +114,7 @@ fn failures_count_against_the_target_only_when_it_is_to_blame() {
         Fault::Connect(ConnectError::Exhausted(None)),
         true,
         true,
+        true,
     );
     assert_eq!(
         target.state.consecutive_failures(),
@@ -108,7 +123,7 @@ fn failures_count_against_the_target_only_when_it_is_to_blame() {
     );
     let mut attempts = Attempts::new(&forward, false);
     let tried = attempts.next(Instant::now(), 0).unwrap();
-    attempts.failed(tried, Fault::TargetClosed(None), false, false);
+    attempts.failed(tried, Fault::TargetClosed(None), false, false, true);
     assert_eq!(
         target.state.consecutive_failures(),
         0,
@@ -116,7 +131,7 @@ fn failures_count_against_the_target_only_when_it_is_to_blame() {
     );
     let mut attempts = Attempts::new(&forward, false);
     let tried = attempts.next(Instant::now(), 0).unwrap();
-    attempts.failed(tried, Fault::ResponseTimeout, false, true);
+    attempts.failed(tried, Fault::ResponseTimeout, false, true, true);
     assert_eq!(target.state.consecutive_failures(), 1);
 }
 

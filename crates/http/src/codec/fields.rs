@@ -181,13 +181,51 @@ pub(crate) fn valid_authority(value: &[u8]) -> bool {
         let Some(inner) = literal.strip_suffix(b"]") else {
             return false;
         };
-        return !inner.is_empty()
-            && inner
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-            || inner.first().is_some_and(|&b| b == b'v' || b == b'V');
+        return valid_ip_literal(inner);
     }
-    host.iter().all(|&b| is_reg_name_byte(b))
+    valid_reg_name(host)
+}
+
+/// `IPv6address / IPvFuture` (RFC 3986 §3.2.2), the inside of the brackets.
+fn valid_ip_literal(inner: &[u8]) -> bool {
+    if let Some(future) = inner
+        .strip_prefix(b"v")
+        .or_else(|| inner.strip_prefix(b"V"))
+    {
+        // "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+        let Some(dot) = future.iter().position(|&b| b == b'.') else {
+            return false;
+        };
+        let (version, rest) = (&future[..dot], &future[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !rest.is_empty()
+            && rest
+                .iter()
+                .all(|&b| b != b'%' && (b == b':' || is_reg_name_byte(b)));
+    }
+    std::str::from_utf8(inner).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// `reg-name` or an IPv4 address: unreserved and sub-delimiter characters, and `%` only
+/// as the start of a percent-encoded byte.
+fn valid_reg_name(host: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&b) = host.get(i) {
+        if b == b'%' {
+            let encoded = host.get(i + 1..i + 3);
+            if !encoded.is_some_and(|e| e.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        if !is_reg_name_byte(b) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Splits `host:port` (the port part may be empty: `host:` is allowed by RFC 3986).
@@ -282,6 +320,9 @@ mod tests {
             b"",
             b"a-b.c_d~e",
             b"host:",
+            b"[v1.fe80::a+en1]",
+            b"[2001:db8::7]:80",
+            b"caf%C3%A9.example",
         ] {
             assert!(valid_authority(good), "{}", String::from_utf8_lossy(good));
         }
@@ -295,6 +336,15 @@ mod tests {
             b"host:123456",
             b"a\"b",
             b"a<b>",
+            b"[v a\"<>@evil]",
+            b"[v1.]",
+            b"[v.x]",
+            b"[vg.x]",
+            b"[v1.a b]",
+            b"[1:2:3]",
+            b"[::1 ]",
+            b"a%zz",
+            b"a%4",
         ] {
             assert!(!valid_authority(bad), "{}", String::from_utf8_lossy(bad));
         }

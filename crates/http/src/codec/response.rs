@@ -43,8 +43,10 @@ pub(crate) struct ResponseHead {
     pub(crate) body: ResponseBody,
     /// Whether the connection may carry another request once this body is read.
     pub(crate) reusable: bool,
-    /// The `Content-Length` field, when it frames the body (kept on the way out).
-    pub(crate) length_field: bool,
+    /// The target's `Content-Length` when it stands (no transfer coding, not a 1xx or 204):
+    /// written afresh on the way out (`5, 5` or `005` become `5`). For `HEAD` and 304 it
+    /// tells the length the body would have.
+    pub(crate) length: Option<u64>,
 }
 
 impl ResponseHead {
@@ -100,9 +102,12 @@ pub(crate) fn parse_response(
                 length = Some(n);
             }
             FieldKind::TransferEncoding => {
-                chunked_last = tokens(h.value)
-                    .last()
-                    .map(|t| t.eq_ignore_ascii_case(b"chunked"));
+                // Only `chunked`, once, is a coding Ballast can pass on: others (`gzip,
+                // chunked`) would reach the client without the field that names them.
+                for coding in tokens(h.value) {
+                    chunked_last =
+                        Some(chunked_last.is_none() && coding.eq_ignore_ascii_case(b"chunked"));
+                }
             }
             FieldKind::Connection => {
                 for option in tokens(h.value) {
@@ -127,6 +132,11 @@ pub(crate) fn parse_response(
         super::request::mark_listed(buf, fields);
     }
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
+    if chunked_last == Some(false) && !bodiless {
+        return Err(ResponseError::Malformed(
+            "transfer coding other than chunked",
+        ));
+    }
     let body = match (bodiless, chunked_last, length) {
         (true, _, _) => ResponseBody::None,
         (false, Some(true), _) if minor == 1 => ResponseBody::Chunked,
@@ -146,7 +156,8 @@ pub(crate) fn parse_response(
         reason: Span::within(buf, res.reason.unwrap_or_default().as_bytes()),
         body,
         reusable: persistent && body != ResponseBody::UntilClose,
-        length_field: chunked_last.is_none() && length.is_some(),
+        length: length
+            .filter(|_| chunked_last.is_none() && !(100..200).contains(&status) && status != 204),
     }))
 }
 
@@ -191,13 +202,32 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(r.body, ResponseBody::Chunked);
-        assert!(!r.length_field);
+        assert_eq!(r.length, None);
         let r = parse(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
         assert_eq!((r.body, r.reusable), (ResponseBody::UntilClose, false));
-        let r = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false)
+        for coded in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse(coded, false), Err(ResponseError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(coded)
+            );
+        }
+        let r = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", false)
             .unwrap()
             .unwrap();
-        assert_eq!(r.body, ResponseBody::UntilClose);
+        assert_eq!((r.body, r.length), (ResponseBody::Length(5), Some(5)));
+        let r = parse(
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((r.body, r.length), (ResponseBody::None, None));
         let r = parse(
             b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
             false,

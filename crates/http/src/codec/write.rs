@@ -68,11 +68,19 @@ pub(crate) fn write_request_head<'f, I>(
         field(out, b"Host", host);
     }
     let removed = |name: &[u8]| add.ops.is_some_and(|ops| ops.removes(name));
+    // Only the client's first `X-Request-Id` and `traceparent` were checked: a second one
+    // must not reach the target behind the checked one.
+    let (mut request_id_seen, mut traceparent_seen) = (false, false);
     for (name, value, kind) in fields.clone() {
         let pass = match kind {
             FieldKind::Plain | FieldKind::Cookie | FieldKind::Expect | FieldKind::SetCookie => true,
-            FieldKind::RequestId => add.request_id.is_none(),
-            FieldKind::TraceParent | FieldKind::TraceState => add.traceparent.is_none(),
+            FieldKind::RequestId => {
+                add.request_id.is_none() && !std::mem::replace(&mut request_id_seen, true)
+            }
+            FieldKind::TraceParent => {
+                add.traceparent.is_none() && !std::mem::replace(&mut traceparent_seen, true)
+            }
+            FieldKind::TraceState => add.traceparent.is_none(),
             _ => false,
         };
         if pass && !removed(name) {
@@ -128,6 +136,8 @@ pub(crate) struct ResponseLine<'a> {
     /// The target's reason phrase (empty: the standard one).
     pub(crate) reason: &'a [u8],
     pub(crate) framing: ClientFraming,
+    /// The target's `Content-Length`, written afresh when the framing is as is.
+    pub(crate) length: Option<u64>,
     pub(crate) connection: Connection,
 }
 
@@ -146,28 +156,31 @@ pub(crate) fn write_response_head<'f, I>(
         status,
         reason,
         framing,
+        length,
         connection,
     } = line;
     status_line(out, status, reason);
     for (name, value, kind) in fields {
-        let pass = match kind {
+        let pass = matches!(
+            kind,
             FieldKind::Plain
-            | FieldKind::Cookie
-            | FieldKind::SetCookie
-            | FieldKind::Expect
-            | FieldKind::RequestId
-            | FieldKind::TraceParent
-            | FieldKind::TraceState
-            | FieldKind::ForwardedFor
-            | FieldKind::ForwardedOwn
-            | FieldKind::Reserved
-            | FieldKind::Host => true,
-            FieldKind::ContentLength => framing == ClientFraming::AsIs,
-            _ => false,
-        };
+                | FieldKind::Cookie
+                | FieldKind::SetCookie
+                | FieldKind::Expect
+                | FieldKind::RequestId
+                | FieldKind::TraceParent
+                | FieldKind::TraceState
+                | FieldKind::ForwardedFor
+                | FieldKind::ForwardedOwn
+                | FieldKind::Reserved
+                | FieldKind::Host
+        );
         if pass && !ops.is_some_and(|o| o.removes(name)) {
             field(out, name, value);
         }
+    }
+    if let (ClientFraming::AsIs, Some(n)) = (framing, length) {
+        length_field(out, n);
     }
     for line in extra {
         out.extend_from_slice(line);

@@ -26,6 +26,9 @@ pub(crate) struct H1Conn<S> {
     pub(super) sniff_h2: bool,
     /// When the first request's head is due: the header timeout from accept.
     pub(super) first_head_due: Instant,
+    /// The client may still be sending (a body or head left unread): on close, what it
+    /// sends is read and dropped for a moment, so the answer is not lost to a TCP reset.
+    pub(super) linger: bool,
 }
 
 impl<S> H1Conn<S> {
@@ -47,6 +50,7 @@ impl<S> H1Conn<S> {
             served: 0,
             sniff_h2,
             first_head_due: Instant::now() + limits.request_header_timeout,
+            linger: false,
         }
     }
 }

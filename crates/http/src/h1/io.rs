@@ -11,9 +11,8 @@ use crate::buf::{Buf, BufferPool};
 
 /// A client connection's stream.
 pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// Ready once a read would find bytes (or the end). Plain TCP waits on readiness, so an
-    /// idle keep-alive connection holds no buffer; TLS is ready at once (it reads into a
-    /// buffer through its own).
+    /// Ready once a read may find bytes (or the end). Waits on the socket's readiness, so an
+    /// idle keep-alive connection holds no buffer.
     fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
@@ -24,8 +23,18 @@ impl ClientIo for TcpStream {
 }
 
 impl ClientIo for tokio_rustls::server::TlsStream<TcpStream> {
-    fn poll_ready_to_read(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    /// Ready at once when rustls holds decrypted bytes not read yet (or the client's
+    /// `close_notify`); else when the socket is readable (a partial record then starts the
+    /// head's timer, which is what it is: a request on its way).
+    fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (tcp, tls) = self.get_mut();
+        let held = tls.process_new_packets().map_or(true, |io| {
+            io.plaintext_bytes_to_read() > 0 || io.peer_has_closed()
+        });
+        if held {
+            return Poll::Ready(Ok(()));
+        }
+        tcp.poll_read_ready(cx)
     }
 }
 

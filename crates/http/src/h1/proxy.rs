@@ -230,7 +230,7 @@ impl<S: ClientIo> H1Conn<S> {
             tried,
             mut up,
             head,
-            body_done,
+            request_sent,
         } = match outcome {
             Ok(relayed) => relayed,
             Err((fault, target)) => {
@@ -249,7 +249,9 @@ impl<S: ClientIo> H1Conn<S> {
                 return self.fault(basics, fault, exchange, sleep).await;
             }
         };
-        let keep = basics.keep_alive && upload_done && body_done;
+        // The client's framing is intact once its whole body was read.
+        let keep = basics.keep_alive && upload_done;
+        self.linger |= !upload_done;
         let (next, complete) = self
             .respond(
                 basics,
@@ -266,11 +268,11 @@ impl<S: ClientIo> H1Conn<S> {
             .await;
         exchange.target = Some(Arc::clone(&tried.target));
         drop(exchange);
-        if complete && head.reusable && body_done {
+        if complete && head.reusable && request_sent {
             tried
                 .target
                 .pool
-                .checkin(shared.worker, up, &shared.buffers, tried.started);
+                .checkin(shared.worker, up, &shared.buffers);
         }
         drop(tried);
         shared.buffers.give_fields(fields);
@@ -293,7 +295,8 @@ fn render_target_head(
     let host = match (head.authority, head.host) {
         (Some(authority), _) => Some(authority.of(buf)),
         (None, Some(host)) => Some(host.of(buf)),
-        (None, None) => None,
+        // HTTP/1.0 without Host: targets receive HTTP/1.1, which needs one.
+        (None, None) => Some(&*ctx.listener.authority),
     };
     let added = Added {
         client: ctx.peer_text.as_bytes(),

@@ -67,6 +67,7 @@ impl<S: ClientIo> H1Conn<S> {
             status: head.status,
             reason: head.reason.of(buf),
             framing,
+            length: head.length,
             connection,
         };
         write_response_head(
@@ -109,17 +110,21 @@ impl<S: ClientIo> H1Conn<S> {
     }
 
     /// Answers with a response of Ballast's own, then skips what is left of the request
-    /// body so the connection can go on.
+    /// body so the connection can go on. A client waiting for `100 Continue` is answered at
+    /// once and the connection closed (RFC 9110 §10.1.1), rather than made to send a body
+    /// that would be dropped. The answer is written within the idle timeout: a client that
+    /// does not read it is closed.
     pub(super) async fn local(
         &mut self,
         basics: Basics,
         reply: &Local,
         ops: Option<&HeaderOps>,
         mut exchange: Exchange,
-        sleep: Pin<&mut Sleep>,
+        mut sleep: Pin<&mut Sleep>,
     ) -> Next {
         exchange.answered(reply.status, None);
         let shared = Arc::clone(&self.ctx.listener);
+        let waits_for_continue = basics.expect_continue && self.rbuf.is_empty();
         let mut body = ClientBody::new(
             &mut self.io,
             &mut self.rbuf,
@@ -129,16 +134,18 @@ impl<S: ClientIo> H1Conn<S> {
             false,
         );
         // A small rest of body is read and dropped (as NGINX does); a large one closes.
-        let drained = reply.close
-            || body.is_done()
-            || crate::timer::within(
-                sleep,
-                self.limits.idle_timeout,
-                std::pin::pin!(body.discard(DISCARD_LIMIT)),
-            )
-            .await
-            .unwrap_or(false);
+        let drained = body.is_done()
+            || (!reply.close
+                && !waits_for_continue
+                && crate::timer::within(
+                    sleep.as_mut(),
+                    self.limits.idle_timeout,
+                    std::pin::pin!(body.discard(DISCARD_LIMIT)),
+                )
+                .await
+                .unwrap_or(false));
         exchange.received = body.received;
+        self.linger |= !drained;
         drop(body);
         let keep = basics.keep_alive && drained && !reply.close && !self.draining.is_raised();
         let mut out = shared.buffers.take();
@@ -151,10 +158,15 @@ impl<S: ClientIo> H1Conn<S> {
         if basics.method != MethodKind::Head {
             exchange.sent(reply.body.len() as u64);
         }
-        let written = write_all(&mut self.io, &out).await;
+        let written = crate::timer::within(
+            sleep,
+            self.limits.idle_timeout,
+            std::pin::pin!(write_all(&mut self.io, &out)),
+        )
+        .await;
         shared.buffers.give(out);
         drop(exchange);
-        if written.is_ok() && keep {
+        if matches!(written, Ok(Ok(()))) && keep {
             Next::KeepAlive
         } else {
             Next::Close

@@ -17,6 +17,10 @@ use crate::exchange::Exchange;
 use crate::fault::Fault;
 use crate::timer::{until, Deadline, Elapsed};
 
+/// How long a lingering close waits for the client to close, and how much it reads.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+
 /// Serves HTTP/1 on a client connection until it ends. A connection that opens with the
 /// HTTP/2 preface (when sniffing) goes on as HTTP/2 in a task of its own, with what was
 /// read of it.
@@ -150,6 +154,7 @@ impl<S: ClientIo> H1Conn<S> {
         }
         // Nothing of the byte stream can be trusted after a refused head.
         self.rbuf.consume(self.rbuf.filled().len());
+        self.linger = true;
         let basics = Basics {
             minor: 1,
             method: MethodKind::Other,
@@ -161,11 +166,31 @@ impl<S: ClientIo> H1Conn<S> {
             .await
     }
 
-    /// Closes the connection politely: what was written goes out first.
+    /// Closes the connection politely: what was written goes out first. When the client may
+    /// still be sending, what it sends is read and dropped until it closes too (a lingering
+    /// close, as NGINX does): closing with unread bytes would send a reset, which can make
+    /// the client's stack drop the answer before its application reads it.
     async fn close(&mut self) {
         use tokio::io::AsyncWriteExt;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.io.shutdown()).await;
         self.rbuf.consume(self.rbuf.filled().len());
+        if self.linger {
+            let pool = std::sync::Arc::clone(&self.ctx.listener.buffers);
+            let until = Instant::now() + LINGER_TIME;
+            let mut dropped = 0;
+            while dropped < LINGER_BYTES {
+                let (io, rbuf) = (&mut self.io, &mut self.rbuf);
+                let read =
+                    std::future::poll_fn(|cx| poll_read_into(io, rbuf, &pool, 16 * 1024, cx));
+                match tokio::time::timeout_at(until, read).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        dropped += n;
+                        self.rbuf.consume(n);
+                    }
+                    _ => break,
+                }
+            }
+        }
         self.rbuf.release(&self.ctx.listener.buffers);
     }
 }

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use std::time::Instant;
 
 use super::conn::RequestGuard;
+use super::watch::StreamWatch;
 use crate::attempt::Try;
 use crate::buf::BufferPool;
 use crate::codec::{write_chunk_head, ClientFraming};
@@ -120,6 +121,17 @@ pub(crate) struct ProxyBody {
     kind: Kind,
     exchange: Option<Exchange>,
     _guard: Option<RequestGuard>,
+    /// The stream's watchdog, told of every frame (a body that stops moving is reset).
+    watch: Option<Arc<StreamWatch>>,
+}
+
+/// The watch of the stream being served, started.
+fn watch() -> Option<Arc<StreamWatch>> {
+    let watch = StreamWatch::current();
+    if let Some(w) = &watch {
+        w.start();
+    }
+    watch
 }
 
 #[derive(Debug)]
@@ -148,6 +160,7 @@ impl ProxyBody {
             kind: Kind::Local((!bytes.is_empty()).then_some(bytes)),
             exchange: Some(exchange),
             _guard: Some(guard),
+            watch: watch(),
         }
     }
 
@@ -175,6 +188,7 @@ impl ProxyBody {
             })),
             exchange: Some(exchange),
             _guard: Some(guard),
+            watch: watch(),
         }
     }
 }
@@ -192,9 +206,12 @@ impl Body for ProxyBody {
             Kind::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Target(target) => target.poll_frame(cx),
         };
-        if let (Poll::Ready(Some(Ok(frame))), Some(exchange)) = (&polled, &mut this.exchange) {
-            if let Some(data) = frame.data_ref() {
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let (Some(data), Some(exchange)) = (frame.data_ref(), &mut this.exchange) {
                 exchange.sent(data.len() as u64);
+            }
+            if let Some(watch) = &this.watch {
+                watch.touch();
             }
         }
         polled
@@ -262,10 +279,7 @@ impl Drop for TargetBody {
         // Only a response read to its end leaves the connection ready for another request.
         if let Some(up) = self.up.take() {
             if self.reusable && self.download.is_done() {
-                self.tried
-                    .target
-                    .pool
-                    .checkin(self.worker, up, &self.pool, self.tried.started);
+                self.tried.target.pool.checkin(self.worker, up, &self.pool);
             }
         }
     }

@@ -10,5 +10,6 @@ mod guard;
 mod request;
 mod response;
 mod server;
+mod watch;
 
 pub(crate) use server::serve_h2;

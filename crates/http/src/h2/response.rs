@@ -34,7 +34,7 @@ pub(super) fn respond(
         tried,
         mut up,
         head,
-        body_done,
+        request_sent,
     } = relayed;
     guard.answered();
     let group = &forwarding.group;
@@ -59,7 +59,7 @@ pub(super) fn respond(
                 | FieldKind::ForwardedFor
                 | FieldKind::ForwardedOwn
                 | FieldKind::Reserved
-        ) || (f.kind == FieldKind::ContentLength && head.length_field);
+        );
         if !passes {
             continue;
         }
@@ -89,6 +89,9 @@ pub(super) fn respond(
             headers.append(header::SET_COOKIE, value);
         }
     }
+    if let Some(n) = head.length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     if let Some(ops) = ops {
         ops.apply(&mut headers);
     }
@@ -98,7 +101,7 @@ pub(super) fn respond(
     let body = ProxyBody::target(
         up,
         head.body,
-        head.reusable && body_done,
+        head.reusable && request_sent,
         tried,
         Arc::clone(&shared.buffers),
         shared.worker,

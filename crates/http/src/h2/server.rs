@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use ballast_config::HttpListenerLimits;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::time::Instant;
 
 use super::conn::{ConnState, Expiry, H2Conn, TrackedIo};
 use super::request::handle;
+use super::watch::StreamExecutor;
 use crate::conn::ConnCtx;
 use crate::signal::Signal;
 
@@ -34,7 +35,9 @@ pub(crate) async fn serve_h2<I>(
         state: Arc::clone(&state),
     });
     let service = service_fn(move |req| handle(req, Arc::clone(&conn)));
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http2::Builder::new(StreamExecutor {
+        idle: limits.idle_timeout,
+    });
     builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));

@@ -142,14 +142,24 @@ impl Upstream {
 
     /// Whether the target closed (or sent something unasked on) this idle connection:
     /// either makes it unusable. Looks at the readiness the event loop already knows, so it
-    /// costs no system call.
+    /// costs no system call; over TLS, also at what rustls decrypted and holds (bytes past
+    /// the end of a response may sit there, out of the socket's sight).
     fn is_stale(&mut self) -> bool {
         if self.cut.is_raised() {
             return true;
         }
-        let tcp = match &self.io {
-            UpstreamIo::Plain(s) => s,
-            UpstreamIo::Tls(s) => s.get_ref().0,
+        let tcp = match &mut self.io {
+            UpstreamIo::Plain(s) => &*s,
+            UpstreamIo::Tls(s) => {
+                let (tcp, tls) = s.get_mut();
+                let held = tls.process_new_packets().map_or(true, |io| {
+                    io.plaintext_bytes_to_read() > 0 || io.peer_has_closed()
+                });
+                if held {
+                    return true;
+                }
+                &*tcp
+            }
         };
         let mut cx = Context::from_waker(Waker::noop());
         matches!(tcp.poll_read_ready(&mut cx), Poll::Ready(_))

@@ -6,6 +6,7 @@
 //! it was read to the end; one the target closed, or that sat idle too long, is dropped when
 //! next seen.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct ConnPool {
     live: SegQueue<Weak<CutSignal>>,
     /// Live entries kept before dead ones are swept out.
     live_limit: usize,
+    /// How many times [`ConnPool::close_all`] ran: a sweep that overlapped one (and held
+    /// entries out of `live` meanwhile) cuts what it held.
+    cuts: AtomicU64,
 }
 
 impl ConnPool {
@@ -38,15 +42,21 @@ impl ConnPool {
             enabled: max_idle > 0,
             live: SegQueue::new(),
             live_limit: 64 + 2 * workers.max(1) * max_idle.min(1024),
+            cuts: AtomicU64::new(0),
         }
     }
 
     /// Closes every connection to the target now, idle or busy. Requests in flight on them
     /// fail (their clients see the response cut, or 502 before the head).
     pub fn close_all(&self) {
+        self.cuts.fetch_add(1, Ordering::SeqCst);
         for queue in self.per_worker.iter() {
             while queue.pop().is_some() {}
         }
+        self.cut_live();
+    }
+
+    fn cut_live(&self) {
         while let Some(signal) = self.live.pop() {
             if let Some(signal) = signal.upgrade() {
                 signal.raise();
@@ -63,12 +73,18 @@ impl ConnPool {
     pub(crate) fn track(&self) -> Arc<CutSignal> {
         if self.live.len() >= self.live_limit {
             // Sweep closed connections out; connections are made rarely, so this is too.
+            let cuts = self.cuts.load(Ordering::SeqCst);
             for _ in 0..self.live.len() {
                 match self.live.pop() {
                     Some(old) if old.strong_count() > 0 => self.live.push(old),
                     Some(_) => {}
                     None => break,
                 }
+            }
+            if self.cuts.load(Ordering::SeqCst) != cuts {
+                // A cut ran while this sweep held entries in hand: they were put back
+                // after it emptied the queue, so they are cut now.
+                self.cut_live();
             }
         }
         let signal = Arc::new(CutSignal::default());
@@ -92,20 +108,18 @@ impl ConnPool {
     }
 
     /// Returns a connection whose last response was read to the end, its buffer given back.
-    /// `since`: when it went idle, as good as known (the start of the request that used it
-    /// serves: it errs towards retiring the connection early, never late).
+    /// Its idle time counts from now (a long download does not retire it at once).
     pub(crate) fn checkin(
         &self,
         worker: usize,
         mut upstream: Upstream,
         buffers: &crate::buf::BufferPool,
-        since: std::time::Instant,
     ) {
         if !self.enabled || !upstream.buf.is_empty() || upstream.is_stale() {
             return;
         }
         upstream.buf.release(buffers);
-        upstream.idle_since = since;
+        upstream.idle_since = std::time::Instant::now();
         if let Some(queue) = self.queue(worker) {
             // A full queue means enough idle connections already: this one just closes.
             let _dropped = queue.push(upstream);

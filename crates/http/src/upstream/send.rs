@@ -69,6 +69,9 @@ pub(crate) struct RoundTrip<'a, U> {
     body_started: bool,
     /// When the last body byte was handed to the connection.
     pub(crate) done_at: Option<Instant>,
+    /// When the connection last took body bytes (a target that stops reading is timed
+    /// from then).
+    last_write: Instant,
     flushed: bool,
     /// An interim head being relayed: its length in `up.buf`.
     interim: Option<usize>,
@@ -102,6 +105,7 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
             body_started: false,
             // A bodiless request is timed from its start (no clock read for it).
             done_at: bodiless.then_some(started),
+            last_write: started,
             flushed: false,
             interim: None,
             head_request,
@@ -109,9 +113,26 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
         }
     }
 
-    /// Whether the whole request body was sent.
+    /// Whether the whole request body was taken from the client.
     pub(crate) fn body_done(&self) -> bool {
         self.body_done
+    }
+
+    /// Whether the whole request, head and body, was written and flushed to the target: only
+    /// then may the connection carry another request (a target that answered early and
+    /// left part of the body unread would take the next request as the rest of this one).
+    pub(crate) fn request_sent(&self) -> bool {
+        self.body_done
+            && self.flushed
+            && self.head_written == self.head.len()
+            && self.body_written == self.body.len()
+    }
+
+    /// Bytes taken from the client wait for the target to read them: a stall is then the
+    /// target's, timed from when it last took bytes.
+    pub(crate) fn waiting_on_target(&self) -> Option<Instant> {
+        let pending = self.head_written < self.head.len() || self.body_written < self.body.len();
+        pending.then_some(self.last_write)
     }
 
     /// When the client last sent body bytes.
@@ -182,6 +203,7 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
                         self.head_written += n;
                     } else {
                         self.body_written += n;
+                        self.last_write = Instant::now();
                     }
                     progressed = true;
                 }
@@ -280,3 +302,6 @@ impl<U: Upload> RoundTrip<'_, U> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

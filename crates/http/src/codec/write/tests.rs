@@ -110,6 +110,7 @@ fn responses_keep_end_to_end_fields_and_get_ballasts_framing() {
         status: 200,
         reason: b"",
         framing: ClientFraming::Chunked,
+        length: None,
         connection: Connection::Close,
     };
     write_response_head(&mut out, line, fields.iter().copied(), &[cookie], None);
@@ -123,12 +124,39 @@ fn responses_keep_end_to_end_fields_and_get_ballasts_framing() {
         status: 299,
         reason: b"Fine",
         framing: ClientFraming::AsIs,
+        length: Some(5),
         connection: Connection::Default,
     };
     write_response_head(&mut out, line, fields.iter().copied(), &[], None);
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.starts_with("HTTP/1.1 299 Fine\r\n") && text.contains("Content-Length: 5\r\n"),
+        text.starts_with("HTTP/1.1 299 Fine\r\n")
+            && text.matches("Content-Length").count() == 1
+            && text.contains("Content-Length: 5\r\n"),
         "{text}"
+    );
+}
+
+#[test]
+fn only_the_checked_request_id_and_traceparent_reach_the_target() {
+    let head = request(
+        &[
+            (b"X-Request-Id", b"checked-1"),
+            (
+                b"traceparent",
+                b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            (b"X-Request-Id", b"<script>"),
+            (b"traceparent", b"forged"),
+        ],
+        BodyKind::None,
+        &added(None),
+    );
+    assert_eq!(head.matches("X-Request-Id").count(), 1, "{head}");
+    assert_eq!(head.matches("traceparent").count(), 1, "{head}");
+    assert!(head.contains("X-Request-Id: checked-1\r\n"), "{head}");
+    assert!(
+        !head.contains("forged") && !head.contains("<script>"),
+        "{head}"
     );
 }
