@@ -212,7 +212,7 @@ summary() {
             "$(cell c64 direct rps 0) requests/s, p99 $(cell c64 direct p99_ms 2) ms."
     fi
     if [[ -n ${MED[idle/ballast/kib_per_conn]:-} ]]; then
-        echo "Idle connections: each system is restarted fresh, warmed up (wrk -c64), then $IDLE_CONNS" \
+        echo "Idle connections: each system is restarted fresh, warmed up (wrk -c64), then $(thousands "$IDLE_CONNS")" \
             "connections (at most 256 connecting at a time) make one request each and stay open; RSS per" \
             "connection = (peak RSS while they are all held idle − RSS before) / connections held. Peaks are" \
             "the kernel's VmHWM, reset before the phase measured, so they are exact, not sampled."
@@ -281,7 +281,7 @@ panel() {
         local c=$((2 + 3 * i))
         plots+=("'$file' using $c:$((c + 1)):$((c + 2)):xtic(1) title '$s' lc rgb '${COLOR[$s]}'")
         # The value above each bar: clustered bars of a histogram sit at x = row + offset.
-        plots+=("'' using (\$0 + ($i - ($n - 1) / 2.0) / ($n + 1.5)):$((c + 2)):(sprintf(\$$c < 100 ? '%.1f' : '%.0f', \$$c)) with labels offset 0,0.7 font ',9' notitle")
+        plots+=("'' using (\$0 + ($i - ($n - 1) / 2.0) / ($n + 1.5)):$((c + 2)):(sprintf(\$$c < 100 ? '%.1f' : '%.0f', \$$c)) with labels offset 0,0.7 font ',8' notitle")
         i=$((i + 1))
     done
     echo "set title '$title'"
@@ -306,6 +306,7 @@ chart() {
     title="Proxy CPU per request, µs (median of $rounds round(s); bars: min–max; lower is better)"
     local gp="$DIR/chart.gp"
     {
+        echo "set encoding utf8"
         echo "set datafile missing '-'"
         echo "set style data histograms"
         echo "set style histogram errorbars gap 1.5 lw 1"
@@ -320,8 +321,8 @@ chart() {
         echo "set tics font ',10'"
         echo "set bmargin 4"
         local term
-        for term in "svg size 1100,480 dynamic font 'sans,11' background rgb 'white'|chart.svg" \
-            "pngcairo size 1100,480 font 'sans,10'|chart.png"; do
+        for term in "svg size 1250,500 dynamic font 'sans,11' background rgb 'white'|chart.svg" \
+            "pngcairo size 1250,500 font 'sans,10'|chart.png"; do
             echo "set terminal ${term%|*}"
             echo "set output '$DIR/${term#*|}'"
             if ((${#main[@]} && ${#handshake[@]})); then

@@ -93,6 +93,10 @@ check_settings() {
 
 # Scenario names from the command line (default: all), checked.
 pick_scenarios() {
+    if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+        exit 0
+    fi
     SCENARIOS=("$@")
     ((${#SCENARIOS[@]})) || SCENARIOS=("${ALL_SCENARIOS[@]}")
     local s

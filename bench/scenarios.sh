@@ -14,10 +14,20 @@ scenario_title() {
         close) echo "HTTP, new connection per request (wrk -t1 -c64, Connection: close)" ;;
         tls) echo "HTTPS keep-alive, 64 connections (wrk -t1 -c64)" ;;
         tls-close) echo "HTTPS, new connection and TLS handshake per request (wrk -t1 -c64, Connection: close; wrk resumes the TLS session)" ;;
-        idle) echo "${IDLE_CONNS:-10000} idle keep-alive client connections (each after one request)" ;;
+        idle) echo "$(thousands "${IDLE_CONNS:-10000}") idle keep-alive client connections (each after one request)" ;;
         workers) echo "Ballast, 2 workers vs 1 worker (wrk -t2 -c64; everything shares both cores)" ;;
         *) return 1 ;;
     esac
+}
+
+# 10000 -> 10,000
+thousands() {
+    local n=$1 out=""
+    while ((${#n} > 3)); do
+        out=",${n: -3}$out"
+        n=${n:0:${#n}-3}
+    done
+    echo "$n$out"
 }
 
 # Short label for the chart's x axis.
