@@ -1,0 +1,239 @@
+# shellcheck shell=bash
+# Configuration files of the systems under test, written into the run's folder ($RUN_DIR).
+# Sourced by bench/run.sh, never run.
+# shellcheck disable=SC2153 # PORT, TLS_PORT and the other settings are set by bench/run.sh
+#
+# Every proxy is configured the same way: one worker, keep-alive to clients and to the
+# backends, round robin over the two backends, no access log, plain HTTP on its port and TLS
+# (the same ECDSA P-256 certificate for all) on its TLS port.
+
+# The certificate every TLS listener serves, made for this run.
+write_certificate() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=bench.local -addext subjectAltName=DNS:bench.local,IP:127.0.0.1 \
+        -keyout "$RUN_DIR/tls/key.pem" -out "$RUN_DIR/tls/cert.pem" 2>/dev/null ||
+        die "openssl could not make the test certificate"
+    cat "$RUN_DIR/tls/cert.pem" "$RUN_DIR/tls/key.pem" >"$RUN_DIR/tls/haproxy.pem"
+}
+
+# Lines shared by both NGINX configs. $1 = the instance's folder.
+nginx_head() {
+    cat <<EOF
+worker_processes 1;
+worker_rlimit_nofile $FD_LIMIT;
+daemon off;
+master_process on;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events {
+    # counts client and upstream connections alike
+    worker_connections $((FD_LIMIT - 1000));
+}
+http {
+    access_log off;
+    server_tokens off;
+    default_type text/plain;
+    keepalive_timeout 300s;
+    keepalive_requests 100000000;
+    client_body_temp_path $1/tmp/client_body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+EOF
+}
+
+# The two backends: one NGINX (one worker) with two servers answering 200 "ok\n".
+write_backends_conf() {
+    local dir=$RUN_DIR/backends
+    mkdir -p "$dir/tmp"
+    {
+        nginx_head "$dir"
+        local port
+        for port in "${BACKEND_PORTS[@]}"; do
+            cat <<EOF
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / { return 200 "ok\n"; }
+    }
+EOF
+        done
+        echo "}"
+    } >"$dir/nginx.conf"
+}
+
+write_nginx_conf() {
+    local dir=$RUN_DIR/nginx
+    mkdir -p "$dir/tmp"
+    {
+        nginx_head "$dir"
+        cat <<EOF
+    upstream backends {
+        # round robin is NGINX's default
+        server 127.0.0.1:${BACKEND_PORTS[0]};
+        server 127.0.0.1:${BACKEND_PORTS[1]};
+        keepalive 1024;
+        keepalive_requests 100000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+        listen 127.0.0.1:${TLS_PORT[nginx]} ssl backlog=4096;
+        ssl_certificate $RUN_DIR/tls/cert.pem;
+        ssl_certificate_key $RUN_DIR/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
+}
+
+write_haproxy_cfg() {
+    # maxconn: the idle scenario holds $IDLE_CONNS client connections at once. HAProxy wants
+    # 2 x maxconn descriptors, more than the limit allows; an idle client needs only one, so
+    # 'no strict-limits' lets it start with the limit it has (and warn).
+    local maxconn=$((IDLE_CONNS + 500))
+    cat >"$RUN_DIR/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn $maxconn
+    no strict-limits
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+    # no 'log' line: no logging
+
+defaults
+    mode http
+    maxconn $maxconn
+    option http-keep-alive
+    # any idle connection to a backend serves any request, like NGINX's keepalive pool
+    http-reuse always
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-keep-alive 300s
+    timeout http-request 30s
+
+frontend bench
+    bind 127.0.0.1:${PORT[haproxy]} backlog 4096
+    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $RUN_DIR/tls/haproxy.pem alpn http/1.1 backlog 4096
+    default_backend backends
+
+backend backends
+    balance roundrobin
+    server b1 127.0.0.1:${BACKEND_PORTS[0]}
+    server b2 127.0.0.1:${BACKEND_PORTS[1]}
+EOF
+}
+
+# write_ballast_toml NAME WORKERS EXTRA_TOML: Ballast's config for system NAME.
+write_ballast_toml() {
+    local name=$1 workers=$2 extra=$3
+    cat >"$RUN_DIR/$name.toml" <<EOF
+[server]
+workers = $workers
+
+[listeners.http]
+bind = "127.0.0.1:${PORT[$name]}"
+default_action = { forward = "backends" }
+
+[listeners.https]
+bind = "127.0.0.1:${TLS_PORT[$name]}"
+protocol = "https"
+default_action = { forward = "backends" }
+tls = { certificates = [{ cert = "$RUN_DIR/tls/cert.pem", key = "$RUN_DIR/tls/key.pem" }] }
+
+[target_groups.backends]
+algorithm = "round_robin"
+targets = ["127.0.0.1:${BACKEND_PORTS[0]}", "127.0.0.1:${BACKEND_PORTS[1]}"]
+EOF
+    if [[ -n $extra ]]; then printf '\n%s\n' "$extra" >>"$RUN_DIR/$name.toml"; fi
+}
+
+write_configs() {
+    mkdir -p "$RUN_DIR/tls"
+    write_certificate
+    write_backends_conf
+    write_nginx_conf
+    write_haproxy_cfg
+    write_ballast_toml ballast 1 "${BALLAST_EXTRA:-}"
+    if [[ -n $BASELINE_BIN ]]; then write_ballast_toml baseline 1 "${BASELINE_EXTRA:-}"; fi
+    write_ballast_toml ballast-w1 1 "${BALLAST_EXTRA:-}"
+    write_ballast_toml ballast-w2 2 "${BALLAST_EXTRA:-}"
+}
+
+# --- starting the systems -------------------------------------------------------------
+
+# The binary each Ballast-like system runs.
+ballast_bin_of() {
+    case $1 in
+        baseline) echo "$BASELINE_BIN" ;;
+        *) echo "$BALLAST_BIN" ;;
+    esac
+}
+
+# start_system NAME [CPUS]: starts one system (backends, ballast, baseline, ballast-w1,
+# ballast-w2, haproxy, nginx) and waits until it answers.
+start_system() {
+    local name=$1 cpus=${2:-$PROXY_CPU}
+    case $name in
+        backends)
+            nginx -t -q -c "$RUN_DIR/backends/nginx.conf" -e "$RUN_DIR/backends/error.log" ||
+                die "invalid backends config"
+            spawn backends "$cpus" "$RUN_DIR/backends/stdout.log" \
+                nginx -c "$RUN_DIR/backends/nginx.conf" -e "$RUN_DIR/backends/error.log"
+            local port
+            for port in "${BACKEND_PORTS[@]}"; do
+                wait_ok backends "http://127.0.0.1:$port/" "$RUN_DIR/backends/error.log"
+            done
+            ;;
+        ballast | baseline | ballast-w1 | ballast-w2)
+            local bin
+            bin=$(ballast_bin_of "$name")
+            "$bin" check -c "$RUN_DIR/$name.toml" >/dev/null || die "invalid config $RUN_DIR/$name.toml"
+            spawn "$name" "$cpus" "$RUN_DIR/$name.log" "$bin" run -c "$RUN_DIR/$name.toml" --log-level warn
+            wait_ok "$name" "http://127.0.0.1:${PORT[$name]}/" "$RUN_DIR/$name.log"
+            wait_ok "$name" "https://127.0.0.1:${TLS_PORT[$name]}/" "$RUN_DIR/$name.log"
+            ;;
+        haproxy)
+            haproxy -c -q -f "$RUN_DIR/haproxy.cfg" 2>/dev/null || die "invalid config $RUN_DIR/haproxy.cfg"
+            # -db: foreground, no master: the one process is the worker.
+            spawn haproxy "$cpus" "$RUN_DIR/haproxy.log" haproxy -db -f "$RUN_DIR/haproxy.cfg"
+            wait_ok haproxy "http://127.0.0.1:${PORT[haproxy]}/" "$RUN_DIR/haproxy.log"
+            wait_ok haproxy "https://127.0.0.1:${TLS_PORT[haproxy]}/" "$RUN_DIR/haproxy.log"
+            ;;
+        nginx)
+            nginx -t -q -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log" ||
+                die "invalid config $RUN_DIR/nginx/nginx.conf"
+            spawn nginx "$cpus" "$RUN_DIR/nginx/stdout.log" \
+                nginx -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log"
+            wait_ok nginx "http://127.0.0.1:${PORT[nginx]}/" "$RUN_DIR/nginx/error.log"
+            wait_ok nginx "https://127.0.0.1:${TLS_PORT[nginx]}/" "$RUN_DIR/nginx/error.log"
+            ;;
+        *) die "unknown system $name" ;;
+    esac
+    log "started $name (PID ${PID_OF[$name]}, CPU $cpus)"
+}
+
+# The PIDs whose CPU time and memory count as the system's: the process itself, or for
+# NGINX (master + worker) the worker, which does all the work; the master's RSS would count
+# pages it shares with the worker twice.
+measured_pids() {
+    local pid=${PID_OF[$1]}
+    case $1 in
+        nginx | backends) children_of "$pid" | tr '\n' ' ' ;;
+        *) echo "$pid" ;;
+    esac
+}
+
+# Re-pins every thread of a running system (all its processes) to CPUS.
+repin() {
+    local name=$1 cpus=$2 pid
+    for pid in $(proc_tree "${PID_OF[$name]}"); do
+        taskset -a -p -c "$cpus" "$pid" >/dev/null || warn "cannot re-pin PID $pid of $name"
+    done
+}

@@ -1,0 +1,277 @@
+//! Allocations per proxied request: `cargo bench -p ballast --bench alloc`.
+//!
+//! The real proxy (`ballast_runtime::Runtime`, one worker thread) runs in this process behind
+//! a counting global allocator (`stats_alloc`, so this crate needs no `unsafe`). Its two
+//! targets are `ballast echo` child processes, so their allocations are not counted. The
+//! client is this thread: one blocking keep-alive `TcpStream`, a request written from a
+//! constant and the response read into a fixed buffer, so it allocates nothing per request.
+//!
+//! The counter is process-wide: it cannot tell the worker thread from the control thread,
+//! whose periodic work (metric ticks, timers) also allocates. So each repetition counts
+//! allocations during N requests, then during an idle window of the same length with the
+//! connection open, and charges the requests with the difference. The workspace forbids
+//! `unsafe`, which rules out a home-made allocator that could check a per-thread flag.
+//!
+//! `BALLAST_ALLOC_REQUESTS` sets N (default 20,000); the run takes a few seconds.
+
+use std::alloc::System;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The request, the same bytes every time.
+const REQUEST: &[u8] =
+    b"GET /bench HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: alloc-bench\r\n\r\n";
+/// Requests before counting starts: connection pools, buffers and lazy statics settle.
+const WARMUP_REQUESTS: u64 = 5_000;
+/// Counted windows (each: N requests, then as long idle).
+const REPETITIONS: usize = 3;
+const DEFAULT_REQUESTS: u64 = 20_000;
+
+fn main() -> anyhow::Result<()> {
+    let requests = match std::env::var("BALLAST_ALLOC_REQUESTS") {
+        Ok(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .context("BALLAST_ALLOC_REQUESTS must be a positive number")?,
+        Err(_) => DEFAULT_REQUESTS,
+    };
+    let targets = [Target::spawn()?, Target::spawn()?];
+    let config = ballast_config::parse(&format!(
+        r#"
+[server]
+workers = 1
+drain_timeout = "1s"
+
+[listeners.bench]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "backends" }}
+
+[target_groups.backends]
+algorithm = "round_robin"
+targets = ["{}", "{}"]
+"#,
+        targets[0].address, targets[1].address
+    ))
+    .map_err(|errors| anyhow::anyhow!("invalid bench config: {errors}"))?;
+    let runtime = ballast_runtime::Runtime::start(config)?;
+    let proxy = runtime
+        .listeners()
+        .first()
+        .map(|(_, address)| *address)
+        .context("the runtime reports no listener")?;
+
+    let mut client = Client::connect(proxy)?;
+    for _ in 0..WARMUP_REQUESTS {
+        client.get()?;
+    }
+
+    println!(
+        "ballast alloc bench: {} keep-alive GETs per window through one worker, to 2 `ballast echo` targets",
+        group(requests)
+    );
+    println!(
+        "method: the global allocator counts on every thread; each window of requests is followed"
+    );
+    println!("by an idle window as long (connection open), whose count is subtracted (control thread, timers)");
+    let mut per_request = Vec::with_capacity(REPETITIONS);
+    for repetition in 1..=REPETITIONS {
+        let busy = Region::new(GLOBAL);
+        let started = Instant::now();
+        for _ in 0..requests {
+            client.get()?;
+        }
+        let elapsed = started.elapsed();
+        let busy = busy.change();
+
+        let idle = Region::new(GLOBAL);
+        idle_for(elapsed);
+        let idle = idle.change();
+
+        let per = |busy: usize, idle: usize| busy.saturating_sub(idle) as f64 / requests as f64;
+        let count = per(busy.allocations, idle.allocations);
+        let size = per(busy.bytes_allocated, idle.bytes_allocated);
+        let reallocations = per(busy.reallocations, idle.reallocations);
+        println!(
+            "window {repetition}: {} requests in {:.2} s: {} allocations ({} bytes), {} reallocations; \
+             idle window: {} allocations, {} reallocations -> per request {count:.2} allocations \
+             ({size:.0} bytes), {reallocations:.2} reallocations",
+            group(requests),
+            elapsed.as_secs_f64(),
+            group(busy.allocations as u64),
+            group(busy.bytes_allocated as u64),
+            group(busy.reallocations as u64),
+            group(idle.allocations as u64),
+            group(idle.reallocations as u64),
+        );
+        per_request.push((count, size, reallocations));
+    }
+    per_request.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (count, size, reallocations) = per_request[per_request.len() / 2];
+    println!(
+        "allocations per request: {count:.2} (bytes {}); reallocations per request: {reallocations:.2} \
+         (median of {REPETITIONS} windows)",
+        group(size.round() as u64)
+    );
+
+    drop(client);
+    runtime.shutdown();
+    Ok(())
+}
+
+/// Waits without touching the proxy. A blocking sleep on the bench's own thread, which is no
+/// runtime worker.
+#[allow(clippy::disallowed_methods)]
+fn idle_for(duration: Duration) {
+    std::thread::sleep(duration);
+}
+
+/// `12345678` as `12,345,678`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+// === impl Target ===
+
+/// A `ballast echo` child process, stopped when dropped.
+struct Target {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Target {
+    fn spawn() -> anyhow::Result<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ballast"))
+            .args(["echo", "--port", "0", "--exit-on-stdin-close"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start `ballast echo`")?;
+        // First line: "echo NAME listening on http://ADDRESS".
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("no stdout")?;
+        BufReader::new(stdout).read_line(&mut line)?;
+        let address = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.parse().ok());
+        match address {
+            Some(address) => Ok(Self { child, address }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("unexpected first line from `ballast echo`: {line:?}")
+            }
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// === impl Client ===
+
+/// A keep-alive HTTP/1.1 client that allocates nothing per request.
+struct Client {
+    stream: TcpStream,
+    buffer: Box<[u8; 64 * 1024]>,
+}
+
+impl Client {
+    fn connect(address: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Self {
+            stream,
+            buffer: Box::new([0; 64 * 1024]),
+        })
+    }
+
+    /// Sends the request and reads the whole response (head and `Content-Length` body).
+    fn get(&mut self) -> anyhow::Result<()> {
+        self.stream.write_all(REQUEST)?;
+        let mut filled = 0;
+        let (head_end, body_len) = loop {
+            let n = self.stream.read(&mut self.buffer[filled..])?;
+            if n == 0 {
+                bail!("the proxy closed the connection");
+            }
+            filled += n;
+            if let Some(end) = find_head_end(&self.buffer[..filled]) {
+                break (end, parse_head(&self.buffer[..end])?);
+            }
+            if filled == self.buffer.len() {
+                bail!("response head larger than the buffer");
+            }
+        };
+        let total = head_end + body_len;
+        if total > self.buffer.len() {
+            bail!("response larger than the buffer");
+        }
+        while filled < total {
+            let n = self.stream.read(&mut self.buffer[filled..total])?;
+            if n == 0 {
+                bail!("the proxy closed the connection mid-body");
+            }
+            filled += n;
+        }
+        if filled > total {
+            bail!("more bytes than one response: the proxy answered something not asked for");
+        }
+        Ok(())
+    }
+}
+
+/// Index just past the `\r\n\r\n` ending the head, if it is there.
+fn find_head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// Checks the status is 200 and returns the `Content-Length`.
+fn parse_head(head: &[u8]) -> anyhow::Result<usize> {
+    if !head.starts_with(b"HTTP/1.1 200 ") {
+        let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+        bail!("unexpected status line {:?}", String::from_utf8_lossy(line));
+    }
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let value = std::str::from_utf8(value)?.trim();
+            return Ok(value.parse()?);
+        }
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            bail!("chunked responses are not expected from `ballast echo`");
+        }
+    }
+    bail!("response without Content-Length")
+}
