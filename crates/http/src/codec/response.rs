@@ -66,7 +66,9 @@ pub(crate) fn parse_response(
     fields: &mut Vec<Field>,
 ) -> Result<Option<ResponseHead>, ResponseError> {
     fields.clear();
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
+    // Room for a target's whole head (`RESPONSE_HEAD_LIMITS`: 256 fields) on the stack,
+    // uninitialised: no allocation and no zeroing per response.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 256];
     let mut heap = Vec::new();
     let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_fields <= stack.len() {
         &mut stack[..limits.max_fields]
