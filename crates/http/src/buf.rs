@@ -3,6 +3,10 @@
 //! A connection holds a buffer only while bytes are moving: an idle keep-alive connection
 //! gives its buffer back, so ten thousand idle clients cost no buffer memory, and a busy
 //! worker reuses the same few buffers instead of allocating per request.
+//!
+//! Reads start in a small buffer, enough for a head and a small body: most exchanges never
+//! need more, and a thousand requests in flight then hold a quarter of the memory. A body
+//! that streams moves to a larger one, so it takes as few system calls as before.
 
 use std::sync::Arc;
 
@@ -10,8 +14,14 @@ use crossbeam_queue::ArrayQueue;
 
 use crate::codec::Field;
 
-/// Capacity of a fresh buffer: a typical request or response head, and a useful read of body.
+/// Capacity of a fresh write buffer: a typical head, and a useful write of body.
 pub(crate) const BUFFER_SIZE: usize = 16 * 1024;
+
+/// Size of a fresh read buffer: a typical request or response head with a small body.
+pub(crate) const HEAD_READ_SIZE: usize = 4 * 1024;
+
+/// Size of a read buffer a streaming body moves to.
+pub(crate) const BODY_READ_SIZE: usize = 16 * 1024;
 
 /// Buffers a pool keeps for reuse; more are freed.
 const POOLED_BUFFERS: usize = 256;
@@ -20,8 +30,10 @@ const POOLED_BUFFERS: usize = 256;
 /// the type is `Send`, never contended).
 #[derive(Debug)]
 pub struct BufferPool {
-    /// Read buffers, kept at their full length (initialised once, never zeroed again).
+    /// Read buffers of [`HEAD_READ_SIZE`] and of [`BODY_READ_SIZE`], kept at their full
+    /// length (initialised once, never zeroed again).
     reads: ArrayQueue<Vec<u8>>,
+    body_reads: ArrayQueue<Vec<u8>>,
     /// Buffers heads are written into (kept empty).
     writes: ArrayQueue<Vec<u8>>,
     fields: ArrayQueue<Vec<Field>>,
@@ -42,6 +54,7 @@ impl BufferPool {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             reads: ArrayQueue::new(POOLED_BUFFERS),
+            body_reads: ArrayQueue::new(POOLED_BUFFERS),
             writes: ArrayQueue::new(POOLED_BUFFERS),
             fields: ArrayQueue::new(POOLED_BUFFERS),
         })
@@ -54,15 +67,23 @@ impl BufferPool {
             .unwrap_or_else(|| Vec::with_capacity(BUFFER_SIZE))
     }
 
-    /// A read buffer: [`BUFFER_SIZE`] bytes or more, initialised (its contents are stale).
-    fn take_read(&self) -> Vec<u8> {
-        self.reads.pop().unwrap_or_else(|| vec![0; BUFFER_SIZE])
+    /// A read buffer of `size` bytes (one of the two pooled sizes), initialised (its contents
+    /// are stale).
+    fn take_read(&self, size: usize) -> Vec<u8> {
+        let pooled = if size == BODY_READ_SIZE {
+            self.body_reads.pop()
+        } else {
+            self.reads.pop()
+        };
+        pooled.unwrap_or_else(|| vec![0; size])
     }
 
     fn give_read(&self, v: Vec<u8>) {
-        if v.len() == BUFFER_SIZE {
-            let _full = self.reads.push(v);
-        }
+        let _full = match v.len() {
+            HEAD_READ_SIZE => self.reads.push(v),
+            BODY_READ_SIZE => self.body_reads.push(v),
+            _ => Ok(()),
+        };
     }
 
     /// An empty list for the fields of a head.
@@ -122,7 +143,7 @@ impl Buf {
     /// than a pooled buffer). Empty when the unread bytes already fill `max`.
     pub(crate) fn spare(&mut self, pool: &BufferPool, max: usize) -> &mut [u8] {
         if !self.is_allocated() {
-            self.data = pool.take_read();
+            self.data = pool.take_read(HEAD_READ_SIZE);
         }
         if self.start > 0 && self.data.len() - self.end < self.data.len() / 4 {
             self.data.copy_within(self.start..self.end, 0);
@@ -138,6 +159,23 @@ impl Buf {
         }
         let limit = (self.start + max).min(self.data.len()).max(self.end);
         &mut self.data[self.end..limit]
+    }
+
+    /// Moves to a body-sized buffer (before reading a body that streams), with the unread
+    /// bytes; a buffer that is already as large stays.
+    pub(crate) fn for_body(&mut self, pool: &BufferPool) {
+        let unread = self.end - self.start;
+        if self.data.len() >= BODY_READ_SIZE || unread > BODY_READ_SIZE {
+            return;
+        }
+        let mut larger = pool.take_read(BODY_READ_SIZE);
+        larger[..unread].copy_from_slice(self.filled());
+        let small = std::mem::replace(&mut self.data, larger);
+        if !small.is_empty() {
+            pool.give_read(small);
+        }
+        self.start = 0;
+        self.end = unread;
     }
 
     /// Records `n` bytes read into [`Buf::spare`].
@@ -166,7 +204,7 @@ mod tests {
         let mut b = Buf::default();
         assert!(!b.is_allocated());
         let room = b.spare(&pool, 1 << 20);
-        assert!(room.len() >= BUFFER_SIZE);
+        assert_eq!(room.len(), HEAD_READ_SIZE);
         room[..5].copy_from_slice(b"hello");
         b.filled_by(5);
         assert_eq!(b.filled(), b"hello");
@@ -177,7 +215,7 @@ mod tests {
         b.release(&pool);
         assert!(!b.is_allocated());
         // A head larger than one buffer grows it, but never past the limit.
-        let max = BUFFER_SIZE + 10;
+        let max = HEAD_READ_SIZE * 3 + 10;
         let mut total = 0;
         loop {
             let room = b.spare(&pool, max);
@@ -190,5 +228,29 @@ mod tests {
         }
         assert_eq!(total, max);
         assert_eq!(b.filled().len(), max);
+    }
+
+    #[test]
+    fn a_streaming_body_moves_to_a_larger_buffer_with_its_unread_bytes() {
+        let pool = BufferPool::new();
+        let mut b = Buf::default();
+        let room = b.spare(&pool, 1 << 20);
+        room[..4].copy_from_slice(b"head");
+        b.filled_by(4);
+        b.consume(2);
+        b.for_body(&pool);
+        assert_eq!(b.filled(), b"ad");
+        assert_eq!(b.spare(&pool, 1 << 20).len(), BODY_READ_SIZE - 2);
+        // The small buffer went back to the pool; the large one goes back too.
+        assert_eq!(pool.reads.len(), 1);
+        b.consume(2);
+        b.release(&pool);
+        assert_eq!(pool.body_reads.len(), 1);
+        // Already large: it stays.
+        let mut c = Buf::default();
+        c.for_body(&pool);
+        assert_eq!(pool.body_reads.len(), 0);
+        c.for_body(&pool);
+        assert_eq!(c.spare(&pool, 1 << 20).len(), BODY_READ_SIZE);
     }
 }

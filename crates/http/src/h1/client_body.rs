@@ -158,6 +158,7 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
                 return Poll::Ready(Ok(done));
             }
             let max = self.buf.filled().len() + UPLOAD_CHUNK;
+            self.buf.for_body(self.pool);
             match poll_read_into(self.io, self.buf, self.pool, max, cx) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Fault::BadRequestBody(BodyError::Closed)))

@@ -70,6 +70,8 @@ pub(super) struct Basics {
 pub(super) enum Next {
     /// Serve the next request.
     KeepAlive,
+    /// Nothing arrived after all: wait for the request again.
+    Idle,
     /// Close the connection.
     Close,
     /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.

@@ -5,6 +5,7 @@
 //! and gives its buffers back to the worker's pool), and the state of a request in progress
 //! lives in a boxed future, so an idle connection costs a few hundred bytes.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -62,9 +63,11 @@ pub(crate) async fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) {
             }
         }
         let next = Box::pin(conn.serve_one(sleep.as_mut(), head_due)).await;
-        conn.served += 1;
         match next {
-            Next::KeepAlive => {}
+            Next::KeepAlive => conn.served += 1,
+            // The socket said readable but held nothing (as a just-accepted one does): wait
+            // again, holding no buffer.
+            Next::Idle => {}
             Next::Close => break,
             Next::Http2 => return conn.into_http2(),
         }
@@ -115,12 +118,25 @@ impl<S: ClientIo> H1Conn<S> {
                 Err(error) if !self.sniff_h2 => break self.refuse(error, sleep.as_mut()).await,
                 Err(_) => {}
             }
-            let due = *deadline
-                .get_or_insert_with(|| Instant::now() + self.limits.request_header_timeout);
             let max = limits.max_bytes + 1;
             let (io, rbuf) = (&mut self.io, &mut self.rbuf);
-            let read = std::future::poll_fn(|cx| poll_read_into(io, rbuf, &pool, max, cx));
-            match until(sleep.as_mut(), due, std::pin::pin!(read)).await {
+            let first_byte = rbuf.is_empty();
+            let mut read = std::pin::pin!(std::future::poll_fn(|cx| poll_read_into(
+                io, rbuf, &pool, max, cx
+            )));
+            if first_byte {
+                // Readiness can be stale (tokio reports a new socket readable): a read that
+                // finds nothing sends the connection back to wait without a buffer.
+                let tried = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+                match tried {
+                    Poll::Pending => break Next::Idle,
+                    Poll::Ready(Ok(n)) if n > 0 => continue,
+                    Poll::Ready(_) => break Next::Close,
+                }
+            }
+            let due = *deadline
+                .get_or_insert_with(|| Instant::now() + self.limits.request_header_timeout);
+            match until(sleep.as_mut(), due, read).await {
                 Ok(Ok(n)) if n > 0 => {}
                 // The client closed mid-head, failed, or was too slow: close, no answer
                 // (the slowloris defence).

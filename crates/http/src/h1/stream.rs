@@ -206,6 +206,7 @@ impl Download {
             if self.done {
                 return Ok(());
             }
+            up.buf.for_body(pool);
             let read = std::pin::pin!(std::future::poll_fn(|cx| up.poll_read_buf(
                 cx,
                 pool,

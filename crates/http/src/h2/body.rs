@@ -259,6 +259,7 @@ impl TargetBody {
                 }
                 return Poll::Ready(None);
             }
+            up.buf.for_body(&self.pool);
             match up.poll_read_buf(cx, &self.pool, 64 * 1024) {
                 Poll::Ready(Ok(0)) => {
                     let mut tail = Vec::new();
