@@ -1,5 +1,6 @@
 //! Configuration errors that name the exact key they concern.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Where in the document a problem is: `listeners.web.default_action.forward`.
@@ -30,7 +31,7 @@ pub struct ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErrorKind {
     /// The file is not valid TOML or a value has the wrong shape (unknown key, wrong type).
-    #[error("{message}")]
+    #[error("{}", shorten_message(.message))]
     Parse {
         /// The parser's message, with line and column when known.
         message: String,
@@ -44,7 +45,7 @@ pub enum ErrorKind {
         reason: String,
     },
     /// A name refers to something that is not defined.
-    #[error("unknown {what} \"{name}\" (known: {})", list_or_none(.known))]
+    #[error("unknown {what} \"{}\" (known: {})", shorten(.name.clone()), list_or_none(.known))]
     UnknownReference {
         /// The kind of thing referred to, e.g. `target group`.
         what: &'static str,
@@ -79,16 +80,49 @@ pub struct ConfigErrors(Vec<ConfigError>);
 /// must not turn into a 50 MB log line or API response.
 pub const MAX_ECHOED_VALUE: usize = 80;
 
+/// Most names an "unknown reference" error lists as the known ones; a document with
+/// thousands of target groups must not list them all in every such error.
+const MAX_LISTED_NAMES: usize = 10;
+
+/// Longest parser message repeated whole. Longer ones echo a value (serde's `invalid type:
+/// string "…"`, `unknown field `…``); their middle is cut, keeping what was found at the
+/// start and what was expected at the end.
+const MAX_MESSAGE: usize = 8 * MAX_ECHOED_VALUE;
+
 /// `value`, or its first [`MAX_ECHOED_VALUE`] characters and how long it really was.
 pub(crate) fn shorten(value: String) -> String {
     if value.len() <= MAX_ECHOED_VALUE {
         return value;
     }
-    let mut end = MAX_ECHOED_VALUE;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = floor_char_boundary(&value, MAX_ECHOED_VALUE);
     format!("{}… ({} bytes)", &value[..end], value.len())
+}
+
+/// `message`, or its start and end around an elided middle when it is longer than
+/// [`MAX_MESSAGE`] (a parser's message quoting a huge value).
+pub(crate) fn shorten_message(message: &str) -> Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE {
+        return Cow::Borrowed(message);
+    }
+    let head = floor_char_boundary(message, 2 * MAX_ECHOED_VALUE);
+    let mut tail = message.len() - 4 * MAX_ECHOED_VALUE;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    Cow::Owned(format!(
+        "{}… ({} bytes) …{}",
+        &message[..head],
+        message.len(),
+        &message[tail..]
+    ))
+}
+
+/// The largest char boundary in `text` at or below `at`.
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 fn path_prefix(path: &KeyPath) -> String {
@@ -101,10 +135,18 @@ fn path_prefix(path: &KeyPath) -> String {
 
 fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
+        return "none".to_owned();
     }
+    let mut list = names
+        .iter()
+        .take(MAX_LISTED_NAMES)
+        .map(|name| shorten(name.clone()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX_LISTED_NAMES {
+        list.push_str(&format!(" and {} more", names.len() - MAX_LISTED_NAMES));
+    }
+    list
 }
 
 // === impl KeyPath ===
@@ -173,11 +215,18 @@ impl fmt::Display for KeyPath {
                         f.write_str(".")?;
                     }
                     let bare = !key.is_empty()
+                        && key.len() <= MAX_ECHOED_VALUE
                         && key
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                     if bare {
                         f.write_str(key)?;
+                    } else if key.len() > MAX_ECHOED_VALUE {
+                        // Keys are the user's names (listeners, groups, unknown keys): a
+                        // huge one is cut like any echoed value.
+                        let end = floor_char_boundary(key, MAX_ECHOED_VALUE);
+                        let cut = key[..end].escape_default();
+                        write!(f, "\"{cut}… ({} bytes)\"", key.len())?;
                     } else {
                         write!(f, "\"{}\"", key.escape_default())?;
                     }
@@ -254,6 +303,35 @@ mod tests {
                 .to_string(),
             "target_groups.\"my.group\""
         );
+    }
+
+    #[test]
+    fn huge_names_keys_and_messages_are_cut_when_shown() {
+        // Found by fuzzing (fuzz/seeds/config_loader/long_*): a 5 KB name, key or wrongly
+        // typed string was repeated whole in the error (twice for an unknown key).
+        let huge = "g".repeat(5000);
+        let unknown = ConfigError::new(
+            KeyPath::root().key("target_groups").key(&huge),
+            ErrorKind::UnknownReference {
+                what: "target group",
+                name: huge.clone(),
+                known: (0..1000).map(|i| format!("group{i}")).collect(),
+            },
+        );
+        let shown = unknown.to_string();
+        assert!(shown.len() < 1000, "{shown}");
+        assert!(shown.contains("(5000 bytes)") && shown.ends_with(" and 990 more)"));
+        let parse = ErrorKind::Parse {
+            message: format!("invalid type: string \"{huge}\", expected i64"),
+        };
+        let shown = parse.to_string();
+        assert!(shown.len() <= 2 * MAX_MESSAGE, "{shown}");
+        assert!(shown.starts_with("invalid type: string \"ggg"));
+        assert!(shown.ends_with("\", expected i64"));
+        // Short ones are untouched, and a cut never splits a character.
+        assert_eq!(shorten_message("unknown field `x`"), "unknown field `x`");
+        let wide = "é".repeat(MAX_MESSAGE);
+        assert!(shorten_message(&wide).len() < wide.len());
     }
 
     #[test]

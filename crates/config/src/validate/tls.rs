@@ -38,7 +38,10 @@ impl Validator {
                 self.error(
                     at.key("cert"),
                     ErrorKind::Conflict {
-                        what: format!("certificate file \"{}\"", pair.cert),
+                        what: format!(
+                            "certificate file \"{}\"",
+                            crate::error::shorten(pair.cert.clone())
+                        ),
                         other: path
                             .key("certificates")
                             .index(first)
