@@ -9,12 +9,20 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if trimmed.is_empty() {
         return Err("empty duration".to_owned());
     }
+    // The reason is shown to the user: a huge value is cut (humantime's message may quote
+    // part of it too).
+    let shown = crate::error::shorten(trimmed.to_owned());
     if trimmed.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "\"{trimmed}\" has no unit (write \"{trimmed}s\" or \"{trimmed}ms\")"
+            "\"{shown}\" has no unit (write \"{shown}s\" or \"{shown}ms\")"
         ));
     }
-    humantime::parse_duration(trimmed).map_err(|e| format!("\"{trimmed}\" is not a duration ({e})"))
+    humantime::parse_duration(trimmed).map_err(|e| {
+        format!(
+            "\"{shown}\" is not a duration ({})",
+            crate::error::shorten(e.to_string())
+        )
+    })
 }
 
 #[cfg(test)]
@@ -28,6 +36,19 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_huge_value_is_cut_in_the_reason() {
+        // Found by fuzzing (fuzz/seeds/config_loader/long_duration.toml).
+        for huge in [
+            "1".repeat(5000),
+            "g".repeat(5000),
+            format!("1{}", "x".repeat(5000)),
+        ] {
+            let reason = parse_duration(&huge).unwrap_err();
+            assert!(reason.len() < 1000, "{reason}");
+        }
     }
 
     #[test]

@@ -155,7 +155,12 @@ pub(crate) fn parse_response(
     Ok(Some(ResponseHead {
         len,
         status,
-        reason: Span::within(buf, res.reason.unwrap_or_default().as_bytes()),
+        // httparse reports a missing reason phrase (`HTTP/1.1 204` CRLF) as a static `""`,
+        // which does not point into `buf`: an empty span says the same without pretending.
+        reason: match res.reason {
+            Some(reason) if !reason.is_empty() => Span::within(buf, reason.as_bytes()),
+            _ => Span::default(),
+        },
         body,
         reusable: persistent && body != ResponseBody::UntilClose,
         length: length
@@ -256,6 +261,20 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(!r.reusable);
+    }
+
+    #[test]
+    fn a_missing_or_non_utf8_reason_phrase_is_empty() {
+        // Found by fuzzing (fuzz/seeds/response_head/crash-*): httparse gives both as a
+        // static "" outside the buffer, which the span's debug assertion caught.
+        for bytes in [
+            &b"HTTP/1.1 204\n\n"[..],
+            b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 204 No\xc3ontent\r\n\r\n",
+        ] {
+            let r = parse(bytes, false).unwrap().unwrap();
+            assert_eq!(r.reason.of(bytes), b"", "{bytes:?}");
+        }
     }
 
     #[test]

@@ -73,3 +73,15 @@ fn bad_tls_settings_name_their_key() {
         );
     }
 }
+
+#[test]
+fn a_huge_certificate_path_is_cut_in_the_conflict() {
+    // Found by fuzzing (fuzz/seeds/config_loader/long_certificate_path.toml).
+    let huge = format!("/{}", "c".repeat(5000));
+    let errors = messages(&listener(
+        "https",
+        &format!("tls = {{ certificates = [{{ cert = \"{huge}\", key = \"k\" }}, {{ cert = \"{huge}\", key = \"k\" }}] }}"),
+    ));
+    assert!(errors.iter().any(|e| e.contains("is already used by")));
+    assert!(errors.iter().all(|e| e.len() < 1000), "{errors:?}");
+}
