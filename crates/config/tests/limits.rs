@@ -223,3 +223,24 @@ fn values_quoted_again_in_a_reason_are_cut_too() {
         m[0]
     );
 }
+
+#[test]
+fn an_endless_token_file_is_refused_not_read_to_the_end() {
+    let m = errors("[admin]\ntoken_file = \"/dev/zero\"\n");
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(
+        m[0].starts_with("admin.token_file: invalid value \"/dev/zero\" (longer than 4096 bytes)"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_token_file_is_read_and_trimmed() {
+    let file = std::env::temp_dir().join(format!("ballast-token-{}", std::process::id()));
+    std::fs::write(&file, "0123456789abcdef0123\n").expect("temp file is writable");
+    let text = format!("[admin]\ntoken_file = \"{}\"\n", file.display());
+    let parsed = parse(&text);
+    let _ = std::fs::remove_file(&file);
+    let config = parsed.unwrap_or_else(|e| panic!("{:?}", messages(&e)));
+    assert!(config.admin.is_some_and(|admin| admin.token.is_some()));
+}

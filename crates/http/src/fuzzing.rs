@@ -7,12 +7,53 @@ use std::net::IpAddr;
 use ballast_config::Cidr;
 use http::{HeaderMap, HeaderValue};
 
-use crate::codec::{HeadLimits, RequestHead};
+use crate::codec::{BodyKind, HeadError, HeadLimits, RequestHead};
 
 const LIMITS: HeadLimits = HeadLimits {
     max_bytes: 64 * 1024,
     max_fields: 100,
 };
+
+/// Ballast's decision on the bytes at the start of a client connection, reduced to what
+/// decides where one request ends and the next begins. It exists so that
+/// `tests/differential.rs` can compare Ballast's HTTP/1 parser with hyper's server, which
+/// it replaced: wherever Ballast accepts a head, hyper must accept it and frame it the same
+/// way, or a target behind Ballast could be fed a request the client smuggled in a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    /// The head is not complete yet: Ballast would read more before deciding.
+    Partial,
+    /// Refused: Ballast answers with an error and closes the connection. `reason` names the
+    /// check, for counting only.
+    Refused {
+        /// The check that failed (httparse's complaint for malformed syntax).
+        reason: &'static str,
+    },
+    /// Accepted: the request is served, its body framed as `body`.
+    Accepted {
+        /// Bytes the head took, blank line included; the body starts here.
+        head_len: usize,
+        /// The method as written.
+        method: Vec<u8>,
+        /// The path as parsed (before rules normalise it), as the target's request line
+        /// carries it: origin-form, or an absolute-form target's path, `/` when empty; no
+        /// query, no fragment.
+        path: Vec<u8>,
+        /// How the body is delimited.
+        body: BodyFraming,
+    },
+}
+
+/// How an accepted request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body (no framing field, or `Content-Length: 0`).
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// The chunked coding.
+    Chunked,
+}
 
 /// Parses a request head; checks that every range it reports lies within the head.
 pub fn request_head(bytes: &[u8]) {
@@ -24,6 +65,47 @@ pub fn request_head(bytes: &[u8]) {
         for f in &fields {
             assert!(f.value.of(bytes).len() <= len);
         }
+    }
+}
+
+/// Parses a request head as a client connection does, and says how Ballast frames it.
+pub fn request_framing(bytes: &[u8]) -> Framing {
+    let mut fields = Vec::new();
+    let head = match crate::codec::parse_request(bytes, LIMITS, &mut fields) {
+        Ok(Some(head)) => head,
+        Ok(None) => return Framing::Partial,
+        Err(e) => return Framing::Refused { reason: reason(e) },
+    };
+    let path = match head.path.of(bytes) {
+        b"" => b"/".to_vec(),
+        path => path.to_vec(),
+    };
+    Framing::Accepted {
+        head_len: head.len,
+        method: head.method.of(bytes).to_vec(),
+        path,
+        body: match head.body {
+            BodyKind::None => BodyFraming::None,
+            BodyKind::Length(n) => BodyFraming::Length(n),
+            BodyKind::Chunked => BodyFraming::Chunked,
+        },
+    }
+}
+
+/// A short name for the check a head failed.
+fn reason(error: HeadError) -> &'static str {
+    match error {
+        HeadError::Malformed(hint) => hint,
+        HeadError::TooLarge => "head too large",
+        HeadError::UriTooLong => "target too long",
+        HeadError::TooManyFields => "too many fields",
+        HeadError::AmbiguousFraming => "Content-Length with Transfer-Encoding",
+        HeadError::BadTransferEncoding => "Transfer-Encoding not one chunked",
+        HeadError::BadContentLength => "invalid Content-Length",
+        HeadError::MissingHost => "no Host",
+        HeadError::InvalidHost => "invalid or repeated Host",
+        HeadError::BadTarget => "request target refused",
+        HeadError::Connect => "CONNECT",
     }
 }
 

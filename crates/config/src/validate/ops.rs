@@ -14,6 +14,24 @@ use crate::secret::Secret;
 
 /// Shortest admin token accepted: a guessable token is no protection.
 const MIN_TOKEN_BYTES: usize = 16;
+/// Longest token file read: a token is tens of bytes, and a path such as `/dev/zero` (the
+/// config can come through the admin API) must not be read until memory runs out.
+const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
+/// Reads a token file, refusing one longer than `MAX_TOKEN_FILE_BYTES`.
+fn read_token_file(file: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(file)?
+        .take(MAX_TOKEN_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "longer than {MAX_TOKEN_FILE_BYTES} bytes"
+        )));
+    }
+    Ok(text)
+}
 
 impl Validator {
     pub(super) fn admin(&mut self, path: &KeyPath, raw: Option<RawAdmin>) -> Option<AdminConfig> {
@@ -32,7 +50,7 @@ impl Validator {
                 None
             }
             (Some(token), None) => self.token(&path.key("token"), token),
-            (None, Some(file)) => match std::fs::read_to_string(&file) {
+            (None, Some(file)) => match read_token_file(&file) {
                 Ok(text) => self.token(&path.key("token_file"), text.trim().to_owned()),
                 Err(e) => {
                     self.invalid(
