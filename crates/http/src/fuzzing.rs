@@ -16,7 +16,7 @@ const LIMITS: HeadLimits = HeadLimits {
 
 /// Ballast's decision on the bytes at the start of a client connection, reduced to what
 /// decides where one request ends and the next begins. It exists so that
-/// `tests/differential.rs` can compare Ballast's HTTP/1 parser with hyper's server, which
+/// `tests/differential/` can compare Ballast's HTTP/1 parser with hyper's server, which
 /// it replaced: wherever Ballast accepts a head, hyper must accept it and frame it the same
 /// way, or a target behind Ballast could be fed a request the client smuggled in a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
