@@ -209,3 +209,33 @@ fn shell_words(command: &str) -> Vec<String> {
     words.extend(word);
     words
 }
+
+/// Every reason code the fault model can log is in both tables operators read: the one in
+/// config.md ("What Ballast answers on its own") and the fault model in request-lifecycle.md.
+#[test]
+fn every_reason_code_is_documented() {
+    let root = docs().join("..");
+    let fault = std::fs::read_to_string(root.join("crates/http/src/fault.rs")).unwrap();
+    let mut reasons: Vec<&str> = fault
+        .split('"')
+        .filter(|s| {
+            let mut parts = s.split('.');
+            matches!(
+                (parts.next(), parts.next(), parts.next()),
+                (Some("Client" | "Target" | "Group" | "Ballast"), Some(name), None)
+                    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric())
+            )
+        })
+        .collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    assert!(reasons.len() >= 20, "found only {reasons:?} in fault.rs");
+    for page in ["docs/config.md", "docs/request-lifecycle.md"] {
+        let text = std::fs::read_to_string(root.join(page)).unwrap();
+        let missing: Vec<_> = reasons
+            .iter()
+            .filter(|r| !text.contains(&format!("`{r}`")))
+            .collect();
+        assert!(missing.is_empty(), "{page} does not list {missing:?}");
+    }
+}

@@ -271,6 +271,17 @@ async fn running_out_of_file_descriptors_is_ballasts_fault_not_the_targets() {
         .filter(|e| e["level"] == "WARN")
         .count();
     assert!(warnings <= 10, "{warnings} warnings: the log is flooded");
+    // The operator is told whose fault it was: Ballast's, by its own reason code.
+    let failed: Vec<_> = lb
+        .events()
+        .into_iter()
+        .filter(|e| e["status"] == 503)
+        .collect();
+    assert!(!failed.is_empty(), "no failure was logged");
+    for event in &failed {
+        assert_eq!(event["reason"], "Ballast.ResourceExhausted", "{event}");
+        assert!(event.get("target").is_none(), "a target was named: {event}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,4 +321,28 @@ async fn a_flood_of_bad_requests_keeps_the_log_bounded_and_counts_them_all() {
         "{} lines for {FLOOD} refusals",
         lines.len()
     );
+    // What was held back is not lost: the next line written says how many. One more bad
+    // request now and then until a line carries the count.
+    let mut sent = FLOOD as u64;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lines = lb.events_with("request rejected");
+        let held_back: u64 = lines.iter().filter_map(|e| e["suppressed"].as_u64()).sum();
+        if held_back > 0 {
+            assert!(
+                held_back + lines.len() as u64 <= sent,
+                "{held_back} held back and {} written for {sent} refusals",
+                lines.len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line said how many were held back"
+        );
+        let reply = raw(lb.addr("web"), b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", WAIT).await;
+        assert_eq!(reply.status(), Some(400));
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -161,12 +161,21 @@ async fn alpn_decides_the_protocol_on_https_listeners() {
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
-    let answer = read_all(&mut h2.stream).await;
+    let answer = read_until_closed(&mut h2.stream).await;
     assert!(
         !answer.starts_with(b"HTTP/1"),
         "an HTTP/1.1 answer on an h2 connection: {}",
         String::from_utf8_lossy(&answer)
     );
+    // What came back, if anything, is HTTP/2 frames: the server's SETTINGS and at most a
+    // GOAWAY that says PROTOCOL_ERROR (RFC 9113 §3.4), nothing that answers a request.
+    for (kind, payload) in h2_frames(&answer) {
+        match kind {
+            0x4 | 0x8 => {}
+            0x7 => assert_eq!(payload.get(4..8), Some(&[0, 0, 0, 1][..]), "GOAWAY code"),
+            other => panic!("frame type {other:#x} on an h2 connection with a bad preface"),
+        }
+    }
     // http/1.1 agreed: the HTTP/2 preface is not taken as HTTP/2.
     let mut h1 = tls_connect(addr, &options(&[b"http/1.1"])).await.unwrap();
     assert_eq!(h1.alpn.as_deref(), Some(&b"http/1.1"[..]));
@@ -174,7 +183,7 @@ async fn alpn_decides_the_protocol_on_https_listeners() {
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
         .await
         .unwrap();
-    let answer = read_all(&mut h1.stream).await;
+    let answer = read_until_closed(&mut h1.stream).await;
     assert!(
         answer.is_empty() || answer.starts_with(b"HTTP/1.1 400"),
         "HTTP/2 spoken on an http/1.1 connection: {:?}",
@@ -200,6 +209,154 @@ async fn read_all<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut out)).await;
     out
+}
+
+/// Reads until the server closes the connection (a reset counts as closed); panics if it
+/// is still open after `WAIT`.
+async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was left open");
+    out
+}
+
+/// Splits bytes into HTTP/2 frames: (type, payload); panics on a truncated frame.
+fn h2_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    h2_frames_of_streams(bytes)
+        .into_iter()
+        .map(|(kind, _, payload)| (kind, payload))
+        .collect()
+}
+
+/// Splits bytes into HTTP/2 frames: (type, stream id, payload); panics on a truncated frame.
+fn h2_frames_of_streams(mut bytes: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        assert!(bytes.len() >= 9, "a truncated frame header: {bytes:?}");
+        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+        assert!(bytes.len() >= 9 + len, "a truncated frame: {bytes:?}");
+        let stream = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) & 0x7fff_ffff;
+        frames.push((bytes[3], stream, bytes[9..9 + len].to_vec()));
+        bytes = &bytes[9 + len..];
+    }
+    frames
+}
+
+/// How Ballast answered one HTTP/2 request sent as raw frames.
+#[derive(Debug, PartialEq)]
+enum H2Answer {
+    Status(u16),
+    Reset(u32),
+}
+
+/// Sends GET / on stream 1 of a fresh h2c connection with the given header block fields
+/// after `:method`, `:scheme` and `:path` (each a literal without indexing, no Huffman
+/// coding, so values a client library would refuse can be sent), and returns the answer.
+async fn raw_h2_get(addr: std::net::SocketAddr, fields: &[(&str, &str)]) -> H2Answer {
+    let mut block = vec![0x82, 0x86, 0x84];
+    for (name, value) in fields {
+        assert!(name.len() < 127 && value.len() < 127);
+        match *name {
+            ":authority" => block.push(0x01), // name from the static table, index 1
+            _ => {
+                block.push(0x00);
+                block.push(name.len() as u8);
+                block.extend_from_slice(name.as_bytes());
+            }
+        }
+        block.push(value.len() as u8);
+        block.extend_from_slice(value.as_bytes());
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // SETTINGS, empty
+    let len = (block.len() as u32).to_be_bytes();
+    // HEADERS with END_STREAM and END_HEADERS on stream 1.
+    out.extend_from_slice(&[len[1], len[2], len[3], 0x1, 0x5, 0, 0, 0, 1]);
+    out.extend_from_slice(&block);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&out).await.unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let answer = tokio::time::timeout(WAIT, async {
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed without answering stream 1: {seen:?}");
+            seen.extend_from_slice(&chunk[..n]);
+            let whole = complete_frames(&seen);
+            for (kind, id, payload) in h2_frames_of_streams(&seen[..whole]) {
+                match (kind, id) {
+                    // :status from the static table: 200 is index 8, 400 index 12.
+                    (0x1, 1) => {
+                        return H2Answer::Status(match payload.first() {
+                            Some(0x88) => 200,
+                            Some(0x8c) => 400,
+                            other => panic!("unexpected :status encoding {other:?}"),
+                        })
+                    }
+                    (0x3, 1) => {
+                        return H2Answer::Reset(u32::from_be_bytes(
+                            payload[..4].try_into().unwrap(),
+                        ))
+                    }
+                    (0x7, _) => panic!("GOAWAY instead of an answer to stream 1: {payload:?}"),
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await;
+    answer.expect("no answer to stream 1")
+}
+
+/// The length of the longest prefix of `bytes` made of whole frames.
+fn complete_frames(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while bytes.len() >= at + 9 {
+        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+        if bytes.len() < at + 9 + len {
+            break;
+        }
+        at += 9 + len;
+    }
+    at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_authorities_and_hosts_are_checked_like_http1s() {
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "");
+    let addr = lb.addr("web");
+    assert_eq!(
+        raw_h2_get(addr, &[(":authority", "example.com")]).await,
+        H2Answer::Status(200),
+        "a valid request is served"
+    );
+    assert_eq!(backend.hits(), 1);
+    // A malformed :authority is a malformed request: a stream error (RFC 9113 §8.1.1) or a
+    // 400, never forwarded. The same for a Host field next to a valid :authority.
+    for fields in [
+        &[(":authority", "a b")][..],
+        &[(":authority", "a/b")][..],
+        &[(":authority", "user@example.com")][..],
+        &[(":authority", "example.com"), ("host", "a b")][..],
+        &[("host", "a b")][..],
+    ] {
+        let answer = raw_h2_get(addr, fields).await;
+        assert!(
+            matches!(answer, H2Answer::Status(400) | H2Answer::Reset(1)),
+            "{fields:?}: {answer:?}"
+        );
+    }
+    assert_eq!(backend.hits(), 1, "nothing refused reached the target");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
