@@ -155,3 +155,61 @@ fn no_target_tells_empty_groups_from_unhealthy_ones() {
     let (fault, _) = attempts.next(Instant::now(), 0).unwrap_err();
     assert_eq!(fault.reason(), "Group.NoTarget");
 }
+
+#[test]
+fn budgeted_retries_are_bounded_by_the_budget_and_free_ones_are_not() {
+    // The test group's budget: 10 retries to start with, plus 20% of the requests (a
+    // deposit at each first try), all within one second here so nothing is refilled.
+    let forward = forwarding(3);
+    let now = Instant::now();
+    let timeout = || Fault::Connect(ConnectError::Timeout);
+    let mut retried = Vec::new();
+    for _ in 0..50 {
+        let mut attempts = Attempts::new(&forward, false);
+        let first = attempts.next(now, 0).unwrap();
+        assert!(attempts
+            .failed(first, timeout(), true, true, true)
+            .is_none());
+        match attempts.next(now, 1) {
+            Ok(_) => retried.push(true),
+            Err((fault, target)) => {
+                assert_eq!(fault.reason(), "Target.ConnectTimeout", "the first failure");
+                assert!(target.is_some());
+                retried.push(false);
+            }
+        }
+    }
+    let total = retried.iter().filter(|r| **r).count();
+    assert!(
+        retried[..10].iter().all(|r| *r),
+        "the first 10 spend the start"
+    );
+    assert!(
+        (18..=21).contains(&total),
+        "{total} budgeted retries for 50 requests"
+    );
+    let late = retried[30..].iter().filter(|r| **r).count();
+    assert!(
+        late <= 5,
+        "{late} retries in the last 20 requests: more than 20%"
+    );
+    // A refused connect did no work on the target: its retry is free, budget or not. Both
+    // kinds in one request's place, the budget just spent (the deposit of a first try is
+    // 0.2 of a retry, so the budgeted one is denied).
+    for _ in 0..10 {
+        let mut attempts = Attempts::new(&forward, false);
+        let first = attempts.next(now, 0).unwrap();
+        assert!(attempts
+            .failed(first, timeout(), true, true, true)
+            .is_none());
+        if attempts.next(now, 1).is_err() {
+            break;
+        }
+    }
+    let mut attempts = Attempts::new(&forward, false);
+    let first = attempts.next(now, 0).unwrap();
+    assert!(attempts
+        .failed(first, refused(), true, true, true)
+        .is_none());
+    assert!(attempts.next(now, 1).is_ok(), "a free retry was denied");
+}
