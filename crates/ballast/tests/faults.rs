@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ballast_testkit::admin::AdminClient;
 use ballast_testkit::client::{raw, read_until_closed};
+use ballast_testkit::h2frame::{frame, frames, GOAWAY, PING, PREFACE, SETTINGS};
 use ballast_testkit::{wait_until, web_app_config, Backend, BallastProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,30 +19,6 @@ fn bin() -> &'static Path {
 
 /// Only a guard against a hang.
 const WAIT: Duration = Duration::from_secs(30);
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// The HTTP/2 frames in `bytes`: (type, payload).
-fn frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while bytes.len() >= 9 {
-        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
-        if bytes.len() < 9 + len {
-            break;
-        }
-        out.push((bytes[3], bytes[9..9 + len].to_vec()));
-        bytes = &bytes[9 + len..];
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_refuses_new_connections_at_once_and_finishes_what_runs() {
@@ -96,14 +73,14 @@ async fn http2_clients_that_never_answer_are_closed_after_the_idle_timeout() {
     for _ in 0..20 {
         let mut stream = TcpStream::connect(lb.addr("web")).await.unwrap();
         stream.write_all(PREFACE).await.unwrap();
-        stream.write_all(&frame(0x4, 0, 0, &[])).await.unwrap();
+        stream.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
         silent.push(stream);
     }
     for mut stream in silent {
         // Reading does not answer anything: the client stays silent until Ballast closes.
         let reply = read_until_closed(&mut stream, WAIT).await;
         assert!(reply.closed, "a silent HTTP/2 client was kept open");
-        let goaway = frames(&reply.bytes).iter().any(|(kind, _)| *kind == 0x7);
+        let goaway = frames(&reply.bytes).iter().any(|f| f.kind == GOAWAY);
         assert!(goaway, "closed without GOAWAY");
     }
 }
@@ -112,21 +89,22 @@ async fn http2_clients_that_never_answer_are_closed_after_the_idle_timeout() {
 async fn ping_and_settings_floods_end_in_enhance_your_calm() {
     let backend = Backend::spawn("a").await;
     let lb = BallastProcess::start(bin(), &web_app_config(&[backend.addr], "", "", ""));
-    for kind in [0x6u8, 0x4] {
+    for kind in [PING, SETTINGS] {
         let mut stream = TcpStream::connect(lb.addr("web")).await.unwrap();
         let mut flood = PREFACE.to_vec();
-        flood.extend(frame(0x4, 0, 0, &[]));
+        flood.extend(frame(SETTINGS, 0, 0, &[]));
         for _ in 0..1000 {
-            let payload: &[u8] = if kind == 0x6 { &[0; 8] } else { &[] };
+            let payload: &[u8] = if kind == PING { &[0; 8] } else { &[] };
             flood.extend(frame(kind, 0, 0, payload));
         }
         // The server may close before reading it all.
         let _ = stream.write_all(&flood).await;
         let reply = read_until_closed(&mut stream, WAIT).await;
         assert!(reply.closed, "a flooding client was kept open");
+        // ENHANCE_YOUR_CALM is error code 0xb.
         let calm = frames(&reply.bytes)
-            .into_iter()
-            .any(|(t, payload)| t == 0x7 && payload.get(4..8) == Some(&[0, 0, 0, 0xb][..]));
+            .iter()
+            .any(|f| f.kind == GOAWAY && f.error_code() == Some(0xb));
         assert!(calm, "no GOAWAY ENHANCE_YOUR_CALM for frame type {kind}");
     }
     // A normal client is served all along.

@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ballast_testkit::client::{raw, H2};
+use ballast_testkit::client::{raw, read_until_closed, H2};
+use ballast_testkit::h2frame::{
+    frame, frames, GOAWAY, HEADERS, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+};
 use ballast_testkit::tls::{tls_connect, ClientOptions, TestCa};
 use ballast_testkit::{closed_port, web_app_config, Backend, BallastProcess};
 use bytes::Bytes;
@@ -161,7 +164,12 @@ async fn alpn_decides_the_protocol_on_https_listeners() {
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
-    let answer = read_until_closed(&mut h2.stream).await;
+    let reply = read_until_closed(&mut h2.stream, WAIT).await;
+    assert!(
+        reply.closed,
+        "an h2 connection with a bad preface was left open"
+    );
+    let answer = reply.bytes;
     assert!(
         !answer.starts_with(b"HTTP/1"),
         "an HTTP/1.1 answer on an h2 connection: {}",
@@ -169,10 +177,10 @@ async fn alpn_decides_the_protocol_on_https_listeners() {
     );
     // What came back, if anything, is HTTP/2 frames: the server's SETTINGS and at most a
     // GOAWAY that says PROTOCOL_ERROR (RFC 9113 §3.4), nothing that answers a request.
-    for (kind, payload) in h2_frames(&answer) {
-        match kind {
-            0x4 | 0x8 => {}
-            0x7 => assert_eq!(payload.get(4..8), Some(&[0, 0, 0, 1][..]), "GOAWAY code"),
+    for f in frames(&answer) {
+        match f.kind {
+            SETTINGS | WINDOW_UPDATE => {}
+            GOAWAY => assert_eq!(f.error_code(), Some(0x1), "GOAWAY code"),
             other => panic!("frame type {other:#x} on an h2 connection with a bad preface"),
         }
     }
@@ -183,7 +191,12 @@ async fn alpn_decides_the_protocol_on_https_listeners() {
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
         .await
         .unwrap();
-    let answer = read_until_closed(&mut h1.stream).await;
+    let reply = read_until_closed(&mut h1.stream, WAIT).await;
+    assert!(
+        reply.closed,
+        "an http/1.1 connection sent the h2 preface was left open"
+    );
+    let answer = reply.bytes;
     assert!(
         answer.is_empty() || answer.starts_with(b"HTTP/1.1 400"),
         "HTTP/2 spoken on an http/1.1 connection: {:?}",
@@ -211,46 +224,6 @@ async fn read_all<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
     out
 }
 
-/// Reads until the server closes the connection (a reset counts as closed); panics if it
-/// is still open after `WAIT`.
-async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let closed = tokio::time::timeout(WAIT, async {
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => out.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the connection was left open");
-    out
-}
-
-/// Splits bytes into HTTP/2 frames: (type, payload); panics on a truncated frame.
-fn h2_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    h2_frames_of_streams(bytes)
-        .into_iter()
-        .map(|(kind, _, payload)| (kind, payload))
-        .collect()
-}
-
-/// Splits bytes into HTTP/2 frames: (type, stream id, payload); panics on a truncated frame.
-fn h2_frames_of_streams(mut bytes: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
-    let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        assert!(bytes.len() >= 9, "a truncated frame header: {bytes:?}");
-        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
-        assert!(bytes.len() >= 9 + len, "a truncated frame: {bytes:?}");
-        let stream = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) & 0x7fff_ffff;
-        frames.push((bytes[3], stream, bytes[9..9 + len].to_vec()));
-        bytes = &bytes[9 + len..];
-    }
-    frames
-}
-
 /// How Ballast answered one HTTP/2 request sent as raw frames.
 #[derive(Debug, PartialEq)]
 enum H2Answer {
@@ -276,12 +249,10 @@ async fn raw_h2_get(addr: std::net::SocketAddr, fields: &[(&str, &str)]) -> H2An
         block.push(value.len() as u8);
         block.extend_from_slice(value.as_bytes());
     }
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // SETTINGS, empty
-    let len = (block.len() as u32).to_be_bytes();
-    // HEADERS with END_STREAM and END_HEADERS on stream 1.
-    out.extend_from_slice(&[len[1], len[2], len[3], 0x1, 0x5, 0, 0, 0, 1]);
-    out.extend_from_slice(&block);
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(SETTINGS, 0, 0, &[]));
+    // END_STREAM and END_HEADERS.
+    out.extend(frame(HEADERS, 0x5, 1, &block));
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(&out).await.unwrap();
     let mut seen = Vec::new();
@@ -291,23 +262,18 @@ async fn raw_h2_get(addr: std::net::SocketAddr, fields: &[(&str, &str)]) -> H2An
             let n = stream.read(&mut chunk).await.unwrap();
             assert!(n > 0, "closed without answering stream 1: {seen:?}");
             seen.extend_from_slice(&chunk[..n]);
-            let whole = complete_frames(&seen);
-            for (kind, id, payload) in h2_frames_of_streams(&seen[..whole]) {
-                match (kind, id) {
+            for f in frames(&seen) {
+                match (f.kind, f.stream) {
                     // :status from the static table: 200 is index 8, 400 index 12.
-                    (0x1, 1) => {
-                        return H2Answer::Status(match payload.first() {
+                    (HEADERS, 1) => {
+                        return H2Answer::Status(match f.payload.first() {
                             Some(0x88) => 200,
                             Some(0x8c) => 400,
                             other => panic!("unexpected :status encoding {other:?}"),
                         })
                     }
-                    (0x3, 1) => {
-                        return H2Answer::Reset(u32::from_be_bytes(
-                            payload[..4].try_into().unwrap(),
-                        ))
-                    }
-                    (0x7, _) => panic!("GOAWAY instead of an answer to stream 1: {payload:?}"),
+                    (RST_STREAM, 1) => return H2Answer::Reset(f.error_code().unwrap()),
+                    (GOAWAY, _) => panic!("GOAWAY instead of an answer to stream 1: {f:?}"),
                     _ => {}
                 }
             }
@@ -315,19 +281,6 @@ async fn raw_h2_get(addr: std::net::SocketAddr, fields: &[(&str, &str)]) -> H2An
     })
     .await;
     answer.expect("no answer to stream 1")
-}
-
-/// The length of the longest prefix of `bytes` made of whole frames.
-fn complete_frames(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while bytes.len() >= at + 9 {
-        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
-        if bytes.len() < at + 9 + len {
-            break;
-        }
-        at += 9 + len;
-    }
-    at
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

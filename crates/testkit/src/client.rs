@@ -153,7 +153,10 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> RawReply {
 }
 
 /// Reads until the peer closes or `wait` passes with nothing new.
-pub async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> RawReply {
+pub async fn read_until_closed<S>(stream: &mut S, wait: Duration) -> RawReply
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut out = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {

@@ -14,6 +14,7 @@ mod backend;
 pub mod client;
 mod echo;
 mod grpc;
+pub mod h2frame;
 pub mod pebble;
 mod process;
 mod raw;
