@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 pub enum RawMode {
     /// Accepts, then resets the connection (RST) without reading.
     ResetOnAccept,
-    /// Reads the request head, then closes without answering.
+    /// Reads the whole request (head and a `Content-Length` body), then closes without
+    /// answering: a clean FIN, never a reset from unread bytes.
     CloseAfterRequest,
     /// Reads the request head, then answers with bytes that are not HTTP.
     Garbage,
@@ -90,10 +91,11 @@ async fn misbehave(mut stream: TcpStream, mode: RawMode) {
         let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
         return;
     }
-    read_head(&mut stream).await;
+    let head = read_head(&mut stream).await;
     let mut sink = [0u8; 1024];
     match mode {
-        RawMode::CloseAfterRequest | RawMode::ResetOnAccept => {}
+        RawMode::CloseAfterRequest => read_body(&mut stream, &head).await,
+        RawMode::ResetOnAccept => {}
         RawMode::Garbage => {
             let _ = stream.write_all(b"this is not http at all\r\n\r\n").await;
         }
@@ -110,13 +112,40 @@ async fn misbehave(mut stream: TcpStream, mode: RawMode) {
     }
 }
 
-async fn read_head(stream: &mut TcpStream) {
+/// Reads until the end of the request head; returns every byte read, which may include
+/// the start of the body.
+async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    seen
+}
+
+/// Reads the rest of a `Content-Length` body whose head (and perhaps first bytes) is in
+/// `seen`, so closing afterwards leaves nothing unread (unread bytes turn a close into a
+/// reset, and the proxy would see a different failure from run to run).
+async fn read_body(stream: &mut TcpStream, seen: &[u8]) {
+    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
+    let head = String::from_utf8_lossy(&seen[..end]);
+    let length: usize = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    let mut missing = length.saturating_sub(seen.len() - end - 4);
+    let mut buf = [0u8; 4096];
+    while missing > 0 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => missing = missing.saturating_sub(n),
         }
     }
 }
