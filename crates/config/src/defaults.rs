@@ -16,6 +16,10 @@ pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// after this long. ALB's idle timeout default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// An upgraded connection (WebSocket) with no byte moving in either direction is closed after
+/// this long. ALB applies its idle timeout (60 s) to WebSocket connections the same way.
+pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Largest request head (request line plus headers) accepted; larger gets 431. ALB: 64 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 

@@ -107,6 +107,9 @@ pub struct HttpListenerLimits {
     pub request_header_timeout: Duration,
     /// Idle keep-alive connections close after this long.
     pub idle_timeout: Duration,
+    /// An upgraded connection (WebSocket) with no byte moving either way closes after this
+    /// long.
+    pub upgrade_idle_timeout: Duration,
     /// Largest request head in bytes (431 beyond).
     pub max_header_bytes: usize,
     /// Most header fields in a request (431 beyond).

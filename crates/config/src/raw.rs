@@ -80,6 +80,8 @@ pub struct RawListener {
     pub request_header_timeout: Option<String>,
     /// Idle keep-alive connections are closed after this long.
     pub idle_timeout: Option<String>,
+    /// Upgraded connections (WebSocket) with no traffic either way are closed after this long.
+    pub upgrade_idle_timeout: Option<String>,
     /// Largest accepted request head, in bytes.
     pub max_header_bytes: Option<i64>,
     /// Most accepted request header fields.

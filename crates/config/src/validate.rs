@@ -214,6 +214,11 @@ impl Validator {
                 raw.idle_timeout.as_deref(),
                 DEFAULT_IDLE_TIMEOUT,
             ),
+            upgrade_idle_timeout: self.positive_duration(
+                &path.key("upgrade_idle_timeout"),
+                raw.upgrade_idle_timeout.as_deref(),
+                DEFAULT_UPGRADE_IDLE_TIMEOUT,
+            ),
             max_header_bytes: self.count(
                 &path.key("max_header_bytes"),
                 raw.max_header_bytes,

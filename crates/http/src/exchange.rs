@@ -53,7 +53,21 @@ pub(crate) struct Exchange {
     /// Request body bytes received.
     pub(crate) received: u64,
     sent_bytes: u64,
+    upgrade: Upgrade,
     log: Option<Box<LogHead>>,
+}
+
+/// Where a request stands on a protocol upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upgrade {
+    /// Not asked for.
+    No,
+    /// Asked for, not (yet) granted: counted as refused unless the target switches.
+    Asked,
+    /// The target answered `101`: the connection is a tunnel, open.
+    Switched,
+    /// The tunnel closed.
+    Closed,
 }
 
 /// What the access log reads from a request head, whichever protocol carried it.
@@ -108,6 +122,7 @@ impl Exchange {
             error_reason: None,
             received: 0,
             sent_bytes: 0,
+            upgrade: Upgrade::No,
             log: None,
         }
     }
@@ -174,6 +189,33 @@ impl Exchange {
         }
     }
 
+    /// The request asks for a protocol upgrade (WebSocket).
+    pub(crate) fn upgrade_asked(&mut self) {
+        self.upgrade = Upgrade::Asked;
+    }
+
+    /// The target switched protocols: a tunnel opens (counted as accepted and active).
+    pub(crate) fn switched(&mut self) {
+        self.upgrade = Upgrade::Switched;
+        if let Some(m) = &self.listener {
+            m.upgrades.inc();
+            m.upgrades_active.inc();
+        }
+    }
+
+    /// The tunnel closed, having carried these bytes each way (they count as the request's
+    /// received and sent bytes, as a cloud load balancer's processed bytes do).
+    pub(crate) fn tunnel_closed(&mut self, from_client: u64, from_target: u64) {
+        self.received += from_client;
+        self.sent_bytes += from_target;
+        self.upgrade = Upgrade::Closed;
+        if let Some(m) = &self.listener {
+            m.upgrades_active.dec();
+            m.upgraded_bytes_from_client.add(from_client);
+            m.upgraded_bytes_from_target.add(from_target);
+        }
+    }
+
     /// Counts body bytes sent to the client.
     #[inline]
     pub(crate) fn sent(&mut self, bytes: u64) {
@@ -207,6 +249,12 @@ impl Drop for Exchange {
             }
             m.sent_bytes.add(self.sent_bytes);
             m.received_bytes.add(self.received);
+            match self.upgrade {
+                Upgrade::Asked => m.upgrades_refused.inc(),
+                // Dropped with the tunnel open (a drain that ran out of time).
+                Upgrade::Switched => m.upgrades_active.dec(),
+                Upgrade::No | Upgrade::Closed => {}
+            }
         }
         let Some(log) = self.log.take() else { return };
         let done = Instant::now();

@@ -40,6 +40,7 @@ mod sticky;
 #[cfg(test)]
 mod testing;
 mod timer;
+mod tunnel;
 mod upstream;
 
 pub use buf::BufferPool;

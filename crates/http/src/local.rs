@@ -107,7 +107,7 @@ impl Local {
         extra: Option<&crate::rewrite::HeaderOps>,
         connection: crate::codec::Connection,
     ) {
-        use crate::codec::{field, length_field, status_line, Connection};
+        use crate::codec::{field, length_field, status_line};
         status_line(out, self.status, b"");
         if let Some(ct) = &self.content_type {
             field(out, b"Content-Type", ct);
@@ -122,11 +122,7 @@ impl Local {
             ops.write(out);
         }
         length_field(out, self.body.len() as u64);
-        match connection {
-            Connection::Close => out.extend_from_slice(b"Connection: close\r\n"),
-            Connection::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
-            Connection::Default => {}
-        }
+        connection.write(out);
         out.extend_from_slice(b"\r\n");
         if !head_request {
             out.extend_from_slice(&self.body);

@@ -20,6 +20,7 @@ use crate::fault::Fault;
 use crate::snapshot::Target;
 use crate::snapshot::TargetGroup;
 use crate::timer::Deadline;
+pub(crate) use crate::upstream::RequestKind;
 use crate::upstream::{connect, Destination, RoundTrip, SendFailure, Upload, Upstream};
 
 /// A request that reached a target and got a response head.
@@ -31,17 +32,6 @@ pub(crate) struct Relayed {
     /// The whole request was written to the target (else it answered early, and its
     /// connection cannot carry another request).
     pub(crate) request_sent: bool,
-}
-
-/// What the request is, for the retry rules.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RequestKind {
-    /// `HEAD`: no response body.
-    pub(crate) head: bool,
-    /// Safe to send twice (RFC 9110 §9.2.2).
-    pub(crate) idempotent: bool,
-    /// Has no body.
-    pub(crate) bodiless: bool,
 }
 
 /// Sends `target_head` (and the body `upload` yields) to a target of the forward, trying
@@ -96,7 +86,7 @@ pub(crate) async fn relay<U: Upload>(
                 upload,
                 &shared.buffers,
                 fields,
-                kind.head,
+                kind,
                 group.response_timeout,
                 now,
                 sleep.as_mut(),
@@ -164,12 +154,12 @@ async fn send_timed<U: Upload>(
     upload: &mut U,
     pool: &BufferPool,
     fields: &mut Vec<Field>,
-    head_request: bool,
+    kind: RequestKind,
     timeout: Duration,
     started: Instant,
     mut sleep: Pin<&mut Sleep>,
 ) -> Result<(ResponseHead, bool), SendFailure> {
-    let mut send = RoundTrip::new(up, target_head, upload, pool, fields, head_request, started);
+    let mut send = RoundTrip::new(up, target_head, upload, pool, fields, kind, started);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(result) = Pin::new(&mut send).poll(cx) {
             let sent = send.request_sent();

@@ -216,6 +216,7 @@ mod tests {
         let limits = HttpListenerLimits {
             request_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            upgrade_idle_timeout: Duration::from_secs(60),
             max_header_bytes: 65536,
             max_headers: 100,
         };

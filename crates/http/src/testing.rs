@@ -72,6 +72,7 @@ pub(crate) fn routes(
         limits: HttpListenerLimits {
             request_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            upgrade_idle_timeout: Duration::from_secs(60),
             max_header_bytes: 65536,
             max_headers: 100,
         },

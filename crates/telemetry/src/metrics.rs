@@ -213,6 +213,16 @@ pub struct ListenerMetrics {
     pub received_bytes: Counter,
     /// Response body bytes sent to clients.
     pub sent_bytes: Counter,
+    /// Upgrade requests (WebSocket) a target switched to its protocol with `101`.
+    pub upgrades: Counter,
+    /// Upgrade requests answered with anything but `101` (by the target or by Ballast).
+    pub upgrades_refused: Counter,
+    /// Upgraded connections (tunnels) open now.
+    pub upgrades_active: Gauge,
+    /// Bytes carried by tunnels from clients to targets.
+    pub upgraded_bytes_from_client: Counter,
+    /// Bytes carried by tunnels from targets to clients.
+    pub upgraded_bytes_from_target: Counter,
 }
 
 /// Matches per rule of one listener. Replaced when the listener's rule set changes (the

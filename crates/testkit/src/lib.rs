@@ -4,7 +4,8 @@
 //! so it tests Ballast from the outside, the way users meet it: the real binary as a child
 //! process ([`BallastProcess`]), real HTTP backends ([`Backend`]), misbehaving TCP peers
 //! ([`RawBackend`]), `ballast echo` processes to kill and restart ([`EchoProcess`]), tonic's
-//! gRPC health server ([`GrpcHealthServer`]) and real clients ([`client`]); and the seeded
+//! gRPC health server ([`GrpcHealthServer`]), WebSocket targets ([`WsBackend`],
+//! [`RawSwitchBackend`]) and real clients ([`client`]); and the seeded
 //! simulation runner for pure state machines ([`sim`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -20,12 +21,14 @@ mod process;
 mod raw;
 pub mod sim;
 pub mod tls;
+mod ws;
 
 pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
 pub use echo::{echo_instance, EchoProcess};
 pub use grpc::GrpcHealthServer;
 pub use process::BallastProcess;
 pub use raw::{closed_port, RawBackend, RawMode};
+pub use ws::{RawSwitchBackend, SeenHeaders, WsBackend};
 
 use std::time::Duration;
 

@@ -29,9 +29,12 @@ pub(crate) enum FieldKind {
     TransferEncoding,
     /// `Connection`: its options are read, the field itself never forwarded.
     Connection,
-    /// Another hop-by-hop field (`Keep-Alive`, `Proxy-Connection`, `TE`, `Upgrade`,
-    /// `Trailer` is end-to-end and not here): never forwarded.
+    /// Another hop-by-hop field (`Keep-Alive`, `Proxy-Connection`, `TE`; `Trailer` is
+    /// end-to-end and not here): never forwarded.
     HopByHop,
+    /// `Upgrade`: hop-by-hop, read for protocol upgrades (WebSocket) and written afresh
+    /// when one is forwarded.
+    Upgrade,
     /// `X-Forwarded-For`: joined with the client's address into one field.
     ForwardedFor,
     /// `X-Forwarded-Proto` / `X-Forwarded-Port`: always Ballast's own.
@@ -92,7 +95,7 @@ pub(crate) fn classify(name: &[u8]) -> FieldKind {
         4 if is(b"host") => FieldKind::Host,
         6 if is(b"cookie") => FieldKind::Cookie,
         6 if is(b"expect") => FieldKind::Expect,
-        7 if is(b"upgrade") => FieldKind::HopByHop,
+        7 if is(b"upgrade") => FieldKind::Upgrade,
         10 if is(b"connection") => FieldKind::Connection,
         10 if is(b"keep-alive") => FieldKind::HopByHop,
         10 if is(b"set-cookie") => FieldKind::SetCookie,

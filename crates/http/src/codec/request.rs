@@ -104,6 +104,10 @@ pub(crate) struct RequestHead {
     pub(crate) keep_alive: bool,
     /// `Expect: 100-continue`.
     pub(crate) expect_continue: bool,
+    /// The protocols of an HTTP/1.1 upgrade request (`Upgrade` with `Connection: upgrade`,
+    /// RFC 9110 §7.8), `h2c` excepted: the request goes on as an ordinary one when the
+    /// target refuses, as a tunnel when it answers `101`.
+    pub(crate) upgrade: Option<Span>,
 }
 
 // === impl MethodKind ===
@@ -190,6 +194,7 @@ pub(crate) fn parse_request(
         body: BodyKind::None,
         keep_alive: minor == 1,
         expect_continue: false,
+        upgrade: None,
     };
     read_fields(buf, req.headers, &mut head, fields)?;
     Ok(Some(head))
@@ -271,6 +276,8 @@ fn read_fields(
     let mut hosts = 0usize;
     let mut listed = false;
     let mut close = false;
+    let mut connection_upgrade = false;
+    let mut upgrade = None;
     fields.reserve(parsed.len());
     for h in parsed {
         let name = h.name.as_bytes();
@@ -301,6 +308,8 @@ fn read_fields(
                         close = true;
                     } else if option.eq_ignore_ascii_case(b"keep-alive") {
                         head.keep_alive = head.keep_alive || head.minor == 0;
+                    } else if option.eq_ignore_ascii_case(b"upgrade") {
+                        connection_upgrade = true;
                     } else {
                         listed = true;
                     }
@@ -309,6 +318,7 @@ fn read_fields(
             FieldKind::Expect => {
                 head.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
             }
+            FieldKind::Upgrade if upgrade.is_none() => upgrade = Some(value),
             _ => {}
         }
         fields.push(Field {
@@ -328,6 +338,16 @@ fn read_fields(
         (1, None) if chunked && head.minor == 1 => BodyKind::Chunked,
         _ => return Err(HeadError::BadTransferEncoding),
     };
+    // HTTP/1.0 has no upgrades; `h2c` asks Ballast itself to switch, which it does not
+    // (HTTP/2 cleartext is served with prior knowledge), so that request is served as it is.
+    head.upgrade = upgrade
+        .filter(|protocols| {
+            connection_upgrade
+                && head.minor == 1
+                && !tokens(protocols).any(|p| p.eq_ignore_ascii_case(b"h2c"))
+                && tokens(protocols).next().is_some()
+        })
+        .map(|protocols| Span::within(buf, protocols));
     if hosts == 0 && head.minor == 1 && head.authority.is_none() {
         return Err(HeadError::MissingHost);
     }

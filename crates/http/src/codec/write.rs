@@ -20,6 +20,8 @@ pub(crate) struct TargetLine<'a> {
     /// `Host`: the request's authority or its `Host` field.
     pub(crate) host: Option<&'a [u8]>,
     pub(crate) body: BodyKind,
+    /// The protocols of an upgrade request (WebSocket): sent with `Connection: upgrade`.
+    pub(crate) upgrade: Option<&'a [u8]>,
 }
 
 /// The fields Ballast adds to a request on its way to a target.
@@ -66,6 +68,10 @@ pub(crate) fn write_request_head<'f, I>(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if let Some(host) = line.host {
         field(out, b"Host", host);
+    }
+    if let Some(protocols) = line.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+        field(out, b"Upgrade", protocols);
     }
     let removed = |name: &[u8]| add.ops.is_some_and(|ops| ops.removes(name));
     // Only the client's first `X-Request-Id` and `traceparent` were checked: a second one
@@ -193,11 +199,7 @@ pub(crate) fn write_response_head<'f, I>(
         ClientFraming::AsIs | ClientFraming::Close => {}
         ClientFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
     }
-    match connection {
-        Connection::Default => {}
-        Connection::Close => out.extend_from_slice(b"Connection: close\r\n"),
-        Connection::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
-    }
+    connection.write(out);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -210,6 +212,20 @@ pub(crate) enum Connection {
     Close,
     /// `Connection: keep-alive` (HTTP/1.0 clients that asked for it).
     KeepAlive,
+    /// `Connection: upgrade` (a `101`: the connection switches protocols).
+    Upgrade,
+}
+
+impl Connection {
+    /// Its field line, if any.
+    pub(crate) fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Connection::Default => {}
+            Connection::Close => out.extend_from_slice(b"Connection: close\r\n"),
+            Connection::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+            Connection::Upgrade => out.extend_from_slice(b"Connection: upgrade\r\n"),
+        }
+    }
 }
 
 /// `HTTP/1.1 NNN reason` CRLF; an empty reason gets the standard one.

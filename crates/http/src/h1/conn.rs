@@ -63,6 +63,8 @@ pub(super) struct Basics {
     pub(super) body: BodyKind,
     pub(super) keep_alive: bool,
     pub(super) expect_continue: bool,
+    /// The request asks for a protocol upgrade (WebSocket).
+    pub(super) upgrade: bool,
 }
 
 /// How the request ended for its connection.

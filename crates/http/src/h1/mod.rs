@@ -10,6 +10,7 @@ mod proxy;
 mod respond;
 mod server;
 mod stream;
+mod switch;
 
 pub(crate) use conn::H1Conn;
 pub(crate) use server::serve_h1;

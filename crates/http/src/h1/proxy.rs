@@ -11,6 +11,7 @@ use tokio::time::Sleep;
 use super::client_body::ClientBody;
 use super::conn::{Basics, H1Conn, Next};
 use super::io::ClientIo;
+use super::switch::Switch;
 use crate::codec::fields::{Field, FieldKind};
 use crate::codec::request::{BodyKind, MethodKind, RequestHead};
 use crate::codec::write::{write_request_head, Added, TargetLine};
@@ -76,6 +77,7 @@ impl<S: ClientIo> H1Conn<S> {
             body: head.body,
             keep_alive: head.keep_alive,
             expect_continue: head.expect_continue && head.minor == 1,
+            upgrade: head.upgrade.is_some(),
         };
         if self.ctx.tls.is_none()
             && facts
@@ -198,6 +200,7 @@ impl<S: ClientIo> H1Conn<S> {
             head: basics.method == MethodKind::Head,
             idempotent: basics.method.is_idempotent(),
             bodiless: basics.body == BodyKind::None,
+            upgrade: basics.upgrade,
         };
         let mut fields = shared.buffers.take_fields();
         let mut body = ClientBody::new(
@@ -210,6 +213,9 @@ impl<S: ClientIo> H1Conn<S> {
         );
         if exchange.logging() {
             exchange.sending(started);
+        }
+        if basics.upgrade {
+            exchange.upgrade_asked();
         }
         let outcome = relay(
             forwarding,
@@ -252,8 +258,18 @@ impl<S: ClientIo> H1Conn<S> {
         // The client's framing is intact once its whole body was read.
         let keep = basics.keep_alive && upload_done;
         self.linger |= !upload_done;
-        let (next, complete) = self
-            .respond(
+        let (next, complete) = if head.status == 101 {
+            let switch = Switch {
+                forwarding,
+                tried: &tried,
+                head: &head,
+                fields: &fields,
+                response_ops,
+            };
+            let next = self.switch(switch, &mut up, &mut exchange, sleep).await;
+            (next, false)
+        } else {
+            self.respond(
                 basics,
                 keep,
                 forwarding,
@@ -265,7 +281,8 @@ impl<S: ClientIo> H1Conn<S> {
                 &mut exchange,
                 sleep,
             )
-            .await;
+            .await
+        };
         exchange.target = Some(Arc::clone(&tried.target));
         drop(exchange);
         if complete && head.reusable && request_sent {
@@ -322,6 +339,7 @@ fn render_target_head(
         query: head.query.map(|q| q.of(buf)),
         host,
         body: head.body,
+        upgrade: head.upgrade.map(|u| u.of(buf)),
     };
     let fields = fields
         .iter()

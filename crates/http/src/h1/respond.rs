@@ -208,7 +208,7 @@ fn connection_field(basics: Basics, keep: bool) -> Connection {
 
 /// The `Set-Cookie` lines Ballast adds to a target's response: the target's sticky cookie
 /// and the group cookie of a sticky weighted forward.
-fn response_cookies(
+pub(super) fn response_cookies(
     forwarding: &Forwarding,
     tried: &Try,
     buf: &[u8],

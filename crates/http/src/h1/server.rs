@@ -177,6 +177,7 @@ impl<S: ClientIo> H1Conn<S> {
             body: BodyKind::None,
             keep_alive: false,
             expect_continue: false,
+            upgrade: false,
         };
         self.fault(basics, Fault::Head(error), exchange, sleep)
             .await

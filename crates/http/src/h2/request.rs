@@ -129,6 +129,7 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
         head: parts.method == Method::HEAD,
         idempotent: is_idempotent(&parts.method),
         bodiless: body_kind == BodyKind::None,
+        upgrade: false,
     };
     let mut fields = shared.buffers.take_fields();
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
@@ -252,6 +253,7 @@ fn render_target_head(
         query: parts.uri.query().map(str::as_bytes),
         host: (!authority.is_empty()).then_some(authority),
         body,
+        upgrade: None,
     };
     let mut fields: Vec<(&[u8], &[u8], FieldKind)> = parts
         .headers

@@ -23,7 +23,7 @@ use crate::signal::Signal;
 
 pub(crate) use connect::connect;
 pub use pool::ConnPool;
-pub(crate) use send::{RoundTrip, SendFailure, Upload, UPLOAD_CHUNK};
+pub(crate) use send::{RequestKind, RoundTrip, SendFailure, Upload, UPLOAD_CHUNK};
 
 /// One open connection to a target.
 pub(crate) struct Upstream {
@@ -122,6 +122,14 @@ impl Upstream {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    /// Ends the stream towards the target (a half-close: its answer can still be read).
+    pub(crate) fn poll_shutdown_io(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 
     /// Fails once the connection is cut; with `cx` (the I/O is pending), also arranges to

@@ -43,6 +43,19 @@ pub(crate) trait Upload {
     fn finished(&self) -> bool;
 }
 
+/// What the request is, for the retry rules and for what may answer it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestKind {
+    /// `HEAD`: no response body.
+    pub(crate) head: bool,
+    /// Safe to send twice (RFC 9110 §9.2.2).
+    pub(crate) idempotent: bool,
+    /// Has no body.
+    pub(crate) bodiless: bool,
+    /// Asks for a protocol upgrade: a `101` is its answer.
+    pub(crate) upgrade: bool,
+}
+
 /// How an exchange failed before a response head, with what the retry rules need.
 #[derive(Debug)]
 pub(crate) struct SendFailure {
@@ -75,12 +88,12 @@ pub(crate) struct RoundTrip<'a, U> {
     flushed: bool,
     /// An interim head being relayed: its length in `up.buf`.
     interim: Option<usize>,
-    head_request: bool,
+    kind: RequestKind,
     read_any: bool,
 }
 
 impl<'a, U: Upload> RoundTrip<'a, U> {
-    /// An exchange on `up`; `head_request`: the request is `HEAD` (no response body);
+    /// An exchange on `up`; `kind` says whether a body or a `101` may answer it;
     /// `started`: when the request began (a bodiless one is timed from then).
     pub(crate) fn new(
         up: &'a mut Upstream,
@@ -88,7 +101,7 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
         upload: &'a mut U,
         pool: &'a BufferPool,
         fields: &'a mut Vec<Field>,
-        head_request: bool,
+        kind: RequestKind,
         started: Instant,
     ) -> Self {
         let bodiless = upload.finished();
@@ -108,7 +121,7 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
             last_write: started,
             flushed: false,
             interim: None,
-            head_request,
+            kind,
             read_any: false,
         }
     }
@@ -275,11 +288,15 @@ impl<U: Upload> RoundTrip<'_, U> {
         let parsed = parse_response(
             self.up.buf.filled(),
             RESPONSE_HEAD_LIMITS,
-            self.head_request,
+            self.kind.head,
             self.fields,
         );
         match parsed {
             Ok(None) => Ok(None),
+            // The target switches protocols: the head is final, a tunnel follows.
+            Ok(Some(head)) if head.status == 101 && self.kind.upgrade && self.body_done => {
+                Ok(Some(head))
+            }
             Ok(Some(head)) if head.is_interim() => {
                 if head.status == 101 {
                     // No upgrade was asked for: a 101 is not a valid answer.

@@ -45,7 +45,7 @@ fn listener_families(
     rules: &BTreeMap<String, Arc<RuleMetrics>>,
 ) {
     // The listener's plain counters: one sample per listener each.
-    let counters: [ListenerCounter; 7] = [
+    let counters: [ListenerCounter; 9] = [
         (
             "ballast_listener_requests_total",
             "Requests received by the listener.",
@@ -80,6 +80,16 @@ fn listener_families(
             "ballast_listener_sent_bytes_total",
             "Response body bytes sent to clients.",
             |m| m.sent_bytes.get(),
+        ),
+        (
+            "ballast_listener_upgrades_total",
+            "Upgrade requests (WebSocket) a target accepted with 101: tunnels opened.",
+            |m| m.upgrades.get(),
+        ),
+        (
+            "ballast_listener_upgrades_refused_total",
+            "Upgrade requests answered with anything but 101, by the target or by Ballast.",
+            |m| m.upgrades_refused.get(),
         ),
     ];
     for (family, help, value) in counters {
@@ -123,6 +133,35 @@ fn listener_families(
             &[("listener", name)],
             &m.errors,
         );
+    }
+    f.head(
+        "ballast_listener_upgrades_active",
+        "gauge",
+        "Upgraded connections (WebSocket tunnels) open now.",
+    );
+    for (name, m) in listeners {
+        f.sample_i(
+            "ballast_listener_upgrades_active",
+            &[("listener", name)],
+            m.upgrades_active.get(),
+        );
+    }
+    f.head(
+        "ballast_listener_upgraded_bytes_total",
+        "counter",
+        "Bytes carried by tunnels, by direction (from_client, from_target).",
+    );
+    for (name, m) in listeners {
+        for (direction, bytes) in [
+            ("from_client", &m.upgraded_bytes_from_client),
+            ("from_target", &m.upgraded_bytes_from_target),
+        ] {
+            f.sample(
+                "ballast_listener_upgraded_bytes_total",
+                &[("listener", name), ("direction", direction)],
+                bytes.get(),
+            );
+        }
     }
     f.head(
         "ballast_listener_connections_active",

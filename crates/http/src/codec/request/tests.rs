@@ -244,3 +244,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn upgrades_need_both_fields_on_http_1_1_and_never_name_h2c() {
+    let upgrade = |bytes: &[u8]| {
+        let (head, _) = ok(bytes);
+        head.upgrade
+            .map(|u| String::from_utf8_lossy(u.of(bytes)).into_owned())
+    };
+    assert_eq!(
+        upgrade(
+            b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        )
+        .as_deref(),
+        Some("websocket")
+    );
+    // The option may sit among others, in any case.
+    assert_eq!(
+        upgrade(
+            b"GET / HTTP/1.1\r\nHost: a\r\nconnection: keep-alive, UPGRADE\r\nupgrade: WebSocket\r\n\r\n"
+        )
+        .as_deref(),
+        Some("WebSocket")
+    );
+    // `Upgrade` alone, `Connection: upgrade` alone, HTTP/1.0, an empty list, and h2c (which
+    // would ask Ballast itself to switch) are ordinary requests.
+    for bytes in [
+        &b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n",
+        b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: \r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    ] {
+        assert_eq!(upgrade(bytes), None, "{}", String::from_utf8_lossy(bytes));
+    }
+    // `Upgrade` is hop-by-hop: never forwarded as a field of its own.
+    let (_, fields) =
+        ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert!(fields.iter().any(|f| f.kind == FieldKind::Upgrade));
+}

@@ -91,7 +91,12 @@ async fn exchange(addr: SocketAddr, head: &[u8], body: Option<Vec<u8>>) -> (u16,
         &mut upload,
         &pool,
         &mut fields,
-        false,
+        super::RequestKind {
+            head: false,
+            idempotent: false,
+            bodiless: false,
+            upgrade: false,
+        },
         Instant::now(),
     );
     let head = std::future::poll_fn(|cx| Pin::new(&mut send).poll(cx))
