@@ -448,3 +448,113 @@ async fn a_tunnel_gets_one_access_log_line_when_it_ends() {
     assert!(line["sent_bytes"].as_u64().unwrap() > 1000, "{line}");
     assert!(line["error_reason"].is_null(), "{line}");
 }
+
+/// Echoes a text and a 1 MiB binary message over any WebSocket stream, then closes it with
+/// a code the target sends back.
+async fn converse<S>(ws: &mut WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    for message in [
+        Message::text("over the bridge"),
+        Message::binary(vec![3u8; 1 << 20]),
+    ] {
+        ws.send(message.clone()).await.unwrap();
+        let back = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+        assert_eq!(back.unwrap().unwrap(), message);
+    }
+    ws.send(Message::text("close:4002")).await.unwrap();
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::from(4002)),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_open_websockets_with_extended_connect() {
+    let target = WsBackend::spawn().await;
+    let lb = BallastProcess::start(
+        bin(),
+        &with_admin(web_app_config(&[target.addr], "workers = 1", "", "")),
+    );
+    let addr = lb.addr("web");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (head, ws) =
+        ballast_testkit::websocket_over_h2(tcp, "http", &addr.to_string(), "/chat", Some("chat"))
+            .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.headers["sec-websocket-protocol"], "chat");
+    assert!(
+        !head.headers.contains_key("sec-websocket-accept"),
+        "the accept answers a key the HTTP/2 client never sent"
+    );
+    let mut ws = ws.unwrap();
+    converse(&mut ws).await;
+    drop(ws);
+
+    // The target got an ordinary HTTP/1.1 WebSocket handshake, with a key of Ballast's.
+    let seen = &target.seen()[0];
+    let field = |name: &str| {
+        seen.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} missing in {seen:?}"))
+    };
+    assert_eq!(field("upgrade"), "websocket");
+    assert_eq!(field("sec-websocket-key").len(), 24);
+    assert_eq!(field("sec-websocket-protocol"), "chat");
+    let admin = Admin::new(lb.admin_addr());
+    assert_eq!(
+        admin
+            .metric("ballast_listener_upgrades_total{listener=\"web\"}")
+            .await,
+        1.0
+    );
+    wait_until_metric(
+        &admin,
+        "ballast_listener_upgrades_active{listener=\"web\"}",
+        0.0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_work_over_tls_with_either_alpn() {
+    use ballast_testkit::tls::{tls_connect, ClientOptions, TestCa};
+    let target = WsBackend::spawn().await;
+    let ca = TestCa::new("ws");
+    let cert = ca.issue("site", &["localhost"]);
+    let lb = BallastProcess::start(
+        bin(),
+        &format!(
+            "[server]\nworkers = 1\n[listeners.web]\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_action = {{ forward = \"app\" }}\ntls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}\n[target_groups.app]\ntargets = [\"{}\"]\n",
+            cert.cert.display(),
+            cert.key.display(),
+            target.addr
+        ),
+    );
+    let addr = lb.addr("web");
+    let options = |alpn: &[u8]| ClientOptions {
+        sni: Some("localhost".into()),
+        alpn: vec![alpn.to_vec()],
+        ..ClientOptions::default()
+    };
+
+    // HTTP/1.1 over TLS: the classic wss:// handshake.
+    let tls = tls_connect(addr, &options(b"http/1.1")).await.unwrap();
+    let (mut ws, response) = tokio_tungstenite::client_async("wss://localhost/live", tls.stream)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    converse(&mut ws).await;
+
+    // HTTP/2 over TLS: extended CONNECT.
+    let tls = tls_connect(addr, &options(b"h2")).await.unwrap();
+    assert_eq!(tls.alpn.as_deref(), Some(&b"h2"[..]));
+    let (head, ws) =
+        ballast_testkit::websocket_over_h2(tls.stream, "https", "localhost", "/live", None).await;
+    assert_eq!(head.status, 200);
+    converse(&mut ws.unwrap()).await;
+    assert_eq!(target.upgrades(), 2);
+}

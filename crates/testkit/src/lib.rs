@@ -28,7 +28,7 @@ pub use echo::{echo_instance, EchoProcess};
 pub use grpc::GrpcHealthServer;
 pub use process::BallastProcess;
 pub use raw::{closed_port, RawBackend, RawMode};
-pub use ws::{RawSwitchBackend, SeenHeaders, WsBackend};
+pub use ws::{websocket_over_h2, H2WebSocket, RawSwitchBackend, SeenHeaders, WsBackend};
 
 use std::time::Duration;
 

@@ -239,3 +239,68 @@ async fn switch_and_echo(mut stream: TcpStream, extra: &str, heads: Arc<Mutex<Ve
     let _ = stream.write_all(b"end").await;
     let _ = stream.shutdown().await;
 }
+
+/// A WebSocket opened over HTTP/2 (RFC 8441): the stream's `CONNECT` with `:protocol
+/// websocket` on its own connection over `io`, as browsers send it.
+pub type H2WebSocket =
+    tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Opens a WebSocket over HTTP/2 on `io` (h2c, or TLS with `h2` agreed) to `scheme://
+/// authority/path`, offering `protocols`. Returns the response head, and the WebSocket when
+/// it is `200`.
+pub async fn websocket_over_h2<I>(
+    io: I,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    protocols: Option<&str>,
+) -> (http::response::Parts, Option<H2WebSocket>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = || {
+        let mut request = http::Request::connect(format!("{scheme}://{authority}{path}"))
+            .header("sec-websocket-version", "13");
+        if let Some(p) = protocols {
+            request = request.header("sec-websocket-protocol", p);
+        }
+        let mut request = request.body(Empty::<bytes::Bytes>::new()).unwrap();
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        request
+    };
+    // The server's SETTINGS (with ENABLE_CONNECT_PROTOCOL) may not have arrived yet: until
+    // they have, the client library refuses to send an extended CONNECT.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut response = loop {
+        match sender.send_request(request()).await {
+            Ok(response) => break response,
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(error) => panic!("extended CONNECT failed: {error}"),
+        }
+    };
+    if response.status() != http::StatusCode::OK {
+        let (parts, _) = response.into_parts();
+        return (parts, None);
+    }
+    let upgraded = hyper::upgrade::on(&mut response).await.unwrap();
+    let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    let (parts, _) = response.into_parts();
+    (parts, Some(ws))
+}

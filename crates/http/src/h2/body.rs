@@ -164,6 +164,17 @@ impl ProxyBody {
         }
     }
 
+    /// No body, and nothing to account for: the `200` of an extended CONNECT, whose stream
+    /// then carries the tunnel (which keeps the request's record itself).
+    pub(crate) fn empty() -> Self {
+        Self {
+            kind: Kind::Local(None),
+            exchange: None,
+            _guard: None,
+            watch: None,
+        }
+    }
+
     /// A target's body, whose response head has been consumed from `up`'s buffer.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn target(

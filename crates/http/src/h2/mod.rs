@@ -6,6 +6,7 @@
 
 mod body;
 mod conn;
+mod connect;
 mod guard;
 mod request;
 mod response;

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use super::body::{H2Upload, ProxyBody};
 use super::conn::H2Conn;
 use super::conn::RequestGuard;
+use super::connect::{switched, websocket_key, ExtendedConnect, NoBody};
 use super::response::{fault, local, respond};
 use crate::codec::{
     classify, write_request_head, Added, BodyKind, FieldKind, HeadError, TargetLine,
@@ -34,7 +35,12 @@ pub(crate) async fn handle(
     Ok(serve(req, &conn, guard).await)
 }
 
-async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Response<ProxyBody> {
+async fn serve(
+    mut req: Request<Incoming>,
+    conn: &H2Conn,
+    guard: RequestGuard,
+) -> Response<ProxyBody> {
+    let connect = ExtendedConnect::take(&mut req);
     let ctx = &conn.ctx;
     let shared = Arc::clone(&ctx.listener);
     let snapshot = shared.snapshot.load();
@@ -123,14 +129,21 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
         conn,
         &ids,
         decision.request_headers.as_deref(),
+        connect.as_ref(),
     );
-    let mut upload = H2Upload::new(body, body_kind == BodyKind::Chunked);
+    let mut upload = match connect {
+        Some(_) => Uploading::Tunnel(NoBody::new(now)),
+        None => Uploading::Body(H2Upload::new(body, body_kind == BodyKind::Chunked)),
+    };
     let kind = RequestKind {
         head: parts.method == Method::HEAD,
         idempotent: is_idempotent(&parts.method),
         bodiless: body_kind == BodyKind::None,
-        upgrade: false,
+        upgrade: connect.is_some(),
     };
+    if connect.is_some() {
+        exchange.upgrade_asked();
+    }
     let mut fields = shared.buffers.take_fields();
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
@@ -149,9 +162,21 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
     )
     .await;
     shared.buffers.give(target_head);
-    exchange.received = upload.received;
-    let response = match outcome {
-        Ok(relayed) => respond(
+    if let Uploading::Body(upload) = &upload {
+        exchange.received = upload.received;
+    }
+    let response = match (outcome, connect) {
+        (Ok(relayed), Some(connect)) if relayed.head.status == 101 => switched(
+            relayed,
+            connect,
+            &forwarding,
+            &fields,
+            ops.as_deref(),
+            exchange,
+            guard,
+            conn,
+        ),
+        (Ok(relayed), _) => respond(
             relayed,
             &forwarding,
             &fields,
@@ -160,7 +185,7 @@ async fn serve(req: Request<Incoming>, conn: &H2Conn, guard: RequestGuard) -> Re
             guard,
             conn,
         ),
-        Err((error, target)) => {
+        (Err((error, target)), _) => {
             exchange.target = target;
             fault(error, exchange, guard, &shared.name.0)
         }
@@ -218,6 +243,7 @@ fn render_target_head(
     conn: &H2Conn,
     ids: &crate::ids::Ids,
     ops: Option<&HeaderOps>,
+    connect: Option<&ExtendedConnect>,
 ) {
     let ctx = &conn.ctx;
     let mut cookies = Vec::new();
@@ -253,7 +279,7 @@ fn render_target_head(
         query: parts.uri.query().map(str::as_bytes),
         host: (!authority.is_empty()).then_some(authority),
         body,
-        upgrade: None,
+        upgrade: connect.map(|c| &c.protocol[..]),
     };
     let mut fields: Vec<(&[u8], &[u8], FieldKind)> = parts
         .headers
@@ -270,5 +296,63 @@ fn render_target_head(
     if !cookies.is_empty() {
         fields.push((b"cookie", &cookies, FieldKind::Cookie));
     }
+    let key = connect
+        .filter(|c| c.is_websocket() && !parts.headers.contains_key("sec-websocket-key"))
+        .map(|_| websocket_key());
+    if let Some(key) = &key {
+        fields.push((b"sec-websocket-key", key.as_bytes(), FieldKind::Plain));
+    }
     write_request_head(out, &line, fields.iter().copied(), &added);
+}
+
+/// Where the request's body comes from: the stream's DATA frames, or nowhere (an extended
+/// CONNECT, whose frames are the tunnel once the target switches).
+#[derive(Debug)]
+enum Uploading {
+    Body(H2Upload),
+    Tunnel(NoBody),
+}
+
+impl crate::upstream::Upload for Uploading {
+    fn poll_fill(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> std::task::Poll<Result<bool, Fault>> {
+        match self {
+            Uploading::Body(b) => b.poll_fill(cx, out),
+            Uploading::Tunnel(t) => t.poll_fill(cx, out),
+        }
+    }
+
+    fn poll_continue(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<bool>> {
+        match self {
+            Uploading::Body(b) => b.poll_continue(cx),
+            Uploading::Tunnel(t) => t.poll_continue(cx),
+        }
+    }
+
+    fn last_activity(&self) -> Instant {
+        match self {
+            Uploading::Body(b) => b.last_activity(),
+            Uploading::Tunnel(t) => t.last_activity(),
+        }
+    }
+
+    fn started(&self) -> bool {
+        match self {
+            Uploading::Body(b) => b.started(),
+            Uploading::Tunnel(t) => t.started(),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match self {
+            Uploading::Body(b) => b.finished(),
+            Uploading::Tunnel(t) => t.finished(),
+        }
+    }
 }

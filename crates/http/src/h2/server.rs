@@ -40,6 +40,8 @@ pub(crate) async fn serve_h2<I>(
     });
     builder
         .timer(TokioTimer::new())
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSocket over HTTP/2 (RFC 8441).
+        .enable_connect_protocol()
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
