@@ -78,7 +78,8 @@ write_nginx_conf() {
     }
     server {
         listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-        listen 127.0.0.1:${TLS_PORT[nginx]} ssl backlog=4096;
+        listen 127.0.0.1:${TLS_PORT[nginx]} ssl http2 backlog=4096;
+        listen 127.0.0.1:${H2C_PORT[nginx]} http2 backlog=4096;
         ssl_certificate $RUN_DIR/tls/cert.pem;
         ssl_certificate_key $RUN_DIR/tls/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -120,7 +121,8 @@ defaults
 
 frontend bench
     bind 127.0.0.1:${PORT[haproxy]} backlog 4096
-    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $RUN_DIR/tls/haproxy.pem alpn http/1.1 backlog 4096
+    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $RUN_DIR/tls/haproxy.pem alpn h2,http/1.1 backlog 4096
+    bind 127.0.0.1:${H2C_PORT[haproxy]} proto h2 backlog 4096
     default_backend backends
 
 backend backends

@@ -9,6 +9,8 @@
 #   close      HTTP with Connection: close (a new TCP connection per request)
 #   tls        HTTPS keep-alive, wrk -t1 -c64
 #   tls-close  HTTPS with Connection: close (a new TLS handshake per request)
+#   h2c        HTTP/2 cleartext, h2load -c4 -m100 (100 concurrent streams per connection)
+#   h2tls      HTTP/2 over TLS (ALPN h2), h2load -c4 -m100
 #   idle       $IDLE_CONNS idle keep-alive connections: RSS per connection, RSS after close
 #   workers    Ballast only: 2 workers vs 1 worker
 #
@@ -63,6 +65,9 @@ declare -A PORT=([ballast]=18090 [haproxy]=18091 [nginx]=18092 [baseline]=18093
     [ballast-w1]=18094 [ballast-w2]=18095 [direct]=${BACKEND_PORTS[0]})
 declare -A TLS_PORT=([ballast]=18190 [haproxy]=18191 [nginx]=18192 [baseline]=18193
     [ballast-w1]=18194 [ballast-w2]=18195)
+# HTTP/2 cleartext (prior knowledge): Ballast serves it on its HTTP port (it recognises the
+# preface); HAProxy and NGINX need a port of its own.
+declare -A H2C_PORT=([haproxy]=18291 [nginx]=18292)
 
 SYSTEMS=(ballast haproxy nginx)
 [[ -n $BASELINE_BIN ]] && SYSTEMS=(ballast baseline haproxy nginx)
@@ -159,7 +164,7 @@ main() {
     check_settings
     install_tools
     local port
-    for port in "${BACKEND_PORTS[@]}" "${PORT[@]}" "${TLS_PORT[@]}"; do require_free_port "$port"; done
+    for port in "${BACKEND_PORTS[@]}" "${PORT[@]}" "${TLS_PORT[@]}" "${H2C_PORT[@]}"; do require_free_port "$port"; done
     build_ballast
 
     ulimit -n "$(ulimit -Hn)" # inherited by every process started here

@@ -4,7 +4,7 @@
 # shellcheck disable=SC2034 # ALL_SCENARIOS and RUNS_HEADER are used by the scripts sourcing this
 # shellcheck disable=SC2153 # PORT and TLS_PORT are set by bench/run.sh
 
-ALL_SCENARIOS=(c64 c1000 rate close tls tls-close idle workers)
+ALL_SCENARIOS=(c64 c1000 rate close tls tls-close h2c h2tls idle workers)
 
 scenario_title() {
     case $1 in
@@ -14,6 +14,8 @@ scenario_title() {
         close) echo "HTTP, new connection per request (wrk -t1 -c64, Connection: close)" ;;
         tls) echo "HTTPS keep-alive, 64 connections (wrk -t1 -c64)" ;;
         tls-close) echo "HTTPS, new connection and TLS handshake per request (wrk -t1 -c64, Connection: close; wrk resumes the TLS session)" ;;
+        h2c) echo "HTTP/2 cleartext, 4 connections x 100 concurrent streams (h2load -c4 -m100)" ;;
+        h2tls) echo "HTTP/2 over TLS, 4 connections x 100 concurrent streams (h2load -c4 -m100)" ;;
         idle) echo "$(thousands "${IDLE_CONNS:-10000}") idle keep-alive client connections (each after one request)" ;;
         workers) echo "Ballast, 2 workers vs 1 worker (wrk -t2 -c64; everything shares both cores)" ;;
         *) return 1 ;;
@@ -39,6 +41,8 @@ scenario_label() {
         close) printf '%s\n' "new TCP conn\\nper request" ;;
         tls) printf '%s\n' "HTTPS\\nkeep-alive" ;;
         tls-close) printf '%s\n' "new TLS handshake\\nper request" ;;
+        h2c) printf '%s\n' "HTTP/2 h2c\\n100 streams" ;;
+        h2tls) printf '%s\n' "HTTP/2 TLS\\n100 streams" ;;
         *) echo "$1" ;;
     esac
 }
@@ -63,6 +67,10 @@ load() {
         rate)
             bounded_run "$limit" "$LOAD_CPU" "$out" \
                 h2load --h1 -t1 -c64 --rps 300 -D "$seconds" --log-file "$out.log" "$url"
+            ;;
+        h2c | h2tls)
+            bounded_run "$limit" "$LOAD_CPU" "$out" \
+                h2load -t1 -c4 -m100 -D "$seconds" --log-file "$out.log" "$url"
             ;;
         workers)
             bounded_run "$limit" "$PROXY_CPU,$LOAD_CPU" "$out" wrk -t2 -c64 -d"${seconds}s" --latency "$url"
@@ -130,7 +138,8 @@ parse_h2load() {
 url_of() {
     local system=$1 scheme=http port
     case $2 in
-        tls | tls-close) scheme=https port=${TLS_PORT[$system]} ;;
+        tls | tls-close | h2tls) scheme=https port=${TLS_PORT[$system]} ;;
+        h2c) port=${H2C_PORT[$system]:-${PORT[$system]}} ;;
         *) port=${PORT[$system]} ;;
     esac
     echo "$scheme://127.0.0.1:$port/"
@@ -172,7 +181,10 @@ measure_load() {
     fi
 
     local parsed requests seconds p50 p99 errors
-    if [[ $scenario == rate ]]; then parsed=$(parse_h2load "$out"); else parsed=$(parse_wrk "$out"); fi ||
+    case $scenario in
+        rate | h2c | h2tls) parsed=$(parse_h2load "$out") ;;
+        *) parsed=$(parse_wrk "$out") ;;
+    esac ||
         die "cannot read the load generator's output $out"
     read -r requests seconds p50 p99 errors <<<"$parsed"
     ((requests > 0)) || die "no request completed against $system ($out)"
