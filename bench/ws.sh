@@ -37,7 +37,7 @@ WSBENCH_BIN=${WSBENCH_BIN:-$REPO_ROOT/target/release/ballast-wsbench}
 CLK_TCK=$(getconf CLK_TCK)
 SYSTEMS=(ballast haproxy nginx)
 declare -A PID_OF PORT=([ballast]=18180 [haproxy]=18181 [nginx]=18182)
-ECHO_PORT=18190
+ECHO_PORT=18189
 STARTED=()
 trap stop_all EXIT
 
