@@ -254,6 +254,10 @@ impl<U: Upload> Future for RoundTrip<'_, U> {
                 // Bytes already read may hold a complete head (after an interim one).
                 match this.parse() {
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                    // An interim head was just set aside: relay it now (nothing else would
+                    // wake this exchange to do it; a client waiting for `100 Continue` would
+                    // wait for a timer).
+                    Ok(None) if this.interim.is_some() => progressed = true,
                     Ok(None) => {}
                     Err(failure) => return Poll::Ready(Err(failure)),
                 }
