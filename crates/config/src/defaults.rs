@@ -16,6 +16,10 @@ pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// after this long. ALB's idle timeout default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Streams an HTTP/2 client may have open at once on one connection: RFC 9113 §6.5.2
+/// recommends no fewer than 100; HAProxy's default is 100, NGINX's 128.
+pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
+
 /// An upgraded connection (WebSocket) with no byte moving in either direction is closed after
 /// this long. ALB applies its idle timeout (60 s) to WebSocket connections the same way.
 pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -114,6 +114,16 @@ pub struct HttpListenerLimits {
     pub max_header_bytes: usize,
     /// Most header fields in a request (431 beyond).
     pub max_headers: usize,
+    /// Most client connections open at once on the listener (all workers); excess ones are
+    /// closed at once. `None`: no limit but the descriptor budget.
+    pub max_connections: Option<usize>,
+    /// Requests one client connection may carry, then it is closed (HTTP/1.1
+    /// `Connection: close`, HTTP/2 GOAWAY). `None`: no limit.
+    pub max_requests_per_connection: Option<u64>,
+    /// Time a client has to send a whole request, head and body (408 beyond). `None`: off.
+    pub request_timeout: Option<Duration>,
+    /// Streams an HTTP/2 client may have open at once on one connection.
+    pub http2_max_concurrent_streams: u32,
 }
 
 /// What to do with a request.

@@ -86,6 +86,14 @@ pub struct RawListener {
     pub max_header_bytes: Option<i64>,
     /// Most accepted request header fields.
     pub max_headers: Option<i64>,
+    /// Most client connections open at once.
+    pub max_connections: Option<i64>,
+    /// Requests one client connection may carry.
+    pub max_requests_per_connection: Option<i64>,
+    /// Time a client has to send a whole request.
+    pub request_timeout: Option<String>,
+    /// Streams an HTTP/2 client may have open at once on one connection.
+    pub http2_max_concurrent_streams: Option<i64>,
     /// Prioritised rules, evaluated before the default action.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RawRule>,

@@ -231,6 +231,35 @@ impl Validator {
                 DEFAULT_MAX_HEADERS,
                 1..=10_000,
             ),
+            max_connections: raw.max_connections.map(|_| {
+                self.count(
+                    &path.key("max_connections"),
+                    raw.max_connections,
+                    1,
+                    1..=10_000_000,
+                )
+            }),
+            max_requests_per_connection: raw.max_requests_per_connection.map(|_| {
+                self.count(
+                    &path.key("max_requests_per_connection"),
+                    raw.max_requests_per_connection,
+                    1,
+                    1..=1_000_000_000,
+                ) as u64
+            }),
+            request_timeout: raw.request_timeout.as_deref().map(|text| {
+                self.positive_duration(
+                    &path.key("request_timeout"),
+                    Some(text),
+                    std::time::Duration::MAX,
+                )
+            }),
+            http2_max_concurrent_streams: self.count(
+                &path.key("http2_max_concurrent_streams"),
+                raw.http2_max_concurrent_streams,
+                DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS as usize,
+                1..=10_000,
+            ) as u32,
         };
         let rules = self.rules(&path.key("rules"), &raw.rules, groups);
         let trusted_proxies =

@@ -9,7 +9,7 @@ use ballast_config::ListenerName;
 use ballast_telemetry::metrics::ListenerMetrics;
 
 use crate::buf::BufferPool;
-use crate::limits::{FdBudget, FdSlot};
+use crate::limits::{FdBudget, FdSlot, ListenerSlot};
 use crate::snapshot::SharedSnapshot;
 
 /// Per listener and worker: built once when the worker starts serving the listener.
@@ -45,6 +45,8 @@ pub(crate) struct ConnCtx {
     pub(crate) metrics: Option<Arc<ListenerMetrics>>,
     /// Its socket's share of the descriptor budget, given back when the connection ends.
     _fd: Option<FdSlot>,
+    /// Its place among the listener's open connections (`max_connections`).
+    _slot: Option<ListenerSlot>,
 }
 
 /// An IP address as text, held inline (no allocation per connection).
@@ -75,6 +77,7 @@ impl ConnCtx {
         peer: SocketAddr,
         metrics: Option<Arc<ListenerMetrics>>,
         fd: Option<FdSlot>,
+        slot: Option<ListenerSlot>,
     ) -> Self {
         if let Some(m) = &metrics {
             m.connections.inc();
@@ -87,6 +90,7 @@ impl ConnCtx {
             tls: None,
             metrics,
             _fd: fd,
+            _slot: slot,
         }
     }
 

@@ -189,6 +189,13 @@ impl Exchange {
         }
     }
 
+    /// Counts a listener limit that fired on this request.
+    pub(crate) fn limit_hit(&self, limit: ballast_telemetry::metrics::Limit) {
+        if let Some(m) = &self.listener {
+            m.limit_hit(limit);
+        }
+    }
+
     /// The request asks for a protocol upgrade (WebSocket).
     pub(crate) fn upgrade_asked(&mut self) {
         self.upgrade = Upgrade::Asked;

@@ -31,6 +31,9 @@ pub(crate) enum Fault {
     /// The client stopped sending its request body for longer than the response timeout.
     #[error("client stopped sending the request body")]
     ClientBodyTimeout,
+    /// The client did not send its whole request within the listener's `request_timeout`.
+    #[error("client did not send the whole request within the request timeout")]
+    RequestTimeout,
     /// The group has no target to send to.
     #[error("target group has no target to send to")]
     NoTarget,
@@ -117,7 +120,10 @@ impl Fault {
     /// Who is to blame.
     pub(crate) fn side(&self) -> Side {
         match self {
-            Fault::Head(_) | Fault::BadRequestBody(_) | Fault::ClientBodyTimeout => Side::Client,
+            Fault::Head(_)
+            | Fault::BadRequestBody(_)
+            | Fault::ClientBodyTimeout
+            | Fault::RequestTimeout => Side::Client,
             Fault::Connect(ConnectError::Exhausted(_)) => Side::Ballast,
             _ => Side::Target,
         }
@@ -130,7 +136,7 @@ impl Fault {
             Fault::Head(HeadError::UriTooLong) => 414,
             Fault::Head(HeadError::Connect) => 405,
             Fault::Head(_) | Fault::BadRequestBody(_) => 400,
-            Fault::ClientBodyTimeout => 408,
+            Fault::ClientBodyTimeout | Fault::RequestTimeout => 408,
             Fault::NoTarget | Fault::NoHealthyTarget => 503,
             Fault::Connect(ConnectError::Exhausted(_)) => 503,
             Fault::Connect(ConnectError::Timeout) | Fault::ResponseTimeout => 504,
@@ -156,6 +162,7 @@ impl Fault {
             },
             Fault::BadRequestBody(_) => "Client.InvalidBody",
             Fault::ClientBodyTimeout => "Client.BodyTimeout",
+            Fault::RequestTimeout => "Client.RequestTimeout",
             Fault::NoTarget => "Group.NoTarget",
             Fault::NoHealthyTarget => "Group.NoHealthyTarget",
             Fault::Connect(ConnectError::Exhausted(_)) => "Ballast.ResourceExhausted",
@@ -210,6 +217,12 @@ impl Fault {
             Fault::TargetClosed(_) => upload_finished,
             _ => self.side() == Side::Target,
         }
+    }
+
+    /// The listener limit this fault is, if it is one.
+    pub(crate) fn limit(&self) -> Option<ballast_telemetry::metrics::Limit> {
+        matches!(self, Fault::RequestTimeout)
+            .then_some(ballast_telemetry::metrics::Limit::RequestTimeout)
     }
 
     /// The response for this fault.

@@ -46,7 +46,7 @@ mod upstream;
 pub use buf::BufferPool;
 pub use explain::{explain, Explanation};
 pub use head::FieldLookup;
-pub use limits::FdBudget;
+pub use limits::{FdBudget, ListenerConnections};
 pub use rewrite::HeaderOps;
 pub use route::{RequestView, RuleTable};
 pub use server::{serve_listener, ListenerTask};

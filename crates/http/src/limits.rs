@@ -121,3 +121,43 @@ mod tests {
         )));
     }
 }
+
+/// The client connections open on one listener, across every worker: what
+/// `max_connections` bounds. Lives as long as the listener, across reloads.
+#[derive(Debug, Default)]
+pub struct ListenerConnections {
+    open: AtomicUsize,
+}
+
+/// One client connection counted on its listener until dropped.
+#[derive(Debug)]
+pub(crate) struct ListenerSlot(Arc<ListenerConnections>);
+
+impl ListenerConnections {
+    /// None open yet.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// A slot for one more connection, or `None` when `max` are open already.
+    pub(crate) fn admit(self: &Arc<Self>, max: Option<usize>) -> Option<ListenerSlot> {
+        let max = max.unwrap_or(usize::MAX);
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| ListenerSlot(Arc::clone(self)))
+    }
+}
+
+impl Drop for ListenerSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}

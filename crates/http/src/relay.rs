@@ -174,7 +174,11 @@ async fn send_timed<U: Upload>(
                 Fault::ResponseTimeout,
             )
         } else {
-            (send.last_activity() + timeout, Fault::ClientBodyTimeout)
+            let idle = send.last_activity() + timeout;
+            match kind.due {
+                Some(due) if due < idle => (due, Fault::RequestTimeout),
+                _ => (idle, Fault::ClientBodyTimeout),
+            }
         };
         match Deadline::at(at.into()).poll(sleep.as_mut(), cx) {
             Poll::Ready(_) => Poll::Ready(Err(send.failure(fault))),

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::buf::BufferPool;
 use crate::conn::{ConnCtx, ListenerShared, TlsInfo};
 use crate::h1::H1Conn;
-use crate::limits::{is_resource_exhaustion, FdBudget};
+use crate::limits::{is_resource_exhaustion, FdBudget, ListenerConnections};
 use crate::signal::Signal;
 use crate::snapshot::SharedSnapshot;
 
@@ -24,6 +24,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 static ACCEPT_LOG: LogLimiter = LogLimiter::new(1);
 static HANDSHAKE_LOG: LogLimiter = LogLimiter::new(5);
+static LIMIT_LOG: LogLimiter = LogLimiter::new(1);
 
 /// What a worker needs to serve one listener socket.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct ListenerTask {
     pub buffers: Arc<BufferPool>,
     /// The process's data-plane socket budget.
     pub fds: Arc<FdBudget>,
+    /// The listener's open client connections, shared by every worker serving it.
+    pub open: Arc<ListenerConnections>,
 }
 
 /// Accepts connections on `listener` until `task.shutdown` is cancelled, then tells every
@@ -105,7 +108,19 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                     None => continue,
                 };
                 drop(routes);
-                let ctx = ConnCtx::new(Arc::clone(&shared), peer, metrics, Some(slot));
+                // Over `max_connections`: closed at once, before a byte is read (the client
+                // sees the connection end and may retry; a load balancer in front moves on).
+                let Some(place) = task.open.admit(limits.max_connections) else {
+                    if let Some(m) = &metrics {
+                        m.limit_hit(ballast_telemetry::metrics::Limit::MaxConnections);
+                    }
+                    if let Some(suppressed) = LIMIT_LOG.allow() {
+                        tracing::info!(listener = %task.name, limit = limits.max_connections, suppressed, "connection closed: the listener's max_connections are open");
+                    }
+                    drop(stream);
+                    continue;
+                };
+                let ctx = ConnCtx::new(Arc::clone(&shared), peer, metrics, Some(slot), Some(place));
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%error, "set_nodelay failed");
                 }
@@ -219,8 +234,12 @@ mod tests {
             upgrade_idle_timeout: Duration::from_secs(60),
             max_header_bytes: 65536,
             max_headers: 100,
+            max_connections: None,
+            max_requests_per_connection: None,
+            request_timeout: None,
+            http2_max_concurrent_streams: 128,
         };
-        let ctx = ConnCtx::new(shared, peer, None, None);
+        let ctx = ConnCtx::new(shared, peer, None, None, None);
         let task = crate::h1::serve_h1(H1Conn::new(stream, ctx, limits, Arc::default(), true));
         let size = std::mem::size_of_val(&task);
         // Optimised builds lay futures out tightly; debug builds keep every local apart.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballast_config::ListenerName;
-use ballast_http::{serve_listener, BufferPool, FdBudget, ListenerTask, SharedSnapshot};
+use ballast_http::{
+    serve_listener, BufferPool, FdBudget, ListenerConnections, ListenerTask, SharedSnapshot,
+};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +25,8 @@ pub(crate) struct Serve {
     pub(crate) name: ListenerName,
     pub(crate) socket: std::net::TcpListener,
     pub(crate) stop: CancellationToken,
+    /// The listener's open connections, one count for all its sockets and workers.
+    pub(crate) open: Arc<ListenerConnections>,
 }
 
 /// The running workers: one command queue each.
@@ -43,12 +47,14 @@ impl Workers {
         // A listener taken over from a process with more workers has more sockets than
         // there are workers here: every socket must still be served, or the kernel would
         // queue connections on one nobody accepts from.
+        let open = ListenerConnections::new();
         for (i, socket) in sockets.into_iter().enumerate() {
             let queue = &self.queues[i % self.queues.len()];
             let _gone = queue.send(Serve {
                 name: name.clone(),
                 socket,
                 stop: stop.clone(),
+                open: Arc::clone(&open),
             });
         }
     }
@@ -115,7 +121,12 @@ async fn run_worker(
                 }
             },
         };
-        let Serve { name, socket, stop } = serve;
+        let Serve {
+            name,
+            socket,
+            stop,
+            open,
+        } = serve;
         let listener = match tokio::net::TcpListener::from_std(socket) {
             Ok(listener) => listener,
             Err(error) => {
@@ -131,6 +142,7 @@ async fn run_worker(
             connections: connections.clone(),
             buffers: Arc::clone(&buffers),
             fds: Arc::clone(&fds),
+            open,
         };
         accept_loops.spawn(serve_listener(listener, task));
     }

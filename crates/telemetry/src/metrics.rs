@@ -223,6 +223,61 @@ pub struct ListenerMetrics {
     pub upgraded_bytes_from_client: Counter,
     /// Bytes carried by tunnels from targets to clients.
     pub upgraded_bytes_from_target: Counter,
+    /// Times each limit or defence fired, by [`Limit`].
+    pub limit_hits: [Counter; Limit::ALL.len()],
+}
+
+/// A per-listener limit or defence against abusive clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A connection over `max_connections` was closed at once.
+    MaxConnections,
+    /// A connection reached `max_requests_per_connection` and was closed after its last.
+    MaxRequestsPerConnection,
+    /// A client took longer than `request_timeout` to send its request (408).
+    RequestTimeout,
+    /// An HTTP/2 client flooded PING or SETTINGS frames.
+    Http2ControlFlood,
+    /// An HTTP/2 client reset streams faster than allowed (rapid reset, CVE-2023-44487).
+    Http2RapidReset,
+    /// An HTTP/2 header block (HEADERS and CONTINUATION frames) grew past `max_header_bytes`
+    /// (CONTINUATION flood, CVE-2024-27316 class).
+    Http2HeaderBlock,
+    /// An HTTP/2 stream over `http2_max_concurrent_streams` was refused.
+    Http2RefusedStream,
+}
+
+impl Limit {
+    /// Every limit, in the order of [`ListenerMetrics::limit_hits`].
+    pub const ALL: [Limit; 7] = [
+        Limit::MaxConnections,
+        Limit::MaxRequestsPerConnection,
+        Limit::RequestTimeout,
+        Limit::Http2ControlFlood,
+        Limit::Http2RapidReset,
+        Limit::Http2HeaderBlock,
+        Limit::Http2RefusedStream,
+    ];
+
+    /// Its `limit` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::MaxConnections => "max_connections",
+            Limit::MaxRequestsPerConnection => "max_requests_per_connection",
+            Limit::RequestTimeout => "request_timeout",
+            Limit::Http2ControlFlood => "http2_control_flood",
+            Limit::Http2RapidReset => "http2_rapid_reset",
+            Limit::Http2HeaderBlock => "http2_header_block",
+            Limit::Http2RefusedStream => "http2_max_concurrent_streams",
+        }
+    }
+}
+
+impl ListenerMetrics {
+    /// Counts a limit that fired.
+    pub fn limit_hit(&self, limit: Limit) {
+        self.limit_hits[limit as usize].inc();
+    }
 }
 
 /// Matches per rule of one listener. Replaced when the listener's rule set changes (the

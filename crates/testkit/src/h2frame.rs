@@ -11,6 +11,32 @@ pub const SETTINGS: u8 = 0x4;
 pub const PING: u8 = 0x6;
 pub const GOAWAY: u8 = 0x7;
 pub const WINDOW_UPDATE: u8 = 0x8;
+pub const CONTINUATION: u8 = 0x9;
+
+/// Frame flags.
+pub const END_STREAM: u8 = 0x1;
+pub const END_HEADERS: u8 = 0x4;
+
+/// RST_STREAM and GOAWAY error codes.
+pub const REFUSED_STREAM: u32 = 0x7;
+pub const CANCEL: u32 = 0x8;
+pub const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// A minimal HPACK header block for `method` (`GET` or `POST`) `http://authority/path`:
+/// static-table entries and literals without indexing, no Huffman coding, so any connection
+/// can decode it whatever it decoded before.
+pub fn request_block(method: &str, authority: &str, path: &str) -> Vec<u8> {
+    assert!(authority.len() < 127 && path.len() < 127);
+    let mut block = vec![if method == "POST" { 0x83 } else { 0x82 }, 0x86];
+    // :path (static index 4) and :authority (index 1), literal values.
+    block.push(0x04);
+    block.push(path.len() as u8);
+    block.extend_from_slice(path.as_bytes());
+    block.push(0x01);
+    block.push(authority.len() as u8);
+    block.extend_from_slice(authority.as_bytes());
+    block
+}
 
 /// One frame as read: its type, stream and payload.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,17 @@ fn minimal_config_gets_every_default() {
     assert_eq!(listener.limits.idle_timeout, DEFAULT_IDLE_TIMEOUT);
     assert_eq!(listener.limits.max_header_bytes, DEFAULT_MAX_HEADER_BYTES);
     assert_eq!(listener.limits.max_headers, DEFAULT_MAX_HEADERS);
+    assert_eq!(
+        listener.limits.upgrade_idle_timeout,
+        DEFAULT_UPGRADE_IDLE_TIMEOUT
+    );
+    assert_eq!(listener.limits.max_connections, None);
+    assert_eq!(listener.limits.max_requests_per_connection, None);
+    assert_eq!(listener.limits.request_timeout, None);
+    assert_eq!(
+        listener.limits.http2_max_concurrent_streams,
+        DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS
+    );
     let group = &config.target_groups[0];
     assert_eq!(group.targets.len(), 2);
     assert_eq!(group.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
@@ -258,4 +269,44 @@ fn empty_document_is_valid_and_empty() {
     let config = parse("").unwrap();
     assert!(config.listeners.is_empty());
     assert!(config.target_groups.is_empty());
+}
+
+#[test]
+fn connection_limits_are_read_and_checked_with_their_key() {
+    let with = |lines: &str| {
+        format!(
+            "[listeners.web]\nbind = \"127.0.0.1:8080\"\ndefault_action = {{ forward = \"web\" }}\n{lines}\n[target_groups.web]\ntargets = []\n"
+        )
+    };
+    let config = parse(&with(
+        "max_connections = 500\nmax_requests_per_connection = 1000\nrequest_timeout = \"30s\"\nhttp2_max_concurrent_streams = 64\nupgrade_idle_timeout = \"5m\"",
+    ))
+    .unwrap();
+    let limits = config.listeners[0].limits;
+    assert_eq!(limits.max_connections, Some(500));
+    assert_eq!(limits.max_requests_per_connection, Some(1000));
+    assert_eq!(limits.request_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(limits.http2_max_concurrent_streams, 64);
+    assert_eq!(limits.upgrade_idle_timeout, Duration::from_secs(300));
+    for (line, key) in [
+        ("max_connections = 0", "max_connections"),
+        (
+            "max_requests_per_connection = -1",
+            "max_requests_per_connection",
+        ),
+        ("request_timeout = \"0s\"", "request_timeout"),
+        (
+            "http2_max_concurrent_streams = 0",
+            "http2_max_concurrent_streams",
+        ),
+        ("upgrade_idle_timeout = \"soon\"", "upgrade_idle_timeout"),
+    ] {
+        let m = messages(&with(line));
+        assert_eq!(m.len(), 1, "{line}: {m:?}");
+        assert!(
+            m[0].starts_with(&format!("listeners.web.{key}: invalid value")),
+            "{}",
+            m[0]
+        );
+    }
 }

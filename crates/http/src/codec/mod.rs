@@ -8,6 +8,7 @@ pub(crate) mod chunked;
 pub(crate) mod fields;
 pub(crate) mod request;
 pub(crate) mod response;
+mod target;
 pub(crate) mod write;
 
 pub(crate) use chunked::{write_chunk_head, write_last_chunk, ChunkError, ChunkedDecoder, Piece};

@@ -4,6 +4,7 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{classify, content_length, tokens, valid_authority, Field, FieldKind, Span};
+use super::target::request_target;
 
 /// How many header slots live on the stack while parsing; larger `max_headers` settings
 /// parse into a heap array.
@@ -180,7 +181,8 @@ pub(crate) fn parse_request(
     if method == "CONNECT" {
         return Err(HeadError::Connect);
     }
-    let target_form = request_target(target.as_bytes(), method_kind)?;
+    let target_form = request_target(target.as_bytes(), method_kind == MethodKind::Options)
+        .ok_or(HeadError::BadTarget)?;
     let mut head = RequestHead {
         len,
         method: Span::within(buf, method.as_bytes()),
@@ -204,63 +206,6 @@ pub(crate) fn parse_request(
 /// too large as a whole, not because of its target).
 fn line_complete(buf: &[u8]) -> bool {
     buf.trim_ascii_start().contains(&b'\n')
-}
-
-/// The parts of a request target.
-struct TargetForm<'a> {
-    path: &'a [u8],
-    query: Option<&'a [u8]>,
-    authority: Option<&'a [u8]>,
-}
-
-/// Splits a request target (RFC 9112 §3.2): origin-form, absolute-form with an `http` or
-/// `https` scheme and no userinfo, or `*` for OPTIONS. Authority-form belongs to CONNECT,
-/// refused before this.
-fn request_target(target: &[u8], method: MethodKind) -> Result<TargetForm<'_>, HeadError> {
-    let (rest, authority) = if target.first() == Some(&b'/') {
-        (target, None)
-    } else if target == b"*" {
-        if method != MethodKind::Options {
-            return Err(HeadError::BadTarget);
-        }
-        return Ok(TargetForm {
-            path: target,
-            query: None,
-            authority: None,
-        });
-    } else {
-        let after_scheme = strip_scheme(target).ok_or(HeadError::BadTarget)?;
-        let end = after_scheme
-            .iter()
-            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
-            .unwrap_or(after_scheme.len());
-        let authority = &after_scheme[..end];
-        if authority.is_empty() || authority.contains(&b'@') || !valid_authority(authority) {
-            return Err(HeadError::BadTarget);
-        }
-        (&after_scheme[end..], Some(authority))
-    };
-    // A fragment is never part of a request (RFC 9112 §3.2); it is not passed on.
-    let rest = rest.split(|&b| b == b'#').next().unwrap_or_default();
-    let (path, query) = match rest.iter().position(|&b| b == b'?') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    Ok(TargetForm {
-        path,
-        query,
-        authority,
-    })
-}
-
-/// The rest of an absolute-form target after `http://` or `https://` (any case).
-fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
-    for scheme in [&b"http://"[..], b"https://"] {
-        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return Some(&target[scheme.len()..]);
-        }
-    }
-    None
 }
 
 /// Records every field with its meaning, and settles framing, `Host` and keep-alive.

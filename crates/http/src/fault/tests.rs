@@ -83,6 +83,12 @@ fn every_fault_has_its_status_reason_and_side() {
             Side::Client,
         ),
         (
+            Fault::RequestTimeout,
+            408,
+            "Client.RequestTimeout",
+            Side::Client,
+        ),
+        (
             Fault::ClientBodyTimeout,
             408,
             "Client.BodyTimeout",

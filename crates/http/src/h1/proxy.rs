@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ballast_telemetry::metrics::Limit;
 use tokio::time::Sleep;
 
 use super::client_body::ClientBody;
@@ -32,6 +33,8 @@ struct Prepared<'a> {
     target_head: &'a [u8],
     response_ops: Option<&'a HeaderOps>,
     started: Instant,
+    /// When the request's first byte arrived (as far as is known), for `request_timeout`.
+    began: Instant,
 }
 
 impl<S: ClientIo> H1Conn<S> {
@@ -40,6 +43,7 @@ impl<S: ClientIo> H1Conn<S> {
         &mut self,
         head: RequestHead,
         fields: &[Field],
+        began: Option<Instant>,
         mut sleep: Pin<&mut Sleep>,
     ) -> Next {
         let shared = Arc::clone(&self.ctx.listener);
@@ -71,11 +75,22 @@ impl<S: ClientIo> H1Conn<S> {
                 },
             );
         }
+        // The connection's last request under `max_requests_per_connection`: answered with
+        // `Connection: close`.
+        let last = self
+            .limits
+            .max_requests_per_connection
+            .is_some_and(|max| self.served + 1 >= max);
+        if last && head.keep_alive {
+            if let Some(m) = &self.ctx.metrics {
+                m.limit_hit(Limit::MaxRequestsPerConnection);
+            }
+        }
         let basics = Basics {
             minor: head.minor,
             method: head.method_kind,
             body: head.body,
-            keep_alive: head.keep_alive,
+            keep_alive: head.keep_alive && !last,
             expect_continue: head.expect_continue && head.minor == 1,
             upgrade: head.upgrade.is_some(),
         };
@@ -171,6 +186,7 @@ impl<S: ClientIo> H1Conn<S> {
                     target_head: &target_head,
                     response_ops: decision.response_headers.as_deref(),
                     started: now,
+                    began: began.unwrap_or(now),
                 },
                 exchange,
                 sleep.as_mut(),
@@ -194,6 +210,7 @@ impl<S: ClientIo> H1Conn<S> {
             target_head,
             response_ops,
             started,
+            began,
         } = prepared;
         let shared = Arc::clone(&self.ctx.listener);
         let kind = RequestKind {
@@ -201,6 +218,7 @@ impl<S: ClientIo> H1Conn<S> {
             idempotent: basics.method.is_idempotent(),
             bodiless: basics.body == BodyKind::None,
             upgrade: basics.upgrade,
+            due: self.limits.request_timeout.map(|t| began + t),
         };
         let mut fields = shared.buffers.take_fields();
         let mut body = ClientBody::new(

@@ -188,6 +188,9 @@ impl<S: ClientIo> H1Conn<S> {
             exchange.target.as_ref().map(|t| t.address),
         );
         exchange.error_reason = Some(fault.reason());
+        if let Some(limit) = fault.limit() {
+            exchange.limit_hit(limit);
+        }
         let reply = Local::error(fault.reply());
         self.local(basics, &reply, None, exchange, sleep).await
     }

@@ -112,7 +112,11 @@ impl<S: ClientIo> H1Conn<S> {
             }
             match parse_request(self.rbuf.filled(), limits, &mut fields) {
                 Ok(Some(head)) if !self.sniff_h2 => {
-                    break self.proxy(head, &fields, sleep.as_mut()).await
+                    // When the head began: its deadline less the header timeout (none was
+                    // set when the head came in one read, which is as good as now).
+                    let began =
+                        deadline.map(|d| (d - self.limits.request_header_timeout).into_std());
+                    break self.proxy(head, &fields, began, sleep.as_mut()).await;
                 }
                 Ok(_) => {}
                 Err(error) if !self.sniff_h2 => break self.refuse(error, sleep.as_mut()).await,

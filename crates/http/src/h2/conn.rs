@@ -12,8 +12,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use ballast_telemetry::metrics::{Limit, ListenerMetrics};
+
 use super::guard::{log_flood, FrameGuard};
 use crate::conn::ConnCtx;
+use crate::signal::Signal;
 
 /// What every stream of one HTTP/2 connection shares.
 #[derive(Debug)]
@@ -32,6 +35,12 @@ pub(crate) struct ConnState {
     awaiting: AtomicU32,
     /// Milliseconds since `base` of the last byte read or written.
     last_activity: AtomicU64,
+    /// Streams begun so far, and how many the connection may carry
+    /// (`max_requests_per_connection`).
+    requests: AtomicU64,
+    max_requests: Option<u64>,
+    /// Raised when the last allowed stream begins: the connection sends GOAWAY.
+    pub(crate) last_request: Signal,
 }
 
 /// Counts one request as in flight until dropped.
@@ -52,13 +61,16 @@ pub(crate) enum Expiry {
 }
 
 impl ConnState {
-    /// A connection just set up.
-    pub(crate) fn new() -> Arc<Self> {
+    /// A connection just set up, which may carry `max_requests` streams.
+    pub(crate) fn new(max_requests: Option<u64>) -> Arc<Self> {
         Arc::new(Self {
             base: Instant::now(),
             in_flight: AtomicU32::new(0),
             awaiting: AtomicU32::new(0),
             last_activity: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            max_requests,
+            last_request: Signal::default(),
         })
     }
 
@@ -74,6 +86,10 @@ impl ConnState {
 
     /// A request arrived.
     pub(crate) fn begin_request(self: &Arc<Self>) -> RequestGuard {
+        let begun = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.max_requests == Some(begun) {
+            self.last_request.raise();
+        }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.awaiting.fetch_add(1, Ordering::Relaxed);
         RequestGuard {
@@ -143,17 +159,26 @@ impl Drop for RequestGuard {
 pub(crate) struct TrackedIo<T> {
     io: T,
     state: Arc<ConnState>,
+    metrics: Option<Arc<ListenerMetrics>>,
     guard: FrameGuard,
     /// A flood was seen: the GOAWAY's bytes written so far (17 when done).
     goaway: Option<usize>,
 }
 
 impl<T> TrackedIo<T> {
-    pub(crate) fn new(io: T, state: Arc<ConnState>) -> Self {
+    /// Watches `io`; header blocks may hold `max_header_bytes`; limits that fire are
+    /// counted in `metrics`.
+    pub(crate) fn new(
+        io: T,
+        state: Arc<ConnState>,
+        max_header_bytes: usize,
+        metrics: Option<Arc<ListenerMetrics>>,
+    ) -> Self {
         Self {
             io,
             state,
-            guard: FrameGuard::default(),
+            metrics,
+            guard: FrameGuard::new(max_header_bytes),
             goaway: None,
         }
     }
@@ -176,7 +201,7 @@ impl<T: AsyncWrite + Unpin> TrackedIo<T> {
         }
         Poll::Ready(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
-            "HTTP/2 control frame flood: connection closed with ENHANCE_YOUR_CALM",
+            "HTTP/2 client abuse: connection closed with ENHANCE_YOUR_CALM",
         ))
     }
 }
@@ -196,8 +221,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TrackedIo<T> {
         let filled = buf.filled().len();
         if filled > before {
             let now = this.state.touch();
-            if this.guard.read(&buf.filled()[before..filled], now) {
-                log_flood();
+            if let Some(flood) = this.guard.read(&buf.filled()[before..filled], now) {
+                log_flood(flood);
+                if let Some(m) = &this.metrics {
+                    m.limit_hit(flood.limit());
+                }
                 this.goaway = Some(0);
                 return this.poll_goaway(cx).map(Err);
             }
@@ -219,7 +247,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         let result = Pin::new(&mut this.io).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = result {
             if n > 0 {
-                this.guard.wrote(&data[..n]);
+                let refused = this.guard.wrote(&data[..n]);
+                if let (Some(m), true) = (&this.metrics, refused > 0) {
+                    for _ in 0..refused {
+                        m.limit_hit(Limit::Http2RefusedStream);
+                    }
+                }
                 this.state.touch();
             }
         }
@@ -242,7 +275,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn idle_connections_expire_and_stalled_responses_too() {
         let idle = Duration::from_secs(60);
-        let state = ConnState::new();
+        let state = ConnState::new(None);
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         let start = Instant::now();

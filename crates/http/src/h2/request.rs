@@ -75,6 +75,7 @@ async fn serve(
     let Some(routes) = snapshot.listener(&shared.name) else {
         return fault(Fault::NoTarget, exchange, guard, &shared.name.0);
     };
+    let request_timeout = routes.limits.request_timeout;
     let now = Instant::now();
     let decision = decide(
         routes,
@@ -140,6 +141,7 @@ async fn serve(
         idempotent: is_idempotent(&parts.method),
         bodiless: body_kind == BodyKind::None,
         upgrade: connect.is_some(),
+        due: request_timeout.map(|t| now + t),
     };
     if connect.is_some() {
         exchange.upgrade_asked();

@@ -157,5 +157,8 @@ pub(super) fn fault(
     let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
     fault.log(listener, group, exchange.target.as_ref().map(|t| t.address));
     exchange.error_reason = Some(fault.reason());
+    if let Some(limit) = fault.limit() {
+        exchange.limit_hit(limit);
+    }
     local(&Local::error(fault.reply()), None, exchange, guard)
 }

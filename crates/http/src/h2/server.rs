@@ -28,8 +28,14 @@ pub(crate) async fn serve_h2<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let state = ConnState::new();
-    let io = TokioIo::new(TrackedIo::new(io, Arc::clone(&state)));
+    let state = ConnState::new(limits.max_requests_per_connection);
+    let metrics = ctx.metrics.clone();
+    let io = TokioIo::new(TrackedIo::new(
+        io,
+        Arc::clone(&state),
+        limits.max_header_bytes,
+        metrics.clone(),
+    ));
     let conn = Arc::new(H2Conn {
         ctx,
         state: Arc::clone(&state),
@@ -42,7 +48,8 @@ pub(crate) async fn serve_h2<I>(
         .timer(TokioTimer::new())
         // SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSocket over HTTP/2 (RFC 8441).
         .enable_connect_protocol()
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.http2_max_concurrent_streams);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
     let sleep = tokio::time::sleep(limits.idle_timeout);
@@ -63,6 +70,15 @@ pub(crate) async fn serve_h2<I>(
                 return;
             }
             () = std::future::poll_fn(|cx| draining.poll_raised(cx)), if closing.is_none() => {
+                served.as_mut().graceful_shutdown();
+                closing = Some(Instant::now() + GOAWAY_GRACE);
+            }
+            // The last stream `max_requests_per_connection` allows has begun: GOAWAY, so the
+            // client opens a new connection for the next ones.
+            () = std::future::poll_fn(|cx| state.last_request.poll_raised(cx)), if closing.is_none() => {
+                if let Some(m) = &metrics {
+                    m.limit_hit(ballast_telemetry::metrics::Limit::MaxRequestsPerConnection);
+                }
                 served.as_mut().graceful_shutdown();
                 closing = Some(Instant::now() + GOAWAY_GRACE);
             }

@@ -54,6 +54,9 @@ pub(crate) struct RequestKind {
     pub(crate) bodiless: bool,
     /// Asks for a protocol upgrade: a `101` is its answer.
     pub(crate) upgrade: bool,
+    /// When the whole request must have arrived from the client (the listener's
+    /// `request_timeout`); `None`: no such bound.
+    pub(crate) due: Option<Instant>,
 }
 
 /// How an exchange failed before a response head, with what the retry rules need.

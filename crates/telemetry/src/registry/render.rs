@@ -164,6 +164,20 @@ fn listener_families(
         }
     }
     f.head(
+        "ballast_listener_limit_hits_total",
+        "counter",
+        "Times a listener's limit or defence fired, by limit.",
+    );
+    for (name, m) in listeners {
+        for limit in crate::metrics::Limit::ALL {
+            f.sample(
+                "ballast_listener_limit_hits_total",
+                &[("listener", name), ("limit", limit.as_str())],
+                m.limit_hits[limit as usize].get(),
+            );
+        }
+    }
+    f.head(
         "ballast_listener_connections_active",
         "gauge",
         "Client connections open now.",

@@ -96,6 +96,7 @@ async fn exchange(addr: SocketAddr, head: &[u8], body: Option<Vec<u8>>) -> (u16,
             idempotent: false,
             bodiless: false,
             upgrade: false,
+            due: None,
         },
         Instant::now(),
     );
