@@ -31,8 +31,9 @@ pub use health::{
 };
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
-    ListenerConfig, ListenerName, ListenerProtocol, ServerConfig, StickinessConfig, StickinessKind,
-    TargetConfig, TargetGroupConfig, TargetProtocol, WeightedForward, Workers,
+    ListenerConfig, ListenerName, ListenerProtocol, ProtocolVersion, ServerConfig,
+    StickinessConfig, StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol,
+    WeightedForward, Workers,
 };
 pub use ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
 pub use rewrite::{

@@ -159,6 +159,8 @@ pub struct TargetGroupConfig {
     pub name: GroupName,
     /// Protocol spoken to targets.
     pub protocol: TargetProtocol,
+    /// The HTTP version spoken to its targets.
+    pub protocol_version: ProtocolVersion,
     /// How the next target is chosen.
     pub algorithm: Algorithm,
     /// What `consistent_hash` hashes (`None` for every other algorithm).
@@ -193,6 +195,18 @@ pub struct TargetGroupConfig {
     pub fail_open: bool,
     /// Retries on another target.
     pub retry: RetryConfig,
+}
+
+/// The HTTP version a group speaks to its targets (ALB's protocol version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolVersion {
+    /// HTTP/1.1, over pooled keep-alive connections.
+    Http1,
+    /// HTTP/2 (h2c on `http` groups, h2 by ALPN on `https` ones), requests multiplexed.
+    Http2,
+    /// HTTP/2 with gRPC semantics: Ballast's own errors are gRPC statuses, `grpc-timeout`
+    /// bounds the wait, health checks default to `grpc.health.v1`.
+    Grpc,
 }
 
 /// Protocol spoken to the targets of a group.

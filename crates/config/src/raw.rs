@@ -154,6 +154,8 @@ pub struct RawWeightedGroup {
 pub struct RawTargetGroup {
     /// Protocol spoken to targets: `http` (default).
     pub protocol: Option<String>,
+    /// HTTP version spoken to targets: `http1` (default), `http2` or `grpc`.
+    pub protocol_version: Option<String>,
     /// Balancing algorithm: `round_robin` (default).
     pub algorithm: Option<String>,
     /// What `consistent_hash` hashes: `{ header = "X-User" }`, `{ cookie = "sid" }` or

@@ -31,6 +31,7 @@ mod limits;
 mod local;
 mod prior;
 mod relay;
+mod relay_h2;
 mod rewrite;
 mod route;
 mod server;

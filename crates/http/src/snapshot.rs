@@ -139,6 +139,8 @@ pub struct TargetGroup {
     pub stickiness: Option<Sticky>,
     /// TLS to the targets (`https` groups).
     pub tls: Option<TargetTlsRoute>,
+    /// The HTTP version spoken to the targets.
+    pub protocol_version: ballast_config::ProtocolVersion,
     /// Its targets, in config order.
     pub targets: Vec<Arc<Target>>,
     /// Time allowed to connect to a target.

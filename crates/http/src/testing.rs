@@ -48,6 +48,7 @@ pub(crate) fn group(name: &str, n: u16, algorithm: Algorithm) -> Arc<TargetGroup
         slow_start: Duration::ZERO,
         stickiness: None,
         tls: None,
+        protocol_version: ballast_config::ProtocolVersion::Http1,
         targets,
         connect_timeout: Duration::from_secs(1),
         response_timeout: Duration::from_secs(1),

@@ -30,6 +30,19 @@ impl Validator {
                 TargetProtocol::Http
             }
         };
+        let protocol_version = match raw.protocol_version.as_deref().unwrap_or("http1") {
+            "http1" => ProtocolVersion::Http1,
+            "http2" => ProtocolVersion::Http2,
+            "grpc" => ProtocolVersion::Grpc,
+            other => {
+                self.invalid(
+                    path.key("protocol_version"),
+                    format!("\"{other}\""),
+                    "\"http1\", \"http2\" or \"grpc\"",
+                );
+                ProtocolVersion::Http1
+            }
+        };
         let tls = match protocol {
             TargetProtocol::Https => Some(self.target_tls(&path.key("tls"), raw.tls.as_ref())),
             TargetProtocol::Http => {
@@ -78,6 +91,7 @@ impl Validator {
         TargetGroupConfig {
             name: GroupName::from(name),
             protocol,
+            protocol_version,
             tls,
             algorithm: balancing.algorithm,
             hash_key: balancing.hash_key,
@@ -110,10 +124,14 @@ impl Validator {
                 DEFAULT_MAX_IDLE_PER_TARGET,
                 0..=65_536,
             ),
-            health_check: raw
-                .health_check
-                .as_ref()
-                .and_then(|h| self.health_check(&path.key("health_check"), h)),
+            health_check: raw.health_check.as_ref().and_then(|h| {
+                // A gRPC group's checks ask the standard health service unless told.
+                let default = match protocol_version {
+                    ProtocolVersion::Grpc => "grpc",
+                    _ => "http",
+                };
+                self.health_check(&path.key("health_check"), h, default)
+            }),
             outlier_detection: self.outlier_detection(
                 &path.key("outlier_detection"),
                 raw.outlier_detection.as_ref(),

@@ -17,8 +17,9 @@ impl Validator {
         &mut self,
         path: &KeyPath,
         raw: &RawHealthCheck,
+        default_protocol: &str,
     ) -> Option<HealthCheckConfig> {
-        let protocol = raw.protocol.as_deref().unwrap_or("http");
+        let protocol = raw.protocol.as_deref().unwrap_or(default_protocol);
         let http_only = [
             ("path", raw.path.is_some()),
             ("method", raw.method.is_some()),

@@ -138,6 +138,9 @@ fn watch() -> Option<Arc<StreamWatch>> {
 enum Kind {
     Local(Option<Bytes>),
     Target(Box<TargetBody>),
+    /// An HTTP/2 target's body, frames and trailers passed as they come; the try lives
+    /// (in flight) until it ends.
+    Relayed(Box<(Incoming, Try)>),
 }
 
 /// A target's body, decoded; its connection goes back to the pool when it is read to the
@@ -172,6 +175,21 @@ impl ProxyBody {
             exchange: None,
             _guard: None,
             watch: None,
+        }
+    }
+
+    /// An HTTP/2 target's body, passed frame by frame (trailers included).
+    pub(crate) fn relayed(
+        body: Incoming,
+        tried: Try,
+        exchange: Exchange,
+        guard: RequestGuard,
+    ) -> Self {
+        Self {
+            kind: Kind::Relayed(Box::new((body, tried))),
+            exchange: Some(exchange),
+            _guard: Some(guard),
+            watch: watch(),
         }
     }
 
@@ -216,6 +234,9 @@ impl Body for ProxyBody {
         let polled = match &mut this.kind {
             Kind::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Target(target) => target.poll_frame(cx),
+            Kind::Relayed(relayed) => Pin::new(&mut relayed.0)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(std::io::Error::other))),
         };
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let (Some(data), Some(exchange)) = (frame.data_ref(), &mut this.exchange) {
@@ -232,6 +253,7 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Local(bytes) => bytes.is_none(),
             Kind::Target(target) => target.download.is_done() && target.trailers_sent,
+            Kind::Relayed(relayed) => relayed.0.is_end_stream(),
         }
     }
 
@@ -241,6 +263,7 @@ impl Body for ProxyBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             Kind::Target(_) => SizeHint::default(),
+            Kind::Relayed(relayed) => relayed.0.size_hint(),
         }
     }
 }

@@ -7,10 +7,12 @@
 mod body;
 mod conn;
 mod connect;
+mod grpc;
 mod guard;
 mod request;
 mod response;
 mod server;
+mod to_h2;
 mod watch;
 
 pub(crate) use server::serve_h2;

@@ -13,7 +13,9 @@ use super::body::{H2Upload, ProxyBody};
 use super::conn::H2Conn;
 use super::conn::RequestGuard;
 use super::connect::{switched, websocket_key, ExtendedConnect, NoBody};
+use super::grpc::is_grpc;
 use super::response::{fault, local, respond};
+use super::to_h2::{forward as forward_h2, ToH2};
 use crate::codec::{
     classify, write_request_head, Added, BodyKind, FieldKind, HeadError, TargetLine,
 };
@@ -41,6 +43,7 @@ async fn serve(
     guard: RequestGuard,
 ) -> Response<ProxyBody> {
     let connect = ExtendedConnect::take(&mut req);
+    let grpc = is_grpc(req.headers());
     let ctx = &conn.ctx;
     let shared = Arc::clone(&ctx.listener);
     let snapshot = shared.snapshot.load();
@@ -64,7 +67,7 @@ async fn serve(
         );
     }
     if let Err(error) = check(&parts) {
-        return fault(Fault::Head(error), exchange, guard, &shared.name.0);
+        return fault(Fault::Head(error), exchange, guard, &shared.name.0, grpc);
     }
     if ctx.tls.is_none() && parts.uri.path().starts_with(ballast_tls::HTTP01_PREFIX) {
         if let Some(answer) = acme_http01(&snapshot.acme, parts.uri.path()) {
@@ -73,7 +76,7 @@ async fn serve(
         }
     }
     let Some(routes) = snapshot.listener(&shared.name) else {
-        return fault(Fault::NoTarget, exchange, guard, &shared.name.0);
+        return fault(Fault::NoTarget, exchange, guard, &shared.name.0, grpc);
     };
     let request_timeout = routes.limits.request_timeout;
     let now = Instant::now();
@@ -96,7 +99,7 @@ async fn serve(
     let ops = decision.response_headers.clone();
     let forwarding = match decision.verdict {
         Verdict::Forward(forwarding) => forwarding,
-        Verdict::NoGroup => return fault(Fault::NoTarget, exchange, guard, &shared.name.0),
+        Verdict::NoGroup => return fault(Fault::NoTarget, exchange, guard, &shared.name.0, grpc),
         Verdict::Redirect(config) => {
             exchange.action = ActionKind::Redirect;
             let reply = Local::redirect(&config, &parts, ctx.scheme(), &shared.port);
@@ -132,6 +135,21 @@ async fn serve(
         decision.request_headers.as_deref(),
         connect.as_ref(),
     );
+    // HTTP/2 groups get the stream as a stream (WebSocket still goes as an HTTP/1.1 upgrade).
+    if forwarding.group.protocol_version != ballast_config::ProtocolVersion::Http1
+        && connect.is_none()
+    {
+        let to = ToH2 {
+            forwarding: &forwarding,
+            target_head: &target_head,
+            ops: ops.as_deref(),
+            grpc,
+            started: now,
+        };
+        let response = forward_h2(to, body, exchange, guard, conn).await;
+        shared.buffers.give(target_head);
+        return response;
+    }
     let mut upload = match connect {
         Some(_) => Uploading::Tunnel(NoBody::new(now)),
         None => Uploading::Body(H2Upload::new(body, body_kind == BodyKind::Chunked)),
@@ -189,7 +207,7 @@ async fn serve(
         ),
         (Err((error, target)), _) => {
             exchange.target = target;
-            fault(error, exchange, guard, &shared.name.0)
+            fault(error, exchange, guard, &shared.name.0, grpc)
         }
     };
     shared.buffers.give_fields(fields);

@@ -146,19 +146,26 @@ pub(super) fn local(
     response
 }
 
-/// A fault's error page (logged, counted). HTTP/2 has no `Connection: close`: only this
-/// stream ends.
+/// A fault's error page (logged, counted), or for a gRPC request its gRPC status. HTTP/2 has
+/// no `Connection: close`: only this stream ends.
 pub(super) fn fault(
     fault: Fault,
     mut exchange: Exchange,
     guard: RequestGuard,
     listener: &str,
+    grpc: bool,
 ) -> Response<ProxyBody> {
     let group = exchange.group.as_ref().map_or("-", |g| &*g.name.0);
     fault.log(listener, group, exchange.target.as_ref().map(|t| t.address));
     exchange.error_reason = Some(fault.reason());
     if let Some(limit) = fault.limit() {
         exchange.limit_hit(limit);
+    }
+    if grpc {
+        exchange.answered(200, None);
+        let mut response = Response::new(ProxyBody::local(Bytes::new(), exchange, guard));
+        super::grpc::error_fields(&fault, response.headers_mut());
+        return response;
     }
     local(&Local::error(fault.reply()), None, exchange, guard)
 }

@@ -4,6 +4,7 @@
 //! cut through a [`CutSignal`] when its delay ends.
 
 mod connect;
+mod h2;
 mod pool;
 mod send;
 
@@ -22,6 +23,7 @@ use crate::limits::FdSlot;
 use crate::signal::Signal;
 
 pub(crate) use connect::connect;
+pub(crate) use h2::{open as open_h2, H2Sender, OutBody};
 pub use pool::ConnPool;
 pub(crate) use send::{RequestKind, RoundTrip, SendFailure, Upload, UPLOAD_CHUNK};
 

@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 
-use super::{CutSignal, Upstream};
+use super::{CutSignal, H2Sender, Upstream};
 
 /// Idle keep-alive connections to one target.
 #[derive(Debug)]
 pub struct ConnPool {
     per_worker: Box<[ArrayQueue<Upstream>]>,
+    /// HTTP/2 groups: each worker's one connection to the target (a handle on it).
+    h2: Box<[ArrayQueue<H2Sender>]>,
     idle_timeout: Duration,
     enabled: bool,
     /// Every connection to this target that may still be open, so a deregistered target's
@@ -38,6 +40,7 @@ impl ConnPool {
             .collect();
         Self {
             per_worker,
+            h2: (0..workers.max(1)).map(|_| ArrayQueue::new(1)).collect(),
             idle_timeout,
             enabled: max_idle > 0,
             live: SegQueue::new(),
@@ -51,6 +54,9 @@ impl ConnPool {
     pub fn close_all(&self) {
         self.cuts.fetch_add(1, Ordering::SeqCst);
         for queue in self.per_worker.iter() {
+            while queue.pop().is_some() {}
+        }
+        for queue in self.h2.iter() {
             while queue.pop().is_some() {}
         }
         self.cut_live();
@@ -123,6 +129,26 @@ impl ConnPool {
         if let Some(queue) = self.queue(worker) {
             // A full queue means enough idle connections already: this one just closes.
             let _dropped = queue.push(upstream);
+        }
+    }
+
+    /// This worker's HTTP/2 connection to the target, if it is open and may take a stream.
+    pub(crate) fn h2(&self, worker: usize) -> Option<H2Sender> {
+        let slot = self.h2.get(worker % self.h2.len().max(1))?;
+        let sender = slot.pop()?;
+        if sender.is_closed() {
+            return None;
+        }
+        let handle = sender.clone();
+        let _full = slot.push(sender);
+        Some(handle)
+    }
+
+    /// Keeps a new HTTP/2 connection as this worker's (replacing a closed one).
+    pub(crate) fn keep_h2(&self, worker: usize, sender: H2Sender) {
+        if let Some(slot) = self.h2.get(worker % self.h2.len().max(1)) {
+            let _old = slot.pop();
+            let _full = slot.push(sender);
         }
     }
 

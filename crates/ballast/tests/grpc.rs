@@ -1,0 +1,238 @@
+//! gRPC and HTTP/2 to targets (`protocol_version = "grpc"` / `"http2"`), through the binary
+//! to tonic's real `grpc.health.v1` server (HTTP/2 only: any answer proves HTTP/2 to the
+//! target): a unary call and a server-streaming one with their trailers, HTTP/1.1 clients to
+//! an HTTP/2 group, and Ballast's own errors as gRPC statuses (UNAVAILABLE, DEADLINE_EXCEEDED).
+//! The calls are written by hand over hyper's HTTP/2 client: length-prefixed protobuf
+//! messages, `grpc-status` read from the trailers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ballast_testkit::client::{get, H2};
+use ballast_testkit::{closed_port, BallastProcess, GrpcHealthServer};
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+fn config(targets: &[SocketAddr], version: &str, group: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"svc\" }}\n[target_groups.svc]\nprotocol_version = \"{version}\"\ntargets = [{}]\n{group}\n",
+        ballast_testkit::toml_targets(targets)
+    )
+}
+
+/// An h2c connection to `addr`.
+async fn h2c(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// A gRPC call of `method` with one message `message` (protobuf bytes).
+fn call(
+    addr: SocketAddr,
+    method: &str,
+    message: &[u8],
+    timeout: Option<&str>,
+) -> Request<Full<Bytes>> {
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(message);
+    let mut request = Request::post(format!("http://{addr}/grpc.health.v1.Health/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(t) = timeout {
+        request = request.header("grpc-timeout", t);
+    }
+    request.body(Full::new(Bytes::from(framed))).unwrap()
+}
+
+/// The whole answer: head, data, trailers.
+async fn finish(response: Response<Incoming>) -> (http::response::Parts, Vec<u8>, HeaderMap) {
+    let (parts, body) = response.into_parts();
+    let collected = tokio::time::timeout(WAIT, body.collect())
+        .await
+        .unwrap()
+        .unwrap();
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    (parts, collected.to_bytes().to_vec(), trailers)
+}
+
+/// `grpc-status` of an answer: from the trailers, or from the head of a trailers-only one.
+fn grpc_status(parts: &http::response::Parts, trailers: &HeaderMap) -> String {
+    trailers
+        .get("grpc-status")
+        .or_else(|| parts.headers.get("grpc-status"))
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no grpc-status in {parts:?} / {trailers:?}"))
+}
+
+/// The next non-empty DATA frame of a streaming answer.
+async fn next_message(body: &mut Incoming) -> Vec<u8> {
+    loop {
+        let frame = tokio::time::timeout(WAIT, body.frame())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            if !data.is_empty() {
+                return data.to_vec();
+            }
+        }
+    }
+}
+
+/// HealthCheckResponse { status: SERVING } and { status: NOT_SERVING }, length-prefixed.
+const SERVING: &[u8] = &[0, 0, 0, 0, 2, 0x08, 0x01];
+const NOT_SERVING: &[u8] = &[0, 0, 0, 0, 2, 0x08, 0x02];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_reach_an_http2_target_with_their_trailers() {
+    let server = GrpcHealthServer::spawn().await;
+    let lb = BallastProcess::start(bin(), &config(&[server.addr], "grpc", ""));
+    let addr = lb.addr("web");
+    let mut client = h2c(addr).await;
+
+    // Unary.
+    let response = client
+        .send_request(call(addr, "Check", &[], None))
+        .await
+        .unwrap();
+    let (parts, data, trailers) = finish(response).await;
+    assert_eq!(parts.status, 200);
+    assert_eq!(parts.headers["content-type"], "application/grpc");
+    assert_eq!(data, SERVING);
+    assert_eq!(grpc_status(&parts, &trailers), "0");
+
+    // Server streaming: every status change arrives as it happens, on one open stream.
+    let response = client
+        .send_request(call(addr, "Watch", &[], None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    assert_eq!(next_message(&mut body).await, SERVING);
+    server.set("", false).await;
+    assert_eq!(next_message(&mut body).await, NOT_SERVING);
+    server.set("", true).await;
+    assert_eq!(next_message(&mut body).await, SERVING);
+    drop(body);
+
+    // An unknown service is the target's own gRPC error, passed through.
+    let unknown = [0x0a, 0x04, b'n', b'o', b'p', b'e'];
+    let response = client
+        .send_request(call(addr, "Check", &unknown, None))
+        .await
+        .unwrap();
+    let (parts, _, trailers) = finish(response).await;
+    assert_eq!(
+        grpc_status(&parts, &trailers),
+        "5",
+        "NOT_FOUND from the target"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_and_http2_clients_reach_an_http2_group() {
+    let server = GrpcHealthServer::spawn().await;
+    let lb = BallastProcess::start(bin(), &config(&[server.addr], "http2", ""));
+    let addr = lb.addr("web");
+    // Plain requests to an HTTP/2-only target: what it answers (a gRPC server answers any
+    // unknown path with a gRPC error) is passed back whatever the client spoke.
+    let over_h2 = H2::connect(addr).await.get(addr, "/nothing").await;
+    assert_eq!(over_h2.status(), 200);
+    assert_eq!(
+        over_h2.headers()["grpc-status"],
+        "12",
+        "UNIMPLEMENTED from tonic"
+    );
+    let over_h1 = get(addr, "/nothing").await;
+    assert_eq!(over_h1.status(), 200);
+    assert_eq!(over_h1.headers()["grpc-status"], "12");
+}
+
+/// An HTTP/2 server that accepts streams and never answers them.
+async fn silent_h2_target() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req: Request<Incoming>| async {
+                    std::future::pending::<Result<Response<Full<Bytes>>, std::convert::Infallible>>(
+                    )
+                    .await
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ballasts_own_errors_for_grpc_requests_are_grpc_statuses() {
+    // Nothing listens: UNAVAILABLE, as a gRPC client retries.
+    let lb = BallastProcess::start(bin(), &config(&[closed_port()], "grpc", ""));
+    let addr = lb.addr("web");
+    let response = h2c(addr)
+        .await
+        .send_request(call(addr, "Check", &[], None))
+        .await
+        .unwrap();
+    let (parts, data, trailers) = finish(response).await;
+    assert_eq!(parts.status, 200, "gRPC errors travel as HTTP 200");
+    assert_eq!(parts.headers["content-type"], "application/grpc");
+    assert_eq!(grpc_status(&parts, &trailers), "14");
+    assert!(data.is_empty());
+    assert_eq!(parts.headers["grpc-message"], "Target.ConnectionRefused");
+
+    // No target at all: UNAVAILABLE too.
+    let lb = BallastProcess::start(bin(), &config(&[], "grpc", ""));
+    let addr = lb.addr("web");
+    let response = h2c(addr)
+        .await
+        .send_request(call(addr, "Check", &[], None))
+        .await
+        .unwrap();
+    let (parts, _, trailers) = finish(response).await;
+    assert_eq!(grpc_status(&parts, &trailers), "14");
+
+    // A target that never answers, and a deadline of 300 ms: DEADLINE_EXCEEDED from
+    // Ballast, long before the group's response timeout.
+    let silent = silent_h2_target().await;
+    // (The group's timeout is an hour: only the deadline can end this wait within WAIT.)
+    let lb = BallastProcess::start(
+        bin(),
+        &config(&[silent], "grpc", "response_timeout = \"1h\""),
+    );
+    let addr = lb.addr("web");
+    let mut client = h2c(addr).await;
+    let answer = tokio::time::timeout(
+        WAIT,
+        client.send_request(call(addr, "Check", &[], Some("300m"))),
+    );
+    let response = answer.await.expect("the deadline ended the wait").unwrap();
+    let (parts, _, trailers) = finish(response).await;
+    assert_eq!(grpc_status(&parts, &trailers), "4");
+    assert_eq!(parts.headers["grpc-message"], "Target.ResponseTimeout");
+}
