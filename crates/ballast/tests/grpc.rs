@@ -236,3 +236,65 @@ async fn ballasts_own_errors_for_grpc_requests_are_grpc_statuses() {
     assert_eq!(grpc_status(&parts, &trailers), "4");
     assert_eq!(parts.headers["grpc-message"], "Target.ResponseTimeout");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_reach_http2_targets_with_their_bodies_both_ways() {
+    use ballast_testkit::client::{count_body, post, send_streaming};
+    use ballast_testkit::Backend;
+    let target = Backend::spawn("h2").await;
+    let lb = BallastProcess::start(bin(), &config(&[target.addr], "http2", ""));
+    let addr = lb.addr("web");
+    // HTTP/1.1 client: a GET, a POST with a body, a download of 5 MB streamed back.
+    assert_eq!(get(addr, "/one").await.status(), 200);
+    let response = post(addr, "/orders", b"{\"qty\":12}").await;
+    assert_eq!(response.status(), 200);
+    let response = send_streaming(
+        addr,
+        Request::get("/download?bytes=5000000")
+            .header("host", addr.to_string())
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(count_body(response.into_body()).await.unwrap(), 5_000_000);
+    // HTTP/2 client.
+    let mut h2 = H2::connect(addr).await;
+    assert_eq!(h2.get(addr, "/two").await.status(), 200);
+    let seen = target.recorded();
+    assert_eq!(seen.len(), 4);
+    assert!(
+        seen.iter().all(|r| r.version == http::Version::HTTP_2),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1].body_bytes, 10);
+    assert_eq!(seen[1].headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen[3].path, "/two");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_http2_groups_agree_on_h2_by_alpn_and_http1_groups_do_not() {
+    use ballast_testkit::tls::{TestCa, TlsBackend};
+    let ca = TestCa::new("backend ca");
+    let target = TlsBackend::spawn(&ca.issue("backend", &["backend.internal"])).await;
+    let group = |name: &str, version: &str| {
+        format!(
+            "[target_groups.{name}]\nprotocol = \"https\"\nprotocol_version = \"{version}\"\ntargets = [\"{}\"]\ntls = {{ ca = \"{}\", server_name = \"backend.internal\" }}\n",
+            target.addr,
+            ca.ca_file().display()
+        )
+    };
+    let config = format!(
+        "[server]\nworkers = 1\n[listeners.two]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"h2\" }}\n[listeners.one]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"h1\" }}\n{}{}",
+        group("h2", "http2"),
+        group("h1", "http1")
+    );
+    let lb = BallastProcess::start(bin(), &config);
+    let over_h2 = get(lb.addr("two"), "/").await;
+    assert_eq!(over_h2.status(), 200);
+    assert_eq!(over_h2.headers()["x-version"], "HTTP/2.0");
+    assert_eq!(over_h2.body(), &b"tls-ok"[..]);
+    let over_h1 = get(lb.addr("one"), "/").await;
+    assert_eq!(over_h1.headers()["x-version"], "HTTP/1.1");
+}

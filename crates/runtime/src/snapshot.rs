@@ -14,7 +14,7 @@ use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
 
 use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
-use ballast_config::{Action, Config, GroupName, ListenerName, ProtocolVersion, TargetGroupConfig};
+use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
 use ballast_http::{
     ConnPool, FixedReply, GroupStickiness, HeaderOps, HttpSnapshot, ListenerRoutes, RouteAction,
     Routed, RuleTable, Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
@@ -340,20 +340,11 @@ fn build_group(
         balancer,
         hash_key: config.hash_key.clone(),
         tls: config.tls.as_ref().and_then(|t| {
-            let client = tls.client(t)?;
-            // HTTP/2 groups agree on h2 by ALPN; HTTP/1.1 ones offer nothing (http/1.1).
-            let client = match config.protocol_version {
-                ProtocolVersion::Http1 => client,
-                ProtocolVersion::Http2 | ProtocolVersion::Grpc => {
-                    let mut h2 = (*client).clone();
-                    h2.alpn_protocols = vec![b"h2".to_vec()];
-                    Arc::new(h2)
-                }
-            };
-            Some(TargetTlsRoute {
-                client,
-                server_name: t.server_name.clone(),
-            })
+            Some(TargetTlsRoute::new(
+                tls.client(t)?,
+                t.server_name.clone(),
+                config.protocol_version,
+            ))
         }),
         protocol_version: config.protocol_version,
         stickiness: config

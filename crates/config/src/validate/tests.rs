@@ -310,3 +310,41 @@ fn connection_limits_are_read_and_checked_with_their_key() {
         );
     }
 }
+
+#[test]
+fn protocol_version_is_read_and_grpc_groups_check_grpc_health_by_default() {
+    let group = |lines: &str| {
+        let text = format!(
+            "[listeners.web]\nbind = \"127.0.0.1:8080\"\ndefault_action = {{ forward = \"svc\" }}\n[target_groups.svc]\ntargets = []\n{lines}\n"
+        );
+        parse(&text).map(|c| c.target_groups[0].clone())
+    };
+    assert_eq!(group("").unwrap().protocol_version, ProtocolVersion::Http1);
+    assert_eq!(
+        group("protocol_version = \"http2\"")
+            .unwrap()
+            .protocol_version,
+        ProtocolVersion::Http2
+    );
+    let grpc = group("protocol_version = \"grpc\"\nhealth_check = { interval = \"5s\" }").unwrap();
+    assert_eq!(grpc.protocol_version, ProtocolVersion::Grpc);
+    assert!(matches!(
+        grpc.health_check.unwrap().kind,
+        crate::HealthCheckKind::Grpc { .. }
+    ));
+    let http2 =
+        group("protocol_version = \"http2\"\nhealth_check = { interval = \"5s\" }").unwrap();
+    assert!(matches!(
+        http2.health_check.unwrap().kind,
+        crate::HealthCheckKind::Http { .. }
+    ));
+    let m = messages(&format!(
+        "[listeners.web]\nbind = \"127.0.0.1:8080\"\ndefault_action = {{ forward = \"svc\" }}\n[target_groups.svc]\ntargets = []\nprotocol_version = \"h3\"\n"
+    ));
+    assert_eq!(
+        m,
+        vec![
+            r#"target_groups.svc.protocol_version: invalid value "h3": expected "http1", "http2" or "grpc""#
+        ]
+    );
+}

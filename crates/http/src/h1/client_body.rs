@@ -36,6 +36,10 @@ pub(crate) struct ClientBody<'a, S> {
     /// The client sent `Expect: 100-continue` and has not been answered yet.
     expects_continue: bool,
     continue_written: usize,
+    /// Bytes as they are, unframed (for an HTTP/2 target): a chunked body's data without
+    /// its chunk framing, its trailer section kept apart.
+    raw: bool,
+    trailer_section: Vec<u8>,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -65,7 +69,20 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
             last_activity: None,
             expects_continue,
             continue_written: 0,
+            raw: false,
+            trailer_section: Vec::new(),
         }
+    }
+
+    /// The same body, its bytes taken unframed (for an HTTP/2 target).
+    pub(crate) fn unframed(mut self) -> Self {
+        self.raw = true;
+        self
+    }
+
+    /// The trailer section of an unframed chunked body, once it ended (raw field lines).
+    pub(crate) fn trailer_section(&self) -> &[u8] {
+        &self.trailer_section
     }
 
     /// Whether the whole body has been read from the client.
@@ -121,13 +138,21 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
                     match piece {
                         Some(Piece::Data { start, end }) => {
                             let data = &available[offset + start..offset + end];
-                            write_chunk_head(out, data.len());
-                            out.extend_from_slice(data);
-                            out.extend_from_slice(b"\r\n");
+                            if self.raw {
+                                out.extend_from_slice(data);
+                            } else {
+                                write_chunk_head(out, data.len());
+                                out.extend_from_slice(data);
+                                out.extend_from_slice(b"\r\n");
+                            }
                             self.received += data.len() as u64;
                         }
                         Some(Piece::End) => {
-                            write_last_chunk(out, decoder.trailers());
+                            if self.raw {
+                                self.trailer_section = decoder.trailers().to_vec();
+                            } else {
+                                write_last_chunk(out, decoder.trailers());
+                            }
                             done = true;
                             offset += n;
                             break;

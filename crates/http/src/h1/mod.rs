@@ -11,6 +11,7 @@ mod respond;
 mod server;
 mod stream;
 mod switch;
+mod to_h2;
 
 pub(crate) use conn::H1Conn;
 pub(crate) use server::serve_h1;

@@ -29,12 +29,12 @@ use crate::upstream::Upload as _;
 /// A request ready to go to a target: its head for the target, the rewrites of its
 /// response, and when it began.
 #[derive(Debug, Clone, Copy)]
-struct Prepared<'a> {
-    target_head: &'a [u8],
-    response_ops: Option<&'a HeaderOps>,
-    started: Instant,
+pub(super) struct Prepared<'a> {
+    pub(super) target_head: &'a [u8],
+    pub(super) response_ops: Option<&'a HeaderOps>,
+    pub(super) started: Instant,
     /// When the request's first byte arrived (as far as is known), for `request_timeout`.
-    began: Instant,
+    pub(super) began: Instant,
 }
 
 impl<S: ClientIo> H1Conn<S> {
@@ -212,6 +212,14 @@ impl<S: ClientIo> H1Conn<S> {
             started,
             began,
         } = prepared;
+        // HTTP/2 groups (WebSocket upgrades still go as HTTP/1.1).
+        if forwarding.group.protocol_version != ballast_config::ProtocolVersion::Http1
+            && !basics.upgrade
+        {
+            return self
+                .forward_h2(basics, forwarding, prepared, exchange, sleep)
+                .await;
+        }
         let shared = Arc::clone(&self.ctx.listener);
         let kind = RequestKind {
             head: basics.method == MethodKind::Head,

@@ -72,6 +72,30 @@ pub(crate) struct Destination<'a> {
     pub(crate) tls: Option<&'a TargetTlsRoute>,
 }
 
+impl TargetTlsRoute {
+    /// TLS to a group's targets with `client`'s verification, naming them `server_name`
+    /// (`None`: their IP address). HTTP/2 groups agree on `h2` by ALPN; HTTP/1.1 ones offer
+    /// no ALPN (a server then speaks HTTP/1.1).
+    pub fn new(
+        client: Arc<rustls::ClientConfig>,
+        server_name: Option<String>,
+        version: ballast_config::ProtocolVersion,
+    ) -> Self {
+        let client = match version {
+            ballast_config::ProtocolVersion::Http1 => client,
+            ballast_config::ProtocolVersion::Http2 | ballast_config::ProtocolVersion::Grpc => {
+                let mut h2 = (*client).clone();
+                h2.alpn_protocols = vec![b"h2".to_vec()];
+                Arc::new(h2)
+            }
+        };
+        Self {
+            client,
+            server_name,
+        }
+    }
+}
+
 // === impl Upstream ===
 
 impl Upstream {

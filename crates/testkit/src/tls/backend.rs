@@ -10,8 +10,9 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::Issued;
 
-/// A TLS backend on 127.0.0.1:0 serving `certificate`, answering 200 `tls-ok`, recording
-/// nothing. Dropping it stops accepting.
+/// A TLS backend on 127.0.0.1:0 serving `certificate`, answering 200 `tls-ok` (with
+/// `x-version` naming the HTTP version it was asked in: ALPN offers `h2` and `http/1.1`),
+/// recording nothing. Dropping it stops accepting.
 pub struct TlsBackend {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
@@ -30,6 +31,8 @@ impl TlsBackend {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der.clone())),
         )
         .unwrap();
+        let mut config = config;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -43,14 +46,23 @@ impl TlsBackend {
                     let Ok(tls) = acceptor.accept(stream).await else {
                         return;
                     };
-                    let service = hyper::service::service_fn(|_req| async {
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from_static(b"tls-ok"),
-                        )))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                    let service =
+                        hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| {
+                            let version = format!("{:?}", req.version());
+                            async move {
+                                let mut response =
+                                    http::Response::new(Full::new(Bytes::from_static(b"tls-ok")));
+                                response
+                                    .headers_mut()
+                                    .insert("x-version", version.parse().unwrap());
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        });
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
                 });
             }
         });
