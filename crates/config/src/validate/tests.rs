@@ -338,9 +338,9 @@ fn protocol_version_is_read_and_grpc_groups_check_grpc_health_by_default() {
         http2.health_check.unwrap().kind,
         crate::HealthCheckKind::Http { .. }
     ));
-    let m = messages(&format!(
-        "[listeners.web]\nbind = \"127.0.0.1:8080\"\ndefault_action = {{ forward = \"svc\" }}\n[target_groups.svc]\ntargets = []\nprotocol_version = \"h3\"\n"
-    ));
+    let m = messages(
+        "[listeners.web]\nbind = \"127.0.0.1:8080\"\ndefault_action = { forward = \"svc\" }\n[target_groups.svc]\ntargets = []\nprotocol_version = \"h3\"\n",
+    );
     assert_eq!(
         m,
         vec![
