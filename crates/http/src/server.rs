@@ -104,7 +104,7 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                 track(&mut drains, &drain);
                 let routes = task.snapshot.load();
                 let (tls, limits, metrics) = match routes.listener(&task.name) {
-                    Some(l) => (l.tls.clone(), l.limits, l.metrics.clone()),
+                    Some(l) => (l.tls.clone(), Arc::clone(&l.limits), l.metrics.clone()),
                     None => continue,
                 };
                 drop(routes);
@@ -164,7 +164,7 @@ async fn serve_tls(
     stream: TcpStream,
     mut ctx: ConnCtx,
     config: Arc<rustls::ServerConfig>,
-    limits: HttpListenerLimits,
+    limits: Arc<HttpListenerLimits>,
     drain: Arc<Signal>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -240,7 +240,13 @@ mod tests {
             http2_max_concurrent_streams: 128,
         };
         let ctx = ConnCtx::new(shared, peer, None, None, None);
-        let task = crate::h1::serve_h1(H1Conn::new(stream, ctx, limits, Arc::default(), true));
+        let task = crate::h1::serve_h1(H1Conn::new(
+            stream,
+            ctx,
+            Arc::new(limits),
+            Arc::default(),
+            true,
+        ));
         let size = std::mem::size_of_val(&task);
         // Optimised builds lay futures out tightly; debug builds keep every local apart.
         let limit = if cfg!(debug_assertions) { 1024 } else { 768 };

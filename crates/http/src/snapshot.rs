@@ -46,8 +46,9 @@ pub struct HttpSnapshot {
 pub struct ListenerRoutes {
     /// The listener's name, as in the config.
     pub name: ListenerName,
-    /// Client-side timeouts and limits, applied to each new connection.
-    pub limits: HttpListenerLimits,
+    /// Client-side timeouts and limits, applied to each new connection (shared: a connection
+    /// holds a pointer to the limits it started with, not a copy of them).
+    pub limits: Arc<HttpListenerLimits>,
     /// TLS (for `https` listeners): certificates by SNI, policy, ALPN.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Rules, evaluated first (compiled and indexed).

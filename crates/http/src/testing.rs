@@ -70,7 +70,7 @@ pub(crate) fn routes(
 ) -> ListenerRoutes {
     ListenerRoutes {
         name: ListenerName::from("web"),
-        limits: HttpListenerLimits {
+        limits: Arc::new(HttpListenerLimits {
             request_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             upgrade_idle_timeout: Duration::from_secs(60),
@@ -80,7 +80,7 @@ pub(crate) fn routes(
             max_requests_per_connection: None,
             request_timeout: None,
             http2_max_concurrent_streams: 128,
-        },
+        }),
         tls: None,
         rules: RuleTable::build(rules.into_iter().map(|(p, c, a)| (p, c, Routed::plain(a)))),
         trusted_proxies: Vec::new(),

@@ -110,7 +110,7 @@ pub(crate) fn build_snapshot_with(
             Some(ListenerRoutes {
                 name: l.name.clone(),
                 tls: server_tls,
-                limits: l.limits,
+                limits: Arc::new(l.limits),
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
                 default_action: routed(compile(&l.default_action, None)?, None),

@@ -18,7 +18,7 @@ pub(crate) struct H1Conn<S> {
     /// pipelined request).
     pub(super) rbuf: Buf,
     pub(super) ctx: ConnCtx,
-    pub(super) limits: HttpListenerLimits,
+    pub(super) limits: Arc<HttpListenerLimits>,
     /// Raised when the listener drains: the current request is the last.
     pub(super) draining: Arc<Signal>,
     pub(super) served: u64,
@@ -37,10 +37,11 @@ impl<S> H1Conn<S> {
     pub(crate) fn new(
         io: S,
         ctx: ConnCtx,
-        limits: HttpListenerLimits,
+        limits: Arc<HttpListenerLimits>,
         draining: Arc<Signal>,
         sniff_h2: bool,
     ) -> Self {
+        let first_head_due = Instant::now() + limits.request_header_timeout;
         Self {
             io,
             rbuf: Buf::default(),
@@ -49,7 +50,7 @@ impl<S> H1Conn<S> {
             draining,
             served: 0,
             sniff_h2,
-            first_head_due: Instant::now() + limits.request_header_timeout,
+            first_head_due,
             linger: false,
         }
     }

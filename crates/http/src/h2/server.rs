@@ -23,7 +23,7 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(5);
 pub(crate) async fn serve_h2<I>(
     io: I,
     ctx: ConnCtx,
-    limits: HttpListenerLimits,
+    limits: Arc<HttpListenerLimits>,
     draining: Arc<Signal>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
