@@ -178,6 +178,21 @@ pub(crate) fn answered(
     Some(at)
 }
 
+/// A target answered `status`: what [`answered`] learns, the group's response counter, and
+/// the request's record (its status and when the answer came).
+pub(crate) fn record_answer(
+    group: &TargetGroup,
+    tried: &Try,
+    status: u16,
+    exchange: &mut crate::exchange::Exchange,
+) {
+    let at = answered(group, tried, status, exchange.logging());
+    if let Some(m) = &group.metrics {
+        m.responses.record(status);
+    }
+    exchange.answered(status, Some(at.unwrap_or(tried.started)));
+}
+
 /// Why a group had nothing to pick: no target at all, or none that may take traffic.
 /// Only on the failure path, so the scan costs nothing per successful request.
 pub(crate) fn no_target(group: &TargetGroup) -> Fault {

@@ -10,7 +10,11 @@
 
 use std::sync::Arc;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use crossbeam_queue::ArrayQueue;
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::codec::Field;
 
@@ -191,6 +195,31 @@ impl Buf {
             self.start = 0;
             self.end = 0;
         }
+    }
+}
+
+/// Reads what `io` has into `buf` (at most `max` unread bytes in all); `Ok(0)` is the end of
+/// the stream, or a full buffer.
+pub(crate) fn poll_read_into<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut Buf,
+    pool: &BufferPool,
+    max: usize,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    let spare = buf.spare(pool, max);
+    if spare.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    let mut read = ReadBuf::new(spare);
+    match Pin::new(io).poll_read(cx, &mut read) {
+        Poll::Ready(Ok(())) => {
+            let n = read.filled().len();
+            buf.filled_by(n);
+            Poll::Ready(Ok(n))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
     }
 }
 

@@ -12,14 +12,14 @@ use ballast_balance::PickInput;
 use ballast_config::RedirectConfig;
 
 use crate::affinity::affinity_key;
-use crate::forward::choose;
+use crate::forward::{choose, group_cookie};
 use crate::head::{host_of, RequestFacts};
 use crate::rewrite::HeaderOps;
 use crate::route::{client_ip, normalized_path, RequestView};
 use crate::snapshot::{
     FixedReply, ListenerRoutes, RouteAction, Routed, TargetGroup, WeightedRoute,
 };
-use crate::sticky::stuck_target;
+use crate::sticky::{stick, stuck_target};
 
 /// What the decision needs besides the request: who sent it, the time, and dice.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +77,27 @@ pub(crate) struct Forwarding {
     pub(crate) stuck: bool,
     /// The first target: an index into `group.targets`; `None` when none may take traffic.
     pub(crate) target: Option<usize>,
+}
+
+impl Forwarding {
+    /// The `Set-Cookie` values Ballast adds to a response from the target `target_id`: its
+    /// sticky cookie (`sets_app_cookie` says whether the response sets an `app_cookie`
+    /// group's cookie), and a sticky weighted forward's group cookie.
+    pub(crate) fn set_cookies(
+        &self,
+        target_id: u64,
+        sets_app_cookie: impl FnOnce(&str) -> bool,
+    ) -> impl Iterator<Item = String> {
+        let now = unix_now();
+        [
+            stick(&self.group, target_id, self.stuck, sets_app_cookie, now),
+            self.group_cookie
+                .as_ref()
+                .and_then(|(route, id)| group_cookie(route, *id, now)),
+        ]
+        .into_iter()
+        .flatten()
+    }
 }
 
 /// Decides what `req`, arriving on `routes`, gets.

@@ -69,3 +69,10 @@ pub(crate) fn sets_cookie(value: &[u8], name: &str) -> bool {
         .strip_prefix(name.as_bytes())
         .is_some_and(|rest| rest.first() == Some(&b'='))
 }
+/// Whether a response's fields set the cookie `app` (an `app_cookie` group's).
+pub(crate) fn sets_app_cookie(headers: &http::HeaderMap, app: &str) -> bool {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .any(|v| sets_cookie(v.as_bytes(), app))
+}

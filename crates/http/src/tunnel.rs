@@ -13,10 +13,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use crate::buf::{Buf, BufferPool, BODY_READ_SIZE};
+use crate::buf::{poll_read_into, Buf, BufferPool, BODY_READ_SIZE};
 use crate::upstream::Upstream;
 
 /// How a tunnel ended.
@@ -227,15 +227,5 @@ fn read_into<R: AsyncRead + Unpin>(
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
     buf.for_body(pool);
-    let spare = buf.spare(pool, BODY_READ_SIZE);
-    let mut read = ReadBuf::new(spare);
-    match Pin::new(io).poll_read(cx, &mut read) {
-        Poll::Ready(Ok(())) => {
-            let n = read.filled().len();
-            buf.filled_by(n);
-            Poll::Ready(Ok(n))
-        }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        Poll::Pending => Poll::Pending,
-    }
+    poll_read_into(io, buf, pool, BODY_READ_SIZE, cx)
 }

@@ -293,5 +293,30 @@ pub(crate) fn write_last_chunk(out: &mut Vec<u8>, trailers: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A trailer section as read (`name: value` CRLF lines) as a field map, for an HTTP/2 peer;
+/// `None` when it holds no field.
+pub(crate) fn trailer_fields(section: &[u8]) -> Option<http::HeaderMap> {
+    if section.is_empty() {
+        return None;
+    }
+    let mut lines = section.to_vec();
+    lines.extend_from_slice(b"\r\n");
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(&lines, &mut slots)
+    else {
+        return None;
+    };
+    let mut map = http::HeaderMap::new();
+    for f in parsed {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(f.name.as_bytes()),
+            http::HeaderValue::from_bytes(f.value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    (!map.is_empty()).then_some(map)
+}
+
 #[cfg(test)]
 mod tests;

@@ -11,18 +11,17 @@ use super::client_body::ClientBody;
 use super::conn::{Basics, H1Conn, Next};
 use super::io::{write_all, ClientIo};
 use super::stream::Download;
-use crate::attempt::{answered, Try};
+use crate::attempt::{record_answer, Try};
 use crate::codec::fields::{Field, FieldKind};
 use crate::codec::request::MethodKind;
 use crate::codec::response::{ResponseBody, ResponseHead};
 use crate::codec::write::{write_response_head, ClientFraming, Connection, ResponseLine};
-use crate::decide::{unix_now, Forwarding};
+use crate::decide::Forwarding;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
-use crate::forward::group_cookie;
 use crate::local::Local;
 use crate::rewrite::HeaderOps;
-use crate::sticky::{sets_cookie, stick};
+use crate::sticky::sets_cookie;
 use crate::upstream::Upstream;
 
 impl<S: ClientIo> H1Conn<S> {
@@ -43,12 +42,7 @@ impl<S: ClientIo> H1Conn<S> {
         sleep: Pin<&mut Sleep>,
     ) -> (Next, bool) {
         let shared = Arc::clone(&self.ctx.listener);
-        let group = &forwarding.group;
-        let at = answered(group, tried, head.status, exchange.logging());
-        if let Some(m) = &group.metrics {
-            m.responses.record(head.status);
-        }
-        exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
+        record_answer(&forwarding.group, tried, head.status, exchange);
         let framing = match head.body {
             ResponseBody::Chunked | ResponseBody::UntilClose if basics.minor == 1 => {
                 ClientFraming::Chunked
@@ -217,25 +211,17 @@ pub(super) fn response_cookies(
     buf: &[u8],
     fields: &[Field],
 ) -> Vec<Vec<u8>> {
-    let mut lines = Vec::new();
-    let group = &forwarding.group;
-    if group.stickiness.is_none() && forwarding.group_cookie.is_none() {
-        return lines;
+    if forwarding.group.stickiness.is_none() && forwarding.group_cookie.is_none() {
+        return Vec::new();
     }
-    let now = unix_now();
     let sets_app = |app: &str| {
         fields
             .iter()
             .filter(|f| f.kind == FieldKind::SetCookie)
             .any(|f| sets_cookie(f.value.of(buf), app))
     };
-    if let Some(value) = stick(group, tried.target.id, forwarding.stuck, sets_app, now) {
-        lines.push(format!("Set-Cookie: {value}").into_bytes());
-    }
-    if let Some((route, id)) = &forwarding.group_cookie {
-        if let Some(value) = group_cookie(route, *id, now) {
-            lines.push(format!("Set-Cookie: {value}").into_bytes());
-        }
-    }
-    lines
+    forwarding
+        .set_cookies(tried.target.id, sets_app)
+        .map(|value| format!("Set-Cookie: {value}").into_bytes())
+        .collect()
 }

@@ -9,7 +9,7 @@ use tokio::time::Sleep;
 use super::conn::{H1Conn, Next};
 use super::io::{write_all, ClientIo};
 use super::respond::response_cookies;
-use crate::attempt::{answered, Try};
+use crate::attempt::{record_answer, Try};
 use crate::codec::fields::{Field, FieldKind};
 use crate::codec::response::ResponseHead;
 use crate::codec::write::{write_response_head, ClientFraming, Connection, ResponseLine};
@@ -48,12 +48,7 @@ impl<S: ClientIo> H1Conn<S> {
             response_ops,
         } = switch;
         let shared = Arc::clone(&self.ctx.listener);
-        let group = &forwarding.group;
-        let at = answered(group, tried, head.status, exchange.logging());
-        if let Some(m) = &group.metrics {
-            m.responses.record(head.status);
-        }
-        exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
+        record_answer(&forwarding.group, tried, head.status, exchange);
         let buf = up.buf.filled();
         let mut extra = response_cookies(forwarding, tried, buf, fields);
         // The target names the protocol it switched to (RFC 9110 §15.2.2); `Upgrade` is

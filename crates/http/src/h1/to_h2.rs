@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderMap};
+use http::header;
 use http_body::{Body as _, Frame};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
@@ -21,15 +21,16 @@ use super::client_body::ClientBody;
 use super::conn::{Basics, H1Conn, Next};
 use super::io::{write_all, ClientIo};
 use super::proxy::Prepared;
-use crate::attempt::answered;
+use crate::attempt::record_answer;
 use crate::codec::write::{write_response_head, Connection, ResponseLine};
-use crate::codec::{classify, write_chunk_head, BodyKind, ClientFraming, HeadError, MethodKind};
-use crate::decide::{unix_now, Forwarding};
+use crate::codec::{
+    classify, trailer_fields, write_chunk_head, BodyKind, ClientFraming, HeadError, MethodKind,
+};
+use crate::decide::Forwarding;
 use crate::exchange::Exchange;
 use crate::fault::{BodyError, Fault};
-use crate::forward::group_cookie;
 use crate::relay_h2::{relay_h2, H2Head, H2Relayed};
-use crate::sticky::{sets_cookie, stick};
+use crate::sticky::sets_app_cookie;
 use crate::timer::within;
 use crate::upstream::{OutBody, Upload as _};
 
@@ -96,11 +97,7 @@ impl<S: ClientIo> H1Conn<S> {
         };
         let H2Relayed { tried, response } = relayed;
         let status = response.status().as_u16();
-        let at = answered(group, &tried, status, exchange.logging());
-        if let Some(m) = &group.metrics {
-            m.responses.record(status);
-        }
-        exchange.answered(status, Some(at.unwrap_or(tried.started)));
+        record_answer(group, &tried, status, &mut exchange);
         exchange.target = Some(Arc::clone(&tried.target));
         let (parts, mut incoming) = response.into_parts();
         let head_request = basics.method == MethodKind::Head;
@@ -118,7 +115,10 @@ impl<S: ClientIo> H1Conn<S> {
         let keep =
             basics.keep_alive && framing != ClientFraming::Close && !self.draining.is_raised();
         let mut out = shared.buffers.take();
-        let cookies = cookies(forwarding, &tried, &parts.headers);
+        let cookies: Vec<Vec<u8>> = forwarding
+            .set_cookies(tried.target.id, |app| sets_app_cookie(&parts.headers, app))
+            .map(|c| format!("Set-Cookie: {c}").into_bytes())
+            .collect();
         let extra: Vec<&[u8]> = cookies.iter().map(|c| c.as_slice()).collect();
         write_response_head(
             &mut out,
@@ -241,7 +241,7 @@ async fn pump<S: ClientIo>(
             };
         }
         if done {
-            if let Some(trailers) = trailer_map(body.trailer_section()) {
+            if let Some(trailers) = trailer_fields(body.trailer_section()) {
                 let _ = frames.send(Ok(Frame::trailers(trailers))).await;
             }
         }
@@ -277,55 +277,4 @@ fn frame_for_client(frame: Frame<Bytes>, framing: ClientFraming, out: &mut Vec<u
             None
         }
     }
-}
-
-/// The `Set-Cookie` lines of a sticky target and a sticky weighted forward.
-fn cookies(
-    forwarding: &Forwarding,
-    tried: &crate::attempt::Try,
-    headers: &HeaderMap,
-) -> Vec<Vec<u8>> {
-    let group = &forwarding.group;
-    let now = unix_now();
-    let sets_app = |app: &str| {
-        headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|v| sets_cookie(v.as_bytes(), app))
-    };
-    [
-        stick(group, tried.target.id, forwarding.stuck, sets_app, now),
-        forwarding
-            .group_cookie
-            .as_ref()
-            .and_then(|(route, id)| group_cookie(route, *id, now)),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|c| format!("Set-Cookie: {c}").into_bytes())
-    .collect()
-}
-
-/// A raw trailer section (`name: value` CRLF lines) as HTTP/2 trailers.
-fn trailer_map(section: &[u8]) -> Option<HeaderMap> {
-    if section.is_empty() {
-        return None;
-    }
-    let mut slots = [httparse::EMPTY_HEADER; 64];
-    let mut lines = section.to_vec();
-    lines.extend_from_slice(b"\r\n");
-    let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(&lines, &mut slots)
-    else {
-        return None;
-    };
-    let mut map = HeaderMap::new();
-    for f in parsed {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(f.name.as_bytes()),
-            http::HeaderValue::from_bytes(f.value),
-        ) {
-            map.append(name, value);
-        }
-    }
-    (!map.is_empty()).then_some(map)
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::time::Instant;
@@ -287,7 +286,11 @@ impl TargetBody {
             if self.download.is_done() {
                 if !self.trailers_sent {
                     self.trailers_sent = true;
-                    if let Some(trailers) = self.download.trailers().and_then(trailer_map) {
+                    if let Some(trailers) = self
+                        .download
+                        .trailers()
+                        .and_then(crate::codec::trailer_fields)
+                    {
                         return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
                     }
                 }
@@ -318,27 +321,4 @@ impl Drop for TargetBody {
             }
         }
     }
-}
-
-/// A raw trailer section as HTTP/2 trailers (fields that may not travel as trailers left
-/// out, as for HTTP/1 clients).
-fn trailer_map(section: &[u8]) -> Option<HeaderMap> {
-    let mut out = Vec::new();
-    crate::codec::write_last_chunk(&mut out, section);
-    let fields = out.strip_prefix(b"0\r\n")?;
-    let mut slots = [httparse::EMPTY_HEADER; 64];
-    let Ok(httparse::Status::Complete((_, parsed))) = httparse::parse_headers(fields, &mut slots)
-    else {
-        return None;
-    };
-    let mut map = HeaderMap::new();
-    for f in parsed {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(f.name.as_bytes()),
-            http::HeaderValue::from_bytes(f.value),
-        ) {
-            map.append(name, value);
-        }
-    }
-    (!map.is_empty()).then_some(map)
 }

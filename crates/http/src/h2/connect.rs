@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 
 use super::body::ProxyBody;
 use super::conn::{H2Conn, RequestGuard};
-use crate::attempt::answered;
+use crate::attempt::record_answer;
 use crate::buf::Buf;
 use crate::codec::{Field, FieldKind};
 use crate::decide::Forwarding;
@@ -121,12 +121,7 @@ pub(super) fn switched(
         ..
     } = relayed;
     guard.answered();
-    let group = &forwarding.group;
-    let at = answered(group, &tried, head.status, exchange.logging());
-    if let Some(m) = &group.metrics {
-        m.responses.record(head.status);
-    }
-    exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
+    record_answer(&forwarding.group, &tried, head.status, &mut exchange);
     exchange.target = Some(Arc::clone(&tried.target));
     let buf = up.buf.filled();
     let mut headers = HeaderMap::with_capacity(fields.len());

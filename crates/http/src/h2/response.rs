@@ -9,16 +9,15 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Response};
 use super::body::ProxyBody;
 use super::conn::H2Conn;
 use super::conn::RequestGuard;
-use crate::attempt::answered;
+use crate::attempt::record_answer;
 use crate::codec::FieldKind;
-use crate::decide::{unix_now, Forwarding};
+use crate::decide::Forwarding;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
-use crate::forward::group_cookie;
 use crate::local::Local;
 use crate::relay::Relayed;
 use crate::rewrite::HeaderOps;
-use crate::sticky::{sets_cookie, stick};
+use crate::sticky::sets_cookie;
 
 /// The target's response, as an HTTP/2 response.
 pub(super) fn respond(
@@ -37,12 +36,7 @@ pub(super) fn respond(
         request_sent,
     } = relayed;
     guard.answered();
-    let group = &forwarding.group;
-    let at = answered(group, &tried, head.status, exchange.logging());
-    if let Some(m) = &group.metrics {
-        m.responses.record(head.status);
-    }
-    exchange.answered(head.status, Some(at.unwrap_or(tried.started)));
+    record_answer(&forwarding.group, &tried, head.status, &mut exchange);
     exchange.target = Some(Arc::clone(&tried.target));
     let buf = up.buf.filled();
     let mut headers = HeaderMap::with_capacity(fields.len() + 2);
@@ -70,21 +64,13 @@ pub(super) fn respond(
             headers.append(name, value);
         }
     }
-    let now = unix_now();
     let sets_app = |app: &str| {
         fields
             .iter()
             .filter(|f| f.kind == FieldKind::SetCookie)
             .any(|f| sets_cookie(f.value.of(buf), app))
     };
-    let cookies = [
-        stick(group, tried.target.id, forwarding.stuck, sets_app, now),
-        forwarding
-            .group_cookie
-            .as_ref()
-            .and_then(|(route, id)| group_cookie(route, *id, now)),
-    ];
-    for cookie in cookies.into_iter().flatten() {
+    for cookie in forwarding.set_cookies(tried.target.id, sets_app) {
         if let Ok(value) = HeaderValue::try_from(cookie) {
             headers.append(header::SET_COOKIE, value);
         }

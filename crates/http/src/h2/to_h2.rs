@@ -12,15 +12,14 @@ use super::body::ProxyBody;
 use super::conn::{H2Conn, RequestGuard};
 use super::grpc::grpc_timeout;
 use super::response::fault;
-use crate::attempt::answered;
+use crate::attempt::record_answer;
 use crate::codec::HeadError;
-use crate::decide::{unix_now, Forwarding};
+use crate::decide::Forwarding;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
-use crate::forward::group_cookie;
 use crate::relay_h2::{relay_h2, H2Head, H2Relayed};
 use crate::rewrite::HeaderOps;
-use crate::sticky::{sets_cookie, stick};
+use crate::sticky::sets_app_cookie;
 use crate::upstream::OutBody;
 
 /// What the stream's forward needs besides its body.
@@ -85,32 +84,16 @@ fn respond(
     guard: RequestGuard,
 ) -> Response<ProxyBody> {
     let H2Relayed { tried, response } = relayed;
-    let group = &to.forwarding.group;
     let status = response.status().as_u16();
-    let at = answered(group, &tried, status, exchange.logging());
-    if let Some(m) = &group.metrics {
-        m.responses.record(status);
-    }
-    exchange.answered(status, Some(at.unwrap_or(tried.started)));
+    record_answer(&to.forwarding.group, &tried, status, &mut exchange);
     exchange.target = Some(Arc::clone(&tried.target));
     let (mut parts, body) = response.into_parts();
     parts.version = http::Version::HTTP_2;
-    let now = unix_now();
-    let sets_app = |app: &str| {
-        parts
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|v| sets_cookie(v.as_bytes(), app))
-    };
-    let cookies = [
-        stick(group, tried.target.id, to.forwarding.stuck, sets_app, now),
-        to.forwarding
-            .group_cookie
-            .as_ref()
-            .and_then(|(route, id)| group_cookie(route, *id, now)),
-    ];
-    for cookie in cookies.into_iter().flatten() {
+    let cookies: Vec<String> = to
+        .forwarding
+        .set_cookies(tried.target.id, |app| sets_app_cookie(&parts.headers, app))
+        .collect();
+    for cookie in cookies {
         if let Ok(value) = HeaderValue::try_from(cookie) {
             parts.headers.append(header::SET_COOKIE, value);
         }
