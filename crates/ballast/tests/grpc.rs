@@ -298,3 +298,42 @@ async fn https_http2_groups_agree_on_h2_by_alpn_and_http1_groups_do_not() {
     let over_h1 = get(lb.addr("one"), "/").await;
     assert_eq!(over_h1.headers()["x-version"], "HTTP/1.1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_uploads_to_http2_groups_get_the_right_answer_when_things_go_wrong_or_wait() {
+    use ballast_testkit::client::{post, read_until_closed};
+    use ballast_testkit::Backend;
+    use tokio::io::AsyncWriteExt;
+    // No target reachable: the target's fault (502), not the client's, though its body was
+    // still on its way.
+    let lb = BallastProcess::start(bin(), &config(&[closed_port()], "http2", ""));
+    let response = post(lb.addr("web"), "/orders", b"{\"qty\":1}").await;
+    assert_eq!(response.status(), 502);
+
+    // A client that waits for 100 Continue gets it, then its answer.
+    let target = Backend::spawn("h2").await;
+    let lb = BallastProcess::start(bin(), &config(&[target.addr], "http2", ""));
+    let mut client = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    client
+        .write_all(
+            b"PUT /blob HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(
+        WAIT,
+        tokio::io::AsyncReadExt::read_exact(&mut client, &mut interim),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    client.write_all(b"hello").await.unwrap();
+    client.shutdown().await.unwrap();
+    let answer = read_until_closed(&mut client, WAIT).await.text();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert_eq!(target.recorded()[0].body_bytes, 5);
+}

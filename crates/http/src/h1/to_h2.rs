@@ -83,9 +83,17 @@ impl<S: ClientIo> H1Conn<S> {
         exchange.received = body.received;
         let upload_done = body.is_done();
         drop(body);
-        let relayed = match (relayed, pumped) {
-            (Ok(relayed), Ok(())) => relayed,
-            (_, Err(fault)) | (Err((fault, _)), Ok(())) => {
+        let outcome = match (relayed, pumped) {
+            (Ok(relayed), Ok(())) => Ok(relayed),
+            // The client's failure (a body cut short or stalled) is its own, whatever the
+            // relay then made of the stream it left unfinished.
+            (_, Err(fault)) => Err((fault, None)),
+            (Err(failed), Ok(())) => Err(failed),
+        };
+        let relayed = match outcome {
+            Ok(relayed) => relayed,
+            Err((fault, target)) => {
+                exchange.target = target;
                 let basics = Basics {
                     keep_alive: false,
                     body: BodyKind::None,
@@ -199,12 +207,22 @@ impl<S: ClientIo> H1Conn<S> {
 }
 
 /// Moves the client's body into `frames` (DATA, then its trailers), each wait for the client
-/// bounded by `timeout`. A client that stops sending is the client's fault (408).
+/// bounded by `timeout`. A client that stops sending is the client's fault (408); a stream
+/// that stops taking frames (the target answered, or no target was reached) ends the pump
+/// quietly, the relay's outcome saying what happened.
 async fn pump<S: ClientIo>(
     body: &mut ClientBody<'_, S>,
     frames: mpsc::Sender<std::io::Result<Frame<Bytes>>>,
     timeout: Duration,
 ) -> Result<(), Fault> {
+    if !body.is_done() {
+        // A client waiting for `100 Continue` gets it now: an HTTP/2 target has no
+        // interim answer to relay, and the body is read only to be sent on.
+        let continued = std::future::poll_fn(|cx| body.poll_continue(cx)).await;
+        if continued.is_err() {
+            return Err(Fault::BadRequestBody(BodyError::Closed));
+        }
+    }
     while !body.is_done() {
         let mut chunk = Vec::new();
         let filled = tokio::time::timeout(
@@ -233,12 +251,9 @@ async fn pump<S: ClientIo>(
                 .await
                 .is_err()
         {
-            // The stream is gone (the target answered or failed): the rest is not needed.
-            return if done {
-                Ok(())
-            } else {
-                Err(Fault::BadRequestBody(BodyError::Closed))
-            };
+            // The stream is gone (the target answered or failed, or none was reached): the
+            // rest is not needed, and the relay says what happened.
+            return Ok(());
         }
         if done {
             if let Some(trailers) = trailer_fields(body.trailer_section()) {
