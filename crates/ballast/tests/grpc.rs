@@ -337,3 +337,155 @@ async fn http1_uploads_to_http2_groups_get_the_right_answer_when_things_go_wrong
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     assert_eq!(target.recorded()[0].body_bytes, 5);
 }
+
+/// A stream of `n` notes `{text, i}`, one every few milliseconds (so they cross the proxy
+/// while the call is open, not as one burst).
+fn notes(
+    text: &'static str,
+    n: u32,
+) -> impl futures_util::Stream<Item = ballast_testkit::Note> + Send {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(0..n).then(move |i| async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        ballast_testkit::Note {
+            text: text.to_owned(),
+            n: i,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_four_kinds_of_grpc_call_pass_between_tonic_client_and_server() {
+    use ballast_testkit::{GrpcEchoClient, GrpcEchoServer, Note};
+    use futures_util::StreamExt;
+    let server = GrpcEchoServer::spawn().await;
+    let lb = BallastProcess::start(bin(), &config(&[server.addr], "grpc", ""));
+    let mut client = GrpcEchoClient::connect(lb.addr("web")).await;
+
+    // Unary, with metadata both ways.
+    let mut request = tonic::Request::new(Note {
+        text: "hi".into(),
+        n: 41,
+    });
+    request
+        .metadata_mut()
+        .insert("x-client", "tonic".parse().unwrap());
+    let answer = client.unary(request).await.unwrap();
+    assert_eq!(
+        answer.get_ref(),
+        &Note {
+            text: "hi".into(),
+            n: 42
+        }
+    );
+
+    // A gRPC error with a custom trailer passes unchanged.
+    let failed = client
+        .unary(tonic::Request::new(Note {
+            text: "fail".into(),
+            n: 0,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(failed.message(), "asked to fail");
+    assert_eq!(failed.metadata().get("x-detail").unwrap(), "custom trailer");
+
+    // Server streaming: 100 notes.
+    let mut stream = client
+        .count(tonic::Request::new(Note {
+            text: "c".into(),
+            n: 100,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = 0;
+    while let Some(note) = tokio::time::timeout(WAIT, stream.next()).await.unwrap() {
+        assert_eq!(note.unwrap().n, seen);
+        seen += 1;
+    }
+    assert_eq!(seen, 100);
+
+    // Client streaming: 50 notes in, their sum out.
+    let sum = client.sum(notes("s", 50)).await.unwrap().into_inner();
+    assert_eq!(sum.n, (0..50).sum::<u32>());
+    assert_eq!(sum.text.len(), 50);
+
+    // Bidirectional: each note answered while the client is still sending.
+    let mut chat = client.chat(notes("b", 30)).await.unwrap().into_inner();
+    let mut answered = Vec::new();
+    while let Some(note) = tokio::time::timeout(WAIT, chat.next()).await.unwrap() {
+        answered.push(note.unwrap().n);
+    }
+    assert_eq!(answered, (0..30).map(|n| n * 2).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_over_tls_and_a_target_killed_mid_stream() {
+    use ballast_testkit::tls::{tls_connect, ClientOptions, TestCa};
+    use ballast_testkit::{GrpcEchoClient, GrpcEchoServer, Note};
+    use futures_util::StreamExt;
+    let server = GrpcEchoServer::spawn().await;
+    let ca = TestCa::new("grpc");
+    let cert = ca.issue("site", &["api.local"]);
+    let lb = BallastProcess::start(
+        bin(),
+        &format!(
+            "[server]\nworkers = 1\n[listeners.web]\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_action = {{ forward = \"svc\" }}\ntls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}\n[target_groups.svc]\nprotocol_version = \"grpc\"\ntargets = [\"{}\"]\n",
+            cert.cert.display(),
+            cert.key.display(),
+            server.addr
+        ),
+    );
+    let options = ClientOptions {
+        sni: Some("api.local".into()),
+        alpn: vec![b"h2".to_vec()],
+        ..ClientOptions::default()
+    };
+    let tls = tls_connect(lb.addr("web"), &options).await.unwrap();
+    let mut client = GrpcEchoClient::over(tls.stream, "https://api.local").await;
+    let answer = client
+        .unary(tonic::Request::new(Note {
+            text: "tls".into(),
+            n: 1,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(answer.get_ref().n, 2);
+
+    // A bidirectional call is open when the target dies: the client's stream ends in an
+    // error, never a clean end, and the next call finds no target (UNAVAILABLE).
+    let (tx, rx) = tokio::sync::mpsc::channel::<Note>(8);
+    let outgoing = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|note| (note, rx))
+    });
+    let mut chat = client.chat(outgoing).await.unwrap().into_inner();
+    tx.send(Note {
+        text: "x".into(),
+        n: 1,
+    })
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(WAIT, chat.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.n, 2);
+    server.kill();
+    let ended = tokio::time::timeout(WAIT, chat.next()).await.unwrap();
+    assert!(
+        matches!(ended, Some(Err(_))),
+        "the cut stream reports an error: {ended:?}"
+    );
+    drop(tx);
+    let after = client
+        .unary(tonic::Request::new(Note {
+            text: "again".into(),
+            n: 1,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), tonic::Code::Unavailable, "{after:?}");
+}
