@@ -489,3 +489,104 @@ async fn grpc_over_tls_and_a_target_killed_mid_stream() {
         .unwrap_err();
     assert_eq!(after.code(), tonic::Code::Unavailable, "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailers_cross_between_http1_and_http2_both_ways() {
+    use ballast_testkit::client::read_until_closed;
+    use http_body_util::StreamBody;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // An HTTP/2 client's request trailers reach an HTTP/1.1 target in the last chunk; the
+    // target's response trailers come back as HTTP/2 trailers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h1_target = listener.local_addr().unwrap();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel::<String>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\r\n0\r\n") || !seen.ends_with(b"\r\n\r\n")
+        {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let _ = seen_tx.send(String::from_utf8_lossy(&seen).into_owned());
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-reply: yes\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = stream.read(&mut buf).await;
+    });
+    let lb = BallastProcess::start(bin(), &config(&[h1_target], "http1", ""));
+    let addr = lb.addr("web");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", "abc".parse().unwrap());
+    let frames: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = vec![
+        Ok(hyper::body::Frame::data(Bytes::from_static(b"abc"))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let request = Request::post(format!("http://{addr}/up"))
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let (parts, data, trailers) = finish(response).await;
+    assert_eq!(parts.status, 200);
+    assert_eq!(data, b"ok");
+    assert_eq!(trailers["x-reply"], "yes");
+    let seen = tokio::time::timeout(WAIT, seen_rx).await.unwrap().unwrap();
+    assert!(seen.contains("\r\n0\r\nx-checksum: abc\r\n\r\n"), "{seen}");
+
+    // An HTTP/1.1 client's chunked trailers reach an HTTP/2 target as HTTP/2 trailers; the
+    // target's trailers come back in the last chunk.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h2_target = listener.local_addr().unwrap();
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel::<HeaderMap>();
+    let got_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(got_tx)));
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let got_tx = std::sync::Arc::clone(&got_tx);
+            async move {
+                let collected = req.into_body().collect().await.unwrap();
+                if let Some(tx) = got_tx.lock().unwrap().take() {
+                    let _ = tx.send(collected.trailers().cloned().unwrap_or_default());
+                }
+                let mut trailers = HeaderMap::new();
+                trailers.insert("x-reply", "yes".parse().unwrap());
+                let frames: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = vec![
+                    Ok(hyper::body::Frame::data(Bytes::from_static(b"ok"))),
+                    Ok(hyper::body::Frame::trailers(trailers)),
+                ];
+                Ok::<_, std::convert::Infallible>(Response::new(StreamBody::new(
+                    futures_util::stream::iter(frames),
+                )))
+            }
+        });
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    });
+    let lb = BallastProcess::start(bin(), &config(&[h2_target], "http2", ""));
+    let mut client = tokio::net::TcpStream::connect(lb.addr("web"))
+        .await
+        .unwrap();
+    client
+        .write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nx-checksum: abc\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut client, WAIT).await.text();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(
+        answer.ends_with("\r\n0\r\nx-reply: yes\r\n\r\n"),
+        "{answer}"
+    );
+    let got = tokio::time::timeout(WAIT, got_rx).await.unwrap().unwrap();
+    assert_eq!(got["x-checksum"], "abc");
+}

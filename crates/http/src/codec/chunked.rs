@@ -264,6 +264,23 @@ pub(crate) fn write_chunk_head(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Whether a field may travel as a trailer: framing, routing and hop-by-hop fields never do
+/// (RFC 9110 §6.5.1).
+pub(crate) fn trailer_allowed(name: &[u8]) -> bool {
+    matches!(classify(name), FieldKind::Plain | FieldKind::SetCookie)
+}
+
+/// Writes the last chunk, with `trailers` (an HTTP/2 peer's) that may travel as trailers.
+pub(crate) fn write_last_chunk_fields(out: &mut Vec<u8>, trailers: &http::HeaderMap) {
+    out.extend_from_slice(b"0\r\n");
+    for (name, value) in trailers {
+        if trailer_allowed(name.as_str().as_bytes()) {
+            super::write::field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes the last chunk with the fields of `trailers` (a raw section from a decoder) that
 /// may travel as trailers: framing, routing and hop-by-hop fields never do.
 pub(crate) fn write_last_chunk(out: &mut Vec<u8>, trailers: &[u8]) {
@@ -277,11 +294,7 @@ pub(crate) fn write_last_chunk(out: &mut Vec<u8>, trailers: &[u8]) {
             httparse::parse_headers(&section, &mut slots)
         {
             for f in fields {
-                let allowed = matches!(
-                    classify(f.name.as_bytes()),
-                    FieldKind::Plain | FieldKind::SetCookie
-                );
-                if allowed {
+                if trailer_allowed(f.name.as_bytes()) {
                     out.extend_from_slice(f.name.as_bytes());
                     out.extend_from_slice(b": ");
                     out.extend_from_slice(f.value);
@@ -307,7 +320,7 @@ pub(crate) fn trailer_fields(section: &[u8]) -> Option<http::HeaderMap> {
         return None;
     };
     let mut map = http::HeaderMap::new();
-    for f in parsed {
+    for f in parsed.iter().filter(|f| trailer_allowed(f.name.as_bytes())) {
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(f.name.as_bytes()),
             http::HeaderValue::from_bytes(f.value),

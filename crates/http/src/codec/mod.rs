@@ -11,7 +11,9 @@ pub(crate) mod response;
 mod target;
 pub(crate) mod write;
 
-pub(crate) use chunked::{trailer_fields, write_chunk_head, ChunkError, ChunkedDecoder, Piece};
+pub(crate) use chunked::{
+    trailer_fields, write_chunk_head, write_last_chunk_fields, ChunkError, ChunkedDecoder, Piece,
+};
 pub(crate) use fields::{classify, content_length, valid_authority, Field, FieldKind};
 pub(crate) use request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind, RequestHead};
 pub(crate) use response::{parse_response, ResponseBody, ResponseError, ResponseHead};

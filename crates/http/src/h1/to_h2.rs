@@ -283,11 +283,7 @@ fn frame_for_client(frame: Frame<Bytes>, framing: ClientFraming, out: &mut Vec<u
         }
         Err(frame) => {
             if let (Ok(trailers), ClientFraming::Chunked) = (frame.into_trailers(), framing) {
-                out.extend_from_slice(b"0\r\n");
-                for (name, value) in &trailers {
-                    crate::codec::field(out, name.as_str().as_bytes(), value.as_bytes());
-                }
-                out.extend_from_slice(b"\r\n");
+                crate::codec::write_last_chunk_fields(out, &trailers);
             }
             None
         }

@@ -52,6 +52,15 @@ impl Upload for H2Upload {
             match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     self.last_activity = Instant::now();
+                    // Trailers end the body: carried in the last chunk when the target gets
+                    // it chunked, dropped when it has a length (HTTP/1.1 has nowhere else).
+                    if let Some(trailers) = frame.trailers_ref() {
+                        if self.chunked {
+                            crate::codec::write_last_chunk_fields(out, trailers);
+                        }
+                        self.done = true;
+                        return Poll::Ready(Ok(true));
+                    }
                     if let Some(data) = frame.data_ref() {
                         if data.is_empty() {
                             continue;
