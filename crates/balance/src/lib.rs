@@ -106,7 +106,11 @@ impl Balancer {
     ) -> Self {
         let weights: Box<[u32]> = specs.iter().map(|s| s.weight.max(1)).collect();
         let uniform = weights.windows(2).all(|w| w[0] == w[1]);
-        let table = matches!(algorithm, Algorithm::IpHash | Algorithm::ConsistentHash).then(|| {
+        let table = matches!(
+            algorithm,
+            Algorithm::IpHash | Algorithm::ConsistentHash | Algorithm::FlowHash
+        )
+        .then(|| {
             let ids: Vec<u64> = specs.iter().map(|s| s.id).collect();
             MaglevTable::build(&ids, &weights)
         });

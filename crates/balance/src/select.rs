@@ -34,7 +34,7 @@ pub(crate) fn pick<T>(
             ctx.two_choices(|s, weight| (s.in_flight() + 1) as f64 / weight as f64)
         }
         Algorithm::LeastResponseTime => ctx.least_time(),
-        Algorithm::IpHash | Algorithm::ConsistentHash => ctx.hashed(),
+        Algorithm::IpHash | Algorithm::ConsistentHash | Algorithm::FlowHash => ctx.hashed(),
     }
 }
 

@@ -20,6 +20,20 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// recommends no fewer than 100; HAProxy's default is 100, NGINX's 128.
 pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
 
+/// An L4 TCP connection with no byte moving either way is closed after this long (NLB's
+/// TCP idle timeout).
+pub const DEFAULT_L4_IDLE_TIMEOUT: Duration = Duration::from_secs(350);
+
+/// A UDP flow with no datagram either way is forgotten after this long (NLB's).
+pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Time to receive a ClientHello (SNI rules, `tls` listeners) or a PROXY protocol header on
+/// an L4 listener.
+pub const DEFAULT_CLIENT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// UDP flows one worker of a listener remembers at once.
+pub const DEFAULT_MAX_UDP_FLOWS: usize = 100_000;
+
 /// An upgraded connection (WebSocket) with no byte moving in either direction is closed after
 /// this long. ALB applies its idle timeout (60 s) to WebSocket connections the same way.
 pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -12,6 +12,7 @@ mod document;
 mod duration;
 mod error;
 mod health;
+mod l4;
 mod model;
 mod ops;
 pub mod raw;
@@ -29,6 +30,7 @@ pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,
 };
+pub use l4::{L4ListenerConfig, ProxyProtocolVersion};
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
     ListenerConfig, ListenerName, ListenerProtocol, ProtocolVersion, ServerConfig,

@@ -89,6 +89,11 @@ pub struct ListenerConfig {
     pub request_headers: crate::HeaderRewrite,
     /// Fields rewritten on every response to a client.
     pub response_headers: crate::HeaderRewrite,
+    /// Settings of a `tcp`, `udp`, `tcp_udp` or `tls` listener (`None` for HTTP ones).
+    pub l4: Option<crate::L4ListenerConfig>,
+    /// Upstream load balancers allowed to open connections with a PROXY protocol header
+    /// (v1 or v2); `None`: no header is expected.
+    pub accept_proxy_protocol: Option<Vec<Cidr>>,
 }
 
 /// Protocol of a listener.
@@ -98,6 +103,14 @@ pub enum ListenerProtocol {
     Http,
     /// HTTP/1.1 and HTTP/2 over TLS (ALPN), certificates chosen by SNI.
     Https,
+    /// TCP connections forwarded byte for byte (TLS passed through, chosen by SNI rules).
+    Tcp,
+    /// UDP datagrams forwarded per flow.
+    Udp,
+    /// TCP and UDP on the same port (DNS).
+    TcpUdp,
+    /// TLS terminated with the listener's certificates, then TCP forwarded.
+    Tls,
 }
 
 /// What the client side of an HTTP listener tolerates before Ballast defends itself.
@@ -140,6 +153,8 @@ pub enum Action {
     Redirect(RedirectConfig),
     /// Answer with a fixed response.
     FixedResponse(FixedResponse),
+    /// Close the connection without forwarding it (`tcp` and `tls` listeners).
+    Reject,
 }
 
 /// A forward to several target groups by weight.
@@ -195,6 +210,8 @@ pub struct TargetGroupConfig {
     pub fail_open: bool,
     /// Retries on another target.
     pub retry: RetryConfig,
+    /// The PROXY protocol header sent first on every connection to a target, if any.
+    pub proxy_protocol: Option<crate::ProxyProtocolVersion>,
 }
 
 /// The HTTP version a group speaks to its targets (ALB's protocol version).
@@ -216,6 +233,14 @@ pub enum TargetProtocol {
     Http,
     /// HTTP/1.1 with keep-alive over TLS.
     Https,
+    /// TCP, bytes as they come.
+    Tcp,
+    /// UDP datagrams.
+    Udp,
+    /// TCP and UDP on the same port.
+    TcpUdp,
+    /// TCP with TLS to the targets.
+    Tls,
 }
 
 /// Balancing algorithm of a target group.
@@ -237,6 +262,9 @@ pub enum Algorithm {
     IpHash,
     /// Consistent hashing on a header, cookie or query parameter ([`HashKey`]).
     ConsistentHash,
+    /// Consistent hashing on a connection's 5-tuple (protocol, client and listener
+    /// address and port): the default of L4 groups.
+    FlowHash,
 }
 
 /// Sticky sessions of a target group: a client keeps its target for `duration` after its
@@ -313,7 +341,7 @@ impl TargetConfig {
 
 impl Algorithm {
     /// Every algorithm with its name in the file, for parsing and error messages.
-    pub const ALL: [(Algorithm, &'static str); 8] = [
+    pub const ALL: [(Algorithm, &'static str); 9] = [
         (Algorithm::RoundRobin, "round_robin"),
         (Algorithm::WeightedRandom, "weighted_random"),
         (
@@ -325,6 +353,7 @@ impl Algorithm {
         (Algorithm::RandomTwoChoices, "random_two_choices"),
         (Algorithm::IpHash, "ip_hash"),
         (Algorithm::ConsistentHash, "consistent_hash"),
+        (Algorithm::FlowHash, "flow_hash"),
     ];
 
     /// The name used in the file.

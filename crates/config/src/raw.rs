@@ -105,6 +105,14 @@ pub struct RawListener {
     pub request_headers: Option<RawHeaderRewrite>,
     /// Fields set, added or removed on every response to a client.
     pub response_headers: Option<RawHeaderRewrite>,
+    /// Upstream load balancers (CIDR blocks) whose connections start with a PROXY header.
+    pub accept_proxy_protocol: Option<Vec<String>>,
+    /// L4 listeners: idle time after which a UDP flow is forgotten.
+    pub udp_idle_timeout: Option<String>,
+    /// L4 listeners: time to receive a ClientHello (SNI rules, `tls`) or a PROXY header.
+    pub client_hello_timeout: Option<String>,
+    /// `udp` listeners: most flows remembered at once per worker.
+    pub max_udp_flows: Option<i64>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.
@@ -117,6 +125,8 @@ pub struct RawAction {
     pub redirect: Option<RawRedirect>,
     /// Answer with a fixed response.
     pub fixed_response: Option<RawFixedResponse>,
+    /// `tcp` and `tls` listeners: close the connection.
+    pub reject: Option<bool>,
 }
 
 /// `forward = "GROUP"` or `forward = { groups = [{ name, weight }], stickiness }`.
@@ -192,6 +202,8 @@ pub struct RawTargetGroup {
     pub fail_open: Option<bool>,
     /// Retries of failed requests on another target.
     pub retry: Option<RawRetry>,
+    /// PROXY protocol header sent to targets: `v1` or `v2`.
+    pub proxy_protocol: Option<String>,
 }
 
 /// `health_check = { ... }` of a target group.

@@ -36,6 +36,11 @@ pub struct Conditions {
     pub query: Vec<QueryCondition>,
     /// Client address blocks.
     pub source_ip: Vec<Cidr>,
+    /// TLS server names of a `tcp` listener's connections (exact, or `*.` wildcards), lower
+    /// case.
+    pub sni: Vec<String>,
+    /// ALPN protocols a `tcp` listener's TLS client offers (any may match).
+    pub alpn: Vec<String>,
 }
 
 /// A header that must be present with a value matching one of the globs.

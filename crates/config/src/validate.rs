@@ -19,17 +19,29 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     // Sorted (the keys of a BTreeMap), so a reference is found by binary search: a file of
     // thousands of groups and rules must not take groups × rules comparisons.
     let group_names: Vec<String> = raw.target_groups.keys().cloned().collect();
+    v.group_protocols = raw
+        .target_groups
+        .iter()
+        .map(|(name, g)| (name.clone(), g.protocol.clone().unwrap_or_default()))
+        .collect();
 
     // Over a count limit, the entries are not checked one by one: the point of the limit is
     // that nobody waits for (or reads the errors of) a hundred thousand of them.
     let mut listeners = Vec::new();
     let at = root.key("listeners");
     if v.within(&at, raw.listeners.len(), MAX_LISTENERS, "listeners") {
+        // TCP and UDP ports are apart: a udp listener may share a tcp one's address.
         let mut bound: HashMap<SocketAddr, KeyPath> = HashMap::new();
+        let mut bound_udp: HashMap<SocketAddr, KeyPath> = HashMap::new();
         for (name, listener) in &raw.listeners {
             let path = at.key(name);
             if let Some(listener) = v.listener(&path, name, listener, &group_names) {
-                v.claim_address(&mut bound, listener.bind, &path.key("bind"));
+                if listener.protocol.uses_tcp() {
+                    v.claim_address(&mut bound, listener.bind, &path.key("bind"));
+                }
+                if listener.protocol.uses_udp() {
+                    v.claim_address(&mut bound_udp, listener.bind, &path.key("bind"));
+                }
                 listeners.push(listener);
             }
         }
@@ -73,6 +85,11 @@ struct Validator {
     /// The protocol (`http`/`https`) and port of the listener whose actions are being
     /// checked: a redirect that keeps both and the host and path would loop.
     listener: Option<(&'static str, u16)>,
+    /// The protocol of the listener whose actions are being checked: the groups it forwards
+    /// to must speak one it can carry.
+    listener_protocol: Option<ListenerProtocol>,
+    /// Each group's `protocol` as written (empty when absent: `http`).
+    group_protocols: HashMap<String, String>,
 }
 
 impl Validator {
@@ -164,36 +181,52 @@ impl Validator {
         let protocol = match raw.protocol.as_deref().unwrap_or("http") {
             "http" => Some(ListenerProtocol::Http),
             "https" => Some(ListenerProtocol::Https),
+            "tcp" => Some(ListenerProtocol::Tcp),
+            "udp" => Some(ListenerProtocol::Udp),
+            "tcp_udp" => Some(ListenerProtocol::TcpUdp),
+            "tls" => Some(ListenerProtocol::Tls),
             other => {
                 self.invalid(
                     path.key("protocol"),
                     format!("\"{other}\""),
-                    "\"http\" or \"https\" (tcp, tls and udp are not available yet)",
+                    "\"http\", \"https\", \"tcp\", \"udp\", \"tcp_udp\" or \"tls\"",
                 );
                 None
             }
         };
-        let tls = match (protocol, &raw.tls) {
-            (Some(ListenerProtocol::Https), Some(tls)) => self.listener_tls(&path.key("tls"), tls),
-            (Some(ListenerProtocol::Https), None) => {
+        let terminates = matches!(
+            protocol,
+            Some(ListenerProtocol::Https | ListenerProtocol::Tls)
+        );
+        let tls = match (terminates, &raw.tls) {
+            (true, Some(tls)) => self.listener_tls(&path.key("tls"), tls),
+            (true, None) => {
                 self.invalid(
                     path.key("tls"),
-                    "an https listener without tls",
+                    "a listener that terminates TLS without tls",
                     "tls = { certificates = [{ cert = \"FILE\", key = \"FILE\" }] }",
                 );
                 None
             }
-            (_, Some(_)) => {
+            (false, Some(_)) => {
                 self.invalid(
                     path.key("tls"),
-                    "tls on a listener that is not https",
-                    "protocol = \"https\"",
+                    "tls on a listener that is not https or tls",
+                    "protocol = \"https\" (or \"tls\" for TCP behind TLS)",
                 );
                 None
             }
-            (_, None) => None,
+            (false, None) => None,
         };
-        let tls_ok = protocol != Some(ListenerProtocol::Https) || tls.is_some();
+        let tls_ok = !terminates || tls.is_some();
+        self.listener_protocol = protocol;
+        if let Some(protocol) = protocol.filter(|p| p.is_l4()) {
+            if !tls_ok {
+                return None;
+            }
+            return self.l4_listener(path, name, raw, groups, (protocol, bind, tls));
+        }
+        self.http_listener_keys(path, raw);
         self.listener = Some((
             if protocol == Some(ListenerProtocol::Https) {
                 "https"
@@ -277,7 +310,13 @@ impl Validator {
             raw.response_headers.as_ref(),
             rewrite::Direction::Response,
         );
+        let accept_proxy_protocol = raw
+            .accept_proxy_protocol
+            .as_deref()
+            .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
         Some(ListenerConfig {
+            l4: None,
+            accept_proxy_protocol,
             request_headers,
             response_headers,
             name: ListenerName::from(name),
@@ -336,6 +375,7 @@ impl Validator {
     ) -> Option<GroupName> {
         // `groups` is sorted (see `validate`).
         if groups.binary_search_by(|g| g.as_str().cmp(name)).is_ok() {
+            self.group_fits_listener(path, name);
             return Some(GroupName::from(name));
         }
         self.error(
@@ -346,11 +386,28 @@ impl Validator {
     }
 }
 
+/// The limits of an HTTP listener that sets none.
+fn default_http_limits() -> HttpListenerLimits {
+    HttpListenerLimits {
+        request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
+        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        max_headers: DEFAULT_MAX_HEADERS,
+        max_connections: None,
+        max_requests_per_connection: None,
+        request_timeout: None,
+        http2_max_concurrent_streams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+    }
+}
+
 mod acme;
 mod actions;
 mod balancing;
 mod forward;
 mod group;
+mod l4;
+mod l4_fit;
 mod ops;
 mod rewrite;
 mod rules;

@@ -11,6 +11,9 @@
 //! `h1` at the bottom; then `snapshot`, the decision phase (`decide`), the attempt phase
 //! (`attempt`, `relay`), and the protocol front-ends (`h1`'s connection loop, `h2`, `server`).
 
+// Shared with the L4 data plane, below this crate.
+use ballast_l4::{limits, signal};
+
 mod affinity;
 mod attempt;
 mod buf;
@@ -27,7 +30,6 @@ mod h1;
 mod h2;
 mod head;
 mod ids;
-mod limits;
 mod local;
 mod prior;
 mod relay;
@@ -35,7 +37,6 @@ mod relay_h2;
 mod rewrite;
 mod route;
 mod server;
-mod signal;
 mod snapshot;
 mod sticky;
 #[cfg(test)]

@@ -130,8 +130,9 @@ pub struct TargetGroup {
     /// Its name, for logs.
     pub name: GroupName,
     /// Chooses the target of each request (its round-robin position carries over a
-    /// rebuild, so the next request does not go to target 0 again).
-    pub balancer: Balancer,
+    /// rebuild, so the next request does not go to target 0 again). Shared with the L4
+    /// view of the group.
+    pub balancer: Arc<Balancer>,
     /// What `consistent_hash` hashes.
     pub hash_key: Option<HashKey>,
     /// Ramp-up time of newly healthy targets (the control plane decides who ramps).

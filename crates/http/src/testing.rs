@@ -43,7 +43,12 @@ pub(crate) fn group(name: &str, n: u16, algorithm: Algorithm) -> Arc<TargetGroup
         .collect();
     Arc::new(TargetGroup {
         name: GroupName::from(name),
-        balancer: Balancer::build(algorithm, &specs, BalanceOptions::default(), None),
+        balancer: Arc::new(Balancer::build(
+            algorithm,
+            &specs,
+            BalanceOptions::default(),
+            None,
+        )),
         hash_key: None,
         slow_start: Duration::ZERO,
         stickiness: None,

@@ -31,6 +31,8 @@ pub(crate) const TICK: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Control {
     pub(crate) snapshot: SharedSnapshot,
+    /// The L4 data plane's table, published with each HTTP snapshot.
+    pub(crate) l4: ballast_l4::snapshot::SharedL4,
     pub(crate) workers: usize,
     pub(crate) runtime: tokio::runtime::Handle,
     state: Mutex<ControlState>,
@@ -82,6 +84,7 @@ impl Control {
     ) -> Self {
         Self {
             snapshot,
+            l4: std::sync::Arc::default(),
             workers,
             runtime,
             state: Mutex::new(ControlState {
@@ -134,7 +137,14 @@ impl Control {
             &state.tls,
             &state.telemetry,
         );
-        self.snapshot.store(Arc::new(next));
+        let next = Arc::new(next);
+        self.l4.store(Arc::new(crate::l4::build_l4_snapshot(
+            config,
+            &next,
+            &state.tls,
+            &state.telemetry,
+        )));
+        self.snapshot.store(next);
         self.reconcile_checkers(state);
         crate::acme::reconcile(&mut state.acme, &state.config, &state.tls, &self.runtime);
         state

@@ -11,6 +11,7 @@ mod control;
 mod error;
 mod events;
 mod fds;
+mod l4;
 mod listeners;
 mod reload;
 mod snapshot;
@@ -106,8 +107,13 @@ impl Runtime {
                 .map_err(RuntimeError::Worker)?
         };
         let fds = fds::data_plane_budget();
-        let (serve, workers) =
-            workers::spawn(worker_count, &snapshot, &shutdown, drain_timeout, &fds)?;
+        let (serve, workers) = workers::spawn(
+            worker_count,
+            (&snapshot, &control.l4),
+            &shutdown,
+            drain_timeout,
+            &fds,
+        )?;
         let runtime = Self {
             control,
             serve,
@@ -218,7 +224,7 @@ impl Runtime {
             .listeners
             .iter()
             .find(|l| l.name == bound.name)
-            .map_or("http", |l| if l.tls.is_some() { "https" } else { "http" });
+            .map_or("http", |l| l.protocol.name());
         tracing::info!(listener = %bound.name, addr = %bound.address, protocol, "listener started");
         let copies = bound
             .sockets
@@ -231,11 +237,13 @@ impl Runtime {
                 }
             })
             .collect();
-        self.serve.serve(&bound.name, bound.sockets, &stop);
+        let (name, protocol, address) = (bound.name.clone(), bound.protocol, bound.address);
+        self.serve.serve(bound, &stop);
         state.listeners.push(listeners::RunningListener {
-            name: bound.name,
+            name,
+            protocol,
             requested,
-            address: bound.address,
+            address,
             stop,
             sockets: copies,
         });

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use ballast_config::{Config, ListenerConfig, ListenerName};
+use ballast_config::{Config, ListenerConfig, ListenerName, ListenerProtocol};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::RuntimeError;
@@ -16,8 +16,13 @@ const BACKLOG: i32 = 4096;
 #[derive(Debug)]
 pub(crate) struct BoundListener {
     pub(crate) name: ListenerName,
+    pub(crate) protocol: ListenerProtocol,
     pub(crate) address: SocketAddr,
+    /// TCP sockets (every protocol but `udp`).
     pub(crate) sockets: Vec<std::net::TcpListener>,
+    /// UDP sockets (`udp` and `tcp_udp`), one per worker: the kernel hashes each client's
+    /// datagrams to one of them, so a flow stays on one worker.
+    pub(crate) udp: Vec<std::net::UdpSocket>,
 }
 
 /// Binds one listener once per worker. Port 0 is resolved by the first bind and reused by
@@ -31,17 +36,49 @@ pub(crate) fn bind(
         address: listener.bind,
         reason,
     };
-    let first = bind_one(listener.bind).map_err(error)?;
-    let address = first.local_addr().map_err(error)?;
-    let mut sockets = vec![first];
-    for _ in 1..workers {
-        sockets.push(bind_one(address).map_err(error)?);
+    let mut address = listener.bind;
+    let mut sockets = Vec::new();
+    if listener.protocol.uses_tcp() {
+        let first = bind_one(address).map_err(error)?;
+        address = first.local_addr().map_err(error)?;
+        sockets.push(first);
+        for _ in 1..workers {
+            sockets.push(bind_one(address).map_err(error)?);
+        }
+    }
+    let mut udp = Vec::new();
+    if listener.protocol.uses_udp() {
+        // A tcp_udp listener's port 0 is the port its TCP side got.
+        let first = bind_udp(address).map_err(error)?;
+        address = first.local_addr().map_err(error)?;
+        udp.push(first);
+        for _ in 1..workers {
+            udp.push(bind_udp(address).map_err(error)?);
+        }
     }
     Ok(BoundListener {
         name: listener.name.clone(),
+        protocol: listener.protocol,
         address,
         sockets,
+        udp,
     })
+}
+
+fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
 }
 
 fn bind_one(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -72,7 +109,7 @@ pub(crate) fn diff<'a>(
         .filter(|r| {
             !new.listeners
                 .iter()
-                .any(|l| l.name == r.name && l.bind == r.requested)
+                .any(|l| l.name == r.name && l.bind == r.requested && l.protocol == r.protocol)
         })
         .map(|r| r.name.clone())
         .collect();
@@ -82,7 +119,7 @@ pub(crate) fn diff<'a>(
         .filter(|l| {
             !running
                 .iter()
-                .any(|r| r.name == l.name && r.requested == l.bind)
+                .any(|r| r.name == l.name && r.requested == l.bind && r.protocol == l.protocol)
         })
         .collect();
     (removed, added)
@@ -92,6 +129,8 @@ pub(crate) fn diff<'a>(
 #[derive(Debug)]
 pub(crate) struct RunningListener {
     pub(crate) name: ListenerName,
+    /// Its protocol: a change rebinds it (a udp listener has other sockets).
+    pub(crate) protocol: ListenerProtocol,
     /// The `bind` key as configured (port 0 stays 0, so a reload does not see a change).
     pub(crate) requested: SocketAddr,
     /// The address actually bound.
@@ -122,7 +161,13 @@ pub(crate) fn bind_or_inherit(
     let found = inherited
         .iter()
         .position(|i| *i.name == *listener.name.0 && i.requested == listener.bind);
-    let Some(found) = found else {
+    // Only TCP sockets are handed over; UDP listeners are bound afresh.
+    let Some(found) = found.filter(|_| {
+        listener.protocol == ListenerProtocol::Http
+            || listener.protocol == ListenerProtocol::Https
+            || listener.protocol == ListenerProtocol::Tcp
+            || listener.protocol == ListenerProtocol::Tls
+    }) else {
         return bind(listener, workers);
     };
     let taken = inherited.swap_remove(found);
@@ -143,7 +188,9 @@ pub(crate) fn bind_or_inherit(
     tracing::info!(listener = %listener.name, addr = %address, sockets = taken.sockets.len(), "listener taken over from the previous process");
     Ok(BoundListener {
         name: listener.name.clone(),
+        protocol: listener.protocol,
         address,
         sockets: taken.sockets,
+        udp: Vec::new(),
     })
 }

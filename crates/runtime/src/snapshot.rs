@@ -77,6 +77,7 @@ pub(crate) fn build_snapshot_with(
     let listeners = config
         .listeners
         .iter()
+        .filter(|l| !l.protocol.is_l4())
         .filter_map(|l| {
             let compile = |action: &Action, rule: Option<u32>| {
                 compile_action(action, &target_groups, &l.name, rule, &sticky_key)
@@ -184,6 +185,8 @@ fn compile_action(
             }))
         }
         Action::Redirect(redirect) => RouteAction::Redirect(Arc::new(redirect.clone())),
+        // L4 listeners only (validation keeps it there): they are not in the HTTP table.
+        Action::Reject => return None,
         Action::FixedResponse(fixed) => RouteAction::Fixed(Arc::new(FixedReply {
             status: http::StatusCode::from_u16(fixed.status).ok()?,
             content_type: http::HeaderValue::try_from(fixed.content_type.as_str()).ok()?,
@@ -321,12 +324,12 @@ fn build_group(
         zone_affinity: !config.cross_zone && node_zone.is_some(),
         anomaly_mitigation: config.anomaly_mitigation,
     };
-    let balancer = Balancer::build(
+    let balancer = Arc::new(Balancer::build(
         config.algorithm,
         &specs,
         options,
-        before.map(|b| &b.balancer),
-    );
+        before.map(|b| &*b.balancer),
+    ));
     let retry_budget = match before {
         Some(b) if b.retry == config.retry => Arc::clone(&b.retry_budget),
         _ => Arc::new(RetryBudget::new(

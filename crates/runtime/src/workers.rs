@@ -13,6 +13,8 @@ use ballast_config::ListenerName;
 use ballast_http::{
     serve_listener, BufferPool, FdBudget, ListenerConnections, ListenerTask, SharedSnapshot,
 };
+use ballast_l4::snapshot::SharedL4;
+use ballast_l4::task::L4Task;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,10 +25,21 @@ use crate::error::RuntimeError;
 #[derive(Debug)]
 pub(crate) struct Serve {
     pub(crate) name: ListenerName,
-    pub(crate) socket: std::net::TcpListener,
+    pub(crate) socket: ListenerSocket,
     pub(crate) stop: CancellationToken,
     /// The listener's open connections, one count for all its sockets and workers.
     pub(crate) open: Arc<ListenerConnections>,
+}
+
+/// One socket of a listener, and the data plane that serves it.
+#[derive(Debug)]
+pub(crate) enum ListenerSocket {
+    /// An `http` or `https` listener's.
+    Http(std::net::TcpListener),
+    /// A `tcp`, `tls` or `tcp_udp` listener's TCP socket.
+    L4Tcp(std::net::TcpListener),
+    /// A `udp` or `tcp_udp` listener's UDP socket.
+    Udp(std::net::UdpSocket),
 }
 
 /// The running workers: one command queue each.
@@ -38,17 +51,28 @@ pub(crate) struct Workers {
 impl Workers {
     /// Hands worker `i` socket `i` of a listener. A worker that has exited (shutdown)
     /// drops it, which closes it.
-    pub(crate) fn serve(
-        &self,
-        name: &ListenerName,
-        sockets: Vec<std::net::TcpListener>,
-        stop: &CancellationToken,
-    ) {
+    pub(crate) fn serve(&self, bound: crate::listeners::BoundListener, stop: &CancellationToken) {
         // A listener taken over from a process with more workers has more sockets than
         // there are workers here: every socket must still be served, or the kernel would
         // queue connections on one nobody accepts from.
         let open = ListenerConnections::new();
-        for (i, socket) in sockets.into_iter().enumerate() {
+        let l4 = bound.protocol.is_l4();
+        let name = &bound.name;
+        let tcp = bound.sockets.into_iter().enumerate().map(|(i, s)| {
+            let socket = if l4 {
+                ListenerSocket::L4Tcp(s)
+            } else {
+                ListenerSocket::Http(s)
+            };
+            (i, socket)
+        });
+        // The TCP and the UDP sockets of a tcp_udp listener each go round the workers.
+        let udp = bound
+            .udp
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (i, ListenerSocket::Udp(s)));
+        for (i, socket) in tcp.chain(udp) {
             let queue = &self.queues[i % self.queues.len()];
             let _gone = queue.send(Serve {
                 name: name.clone(),
@@ -63,7 +87,7 @@ impl Workers {
 /// Starts `count` worker threads serving nothing yet.
 pub(crate) fn spawn(
     count: usize,
-    snapshot: &SharedSnapshot,
+    (snapshot, l4): (&SharedSnapshot, &SharedL4),
     shutdown: &CancellationToken,
     drain_timeout: Duration,
     fds: &Arc<FdBudget>,
@@ -78,6 +102,7 @@ pub(crate) fn spawn(
             .build()
             .map_err(RuntimeError::Worker)?;
         let snapshot = Arc::clone(snapshot);
+        let l4 = Arc::clone(l4);
         let shutdown = shutdown.clone();
         let fds = Arc::clone(fds);
         let thread = std::thread::Builder::new()
@@ -86,7 +111,7 @@ pub(crate) fn spawn(
                 runtime.block_on(run_worker(
                     worker,
                     commands,
-                    snapshot,
+                    (snapshot, l4),
                     shutdown,
                     drain_timeout,
                     fds,
@@ -101,7 +126,7 @@ pub(crate) fn spawn(
 async fn run_worker(
     worker: usize,
     mut commands: UnboundedReceiver<Serve>,
-    snapshot: SharedSnapshot,
+    (snapshot, l4): (SharedSnapshot, SharedL4),
     shutdown: CancellationToken,
     drain_timeout: Duration,
     fds: Arc<FdBudget>,
@@ -127,6 +152,33 @@ async fn run_worker(
             stop,
             open,
         } = serve;
+        let socket = match socket {
+            ListenerSocket::Http(socket) => socket,
+            ListenerSocket::L4Tcp(socket) => {
+                let task = l4_task(&name, &l4, worker, stop, &connections, &fds, open);
+                match tokio::net::TcpListener::from_std(socket) {
+                    Ok(listener) => {
+                        accept_loops.spawn(ballast_l4::tcp::serve_tcp(listener, task));
+                    }
+                    Err(error) => {
+                        tracing::error!(listener = %name, worker, %error, "cannot register listener socket")
+                    }
+                }
+                continue;
+            }
+            ListenerSocket::Udp(socket) => {
+                let task = l4_task(&name, &l4, worker, stop, &connections, &fds, open);
+                match tokio::net::UdpSocket::from_std(socket) {
+                    Ok(socket) => {
+                        accept_loops.spawn(ballast_l4::udp::serve_udp(socket, task));
+                    }
+                    Err(error) => {
+                        tracing::error!(listener = %name, worker, %error, "cannot register listener socket")
+                    }
+                }
+                continue;
+            }
+        };
         let listener = match tokio::net::TcpListener::from_std(socket) {
             Ok(listener) => listener,
             Err(error) => {
@@ -162,5 +214,25 @@ async fn run_worker(
             connections = connections.len(),
             "drain timeout elapsed; closing remaining connections"
         );
+    }
+}
+
+fn l4_task(
+    name: &ListenerName,
+    snapshot: &SharedL4,
+    worker: usize,
+    shutdown: CancellationToken,
+    connections: &TaskTracker,
+    fds: &Arc<FdBudget>,
+    open: Arc<ListenerConnections>,
+) -> L4Task {
+    L4Task {
+        name: name.clone(),
+        snapshot: Arc::clone(snapshot),
+        worker,
+        shutdown,
+        connections: connections.clone(),
+        fds: Arc::clone(fds),
+        open,
     }
 }

@@ -225,6 +225,8 @@ pub struct ListenerMetrics {
     pub upgraded_bytes_from_target: Counter,
     /// Times each limit or defence fired, by [`Limit`].
     pub limit_hits: [Counter; Limit::ALL.len()],
+    /// An L4 listener's own counters.
+    pub l4: crate::l4::L4Counters,
 }
 
 /// A per-listener limit or defence against abusive clients.
@@ -245,11 +247,13 @@ pub enum Limit {
     Http2HeaderBlock,
     /// An HTTP/2 stream over `http2_max_concurrent_streams` was refused.
     Http2RefusedStream,
+    /// A UDP flow was forgotten to make room for a new one (`max_udp_flows`).
+    MaxUdpFlows,
 }
 
 impl Limit {
     /// Every limit, in the order of [`ListenerMetrics::limit_hits`].
-    pub const ALL: [Limit; 7] = [
+    pub const ALL: [Limit; 8] = [
         Limit::MaxConnections,
         Limit::MaxRequestsPerConnection,
         Limit::RequestTimeout,
@@ -257,6 +261,7 @@ impl Limit {
         Limit::Http2RapidReset,
         Limit::Http2HeaderBlock,
         Limit::Http2RefusedStream,
+        Limit::MaxUdpFlows,
     ];
 
     /// Its `limit` label.
@@ -269,6 +274,7 @@ impl Limit {
             Limit::Http2RapidReset => "http2_rapid_reset",
             Limit::Http2HeaderBlock => "http2_header_block",
             Limit::Http2RefusedStream => "http2_max_concurrent_streams",
+            Limit::MaxUdpFlows => "max_udp_flows",
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct RawConditions {
     pub query: Option<Vec<RawQueryCondition>>,
     /// Client address blocks (CIDR).
     pub source_ip: Option<Vec<String>>,
+    /// TLS server names (`tcp` listeners): exact names or `*.` wildcards.
+    pub sni: Option<Vec<String>>,
+    /// ALPN protocols offered by the TLS client (`tcp` listeners).
+    pub alpn: Option<Vec<String>>,
 }
 
 /// `{ name = "X-Canary", values = ["1", "yes"] }`.

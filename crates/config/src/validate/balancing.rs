@@ -21,8 +21,16 @@ pub(super) struct Balancing {
 }
 
 impl Validator {
-    pub(super) fn balancing(&mut self, path: &KeyPath, raw: &RawTargetGroup) -> Balancing {
+    /// `l4`: the group is a `tcp`, `udp`, `tcp_udp` or `tls` one (flow hash by default,
+    /// and only the algorithms that choose per connection).
+    pub(super) fn balancing(
+        &mut self,
+        path: &KeyPath,
+        raw: &RawTargetGroup,
+        l4: bool,
+    ) -> Balancing {
         let algorithm = match raw.algorithm.as_deref() {
+            None if l4 => Algorithm::FlowHash,
             None => Algorithm::RoundRobin,
             Some(name) => match Algorithm::ALL.iter().find(|(_, n)| *n == name) {
                 Some((algorithm, _)) => *algorithm,
@@ -40,6 +48,23 @@ impl Validator {
                 }
             },
         };
+        let per_request = matches!(
+            algorithm,
+            Algorithm::ConsistentHash | Algorithm::LeastResponseTime
+        );
+        if l4 && per_request {
+            self.invalid(
+                path.key("algorithm"),
+                format!("\"{}\" on an L4 group", algorithm.name()),
+                "flow_hash, ip_hash, round_robin, weighted_random, least_connections, least_outstanding_requests or random_two_choices (an L4 group has no header to hash and no response time)",
+            );
+        } else if !l4 && algorithm == Algorithm::FlowHash {
+            self.invalid(
+                path.key("algorithm"),
+                "\"flow_hash\" on an http group",
+                "an L4 group (protocol tcp, udp, tcp_udp or tls); http groups hash with ip_hash or consistent_hash",
+            );
+        }
         let hash_key = self.hash_key(path, algorithm, raw.hash_key.as_ref());
         let anomaly_mitigation = raw.anomaly_mitigation.unwrap_or(false);
         if anomaly_mitigation && algorithm != Algorithm::WeightedRandom {

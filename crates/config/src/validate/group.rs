@@ -21,15 +21,23 @@ impl Validator {
         let protocol = match raw.protocol.as_deref().unwrap_or("http") {
             "http" => TargetProtocol::Http,
             "https" => TargetProtocol::Https,
+            "tcp" => TargetProtocol::Tcp,
+            "udp" => TargetProtocol::Udp,
+            "tcp_udp" => TargetProtocol::TcpUdp,
+            "tls" => TargetProtocol::Tls,
             other => {
                 self.invalid(
                     path.key("protocol"),
                     format!("\"{other}\""),
-                    "\"http\" or \"https\"",
+                    "\"http\", \"https\", \"tcp\", \"udp\", \"tcp_udp\" or \"tls\"",
                 );
                 TargetProtocol::Http
             }
         };
+        let l4 = protocol.is_l4();
+        if l4 {
+            self.l4_group_keys(path, raw, protocol);
+        }
         let protocol_version = match raw.protocol_version.as_deref().unwrap_or("http1") {
             "http1" => ProtocolVersion::Http1,
             "http2" => ProtocolVersion::Http2,
@@ -44,19 +52,22 @@ impl Validator {
             }
         };
         let tls = match protocol {
-            TargetProtocol::Https => Some(self.target_tls(&path.key("tls"), raw.tls.as_ref())),
-            TargetProtocol::Http => {
+            TargetProtocol::Https | TargetProtocol::Tls => {
+                Some(self.target_tls(&path.key("tls"), raw.tls.as_ref()))
+            }
+            _ => {
                 if raw.tls.is_some() {
                     self.invalid(
                         path.key("tls"),
-                        "tls on a group that is not https",
-                        "protocol = \"https\"",
+                        "tls on a group that is not https or tls",
+                        "protocol = \"https\" (or \"tls\" for an L4 group)",
                     );
                 }
                 None
             }
         };
-        let balancing = self.balancing(path, raw);
+        let balancing = self.balancing(path, raw, l4);
+        let proxy_protocol = self.proxy_protocol_version(path, raw, protocol);
         let mut targets = Vec::with_capacity(raw.targets.len().min(MAX_TARGETS_PER_GROUP));
         let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
         let listed = &raw.targets;
@@ -127,6 +138,7 @@ impl Validator {
             health_check: raw.health_check.as_ref().and_then(|h| {
                 // A gRPC group's checks ask the standard health service unless told.
                 let default = match protocol_version {
+                    _ if l4 => "tcp",
                     ProtocolVersion::Grpc => "grpc",
                     _ => "http",
                 };
@@ -142,6 +154,7 @@ impl Validator {
             ),
             fail_open: raw.fail_open.unwrap_or(true),
             retry: self.retry(&path.key("retry"), raw.retry.as_ref()),
+            proxy_protocol,
         }
     }
 }

@@ -160,6 +160,8 @@ impl Validator {
             method,
             query,
             source_ip,
+            sni: Vec::new(),
+            alpn: Vec::new(),
         })
     }
 

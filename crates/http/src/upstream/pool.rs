@@ -6,11 +6,11 @@
 //! it was read to the end; one the target closed, or that sat idle too long, is dropped when
 //! next seen.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_queue::{ArrayQueue, SegQueue};
+use ballast_l4::cuts::Cuts;
+use crossbeam_queue::ArrayQueue;
 
 use super::{CutSignal, H2Sender, Upstream};
 
@@ -23,13 +23,8 @@ pub struct ConnPool {
     idle_timeout: Duration,
     enabled: bool,
     /// Every connection to this target that may still be open, so a deregistered target's
-    /// connections can all be cut when its delay is over (in-flight requests included).
-    live: SegQueue<Weak<CutSignal>>,
-    /// Live entries kept before dead ones are swept out.
-    live_limit: usize,
-    /// How many times [`ConnPool::close_all`] ran: a sweep that overlapped one (and held
-    /// entries out of `live` meanwhile) cuts what it held.
-    cuts: AtomicU64,
+    /// connections (L4 flows included) can all be cut when its delay is over.
+    cuts: Arc<Cuts>,
 }
 
 impl ConnPool {
@@ -43,31 +38,25 @@ impl ConnPool {
             h2: (0..workers.max(1)).map(|_| ArrayQueue::new(1)).collect(),
             idle_timeout,
             enabled: max_idle > 0,
-            live: SegQueue::new(),
-            live_limit: 64 + 2 * workers.max(1) * max_idle.min(1024),
-            cuts: AtomicU64::new(0),
+            cuts: Arc::new(Cuts::new(64 + 2 * workers.max(1) * max_idle.min(1024))),
         }
     }
 
     /// Closes every connection to the target now, idle or busy. Requests in flight on them
     /// fail (their clients see the response cut, or 502 before the head).
     pub fn close_all(&self) {
-        self.cuts.fetch_add(1, Ordering::SeqCst);
         for queue in self.per_worker.iter() {
             while queue.pop().is_some() {}
         }
         for queue in self.h2.iter() {
             while queue.pop().is_some() {}
         }
-        self.cut_live();
+        self.cuts.cut_all();
     }
 
-    fn cut_live(&self) {
-        while let Some(signal) = self.live.pop() {
-            if let Some(signal) = signal.upgrade() {
-                signal.raise();
-            }
-        }
+    /// The cut signals of the target's live connections (L4 flows track theirs here too).
+    pub fn cuts(&self) -> &Arc<Cuts> {
+        &self.cuts
     }
 
     /// Number of worker queues this pool was built for.
@@ -77,25 +66,7 @@ impl ConnPool {
 
     /// A cut signal for a new connection, tracked so [`ConnPool::close_all`] reaches it.
     pub(crate) fn track(&self) -> Arc<CutSignal> {
-        if self.live.len() >= self.live_limit {
-            // Sweep closed connections out; connections are made rarely, so this is too.
-            let cuts = self.cuts.load(Ordering::SeqCst);
-            for _ in 0..self.live.len() {
-                match self.live.pop() {
-                    Some(old) if old.strong_count() > 0 => self.live.push(old),
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-            if self.cuts.load(Ordering::SeqCst) != cuts {
-                // A cut ran while this sweep held entries in hand: they were put back
-                // after it emptied the queue, so they are cut now.
-                self.cut_live();
-            }
-        }
-        let signal = Arc::new(CutSignal::default());
-        self.live.push(Arc::downgrade(&signal));
-        signal
+        self.cuts.track()
     }
 
     /// An idle connection that is still open, if any.

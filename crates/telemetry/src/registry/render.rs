@@ -163,6 +163,7 @@ fn listener_families(
             );
         }
     }
+    l4_families(f, listeners);
     f.head(
         "ballast_listener_limit_hits_total",
         "counter",
@@ -305,4 +306,37 @@ fn process_families(f: &mut Families<'_>, registry: &MetricsRegistry, process: &
         &[],
         registry.access_log_dropped.get(),
     );
+}
+
+/// The series only L4 listeners have.
+fn l4_families(f: &mut Families<'_>, listeners: &BTreeMap<String, Arc<ListenerMetrics>>) {
+    let l4: Vec<_> = listeners.iter().filter(|(_, m)| m.l4.is_active()).collect();
+    f.head(
+        "ballast_l4_connections_refused_total",
+        "counter",
+        "L4 connections (and UDP flows) closed without being forwarded, by reason.",
+    );
+    for (name, m) in &l4 {
+        for reason in crate::l4::Refusal::ALL {
+            f.sample(
+                "ballast_l4_connections_refused_total",
+                &[("listener", name), ("reason", reason.as_str())],
+                m.l4.refused[reason as usize].get(),
+            );
+        }
+    }
+    f.head(
+        "ballast_l4_connections_ended_total",
+        "counter",
+        "Forwarded L4 connections that ended, by how they ended.",
+    );
+    for (name, m) in &l4 {
+        for ending in crate::l4::Ending::ALL {
+            f.sample(
+                "ballast_l4_connections_ended_total",
+                &[("listener", name), ("ending", ending.as_str())],
+                m.l4.ended[ending as usize].get(),
+            );
+        }
+    }
 }

@@ -56,13 +56,13 @@ fn https_listeners_and_groups_are_read() {
 fn bad_tls_settings_name_their_key() {
     let f = file();
     let cases = [
-        (listener("https", ""), "listeners.web.tls: invalid value an https listener without tls".to_owned()),
-        (listener("http", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}] }}")), "listeners.web.tls: invalid value tls on a listener that is not https".to_owned()),
+        (listener("https", ""), "listeners.web.tls: invalid value a listener that terminates TLS without tls".to_owned()),
+        (listener("http", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}] }}")), "listeners.web.tls: invalid value tls on a listener that is not https or tls".to_owned()),
         (listener("https", "tls = { certificates = [{ cert = \"/nonexistent.pem\", key = \"/nonexistent.key\" }] }"), "listeners.web.tls.certificates[0].cert: invalid value \"/nonexistent.pem\": expected a readable file".to_owned()),
         (listener("https", "tls = { certificates = [] }"), "listeners.web.tls.certificates: invalid value no certificate".to_owned()),
         (listener("https", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}], policy = \"old\" }}")), "listeners.web.tls.policy: invalid value \"old\": expected one of \"ballast-tls12-2024\"".to_owned()),
         (listener("https", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}], client_certificates = {{ mode = \"verify\" }} }}")), "listeners.web.tls.client_certificates.ca: invalid value no CA bundle".to_owned()),
-        (format!("{}\n[target_groups.b]\ntls = {{ verify = false }}\n", listener("http", "")), "target_groups.b.tls: invalid value tls on a group that is not https".to_owned()),
+        (format!("{}\n[target_groups.b]\ntls = {{ verify = false }}\n", listener("http", "")), "target_groups.b.tls: invalid value tls on a group that is not https or tls".to_owned()),
         (listener("https", &format!("tls = {{ certificates = [{{ cert = \"{f}\", key = \"{f}\" }}, {{ cert = \"{f}\", key = \"{f}\" }}] }}")), format!("listeners.web.tls.certificates[1].cert: certificate file \"{f}\" is already used by listeners.web.tls.certificates[0].cert")),
     ];
     for (text, expected) in cases {

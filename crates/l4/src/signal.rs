@@ -10,25 +10,25 @@ use atomic_waker::AtomicWaker;
 
 /// A flag that wakes its waiter when raised.
 #[derive(Debug, Default)]
-pub(crate) struct Signal {
+pub struct Signal {
     raised: AtomicBool,
     waker: AtomicWaker,
 }
 
 impl Signal {
     /// Raises the flag and wakes the task waiting on it.
-    pub(crate) fn raise(&self) {
+    pub fn raise(&self) {
         self.raised.store(true, Ordering::Release);
         self.waker.wake();
     }
 
     /// Whether it was raised.
-    pub(crate) fn is_raised(&self) -> bool {
+    pub fn is_raised(&self) -> bool {
         self.raised.load(Ordering::Acquire)
     }
 
     /// Ready once raised; otherwise arranges for this task to be woken when it is.
-    pub(crate) fn poll_raised(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub fn poll_raised(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.is_raised() {
             return Poll::Ready(());
         }

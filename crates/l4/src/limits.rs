@@ -17,7 +17,7 @@ pub struct FdBudget {
 
 /// One socket counted against the budget until dropped.
 #[derive(Debug)]
-pub(crate) struct FdSlot(Arc<FdBudget>);
+pub struct FdSlot(Arc<FdBudget>);
 
 impl FdBudget {
     /// A budget of `limit` sockets.
@@ -58,7 +58,7 @@ impl FdBudget {
     }
 
     /// A slot for one more socket, or `None` when the budget is spent.
-    pub(crate) fn acquire(self: &Arc<Self>) -> Option<FdSlot> {
+    pub fn acquire(self: &Arc<Self>) -> Option<FdSlot> {
         let previous = self.open.fetch_add(1, Ordering::Relaxed);
         if previous >= self.limit {
             self.open.fetch_sub(1, Ordering::Relaxed);
@@ -78,7 +78,7 @@ impl Drop for FdSlot {
 /// Whether an I/O error means the process (not the peer) ran out of something: file
 /// descriptors (`EMFILE`, `ENFILE`), kernel memory or socket buffers (`ENOBUFS`,
 /// `ENOMEM`), or local ports (`EADDRNOTAVAIL`).
-pub(crate) fn is_resource_exhaustion(error: &std::io::Error) -> bool {
+pub fn is_resource_exhaustion(error: &std::io::Error) -> bool {
     const EMFILE: i32 = 24;
     const ENFILE: i32 = 23;
     const ENOMEM: i32 = 12;
@@ -131,7 +131,7 @@ pub struct ListenerConnections {
 
 /// One client connection counted on its listener until dropped.
 #[derive(Debug)]
-pub(crate) struct ListenerSlot(Arc<ListenerConnections>);
+pub struct ListenerSlot(Arc<ListenerConnections>);
 
 impl ListenerConnections {
     /// None open yet.
@@ -145,7 +145,7 @@ impl ListenerConnections {
     }
 
     /// A slot for one more connection, or `None` when `max` are open already.
-    pub(crate) fn admit(self: &Arc<Self>, max: Option<usize>) -> Option<ListenerSlot> {
+    pub fn admit(self: &Arc<Self>, max: Option<usize>) -> Option<ListenerSlot> {
         let max = max.unwrap_or(usize::MAX);
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |open| {

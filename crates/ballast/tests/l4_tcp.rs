@@ -1,0 +1,224 @@
+//! TCP listeners through the real binary: echo over many concurrent connections with exact
+//! byte counts, half-close, a target that dies mid-flow, the flow hash, idle timeout, and
+//! connections that outlive a reload and end with their target's deregistration delay.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ballast_testkit::admin::AdminClient as Admin;
+use ballast_testkit::{toml_targets, wait_until, BallastProcess, TcpEcho};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+fn tcp_config(targets: &[std::net::SocketAddr], listener: &str, group: &str) -> String {
+    format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[listeners.db]\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ndefault_action = {{ forward = \"echo\" }}\n{listener}\n\n[target_groups.echo]\nprotocol = \"tcp\"\ntargets = [{}]\n{group}\n",
+        toml_targets(targets)
+    )
+}
+
+/// Sends `payload`, ends the stream, and reads everything back.
+async fn round_trip(addr: std::net::SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.split();
+    let send = async {
+        write.write_all(payload).await.unwrap();
+        write.shutdown().await.unwrap();
+    };
+    let mut back = Vec::new();
+    let receive = read.read_to_end(&mut back);
+    let ((), got) = tokio::join!(send, receive);
+    got.unwrap();
+    back
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_connections_echo_exactly() {
+    let (a, b) = (TcpEcho::spawn().await, TcpEcho::spawn().await);
+    let ballast = BallastProcess::start(bin(), &tcp_config(&[a.addr, b.addr], "", ""));
+    let addr = ballast.addr("db");
+    let mut tasks = Vec::new();
+    for i in 0..1000u32 {
+        tasks.push(tokio::spawn(async move {
+            // Sizes from 1 byte to about 64 KiB, each byte telling its connection apart.
+            let size = 1 + (i as usize * 67) % 65_000;
+            let payload: Vec<u8> = (0..size).map(|j| (i as usize + j) as u8).collect();
+            let back = round_trip(addr, &payload).await;
+            assert_eq!(back.len(), payload.len(), "connection {i}");
+            assert!(back == payload, "connection {i} came back altered");
+            size as u64
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    }
+    let echoed = a.bytes.load(Ordering::SeqCst) + b.bytes.load(Ordering::SeqCst);
+    assert_eq!(echoed, total);
+    let (ca, cb) = (
+        a.connections.load(Ordering::SeqCst),
+        b.connections.load(Ordering::SeqCst),
+    );
+    assert_eq!(ca + cb, 1000);
+    // The flow hash spreads flows (client ports differ) over both targets.
+    assert!(ca > 200 && cb > 200, "{ca} / {cb}");
+    let admin = Admin::new(ballast.admin_addr());
+    let received = admin
+        .metric("ballast_listener_received_bytes_total{listener=\"db\"}")
+        .await;
+    let sent = admin
+        .metric("ballast_listener_sent_bytes_total{listener=\"db\"}")
+        .await;
+    assert_eq!((received as u64, sent as u64), (total, total));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_closed_client_still_gets_its_answer() {
+    let target = TcpEcho::spawn().await;
+    let ballast = BallastProcess::start(bin(), &tcp_config(&[target.addr], "", ""));
+    let mut stream = TcpStream::connect(ballast.addr("db")).await.unwrap();
+    stream.write_all(b"first ").await.unwrap();
+    let mut got = [0u8; 6];
+    stream.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"first ");
+    // The client ends its side; its last bytes still arrive and are answered, and the
+    // target's end reaches the client after the answer.
+    stream.write_all(b"last").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, b"last");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_dies_resets_its_clients_and_new_flows_go_elsewhere() {
+    let (a, b) = (TcpEcho::spawn().await, TcpEcho::spawn().await);
+    let ballast = BallastProcess::start(
+        bin(),
+        &tcp_config(&[a.addr, b.addr], "", "algorithm = \"round_robin\""),
+    );
+    let addr = ballast.addr("db");
+    // Open connections until one is on each target.
+    let mut open = Vec::new();
+    while a.connections.load(Ordering::SeqCst) == 0 || b.connections.load(Ordering::SeqCst) == 0 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        s.read_exact(&mut got).await.unwrap();
+        open.push(s);
+        assert!(open.len() < 50);
+    }
+    a.kill();
+    wait_until("the dead target's connections to be reset", WAIT, || {
+        a.open.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    // Every connection that was on the dead target ends in a reset, not a clean end.
+    let mut resets = 0;
+    let mut alive = 0;
+    for s in &mut open {
+        // The reset may be reported to the write (which then consumes it) or to the read.
+        if let Err(e) = s.write_all(b"more").await {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+            resets += 1;
+            continue;
+        }
+        let mut got = [0u8; 4];
+        match tokio::time::timeout(WAIT, s.read_exact(&mut got))
+            .await
+            .unwrap()
+        {
+            Ok(_) => alive += 1,
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+                resets += 1;
+            }
+        }
+    }
+    assert!(resets >= 1 && alive >= 1, "{resets} reset, {alive} alive");
+    // New connections all reach the living target (a refused connect moves on).
+    for _ in 0..10 {
+        assert_eq!(round_trip(addr, b"again").await, b"again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let target = TcpEcho::spawn().await;
+    let ballast = BallastProcess::start(
+        bin(),
+        &tcp_config(&[target.addr], "idle_timeout = \"1s\"", ""),
+    );
+    let mut stream = TcpStream::connect(ballast.addr("db")).await.unwrap();
+    stream.write_all(b"x").await.unwrap();
+    let mut got = [0u8; 1];
+    stream.read_exact(&mut got).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the idle connection was not closed");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_outlive_a_reload_and_end_with_their_targets_deregistration_delay() {
+    let target = TcpEcho::spawn().await;
+    let config = tcp_config(&[target.addr], "", "deregistration_delay = \"1s\"");
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = Admin::new(ballast.admin_addr());
+    let mut stream = TcpStream::connect(ballast.addr("db")).await.unwrap();
+    stream.write_all(b"one").await.unwrap();
+    let mut got = [0u8; 3];
+    stream.read_exact(&mut got).await.unwrap();
+    // A reload that leaves the listener alone keeps the connection.
+    ballast.rewrite_config(&config.replace(
+        "deregistration_delay = \"1s\"",
+        "deregistration_delay = \"2s\"",
+    ));
+    ballast.signal("HUP");
+    ballast.wait_for_log("configuration reloaded", WAIT);
+    stream.write_all(b"two").await.unwrap();
+    stream.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"two");
+    // Deregistered: no new flow goes to it, and its open one is cut when the delay ends.
+    let reply = admin
+        .delete(&format!(
+            "/api/v1/target-groups/echo/targets/{}",
+            target.addr
+        ))
+        .await;
+    assert!(reply.status < 300, "{reply:?}");
+    stream.write_all(b"3rd").await.unwrap();
+    stream.read_exact(&mut got).await.unwrap();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+    assert!(
+        ended.is_ok(),
+        "the flow was not cut at the end of the delay"
+    );
+    // A group with no target left closes new connections at once.
+    let before = target.connections.load(Ordering::SeqCst);
+    // (The reset may even reach the client before its connect call returns.)
+    if let Ok(mut late) = TcpStream::connect(ballast.addr("db")).await {
+        let _ = late.write_all(b"x").await;
+        let mut nothing = Vec::new();
+        let read = tokio::time::timeout(WAIT, late.read_to_end(&mut nothing))
+            .await
+            .unwrap();
+        assert!(read.is_err() || nothing.is_empty());
+    }
+    let refused =
+        "ballast_l4_connections_refused_total{listener=\"db\",reason=\"Target.NotAvailable\"}";
+    assert!(admin.metric(refused).await >= 1.0);
+    assert_eq!(target.connections.load(Ordering::SeqCst), before);
+}

@@ -1,0 +1,209 @@
+//! Choosing a target for a new L4 connection and opening a connection to it: the group's
+//! balancer picks (the flow hash by default), the connect is bounded by the group's
+//! timeout, a refused or timed-out connect counts against the target (outlier detection)
+//! and moves the connection to another target once, and a PROXY header goes first.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ballast_balance::{stable_hash, InFlight, OpenConnection, PickInput};
+use ballast_config::Algorithm;
+use rustls::pki_types::ServerName;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::limits::{is_resource_exhaustion, FdBudget, FdSlot};
+use crate::proxy_protocol::{self, ProxyAddresses, Tlvs};
+use crate::signal::Signal;
+use crate::snapshot::{L4Group, L4Target};
+use crate::stream::TargetStream;
+
+/// Why no target connection was made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectFailure {
+    /// The group has no target that may take traffic.
+    #[error("no healthy target")]
+    NoTarget,
+    /// Ballast ran out of its own file descriptors or memory (not the target's fault).
+    #[error("out of file descriptors")]
+    Exhausted,
+    /// The target refused, reset or did not answer in time (each tried target).
+    #[error("target {0} failed: {1}")]
+    Target(SocketAddr, std::io::Error),
+}
+
+/// An open connection to a target, with what it holds while it lives.
+#[derive(Debug)]
+pub struct TargetConn {
+    /// The stream (plain or TLS).
+    pub stream: TargetStream,
+    /// Index of the target in its group.
+    pub index: usize,
+    /// Raised when the target's deregistration delay ends.
+    pub cut: Arc<Signal>,
+    /// Time taken to connect (the last attempt's, TLS included).
+    pub connect_time: std::time::Duration,
+    _in_flight: InFlight,
+    _open: OpenConnection,
+    _fd: FdSlot,
+}
+
+/// Who the connection is for, as the balancer and the PROXY header see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Flow<'a> {
+    /// The client (as told by a trusted PROXY header, or the peer).
+    pub client: SocketAddr,
+    /// The address the client connected to.
+    pub local: SocketAddr,
+    /// `true` for UDP (the flow hash's protocol byte).
+    pub udp: bool,
+    /// The TLS server name, when known (sent as a PROXY v2 TLV).
+    pub server_name: Option<&'a str>,
+    /// The ALPN protocol agreed by a `tls` listener (sent as a PROXY v2 TLV).
+    pub alpn: Option<&'a [u8]>,
+}
+
+/// The hash key of a flow for `algorithm`: its 5-tuple for `flow_hash`, the client's IP
+/// address for `ip_hash` (as text, the same key HTTP groups hash), none otherwise.
+pub fn flow_key(algorithm: Algorithm, flow: &Flow<'_>) -> Option<u64> {
+    match algorithm {
+        Algorithm::FlowHash => {
+            let mut bytes = Vec::with_capacity(40);
+            bytes.push(u8::from(flow.udp));
+            push_addr(&mut bytes, flow.client);
+            push_addr(&mut bytes, flow.local);
+            Some(stable_hash(&bytes))
+        }
+        Algorithm::IpHash => Some(stable_hash(flow.client.ip().to_string().as_bytes())),
+        _ => None,
+    }
+}
+
+fn push_addr(bytes: &mut Vec<u8>, addr: SocketAddr) {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
+        std::net::IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+    }
+    bytes.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+/// The index of the target a new flow goes to, or `None` when the group has none.
+pub fn pick(group: &L4Group, flow: &Flow<'_>, exclude: Option<usize>) -> Option<usize> {
+    let input = PickInput {
+        now: Instant::now(),
+        fail_open: group.fail_open,
+        exclude,
+        random: fastrand::u64(..),
+        key: flow_key(group.balancer.algorithm(), flow),
+    };
+    group.balancer.pick(&group.targets, |t| &t.state, &input)
+}
+
+/// Opens a TCP (or TLS, for `tls` groups) connection to a target of `group` and sends the
+/// group's PROXY header. A target that fails is recorded as failing and one other target is
+/// tried.
+pub async fn connect(
+    group: &L4Group,
+    flow: &Flow<'_>,
+    fds: &Arc<FdBudget>,
+) -> Result<TargetConn, ConnectFailure> {
+    let first = pick(group, flow, None).ok_or(ConnectFailure::NoTarget)?;
+    match connect_to(group, first, flow, fds).await {
+        Ok(conn) => Ok(conn),
+        Err(ConnectFailure::Target(address, error)) => {
+            match pick(group, flow, Some(first)).filter(|&i| i != first) {
+                Some(second) => connect_to(group, second, flow, fds).await,
+                None => Err(ConnectFailure::Target(address, error)),
+            }
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn connect_to(
+    group: &L4Group,
+    index: usize,
+    flow: &Flow<'_>,
+    fds: &Arc<FdBudget>,
+) -> Result<TargetConn, ConnectFailure> {
+    let target: &L4Target = &group.targets[index];
+    let fd = fds.acquire().ok_or(ConnectFailure::Exhausted)?;
+    let started = Instant::now();
+    let in_flight = target.state.begin_request();
+    if let Some(m) = &target.metrics {
+        m.requests.inc();
+    }
+    let stream = match open(group, target.address, flow).await {
+        Ok(stream) => stream,
+        Err(Opening::Exhausted) => return Err(ConnectFailure::Exhausted),
+        Err(Opening::Failed(error)) => {
+            target.state.record_outcome(false);
+            if let Some(m) = &target.metrics {
+                m.errors.inc();
+            }
+            return Err(ConnectFailure::Target(target.address, error));
+        }
+    };
+    target.state.record_outcome(true);
+    Ok(TargetConn {
+        stream,
+        index,
+        cut: target.cuts.track(),
+        connect_time: started.elapsed(),
+        _in_flight: in_flight,
+        _open: target.state.open_connection(),
+        _fd: fd,
+    })
+}
+
+enum Opening {
+    Exhausted,
+    Failed(std::io::Error),
+}
+
+async fn open(
+    group: &L4Group,
+    address: SocketAddr,
+    flow: &Flow<'_>,
+) -> Result<TargetStream, Opening> {
+    let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
+    let deadline = tokio::time::Instant::now() + group.connect_timeout;
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) if is_resource_exhaustion(&e) => return Err(Opening::Exhausted),
+        Ok(Err(e)) => return Err(Opening::Failed(e)),
+        Err(_) => return Err(timed_out()),
+    };
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(target_address = %address, %error, "set_nodelay failed");
+    }
+    if let Some(version) = group.proxy_protocol {
+        let mut header = Vec::with_capacity(64);
+        let addresses = ProxyAddresses {
+            source: flow.client,
+            destination: flow.local,
+        };
+        let tlvs = Tlvs {
+            authority: flow.server_name,
+            alpn: flow.alpn,
+        };
+        proxy_protocol::encode(version.into(), &addresses, &tlvs, &mut header);
+        stream.write_all(&header).await.map_err(Opening::Failed)?;
+    }
+    let Some(tls) = &group.tls else {
+        return Ok(TargetStream::Plain(stream));
+    };
+    let name = match &tls.server_name {
+        Some(name) => ServerName::try_from(name.clone()).map_err(|e| {
+            Opening::Failed(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        })?,
+        None => ServerName::IpAddress(address.ip().into()),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.client));
+    match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+        Ok(Ok(stream)) => Ok(TargetStream::Tls(Box::new(stream))),
+        Ok(Err(error)) => Err(Opening::Failed(error)),
+        Err(_) => Err(timed_out()),
+    }
+}

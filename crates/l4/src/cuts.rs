@@ -1,0 +1,87 @@
+//! Every connection to one target that may still be open, so that when a deregistered
+//! target's delay is over all of them can be cut at once, from the control plane's thread,
+//! whichever worker drives them (HTTP keep-alive and upgraded connections, L4 flows).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use crossbeam_queue::SegQueue;
+
+use crate::signal::Signal;
+
+/// The cut signals of one target's live connections.
+#[derive(Debug)]
+pub struct Cuts {
+    live: SegQueue<Weak<Signal>>,
+    /// Live entries kept before dead ones are swept out.
+    live_limit: usize,
+    /// How many times [`Cuts::cut_all`] ran: a sweep that overlapped one (and held entries
+    /// out of `live` meanwhile) cuts what it held.
+    cuts: AtomicU64,
+}
+
+impl Cuts {
+    /// A set that sweeps closed connections out once it holds `live_limit` entries.
+    pub fn new(live_limit: usize) -> Self {
+        Self {
+            live: SegQueue::new(),
+            live_limit: live_limit.max(16),
+            cuts: AtomicU64::new(0),
+        }
+    }
+
+    /// Raises the signal of every connection tracked so far.
+    pub fn cut_all(&self) {
+        self.cuts.fetch_add(1, Ordering::SeqCst);
+        self.cut_live();
+    }
+
+    fn cut_live(&self) {
+        while let Some(signal) = self.live.pop() {
+            if let Some(signal) = signal.upgrade() {
+                signal.raise();
+            }
+        }
+    }
+
+    /// A cut signal for a new connection, tracked so [`Cuts::cut_all`] reaches it.
+    pub fn track(&self) -> Arc<Signal> {
+        if self.live.len() >= self.live_limit {
+            // Sweep closed connections out; connections are made rarely, so this is too.
+            let cuts = self.cuts.load(Ordering::SeqCst);
+            for _ in 0..self.live.len() {
+                match self.live.pop() {
+                    Some(old) if old.strong_count() > 0 => self.live.push(old),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            if self.cuts.load(Ordering::SeqCst) != cuts {
+                // A cut ran while this sweep held entries in hand: they were put back
+                // after it emptied the queue, so they are cut now.
+                self.cut_live();
+            }
+        }
+        let signal = Arc::new(Signal::default());
+        self.live.push(Arc::downgrade(&signal));
+        signal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_reaches_every_live_connection_and_sweeps_keep_the_set_small() {
+        let cuts = Cuts::new(16);
+        let kept: Vec<_> = (0..5).map(|_| cuts.track()).collect();
+        for _ in 0..100 {
+            drop(cuts.track());
+        }
+        assert!(cuts.live.len() <= 32, "{}", cuts.live.len());
+        cuts.cut_all();
+        assert!(kept.iter().all(|s| s.is_raised()));
+        assert!(!cuts.track().is_raised());
+    }
+}

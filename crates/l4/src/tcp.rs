@@ -1,0 +1,322 @@
+//! `tcp` and `tls` listeners: accept, read what must be read before routing (a trusted
+//! PROXY header, the ClientHello when rules route by SNI, the TLS handshake of a `tls`
+//! listener), choose the group and target, and relay the bytes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ballast_config::ListenerProtocol;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::connect::{connect, ConnectFailure, Flow, TargetConn};
+use crate::limits::{is_resource_exhaustion, FdSlot, ListenerSlot};
+use crate::log::{ConnLog, Outcome};
+use crate::prelude::{peek_client_hello, read_proxy_header, Endpoints, PreludeRefusal};
+use crate::relay::{relay, RelayEnding};
+use crate::snapshot::{L4Listener, L4Route};
+use crate::stream::Prefixed;
+use crate::task::L4Task;
+
+/// How long the accept loop pauses when Ballast is out of file descriptors or memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts connections on `listener` until the task's listener stops.
+pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
+    let task = Arc::new(task);
+    let stop = task.shutdown.clone();
+    loop {
+        let Some(slot) = task.fds.acquire() else {
+            tracing::warn!(listener = %task.name, "not accepting: Ballast's file descriptor budget is spent (raise ulimit -n)");
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+            }
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let snapshot = task.snapshot.load();
+                let Some(l) = snapshot.listener(&task.name) else {
+                    continue;
+                };
+                let Some(place) = task.open.admit(l.max_connections) else {
+                    if let Some(m) = &l.metrics {
+                        m.limit_hit(ballast_telemetry::metrics::Limit::MaxConnections);
+                    }
+                    continue;
+                };
+                drop(snapshot);
+                let conn = Conn {
+                    task: Arc::clone(&task),
+                    peer,
+                    _slot: slot,
+                    _place: place,
+                };
+                task.connections.spawn(serve_conn(stream, conn));
+            }
+            Err(error) => {
+                drop(slot);
+                tracing::debug!(listener = %task.name, %error, "accept failed");
+                if is_resource_exhaustion(&error) {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+}
+
+/// One client connection with what it holds while it lives.
+struct Conn {
+    task: Arc<L4Task>,
+    peer: SocketAddr,
+    _slot: FdSlot,
+    _place: ListenerSlot,
+}
+
+async fn serve_conn(mut client: TcpStream, conn: Conn) {
+    let started = Instant::now();
+    let snapshot = conn.task.snapshot.load_full();
+    let Some(listener) = snapshot.listener(&conn.task.name) else {
+        return;
+    };
+    let metrics = listener.metrics.clone();
+    if let Some(m) = &metrics {
+        m.connections.inc();
+        m.connections_active.inc();
+    }
+    let _active = scopeguard(metrics.clone());
+    let local = client.local_addr().unwrap_or(conn.peer);
+    if let Err(error) = client.set_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay failed");
+    }
+    let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
+    let mut prelude = Vec::new();
+    let mut ends = Endpoints {
+        client: conn.peer,
+        local,
+    };
+    if let Some(trusted) = &listener.accept_proxy {
+        if !trusted.iter().any(|c| c.contains(conn.peer.ip())) {
+            return log.refused(Outcome::UntrustedProxy, &metrics);
+        }
+        match read_proxy_header(
+            &mut client,
+            &mut prelude,
+            ends,
+            listener.config.client_hello_timeout,
+        )
+        .await
+        {
+            Ok(told) => ends = told,
+            Err(PreludeRefusal::Proxy(_)) => return log.refused(Outcome::BadProxyHeader, &metrics),
+            Err(PreludeRefusal::Closed) => return log.refused(Outcome::ClientClosed, &metrics),
+        }
+        log.client = ends.client;
+    }
+    match listener.protocol {
+        ListenerProtocol::Tls => {
+            serve_tls(client, prelude, ends, listener, log, &conn).await;
+        }
+        _ => {
+            let mut server_name = None;
+            let mut alpn = Vec::new();
+            if !listener.rules.is_empty() {
+                match peek_client_hello(
+                    &mut client,
+                    &mut prelude,
+                    listener.config.client_hello_timeout,
+                )
+                .await
+                {
+                    Ok(Some(hello)) => {
+                        server_name = hello.server_name;
+                        alpn = hello.alpn;
+                    }
+                    Ok(None) => {}
+                    Err(_) => return log.refused(Outcome::ClientClosed, &metrics),
+                }
+            }
+            let (route, rule) = listener.route(server_name.as_deref(), &alpn);
+            log.rule = rule;
+            log.server_name = server_name.clone();
+            let flow = Flow {
+                client: ends.client,
+                local: ends.local,
+                udp: false,
+                server_name: server_name.as_deref(),
+                alpn: None,
+            };
+            let Some(target) = open_target(route, &flow, &conn, &mut log, listener).await else {
+                return refuse(client, &log);
+            };
+            let idle = listener.config.idle_timeout;
+            drop(snapshot);
+            forward(client, prelude, target, idle, log).await;
+        }
+    }
+}
+
+/// A `tls` listener: the handshake with the listener's certificates, then the plain bytes.
+async fn serve_tls(
+    client: TcpStream,
+    prelude: Vec<u8>,
+    ends: Endpoints,
+    listener: &L4Listener,
+    mut log: ConnLog,
+    conn: &Conn,
+) {
+    let Some(config) = &listener.tls else {
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(config));
+    let handshake = acceptor.accept(Prefixed::new(prelude, client));
+    let tls = match tokio::time::timeout(listener.config.client_hello_timeout, handshake).await {
+        Ok(Ok(tls)) => tls,
+        _ => {
+            if let Some(m) = &listener.metrics {
+                m.tls_handshake_errors.inc();
+            }
+            return log.refused(Outcome::Handshake, &listener.metrics);
+        }
+    };
+    let session = tls.get_ref().1;
+    let server_name = session.server_name().map(str::to_owned);
+    let alpn: Vec<Vec<u8>> = session
+        .alpn_protocol()
+        .map(<[u8]>::to_vec)
+        .into_iter()
+        .collect();
+    let (route, rule) = listener.route(server_name.as_deref(), &alpn);
+    log.rule = rule;
+    log.server_name = server_name.clone();
+    let flow = Flow {
+        client: ends.client,
+        local: ends.local,
+        udp: false,
+        server_name: server_name.as_deref(),
+        alpn: alpn.first().map(Vec::as_slice),
+    };
+    let Some(target) = open_target(route, &flow, conn, &mut log, listener).await else {
+        return;
+    };
+    forward(tls, Vec::new(), target, listener.config.idle_timeout, log).await;
+}
+
+/// The target connection for a routed client, or `None` (logged) when there is none.
+async fn open_target(
+    route: &L4Route,
+    flow: &Flow<'_>,
+    conn: &Conn,
+    log: &mut ConnLog,
+    listener: &L4Listener,
+) -> Option<(TargetConn, Arc<crate::snapshot::L4Group>)> {
+    let group = match route {
+        L4Route::Reject => {
+            log.refused(Outcome::Rejected, &listener.metrics);
+            return None;
+        }
+        L4Route::Forward(group) => Arc::clone(group),
+    };
+    log.group = Some(group.name.clone());
+    if let Some(m) = &group.metrics {
+        m.requests.inc();
+    }
+    match connect(&group, flow, &conn.task.fds).await {
+        Ok(target) => Some((target, group)),
+        Err(failure) => {
+            let outcome = match failure {
+                ConnectFailure::NoTarget => Outcome::NoTarget,
+                ConnectFailure::Exhausted => Outcome::Exhausted,
+                ConnectFailure::Target(address, _) => {
+                    log.target = Some(address);
+                    Outcome::TargetFailed
+                }
+            };
+            log.refused(outcome, &listener.metrics);
+            None
+        }
+    }
+}
+
+/// Closes a client no target takes with a reset, as NLB does, so it does not wait.
+fn refuse(client: TcpStream, _log: &ConnLog) {
+    let _ = client.set_zero_linger();
+}
+
+/// Sends what was read before routing, then relays until the connection ends.
+async fn forward<C>(
+    mut client: C,
+    prelude: Vec<u8>,
+    (mut target, group): (TargetConn, Arc<crate::snapshot::L4Group>),
+    idle: Duration,
+    mut log: ConnLog,
+) where
+    C: AsyncRead + AsyncWrite + Unpin + ResetOnDrop,
+{
+    log.target = group.targets.get(target.index).map(|t| t.address);
+    log.connect_time = Some(target.connect_time);
+    if !prelude.is_empty() {
+        if let Err(_error) = target.stream.write_all(&prelude).await {
+            client.reset();
+            return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
+        }
+    }
+    let cut = Arc::clone(&target.cut);
+    let end = relay(&mut client, &mut target.stream, idle, &cut).await;
+    match end.ending {
+        // A target that reset (or died) is a reset for the client too; a cut target's
+        // connections end the same way at both ends. No FIN first: a FIN would read as a
+        // clean end.
+        RelayEnding::Target | RelayEnding::Cut => {
+            client.reset();
+            let _ = target.stream.tcp().set_zero_linger();
+        }
+        RelayEnding::Client => {
+            let _ = target.stream.tcp().set_zero_linger();
+        }
+        RelayEnding::Closed | RelayEnding::Idle => {
+            let _ = client.shutdown().await;
+        }
+    }
+    log.finished(
+        end.ending,
+        end.from_client + prelude.len() as u64,
+        end.from_target,
+    );
+}
+
+/// A client stream that can be told to end with a reset rather than a FIN.
+trait ResetOnDrop {
+    fn reset(&self);
+}
+
+impl ResetOnDrop for TcpStream {
+    fn reset(&self) {
+        let _ = self.set_zero_linger();
+    }
+}
+
+impl ResetOnDrop for tokio_rustls::server::TlsStream<Prefixed<TcpStream>> {
+    fn reset(&self) {
+        let _ = self.get_ref().0.inner().set_zero_linger();
+    }
+}
+
+/// Decrements the active-connection gauge when the connection ends.
+fn scopeguard(metrics: Option<Arc<ballast_telemetry::metrics::ListenerMetrics>>) -> impl Drop {
+    struct Active(Option<Arc<ballast_telemetry::metrics::ListenerMetrics>>);
+    impl Drop for Active {
+        fn drop(&mut self) {
+            if let Some(m) = &self.0 {
+                m.connections_active.dec();
+            }
+        }
+    }
+    Active(metrics)
+}

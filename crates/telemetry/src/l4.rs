@@ -1,0 +1,115 @@
+//! What an L4 listener counts beyond the common listener counters: connections not
+//! forwarded, by reason, and how forwarded ones ended.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::metrics::Counter;
+
+/// Why an L4 connection (or UDP flow) was not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its source is not in `accept_proxy_protocol`.
+    UntrustedProxy,
+    /// Its PROXY header was malformed, too long or late.
+    BadProxyHeader,
+    /// It closed before sending what routing needed.
+    ClientClosed,
+    /// Its TLS handshake failed or timed out (`tls` listeners).
+    Handshake,
+    /// A `reject` action closed it.
+    Rejected,
+    /// Its group had no target to take it.
+    NoTarget,
+    /// Ballast ran out of file descriptors.
+    Exhausted,
+    /// The target (and the one tried after it) refused or did not answer.
+    TargetFailed,
+}
+
+impl Refusal {
+    /// Every reason, in the order of [`L4Counters::refused`].
+    pub const ALL: [Refusal; 8] = [
+        Refusal::UntrustedProxy,
+        Refusal::BadProxyHeader,
+        Refusal::ClientClosed,
+        Refusal::Handshake,
+        Refusal::Rejected,
+        Refusal::NoTarget,
+        Refusal::Exhausted,
+        Refusal::TargetFailed,
+    ];
+
+    /// The reason as the access log and the `reason` label write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UntrustedProxy => "Client.UntrustedProxy",
+            Self::BadProxyHeader => "Client.BadProxyHeader",
+            Self::ClientClosed => "Client.Closed",
+            Self::Handshake => "Client.TlsHandshake",
+            Self::Rejected => "Listener.Rejected",
+            Self::NoTarget => "Target.NotAvailable",
+            Self::Exhausted => "Ballast.ResourceExhausted",
+            Self::TargetFailed => "Target.ConnectionRefused",
+        }
+    }
+}
+
+/// How a forwarded L4 connection ended, for the `ending` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Both sides ended their streams.
+    Closed,
+    /// Idle for the idle timeout.
+    Idle,
+    /// The client reset or failed.
+    ClientReset,
+    /// The target reset or failed.
+    TargetReset,
+    /// The target's deregistration delay ended.
+    Deregistered,
+}
+
+impl Ending {
+    /// Every ending, in the order of [`L4Counters::ended`].
+    pub const ALL: [Ending; 5] = [
+        Ending::Closed,
+        Ending::Idle,
+        Ending::ClientReset,
+        Ending::TargetReset,
+        Ending::Deregistered,
+    ];
+
+    /// The `ending` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Idle => "idle_timeout",
+            Self::ClientReset => "client_reset",
+            Self::TargetReset => "target_reset",
+            Self::Deregistered => "target_deregistered",
+        }
+    }
+}
+
+/// The L4 counters of one listener.
+#[derive(Debug, Default)]
+pub struct L4Counters {
+    /// Set once the listener is an L4 one: only those have these series.
+    pub active: AtomicBool,
+    /// Connections not forwarded, by [`Refusal`].
+    pub refused: [Counter; Refusal::ALL.len()],
+    /// Forwarded connections that ended, by [`Ending`].
+    pub ended: [Counter; Ending::ALL.len()],
+}
+
+impl L4Counters {
+    /// Marks the listener as L4.
+    pub fn mark(&self) {
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the listener is L4.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+}
