@@ -151,9 +151,7 @@ fn check_record_header(header: &[u8], first: bool) -> Result<(), HelloError> {
         false => HelloError::Malformed(reason),
     };
     if header.first().is_some_and(|&kind| kind != HANDSHAKE_RECORD) {
-        return Err(refuse(
-            "a record other than handshake inside the ClientHello",
-        ));
+        return Err(refuse("non-handshake record inside the ClientHello"));
     }
     // Every TLS version, SSL 3.0 to 1.3, has major version 3 in the record header.
     if header.get(1).is_some_and(|&major| major != 3) {
@@ -189,13 +187,11 @@ fn parse_hello(body: &[u8]) -> Result<ClientHelloInfo, HelloError> {
     let suites = hello.vec16("cipher suites overrun the ClientHello")?;
     if suites.is_empty() || suites.len() % 2 != 0 {
         return Err(HelloError::Malformed(
-            "cipher suite list empty or of odd length",
+            "cipher suites empty or of odd length",
         ));
     }
-    if hello
-        .vec8("compression methods overrun the ClientHello")?
-        .is_empty()
-    {
+    let compression = hello.vec8("compression methods overrun the ClientHello")?;
+    if compression.is_empty() {
         return Err(HelloError::Malformed("no compression method"));
     }
     let mut info = ClientHelloInfo::default();
@@ -230,10 +226,8 @@ fn parse_hello(body: &[u8]) -> Result<ClientHelloInfo, HelloError> {
 /// The server_name extension: a list of (name type, name); the host_name entry is read.
 /// Entries of other types (none is defined) are skipped: all use the same 16-bit length.
 fn server_name(data: &[u8]) -> Result<Option<String>, HelloError> {
-    let mut list = Reader(whole_vec16(
-        data,
-        "server name list does not fill its extension",
-    )?);
+    let list = whole_vec16(data, "server name list does not fill its extension")?;
+    let mut list = Reader(list);
     if list.0.is_empty() {
         return Err(HelloError::Malformed("empty server name list"));
     }
@@ -276,7 +270,8 @@ fn dns_name(name: &[u8]) -> Result<String, HelloError> {
 
 /// The ALPN extension: a non-empty list of non-empty protocol names.
 fn alpn(data: &[u8]) -> Result<Vec<Vec<u8>>, HelloError> {
-    let mut list = Reader(whole_vec16(data, "ALPN list does not fill its extension")?);
+    let list = whole_vec16(data, "ALPN list does not fill its extension")?;
+    let mut list = Reader(list);
     if list.0.is_empty() {
         return Err(HelloError::Malformed("empty ALPN list"));
     }

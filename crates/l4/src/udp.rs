@@ -90,8 +90,9 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 let datagram = &buf[..n];
                 if let Some(flow) = table.get(&client, now) {
                     if !flow.shared.ended.load(Ordering::Relaxed) {
-                        // UDP may drop: a full socket buffer drops this datagram.
-                        let _ = flow.socket.try_send(datagram);
+                        // A send waits only while the socket buffer is full (rare for
+                        // UDP); a failed send drops the datagram, as the network may.
+                        let _ = flow.socket.send(datagram).await;
                         count_in(&task, n);
                         continue;
                     }
@@ -99,7 +100,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 }
                 let Some(local) = local else { continue };
                 let Some(entry) = open_flow(&task, &socket, (client, local), (epoch, now)) else { continue };
-                let _ = entry.socket.try_send(datagram);
+                let _ = entry.socket.send(datagram).await;
                 count_in(&task, n);
                 if let Some((_, evicted)) = table.insert(client, entry, now) {
                     evicted.shared.stop.raise();
@@ -233,7 +234,7 @@ impl Reply {
                 () = tokio::time::sleep(self.idle * 2) => break,
                 received = self.from.recv(&mut buf) => {
                     let Ok(n) = received else { break };
-                    let _ = self.to.try_send_to(&buf[..n], self.client);
+                    let _ = self.to.send_to(&buf[..n], self.client).await;
                     self.shared.from_target.fetch_add(n as u64, Ordering::Relaxed);
                     let now = self.epoch.elapsed().as_millis() as u64;
                     self.shared.last_reply.fetch_max(now, Ordering::Relaxed);

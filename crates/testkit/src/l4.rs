@@ -24,7 +24,8 @@ pub struct TcpEcho {
     pub open: Arc<AtomicUsize>,
     /// Bytes echoed so far.
     pub bytes: Arc<AtomicU64>,
-    /// The first 512 bytes of each connection, in accept order.
+    /// The first 512 bytes of each connection, in accept order (an entry per connection
+    /// from its accept on, filled as bytes arrive).
     pub first_bytes: Arc<Mutex<Vec<Vec<u8>>>>,
     kill: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -98,23 +99,26 @@ impl Drop for TcpEcho {
 
 async fn echo(stream: &mut TcpStream, bytes: &AtomicU64, first: &Mutex<Vec<Vec<u8>>>) {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut recorded = false;
+    let slot = {
+        let mut first = first.lock().unwrap();
+        first.push(Vec::new());
+        first.len() - 1
+    };
     loop {
         let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if !recorded {
-            first.lock().unwrap().push(buf[..n.min(512)].to_vec());
-            recorded = true;
+        {
+            let mut first = first.lock().unwrap();
+            let kept = &mut first[slot];
+            let room = 512usize.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
         }
         if stream.write_all(&buf[..n]).await.is_err() {
             return;
         }
         bytes.fetch_add(n as u64, Ordering::SeqCst);
-    }
-    if !recorded {
-        first.lock().unwrap().push(Vec::new());
     }
     let _ = stream.shutdown().await;
 }

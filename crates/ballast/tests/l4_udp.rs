@@ -1,0 +1,197 @@
+//! UDP listeners through the real binary: flows stuck to one target each, a real DNS server
+//! (dnsmasq) behind a `udp` and a `tcp_udp` listener queried by a real client (dig), the
+//! bounded flow table evicting and counting, and idle flows forgotten.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ballast_testkit::admin::AdminClient as Admin;
+use ballast_testkit::{toml_targets, wait_until, BallastProcess, UdpTagged};
+use tokio::net::UdpSocket;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+fn udp_config(protocol: &str, targets: &[SocketAddr], listener: &str) -> String {
+    format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[listeners.dns]\nbind = \"127.0.0.1:0\"\nprotocol = \"{protocol}\"\ndefault_action = {{ forward = \"dns\" }}\n{listener}\n\n[target_groups.dns]\nprotocol = \"{protocol}\"\ntargets = [{}]\n",
+        toml_targets(targets)
+    )
+}
+
+/// Sends `payload` from `socket` to `to` and returns the reply.
+async fn ask(socket: &UdpSocket, to: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    socket.send_to(payload, to).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+        .await
+        .expect("a reply in time")
+        .unwrap();
+    // Replies come from the listener's own address.
+    assert_eq!(from, to);
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_sticks_to_one_target_and_replies_come_from_the_listener() {
+    let (a, b) = (UdpTagged::spawn("a").await, UdpTagged::spawn("b").await);
+    let ballast = BallastProcess::start(bin(), &udp_config("udp", &[a.addr, b.addr], ""));
+    let addr = ballast.addr("dns");
+    let mut tags = Vec::new();
+    for client in 0..20 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut seen = Vec::new();
+        for i in 0..5 {
+            let payload = format!("c{client}-{i}");
+            let reply = ask(&socket, addr, payload.as_bytes()).await;
+            let (tag, rest) = reply.split_at(2);
+            assert_eq!(rest, payload.as_bytes());
+            seen.push(tag.to_vec());
+        }
+        assert!(
+            seen.iter().all(|t| *t == seen[0]),
+            "client {client} moved: {seen:?}"
+        );
+        tags.push(seen[0].clone());
+    }
+    assert!(tags.contains(&b"a:".to_vec()) && tags.contains(&b"b:".to_vec()));
+    let admin = Admin::new(ballast.admin_addr());
+    assert_eq!(
+        admin
+            .metric("ballast_listener_connections_total{listener=\"dns\"}")
+            .await,
+        20.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_table_is_bounded_and_idle_flows_are_forgotten() {
+    let target = UdpTagged::spawn("t").await;
+    let ballast = BallastProcess::start(
+        bin(),
+        &udp_config(
+            "udp",
+            &[target.addr],
+            "max_udp_flows = 2\nudp_idle_timeout = \"1s\"\n[server]\nworkers = 1",
+        ),
+    );
+    let addr = ballast.addr("dns");
+    let clients =
+        futures_util::future::join_all((0..5).map(|_| UdpSocket::bind("127.0.0.1:0"))).await;
+    for socket in &clients {
+        let socket = socket.as_ref().unwrap();
+        ask(socket, addr, b"x").await;
+    }
+    let admin = Admin::new(ballast.admin_addr());
+    let evicted = "ballast_listener_limit_hits_total{listener=\"dns\",limit=\"max_udp_flows\"}";
+    assert_eq!(admin.metric(evicted).await, 3.0);
+    // Idle for over the timeout: the flow is forgotten, and the next datagram opens a new
+    // one (a new socket toward the target).
+    let first = clients[4].as_ref().unwrap();
+    let peers_before = target.peers.lock().unwrap().len();
+    let active = "ballast_listener_connections_active{listener=\"dns\"}";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while admin.metric(active).await > 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "idle flows were not forgotten"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ask(first, addr, b"again").await;
+    assert_eq!(target.peers.lock().unwrap().len(), peers_before + 1);
+}
+
+/// dnsmasq on a free port of 127.0.0.1, answering `*.example.test` with 192.0.2.7 over UDP
+/// and TCP.
+struct Dnsmasq {
+    port: u16,
+    child: Child,
+}
+
+impl Dnsmasq {
+    fn start() -> Dnsmasq {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("dnsmasq")
+            .args([
+                "--no-daemon",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--no-resolv",
+                "--no-hosts",
+                "--conf-file=/dev/null",
+                "--pid-file=",
+                "--user=root",
+                "--address=/example.test/192.0.2.7",
+            ])
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (Debian's dnsmasq-base; scripts/test.sh installs it)");
+        Dnsmasq { port, child }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `dig @addr NAME +short` (over TCP with `tcp`), or `None` when it got no answer.
+fn dig(addr: SocketAddr, name: &str, tcp: bool) -> Option<String> {
+    let mut command = Command::new("dig");
+    command.arg(format!("@{}", addr.ip())).args([
+        "-p",
+        &addr.port().to_string(),
+        name,
+        "+short",
+        "+time=2",
+        "+tries=1",
+    ]);
+    if tcp {
+        command.arg("+tcp");
+    }
+    let out = command.output().expect("dig (Debian's bind9-dnsutils)");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !text.is_empty() && !text.starts_with(';')).then_some(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_dns_server_answers_through_udp_and_tcp_udp_listeners() {
+    let dns = Dnsmasq::start();
+    let target = SocketAddr::from(([127, 0, 0, 1], dns.port));
+    // dnsmasq is up once it answers directly.
+    wait_until("dnsmasq to answer", WAIT, || {
+        dig(target, "a.example.test", false).is_some()
+    })
+    .await;
+    let udp = BallastProcess::start(bin(), &udp_config("udp", &[target], ""));
+    assert_eq!(
+        dig(udp.addr("dns"), "a.example.test", false).as_deref(),
+        Some("192.0.2.7")
+    );
+    // One port for both, as DNS needs (NLB's TCP_UDP).
+    let both = BallastProcess::start(bin(), &udp_config("tcp_udp", &[target], ""));
+    let addr = both.addr("dns");
+    assert_eq!(
+        dig(addr, "b.example.test", false).as_deref(),
+        Some("192.0.2.7")
+    );
+    assert_eq!(
+        dig(addr, "c.example.test", true).as_deref(),
+        Some("192.0.2.7")
+    );
+}
