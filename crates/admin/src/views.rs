@@ -35,6 +35,8 @@ pub(crate) struct ListenerView {
 pub(crate) struct GroupView<T = TargetView> {
     /// Its name.
     pub(crate) name: String,
+    /// The protocol spoken to its targets (`http`, `https`, `tcp`, `udp`, `tcp_udp`, `tls`).
+    pub(crate) protocol: &'static str,
     /// Its balancing algorithm, as the config spells it.
     pub(crate) algorithm: &'static str,
     /// Whether it has an active health check.
@@ -131,11 +133,7 @@ pub(crate) fn listeners(runtime: &Runtime) -> Vec<ListenerView> {
 }
 
 fn protocol(listener: &ListenerConfig) -> &'static str {
-    if listener.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    }
+    listener.protocol.name()
 }
 
 /// Every target group, in name order.
@@ -148,6 +146,7 @@ pub(crate) fn groups(runtime: &Runtime) -> Vec<GroupView> {
         .iter()
         .map(|g| GroupView {
             name: g.name.to_string(),
+            protocol: g.protocol.name(),
             algorithm: g.algorithm.name(),
             health_check: g.health_check.is_some(),
             settings: document.target_group(&g.name.0).cloned().map(Sparse),
@@ -209,6 +208,7 @@ impl<T> GroupView<T> {
     pub(crate) fn map_targets<U>(self, f: impl FnMut(T) -> U) -> GroupView<U> {
         GroupView {
             name: self.name,
+            protocol: self.protocol,
             algorithm: self.algorithm,
             health_check: self.health_check,
             settings: self.settings,

@@ -7,6 +7,7 @@
 //! the file as written (the admin API, the reload path) hold a [`Document`], which has typed
 //! edits, secret redaction and a typed diff.
 
+mod algorithm;
 pub mod defaults;
 mod document;
 mod duration;

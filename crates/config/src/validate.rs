@@ -198,26 +198,7 @@ impl Validator {
             protocol,
             Some(ListenerProtocol::Https | ListenerProtocol::Tls)
         );
-        let tls = match (terminates, &raw.tls) {
-            (true, Some(tls)) => self.listener_tls(&path.key("tls"), tls),
-            (true, None) => {
-                self.invalid(
-                    path.key("tls"),
-                    "a listener that terminates TLS without tls",
-                    "tls = { certificates = [{ cert = \"FILE\", key = \"FILE\" }] }",
-                );
-                None
-            }
-            (false, Some(_)) => {
-                self.invalid(
-                    path.key("tls"),
-                    "tls on a listener that is not https or tls",
-                    "protocol = \"https\" (or \"tls\" for TCP behind TLS)",
-                );
-                None
-            }
-            (false, None) => None,
-        };
+        let tls = self.listener_tls_if(&path.key("tls"), terminates, raw.tls.as_ref());
         let tls_ok = !terminates || tls.is_some();
         self.listener_protocol = protocol;
         if let Some(protocol) = protocol.filter(|p| p.is_l4()) {
@@ -310,13 +291,16 @@ impl Validator {
             raw.response_headers.as_ref(),
             rewrite::Direction::Response,
         );
-        let accept_proxy_protocol = raw
-            .accept_proxy_protocol
-            .as_deref()
-            .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
+        if raw.accept_proxy_protocol.is_some() {
+            self.invalid(
+                path.key("accept_proxy_protocol"),
+                "accept_proxy_protocol on an http listener",
+                "a tcp, tcp_udp or tls listener (HTTP listeners do not read PROXY headers yet)",
+            );
+        }
         Some(ListenerConfig {
             l4: None,
-            accept_proxy_protocol,
+            accept_proxy_protocol: None,
             request_headers,
             response_headers,
             name: ListenerName::from(name),
@@ -383,21 +367,6 @@ impl Validator {
             unknown_reference("target group", name, groups),
         );
         None
-    }
-}
-
-/// The limits of an HTTP listener that sets none.
-fn default_http_limits() -> HttpListenerLimits {
-    HttpListenerLimits {
-        request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT,
-        idle_timeout: DEFAULT_IDLE_TIMEOUT,
-        upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
-        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-        max_headers: DEFAULT_MAX_HEADERS,
-        max_connections: None,
-        max_requests_per_connection: None,
-        request_timeout: None,
-        http2_max_concurrent_streams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
     }
 }
 

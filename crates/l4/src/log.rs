@@ -65,7 +65,7 @@ impl ConnLog {
     /// The connection was closed before it was forwarded.
     pub fn refused(&self, outcome: Outcome, metrics: &Option<Arc<ListenerMetrics>>) {
         if let Some(m) = metrics {
-            m.l4.refused[outcome as usize].inc();
+            m.l4.refuse(outcome);
         }
         tracing::debug!(listener = %self.listener, client = %self.client, reason = outcome.as_str(), "L4 connection not forwarded");
         let action = if outcome == Outcome::Rejected {
@@ -88,7 +88,7 @@ impl ConnLog {
         if let Some(m) = &self.metrics {
             m.received_bytes.add(from_client);
             m.sent_bytes.add(from_target);
-            m.l4.ended[counted as usize].inc();
+            m.l4.end(counted);
         }
         self.write(reason, from_client, from_target, "forward");
     }

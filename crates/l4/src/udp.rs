@@ -155,7 +155,7 @@ fn open_flow(
     drop(snapshot);
     let Some(index) = pick(&group, &flow, None) else {
         if let Some(m) = &metrics {
-            m.l4.refused[ballast_telemetry::l4::Refusal::NoTarget as usize].inc();
+            m.l4.refuse(ballast_telemetry::l4::Refusal::NoTarget);
         }
         return None;
     };

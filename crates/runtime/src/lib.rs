@@ -15,6 +15,7 @@ mod l4;
 mod listeners;
 mod reload;
 mod snapshot;
+mod sticky_key;
 mod targets;
 mod telemetry;
 mod tls;

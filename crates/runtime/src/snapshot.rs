@@ -12,6 +12,7 @@ use ballast_balance::{
 };
 use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
 
+use crate::sticky_key::sticky_key;
 use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
 use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
@@ -185,8 +186,8 @@ fn compile_action(
             }))
         }
         Action::Redirect(redirect) => RouteAction::Redirect(Arc::new(redirect.clone())),
-        // L4 listeners only (validation keeps it there): they are not in the HTTP table.
-        Action::Reject => return None,
+        Action::Reject => return None, // L4 listeners only: not in the HTTP table
+
         Action::FixedResponse(fixed) => RouteAction::Fixed(Arc::new(FixedReply {
             status: http::StatusCode::from_u16(fixed.status).ok()?,
             content_type: http::HeaderValue::try_from(fixed.content_type.as_str()).ok()?,
@@ -204,40 +205,6 @@ struct GroupContext<'a> {
     sticky_key: &'a StickyKey,
     tls: &'a TlsState,
     metrics: Option<&'a MetricsRegistry>,
-}
-
-/// The key sealing sticky cookies: from the configured secret, or else the previous
-/// build's (so cookies survive a reload), or else random for this process.
-fn sticky_key(config: &Config, previous: Option<&HttpSnapshot>) -> StickyKey {
-    if let Some(secret) = &config.server.stickiness_secret {
-        let key = StickyKey::from_secret(secret.expose().as_bytes());
-        return match previous.and_then(|p| p.sticky_key.as_ref()) {
-            Some(older) => key.rotated_from(older),
-            None => key,
-        };
-    }
-    if let Some(key) = previous.and_then(|p| p.sticky_key.clone()) {
-        return key;
-    }
-    let mut bytes = [0u8; 32];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS randomness: cookies are then only as unguessable as this; log it loudly.
-        tracing::error!("no OS randomness for the sticky-cookie key; set server.stickiness_secret");
-        bytes = fallback_key_bytes();
-    }
-    StickyKey::from_bytes(bytes)
-}
-
-/// Key bytes from std's hasher seeds (themselves from the OS), for when getrandom fails.
-fn fallback_key_bytes() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut bytes = [0u8; 32];
-    for chunk in bytes.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(Instant::now().elapsed().as_nanos());
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-    }
-    bytes
 }
 
 fn build_group(

@@ -1,9 +1,7 @@
 //! What an L4 listener counts beyond the common listener counters: connections not
 //! forwarded, by reason, and how forwarded ones ended.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use crate::metrics::Counter;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Why an L4 connection (or UDP flow) was not forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +94,8 @@ impl Ending {
 pub struct L4Counters {
     /// Set once the listener is an L4 one: only those have these series.
     pub active: AtomicBool,
-    /// Connections not forwarded, by [`Refusal`].
-    pub refused: [Counter; Refusal::ALL.len()],
-    /// Forwarded connections that ended, by [`Ending`].
-    pub ended: [Counter; Ending::ALL.len()],
+    refused: [AtomicU64; Refusal::ALL.len()],
+    ended: [AtomicU64; Ending::ALL.len()],
 }
 
 impl L4Counters {
@@ -111,5 +107,25 @@ impl L4Counters {
     /// Whether the listener is L4.
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection not forwarded.
+    pub fn refuse(&self, reason: Refusal) {
+        self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a forwarded connection that ended.
+    pub fn end(&self, ending: Ending) {
+        self.ended[ending as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections not forwarded for `reason` so far.
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        self.refused[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Forwarded connections that ended as `ending` so far.
+    pub fn ended(&self, ending: Ending) -> u64 {
+        self.ended[ending as usize].load(Ordering::Relaxed)
     }
 }

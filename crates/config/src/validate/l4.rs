@@ -49,7 +49,7 @@ impl Validator {
             self.invalid(
                 path.key("accept_proxy_protocol"),
                 "accept_proxy_protocol on a udp listener",
-                "a tcp, tcp_udp, tls, http or https listener (PROXY headers come on connections)",
+                "a tcp, tcp_udp or tls listener (PROXY headers come on connections)",
             );
         }
         if !protocol.uses_udp() && raw.max_udp_flows.is_some() {
@@ -89,7 +89,7 @@ impl Validator {
             .accept_proxy_protocol
             .as_deref()
             .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
-        let mut limits = super::default_http_limits();
+        let mut limits = default_http_limits();
         limits.max_connections = raw.max_connections.map(|_| {
             self.count(
                 &path.key("max_connections"),
@@ -313,11 +313,11 @@ impl Validator {
                 return None;
             }
         };
-        if matches!(protocol, TargetProtocol::Udp | TargetProtocol::TcpUdp) {
+        if !matches!(protocol, TargetProtocol::Tcp | TargetProtocol::Tls) {
             self.invalid(
                 path.key("proxy_protocol"),
                 format!("proxy_protocol on a {} group", protocol.name()),
-                "a tcp, tls, http or https group (the header opens a connection)",
+                "a tcp or tls group (UDP has no connection to open with it; HTTP groups do not send it yet)",
             );
             return None;
         }
@@ -337,3 +337,21 @@ impl Validator {
         }
     }
 }
+
+/// The limits of an HTTP listener that sets none.
+fn default_http_limits() -> HttpListenerLimits {
+    HttpListenerLimits {
+        request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
+        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        max_headers: DEFAULT_MAX_HEADERS,
+        max_connections: None,
+        max_requests_per_connection: None,
+        request_timeout: None,
+        http2_max_concurrent_streams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+    }
+}
+
+#[cfg(test)]
+mod tests;

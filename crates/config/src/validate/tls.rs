@@ -13,6 +13,36 @@ use crate::tls::{
 use super::Validator;
 
 impl Validator {
+    /// The `tls` table of a listener: required when it terminates TLS (`https`, `tls`),
+    /// refused otherwise.
+    pub(super) fn listener_tls_if(
+        &mut self,
+        path: &KeyPath,
+        terminates: bool,
+        raw: Option<&crate::raw::RawListenerTls>,
+    ) -> Option<ListenerTls> {
+        match (terminates, raw) {
+            (true, Some(tls)) => self.listener_tls(path, tls),
+            (true, None) => {
+                self.invalid(
+                    path.clone(),
+                    "a listener that terminates TLS without tls",
+                    "tls = { certificates = [{ cert = \"FILE\", key = \"FILE\" }] }",
+                );
+                None
+            }
+            (false, Some(_)) => {
+                self.invalid(
+                    path.clone(),
+                    "tls on a listener that is not https or tls",
+                    "protocol = \"https\" (or \"tls\" for TCP behind TLS)",
+                );
+                None
+            }
+            (false, None) => None,
+        }
+    }
+
     pub(super) fn listener_tls(
         &mut self,
         path: &KeyPath,

@@ -321,7 +321,7 @@ fn l4_families(f: &mut Families<'_>, listeners: &BTreeMap<String, Arc<ListenerMe
             f.sample(
                 "ballast_l4_connections_refused_total",
                 &[("listener", name), ("reason", reason.as_str())],
-                m.l4.refused[reason as usize].get(),
+                m.l4.refused(reason),
             );
         }
     }
@@ -335,7 +335,7 @@ fn l4_families(f: &mut Families<'_>, listeners: &BTreeMap<String, Arc<ListenerMe
             f.sample(
                 "ballast_l4_connections_ended_total",
                 &[("listener", name), ("ending", ending.as_str())],
-                m.l4.ended[ending as usize].get(),
+                m.l4.ended(ending),
             );
         }
     }
