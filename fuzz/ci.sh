@@ -30,7 +30,7 @@ if ! [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 SANITIZER=${FUZZ_SANITIZER:-address}
-ALL_TARGETS="request_head response_head chunked_body normalized_path forwarded_for cookie_values traceparent config_loader"
+ALL_TARGETS="request_head response_head chunked_body normalized_path forwarded_for cookie_values traceparent config_loader proxy_header client_hello"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 # One input that runs this long is a hang (the parsers take microseconds per input); far
 # above anything a loaded CI machine could cause.
@@ -69,11 +69,13 @@ LOG_DIR=$FUZZ_DIR/target/fuzz-logs
 mkdir -p "$LOG_DIR"
 
 # Longest input per target: room for the limits each parser enforces (a chunk-size line is
-# cut at 4 KiB, a config file is a few KiB) without slowing the run with huge inputs.
+# cut at 4 KiB, a config file is a few KiB, a ClientHello is given up on past 16 KiB + 20)
+# without slowing the run with huge inputs.
 max_len() {
   case $1 in
     request_head | response_head | chunked_body) echo 8192 ;;
     config_loader) echo 16384 ;;
+    client_hello) echo 17408 ;;
     *) echo 4096 ;;
   esac
 }

@@ -212,3 +212,42 @@ async fn headers_from_untrusted_addresses_or_malformed_ones_close_the_connection
     }
     assert_eq!(target.connections.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_listener_behind_a_load_balancer_reads_its_proxy_header() {
+    let backend = ballast_testkit::Backend::spawn("app").await;
+    let config = ballast_testkit::web_app_config(
+        &[backend.addr],
+        "",
+        "accept_proxy_protocol = [\"127.0.0.0/8\"]\n[admin]\nbind = \"127.0.0.1:0\"",
+        "",
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let mut stream = TcpStream::connect(ballast.addr("web")).await.unwrap();
+    // A v1 header and the request behind it in one write, as a load balancer sends them.
+    stream
+        .write_all(b"PROXY TCP4 203.0.113.9 198.51.100.1 5555 80\r\nGET /who HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = &backend.recorded()[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9");
+    // Without a header the connection is closed before any HTTP, and counted.
+    let mut bare = TcpStream::connect(ballast.addr("web")).await.unwrap();
+    let _ = bare.write_all(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n").await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(WAIT, bare.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert!(read.is_err() || rest.is_empty(), "{rest:?}");
+    assert_eq!(backend.hits(), 1);
+    let admin = Admin::new(ballast.admin_addr());
+    let refused =
+        "ballast_l4_connections_refused_total{listener=\"web\",reason=\"Client.BadProxyHeader\"}";
+    assert_eq!(admin.metric(refused).await, 1.0);
+}

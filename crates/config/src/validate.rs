@@ -291,16 +291,13 @@ impl Validator {
             raw.response_headers.as_ref(),
             rewrite::Direction::Response,
         );
-        if raw.accept_proxy_protocol.is_some() {
-            self.invalid(
-                path.key("accept_proxy_protocol"),
-                "accept_proxy_protocol on an http listener",
-                "a tcp, tcp_udp or tls listener (HTTP listeners do not read PROXY headers yet)",
-            );
-        }
+        let accept_proxy_protocol = raw
+            .accept_proxy_protocol
+            .as_deref()
+            .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
         Some(ListenerConfig {
             l4: None,
-            accept_proxy_protocol: None,
+            accept_proxy_protocol,
             request_headers,
             response_headers,
             name: ListenerName::from(name),

@@ -25,6 +25,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 static ACCEPT_LOG: LogLimiter = LogLimiter::new(1);
 static HANDSHAKE_LOG: LogLimiter = LogLimiter::new(5);
 static LIMIT_LOG: LogLimiter = LogLimiter::new(1);
+static PROXY_LOG: LogLimiter = LogLimiter::new(1);
 
 /// What a worker needs to serve one listener socket.
 #[derive(Debug, Clone)]
@@ -103,8 +104,13 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                 let drain = Arc::new(Signal::default());
                 track(&mut drains, &drain);
                 let routes = task.snapshot.load();
-                let (tls, limits, metrics) = match routes.listener(&task.name) {
-                    Some(l) => (l.tls.clone(), Arc::clone(&l.limits), l.metrics.clone()),
+                let (tls, limits, metrics, accept_proxy) = match routes.listener(&task.name) {
+                    Some(l) => (
+                        l.tls.clone(),
+                        Arc::clone(&l.limits),
+                        l.metrics.clone(),
+                        l.accept_proxy.clone(),
+                    ),
                     None => continue,
                 };
                 drop(routes);
@@ -120,6 +126,20 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                     drop(stream);
                     continue;
                 };
+                if let Some(trusted) = accept_proxy {
+                    let accepted = Accepted {
+                        shared: Arc::clone(&shared),
+                        peer,
+                        metrics,
+                        slot,
+                        place,
+                        limits,
+                        drain,
+                    };
+                    task.connections
+                        .spawn(Box::pin(serve_behind_proxy(stream, accepted, trusted, tls)));
+                    continue;
+                }
                 let ctx = ConnCtx::new(Arc::clone(&shared), peer, metrics, Some(slot), Some(place));
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%error, "set_nodelay failed");
@@ -148,6 +168,63 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
     }
     for drain in drains.iter().filter_map(Weak::upgrade) {
         drain.raise();
+    }
+}
+
+/// A connection accepted on a listener that expects PROXY headers, before its header is read.
+struct Accepted {
+    shared: Arc<ListenerShared>,
+    peer: std::net::SocketAddr,
+    metrics: Option<Arc<ballast_telemetry::metrics::ListenerMetrics>>,
+    slot: ballast_l4::limits::FdSlot,
+    place: ballast_l4::limits::ListenerSlot,
+    limits: Arc<HttpListenerLimits>,
+    drain: Arc<Signal>,
+}
+
+/// A connection from a load balancer in front: its PROXY header names the client (for
+/// `X-Forwarded-For`, `source_ip` rules and the access log), then HTTP (or TLS) follows as
+/// on any connection. From an untrusted address, or with a bad header, it is closed.
+async fn serve_behind_proxy(
+    mut stream: TcpStream,
+    accepted: Accepted,
+    trusted: Arc<[ballast_config::Cidr]>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    use ballast_telemetry::l4::Refusal;
+    let refuse = |reason: Refusal| {
+        if let Some(m) = &accepted.metrics {
+            m.l4.refuse(reason);
+        }
+        if let Some(suppressed) = PROXY_LOG.allow() {
+            tracing::debug!(listener = %accepted.shared.name, peer = %accepted.peer, reason = reason.as_str(), suppressed, "connection closed before HTTP");
+        }
+    };
+    if !trusted.iter().any(|c| c.contains(accepted.peer.ip())) {
+        return refuse(Refusal::UntrustedProxy);
+    }
+    let timeout = accepted.limits.request_header_timeout;
+    let client = match ballast_l4::prelude::consume_proxy_header(&mut stream, timeout).await {
+        Ok(told) => told.map_or(accepted.peer, |a| a.source),
+        Err(ballast_l4::prelude::PreludeRefusal::Closed) => return refuse(Refusal::ClientClosed),
+        Err(_) => return refuse(Refusal::BadProxyHeader),
+    };
+    let Accepted {
+        shared,
+        metrics,
+        slot,
+        place,
+        limits,
+        drain,
+        ..
+    } = accepted;
+    let ctx = ConnCtx::new(shared, client, metrics, Some(slot), Some(place));
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay failed");
+    }
+    match tls {
+        None => crate::h1::serve_h1(H1Conn::new(stream, ctx, limits, drain, true)).await,
+        Some(config) => serve_tls(stream, ctx, config, limits, drain).await,
     }
 }
 

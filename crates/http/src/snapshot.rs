@@ -55,6 +55,9 @@ pub struct ListenerRoutes {
     pub rules: RuleTable<Routed>,
     /// Proxies whose `X-Forwarded-For` is believed for `source_ip` conditions.
     pub trusted_proxies: Vec<Cidr>,
+    /// Load balancers in front whose connections start with a PROXY header (believed for
+    /// the client's address); `None`: no header expected.
+    pub accept_proxy: Option<Arc<[Cidr]>>,
     /// What happens to a request no rule matches.
     pub default_action: Routed,
     /// The listener's counters (stable across reloads; `None` with metrics off).

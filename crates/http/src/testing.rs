@@ -89,6 +89,7 @@ pub(crate) fn routes(
         tls: None,
         rules: RuleTable::build(rules.into_iter().map(|(p, c, a)| (p, c, Routed::plain(a)))),
         trusted_proxies: Vec::new(),
+        accept_proxy: None,
         default_action: Routed::plain(default),
         metrics: None,
         rule_metrics: None,

@@ -1,12 +1,12 @@
 //! The L4 data plane: TCP, UDP and TLS listeners, PROXY protocol, TLS passthrough by SNI.
 //!
-//! Data plane, layer 3 beside `http` (which builds on it). It reads only the
-//! [`L4Snapshot`] it is handed and the `TargetState` atomics of `ballast-balance`; it must
+//! Data plane, layer 2, below `http` (which builds on it). It reads only the
+//! [`snapshot::L4Snapshot`] it is handed and the `TargetState` atomics of `ballast-balance`; it must
 //! not import `health`, `scale`, `runtime` or `admin`.
 //!
 //! Inside, modules only import downwards: the pure parsers and tables (`proxy_protocol`,
 //! `client_hello`, `flow_table`) and the small shared pieces (`signal`, `limits`) at the
-//! bottom; then `snapshot`; then the I/O (`copy`, `tcp`, `udp`).
+//! bottom; then `snapshot`; then the I/O (`relay`, `connect`, `prelude`, `tcp`, `udp`).
 
 pub mod client_hello;
 pub mod connect;

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client_hello::{self, ClientHelloInfo, Peek};
-use crate::proxy_protocol::{self, Parsed};
+use crate::proxy_protocol::{self, Parsed, ProxyAddresses};
 
 /// Why a connection was closed before it was forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,5 +105,49 @@ async fn read_more(
         Ok(Ok(0)) | Ok(Err(_)) => Ok(false),
         Ok(Ok(_)) => Ok(true),
         Err(_) => Err(()),
+    }
+}
+
+/// Reads a PROXY header from a connection that an HTTP listener then serves as it came:
+/// the header is found with `MSG_PEEK` and only its own bytes are consumed, so the request
+/// behind it stays in the socket for the HTTP parser. `Ok(None)`: a `LOCAL` (or `UNKNOWN`)
+/// header, the socket's own addresses apply.
+pub async fn consume_proxy_header(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> Result<Option<ProxyAddresses>, PreludeRefusal> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; proxy_protocol::MAX_HEADER_BYTES];
+    let mut seen = 0;
+    loop {
+        let peeked = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(PreludeRefusal::Closed),
+            Ok(Ok(n)) => n,
+            Err(_) => return Err(PreludeRefusal::Proxy("no PROXY header in time")),
+        };
+        match proxy_protocol::parse(&buf[..peeked]) {
+            Ok(Parsed::Complete {
+                addresses,
+                consumed,
+                ..
+            }) => {
+                // The bytes are in the socket already: this read takes exactly them.
+                stream
+                    .read_exact(&mut buf[..consumed])
+                    .await
+                    .map_err(|_| PreludeRefusal::Closed)?;
+                return Ok(addresses);
+            }
+            Ok(Parsed::Incomplete) if peeked < buf.len() => {
+                // A header split over segments (rare: proxies write it in one): a peek
+                // returns at once while bytes wait, so wait a moment for more.
+                if peeked == seen {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                seen = peeked;
+            }
+            Ok(Parsed::Incomplete) => return Err(PreludeRefusal::Proxy("PROXY header too long")),
+            Err(_) => return Err(PreludeRefusal::Proxy("malformed PROXY header")),
+        }
     }
 }

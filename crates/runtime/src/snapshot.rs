@@ -115,8 +115,16 @@ pub(crate) fn build_snapshot_with(
                 limits: Arc::new(l.limits),
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
+                accept_proxy: l.accept_proxy_protocol.as_deref().map(Arc::from),
                 default_action: routed(compile(&l.default_action, None)?, None),
-                metrics: metrics.map(|m| m.listener(&l.name.0)),
+                metrics: metrics.map(|m| {
+                    let handle = m.listener(&l.name.0);
+                    if l.accept_proxy_protocol.is_some() {
+                        // Its PROXY refusals are counted with the L4 series.
+                        handle.l4.mark();
+                    }
+                    handle
+                }),
                 rule_metrics: metrics
                     .map(|m| m.rules(&l.name.0, l.rules.iter().map(|r| r.priority).collect())),
             })

@@ -49,7 +49,7 @@ impl Validator {
             self.invalid(
                 path.key("accept_proxy_protocol"),
                 "accept_proxy_protocol on a udp listener",
-                "a tcp, tcp_udp or tls listener (PROXY headers come on connections)",
+                "a tcp, tcp_udp, tls, http or https listener (PROXY headers come on connections)",
             );
         }
         if !protocol.uses_udp() && raw.max_udp_flows.is_some() {

@@ -71,7 +71,7 @@ fn http_keys_on_l4_entries_and_l4_keys_on_http_ones_are_refused_by_name() {
         (l4("udp", "accept_proxy_protocol = [\"10.0.0.0/8\"]", "udp", ""), "listeners.db.accept_proxy_protocol: invalid value accept_proxy_protocol on a udp listener"),
         (l4("tcp", "max_udp_flows = 10", "tcp", ""), "listeners.db.max_udp_flows: invalid value max_udp_flows on a tcp listener"),
         (l4("http", "udp_idle_timeout = \"5s\"", "http", ""), "listeners.db.udp_idle_timeout: invalid value udp_idle_timeout on an http listener"),
-        (l4("http", "accept_proxy_protocol = [\"10.0.0.0/8\"]", "http", ""), "listeners.db.accept_proxy_protocol: invalid value accept_proxy_protocol on an http listener"),
+        (l4("http", "accept_proxy_protocol = [\"10.0.0/8\"]", "http", ""), "listeners.db.accept_proxy_protocol[0]: invalid value \"10.0.0/8\""),
         (l4("udp", "", "udp", "proxy_protocol = \"v1\""), "target_groups.db.proxy_protocol: invalid value proxy_protocol on a udp group"),
         (l4("http", "", "http", "proxy_protocol = \"v1\""), "target_groups.db.proxy_protocol: invalid value proxy_protocol on a http group"),
         (l4("tcp", "", "tcp", "proxy_protocol = \"v3\""), "target_groups.db.proxy_protocol: invalid value \"v3\""),
