@@ -19,6 +19,7 @@ pub mod proxy_protocol;
 pub mod relay;
 pub mod signal;
 pub mod snapshot;
+pub mod splice;
 pub mod stream;
 pub mod task;
 pub mod tcp;

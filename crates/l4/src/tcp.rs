@@ -16,7 +16,7 @@ use crate::log::{ConnLog, Outcome};
 use crate::prelude::{peek_client_hello, read_proxy_header, Endpoints, PreludeRefusal};
 use crate::relay::{relay, RelayEnding};
 use crate::snapshot::{L4Listener, L4Route};
-use crate::stream::Prefixed;
+use crate::stream::{Prefixed, TargetStream};
 use crate::task::L4Task;
 
 /// How long the accept loop pauses when Ballast is out of file descriptors or memory.
@@ -157,7 +157,7 @@ async fn serve_conn(mut client: TcpStream, conn: Conn) {
             };
             let idle = listener.config.idle_timeout;
             drop(snapshot);
-            forward(client, prelude, target, idle, log).await;
+            forward_plain(client, prelude, target, idle, log, &conn.task.fds).await;
         }
     }
 }
@@ -249,6 +249,64 @@ fn refuse(client: TcpStream, _log: &ConnLog) {
     let _ = client.set_zero_linger();
 }
 
+/// A plain client to a target: spliced when both sockets are plain TCP (on Linux), else
+/// copied.
+async fn forward_plain(
+    mut client: TcpStream,
+    prelude: Vec<u8>,
+    (mut target, group): (TargetConn, Arc<crate::snapshot::L4Group>),
+    idle: Duration,
+    mut log: ConnLog,
+    fds: &Arc<crate::limits::FdBudget>,
+) {
+    let TargetStream::Plain(tcp) = &mut target.stream else {
+        return forward(client, prelude, (target, group), idle, log).await;
+    };
+    // Two pipes are four descriptors, counted in Ballast's budget; without them, copy.
+    let pipes: Option<Vec<FdSlot>> = (0..4).map(|_| fds.acquire()).collect();
+    if !crate::splice::enabled() || pipes.is_none() {
+        return forward(client, prelude, (target, group), idle, log).await;
+    }
+    log.target = group.targets.get(target.index).map(|t| t.address);
+    log.connect_time = Some(target.connect_time);
+    if !prelude.is_empty() && tcp.write_all(&prelude).await.is_err() {
+        client.reset();
+        return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
+    }
+    let cut = Arc::clone(&target.cut);
+    let end = match crate::splice::splice_relay(&client, tcp, idle, &cut).await {
+        Ok(end) => end,
+        // No pipe to be had (descriptors): the portable copy.
+        Err(_) => relay(&mut client, &mut *tcp, idle, &cut).await,
+    };
+    end_connection(&mut client, tcp, end.ending).await;
+    log.finished(
+        end.ending,
+        end.from_client + prelude.len() as u64,
+        end.from_target,
+    );
+}
+
+/// Ends both sides as the relay's ending asks: resets where a side reset or was cut (a FIN
+/// would read as a clean end), a FIN to the client after a clean close or idle timeout.
+async fn end_connection<C>(client: &mut C, target: &TcpStream, ending: RelayEnding)
+where
+    C: AsyncWrite + Unpin + ResetOnDrop,
+{
+    match ending {
+        RelayEnding::Target | RelayEnding::Cut => {
+            client.reset();
+            let _ = target.set_zero_linger();
+        }
+        RelayEnding::Client => {
+            let _ = target.set_zero_linger();
+        }
+        RelayEnding::Closed | RelayEnding::Idle => {
+            let _ = client.shutdown().await;
+        }
+    }
+}
+
 /// Sends what was read before routing, then relays until the connection ends.
 async fn forward<C>(
     mut client: C,
@@ -269,21 +327,8 @@ async fn forward<C>(
     }
     let cut = Arc::clone(&target.cut);
     let end = relay(&mut client, &mut target.stream, idle, &cut).await;
-    match end.ending {
-        // A target that reset (or died) is a reset for the client too; a cut target's
-        // connections end the same way at both ends. No FIN first: a FIN would read as a
-        // clean end.
-        RelayEnding::Target | RelayEnding::Cut => {
-            client.reset();
-            let _ = target.stream.tcp().set_zero_linger();
-        }
-        RelayEnding::Client => {
-            let _ = target.stream.tcp().set_zero_linger();
-        }
-        RelayEnding::Closed | RelayEnding::Idle => {
-            let _ = client.shutdown().await;
-        }
-    }
+    // A target that reset (or died) is a reset for the client too.
+    end_connection(&mut client, target.stream.tcp(), end.ending).await;
     log.finished(
         end.ending,
         end.from_client + prelude.len() as u64,
