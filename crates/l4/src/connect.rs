@@ -207,3 +207,98 @@ async fn open(
         Err(_) => Err(timed_out()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(client: &str, local: &str, udp: bool) -> Flow<'static> {
+        Flow {
+            client: client.parse().unwrap(),
+            local: local.parse().unwrap(),
+            udp,
+            server_name: None,
+            alpn: None,
+        }
+    }
+
+    #[test]
+    fn the_flow_hash_keys_the_whole_five_tuple_and_ip_hash_the_address_only() {
+        let a = flow("10.0.0.1:40000", "10.0.0.9:443", false);
+        let same = flow("10.0.0.1:40000", "10.0.0.9:443", false);
+        let port = flow("10.0.0.1:40001", "10.0.0.9:443", false);
+        let udp = flow("10.0.0.1:40000", "10.0.0.9:443", true);
+        let listener = flow("10.0.0.1:40000", "10.0.0.9:8443", false);
+        let key = |f: &Flow<'_>| flow_key(Algorithm::FlowHash, f);
+        assert_eq!(key(&a), key(&same));
+        for other in [&port, &udp, &listener] {
+            assert_ne!(key(&a), key(other));
+        }
+        let ip = |f: &Flow<'_>| flow_key(Algorithm::IpHash, f);
+        assert_eq!(ip(&a), ip(&port));
+        assert_eq!(
+            ip(&a),
+            Some(stable_hash(b"10.0.0.1")),
+            "the key HTTP groups hash for the same client"
+        );
+        assert_eq!(flow_key(Algorithm::RoundRobin, &a), None);
+    }
+
+    #[test]
+    fn flows_spread_over_targets_and_a_removed_target_moves_only_its_own() {
+        use ballast_balance::{BalanceOptions, Balancer, TargetSpec};
+        let specs = |n: u64| -> Vec<TargetSpec> {
+            (0..n)
+                .map(|i| TargetSpec {
+                    weight: 1,
+                    local: true,
+                    id: stable_hash(&i.to_le_bytes()),
+                })
+                .collect()
+        };
+        let four = Balancer::build(
+            Algorithm::FlowHash,
+            &specs(4),
+            BalanceOptions::default(),
+            None,
+        );
+        let three = Balancer::build(
+            Algorithm::FlowHash,
+            &specs(3),
+            BalanceOptions::default(),
+            None,
+        );
+        let states: Vec<Arc<ballast_balance::TargetState>> = (0..4)
+            .map(|_| {
+                Arc::new(ballast_balance::TargetState::new(
+                    ballast_balance::HealthState::Healthy,
+                    ballast_balance::HealthReason::None,
+                ))
+            })
+            .collect();
+        let pick = |b: &Balancer, n: usize, port: u16| {
+            let f = flow(&format!("192.0.2.7:{port}"), "10.0.0.9:443", false);
+            let input = PickInput {
+                now: Instant::now(),
+                fail_open: false,
+                exclude: None,
+                random: 0,
+                key: flow_key(Algorithm::FlowHash, &f),
+            };
+            b.pick(&states[..n], |s| s, &input).unwrap()
+        };
+        let mut counts = [0usize; 4];
+        let mut moved = 0;
+        for port in 1000..11000 {
+            let before = pick(&four, 4, port);
+            counts[before] += 1;
+            let after = pick(&three, 3, port);
+            if before != 3 && after != before {
+                moved += 1;
+            }
+        }
+        assert!(counts.iter().all(|&c| c > 2000), "{counts:?}");
+        // Flows of the remaining targets stay where they were (Maglev moves a few).
+        assert!(moved < 1000, "{moved} of ~7500 flows moved");
+    }
+}
