@@ -177,7 +177,7 @@ fn open_flow(
     if let Some(m) = &target.metrics {
         m.requests.inc();
     }
-    let reply = Reply {
+    let reply = ReplyTask {
         from: Arc::clone(&socket),
         to: Arc::clone(listener_socket),
         client,
@@ -205,8 +205,26 @@ fn connected_socket(target: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket)
 }
 
+thread_local! {
+    /// The worker's buffer for replies: read and sent on at once, so that an idle flow
+    /// (most of the 100,000 a table may hold) holds no buffer of its own.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM]);
+}
+
+/// What reading one reply gave.
+enum Reply {
+    /// Sent on to the client, this many bytes.
+    Sent(usize),
+    /// Read, but the listener's socket was not ready to send: a copy to send when it is.
+    Later(Vec<u8>),
+    /// Nothing to read after all.
+    Nothing,
+    /// The target's socket failed.
+    Failed,
+}
+
 /// A flow's task: relays the target's replies to the client until the flow ends.
-struct Reply {
+struct ReplyTask {
     from: Arc<UdpSocket>,
     to: Arc<UdpSocket>,
     client: SocketAddr,
@@ -222,9 +240,8 @@ struct Reply {
     epoch: Instant,
 }
 
-impl Reply {
+impl ReplyTask {
     async fn run(self) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let stop = std::future::poll_fn(|cx| self.shared.stop.poll_raised(cx));
             let cut = std::future::poll_fn(|cx| self.cut.poll_raised(cx));
@@ -232,9 +249,21 @@ impl Reply {
                 () = stop => break,
                 () = cut => break,
                 () = tokio::time::sleep(self.idle * 2) => break,
-                received = self.from.recv(&mut buf) => {
-                    let Ok(n) = received else { break };
-                    let _ = self.to.send_to(&buf[..n], self.client).await;
+                readable = self.from.readable() => {
+                    if readable.is_err() {
+                        break;
+                    }
+                    let n = match self.relay_reply() {
+                        Reply::Sent(n) => n,
+                        Reply::Later(datagram) => {
+                            let _ = self.to.send_to(&datagram, self.client).await;
+                            datagram.len()
+                        }
+                        Reply::Nothing => continue,
+                        // A target that is gone (ICMP port unreachable) ends the flow; the
+                        // client's next datagram opens a new one.
+                        Reply::Failed => break,
+                    };
                     self.shared.from_target.fetch_add(n as u64, Ordering::Relaxed);
                     let now = self.epoch.elapsed().as_millis() as u64;
                     self.shared.last_reply.fetch_max(now, Ordering::Relaxed);
@@ -248,5 +277,25 @@ impl Reply {
         if let Some(m) = &self.metrics {
             m.connections_active.dec();
         }
+    }
+
+    /// Reads one reply into the worker's scratch buffer and sends it on at once.
+    fn relay_reply(&self) -> Reply {
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.borrow_mut();
+            let n = match self.from.try_recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Reply::Nothing,
+                Err(_) => return Reply::Failed,
+            };
+            match self.to.try_send_to(&buf[..n], self.client) {
+                Ok(_) => Reply::Sent(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    Reply::Later(buf[..n].to_vec())
+                }
+                // The client's address cannot be sent to: the datagram is dropped.
+                Err(_) => Reply::Sent(n),
+            }
+        })
     }
 }
