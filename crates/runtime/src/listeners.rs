@@ -66,11 +66,13 @@ pub(crate) fn bind(
 }
 
 fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
+    Ok(reusable(address, Type::DGRAM, Protocol::UDP)?.into())
+}
+
+/// A non-blocking socket bound to `address` with `SO_REUSEPORT` (one per worker), IPv6
+/// sockets IPv6-only.
+fn reusable(address: SocketAddr, kind: Type, protocol: Protocol) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(address), kind, Some(protocol))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     if address.is_ipv6() {
@@ -78,22 +80,11 @@ fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
-    Ok(socket.into())
+    Ok(socket)
 }
 
 fn bind_one(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    if address.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
+    let socket = reusable(address, Type::STREAM, Protocol::TCP)?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
 }

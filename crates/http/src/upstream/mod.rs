@@ -16,7 +16,6 @@ use std::task::{Context, Poll, Waker};
 use ballast_balance::OpenConnection;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::buf::{Buf, BufferPool};
 use crate::limits::FdSlot;
@@ -42,11 +41,8 @@ pub(crate) struct Upstream {
     _fd: FdSlot,
 }
 
-/// The byte stream to a target: plain TCP or TLS.
-enum UpstreamIo {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
+/// The byte stream to a target: plain TCP or TLS (the same type L4 connections use).
+use ballast_l4::stream::TargetStream as UpstreamIo;
 
 /// Cuts a connection from another thread: the control plane raises it when a
 /// deregistered target's delay ends, and the request driving the connection fails at its
@@ -206,47 +202,5 @@ impl std::fmt::Debug for Upstream {
             .field("reused", &self.reused)
             .field("tls", &matches!(self.io, UpstreamIo::Tls(_)))
             .finish_non_exhaustive()
-    }
-}
-
-// === impl UpstreamIo ===
-
-impl AsyncRead for UpstreamIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpstreamIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_flush(cx),
-            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
     }
 }
