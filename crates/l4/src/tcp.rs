@@ -22,13 +22,17 @@ use crate::task::L4Task;
 /// How long the accept loop pauses when Ballast is out of file descriptors or memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+static ACCEPT_LOG: ballast_telemetry::LogLimiter = ballast_telemetry::LogLimiter::new(1);
+
 /// Accepts connections on `listener` until the task's listener stops.
 pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
     let task = Arc::new(task);
     let stop = task.shutdown.clone();
     loop {
         let Some(slot) = task.fds.acquire() else {
-            tracing::warn!(listener = %task.name, "not accepting: Ballast's file descriptor budget is spent (raise ulimit -n)");
+            if let Some(suppressed) = ACCEPT_LOG.allow() {
+                tracing::warn!(listener = %task.name, limit = task.fds.limit(), suppressed, "not accepting: Ballast's file descriptor budget is spent (raise ulimit -n)");
+            }
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
@@ -62,7 +66,9 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
             }
             Err(error) => {
                 drop(slot);
-                tracing::debug!(listener = %task.name, %error, "accept failed");
+                if let Some(suppressed) = ACCEPT_LOG.allow() {
+                    tracing::warn!(listener = %task.name, %error, suppressed, "accept failed");
+                }
                 if is_resource_exhaustion(&error) {
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }

@@ -59,6 +59,13 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 (l.config.max_udp_flows, l.config.udp_idle_timeout)
             })
     };
+    // A listener's counters stay the same handle across reloads: looked up once.
+    let metrics = metrics(&task);
+    let count_in = |n: usize| {
+        if let Some(m) = &metrics {
+            m.received_bytes.add(n as u64);
+        }
+    };
     let mut table: FlowTable<FlowEntry> = FlowTable::new(max_flows);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let sweep_every = (idle / 4).max(Duration::from_millis(10));
@@ -93,7 +100,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                         // A send waits only while the socket buffer is full (rare for
                         // UDP); a failed send drops the datagram, as the network may.
                         let _ = flow.socket.send(datagram).await;
-                        count_in(&task, n);
+                        count_in(n);
                         continue;
                     }
                     table.remove(&client);
@@ -101,10 +108,10 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 let Some(local) = local else { continue };
                 let Some(entry) = open_flow(&task, &socket, (client, local), (epoch, now)) else { continue };
                 let _ = entry.socket.send(datagram).await;
-                count_in(&task, n);
+                count_in(n);
                 if let Some((_, evicted)) = table.insert(client, entry, now) {
                     evicted.shared.stop.raise();
-                    if let Some(m) = metrics(&task) {
+                    if let Some(m) = &metrics {
                         m.limit_hit(Limit::MaxUdpFlows);
                     }
                 }
@@ -121,12 +128,6 @@ fn metrics(task: &L4Task) -> Option<Arc<ListenerMetrics>> {
         .load()
         .listener(&task.name)
         .and_then(|l| l.metrics.clone())
-}
-
-fn count_in(task: &L4Task, n: usize) {
-    if let Some(m) = metrics(task) {
-        m.received_bytes.add(n as u64);
-    }
 }
 
 /// A new flow for `client`: its target picked, a socket connected to it, its reply task
