@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ballast_testkit::admin::AdminClient as Admin;
-use ballast_testkit::{toml_targets, wait_until, BallastProcess, UdpTagged};
+use ballast_testkit::{toml_targets, BallastProcess, UdpTagged};
 use tokio::net::UdpSocket;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -116,12 +116,35 @@ struct Dnsmasq {
 }
 
 impl Dnsmasq {
-    fn start() -> Dnsmasq {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    /// Started and answering; a port another process took meanwhile (dnsmasq then exits)
+    /// is replaced by another.
+    async fn start() -> Dnsmasq {
+        for _ in 0..5 {
+            let mut dns = Dnsmasq::spawn();
+            let target = SocketAddr::from(([127, 0, 0, 1], dns.port));
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while tokio::time::Instant::now() < deadline {
+                if dns.child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if dig(target, "a.example.test", false).is_some() {
+                    return dns;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        panic!("dnsmasq did not start answering");
+    }
+
+    /// dnsmasq on a port free for both UDP and TCP a moment ago.
+    fn spawn() -> Dnsmasq {
+        let port = loop {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = udp.local_addr().unwrap().port();
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        };
         let child = Command::new("dnsmasq")
             .args([
                 "--no-daemon",
@@ -171,13 +194,8 @@ fn dig(addr: SocketAddr, name: &str, tcp: bool) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_dns_server_answers_through_udp_and_tcp_udp_listeners() {
-    let dns = Dnsmasq::start();
+    let dns = Dnsmasq::start().await;
     let target = SocketAddr::from(([127, 0, 0, 1], dns.port));
-    // dnsmasq is up once it answers directly.
-    wait_until("dnsmasq to answer", WAIT, || {
-        dig(target, "a.example.test", false).is_some()
-    })
-    .await;
     let udp = BallastProcess::start(bin(), &udp_config("udp", &[target], ""));
     assert_eq!(
         dig(udp.addr("dns"), "a.example.test", false).as_deref(),
