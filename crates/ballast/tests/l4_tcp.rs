@@ -234,3 +234,20 @@ async fn connections_outlive_a_reload_and_end_with_their_targets_deregistration_
     assert!(admin.metric(refused).await >= 1.0);
     assert_eq!(target.connections.load(Ordering::SeqCst), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_transfer_arrives_whole_and_in_order() {
+    // 16 MiB each way: the relay starts copying and moves to splice(2) once reads fill its
+    // buffer; the bytes must not notice.
+    let target = TcpEcho::spawn().await;
+    let ballast = BallastProcess::start(bin(), &tcp_config(&[target.addr], "", ""));
+    let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+    let back = tokio::time::timeout(
+        Duration::from_secs(60),
+        round_trip(ballast.addr("db"), &payload),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.len(), payload.len());
+    assert!(back == payload, "the bulk transfer came back altered");
+}

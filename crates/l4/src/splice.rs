@@ -1,12 +1,16 @@
-//! The relay of a plain TCP connection on Linux without copying through user space: each
-//! direction moves bytes socket → pipe → socket with splice(2), so the kernel hands pages
-//! over instead of Ballast reading and writing them. Same contract as [`crate::relay`]:
-//! half-close passed on, idle timeout, cut signal, bytes counted each way.
+//! The relay of a plain TCP connection (both sides plain sockets): each direction copies
+//! through a user-space buffer while messages are small, and, on Linux, moves to splice(2)
+//! (socket → pipe → socket, the kernel handing pages over) once it carries bulk: a read that
+//! fills the whole buffer. Small request/response traffic keeps the cheaper copy (a splice
+//! costs two system calls and a pipe per direction); a download or upload stops copying.
+//! Same contract as [`crate::relay`]: half-close passed on, idle timeout, cut signal, bytes
+//! counted each way.
 
 use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,18 +19,38 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::limits::{FdBudget, FdSlot};
 use crate::relay::{RelayEnd, RelayEnding};
 use crate::signal::Signal;
+
+/// The copy buffer of one direction; a read that fills it marks the direction as bulk.
+const BUFFER: usize = 16 * 1024;
 
 /// Bytes asked of the kernel per splice (a pipe holds 64 KiB by default).
 const CHUNK: usize = 64 * 1024;
 
-/// One direction: a pipe and what it holds.
+/// How one direction moves bytes now.
+enum Mode {
+    /// Through a buffer: `buf[start..end]` waits to be written.
+    Copy {
+        buf: Vec<u8>,
+        start: usize,
+        end: usize,
+        /// A read filled the buffer: switch to splice once it is written out.
+        bulk: bool,
+    },
+    /// Through a pipe holding `in_pipe` bytes.
+    Splice {
+        read_end: OwnedFd,
+        write_end: OwnedFd,
+        in_pipe: usize,
+        _fds: [FdSlot; 2],
+    },
+}
+
+/// One direction of the relay.
 struct Pump {
-    read_end: OwnedFd,
-    write_end: OwnedFd,
-    /// Bytes in the pipe, not yet written on.
-    in_pipe: usize,
+    mode: Mode,
     /// The source ended its stream.
     eof: bool,
     /// The end was passed on.
@@ -42,16 +66,61 @@ enum Side {
 }
 
 impl Pump {
-    fn new() -> io::Result<Self> {
-        let (read_end, write_end) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
-        Ok(Self {
-            read_end,
-            write_end,
-            in_pipe: 0,
+    fn new() -> Self {
+        Self {
+            mode: Mode::Copy {
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                bulk: false,
+            },
             eof: false,
             shut: false,
             bytes: 0,
-        })
+        }
+    }
+
+    /// Bytes read and not yet written on.
+    fn pending(&self) -> usize {
+        match &self.mode {
+            Mode::Copy { start, end, .. } => end - start,
+            Mode::Splice { in_pipe, .. } => *in_pipe,
+        }
+    }
+
+    /// A copying direction that saw bulk and has written everything out takes a pipe, when
+    /// splicing is allowed and the descriptors can be had.
+    fn maybe_splice(&mut self, splicing: Option<&Arc<FdBudget>>) {
+        let Mode::Copy { bulk: true, .. } = self.mode else {
+            return;
+        };
+        let Some(fds) = splicing else { return };
+        if self.pending() > 0 {
+            return;
+        }
+        let slots = (fds.acquire(), fds.acquire());
+        let (Some(a), Some(b)) = slots else {
+            // Out of descriptors: keep copying, and stop asking.
+            if let Mode::Copy { bulk, .. } = &mut self.mode {
+                *bulk = false;
+            }
+            return;
+        };
+        match pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC) {
+            Ok((read_end, write_end)) => {
+                self.mode = Mode::Splice {
+                    read_end,
+                    write_end,
+                    in_pipe: 0,
+                    _fds: [a, b],
+                };
+            }
+            Err(_) => {
+                if let Mode::Copy { bulk, .. } = &mut self.mode {
+                    *bulk = false;
+                }
+            }
+        }
     }
 
     /// Moves what it can from `src` to `dst`. `Ready(Ok(moved))` once something moved or
@@ -60,36 +129,27 @@ impl Pump {
         &mut self,
         src: &TcpStream,
         dst: &TcpStream,
+        splicing: Option<&Arc<FdBudget>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<bool, Side>> {
         let mut moved = false;
+        let idle = |moved: bool| {
+            if moved {
+                Poll::Ready(Ok(true))
+            } else {
+                Poll::Pending
+            }
+        };
         loop {
-            if self.in_pipe > 0 {
+            if self.pending() > 0 {
                 match dst.poll_write_ready(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(_)) => return Poll::Ready(Err(Side::Sink)),
-                    Poll::Pending => {
-                        return if moved {
-                            Poll::Ready(Ok(true))
-                        } else {
-                            Poll::Pending
-                        }
-                    }
+                    Poll::Pending => return idle(moved),
                 }
-                let out = dst.try_io(Interest::WRITABLE, || {
-                    splice(
-                        &self.read_end,
-                        None,
-                        dst,
-                        None,
-                        self.in_pipe,
-                        SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
-                    )
-                    .map_err(io::Error::from)
-                });
-                match out {
+                let written = dst.try_io(Interest::WRITABLE, || self.write_out(dst));
+                match written {
                     Ok(n) => {
-                        self.in_pipe -= n;
                         self.bytes += n as u64;
                         moved = true;
                     }
@@ -98,6 +158,7 @@ impl Pump {
                 }
                 continue;
             }
+            self.maybe_splice(splicing);
             if self.eof {
                 if !self.shut {
                     self.shut = true;
@@ -109,48 +170,78 @@ impl Pump {
             match src.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => return Poll::Ready(Err(Side::Source)),
-                Poll::Pending => {
-                    return if moved {
-                        Poll::Ready(Ok(true))
-                    } else {
-                        Poll::Pending
-                    }
-                }
+                Poll::Pending => return idle(moved),
             }
-            let into = src.try_io(Interest::READABLE, || {
-                splice(
-                    src,
-                    None,
-                    &self.write_end,
-                    None,
-                    CHUNK,
-                    SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
-                )
-                .map_err(io::Error::from)
-            });
-            match into {
+            match src.try_io(Interest::READABLE, || self.read_in(src)) {
                 Ok(0) => self.eof = true,
-                Ok(n) => {
-                    self.in_pipe = n;
-                    moved = true;
-                }
+                Ok(_) => moved = true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return Poll::Ready(Err(Side::Source)),
             }
         }
     }
+
+    /// One read from `src` into the buffer or the pipe (which are empty).
+    fn read_in(&mut self, src: &TcpStream) -> io::Result<usize> {
+        match &mut self.mode {
+            Mode::Copy {
+                buf,
+                start,
+                end,
+                bulk,
+            } => {
+                if buf.is_empty() {
+                    *buf = take_buffer();
+                }
+                let n = src.try_read(buf)?;
+                (*start, *end) = (0, n);
+                *bulk |= n == BUFFER;
+                Ok(n)
+            }
+            Mode::Splice {
+                write_end, in_pipe, ..
+            } => {
+                let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+                let n = splice(src, None, &*write_end, None, CHUNK, flags)?;
+                *in_pipe = n;
+                Ok(n)
+            }
+        }
+    }
+
+    /// One write of what is held to `dst`.
+    fn write_out(&mut self, dst: &TcpStream) -> io::Result<usize> {
+        match &mut self.mode {
+            Mode::Copy {
+                buf, start, end, ..
+            } => {
+                let n = dst.try_write(&buf[*start..*end])?;
+                *start += n;
+                Ok(n)
+            }
+            Mode::Splice {
+                read_end, in_pipe, ..
+            } => {
+                let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+                let n = splice(&*read_end, None, dst, None, *in_pipe, flags)?;
+                *in_pipe -= n;
+                Ok(n)
+            }
+        }
+    }
 }
 
-/// Relays between two plain TCP sockets with splice(2). `Err` when the pipes cannot be made
-/// (out of descriptors): the caller then copies instead.
-pub async fn splice_relay(
+/// Relays between two plain TCP sockets until the relay ends. With `splicing` (the budget
+/// its pipes count against), a direction that carries bulk moves to splice(2).
+pub async fn relay_plain(
     client: &TcpStream,
     target: &TcpStream,
     idle: Duration,
     cut: &Signal,
-) -> io::Result<RelayEnd> {
-    let mut up = Pump::new()?;
-    let mut down = Pump::new()?;
+    splicing: Option<&Arc<FdBudget>>,
+) -> RelayEnd {
+    let mut up = Pump::new();
+    let mut down = Pump::new();
     let mut sleep = Box::pin(tokio::time::sleep(idle));
     let mut last = Instant::now();
     let ending = std::future::poll_fn(|cx| loop {
@@ -159,7 +250,7 @@ pub async fn splice_relay(
         }
         let mut moved = false;
         if !up.shut {
-            match up.poll(client, target, cx) {
+            match up.poll(client, target, splicing, cx) {
                 Poll::Ready(Ok(m)) => moved |= m,
                 Poll::Ready(Err(Side::Source)) => return Poll::Ready(RelayEnding::Client),
                 Poll::Ready(Err(Side::Sink)) => return Poll::Ready(RelayEnding::Target),
@@ -167,7 +258,7 @@ pub async fn splice_relay(
             }
         }
         if !down.shut {
-            match down.poll(target, client, cx) {
+            match down.poll(target, client, splicing, cx) {
                 Poll::Ready(Ok(m)) => moved |= m,
                 Poll::Ready(Err(Side::Source)) => return Poll::Ready(RelayEnding::Target),
                 Poll::Ready(Err(Side::Sink)) => return Poll::Ready(RelayEnding::Client),
@@ -181,6 +272,17 @@ pub async fn splice_relay(
             last = Instant::now();
             continue;
         }
+        // Nothing moves: an idle direction gives its copy buffer back to the worker.
+        for pump in [&mut up, &mut down] {
+            if let Mode::Copy {
+                buf, start, end, ..
+            } = &mut pump.mode
+            {
+                if start == end && !buf.is_empty() {
+                    give_back(std::mem::take(buf));
+                }
+            }
+        }
         let due = last + idle;
         if sleep.deadline() != due {
             sleep.as_mut().reset(due);
@@ -191,15 +293,47 @@ pub async fn splice_relay(
         return Poll::Pending;
     })
     .await;
-    Ok(RelayEnd {
+    for pump in [up.mode, down.mode] {
+        if let Mode::Copy { buf, .. } = pump {
+            give_back(buf);
+        }
+    }
+    RelayEnd {
         from_client: up.bytes,
         from_target: down.bytes,
         ending,
-    })
+    }
 }
 
-/// Whether plain TCP connections are relayed with splice(2): yes, unless the environment
-/// sets `BALLAST_L4_COPY=1` (to compare the two paths, or where splice misbehaves).
+thread_local! {
+    /// The worker's spare copy buffers: a connection between messages holds none, and
+    /// taking one back costs neither an allocation nor zeroing.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare buffers a worker keeps.
+const SPARE_BUFFERS: usize = 256;
+
+fn take_buffer() -> Vec<u8> {
+    SPARE
+        .with(|spare| spare.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0; BUFFER])
+}
+
+fn give_back(buf: Vec<u8>) {
+    if buf.len() != BUFFER {
+        return;
+    }
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buf);
+        }
+    });
+}
+
+/// Whether plain TCP connections may splice: yes, unless the environment sets
+/// `BALLAST_L4_COPY=1` (to compare the two paths, or where splice misbehaves).
 pub fn enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ENABLED.get_or_init(|| std::env::var_os("BALLAST_L4_COPY").is_none_or(|v| v != "1"))

@@ -255,8 +255,8 @@ fn refuse(client: TcpStream, _log: &ConnLog) {
     let _ = client.set_zero_linger();
 }
 
-/// A plain client to a target: spliced when both sockets are plain TCP (on Linux), else
-/// copied.
+/// A plain client to a target: when both sockets are plain TCP, the adaptive relay (copy,
+/// then splice for bulk); else the generic copy.
 async fn forward_plain(
     mut client: TcpStream,
     prelude: Vec<u8>,
@@ -268,11 +268,6 @@ async fn forward_plain(
     let TargetStream::Plain(tcp) = &mut target.stream else {
         return forward(client, prelude, (target, group), idle, log).await;
     };
-    // Two pipes are four descriptors, counted in Ballast's budget; without them, copy.
-    let pipes: Option<Vec<FdSlot>> = (0..4).map(|_| fds.acquire()).collect();
-    if !crate::splice::enabled() || pipes.is_none() {
-        return forward(client, prelude, (target, group), idle, log).await;
-    }
     log.target = group.targets.get(target.index).map(|t| t.address);
     log.connect_time = Some(target.connect_time);
     if !prelude.is_empty() && tcp.write_all(&prelude).await.is_err() {
@@ -280,11 +275,8 @@ async fn forward_plain(
         return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
     }
     let cut = Arc::clone(&target.cut);
-    let end = match crate::splice::splice_relay(&client, tcp, idle, &cut).await {
-        Ok(end) => end,
-        // No pipe to be had (descriptors): the portable copy.
-        Err(_) => relay(&mut client, &mut *tcp, idle, &cut).await,
-    };
+    let splicing = crate::splice::enabled().then_some(fds);
+    let end = crate::splice::relay_plain(&client, tcp, idle, &cut, splicing).await;
     end_connection(&mut client, tcp, end.ending).await;
     log.finished(
         end.ending,
