@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustix::pipe::{pipe_with, splice, PipeFlags, SpliceFlags};
-use tokio::io::Interest;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -125,64 +126,55 @@ impl Pump {
 
     /// Moves what it can from `src` to `dst`. `Ready(Ok(moved))` once something moved or
     /// the direction is over; `Pending` when both sockets wait.
+    ///
+    /// Copies go through the halves' `poll_read`/`poll_write`, which note a short read as
+    /// the socket drained (no extra read that only says "would block"); splices go through
+    /// the socket's readiness with `try_io`.
     fn poll(
         &mut self,
-        src: &TcpStream,
-        dst: &TcpStream,
+        src: &mut ReadHalf<'_>,
+        dst: &mut WriteHalf<'_>,
         splicing: Option<&Arc<FdBudget>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<bool, Side>> {
         let mut moved = false;
-        let idle = |moved: bool| {
-            if moved {
-                Poll::Ready(Ok(true))
-            } else {
-                Poll::Pending
-            }
-        };
         loop {
             if self.pending() > 0 {
-                match dst.poll_write_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
+                match self.poll_write_out(dst, cx) {
+                    Poll::Ready(Ok(n)) => {
+                        self.bytes += n as u64;
+                        moved = true;
+                        continue;
+                    }
                     Poll::Ready(Err(_)) => return Poll::Ready(Err(Side::Sink)),
                     Poll::Pending => return idle(moved),
                 }
-                let written = dst.try_io(Interest::WRITABLE, || self.write_out(dst));
-                match written {
-                    Ok(n) => {
-                        self.bytes += n as u64;
-                        moved = true;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Poll::Ready(Err(Side::Sink)),
-                }
-                continue;
             }
             self.maybe_splice(splicing);
             if self.eof {
                 if !self.shut {
                     self.shut = true;
                     // A failed shutdown means the peer is gone; the other direction says how.
-                    let _ = socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write);
+                    let socket = socket2::SockRef::from(dst.as_ref());
+                    let _ = socket.shutdown(std::net::Shutdown::Write);
                 }
                 return Poll::Ready(Ok(moved));
             }
-            match src.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
+            match self.poll_read_in(src, cx) {
+                Poll::Ready(Ok(0)) => self.eof = true,
+                Poll::Ready(Ok(_)) => moved = true,
                 Poll::Ready(Err(_)) => return Poll::Ready(Err(Side::Source)),
                 Poll::Pending => return idle(moved),
-            }
-            match src.try_io(Interest::READABLE, || self.read_in(src)) {
-                Ok(0) => self.eof = true,
-                Ok(_) => moved = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(Err(Side::Source)),
             }
         }
     }
 
     /// One read from `src` into the buffer or the pipe (which are empty).
-    fn read_in(&mut self, src: &TcpStream) -> io::Result<usize> {
+    fn poll_read_in(
+        &mut self,
+        src: &mut ReadHalf<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
         match &mut self.mode {
             Mode::Copy {
                 buf,
@@ -193,55 +185,101 @@ impl Pump {
                 if buf.is_empty() {
                     *buf = take_buffer();
                 }
-                let n = src.try_read(buf)?;
+                let mut read = ReadBuf::new(buf);
+                std::task::ready!(Pin::new(src).poll_read(cx, &mut read))?;
+                let n = read.filled().len();
                 (*start, *end) = (0, n);
                 *bulk |= n == BUFFER;
-                Ok(n)
+                Poll::Ready(Ok(n))
             }
             Mode::Splice {
                 write_end, in_pipe, ..
             } => {
-                let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-                let n = splice(src, None, &*write_end, None, CHUNK, flags)?;
-                *in_pipe = n;
-                Ok(n)
+                let socket: &TcpStream = src.as_ref();
+                loop {
+                    std::task::ready!(socket.poll_read_ready(cx))?;
+                    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+                    let spliced = socket.try_io(Interest::READABLE, || {
+                        splice(socket, None, &*write_end, None, CHUNK, flags)
+                            .map_err(io::Error::from)
+                    });
+                    match spliced {
+                        Ok(n) => {
+                            *in_pipe = n;
+                            return Poll::Ready(Ok(n));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
             }
         }
     }
 
     /// One write of what is held to `dst`.
-    fn write_out(&mut self, dst: &TcpStream) -> io::Result<usize> {
+    fn poll_write_out(
+        &mut self,
+        dst: &mut WriteHalf<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
         match &mut self.mode {
             Mode::Copy {
                 buf, start, end, ..
             } => {
-                let n = dst.try_write(&buf[*start..*end])?;
+                let n = std::task::ready!(Pin::new(dst).poll_write(cx, &buf[*start..*end]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
                 *start += n;
-                Ok(n)
+                Poll::Ready(Ok(n))
             }
             Mode::Splice {
                 read_end, in_pipe, ..
             } => {
-                let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-                let n = splice(&*read_end, None, dst, None, *in_pipe, flags)?;
-                *in_pipe -= n;
-                Ok(n)
+                let socket: &TcpStream = dst.as_ref();
+                loop {
+                    std::task::ready!(socket.poll_write_ready(cx))?;
+                    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+                    let spliced = socket.try_io(Interest::WRITABLE, || {
+                        splice(&*read_end, None, socket, None, *in_pipe, flags)
+                            .map_err(io::Error::from)
+                    });
+                    match spliced {
+                        Ok(n) => {
+                            *in_pipe -= n;
+                            return Poll::Ready(Ok(n));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
             }
         }
+    }
+}
+
+/// `Ready` when something moved, else `Pending` (the wakers are registered).
+fn idle(moved: bool) -> Poll<Result<bool, Side>> {
+    if moved {
+        Poll::Ready(Ok(true))
+    } else {
+        Poll::Pending
     }
 }
 
 /// Relays between two plain TCP sockets until the relay ends. With `splicing` (the budget
 /// its pipes count against), a direction that carries bulk moves to splice(2).
 pub async fn relay_plain(
-    client: &TcpStream,
-    target: &TcpStream,
+    client: &mut TcpStream,
+    target: &mut TcpStream,
     idle: Duration,
     cut: &Signal,
     splicing: Option<&Arc<FdBudget>>,
 ) -> RelayEnd {
     let mut up = Pump::new();
     let mut down = Pump::new();
+    let (mut client_read, mut client_write) = client.split();
+    let (mut target_read, mut target_write) = target.split();
     let mut sleep = Box::pin(tokio::time::sleep(idle));
     let mut last = Instant::now();
     let ending = std::future::poll_fn(|cx| loop {
@@ -250,7 +288,7 @@ pub async fn relay_plain(
         }
         let mut moved = false;
         if !up.shut {
-            match up.poll(client, target, splicing, cx) {
+            match up.poll(&mut client_read, &mut target_write, splicing, cx) {
                 Poll::Ready(Ok(m)) => moved |= m,
                 Poll::Ready(Err(Side::Source)) => return Poll::Ready(RelayEnding::Client),
                 Poll::Ready(Err(Side::Sink)) => return Poll::Ready(RelayEnding::Target),
@@ -258,7 +296,7 @@ pub async fn relay_plain(
             }
         }
         if !down.shut {
-            match down.poll(target, client, splicing, cx) {
+            match down.poll(&mut target_read, &mut client_write, splicing, cx) {
                 Poll::Ready(Ok(m)) => moved |= m,
                 Poll::Ready(Err(Side::Source)) => return Poll::Ready(RelayEnding::Target),
                 Poll::Ready(Err(Side::Sink)) => return Poll::Ready(RelayEnding::Client),

@@ -276,7 +276,7 @@ async fn forward_plain(
     }
     let cut = Arc::clone(&target.cut);
     let splicing = crate::splice::enabled().then_some(fds);
-    let end = crate::splice::relay_plain(&client, tcp, idle, &cut, splicing).await;
+    let end = crate::splice::relay_plain(&mut client, tcp, idle, &cut, splicing).await;
     end_connection(&mut client, tcp, end.ending).await;
     log.finished(
         end.ending,
