@@ -251,3 +251,46 @@ async fn a_bulk_transfer_arrives_whole_and_in_order() {
     assert_eq!(back.len(), payload.len());
     assert!(back == payload, "the bulk transfer came back altered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_and_removes_l4_listeners() {
+    let target = TcpEcho::spawn().await;
+    let config = tcp_config(&[target.addr], "", "");
+    let ballast = BallastProcess::start(bin(), &config);
+    let first = ballast.addr("db");
+    // A second listener comes with a reload, then goes with the next; the first keeps serving.
+    let added = format!(
+        "{config}\n[listeners.more]\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ndefault_action = {{ forward = \"echo\" }}\n"
+    );
+    ballast.rewrite_config(&added);
+    ballast.signal("HUP");
+    ballast.wait_for_log("configuration reloaded", WAIT);
+    assert_eq!(round_trip(first, b"still").await, b"still");
+    let admin = Admin::new(ballast.admin_addr());
+    let listeners = admin.get("/api/v1/listeners").await;
+    let more: std::net::SocketAddr = listeners.json["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "more")
+        .and_then(|l| l["address"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(round_trip(more, b"new").await, b"new");
+    let removed = added.replace("[listeners.more]", "[listeners.more-gone]").replace(
+        "[listeners.more-gone]\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ndefault_action = { forward = \"echo\" }\n",
+        "",
+    );
+    ballast.rewrite_config(&removed);
+    ballast.signal("HUP");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while TcpStream::connect(more).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the removed listener still accepts"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(round_trip(first, b"kept").await, b"kept");
+}

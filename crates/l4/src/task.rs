@@ -27,3 +27,19 @@ pub struct L4Task {
     /// The listener's open client connections, shared by every worker serving it.
     pub open: Arc<ListenerConnections>,
 }
+
+impl L4Task {
+    /// A flag raised when the listener stops. Awaiting the token itself would take its lock
+    /// at every accept (or datagram); the flag costs an atomic load, and one small task
+    /// waits on the token instead.
+    pub fn stop_flag(&self) -> Arc<crate::signal::Signal> {
+        let flag = Arc::new(crate::signal::Signal::default());
+        let raise = Arc::clone(&flag);
+        let token = self.shutdown.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            raise.raise();
+        });
+        flag
+    }
+}

@@ -27,20 +27,21 @@ static ACCEPT_LOG: ballast_telemetry::LogLimiter = ballast_telemetry::LogLimiter
 /// Accepts connections on `listener` until the task's listener stops.
 pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
     let task = Arc::new(task);
-    let stop = task.shutdown.clone();
+    let stop = task.stop_flag();
+    let stopped = || std::future::poll_fn(|cx| stop.poll_raised(cx));
     loop {
         let Some(slot) = task.fds.acquire() else {
             if let Some(suppressed) = ACCEPT_LOG.allow() {
                 tracing::warn!(listener = %task.name, limit = task.fds.limit(), suppressed, "not accepting: Ballast's file descriptor budget is spent (raise ulimit -n)");
             }
             tokio::select! {
-                () = stop.cancelled() => break,
+                () = stopped() => break,
                 () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
             }
         };
         let accepted = tokio::select! {
             biased;
-            () = stop.cancelled() => break,
+            () = stopped() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -66,6 +66,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
             m.received_bytes.add(n as u64);
         }
     };
+    let stop = task.stop_flag();
     let mut table: FlowTable<FlowEntry> = FlowTable::new(max_flows);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let sweep_every = (idle / 4).max(Duration::from_millis(10));
@@ -74,7 +75,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
     loop {
         tokio::select! {
             biased;
-            () = task.shutdown.cancelled() => break,
+            () = std::future::poll_fn(|cx| stop.poll_raised(cx)) => break,
             _ = sweep.tick() => {
                 let now = tick();
                 let idle_since = now.saturating_sub(idle.as_millis() as u64);
