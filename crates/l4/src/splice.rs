@@ -196,22 +196,11 @@ impl Pump {
                 write_end, in_pipe, ..
             } => {
                 let socket: &TcpStream = src.as_ref();
-                loop {
-                    std::task::ready!(socket.poll_read_ready(cx))?;
-                    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-                    let spliced = socket.try_io(Interest::READABLE, || {
-                        splice(socket, None, &*write_end, None, CHUNK, flags)
-                            .map_err(io::Error::from)
-                    });
-                    match spliced {
-                        Ok(n) => {
-                            *in_pipe = n;
-                            return Poll::Ready(Ok(n));
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Poll::Ready(Err(e)),
-                    }
-                }
+                let n = std::task::ready!(poll_splice(socket, Interest::READABLE, cx, || {
+                    splice(socket, None, &*write_end, None, CHUNK, SPLICE)
+                }))?;
+                *in_pipe = n;
+                Poll::Ready(Ok(n))
             }
         }
     }
@@ -237,23 +226,36 @@ impl Pump {
                 read_end, in_pipe, ..
             } => {
                 let socket: &TcpStream = dst.as_ref();
-                loop {
-                    std::task::ready!(socket.poll_write_ready(cx))?;
-                    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-                    let spliced = socket.try_io(Interest::WRITABLE, || {
-                        splice(&*read_end, None, socket, None, *in_pipe, flags)
-                            .map_err(io::Error::from)
-                    });
-                    match spliced {
-                        Ok(n) => {
-                            *in_pipe -= n;
-                            return Poll::Ready(Ok(n));
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Poll::Ready(Err(e)),
-                    }
-                }
+                let n = std::task::ready!(poll_splice(socket, Interest::WRITABLE, cx, || {
+                    splice(&*read_end, None, socket, None, *in_pipe, SPLICE)
+                }))?;
+                *in_pipe -= n;
+                Poll::Ready(Ok(n))
             }
+        }
+    }
+}
+
+/// Non-blocking splices that move pages rather than copy them.
+const SPLICE: SpliceFlags = SpliceFlags::MOVE.union(SpliceFlags::NONBLOCK);
+
+/// One splice(2) at `socket` once it is ready for `interest`, waiting again when the kernel
+/// says it would block.
+fn poll_splice(
+    socket: &TcpStream,
+    interest: Interest,
+    cx: &mut Context<'_>,
+    mut splice: impl FnMut() -> rustix::io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        if interest.is_readable() {
+            std::task::ready!(socket.poll_read_ready(cx))?;
+        } else {
+            std::task::ready!(socket.poll_write_ready(cx))?;
+        }
+        match socket.try_io(interest, || splice().map_err(io::Error::from)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            done => return Poll::Ready(done),
         }
     }
 }
