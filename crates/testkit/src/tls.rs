@@ -33,6 +33,25 @@ pub struct Issued {
     pub key_der: Vec<u8>,
 }
 
+impl Issued {
+    /// A rustls server configuration presenting this certificate (ring, safe defaults, no
+    /// client authentication, no ALPN).
+    pub fn server_config(&self) -> rustls::ServerConfig {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![self.der.clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+        )
+        .unwrap()
+    }
+}
+
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
