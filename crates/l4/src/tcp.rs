@@ -46,7 +46,8 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                let snapshot = task.snapshot.load();
+                // One load per connection: the connection keeps this snapshot while it routes.
+                let snapshot = task.snapshot.load_full();
                 let Some(l) = snapshot.listener(&task.name) else {
                     continue;
                 };
@@ -56,14 +57,13 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
                     }
                     continue;
                 };
-                drop(snapshot);
                 let conn = Conn {
                     task: Arc::clone(&task),
                     peer,
                     _slot: slot,
                     _place: place,
                 };
-                task.connections.spawn(serve_conn(stream, conn));
+                task.connections.spawn(serve_conn(stream, conn, snapshot));
             }
             Err(error) => {
                 drop(slot);
@@ -86,9 +86,9 @@ struct Conn {
     _place: ListenerSlot,
 }
 
-async fn serve_conn(mut client: TcpStream, conn: Conn) {
+/// `snapshot` is the one loaded at accept, held until the connection is routed.
+async fn serve_conn(mut client: TcpStream, conn: Conn, snapshot: Arc<crate::snapshot::L4Snapshot>) {
     let started = Instant::now();
-    let snapshot = conn.task.snapshot.load_full();
     let Some(listener) = snapshot.listener(&conn.task.name) else {
         return;
     };
