@@ -98,3 +98,27 @@ impl crate::ListenerProtocol {
         }
     }
 }
+
+/// Every protocol name a listener or group accepts, for parsing and error messages.
+pub(crate) const PROTOCOL_NAMES: &str =
+    "\"http\", \"https\", \"tcp\", \"udp\", \"tcp_udp\" or \"tls\"";
+
+impl crate::ListenerProtocol {
+    /// The protocol of this name in the file.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        use crate::ListenerProtocol as L;
+        [L::Http, L::Https, L::Tcp, L::Udp, L::TcpUdp, L::Tls]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+}
+
+impl crate::TargetProtocol {
+    /// The protocol of this name in the file.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        use crate::TargetProtocol as G;
+        [G::Http, G::Https, G::Tcp, G::Udp, G::TcpUdp, G::Tls]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+}

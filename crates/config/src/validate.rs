@@ -178,22 +178,15 @@ impl Validator {
     ) -> Option<ListenerConfig> {
         self.name(path, name);
         let bind = self.socket_addr(&path.key("bind"), &raw.bind);
-        let protocol = match raw.protocol.as_deref().unwrap_or("http") {
-            "http" => Some(ListenerProtocol::Http),
-            "https" => Some(ListenerProtocol::Https),
-            "tcp" => Some(ListenerProtocol::Tcp),
-            "udp" => Some(ListenerProtocol::Udp),
-            "tcp_udp" => Some(ListenerProtocol::TcpUdp),
-            "tls" => Some(ListenerProtocol::Tls),
-            other => {
-                self.invalid(
-                    path.key("protocol"),
-                    format!("\"{other}\""),
-                    "\"http\", \"https\", \"tcp\", \"udp\", \"tcp_udp\" or \"tls\"",
-                );
-                None
-            }
-        };
+        let written = raw.protocol.as_deref().unwrap_or("http");
+        let protocol = ListenerProtocol::from_name(written);
+        if protocol.is_none() {
+            self.invalid(
+                path.key("protocol"),
+                format!("\"{written}\""),
+                crate::l4::PROTOCOL_NAMES,
+            );
+        }
         let terminates = matches!(
             protocol,
             Some(ListenerProtocol::Https | ListenerProtocol::Tls)

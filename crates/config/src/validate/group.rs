@@ -18,22 +18,15 @@ impl Validator {
         raw: &RawTargetGroup,
     ) -> TargetGroupConfig {
         self.name(path, name);
-        let protocol = match raw.protocol.as_deref().unwrap_or("http") {
-            "http" => TargetProtocol::Http,
-            "https" => TargetProtocol::Https,
-            "tcp" => TargetProtocol::Tcp,
-            "udp" => TargetProtocol::Udp,
-            "tcp_udp" => TargetProtocol::TcpUdp,
-            "tls" => TargetProtocol::Tls,
-            other => {
-                self.invalid(
-                    path.key("protocol"),
-                    format!("\"{other}\""),
-                    "\"http\", \"https\", \"tcp\", \"udp\", \"tcp_udp\" or \"tls\"",
-                );
-                TargetProtocol::Http
-            }
-        };
+        let written = raw.protocol.as_deref().unwrap_or("http");
+        let protocol = TargetProtocol::from_name(written).unwrap_or_else(|| {
+            self.invalid(
+                path.key("protocol"),
+                format!("\"{written}\""),
+                crate::l4::PROTOCOL_NAMES,
+            );
+            TargetProtocol::Http
+        });
         let l4 = protocol.is_l4();
         if l4 {
             self.l4_group_keys(path, raw, protocol);

@@ -15,15 +15,10 @@ impl Validator {
             return;
         };
         let written = self.group_protocols.get(group).map_or("", String::as_str);
-        let protocol = match written {
-            "" | "http" => TargetProtocol::Http,
-            "https" => TargetProtocol::Https,
-            "tcp" => TargetProtocol::Tcp,
-            "udp" => TargetProtocol::Udp,
-            "tcp_udp" => TargetProtocol::TcpUdp,
-            "tls" => TargetProtocol::Tls,
-            // The group's own check reports an unknown protocol.
-            _ => return,
+        let written = if written.is_empty() { "http" } else { written };
+        // The group's own check reports an unknown protocol.
+        let Some(protocol) = TargetProtocol::from_name(written) else {
+            return;
         };
         if !listener.carries(protocol) {
             self.invalid(
