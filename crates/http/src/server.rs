@@ -7,8 +7,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ballast_config::{HttpListenerLimits, ListenerName};
+use ballast_l4::lazy_tcp::{Acceptor, LazyTcpStream};
 use ballast_telemetry::LogLimiter;
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -52,7 +52,7 @@ pub struct ListenerTask {
 /// connection it accepted to drain.
 ///
 /// Runs on the worker's own runtime; every connection is served on the same thread.
-pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
+pub async fn serve_listener(listener: Acceptor, task: ListenerTask) {
     let local = listener.local_addr().ok();
     let port = local.map_or(0, |a| a.port());
     let shared = Arc::new(ListenerShared {
@@ -140,10 +140,8 @@ pub async fn serve_listener(listener: TcpListener, task: ListenerTask) {
                         .spawn(Box::pin(serve_behind_proxy(stream, accepted, trusted, tls)));
                     continue;
                 }
+                // TCP_NODELAY came from the listening socket (see `Acceptor::new`).
                 let ctx = ConnCtx::new(Arc::clone(&shared), peer, metrics, Some(slot), Some(place));
-                if let Err(error) = stream.set_nodelay(true) {
-                    tracing::debug!(%error, "set_nodelay failed");
-                }
                 match tls {
                     // The task of a plain connection is small (it lives as long as the
                     // connection, idle or not); TLS and HTTP/2 state is boxed.
@@ -186,7 +184,7 @@ struct Accepted {
 /// `X-Forwarded-For`, `source_ip` rules and the access log), then HTTP (or TLS) follows as
 /// on any connection. From an untrusted address, or with a bad header, it is closed.
 async fn serve_behind_proxy(
-    mut stream: TcpStream,
+    mut stream: LazyTcpStream,
     accepted: Accepted,
     trusted: Arc<[ballast_config::Cidr]>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -204,7 +202,11 @@ async fn serve_behind_proxy(
         return refuse(Refusal::UntrustedProxy);
     }
     let timeout = accepted.limits.request_header_timeout;
-    let client = match ballast_l4::prelude::consume_proxy_header(&mut stream, timeout).await {
+    // The header is peeked for, which needs the socket's readiness: registered at once.
+    let Ok(registered) = stream.registered() else {
+        return refuse(Refusal::ClientClosed);
+    };
+    let client = match ballast_l4::prelude::consume_proxy_header(registered, timeout).await {
         Ok(told) => told.map_or(accepted.peer, |a| a.source),
         Err(ballast_l4::prelude::PreludeRefusal::Closed) => return refuse(Refusal::ClientClosed),
         Err(_) => return refuse(Refusal::BadProxyHeader),
@@ -219,9 +221,6 @@ async fn serve_behind_proxy(
         ..
     } = accepted;
     let ctx = ConnCtx::new(shared, client, metrics, Some(slot), Some(place));
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "set_nodelay failed");
-    }
     match tls {
         None => crate::h1::serve_h1(H1Conn::new(stream, ctx, limits, drain, true)).await,
         Some(config) => serve_tls(stream, ctx, config, limits, drain).await,
@@ -238,7 +237,7 @@ fn track(drains: &mut Vec<Weak<Signal>>, drain: &Arc<Signal>) {
 
 /// The TLS handshake (within the header timeout), then what ALPN agreed.
 async fn serve_tls(
-    stream: TcpStream,
+    stream: LazyTcpStream,
     mut ctx: ConnCtx,
     config: Arc<rustls::ServerConfig>,
     limits: Arc<HttpListenerLimits>,
@@ -290,10 +289,8 @@ mod tests {
     /// what an idle keep-alive connection costs (plus the socket's registration).
     #[tokio::test]
     async fn plain_connection_tasks_stay_small() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
+        let listener = Acceptor::new(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (stream, peer) = listener.accept().await.unwrap();
         let shared = Arc::new(ListenerShared {
             name: ListenerName::from("web"),
@@ -325,6 +322,11 @@ mod tests {
             true,
         ));
         let size = std::mem::size_of_val(&task);
+        eprintln!(
+            "connection future {size} bytes, tokio Sleep {} bytes, H1Conn {} bytes",
+            std::mem::size_of::<tokio::time::Sleep>(),
+            std::mem::size_of::<H1Conn<LazyTcpStream>>()
+        );
         // Optimised builds lay futures out tightly; debug builds keep every local apart.
         let limit = if cfg!(debug_assertions) { 1024 } else { 768 };
         assert!(

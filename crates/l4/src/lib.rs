@@ -12,6 +12,7 @@ pub mod client_hello;
 pub mod connect;
 pub mod cuts;
 pub mod flow_table;
+pub mod lazy_tcp;
 pub mod limits;
 pub mod log;
 pub mod prelude;

@@ -179,7 +179,7 @@ async fn run_worker(
                 continue;
             }
         };
-        let listener = match tokio::net::TcpListener::from_std(socket) {
+        let listener = match ballast_l4::lazy_tcp::Acceptor::new(socket) {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::error!(listener = %name, worker, %error, "cannot register listener socket");

@@ -3,8 +3,8 @@
 use std::io;
 use std::task::{Context, Poll};
 
+use ballast_l4::lazy_tcp::LazyTcpStream;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 /// A client connection's stream.
 pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
@@ -13,13 +13,13 @@ pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
-impl ClientIo for TcpStream {
+impl ClientIo for LazyTcpStream {
     fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_read_ready(cx)
     }
 }
 
-impl ClientIo for tokio_rustls::server::TlsStream<TcpStream> {
+impl ClientIo for tokio_rustls::server::TlsStream<LazyTcpStream> {
     /// Ready at once when rustls holds decrypted bytes not read yet (or the client's
     /// `close_notify`); else when the socket is readable (a partial record then starts the
     /// head's timer, which is what it is: a request on its way).

@@ -1,0 +1,351 @@
+//! Client sockets registered with the event loop only once they would block.
+//!
+//! A short connection (one request, or one that finds its request already in the socket on
+//! accept) is read and written directly and closed: no `epoll_ctl` to add it and none to
+//! remove it, and no turn of the event loop before its first read. That is what HAProxy does
+//! (it subscribes a socket only after a read finds nothing); it saves two system calls of
+//! about eleven per short connection. A connection that has to wait is registered the first
+//! time it would block, and from then on is an ordinary tokio `TcpStream`.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A listening socket whose accepted connections start unregistered.
+#[derive(Debug)]
+pub struct Acceptor {
+    /// The listening socket, registered for readiness. Tokio's `TcpListener` registers every
+    /// connection it accepts and offers no readiness of its own, and `AsyncFd` cannot be
+    /// built without `unsafe` (forbidden here); a `TcpStream` is tokio's plain registered
+    /// socket with `readable` and `try_io`, which is all a listener needs. It is never read
+    /// or written as a stream.
+    listener: TcpStream,
+}
+
+impl Acceptor {
+    /// Registers a listening socket. `TCP_NODELAY` is set on it once: Linux copies it to
+    /// every connection accepted, which saves a `setsockopt` per connection.
+    pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
+        let socket = std::net::TcpStream::from(std::os::fd::OwnedFd::from(listener));
+        Ok(Self {
+            listener: TcpStream::from_std(socket)?,
+        })
+    }
+
+    /// The address the socket listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The next connection, non-blocking and close-on-exec, not registered yet.
+    pub async fn accept(&self) -> io::Result<(LazyTcpStream, SocketAddr)> {
+        use rustix::net::{acceptfrom_with, SocketFlags};
+        let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+        loop {
+            self.listener.readable().await?;
+            let accepted = self.listener.try_io(tokio::io::Interest::READABLE, || {
+                acceptfrom_with(&self.listener, flags).map_err(io::Error::from)
+            });
+            let (fd, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            };
+            let stream = std::net::TcpStream::from(fd);
+            let peer = match peer.map(SocketAddr::try_from) {
+                Some(Ok(peer)) => peer,
+                // Not an IP peer (cannot happen on a TCP listener): ask the socket.
+                _ => stream.peer_addr()?,
+            };
+            return Ok((LazyTcpStream::direct(stream), peer));
+        }
+    }
+}
+
+/// A TCP connection used directly until it would block, then through the event loop.
+#[derive(Debug)]
+pub struct LazyTcpStream {
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Not registered: reads and writes are plain non-blocking system calls.
+    Direct(std::net::TcpStream),
+    /// Registered with the event loop.
+    Registered(TcpStream),
+    /// Registration failed (the error was returned once); every later call fails.
+    Failed,
+}
+
+impl LazyTcpStream {
+    /// A connected, non-blocking socket, not registered yet.
+    pub fn direct(stream: std::net::TcpStream) -> Self {
+        Self {
+            state: State::Direct(stream),
+        }
+    }
+
+    /// Whether the socket has been registered with the event loop.
+    pub fn is_registered(&self) -> bool {
+        matches!(self.state, State::Registered(_))
+    }
+
+    /// The tokio stream, registering the socket first if it is not yet.
+    pub fn registered(&mut self) -> io::Result<&mut TcpStream> {
+        if let State::Direct(_) = self.state {
+            let State::Direct(stream) = std::mem::replace(&mut self.state, State::Failed) else {
+                unreachable!("matched just above")
+            };
+            self.state = State::Registered(TcpStream::from_std(stream)?);
+        }
+        match &mut self.state {
+            State::Registered(stream) => Ok(stream),
+            _ => Err(failed()),
+        }
+    }
+
+    /// Ready once a read may find bytes (or the end). Unregistered, that is at once: the
+    /// read itself finds out, and registers the socket if it would block.
+    pub fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.state {
+            State::Direct(_) => Poll::Ready(Ok(())),
+            State::Registered(stream) => stream.poll_read_ready(cx),
+            State::Failed => Poll::Ready(Err(failed())),
+        }
+    }
+
+    /// The socket's own address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.state {
+            State::Direct(stream) => stream.local_addr(),
+            State::Registered(stream) => stream.local_addr(),
+            State::Failed => Err(failed()),
+        }
+    }
+
+    /// Sets `SO_LINGER` to zero, so that closing sends a reset.
+    pub fn set_reset_on_close(&self) -> io::Result<()> {
+        let linger = Some(std::time::Duration::ZERO);
+        match &self.state {
+            State::Direct(stream) => socket2::SockRef::from(stream).set_linger(linger),
+            State::Registered(stream) => socket2::SockRef::from(stream).set_linger(linger),
+            State::Failed => Err(failed()),
+        }
+    }
+
+    /// Runs `op` on the unregistered socket. `None` when it would block (the socket is then
+    /// registered, and the caller goes through tokio, which also arms the wake-up) or when
+    /// the socket is registered already.
+    fn try_direct<T>(
+        &mut self,
+        mut op: impl FnMut(&mut std::net::TcpStream) -> io::Result<T>,
+    ) -> Option<io::Result<T>> {
+        let State::Direct(stream) = &mut self.state else {
+            return None;
+        };
+        loop {
+            match op(stream) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                done => return Some(done),
+            }
+        }
+        match self.registered() {
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Polls `op` on the tokio stream (registering the socket first if needed).
+    fn poll_registered<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match self.registered() {
+            Ok(stream) => op(Pin::new(stream), cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+fn failed() -> io::Error {
+    io::Error::other("the socket could not be registered with the event loop")
+}
+
+impl AsyncRead for LazyTcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // Callers hand initialised buffers (so this costs nothing); the few that do not pay
+        // one zeroing, only before the socket first blocks.
+        match this.try_direct(|s| s.read(buf.initialize_unfilled())) {
+            Some(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            None => this.poll_registered(cx, |s, cx| s.poll_read(cx, buf)),
+        }
+    }
+}
+
+impl AsyncWrite for LazyTcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.try_direct(|s| s.write(buf)) {
+            Some(done) => Poll::Ready(done),
+            None => this.poll_registered(cx, |s, cx| s.poll_write(cx, buf)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.try_direct(|s| s.write_vectored(bufs)) {
+            Some(done) => Poll::Ready(done),
+            None => this.poll_registered(cx, |s, cx| s.poll_write_vectored(cx, bufs)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // TCP has nothing buffered in user space.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = match &self.state {
+            State::Direct(stream) => stream.shutdown(Shutdown::Write),
+            State::Registered(stream) => socket2::SockRef::from(stream).shutdown(Shutdown::Write),
+            State::Failed => Err(failed()),
+        };
+        Poll::Ready(match result {
+            // The peer is gone already: nothing left to shut.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (LazyTcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let acceptor = Acceptor::new(listener).unwrap();
+        let client = std::net::TcpStream::connect(acceptor.local_addr().unwrap()).unwrap();
+        let (server, peer) = acceptor.accept().await.unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_blocks_is_never_registered() {
+        let (mut server, mut client) = pair().await;
+        client.write_all(b"ping").unwrap();
+        // The bytes are on loopback as soon as write returns.
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        server.write_all(b"pong").await.unwrap();
+        server.shutdown().await.unwrap();
+        assert!(!server.is_registered());
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"pong");
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay_from_the_listener() {
+        let (server, _client) = pair().await;
+        let State::Direct(stream) = &server.state else {
+            panic!("registered at once")
+        };
+        assert!(stream.nodelay().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_read_that_would_block_registers_and_waits() {
+        let (mut server, mut client) = pair().await;
+        let reader = tokio::spawn(async move {
+            let mut got = [0u8; 5];
+            server.read_exact(&mut got).await.unwrap();
+            (server.is_registered(), got)
+        });
+        // Give the reader time to find nothing (it may also run after the write; both
+        // orders must give the bytes).
+        tokio::task::yield_now().await;
+        client.write_all(b"hello").unwrap();
+        let (_, got) = reader.await.unwrap();
+        assert_eq!(&got, b"hello");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_would_block_registers_and_finishes_once_the_peer_reads() {
+        let (mut server, client) = pair().await;
+        // Fill the socket's buffers while nobody reads, until a write would block.
+        let chunk = vec![7u8; 64 * 1024];
+        let mut written = 0;
+        loop {
+            let poll = std::future::poll_fn(|cx| {
+                Poll::Ready(Pin::new(&mut server).poll_write(cx, &chunk))
+            })
+            .await;
+            match poll {
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) => panic!("write failed: {e}"),
+                Poll::Pending => break,
+            }
+        }
+        assert!(server.is_registered());
+        let total = written + chunk.len();
+        let drain = std::thread::spawn(move || {
+            let mut client = client;
+            let mut seen = 0;
+            let mut buf = vec![0u8; 64 * 1024];
+            while seen < total {
+                match client.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen += n,
+                }
+            }
+            seen
+        });
+        // The registered write waits for room, then finishes.
+        server.write_all(&chunk).await.unwrap();
+        server.shutdown().await.unwrap();
+        assert_eq!(drain.join().unwrap(), total);
+    }
+
+    #[tokio::test]
+    async fn the_end_of_the_stream_reads_as_zero_bytes() {
+        let (mut server, client) = pair().await;
+        drop(client);
+        let mut buf = [0u8; 8];
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(n, 0);
+    }
+}
