@@ -328,7 +328,7 @@ mod tests {
             std::mem::size_of::<H1Conn<LazyTcpStream>>()
         );
         // Optimised builds lay futures out tightly; debug builds keep every local apart.
-        let limit = if cfg!(debug_assertions) { 1024 } else { 768 };
+        let limit = if cfg!(debug_assertions) { 1024 } else { 512 };
         assert!(
             size <= limit,
             "a plain connection's task takes {size} bytes"

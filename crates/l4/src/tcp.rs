@@ -27,6 +27,13 @@ static ACCEPT_LOG: ballast_telemetry::LogLimiter = ballast_telemetry::LogLimiter
 /// Accepts connections on `listener` until the task's listener stops.
 pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
     let task = Arc::new(task);
+    // Linux copies TCP_NODELAY to every accepted socket: one setsockopt, not one each.
+    if let Err(error) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay on the listening socket failed");
+    }
+    // A listener bound to one address is every connection's local address (no
+    // getsockname per connection); a wildcard one asks each socket.
+    let bound = listener.local_addr().ok().filter(|a| !a.ip().is_unspecified());
     let stop = task.stop_flag();
     let stopped = || std::future::poll_fn(|cx| stop.poll_raised(cx));
     loop {
@@ -60,6 +67,7 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
                 let conn = Conn {
                     task: Arc::clone(&task),
                     peer,
+                    bound,
                     _slot: slot,
                     _place: place,
                 };
@@ -82,6 +90,8 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
 struct Conn {
     task: Arc<L4Task>,
     peer: SocketAddr,
+    /// The listener's address, when it is bound to one (not a wildcard).
+    bound: Option<SocketAddr>,
     _slot: FdSlot,
     _place: ListenerSlot,
 }
@@ -98,10 +108,10 @@ async fn serve_conn(mut client: TcpStream, conn: Conn, snapshot: Arc<crate::snap
         m.connections_active.inc();
     }
     let _active = scopeguard(metrics.clone());
-    let local = client.local_addr().unwrap_or(conn.peer);
-    if let Err(error) = client.set_nodelay(true) {
-        tracing::debug!(%error, "set_nodelay failed");
-    }
+    let local = match conn.bound {
+        Some(bound) => bound,
+        None => client.local_addr().unwrap_or(conn.peer),
+    };
     let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
     let mut prelude = Vec::new();
     let mut ends = Endpoints {

@@ -11,15 +11,24 @@ pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Ready once a read may find bytes (or the end). Waits on the socket's readiness, so an
     /// idle keep-alive connection holds no buffer.
     fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Whether closing needs a shutdown first: TLS sends its `close_notify` then. Plain TCP
+    /// does not (closing sends the FIN; a socket still holding unread bytes resets either
+    /// way, which is what the lingering close is for).
+    const SHUTS_DOWN_ON_CLOSE: bool;
 }
 
 impl ClientIo for LazyTcpStream {
+    const SHUTS_DOWN_ON_CLOSE: bool = false;
+
     fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_read_ready(cx)
     }
 }
 
 impl ClientIo for tokio_rustls::server::TlsStream<LazyTcpStream> {
+    const SHUTS_DOWN_ON_CLOSE: bool = true;
+
     /// Ready at once when rustls holds decrypted bytes not read yet (or the client's
     /// `close_notify`); else when the socket is readable (a partial record then starts the
     /// head's timer, which is what it is: a request on its way).

@@ -28,52 +28,56 @@ const LINGER_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// This future lives as long as the connection: its size is what an idle keep-alive
 /// connection costs, so the waiting is written out here rather than in nested futures, and a
-/// request in progress lives in a boxed future.
-pub(crate) async fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) {
-    let sleep = tokio::time::sleep_until(conn.first_head_due);
-    tokio::pin!(sleep);
-    loop {
-        // The first request's head is due within the header timeout from accept; later
-        // ones, from their first byte.
-        let head_due = (conn.served == 0).then_some(conn.first_head_due);
-        if conn.rbuf.is_empty() {
-            // Wait for the next request holding no buffer. A drain closes an idle
-            // connection at once, but lets a just-accepted one send its first request (a
-            // client that connected a moment before the stop is not cut off). The idle
-            // deadline is fixed when the wait blocks (no clock read otherwise).
-            conn.rbuf.release(&conn.ctx.listener.buffers);
-            let fresh = conn.served == 0;
-            let mut deadline = match head_due {
-                Some(due) => Deadline::at(due),
-                None => Deadline::after(conn.limits.idle_timeout),
-            };
-            let (io, draining) = (&mut conn.io, &conn.draining);
-            let ready = std::future::poll_fn(|cx| {
-                if !fresh && draining.poll_raised(cx).is_ready() {
-                    return Poll::Ready(false);
+/// request in progress lives in a boxed future. Not an `async fn`: one keeps its argument
+/// twice (as the argument and as the local it is moved into), which would add the
+/// connection's state again to every connection.
+pub(crate) fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) -> impl Future<Output = ()> + Send {
+    async move {
+        let sleep = tokio::time::sleep_until(conn.first_head_due);
+        tokio::pin!(sleep);
+        loop {
+            // The first request's head is due within the header timeout from accept; later
+            // ones, from their first byte.
+            let head_due = (conn.served == 0).then_some(conn.first_head_due);
+            if conn.rbuf.is_empty() {
+                // Wait for the next request holding no buffer. A drain closes an idle
+                // connection at once, but lets a just-accepted one send its first request (a
+                // client that connected a moment before the stop is not cut off). The idle
+                // deadline is fixed when the wait blocks (no clock read otherwise).
+                conn.rbuf.release(&conn.ctx.listener.buffers);
+                let fresh = conn.served == 0;
+                let mut deadline = match head_due {
+                    Some(due) => Deadline::at(due),
+                    None => Deadline::after(conn.limits.idle_timeout),
+                };
+                let (io, draining) = (&mut conn.io, &conn.draining);
+                let ready = std::future::poll_fn(|cx| {
+                    if !fresh && draining.poll_raised(cx).is_ready() {
+                        return Poll::Ready(false);
+                    }
+                    if let Poll::Ready(result) = io.poll_ready_to_read(cx) {
+                        return Poll::Ready(result.is_ok());
+                    }
+                    deadline.poll(sleep.as_mut(), cx).map(|_| false)
+                })
+                .await;
+                if !ready {
+                    break;
                 }
-                if let Poll::Ready(result) = io.poll_ready_to_read(cx) {
-                    return Poll::Ready(result.is_ok());
-                }
-                deadline.poll(sleep.as_mut(), cx).map(|_| false)
-            })
-            .await;
-            if !ready {
-                break;
+            }
+            let next = Box::pin(conn.serve_one(sleep.as_mut(), head_due)).await;
+            match next {
+                Next::KeepAlive => conn.served += 1,
+                // The socket said readable but held nothing (as a just-accepted one does): wait
+                // again, holding no buffer.
+                Next::Idle => {}
+                Next::Close => break,
+                Next::Http2 => return conn.into_http2(),
             }
         }
-        let next = Box::pin(conn.serve_one(sleep.as_mut(), head_due)).await;
-        match next {
-            Next::KeepAlive => conn.served += 1,
-            // The socket said readable but held nothing (as a just-accepted one does): wait
-            // again, holding no buffer.
-            Next::Idle => {}
-            Next::Close => break,
-            Next::Http2 => return conn.into_http2(),
-        }
+        // Boxed: the closing wait is needed once, and must not size the connection's state.
+        Box::pin(conn.close()).await;
     }
-    // Boxed: the closing wait is needed once, and must not size the connection's state.
-    Box::pin(conn.close()).await;
 }
 
 impl<S: ClientIo> H1Conn<S> {
@@ -193,7 +197,10 @@ impl<S: ClientIo> H1Conn<S> {
     /// the client's stack drop the answer before its application reads it.
     async fn close(&mut self) {
         use tokio::io::AsyncWriteExt;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.io.shutdown()).await;
+        if S::SHUTS_DOWN_ON_CLOSE || self.linger {
+            let shutdown = self.io.shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), shutdown).await;
+        }
         self.rbuf.consume(self.rbuf.filled().len());
         if self.linger {
             let pool = std::sync::Arc::clone(&self.ctx.listener.buffers);
