@@ -33,7 +33,10 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
     }
     // A listener bound to one address is every connection's local address (no
     // getsockname per connection); a wildcard one asks each socket.
-    let bound = listener.local_addr().ok().filter(|a| !a.ip().is_unspecified());
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     let stop = task.stop_flag();
     let stopped = || std::future::poll_fn(|cx| stop.poll_raised(cx));
     loop {

@@ -31,6 +31,8 @@ const LINGER_BYTES: usize = 16 * 1024 * 1024;
 /// request in progress lives in a boxed future. Not an `async fn`: one keeps its argument
 /// twice (as the argument and as the local it is moved into), which would add the
 /// connection's state again to every connection.
+// Clippy would make this an `async fn` again, which is the point of not being one.
+#[allow(clippy::manual_async_fn)]
 pub(crate) fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) -> impl Future<Output = ()> + Send {
     async move {
         let sleep = tokio::time::sleep_until(conn.first_head_due);
