@@ -1,4 +1,5 @@
-//! Allocations per proxied request: `cargo bench -p ballast --bench alloc`.
+//! Allocations per proxied request, and heap held per idle keep-alive connection:
+//! `cargo bench -p ballast --bench alloc`.
 //!
 //! The real proxy (`ballast_runtime::Runtime`, one worker thread) runs in this process behind
 //! a counting global allocator (`stats_alloc`, so this crate needs no `unsafe`). Its two
@@ -122,8 +123,49 @@ targets = ["{}", "{}"]
         group(size.round() as u64)
     );
 
+    idle_connections(proxy)?;
+
     drop(client);
     runtime.shutdown();
+    Ok(())
+}
+
+/// Heap held per idle keep-alive connection: `IDLE_CONNECTIONS` clients each make one request
+/// and stay open; what the process allocated and did not free over that, per connection. The
+/// heap only (the allocator's own overhead and the kernel's socket memory are not in it), so
+/// it shows what Ballast's code keeps per connection.
+fn idle_connections(proxy: SocketAddr) -> anyhow::Result<()> {
+    const IDLE_CONNECTIONS: usize = 2_000;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut held = Vec::with_capacity(IDLE_CONNECTIONS);
+    // The proxy's pools and the accept loop's lists settle with a first batch.
+    let mut first = Vec::with_capacity(IDLE_CONNECTIONS);
+    for _ in 0..IDLE_CONNECTIONS {
+        let mut stream = TcpStream::connect(proxy)?;
+        get(&mut stream, &mut buffer)?;
+        first.push(stream);
+    }
+    let region = Region::new(GLOBAL);
+    for _ in 0..IDLE_CONNECTIONS {
+        let mut stream = TcpStream::connect(proxy)?;
+        get(&mut stream, &mut buffer)?;
+        held.push(stream);
+    }
+    // Let the worker finish with the last response.
+    idle_for(Duration::from_millis(200));
+    let change = region.change();
+    let net_bytes = change.bytes_allocated as f64 - change.bytes_deallocated as f64
+        + change.bytes_reallocated as f64;
+    let net_allocations = change.allocations as f64 - change.deallocations as f64;
+    println!(
+        "heap held per idle keep-alive connection (the second {} of {} open at once): {:.0} bytes in {:.2} allocations",
+        group(IDLE_CONNECTIONS as u64),
+        group(2 * IDLE_CONNECTIONS as u64),
+        net_bytes / IDLE_CONNECTIONS as f64,
+        net_allocations / IDLE_CONNECTIONS as f64,
+    );
+    drop(held);
+    drop(first);
     Ok(())
 }
 
@@ -210,39 +252,45 @@ impl Client {
         })
     }
 
-    /// Sends the request and reads the whole response (head and `Content-Length` body).
+    /// Sends the request and reads the whole response.
     fn get(&mut self) -> anyhow::Result<()> {
-        self.stream.write_all(REQUEST)?;
-        let mut filled = 0;
-        let (head_end, body_len) = loop {
-            let n = self.stream.read(&mut self.buffer[filled..])?;
-            if n == 0 {
-                bail!("the proxy closed the connection");
-            }
-            filled += n;
-            if let Some(end) = find_head_end(&self.buffer[..filled]) {
-                break (end, parse_head(&self.buffer[..end])?);
-            }
-            if filled == self.buffer.len() {
-                bail!("response head larger than the buffer");
-            }
-        };
-        let total = head_end + body_len;
-        if total > self.buffer.len() {
-            bail!("response larger than the buffer");
-        }
-        while filled < total {
-            let n = self.stream.read(&mut self.buffer[filled..total])?;
-            if n == 0 {
-                bail!("the proxy closed the connection mid-body");
-            }
-            filled += n;
-        }
-        if filled > total {
-            bail!("more bytes than one response: the proxy answered something not asked for");
-        }
-        Ok(())
+        get(&mut self.stream, &mut self.buffer[..])
     }
+}
+
+/// Sends the request on `stream` and reads the whole response (head and `Content-Length`
+/// body) into `buffer`.
+fn get(stream: &mut TcpStream, buffer: &mut [u8]) -> anyhow::Result<()> {
+    stream.write_all(REQUEST)?;
+    let mut filled = 0;
+    let (head_end, body_len) = loop {
+        let n = stream.read(&mut buffer[filled..])?;
+        if n == 0 {
+            bail!("the proxy closed the connection");
+        }
+        filled += n;
+        if let Some(end) = find_head_end(&buffer[..filled]) {
+            break (end, parse_head(&buffer[..end])?);
+        }
+        if filled == buffer.len() {
+            bail!("response head larger than the buffer");
+        }
+    };
+    let total = head_end + body_len;
+    if total > buffer.len() {
+        bail!("response larger than the buffer");
+    }
+    while filled < total {
+        let n = stream.read(&mut buffer[filled..total])?;
+        if n == 0 {
+            bail!("the proxy closed the connection mid-body");
+        }
+        filled += n;
+    }
+    if filled > total {
+        bail!("more bytes than one response: the proxy answered something not asked for");
+    }
+    Ok(())
 }
 
 /// Index just past the `\r\n\r\n` ending the head, if it is there.

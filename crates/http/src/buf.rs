@@ -18,8 +18,11 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::codec::Field;
 
-/// Capacity of a fresh write buffer: a typical head, and a useful write of body.
-pub(crate) const BUFFER_SIZE: usize = 16 * 1024;
+/// Capacity of a fresh write buffer: a typical head and a small body. A buffer that had to
+/// grow (a large head, a body read with its head) goes back to the pool grown, so a worker
+/// that serves larger answers soon holds larger buffers. Each request in progress holds one
+/// or two: at 16 KiB they were most of the memory of a thousand requests in flight.
+pub(crate) const BUFFER_SIZE: usize = 4 * 1024;
 
 /// Size of a fresh read buffer: a typical request or response head with a small body.
 pub(crate) const HEAD_READ_SIZE: usize = 4 * 1024;
@@ -105,7 +108,7 @@ impl BufferPool {
 
     /// Gives a write buffer back; oversized ones (grown for a large head) are freed.
     pub(crate) fn give(&self, mut v: Vec<u8>) {
-        if v.capacity() >= BUFFER_SIZE && v.capacity() <= 4 * BUFFER_SIZE {
+        if v.capacity() >= BUFFER_SIZE && v.capacity() <= 16 * BUFFER_SIZE {
             v.clear();
             let _full = self.writes.push(v);
         }

@@ -216,9 +216,9 @@ impl<S: ClientIo> H1Conn<S> {
         if forwarding.group.protocol_version != ballast_config::ProtocolVersion::Http1
             && !basics.upgrade
         {
-            return self
-                .forward_h2(basics, forwarding, prepared, exchange, sleep)
-                .await;
+            // Boxed, as the tunnel below: the future of every request in progress is as
+            // large as its largest path, and these two are the rare ones.
+            return Box::pin(self.forward_h2(basics, forwarding, prepared, exchange, sleep)).await;
         }
         let shared = Arc::clone(&self.ctx.listener);
         let kind = RequestKind {
@@ -292,7 +292,7 @@ impl<S: ClientIo> H1Conn<S> {
                 fields: &fields,
                 response_ops,
             };
-            let next = self.switch(switch, &mut up, &mut exchange, sleep).await;
+            let next = Box::pin(self.switch(switch, &mut up, &mut exchange, sleep)).await;
             (next, false)
         } else {
             self.respond(
