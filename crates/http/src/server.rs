@@ -328,7 +328,10 @@ mod tests {
             std::mem::size_of::<H1Conn<LazyTcpStream>>()
         );
         // Optimised builds lay futures out tightly; debug builds keep every local apart.
-        let limit = if cfg!(debug_assertions) { 1024 } else { 512 };
+        // Tokio's task adds about 104 bytes (header, scheduler, id, trailer; 8 more for the
+        // task tracker) and rounds up to 128: up to 408 bytes the task is 512 bytes, one byte
+        // more and it is 640 (the alloc bench's "heap held per idle connection" shows it).
+        let limit = if cfg!(debug_assertions) { 1024 } else { 408 };
         assert!(
             size <= limit,
             "a plain connection's task takes {size} bytes"

@@ -21,7 +21,9 @@ pub(crate) struct H1Conn<S> {
     pub(super) limits: Arc<HttpListenerLimits>,
     /// Raised when the listener drains: the current request is the last.
     pub(super) draining: Arc<Signal>,
-    pub(super) served: u64,
+    /// Requests served on the connection (saturating; a `u32`, so that it packs with the
+    /// flags below: this state is what every idle connection costs).
+    pub(super) served: u32,
     /// Whether the first bytes may still turn out to be the HTTP/2 preface (h2c).
     pub(super) sniff_h2: bool,
     /// When the first request's head is due: the header timeout from accept.

@@ -80,7 +80,7 @@ impl<S: ClientIo> H1Conn<S> {
         let last = self
             .limits
             .max_requests_per_connection
-            .is_some_and(|max| self.served + 1 >= max);
+            .is_some_and(|max| u64::from(self.served) + 1 >= max);
         if last && head.keep_alive {
             if let Some(m) = &self.ctx.metrics {
                 m.limit_hit(Limit::MaxRequestsPerConnection);
@@ -111,12 +111,13 @@ impl<S: ClientIo> H1Conn<S> {
             return self.fault(basics, Fault::NoTarget, exchange, sleep).await;
         };
         let now = Instant::now();
+        let peer_text = self.ctx.peer_text();
         let decision = decide(
             routes,
             &facts,
             &DecideInput {
                 peer: self.ctx.peer_ip(),
-                peer_text: self.ctx.peer_text.as_bytes(),
+                peer_text: peer_text.as_bytes(),
                 now,
                 unix_now: unix_now(),
                 group_dice: fastrand::u64(..),
@@ -172,7 +173,7 @@ impl<S: ClientIo> H1Conn<S> {
             &mut target_head,
             &facts,
             fields,
-            &self.ctx,
+            (&self.ctx, peer_text.as_bytes()),
             &ids,
             decision.request_headers.as_deref(),
         );
@@ -328,7 +329,7 @@ fn render_target_head(
     out: &mut Vec<u8>,
     facts: &H1Facts<'_>,
     fields: &[Field],
-    ctx: &crate::conn::ConnCtx,
+    (ctx, client): (&crate::conn::ConnCtx, &[u8]),
     ids: &crate::ids::Ids,
     ops: Option<&HeaderOps>,
 ) {
@@ -342,7 +343,7 @@ fn render_target_head(
         (None, None) => Some(&*ctx.listener.authority),
     };
     let added = Added {
-        client: ctx.peer_text.as_bytes(),
+        client,
         proto: ctx.scheme().as_bytes(),
         port: &ctx.listener.port,
         request_id: ids.request_id.as_ref().map(|id| &id[..]),

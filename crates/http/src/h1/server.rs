@@ -69,7 +69,7 @@ pub(crate) fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) -> impl Future<Output =
             }
             let next = Box::pin(conn.serve_one(sleep.as_mut(), head_due)).await;
             match next {
-                Next::KeepAlive => conn.served += 1,
+                Next::KeepAlive => conn.served = conn.served.saturating_add(1),
                 // The socket said readable but held nothing (as a just-accepted one does): wait
                 // again, holding no buffer.
                 Next::Idle => {}

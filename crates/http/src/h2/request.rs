@@ -80,12 +80,13 @@ async fn serve(
     };
     let request_timeout = routes.limits.request_timeout;
     let now = Instant::now();
+    let peer_text = ctx.peer_text();
     let decision = decide(
         routes,
         &parts,
         &DecideInput {
             peer: ctx.peer_ip(),
-            peer_text: ctx.peer_text.as_bytes(),
+            peer_text: peer_text.as_bytes(),
             now,
             unix_now: unix_now(),
             group_dice: fastrand::u64(..),
@@ -266,6 +267,7 @@ fn render_target_head(
     connect: Option<&ExtendedConnect>,
 ) {
     let ctx = &conn.ctx;
+    let peer_text = ctx.peer_text();
     let mut cookies = Vec::new();
     for value in parts.headers.get_all(header::COOKIE) {
         if !cookies.is_empty() {
@@ -275,7 +277,7 @@ fn render_target_head(
     }
     let tls = ctx.tls.as_deref();
     let added = Added {
-        client: ctx.peer_text.as_bytes(),
+        client: peer_text.as_bytes(),
         proto: ctx.scheme().as_bytes(),
         port: &ctx.listener.port,
         request_id: ids.request_id.as_ref().map(|id| &id[..]),
