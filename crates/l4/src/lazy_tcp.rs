@@ -99,11 +99,11 @@ impl LazyTcpStream {
 
     /// The tokio stream, registering the socket first if it is not yet.
     pub fn registered(&mut self) -> io::Result<&mut TcpStream> {
-        if let State::Direct(_) = self.state {
-            let State::Direct(stream) = std::mem::replace(&mut self.state, State::Failed) else {
-                unreachable!("matched just above")
-            };
-            self.state = State::Registered(TcpStream::from_std(stream)?);
+        if matches!(self.state, State::Direct(_)) {
+            // Failed stays if registering fails: the socket is gone with the error.
+            if let State::Direct(stream) = std::mem::replace(&mut self.state, State::Failed) {
+                self.state = State::Registered(TcpStream::from_std(stream)?);
+            }
         }
         match &mut self.state {
             State::Registered(stream) => Ok(stream),
@@ -118,25 +118,6 @@ impl LazyTcpStream {
             State::Direct(_) => Poll::Ready(Ok(())),
             State::Registered(stream) => stream.poll_read_ready(cx),
             State::Failed => Poll::Ready(Err(failed())),
-        }
-    }
-
-    /// The socket's own address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.state {
-            State::Direct(stream) => stream.local_addr(),
-            State::Registered(stream) => stream.local_addr(),
-            State::Failed => Err(failed()),
-        }
-    }
-
-    /// Sets `SO_LINGER` to zero, so that closing sends a reset.
-    pub fn set_reset_on_close(&self) -> io::Result<()> {
-        let linger = Some(std::time::Duration::ZERO);
-        match &self.state {
-            State::Direct(stream) => socket2::SockRef::from(stream).set_linger(linger),
-            State::Registered(stream) => socket2::SockRef::from(stream).set_linger(linger),
-            State::Failed => Err(failed()),
         }
     }
 
@@ -290,16 +271,17 @@ mod tests {
     #[tokio::test]
     async fn a_read_that_would_block_registers_and_waits() {
         let (mut server, mut client) = pair().await;
-        let reader = tokio::spawn(async move {
-            let mut got = [0u8; 5];
-            server.read_exact(&mut got).await.unwrap();
-            (server.is_registered(), got)
-        });
-        // Give the reader time to find nothing (it may also run after the write; both
-        // orders must give the bytes).
-        tokio::task::yield_now().await;
+        let mut got = [0u8; 5];
+        // Nothing sent yet: the direct read would block, so the socket registers.
+        let first = std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut got);
+            Poll::Ready(Pin::new(&mut server).poll_read(cx, &mut buf))
+        })
+        .await;
+        assert!(first.is_pending());
+        assert!(server.is_registered());
         client.write_all(b"hello").unwrap();
-        let (_, got) = reader.await.unwrap();
+        server.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello");
     }
 
