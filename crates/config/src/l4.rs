@@ -26,6 +26,19 @@ pub enum ProxyProtocolVersion {
     V2,
 }
 
+impl ProxyProtocolVersion {
+    /// The header of a connection that carries no client's traffic (a health check), as NLB
+    /// sends on its checks: v1 `UNKNOWN`, v2 `LOCAL` with no addresses. Targets that insist on
+    /// a header accept it, and know to use the connection's own addresses.
+    pub fn local_header(self) -> &'static [u8] {
+        match self {
+            Self::V1 => b"PROXY UNKNOWN\r\n",
+            // The v2 signature, version 2 with command LOCAL (0x20), family UNSPEC, length 0.
+            Self::V2 => b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00",
+        }
+    }
+}
+
 impl crate::ListenerProtocol {
     /// Whether this is an L4 protocol (`tcp`, `udp`, `tcp_udp`, `tls`).
     pub fn is_l4(self) -> bool {

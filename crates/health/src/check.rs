@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ballast_balance::HealthReason;
-use ballast_config::{HealthCheckConfig, HealthCheckKind};
+use ballast_config::{HealthCheckConfig, HealthCheckKind, ProxyProtocolVersion};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue, Request};
 use http_body_util::{BodyExt, Empty, Full};
@@ -28,14 +28,17 @@ const GRPC_SERVING: u64 = 1;
 
 /// Runs one check of `config` against the target at `address` (or its check port). `tls`
 /// is the client configuration of `https` checks (the runtime gives one that does not verify
-/// certificates, as ALB's checks do not).
+/// certificates, as ALB's checks do not). `proxy`: the group sends PROXY headers, so the
+/// check's connection starts with one too, naming no client (as NLB's checks do).
 pub async fn check_once(
     config: &HealthCheckConfig,
     address: SocketAddr,
     tls: Option<&Arc<rustls::ClientConfig>>,
+    proxy: Option<ProxyProtocolVersion>,
 ) -> CheckOutcome {
     let address = SocketAddr::new(address.ip(), config.port.unwrap_or(address.port()));
-    match tokio::time::timeout(config.timeout, probe(&config.kind, address, tls)).await {
+    let probed = probe(&config.kind, address, tls, proxy);
+    match tokio::time::timeout(config.timeout, probed).await {
         Ok(outcome) => outcome,
         Err(_) => CheckOutcome::Fail(HealthReason::Timeout),
     }
@@ -45,11 +48,18 @@ async fn probe(
     kind: &HealthCheckKind,
     address: SocketAddr,
     tls: Option<&Arc<rustls::ClientConfig>>,
+    proxy: Option<ProxyProtocolVersion>,
 ) -> CheckOutcome {
-    let Ok(stream) = TcpStream::connect(address).await else {
+    let Ok(mut stream) = TcpStream::connect(address).await else {
         return CheckOutcome::Fail(HealthReason::FailedHealthChecks);
     };
     let _ = stream.set_nodelay(true);
+    if let Some(version) = proxy {
+        use tokio::io::AsyncWriteExt;
+        if stream.write_all(version.local_header()).await.is_err() {
+            return CheckOutcome::Fail(HealthReason::FailedHealthChecks);
+        }
+    }
     match kind {
         HealthCheckKind::Tcp => CheckOutcome::Pass,
         HealthCheckKind::Http {

@@ -11,7 +11,8 @@ use crate::check::{check_once, first_delay};
 use crate::machine::HealthMachine;
 
 /// Checks one target every `config.interval` (the first check at a random point of the
-/// first interval) and writes its health into `state`, logging every transition. Runs until
+/// first interval) and writes its health into `state`, logging every transition. `proxy`:
+/// each check's connection starts with that version's PROXY header (the group sends them). Runs until
 /// the task is aborted: the runtime keeps one per target per group.
 pub async fn run_checker(
     group: Arc<str>,
@@ -19,6 +20,7 @@ pub async fn run_checker(
     config: HealthCheckConfig,
     state: Arc<TargetState>,
     tls: Option<Arc<rustls::ClientConfig>>,
+    proxy: Option<ballast_config::ProxyProtocolVersion>,
 ) {
     let mut machine = HealthMachine::new(config.healthy_threshold, config.unhealthy_threshold);
     let mut rng = fastrand::Rng::new();
@@ -27,7 +29,7 @@ pub async fn run_checker(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let outcome = check_once(&config, address, tls.as_ref()).await;
+        let outcome = check_once(&config, address, tls.as_ref(), proxy).await;
         let now = Instant::now();
         state.record_check(now, matches!(outcome, crate::check::CheckOutcome::Pass));
         let seen = state.stamp();

@@ -11,6 +11,7 @@ use ballast_telemetry::metrics::ListenerMetrics;
 use crate::buf::BufferPool;
 use crate::limits::{FdBudget, FdSlot, ListenerSlot};
 use crate::snapshot::SharedSnapshot;
+use crate::upstream::ProxyHeader;
 
 /// Per listener and worker: built once when the worker starts serving the listener.
 #[derive(Debug)]
@@ -38,6 +39,11 @@ pub(crate) struct ConnCtx {
     pub(crate) peer: SocketAddr,
     /// What the TLS handshake settled, on `https` listeners.
     pub(crate) tls: Option<Box<TlsInfo>>,
+    /// The address the client connected to, when known without asking its socket: told by
+    /// a PROXY header from a load balancer in front, or looked up once for an HTTP/2
+    /// connection (whose requests do not hold the socket). Only PROXY headers to targets
+    /// need it; boxed, so its absence costs an idle connection 8 bytes.
+    pub(crate) destination: Option<Box<SocketAddr>>,
     /// The listener's counters (`None` with metrics off); this connection counts as open in
     /// them until the context is dropped.
     pub(crate) metrics: Option<Arc<ListenerMetrics>>,
@@ -85,6 +91,7 @@ impl ConnCtx {
             listener,
             peer,
             tls: None,
+            destination: None,
             metrics,
             _fd: fd,
             _slot: slot,
@@ -100,6 +107,30 @@ impl ConnCtx {
         }
     }
 
+    /// The PROXY header for `group`'s connections serving this client, if the group sends
+    /// one. `local` asks the client's socket what address it was accepted on, when no
+    /// header in front told it.
+    pub(crate) fn proxy_header(
+        &self,
+        group: &crate::snapshot::TargetGroup,
+        local: impl FnOnce() -> std::io::Result<SocketAddr>,
+    ) -> Option<ProxyHeader> {
+        let version = group.proxy_protocol?;
+        let destination = match &self.destination {
+            Some(told) => **told,
+            // Fails only on a socket already closed, whose request fails anyway: an
+            // unspecified address then, never a connection without its header.
+            None => local().unwrap_or_else(|_| unspecified_like(self.peer)),
+        };
+        Some(ProxyHeader {
+            version,
+            addresses: ballast_l4::proxy_protocol::ProxyAddresses {
+                source: self.peer,
+                destination,
+            },
+        })
+    }
+
     /// The client's IP address.
     pub(crate) fn peer_ip(&self) -> IpAddr {
         self.peer.ip()
@@ -109,6 +140,14 @@ impl ConnCtx {
     /// request, not kept: kept, it would cost every idle connection 48 bytes.
     pub(crate) fn peer_text(&self) -> IpText {
         IpText::new(self.peer.ip())
+    }
+}
+
+/// `0.0.0.0:0` or `[::]:0`, the family of `peer` (a PROXY header's two addresses share one).
+fn unspecified_like(peer: SocketAddr) -> SocketAddr {
+    match peer {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
     }
 }
 

@@ -21,7 +21,9 @@ use crate::snapshot::Target;
 use crate::snapshot::TargetGroup;
 use crate::timer::Deadline;
 pub(crate) use crate::upstream::RequestKind;
-use crate::upstream::{connect, Destination, RoundTrip, SendFailure, Upload, Upstream};
+use crate::upstream::{
+    connect, Destination, ProxyHeader, RoundTrip, SendFailure, Upload, Upstream,
+};
 
 /// A request that reached a target and got a response head.
 #[derive(Debug)]
@@ -36,7 +38,8 @@ pub(crate) struct Relayed {
 
 /// Sends `target_head` (and the body `upload` yields) to a target of the forward, trying
 /// another target when the rules allow, until a response head arrives. `fields` receives
-/// the head's fields; on failure, the fault and the target it concerns.
+/// the head's fields; on failure, the fault and the target it concerns. `proxy`: the PROXY
+/// header of the group's connections for this client (groups that send one).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn relay<U: Upload>(
     forwarding: &Forwarding,
@@ -47,6 +50,7 @@ pub(crate) async fn relay<U: Upload>(
     fields: &mut Vec<Field>,
     started: Instant,
     mut sleep: Pin<&mut Sleep>,
+    proxy: Option<&ProxyHeader>,
 ) -> Result<Relayed, (Fault, Option<Arc<Target>>)> {
     let group = &forwarding.group;
     let mut attempts = Attempts::new(forwarding, kind.bodiless && kind.idempotent);
@@ -58,10 +62,10 @@ pub(crate) async fn relay<U: Upload>(
             Instant::now()
         };
         let tried = attempts.next(now, fastrand::u64(..))?;
-        let mut up = match tried.target.pool.checkout(shared.worker, now) {
+        let mut up = match tried.target.pool.checkout(shared.worker, now, proxy) {
             Some(up) => Ok(up),
             None => connect(
-                destination(&tried.target, group),
+                destination(&tried.target, group, proxy),
                 group.connect_timeout,
                 &shared.fds,
             )
@@ -107,7 +111,7 @@ pub(crate) async fn relay<U: Upload>(
                     fresh_once = true;
                     drop(connection);
                     up = connect(
-                        destination(&tried.target, group),
+                        destination(&tried.target, group, proxy),
                         group.connect_timeout,
                         &shared.fds,
                     )
@@ -189,11 +193,16 @@ async fn send_timed<U: Upload>(
 }
 
 /// Where a new connection to `target` of `group` goes.
-fn destination<'a>(target: &'a Target, group: &'a TargetGroup) -> Destination<'a> {
+fn destination<'a>(
+    target: &'a Target,
+    group: &'a TargetGroup,
+    proxy: Option<&'a ProxyHeader>,
+) -> Destination<'a> {
     Destination {
         address: target.address,
         state: &target.state,
         pool: &target.pool,
         tls: group.tls.as_ref(),
+        proxy,
     }
 }

@@ -177,6 +177,7 @@ async fn sender_for(
     }
     let group = &forwarding.group;
     let destination = Destination {
+        proxy: None,
         address: target.address,
         state: &target.state,
         pool: &target.pool,

@@ -206,8 +206,8 @@ async fn serve_behind_proxy(
     let Ok(registered) = stream.registered() else {
         return refuse(Refusal::ClientClosed);
     };
-    let client = match ballast_l4::prelude::consume_proxy_header(registered, timeout).await {
-        Ok(told) => told.map_or(accepted.peer, |a| a.source),
+    let told = match ballast_l4::prelude::consume_proxy_header(registered, timeout).await {
+        Ok(told) => told,
         Err(ballast_l4::prelude::PreludeRefusal::Closed) => return refuse(Refusal::ClientClosed),
         Err(_) => return refuse(Refusal::BadProxyHeader),
     };
@@ -220,7 +220,10 @@ async fn serve_behind_proxy(
         drain,
         ..
     } = accepted;
-    let ctx = ConnCtx::new(shared, client, metrics, Some(slot), Some(place));
+    let client = told.map_or(accepted.peer, |a| a.source);
+    let mut ctx = ConnCtx::new(shared, client, metrics, Some(slot), Some(place));
+    // Passed on in PROXY headers to targets, as the load balancer in front told it.
+    ctx.destination = told.map(|a| Box::new(a.destination));
     match tls {
         None => crate::h1::serve_h1(H1Conn::new(stream, ctx, limits, drain, true)).await,
         Some(config) => serve_tls(stream, ctx, config, limits, drain).await,
@@ -259,6 +262,11 @@ async fn serve_tls(
     }
     ctx.tls = Some(Box::new(TlsInfo::from_session(session)));
     if alpn.as_deref() == Some(b"h2") {
+        // Its requests will not hold the socket: the address it reached is kept for PROXY
+        // headers to targets.
+        if ctx.destination.is_none() {
+            ctx.destination = tls.get_ref().0.local_addr().ok().map(Box::new);
+        }
         Box::pin(crate::h2::serve_h2(tls, ctx, limits, drain)).await;
     } else {
         crate::h1::serve_h1(H1Conn::new(tls, ctx, limits, drain, false)).await;

@@ -161,6 +161,9 @@ pub struct TargetGroup {
     pub retry_budget: Arc<RetryBudget>,
     /// The group's counters (`None` with metrics off).
     pub metrics: Option<Arc<GroupMetrics>>,
+    /// The PROXY protocol header each new target connection starts with, if any. Such a
+    /// connection then carries only the requests of the client it names.
+    pub proxy_protocol: Option<ballast_l4::proxy_protocol::ProxyVersion>,
 }
 
 /// A group's stickiness settings with the key that seals its cookies.

@@ -64,6 +64,7 @@ pub(crate) fn group(name: &str, n: u16, algorithm: Algorithm) -> Arc<TargetGroup
             min_per_second: 10,
         },
         retry_budget: Arc::new(RetryBudget::new(20, 10, Instant::now())),
+        proxy_protocol: None,
         metrics: None,
     })
 }

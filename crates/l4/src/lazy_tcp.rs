@@ -97,6 +97,15 @@ impl LazyTcpStream {
         matches!(self.state, State::Registered(_))
     }
 
+    /// The local address the client connected to (`getsockname`).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.state {
+            State::Direct(stream) => stream.local_addr(),
+            State::Registered(stream) => stream.local_addr(),
+            State::Failed => Err(failed()),
+        }
+    }
+
     /// The tokio stream, registering the socket first if it is not yet.
     pub fn registered(&mut self) -> io::Result<&mut TcpStream> {
         if matches!(self.state, State::Direct(_)) {

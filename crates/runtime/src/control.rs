@@ -24,6 +24,12 @@ use crate::snapshot::build_snapshot_with;
 use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
 
+/// A health check's settings and the PROXY header its connections start with: a change of
+/// either restarts the target's checker.
+type CheckedWith = (
+    HealthCheckConfig,
+    Option<ballast_config::ProxyProtocolVersion>,
+);
 /// How often outlier detection and draining deadlines are evaluated.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
@@ -54,7 +60,9 @@ pub(crate) struct ControlState {
     pub(crate) draining: Vec<Draining>,
     /// Targets added through the runtime API rather than the file; a reload keeps them.
     pub(crate) registered: Vec<(GroupName, SocketAddr)>,
-    checkers: HashMap<(GroupName, SocketAddr), (HealthCheckConfig, AbortHandle)>,
+    /// One per checked target: what it checks (and the PROXY header its checks send), and
+    /// its task.
+    checkers: HashMap<(GroupName, SocketAddr), (CheckedWith, AbortHandle)>,
     detectors: HashMap<GroupName, OutlierDetector>,
     /// Anomaly detection of `weighted_random` groups with mitigation, and when it last ran.
     anomalies: HashMap<GroupName, (AnomalyDetector, Instant)>,
@@ -160,7 +168,8 @@ impl Control {
                 continue;
             };
             for target in &group.targets {
-                wanted.insert((group.name.clone(), target.address), check.clone());
+                let checked = (check.clone(), group.proxy_protocol);
+                wanted.insert((group.name.clone(), target.address), checked);
             }
         }
         state.checkers.retain(|key, (check, task)| {
@@ -170,7 +179,7 @@ impl Control {
             }
             keep
         });
-        for (key, check) in wanted {
+        for (key, (check, proxy)) in wanted {
             if state.checkers.contains_key(&key) {
                 continue;
             }
@@ -192,8 +201,11 @@ impl Control {
                 check.clone(),
                 Arc::clone(&target.state),
                 tls,
+                proxy,
             ));
-            state.checkers.insert(key, (check, task.abort_handle()));
+            state
+                .checkers
+                .insert(key, ((check, proxy), task.abort_handle()));
         }
     }
 

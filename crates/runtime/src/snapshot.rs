@@ -337,6 +337,7 @@ fn build_group(
         retry: config.retry,
         retry_budget,
         metrics: metrics.map(|m| m.group(&config.name.0)),
+        proxy_protocol: config.proxy_protocol.map(Into::into),
     }
 }
 

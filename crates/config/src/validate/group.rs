@@ -60,7 +60,7 @@ impl Validator {
             }
         };
         let balancing = self.balancing(path, raw, l4);
-        let proxy_protocol = self.proxy_protocol_version(path, raw, protocol);
+        let proxy_protocol = self.proxy_protocol_version(path, raw, protocol, protocol_version);
         let mut targets = Vec::with_capacity(raw.targets.len().min(MAX_TARGETS_PER_GROUP));
         let mut seen: HashMap<SocketAddr, KeyPath> = HashMap::new();
         let listed = &raw.targets;

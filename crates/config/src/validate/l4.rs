@@ -294,14 +294,17 @@ impl Validator {
         self.absent(path, protocol.name(), "group", &http_only);
     }
 
-    /// `proxy_protocol = "v1" | "v2"` of a group (not on UDP groups).
+    /// `proxy_protocol = "v1" | "v2"` of a group: `tcp`, `tls` and HTTP/1.1 `http`/`https`
+    /// groups (UDP has no connection to open with it; an HTTP/2 group's one connection per
+    /// worker carries the requests of many clients, so no one header can name them).
     pub(super) fn proxy_protocol_version(
         &mut self,
         path: &KeyPath,
         raw: &RawTargetGroup,
         protocol: TargetProtocol,
+        version: crate::ProtocolVersion,
     ) -> Option<ProxyProtocolVersion> {
-        let version = match raw.proxy_protocol.as_deref()? {
+        let proxy = match raw.proxy_protocol.as_deref()? {
             "v1" => ProxyProtocolVersion::V1,
             "v2" => ProxyProtocolVersion::V2,
             other => {
@@ -313,15 +316,30 @@ impl Validator {
                 return None;
             }
         };
-        if !matches!(protocol, TargetProtocol::Tcp | TargetProtocol::Tls) {
+        let refused = match protocol {
+            TargetProtocol::Tcp | TargetProtocol::Tls => None,
+            TargetProtocol::Http | TargetProtocol::Https => match version {
+                crate::ProtocolVersion::Http1 => None,
+                crate::ProtocolVersion::Http2 => {
+                    Some("proxy_protocol on a group with protocol_version = \"http2\"".to_owned())
+                }
+                crate::ProtocolVersion::Grpc => {
+                    Some("proxy_protocol on a group with protocol_version = \"grpc\"".to_owned())
+                }
+            },
+            TargetProtocol::Udp | TargetProtocol::TcpUdp => {
+                Some(format!("proxy_protocol on a {} group", protocol.name()))
+            }
+        };
+        if let Some(refused) = refused {
             self.invalid(
                 path.key("proxy_protocol"),
-                format!("proxy_protocol on a {} group", protocol.name()),
-                "a tcp or tls group (UDP has no connection to open with it; HTTP groups do not send it yet)",
+                refused,
+                "a tcp or tls group, or an http or https group with protocol_version = \"http1\" (UDP has no connection to open with it; an HTTP/2 connection carries many clients' requests)",
             );
             return None;
         }
-        Some(version)
+        Some(proxy)
     }
 
     /// Reports each key in `keys` that is present: it has no meaning on this kind of entry.

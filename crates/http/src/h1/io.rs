@@ -16,6 +16,9 @@ pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// does not (closing sends the FIN; a socket still holding unread bytes resets either
     /// way, which is what the lingering close is for).
     const SHUTS_DOWN_ON_CLOSE: bool;
+
+    /// The address the client connected to (for a PROXY protocol header to a target).
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr>;
 }
 
 impl ClientIo for LazyTcpStream {
@@ -23,6 +26,10 @@ impl ClientIo for LazyTcpStream {
 
     fn poll_ready_to_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_read_ready(cx)
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        LazyTcpStream::local_addr(self)
     }
 }
 
@@ -41,6 +48,10 @@ impl ClientIo for tokio_rustls::server::TlsStream<LazyTcpStream> {
             return Poll::Ready(Ok(()));
         }
         tcp.poll_read_ready(cx)
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.get_ref().0.local_addr()
     }
 }
 

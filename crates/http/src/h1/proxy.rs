@@ -229,6 +229,9 @@ impl<S: ClientIo> H1Conn<S> {
             upgrade: basics.upgrade,
             due: self.limits.request_timeout.map(|t| began + t),
         };
+        let proxy = self
+            .ctx
+            .proxy_header(&forwarding.group, || self.io.local_addr());
         let mut fields = shared.buffers.take_fields();
         let mut body = ClientBody::new(
             &mut self.io,
@@ -253,6 +256,7 @@ impl<S: ClientIo> H1Conn<S> {
             &mut fields,
             started,
             sleep.as_mut(),
+            proxy.as_ref(),
         )
         .await;
         exchange.received = body.received;

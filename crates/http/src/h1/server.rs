@@ -90,6 +90,11 @@ impl<S: ClientIo> H1Conn<S> {
         self.rbuf.consume(read.len());
         self.rbuf.release(&self.ctx.listener.buffers);
         let shared = std::sync::Arc::clone(&self.ctx.listener);
+        // Its requests will not hold the socket: the address it reached is kept for
+        // PROXY headers to targets.
+        if self.ctx.destination.is_none() {
+            self.ctx.destination = self.io.local_addr().ok().map(Box::new);
+        }
         let io = crate::prior::Rewind::new(self.io, read);
         shared.connections.spawn(Box::pin(crate::h2::serve_h2(
             io,

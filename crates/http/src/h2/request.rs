@@ -165,6 +165,10 @@ async fn serve(
     if connect.is_some() {
         exchange.upgrade_asked();
     }
+    // The address the client connected to was looked up when the connection began.
+    let proxy = ctx.proxy_header(&forwarding.group, || {
+        Err(std::io::ErrorKind::NotConnected.into())
+    });
     let mut fields = shared.buffers.take_fields();
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
@@ -180,6 +184,7 @@ async fn serve(
         &mut fields,
         now,
         sleep.as_mut(),
+        proxy.as_ref(),
     )
     .await;
     shared.buffers.give(target_head);

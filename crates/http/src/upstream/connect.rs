@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -23,7 +24,7 @@ pub(crate) async fn connect(
     let fd = fds.acquire().ok_or(ConnectError::Exhausted(None))?;
     let address = to.address;
     let deadline = Instant::now() + timeout;
-    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) if is_resource_exhaustion(&e) => return Err(ConnectError::Exhausted(Some(e))),
         Ok(Err(e)) => return Err(ConnectError::Io(e)),
@@ -32,6 +33,17 @@ pub(crate) async fn connect(
     if let Err(error) = stream.set_nodelay(true) {
         // Only fails on a socket that is already dead; the request will say how.
         tracing::debug!(target_address = %address, %error, "set_nodelay failed");
+    }
+    if let Some(proxy) = to.proxy {
+        // Before TLS, as HAProxy's `send-proxy`: the target reads it off the TCP stream.
+        let mut header = Vec::with_capacity(64);
+        let no_tlvs = ballast_l4::proxy_protocol::Tlvs::default();
+        ballast_l4::proxy_protocol::encode(proxy.version, &proxy.addresses, &no_tlvs, &mut header);
+        match tokio::time::timeout_at(deadline, stream.write_all(&header)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ConnectError::Io(e)),
+            Err(_) => return Err(ConnectError::Timeout),
+        }
     }
     let io = match to.tls {
         None => UpstreamIo::Plain(stream),
@@ -57,6 +69,7 @@ pub(crate) async fn connect(
         cut: to.pool.track(),
         reused: false,
         idle_since: std::time::Instant::now(),
+        owner: to.proxy.copied(),
         // Counted open while it lives, for least_connections.
         _open: to.state.open_connection(),
         _fd: fd,

@@ -37,6 +37,8 @@ pub(crate) struct Upstream {
     pub(crate) reused: bool,
     /// When it went idle in the pool.
     idle_since: Instant,
+    /// The PROXY header it began with: it carries only the requests of that client.
+    owner: Option<ProxyHeader>,
     _open: OpenConnection,
     _fd: FdSlot,
 }
@@ -58,14 +60,24 @@ pub struct TargetTlsRoute {
     pub server_name: Option<String>,
 }
 
-/// Where a new connection goes: the target's address, its live state and pool, and TLS
-/// for `https` groups.
+/// Where a new connection goes: the target's address, its live state and pool, TLS for
+/// `https` groups, and the PROXY header it starts with for groups that send one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Destination<'a> {
     pub(crate) address: std::net::SocketAddr,
     pub(crate) state: &'a Arc<ballast_balance::TargetState>,
     pub(crate) pool: &'a ConnPool,
     pub(crate) tls: Option<&'a TargetTlsRoute>,
+    pub(crate) proxy: Option<&'a ProxyHeader>,
+}
+
+/// The PROXY protocol header a connection to a target starts with: it names one client
+/// connection, so the target connection serves that client only (as HAProxy makes a
+/// `send-proxy` connection private to its session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProxyHeader {
+    pub(crate) version: ballast_l4::proxy_protocol::ProxyVersion,
+    pub(crate) addresses: ballast_l4::proxy_protocol::ProxyAddresses,
 }
 
 impl TargetTlsRoute {

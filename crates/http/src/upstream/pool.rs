@@ -12,7 +12,7 @@ use std::time::Duration;
 use ballast_l4::cuts::Cuts;
 use crossbeam_queue::ArrayQueue;
 
-use super::{CutSignal, H2Sender, Upstream};
+use super::{CutSignal, H2Sender, ProxyHeader, Upstream};
 
 /// Idle keep-alive connections to one target.
 #[derive(Debug)]
@@ -69,19 +69,40 @@ impl ConnPool {
         self.cuts.track()
     }
 
-    /// An idle connection that is still open, if any.
+    /// An idle connection that is still open, if any; for a group that sends PROXY headers,
+    /// only one that began with `owner`'s (the same client connection).
     /// `now` is the request's time (no clock read of its own).
-    pub(crate) fn checkout(&self, worker: usize, now: std::time::Instant) -> Option<Upstream> {
+    pub(crate) fn checkout(
+        &self,
+        worker: usize,
+        now: std::time::Instant,
+        owner: Option<&ProxyHeader>,
+    ) -> Option<Upstream> {
         let queue = self.queue(worker)?;
-        while let Some(mut idle) = queue.pop() {
+        // Other clients' private connections, put back after the search (no allocation
+        // unless there are some).
+        let mut others = Vec::new();
+        let mut found = None;
+        // Each idle connection is looked at once at most.
+        for _ in 0..queue.len() {
+            let Some(mut idle) = queue.pop() else { break };
             let idle_for = now.saturating_duration_since(idle.idle_since);
             if idle.is_stale() || idle_for >= self.idle_timeout {
                 continue;
             }
+            if idle.owner.as_ref() != owner {
+                others.push(idle);
+                continue;
+            }
             idle.reused = true;
-            return Some(idle);
+            found = Some(idle);
+            break;
         }
-        None
+        for other in others {
+            // Room is there: they were just taken out.
+            let _full = queue.push(other);
+        }
+        found
     }
 
     /// Returns a connection whose last response was read to the end, its buffer given back.
@@ -97,9 +118,16 @@ impl ConnPool {
         }
         upstream.buf.release(buffers);
         upstream.idle_since = std::time::Instant::now();
-        if let Some(queue) = self.queue(worker) {
-            // A full queue means enough idle connections already: this one just closes.
-            let _dropped = queue.push(upstream);
+        let Some(queue) = self.queue(worker) else {
+            return;
+        };
+        // A full queue means enough idle connections already: this one just closes. A
+        // private one takes the place of the oldest instead (whose client may be gone).
+        if let Err(upstream) = queue.push(upstream) {
+            if upstream.owner.is_some() {
+                let _oldest = queue.pop();
+                let _full = queue.push(upstream);
+            }
         }
     }
 

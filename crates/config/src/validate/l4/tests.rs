@@ -47,6 +47,12 @@ fn l4_listeners_and_groups_get_their_defaults() {
     .unwrap();
     let check = checked.target_groups[0].health_check.as_ref().unwrap();
     assert_eq!(check.kind, crate::HealthCheckKind::Tcp);
+    // HTTP/1.1 groups send it too (each target connection then serves one client).
+    let http = parse(&l4("http", "", "http", "proxy_protocol = \"v1\"")).unwrap();
+    assert_eq!(
+        http.target_groups[0].proxy_protocol,
+        Some(ProxyProtocolVersion::V1)
+    );
 }
 
 #[test]
@@ -73,7 +79,8 @@ fn http_keys_on_l4_entries_and_l4_keys_on_http_ones_are_refused_by_name() {
         (l4("http", "udp_idle_timeout = \"5s\"", "http", ""), "listeners.db.udp_idle_timeout: invalid value udp_idle_timeout on an http listener"),
         (l4("http", "accept_proxy_protocol = [\"10.0.0/8\"]", "http", ""), "listeners.db.accept_proxy_protocol[0]: invalid value \"10.0.0/8\""),
         (l4("udp", "", "udp", "proxy_protocol = \"v1\""), "target_groups.db.proxy_protocol: invalid value proxy_protocol on a udp group"),
-        (l4("http", "", "http", "proxy_protocol = \"v1\""), "target_groups.db.proxy_protocol: invalid value proxy_protocol on a http group"),
+        (l4("http", "", "http", "proxy_protocol = \"v1\"\nprotocol_version = \"http2\""), "target_groups.db.proxy_protocol: invalid value proxy_protocol on a group with protocol_version = \"http2\""),
+        (l4("http", "", "http", "proxy_protocol = \"v2\"\nprotocol_version = \"grpc\""), "target_groups.db.proxy_protocol: invalid value proxy_protocol on a group with protocol_version = \"grpc\""),
         (l4("tcp", "", "tcp", "proxy_protocol = \"v3\""), "target_groups.db.proxy_protocol: invalid value \"v3\""),
         (l4("tcp", "", "tcp", "algorithm = \"least_response_time\""), "target_groups.db.algorithm: invalid value \"least_response_time\" on an L4 group"),
         (l4("http", "", "http", "algorithm = \"flow_hash\""), "target_groups.db.algorithm: invalid value \"flow_hash\" on an http group"),

@@ -70,6 +70,7 @@ async fn exchange(addr: SocketAddr, head: &[u8], body: Option<Vec<u8>>) -> (u16,
     let group = group("app", 1, Algorithm::RoundRobin);
     let target = &group.targets[0];
     let destination = super::super::Destination {
+        proxy: None,
         address: addr,
         state: &target.state,
         pool: &target.pool,
