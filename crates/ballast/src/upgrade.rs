@@ -3,7 +3,8 @@
 //! and no connection attempt is refused; the old process then stops accepting and drains.
 //!
 //! Protocol (SOCK_SEQPACKET, one message per line, sockets as SCM_RIGHTS):
-//! old → new `L <listener> <bind>` + one socket, repeated; `A <bind>` + the admin socket;
+//! old → new `L <listener> <bind>` + one TCP socket, `U <listener> <bind>` + one UDP socket,
+//! repeated; `A <bind>` + the admin socket;
 //! `E` (end). new → old `R` once it serves them. old → new `B` once it has stopped listening
 //! for upgrades (the new process then listens on the path itself), and the old one drains.
 
@@ -114,21 +115,14 @@ pub(crate) fn take_over(path: &Path) -> anyhow::Result<Inherited> {
         let mut words = message.split_whitespace();
         match (words.next(), words.next(), words.next(), fd) {
             (Some("E"), ..) => break,
-            (Some("L"), Some(name), Some(bind), Some(fd)) => {
+            (Some(kind @ ("L" | "U")), Some(name), Some(bind), Some(fd)) => {
                 let requested: SocketAddr =
                     bind.parse().context("upgrade: bad listener address")?;
-                let socket = std::net::TcpListener::from(fd);
-                match inherited
-                    .listeners
-                    .iter_mut()
-                    .find(|l| l.name == name && l.requested == requested)
-                {
-                    Some(listener) => listener.sockets.push(socket),
-                    None => inherited.listeners.push(InheritedListener {
-                        name: name.to_owned(),
-                        requested,
-                        sockets: vec![socket],
-                    }),
+                let listener = inherited.listener(name, requested);
+                if kind == "L" {
+                    listener.sockets.push(std::net::TcpListener::from(fd));
+                } else {
+                    listener.udp.push(std::net::UdpSocket::from(fd));
                 }
             }
             (Some("A"), Some(bind), _, Some(fd)) => {
@@ -139,9 +133,11 @@ pub(crate) fn take_over(path: &Path) -> anyhow::Result<Inherited> {
         }
     }
     let sockets: usize = inherited.listeners.iter().map(|l| l.sockets.len()).sum();
+    let udp_sockets: usize = inherited.listeners.iter().map(|l| l.udp.len()).sum();
     tracing::info!(
         listeners = inherited.listeners.len(),
         sockets,
+        udp_sockets,
         "took over the running process's sockets"
     );
     inherited.old = Some(socket);
@@ -149,6 +145,27 @@ pub(crate) fn take_over(path: &Path) -> anyhow::Result<Inherited> {
 }
 
 impl Inherited {
+    /// The entry of listener `name` bound as `requested`, made on its first socket.
+    fn listener(&mut self, name: &str, requested: SocketAddr) -> &mut InheritedListener {
+        let at = match self
+            .listeners
+            .iter()
+            .position(|l| l.name == name && l.requested == requested)
+        {
+            Some(at) => at,
+            None => {
+                self.listeners.push(InheritedListener {
+                    name: name.to_owned(),
+                    requested,
+                    sockets: Vec::new(),
+                    udp: Vec::new(),
+                });
+                self.listeners.len() - 1
+            }
+        };
+        &mut self.listeners[at]
+    }
+
     /// Tells the old process we serve; waits until it has stopped listening for upgrades.
     ///
     /// Never fails the new process: it already serves the sockets, so whatever the old one
@@ -240,12 +257,12 @@ fn hand_over(
     admin: Option<&(SocketAddr, std::net::TcpListener)>,
 ) -> anyhow::Result<()> {
     for listener in runtime.handover() {
+        let (name, bind) = (&listener.name, listener.requested);
         for socket in &listener.sockets {
-            send(
-                peer,
-                &format!("L {} {}", listener.name, listener.requested),
-                Some(socket.as_fd()),
-            )?;
+            send(peer, &format!("L {name} {bind}"), Some(socket.as_fd()))?;
+        }
+        for socket in &listener.udp {
+            send(peer, &format!("U {name} {bind}"), Some(socket.as_fd()))?;
         }
     }
     if let Some((bind, socket)) = admin {

@@ -21,6 +21,9 @@ use crate::signal::Signal;
 use crate::snapshot::{L4Group, L4Route};
 use crate::task::L4Task;
 
+/// How long a flow of a stopped listener waits for more replies after the last one.
+const CLOSING_GRACE: Duration = Duration::from_secs(1);
+
 /// Largest datagram relayed (the largest a UDP/IPv4 datagram can be).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -35,8 +38,12 @@ struct FlowEntry {
 /// What the listener and a flow's reply task share.
 #[derive(Default)]
 struct FlowShared {
-    /// Raised to end the flow (idle, evicted, listener stopped).
+    /// Raised to end the flow (idle, evicted).
     stop: Signal,
+    /// Raised when the listener stops (shutdown, reload, binary upgrade): no datagram of the
+    /// client comes through this flow any more, but a reply on its way still goes back, until
+    /// the target has been silent for [`CLOSING_GRACE`].
+    closing: Signal,
     /// Set by the reply task when it ended on its own (target gone, deregistered).
     ended: AtomicBool,
     /// Tick of the last reply from the target (replies keep a flow alive too).
@@ -120,7 +127,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
         }
     }
     while let Some((_, flow)) = table.pop_idle(u64::MAX) {
-        flow.shared.stop.raise();
+        flow.shared.closing.raise();
     }
 }
 
@@ -247,10 +254,18 @@ impl ReplyTask {
         loop {
             let stop = std::future::poll_fn(|cx| self.shared.stop.poll_raised(cx));
             let cut = std::future::poll_fn(|cx| self.cut.poll_raised(cx));
+            let closing = self.shared.closing.is_raised();
+            let quiet = if closing {
+                CLOSING_GRACE
+            } else {
+                self.idle * 2
+            };
             tokio::select! {
                 () = stop => break,
                 () = cut => break,
-                () = tokio::time::sleep(self.idle * 2) => break,
+                () = tokio::time::sleep(quiet) => break,
+                // Once the listener stops, the wait for a reply shortens to the grace.
+                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if !closing => continue,
                 readable = self.from.readable() => {
                     if readable.is_err() {
                         break;

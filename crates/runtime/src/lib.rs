@@ -157,6 +157,7 @@ impl Runtime {
                     .iter()
                     .filter_map(|s| s.try_clone().ok())
                     .collect(),
+                udp: l.udp.iter().filter_map(|s| s.try_clone().ok()).collect(),
             })
             .collect()
     }
@@ -227,16 +228,22 @@ impl Runtime {
             .find(|l| l.name == bound.name)
             .map_or("http", |l| l.protocol.name());
         tracing::info!(listener = %bound.name, addr = %bound.address, protocol, "listener started");
+        fn kept<S>(name: &ListenerName, copy: std::io::Result<S>) -> Option<S> {
+            copy.map_err(|error| {
+                tracing::warn!(listener = %name, %error, "cannot keep a copy of a listener socket for upgrades");
+            })
+            .ok()
+        }
+        let name = &bound.name;
         let copies = bound
             .sockets
             .iter()
-            .filter_map(|s| match s.try_clone() {
-                Ok(copy) => Some(copy),
-                Err(error) => {
-                    tracing::warn!(listener = %bound.name, %error, "cannot keep a copy of a listener socket for upgrades");
-                    None
-                }
-            })
+            .filter_map(|s| kept(name, s.try_clone()))
+            .collect();
+        let udp = bound
+            .udp
+            .iter()
+            .filter_map(|s| kept(name, s.try_clone()))
             .collect();
         let (name, protocol, address) = (bound.name.clone(), bound.protocol, bound.address);
         self.serve.serve(bound, &stop);
@@ -247,6 +254,7 @@ impl Runtime {
             address,
             stop,
             sockets: copies,
+            udp,
         });
     }
 }

@@ -129,6 +129,8 @@ pub(crate) struct RunningListener {
     pub(crate) stop: tokio_util::sync::CancellationToken,
     /// Duplicates of its sockets, handed to a new process on a binary upgrade.
     pub(crate) sockets: Vec<std::net::TcpListener>,
+    /// Duplicates of its UDP sockets (`udp`, `tcp_udp`), handed over the same way.
+    pub(crate) udp: Vec<std::net::UdpSocket>,
 }
 
 /// Listening sockets a previous Ballast process handed over (binary upgrade), by the
@@ -139,8 +141,10 @@ pub struct InheritedListener {
     pub name: String,
     /// Its `bind` key as configured in the process that bound it.
     pub requested: SocketAddr,
-    /// Its sockets (one per worker of the old process).
+    /// Its TCP sockets (one per worker of the old process).
     pub sockets: Vec<std::net::TcpListener>,
+    /// Its UDP sockets (`udp` and `tcp_udp` listeners, one per worker of the old process).
+    pub udp: Vec<std::net::UdpSocket>,
 }
 
 /// A listener taken over from `inherited` when one matches by name and `bind`, else bound.
@@ -152,36 +156,48 @@ pub(crate) fn bind_or_inherit(
     let found = inherited
         .iter()
         .position(|i| *i.name == *listener.name.0 && i.requested == listener.bind);
-    // Only TCP sockets are handed over; UDP listeners are bound afresh.
-    let Some(found) = found.filter(|_| {
-        listener.protocol == ListenerProtocol::Http
-            || listener.protocol == ListenerProtocol::Https
-            || listener.protocol == ListenerProtocol::Tcp
-            || listener.protocol == ListenerProtocol::Tls
+    // Every kind of socket the protocol needs must have come over; else all are bound
+    // afresh (beside the old ones: they are SO_REUSEPORT).
+    let protocol = listener.protocol;
+    let Some(found) = found.filter(|&i| {
+        let taken = &inherited[i];
+        (!protocol.uses_tcp() || !taken.sockets.is_empty())
+            && (!protocol.uses_udp() || !taken.udp.is_empty())
     }) else {
         return bind(listener, workers);
     };
-    let taken = inherited.swap_remove(found);
+    let mut taken = inherited.swap_remove(found);
     let error = |reason| RuntimeError::Bind {
         listener: listener.name.clone(),
         address: listener.bind,
         reason,
     };
-    let first = taken.sockets.first().ok_or_else(|| {
-        error(std::io::Error::other(
+    if !protocol.uses_tcp() {
+        taken.sockets.clear();
+    }
+    if !protocol.uses_udp() {
+        taken.udp.clear();
+    }
+    let address = match (taken.sockets.first(), taken.udp.first()) {
+        (Some(tcp), _) => tcp.local_addr(),
+        (None, Some(udp)) => udp.local_addr(),
+        (None, None) => Err(std::io::Error::other(
             "the previous process handed over no socket",
-        ))
-    })?;
-    let address = first.local_addr().map_err(error)?;
+        )),
+    }
+    .map_err(error)?;
     for socket in &taken.sockets {
         socket.set_nonblocking(true).map_err(error)?;
     }
-    tracing::info!(listener = %listener.name, addr = %address, sockets = taken.sockets.len(), "listener taken over from the previous process");
+    for socket in &taken.udp {
+        socket.set_nonblocking(true).map_err(error)?;
+    }
+    tracing::info!(listener = %listener.name, addr = %address, sockets = taken.sockets.len(), udp_sockets = taken.udp.len(), "listener taken over from the previous process");
     Ok(BoundListener {
         name: listener.name.clone(),
         protocol: listener.protocol,
         address,
         sockets: taken.sockets,
-        udp: Vec::new(),
+        udp: taken.udp,
     })
 }
