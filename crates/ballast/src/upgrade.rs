@@ -129,6 +129,11 @@ pub(crate) fn take_over(path: &Path) -> anyhow::Result<Inherited> {
                 let requested: SocketAddr = bind.parse().context("upgrade: bad admin address")?;
                 inherited.admin = Some((requested, std::net::TcpListener::from(fd)));
             }
+            // A kind a later version added (a rollback to this binary): its socket is not
+            // taken, and the listener it belongs to is bound afresh.
+            (Some(kind), ..) if !matches!(kind, "L" | "U" | "A") => {
+                tracing::warn!(message = %message, "upgrade: a socket of a kind this version does not know is left to the old process");
+            }
             _ => anyhow::bail!("upgrade: unexpected message {message:?} from the running process"),
         }
     }

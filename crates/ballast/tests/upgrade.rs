@@ -107,12 +107,12 @@ async fn h1_get(stream: tokio::net::TcpStream, addr: std::net::SocketAddr) -> bo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_listener_sockets_are_handed_over_too() {
+async fn udp_sockets_of_a_tcp_udp_listener_are_handed_over_too() {
     let target = ballast_testkit::UdpTagged::spawn("a").await;
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("upgrade.sock");
     let cfg = format!(
-        "[server]\nworkers = 2\nupgrade_socket = \"{}\"\n[listeners.dns]\nbind = \"127.0.0.1:0\"\nprotocol = \"udp\"\ndefault_action = {{ forward = \"dns\" }}\n[target_groups.dns]\nprotocol = \"udp\"\ntargets = [\"{}\"]\n",
+        "[server]\nworkers = 2\nupgrade_socket = \"{}\"\n[listeners.dns]\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp_udp\"\ndefault_action = {{ forward = \"dns\" }}\n[target_groups.dns]\nprotocol = \"tcp_udp\"\ntargets = [\"{}\"]\n",
         socket.display(),
         target.addr
     );
@@ -180,6 +180,7 @@ async fn udp_listener_sockets_are_handed_over_too() {
         Duration::from_secs(5),
     );
     assert_eq!(took["udp_sockets"], 2, "{took}");
+    assert_eq!(took["sockets"], 2, "the TCP side's too: {took}");
     let status = old.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "old process exited with {status:?}");
     wait_for_more(200).await;

@@ -39,10 +39,11 @@ pub(crate) struct ConnCtx {
     pub(crate) peer: SocketAddr,
     /// What the TLS handshake settled, on `https` listeners.
     pub(crate) tls: Option<Box<TlsInfo>>,
-    /// The address the client connected to, when known without asking its socket: told by
-    /// a PROXY header from a load balancer in front, or looked up once for an HTTP/2
-    /// connection (whose requests do not hold the socket). Only PROXY headers to targets
-    /// need it; boxed, so its absence costs an idle connection 8 bytes.
+    /// The address the client connected to, for PROXY headers to targets: told by a PROXY
+    /// header from a load balancer in front, or looked up on the socket once, when the
+    /// first request to a group that sends headers comes (at the start of an HTTP/2
+    /// connection, whose requests do not hold the socket). Boxed: its absence costs an idle
+    /// connection 8 bytes.
     pub(crate) destination: Option<Box<SocketAddr>>,
     /// The listener's counters (`None` with metrics off); this connection counts as open in
     /// them until the context is dropped.
@@ -108,19 +109,15 @@ impl ConnCtx {
     }
 
     /// The PROXY header for `group`'s connections serving this client, if the group sends
-    /// one. `local` asks the client's socket what address it was accepted on, when no
-    /// header in front told it.
-    pub(crate) fn proxy_header(
-        &self,
-        group: &crate::snapshot::TargetGroup,
-        local: impl FnOnce() -> std::io::Result<SocketAddr>,
-    ) -> Option<ProxyHeader> {
+    /// one. The address the client connected to is `destination`, filled in before (told by
+    /// a load balancer in front, or looked up once on the socket).
+    pub(crate) fn proxy_header(&self, group: &crate::snapshot::TargetGroup) -> Option<ProxyHeader> {
         let version = group.proxy_protocol?;
         let destination = match &self.destination {
-            Some(told) => **told,
-            // Fails only on a socket already closed, whose request fails anyway: an
-            // unspecified address then, never a connection without its header.
-            None => local().unwrap_or_else(|_| unspecified_like(self.peer)),
+            Some(known) => **known,
+            // Not looked up only when the socket was already closed, and its request fails
+            // anyway: an unspecified address then, never a connection without its header.
+            None => unspecified_like(self.peer),
         };
         Some(ProxyHeader {
             version,

@@ -20,6 +20,9 @@ pub struct L4Task {
     pub worker: usize,
     /// Cancelled when the listener must stop accepting.
     pub shutdown: CancellationToken,
+    /// Cancelled when the whole process stops (SIGTERM, or a binary upgrade took its
+    /// sockets), rather than a reload stopping this listener alone.
+    pub process: CancellationToken,
     /// Tracks every connection (and UDP flow) task so shutdown can wait for them.
     pub connections: TaskTracker,
     /// The process's data-plane socket budget.

@@ -21,7 +21,7 @@ use crate::signal::Signal;
 use crate::snapshot::{L4Group, L4Route};
 use crate::task::L4Task;
 
-/// How long a flow of a stopped listener waits for more replies after the last one.
+/// How long a flow of a stopping process still relays its target's replies.
 const CLOSING_GRACE: Duration = Duration::from_secs(1);
 
 /// Largest datagram relayed (the largest a UDP/IPv4 datagram can be).
@@ -40,9 +40,11 @@ struct FlowEntry {
 struct FlowShared {
     /// Raised to end the flow (idle, evicted).
     stop: Signal,
-    /// Raised when the listener stops (shutdown, reload, binary upgrade): no datagram of the
-    /// client comes through this flow any more, but a reply on its way still goes back, until
-    /// the target has been silent for [`CLOSING_GRACE`].
+    /// Raised when the process stops (SIGTERM, or a binary upgrade took the listener's
+    /// sockets): no datagram of the client comes through this flow any more, but replies on
+    /// their way still go back for [`CLOSING_GRACE`]. (A reload that stops the listener ends
+    /// its flows at once: a socket bound anew beside it may share its port, and the kernel
+    /// would go on handing this one datagrams nobody reads while a flow holds it open.)
     closing: Signal,
     /// Set by the reply task when it ended on its own (target gone, deregistered).
     ended: AtomicBool,
@@ -126,8 +128,13 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
             }
         }
     }
+    let process_stops = task.process.is_cancelled();
     while let Some((_, flow)) = table.pop_idle(u64::MAX) {
-        flow.shared.closing.raise();
+        if process_stops {
+            flow.shared.closing.raise();
+        } else {
+            flow.shared.stop.raise();
+        }
     }
 }
 
@@ -251,21 +258,22 @@ struct ReplyTask {
 
 impl ReplyTask {
     async fn run(self) {
+        // Once the process stops, the flow ends at a fixed time (replies do not extend it).
+        let mut closing_at: Option<tokio::time::Instant> = None;
         loop {
             let stop = std::future::poll_fn(|cx| self.shared.stop.poll_raised(cx));
             let cut = std::future::poll_fn(|cx| self.cut.poll_raised(cx));
-            let closing = self.shared.closing.is_raised();
-            let quiet = if closing {
-                CLOSING_GRACE
-            } else {
-                self.idle * 2
+            let quiet = match closing_at {
+                Some(at) => tokio::time::sleep_until(at),
+                None => tokio::time::sleep(self.idle * 2),
             };
             tokio::select! {
                 () = stop => break,
                 () = cut => break,
-                () = tokio::time::sleep(quiet) => break,
-                // Once the listener stops, the wait for a reply shortens to the grace.
-                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if !closing => continue,
+                () = quiet => break,
+                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if closing_at.is_none() => {
+                    closing_at = Some(tokio::time::Instant::now() + CLOSING_GRACE);
+                }
                 readable = self.from.readable() => {
                     if readable.is_err() {
                         break;

@@ -155,7 +155,8 @@ async fn run_worker(
         let socket = match socket {
             ListenerSocket::Http(socket) => socket,
             ListenerSocket::L4Tcp(socket) => {
-                let task = l4_task(&name, &l4, worker, stop, &connections, &fds, open);
+                let tokens = (stop, shutdown.clone());
+                let task = l4_task(&name, &l4, worker, tokens, &connections, &fds, open);
                 match tokio::net::TcpListener::from_std(socket) {
                     Ok(listener) => {
                         accept_loops.spawn(ballast_l4::tcp::serve_tcp(listener, task));
@@ -167,7 +168,8 @@ async fn run_worker(
                 continue;
             }
             ListenerSocket::Udp(socket) => {
-                let task = l4_task(&name, &l4, worker, stop, &connections, &fds, open);
+                let tokens = (stop, shutdown.clone());
+                let task = l4_task(&name, &l4, worker, tokens, &connections, &fds, open);
                 match tokio::net::UdpSocket::from_std(socket) {
                     Ok(socket) => {
                         accept_loops.spawn(ballast_l4::udp::serve_udp(socket, task));
@@ -221,7 +223,7 @@ fn l4_task(
     name: &ListenerName,
     snapshot: &SharedL4,
     worker: usize,
-    shutdown: CancellationToken,
+    (shutdown, process): (CancellationToken, CancellationToken),
     connections: &TaskTracker,
     fds: &Arc<FdBudget>,
     open: Arc<ListenerConnections>,
@@ -231,6 +233,7 @@ fn l4_task(
         snapshot: Arc::clone(snapshot),
         worker,
         shutdown,
+        process,
         connections: connections.clone(),
         fds: Arc::clone(fds),
         open,

@@ -229,9 +229,11 @@ impl<S: ClientIo> H1Conn<S> {
             upgrade: basics.upgrade,
             due: self.limits.request_timeout.map(|t| began + t),
         };
-        let proxy = self
-            .ctx
-            .proxy_header(&forwarding.group, || self.io.local_addr());
+        if forwarding.group.proxy_protocol.is_some() && self.ctx.destination.is_none() {
+            // Looked up once per client connection, not per request.
+            self.ctx.destination = self.io.local_addr().ok().map(Box::new);
+        }
+        let proxy = self.ctx.proxy_header(&forwarding.group);
         let mut fields = shared.buffers.take_fields();
         let mut body = ClientBody::new(
             &mut self.io,

@@ -166,9 +166,7 @@ async fn serve(
         exchange.upgrade_asked();
     }
     // The address the client connected to was looked up when the connection began.
-    let proxy = ctx.proxy_header(&forwarding.group, || {
-        Err(std::io::ErrorKind::NotConnected.into())
-    });
+    let proxy = ctx.proxy_header(&forwarding.group);
     let mut fields = shared.buffers.take_fields();
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);

@@ -69,7 +69,7 @@ pub(crate) async fn connect(
         cut: to.pool.track(),
         reused: false,
         idle_since: std::time::Instant::now(),
-        owner: to.proxy.copied(),
+        owner: to.proxy.map(|p| Box::new(*p)),
         // Counted open while it lives, for least_connections.
         _open: to.state.open_connection(),
         _fd: fd,

@@ -37,8 +37,9 @@ pub(crate) struct Upstream {
     pub(crate) reused: bool,
     /// When it went idle in the pool.
     idle_since: Instant,
-    /// The PROXY header it began with: it carries only the requests of that client.
-    owner: Option<ProxyHeader>,
+    /// The PROXY header it began with: it carries only the requests of that client. Boxed:
+    /// every slot of a pool's queue is as large as an `Upstream`.
+    owner: Option<Box<ProxyHeader>>,
     _open: OpenConnection,
     _fd: FdSlot,
 }

@@ -14,6 +14,9 @@ use crossbeam_queue::ArrayQueue;
 
 use super::{CutSignal, H2Sender, ProxyHeader, Upstream};
 
+#[cfg(test)]
+mod tests;
+
 /// Idle keep-alive connections to one target.
 #[derive(Debug)]
 pub struct ConnPool {
@@ -90,7 +93,7 @@ impl ConnPool {
             if idle.is_stale() || idle_for >= self.idle_timeout {
                 continue;
             }
-            if idle.owner.as_ref() != owner {
+            if idle.owner.as_deref() != owner {
                 others.push(idle);
                 continue;
             }
