@@ -283,6 +283,7 @@ const MODULE_CHECKED_CRATES: &[&str] = &[
     "health",
     "http",
     "runtime",
+    "scale",
     "telemetry",
     "testkit",
     "tls",

@@ -1,0 +1,25 @@
+//! Auto scaling: the decisions of scaling policies, as pure functions of what they observe,
+//! with EC2 Auto Scaling's semantics (see docs/autoscaling.md).
+//!
+//! - [`capacity`]: a group's bounds and the adjustment types with ASG's rounding.
+//! - [`alarm`]: metric alarms (statistic, comparison, M of N periods, missing data).
+//! - [`target_tracking`]: hold a metric at a target; out quickly, in conservatively.
+//! - [`step`]: step scaling (by distance past the threshold) and simple scaling (cooldown).
+//! - [`schedule`]: scheduled actions (cron in an IANA time zone, daylight saving as Vixie cron).
+//! - [`forecast`], [`predictive`]: Holt-Winters load forecasts and predictive scaling.
+//! - [`combine`]: several policies on one group.
+//!
+//! Time is passed in by the caller (durations since an origin it chooses), so every policy
+//! runs the same in the simulator's virtual time as in the running process.
+
+pub mod alarm;
+pub mod capacity;
+pub mod combine;
+pub mod forecast;
+mod group;
+pub mod predictive;
+pub mod schedule;
+pub mod step;
+pub mod target_tracking;
+
+pub use group::{GroupView, Proposal};
