@@ -220,3 +220,27 @@ pub const MAX_KNOWN_NAMES_LISTED: usize = 20;
 /// in a few rounds, bounded so a generated file with a mistake in every entry does not
 /// produce megabytes of errors.
 pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// Time a new instance's failed health checks are ignored (ASG's console default).
+pub const DEFAULT_HEALTH_CHECK_GRACE_PERIOD: Duration = Duration::from_secs(300);
+
+/// Cooldown of simple scaling policies that set none (ASG's `DefaultCooldown`).
+pub const DEFAULT_SCALING_COOLDOWN: Duration = Duration::from_secs(300);
+
+/// Time between SIGTERM and SIGKILL when a process instance is stopped.
+pub const DEFAULT_PROCESS_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a `command` provider's script may take.
+pub const DEFAULT_PROVIDER_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Length of one alarm period (CloudWatch's standard resolution).
+pub const DEFAULT_ALARM_PERIOD: Duration = Duration::from_secs(60);
+
+/// How early predictive scaling puts each hour's capacity in place (ASG's default).
+pub const DEFAULT_SCHEDULING_BUFFER: Duration = Duration::from_secs(300);
+
+/// Most policies per scaling group (ASG's limit).
+pub const MAX_SCALING_POLICIES: usize = 50;
+
+/// Most scheduled actions per scaling group (ASG's limit).
+pub const MAX_SCHEDULED_ACTIONS: usize = 125;

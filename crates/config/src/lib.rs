@@ -19,6 +19,7 @@ mod ops;
 pub mod raw;
 mod rewrite;
 mod rules;
+mod scaling;
 mod secret;
 mod tls;
 mod validate;
@@ -45,6 +46,11 @@ pub use rewrite::{
 };
 pub use rules::{
     Cidr, Conditions, FixedResponse, HeaderCondition, QueryCondition, RedirectConfig, Rule,
+};
+pub use scaling::{
+    check_steps, AdjustmentKind, AlarmConfig, Comparison, MissingData, ProviderConfig,
+    ScalingGroupConfig, ScalingMetric, ScalingPolicyConfig, ScheduledActionConfig, Statistic, Step,
+    StepError, TerminationPolicy, MAX_SCALING_CAPACITY, MAX_STEPS,
 };
 pub use secret::Secret;
 pub use tls::{

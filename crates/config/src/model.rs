@@ -18,7 +18,7 @@ use crate::secret::Secret;
 use crate::tls::{ListenerTls, TargetTls};
 
 /// A complete, valid configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Process-wide settings.
     pub server: ServerConfig,
@@ -32,6 +32,8 @@ pub struct Config {
     pub access_log: Option<AccessLogConfig>,
     /// Metrics collection.
     pub metrics: MetricsConfig,
+    /// Scaling groups, sorted by name.
+    pub scaling_groups: Vec<crate::ScalingGroupConfig>,
 }
 
 /// Process-wide settings (`[server]`).

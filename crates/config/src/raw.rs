@@ -20,6 +20,7 @@ mod ops;
 mod parse;
 mod rewrite;
 mod rules;
+mod scaling;
 mod ser;
 
 pub use ops::*;
@@ -27,6 +28,7 @@ pub(crate) use parse::{check_size, json_error, too_large};
 pub use parse::{parse, parse_json};
 pub use rewrite::*;
 pub use rules::*;
+pub use scaling::*;
 
 /// The whole document.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -46,6 +48,9 @@ pub struct RawConfig {
     pub access_log: Option<RawAccessLog>,
     /// Prometheus metrics.
     pub metrics: Option<RawMetrics>,
+    /// Scaling groups by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scaling_groups: BTreeMap<String, RawScalingGroup>,
 }
 
 /// `[server]`: process-wide settings.

@@ -62,6 +62,11 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }
     }
 
+    let scaling_groups = v.scaling_groups(
+        &root.key("scaling_groups"),
+        &raw.scaling_groups,
+        &group_names,
+    );
     let admin = v.admin(&root.key("admin"), raw.admin);
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
     let metrics = Validator::metrics(raw.metrics);
@@ -73,6 +78,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         admin,
         access_log,
         metrics,
+        scaling_groups,
     })
 }
 
@@ -370,6 +376,7 @@ mod l4_fit;
 mod ops;
 mod rewrite;
 mod rules;
+mod scaling;
 mod stickiness;
 mod target_health;
 mod tls;

@@ -2,76 +2,32 @@
 //! statistic per period, compared with a threshold, in alarm when M of the last N periods
 //! breach. Pure: the caller hands the periods' samples in.
 
-/// How one period's samples become its datapoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Statistic {
-    /// The mean of the samples.
-    Average,
-    /// Their sum.
-    Sum,
-    /// The smallest.
-    Minimum,
-    /// The largest.
-    Maximum,
-    /// How many there are.
-    SampleCount,
-}
+pub use ballast_config::{Comparison, MissingData, Statistic};
 
-impl Statistic {
-    /// The datapoint of a period with these samples; `None` when it has none (missing
-    /// data), except that a count of none is 0.
-    pub fn of(self, samples: &[f64]) -> Option<f64> {
-        if samples.is_empty() {
-            return (self == Statistic::SampleCount).then_some(0.0);
-        }
-        let n = samples.len() as f64;
-        Some(match self {
-            Statistic::Average => samples.iter().sum::<f64>() / n,
-            Statistic::Sum => samples.iter().sum(),
-            Statistic::Minimum => samples.iter().copied().fold(f64::INFINITY, f64::min),
-            Statistic::Maximum => samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Statistic::SampleCount => n,
-        })
+/// The datapoint of a period with these samples, by `statistic`; `None` when it has none
+/// (missing data), except that a count of none is 0.
+pub fn datapoint(statistic: Statistic, samples: &[f64]) -> Option<f64> {
+    if samples.is_empty() {
+        return (statistic == Statistic::SampleCount).then_some(0.0);
     }
+    let n = samples.len() as f64;
+    Some(match statistic {
+        Statistic::Average => samples.iter().sum::<f64>() / n,
+        Statistic::Sum => samples.iter().sum(),
+        Statistic::Minimum => samples.iter().copied().fold(f64::INFINITY, f64::min),
+        Statistic::Maximum => samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Statistic::SampleCount => n,
+    })
 }
 
-/// How a datapoint is compared with the threshold: a breach when it holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
-    /// `>=`
-    GreaterOrEqual,
-    /// `>`
-    Greater,
-    /// `<`
-    Less,
-    /// `<=`
-    LessOrEqual,
-}
-
-impl Comparison {
-    /// Whether `value` breaches `threshold`.
-    pub fn breaches(self, value: f64, threshold: f64) -> bool {
-        match self {
-            Comparison::GreaterOrEqual => value >= threshold,
-            Comparison::Greater => value > threshold,
-            Comparison::Less => value < threshold,
-            Comparison::LessOrEqual => value <= threshold,
-        }
+/// Whether `value` breaches `threshold` under `comparison`.
+pub fn breaches(comparison: Comparison, value: f64, threshold: f64) -> bool {
+    match comparison {
+        Comparison::GreaterOrEqual => value >= threshold,
+        Comparison::Greater => value > threshold,
+        Comparison::Less => value < threshold,
+        Comparison::LessOrEqual => value <= threshold,
     }
-}
-
-/// What a period with no datapoint counts as (CloudWatch's `TreatMissingData`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MissingData {
-    /// Not counted: the alarm looks further back for its N periods; with too few, it has
-    /// insufficient data. CloudWatch's default.
-    Missing,
-    /// As a breach.
-    Breaching,
-    /// As within the threshold.
-    NotBreaching,
-    /// Keeps the alarm's current state.
-    Ignore,
 }
 
 /// An alarm's state.
@@ -102,6 +58,19 @@ pub struct Alarm {
     pub missing: MissingData,
 }
 
+impl From<&ballast_config::AlarmConfig> for Alarm {
+    fn from(c: &ballast_config::AlarmConfig) -> Self {
+        Alarm {
+            statistic: c.statistic,
+            comparison: c.comparison,
+            threshold: c.threshold,
+            evaluation_periods: c.evaluation_periods as usize,
+            datapoints_to_alarm: c.datapoints_to_alarm as usize,
+            missing: c.missing_data,
+        }
+    }
+}
+
 impl Alarm {
     /// The state after the latest period. `periods` are the datapoints of past periods,
     /// oldest first (`None`: no data in that period); `previous` is the state before.
@@ -118,7 +87,7 @@ impl Alarm {
             let breach = match (point, self.missing) {
                 (Some(v), _) => {
                     all_missing = false;
-                    self.comparison.breaches(*v, self.threshold)
+                    breaches(self.comparison, *v, self.threshold)
                 }
                 (None, MissingData::Breaching) => true,
                 (None, MissingData::NotBreaching) => false,
@@ -160,13 +129,13 @@ mod tests {
     #[test]
     fn statistics_of_a_period() {
         let s = [1.0, 4.0, 7.0];
-        assert_eq!(Statistic::Average.of(&s), Some(4.0));
-        assert_eq!(Statistic::Sum.of(&s), Some(12.0));
-        assert_eq!(Statistic::Minimum.of(&s), Some(1.0));
-        assert_eq!(Statistic::Maximum.of(&s), Some(7.0));
-        assert_eq!(Statistic::SampleCount.of(&s), Some(3.0));
-        assert_eq!(Statistic::Average.of(&[]), None);
-        assert_eq!(Statistic::SampleCount.of(&[]), Some(0.0));
+        assert_eq!(datapoint(Statistic::Average, &s), Some(4.0));
+        assert_eq!(datapoint(Statistic::Sum, &s), Some(12.0));
+        assert_eq!(datapoint(Statistic::Minimum, &s), Some(1.0));
+        assert_eq!(datapoint(Statistic::Maximum, &s), Some(7.0));
+        assert_eq!(datapoint(Statistic::SampleCount, &s), Some(3.0));
+        assert_eq!(datapoint(Statistic::Average, &[]), None);
+        assert_eq!(datapoint(Statistic::SampleCount, &[]), Some(0.0));
     }
 
     #[test]

@@ -9,118 +9,29 @@ use crate::alarm::{Alarm, AlarmState};
 use crate::capacity::Adjustment;
 use crate::group::{GroupView, Proposal};
 
-/// Most steps a policy may have (ASG's limit).
-pub const MAX_STEPS: usize = 20;
+pub use ballast_config::{check_steps, AdjustmentKind, Step, StepError, MAX_STEPS};
 
-/// How a step's (or simple policy's) number changes capacity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdjustmentKind {
-    /// `change_in_capacity`: instances to add (negative: remove).
-    Change,
-    /// `exact_capacity`: the capacity to set.
-    Exact,
-    /// `percent_change_in_capacity`: a percentage of the current capacity.
-    Percent,
-}
-
-impl AdjustmentKind {
-    /// The adjustment `value` stands for.
-    pub fn with(self, value: f64) -> Adjustment {
-        match self {
-            AdjustmentKind::Change => Adjustment::Change(value as i64),
-            AdjustmentKind::Exact => Adjustment::Exact(value.max(0.0) as u32),
-            AdjustmentKind::Percent => Adjustment::Percent(value),
-        }
+/// The adjustment `value` stands for, read as `kind`.
+pub fn adjustment(kind: AdjustmentKind, value: f64) -> Adjustment {
+    match kind {
+        AdjustmentKind::Change => Adjustment::Change(value as i64),
+        AdjustmentKind::Exact => Adjustment::Exact(value.max(0.0) as u32),
+        AdjustmentKind::Percent => Adjustment::Percent(value),
     }
 }
 
-/// One step: while the metric's distance from the threshold lies within `[lower, upper)`
-/// (above the threshold) or `(lower, upper]` (below it), adjust by `adjustment`. A missing
-/// bound is infinite.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Step {
-    /// Lower bound of the distance past the threshold (`None`: −∞).
-    pub lower: Option<f64>,
-    /// Upper bound (`None`: +∞).
-    pub upper: Option<f64>,
-    /// The change, read as the policy's [`AdjustmentKind`] says.
-    pub adjustment: f64,
-}
-
-impl Step {
-    fn contains(&self, distance: f64) -> bool {
-        let (lo, hi) = (
-            self.lower.unwrap_or(f64::NEG_INFINITY),
-            self.upper.unwrap_or(f64::INFINITY),
-        );
-        if distance >= 0.0 {
-            lo <= distance && distance < hi
-        } else {
-            lo < distance && distance <= hi
-        }
+/// Whether `step` holds a metric `distance` past the threshold: above it, the lower bound
+/// is inclusive and the upper exclusive; below it, the other way round.
+fn contains(step: &Step, distance: f64) -> bool {
+    let (lo, hi) = (
+        step.lower.unwrap_or(f64::NEG_INFINITY),
+        step.upper.unwrap_or(f64::INFINITY),
+    );
+    if distance >= 0.0 {
+        lo <= distance && distance < hi
+    } else {
+        lo < distance && distance <= hi
     }
-}
-
-/// Why a list of steps is refused (ASG's rules).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StepError {
-    /// The list is empty.
-    #[error("no steps")]
-    Empty,
-    /// Over [`MAX_STEPS`].
-    #[error("more than {MAX_STEPS} steps")]
-    TooMany,
-    /// A step open at both ends (the index, after sorting for the later variants).
-    #[error("step {0} has neither a lower nor an upper bound")]
-    Unbounded(usize),
-    /// A step whose upper bound is not above its lower one.
-    #[error("step {0}: its upper bound is not above its lower bound")]
-    Inverted(usize),
-    /// Two neighbouring steps (sorted by lower bound) that do not meet.
-    #[error("steps {0} and {1} overlap or leave a gap: the upper bound of one must be the lower bound of the next")]
-    NotContiguous(usize, usize),
-    /// The steps stop at a positive upper bound.
-    #[error("steps reach above the threshold, so one must have no upper bound")]
-    OpenAbove,
-    /// The steps stop at a negative lower bound.
-    #[error("steps reach below the threshold, so one must have no lower bound")]
-    OpenBelow,
-}
-
-/// Checks `steps` (in any order) as ASG does; returns them sorted by lower bound.
-pub fn check_steps(steps: &[Step]) -> Result<Vec<Step>, StepError> {
-    if steps.is_empty() {
-        return Err(StepError::Empty);
-    }
-    if steps.len() > MAX_STEPS {
-        return Err(StepError::TooMany);
-    }
-    for (i, s) in steps.iter().enumerate() {
-        match (s.lower, s.upper) {
-            (None, None) => return Err(StepError::Unbounded(i)),
-            (Some(lo), Some(hi)) if hi <= lo => return Err(StepError::Inverted(i)),
-            _ => {}
-        }
-    }
-    let mut sorted = steps.to_vec();
-    sorted.sort_by(|a, b| {
-        let key = |s: &Step| s.lower.unwrap_or(f64::NEG_INFINITY);
-        key(a).total_cmp(&key(b))
-    });
-    for (i, pair) in sorted.windows(2).enumerate() {
-        if pair[0].upper != pair[1].lower {
-            return Err(StepError::NotContiguous(i, i + 1));
-        }
-    }
-    let last = sorted[sorted.len() - 1];
-    let first = sorted[0];
-    if last.upper.is_some_and(|u| u > 0.0) {
-        return Err(StepError::OpenAbove);
-    }
-    if first.lower.is_some_and(|l| l < 0.0) {
-        return Err(StepError::OpenBelow);
-    }
-    Ok(sorted)
 }
 
 /// A step scaling policy.
@@ -163,8 +74,8 @@ impl StepPolicy {
         }
         let latest = periods.iter().rev().find_map(|p| *p)?;
         let distance = latest - self.alarm.threshold;
-        let step = self.steps.iter().find(|s| s.contains(distance))?;
-        let adjustment = self.kind.with(step.adjustment);
+        let step = self.steps.iter().find(|s| contains(s, distance))?;
+        let adjustment = adjustment(self.kind, step.adjustment);
         let reason = format!(
             "alarm: metric {latest:.2} against threshold {}: step adjustment {}",
             self.alarm.threshold, step.adjustment
