@@ -1,4 +1,4 @@
-//! The `ballast` command: `run`, `check`, `echo` and `demo`.
+//! The `ballast` command: `run`, `check`, `echo`, `demo` and `scale simulate`.
 //!
 //! The imperative shell: command-line parsing, signals, exit codes and wiring. Everything it
 //! runs lives in the library crates; errors are `anyhow` only here.
@@ -6,6 +6,7 @@
 mod demo;
 mod echo;
 mod run;
+mod simulate;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ enum Command {
     },
     /// Run a small backend that answers with JSON describing each request.
     Echo(echo::EchoArgs),
+    /// Auto scaling tools.
+    #[command(subcommand)]
+    Scale(ScaleCommand),
     /// Start Ballast in front of three echo backends, with the dashboard, and print what to try.
     Demo {
         /// Port of the demo listener on 127.0.0.1 (0 picks a free one).
@@ -56,6 +60,12 @@ enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScaleCommand {
+    /// Run a scaling group's policies against a load in virtual time; write CSV and SVG.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +92,7 @@ fn main() -> ExitCode {
         Command::Check { config } => return run::check(&config),
         Command::Run { config, log } => init_logging(&log).and_then(|()| run::run(&config)),
         Command::Echo(args) => echo::main(args),
+        Command::Scale(ScaleCommand::Simulate(args)) => simulate::main(args),
         Command::Demo {
             port,
             admin_port,

@@ -8,6 +8,8 @@
 //! - [`schedule`]: scheduled actions (cron in an IANA time zone, daylight saving as Vixie cron).
 //! - [`forecast`], [`predictive`]: Holt-Winters load forecasts and predictive scaling.
 //! - [`combine`]: several policies on one group.
+//! - [`sample`], [`scaler`]: a group's policies and scheduled actions driven sample by sample.
+//! - [`simulate`]: the scaler against a load in virtual time (`ballast scale simulate`).
 //!
 //! Time is passed in by the caller (durations since an origin it chooses), so every policy
 //! runs the same in the simulator's virtual time as in the running process.
@@ -18,7 +20,10 @@ pub mod combine;
 pub mod forecast;
 mod group;
 pub mod predictive;
+pub mod sample;
+pub mod scaler;
 pub mod schedule;
+pub mod simulate;
 pub mod step;
 pub mod target_tracking;
 

@@ -23,11 +23,13 @@ pub struct TargetTracking {
     pub disable_scale_in: bool,
 }
 
-/// One period's datapoint: the metric averaged over the instances that are ready.
+/// One period's datapoint.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Datapoint {
-    /// The metric's value.
+    /// The metric's value, averaged over `over` instances.
     pub value: f64,
+    /// The instances it is an average over (`None`: the group's ready ones).
+    pub over: Option<u32>,
 }
 
 /// A target tracking policy and how long its metric has been off target.
@@ -83,17 +85,18 @@ impl TargetTrackingPolicy {
             self.above = 0;
             self.below = 0;
         }
-        let ready = group.ready();
+        let ready = point.over.unwrap_or_else(|| group.ready());
         let needed = group.bounds.clamp(self.needed(value, ready));
         let metric = &self.config.metric;
         if self.above >= SCALE_OUT_PERIODS && needed > group.desired {
             // Warming instances count toward the desired capacity: the same breach does
-            // not add them twice.
+            // not add them twice. The next change waits for fresh periods, measured with
+            // the capacity this one brings.
+            let periods = std::mem::take(&mut self.above);
             return Some(Proposal {
                 desired: needed,
                 reason: format!(
-                    "{metric} {value:.2} above the target {target} for {} periods on {ready} ready instances: {needed} needed",
-                    self.above
+                    "{metric} {value:.2} above the target {target} for {periods} periods on {ready} instances: {needed} needed"
                 ),
             });
         }
@@ -102,11 +105,11 @@ impl TargetTrackingPolicy {
             && group.warming == 0
             && needed < group.desired
         {
+            let periods = std::mem::take(&mut self.below);
             return Some(Proposal {
                 desired: needed,
                 reason: format!(
-                    "{metric} {value:.2} below the target {target} for {} periods on {ready} ready instances: {needed} enough",
-                    self.below
+                    "{metric} {value:.2} below the target {target} for {periods} periods on {ready} instances: {needed} enough"
                 ),
             });
         }
@@ -140,12 +143,9 @@ mod tests {
         }
     }
 
+    /// Feeds `n` datapoints of `value`; the first proposal made, if any.
     fn feed(p: &mut TargetTrackingPolicy, value: f64, n: u32, g: &GroupView) -> Option<Proposal> {
-        let mut last = None;
-        for _ in 0..n {
-            last = p.observe(Some(Datapoint { value }), g);
-        }
-        last
+        (0..n).find_map(|_| p.observe(Some(Datapoint { value, over: None }), g))
     }
 
     #[test]
@@ -170,21 +170,41 @@ mod tests {
         let mut p = policy(50.0);
         let g = group(4, 0);
         assert_eq!(feed(&mut p, 75.0, 2, &g), None);
-        let out = p.observe(Some(Datapoint { value: 75.0 }), &g).unwrap();
+        let out = p
+            .observe(
+                Some(Datapoint {
+                    value: 75.0,
+                    over: None,
+                }),
+                &g,
+            )
+            .unwrap();
         assert_eq!(out.desired, 6);
         assert!(out.reason.contains("above the target"), "{}", out.reason);
         let mut p = policy(50.0);
         assert_eq!(feed(&mut p, 20.0, 14, &g), None);
         assert_eq!(
-            p.observe(Some(Datapoint { value: 20.0 }), &g)
-                .unwrap()
-                .desired,
+            p.observe(
+                Some(Datapoint {
+                    value: 20.0,
+                    over: None
+                }),
+                &g
+            )
+            .unwrap()
+            .desired,
             2
         );
         // A period on target starts the count again.
         let mut p = policy(50.0);
         feed(&mut p, 20.0, 14, &g);
-        p.observe(Some(Datapoint { value: 50.0 }), &g);
+        p.observe(
+            Some(Datapoint {
+                value: 50.0,
+                over: None,
+            }),
+            &g,
+        );
         assert_eq!(feed(&mut p, 20.0, 14, &g), None);
     }
 
@@ -238,7 +258,13 @@ mod tests {
         feed(&mut p, 75.0, 2, &group(4, 0));
         assert_eq!(p.observe(None, &group(4, 0)), None);
         assert!(p
-            .observe(Some(Datapoint { value: 75.0 }), &group(4, 0))
+            .observe(
+                Some(Datapoint {
+                    value: 75.0,
+                    over: None
+                }),
+                &group(4, 0)
+            )
             .is_some());
     }
 }
