@@ -1,6 +1,7 @@
 //! The `/api/v1` routes, `/metrics`, `/healthz` and `/readyz`, by concern: the config
 //! document (`config`, with the change machinery shared by every edit in `change`),
-//! listeners and rules, target groups and targets, explain, certificates, and health.
+//! listeners and rules, target groups and targets, scaling groups, explain, certificates,
+//! and health.
 
 mod certificates;
 mod change;
@@ -9,6 +10,7 @@ mod explain;
 mod groups;
 mod health;
 mod listeners;
+mod scaling;
 
 use std::sync::Arc;
 
@@ -55,4 +57,6 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         )
         .route("/api/v1/explain", post(explain::explain))
         .route("/api/v1/certificates", get(certificates::certificates))
+        .route("/api/v1/scaling-groups", get(scaling::groups))
+        .route("/api/v1/scaling-groups/{name}", get(scaling::group))
 }

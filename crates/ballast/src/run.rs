@@ -70,18 +70,6 @@ fn load(text: &str) -> Result<(Config, Document, String), Vec<String>> {
     Ok((config, document, text.to_owned()))
 }
 
-/// Scaling groups are validated, but nothing launches instances yet (issue 15): say so,
-/// rather than let a configured group look as if it worked.
-fn warn_scaling_groups_not_run(config: &Config) {
-    for group in &config.scaling_groups {
-        tracing::warn!(
-            scaling_group = %group.name,
-            target_group = %group.target_group,
-            "scaling groups are validated but not run yet: no instance is launched or terminated (see docs/autoscaling.md)"
-        );
-    }
-}
-
 /// Starts the runtime (and the admin API), waits for a stop signal, drains. SIGHUP reloads
 /// the file; so does a change of its contents (checked every second, applied once the
 /// contents are the same on two checks, so a half-written file is not taken). A valid file
@@ -96,7 +84,6 @@ fn serve_until_signal(
 ) -> anyhow::Result<()> {
     let drain_timeout = config.server.drain_timeout;
     let watch = config.server.watch_config;
-    warn_scaling_groups_not_run(&config);
     let admin_config = config.admin.clone();
     // Signal handlers first: a SIGHUP right after "started" must reload, not kill.
     let signal_runtime = tokio::runtime::Builder::new_current_thread()
@@ -114,6 +101,7 @@ fn serve_until_signal(
         std::mem::take(&mut inherited.listeners),
     )?);
     runtime.set_document(document);
+    runtime.start_scaling();
     let admin = match &admin_config {
         Some(admin) => {
             let socket = inherited

@@ -14,6 +14,7 @@ mod fds;
 mod l4;
 mod listeners;
 mod reload;
+mod scaling;
 mod snapshot;
 mod sticky_key;
 mod targets;
@@ -39,6 +40,7 @@ pub use ballast_balance::{HealthReason, HealthState};
 pub use error::RuntimeError;
 pub use listeners::InheritedListener;
 pub use reload::{ApplyError, ReloadStatus};
+pub use scaling::{ActivityRecord, InstanceStatus, ScalingGroupStatus};
 pub use snapshot::build_snapshot;
 pub use targets::TargetHealth;
 
@@ -52,6 +54,8 @@ pub struct Runtime {
     workers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     control_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     reloads: reload::Reloads,
+    /// The scaling groups' status, written by their tasks.
+    scaling: scaling::ScalingBoard,
 }
 
 impl Runtime {
@@ -122,6 +126,7 @@ impl Runtime {
             workers: std::sync::Mutex::new(workers),
             control_thread: std::sync::Mutex::new(Some(control_thread)),
             reloads: reload::Reloads::default(),
+            scaling: scaling::ScalingBoard::default(),
         };
         {
             let mut state = runtime.control.lock();

@@ -7,6 +7,8 @@
 //! - [`step`]: step scaling (by distance past the threshold) and simple scaling (cooldown).
 //! - [`schedule`]: scheduled actions (cron in an IANA time zone, daylight saving as Vixie cron).
 //! - [`forecast`], [`predictive`]: Holt-Winters load forecasts and predictive scaling.
+//! - [`provider`], [`process`], [`command`]: what launches and terminates instances.
+//! - [`fleet`]: a group's instances, and the steps that keep them at the desired capacity.
 //! - [`combine`]: several policies on one group.
 //! - [`sample`], [`scaler`]: a group's policies and scheduled actions driven sample by sample.
 //! - [`simulate`]: the scaler against a load in virtual time (`ballast scale simulate`).
@@ -17,9 +19,13 @@
 pub mod alarm;
 pub mod capacity;
 pub mod combine;
+pub mod command;
+pub mod fleet;
 pub mod forecast;
 mod group;
 pub mod predictive;
+pub mod process;
+pub mod provider;
 pub mod sample;
 pub mod scaler;
 pub mod schedule;

@@ -1,0 +1,238 @@
+//! Scaling groups through the real binary, with the `process` provider running real `ballast
+//! echo` instances: sustained load scales the group out and the new instances receive
+//! traffic; `kill -9` of an instance gets it replaced; the load's end scales the group in,
+//! draining the instances it retires, with no failed request.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballast_testkit::admin::AdminClient;
+use ballast_testkit::client::H1;
+use ballast_testkit::BallastProcess;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+/// A range of `n` free ports.
+fn free_ports(n: u16) -> (u16, u16) {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if first < 60000
+            && (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            return (first, first + n - 1);
+        }
+    }
+}
+
+/// The group, as the admin API shows it.
+async fn group(admin: &AdminClient) -> serde_json::Value {
+    admin.get("/api/v1/scaling-groups/app").await.json
+}
+
+async fn wait_for(
+    admin: &AdminClient,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let g = group(admin).await;
+        if done(&g) {
+            return g;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}; the group: {g:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn in_service(g: &serde_json::Value) -> u64 {
+    g["in_service"].as_u64().unwrap_or(0)
+}
+
+fn instance_names(g: &serde_json::Value) -> HashSet<String> {
+    g["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["state"] == "in_service")
+        .filter_map(|i| i["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Requests in a loop on keep-alive connections until `stop`, counting answers, failures
+/// and the echo instances that answered.
+fn load(
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    pace: Duration,
+) -> (
+    tokio::task::JoinHandle<HashSet<String>>,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+) {
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (ok2, failed2) = (Arc::clone(&ok), Arc::clone(&failed));
+    let task = tokio::spawn(async move {
+        let mut seen = HashSet::new();
+        let mut client = H1::connect(addr).await;
+        for _ in 0..100_000 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let request = ballast_testkit::client::get_request(addr, "/");
+            match client.send(request).await {
+                Ok(r) if r.status() == 200 => {
+                    ok2.fetch_add(1, Ordering::Relaxed);
+                    let body: serde_json::Value =
+                        serde_json::from_slice(r.body()).unwrap_or_default();
+                    if let Some(name) = body["instance"].as_str() {
+                        seen.insert(name.to_owned());
+                    }
+                }
+                _ => {
+                    failed2.fetch_add(1, Ordering::Relaxed);
+                    client = H1::connect(addr).await;
+                }
+            }
+            tokio::time::sleep(pace).await;
+        }
+        seen
+    });
+    (task, ok, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_scales_out_a_killed_instance_is_replaced_and_scale_in_drains() {
+    let (first, last) = free_ports(10);
+    let echo = format!("{} echo --port {{port}}", bin().display());
+    let config = format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+
+[target_groups.app]
+deregistration_delay = "2s"
+fail_open = false
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
+
+[scaling_groups.app]
+target_group = "app"
+min = 1
+max = 4
+health_check_grace_period = "30s"
+provider = {{ process = {{ command = "{echo}", ports = "{first}-{last}", stop_timeout = "2s" }} }}
+policies = [
+  {{ type = "step", alarm = {{ metric = "request_count", statistic = "sum", comparison = ">=", threshold = 100, period = "10s" }}, adjustment_type = "exact_capacity", steps = [{{ lower = 0, adjustment = 3 }}] }},
+  {{ type = "step", alarm = {{ metric = "request_count", statistic = "sum", comparison = "<", threshold = 20, period = "10s" }}, adjustment_type = "exact_capacity", steps = [{{ upper = 0, adjustment = 1 }}] }},
+]
+"#
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let web = ballast.addr("web");
+    let wait = Duration::from_secs(60);
+    wait_for(&admin, "the first instance in service", wait, |g| {
+        in_service(g) == 1
+    })
+    .await;
+
+    // Sustained load: 100 requests per 10 s and more. The group goes to 3, and the new
+    // instances take traffic.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (busy, ok, failed) = load(web, Arc::clone(&stop), Duration::from_millis(20));
+    let three = wait_for(&admin, "scale-out to 3", wait, |g| in_service(g) == 3).await;
+    let started = instance_names(&three);
+    let before = ok.load(Ordering::Relaxed);
+    while ok.load(Ordering::Relaxed) < before + 300 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A kill -9 of one instance: it is replaced.
+    let victim = three["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["state"] == "in_service")
+        .unwrap()
+        .clone();
+    let pid: i32 = victim["id"].as_str().unwrap().parse().unwrap();
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).unwrap();
+    let victim_name = victim["name"].as_str().unwrap().to_owned();
+    let replaced = wait_for(&admin, "the killed instance replaced", wait, |g| {
+        in_service(g) == 3 && !instance_names(g).contains(&victim_name)
+    })
+    .await;
+    assert!(
+        replaced["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["cause"] == "exited"),
+        "{replaced:#}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let served_by = busy.await.unwrap();
+    assert!(
+        started
+            .iter()
+            .filter(|n| served_by.contains(&format!("echo-{}", port_of(&three, n))))
+            .count()
+            >= 2,
+        "new instances took traffic: {served_by:?}"
+    );
+    let failed_while_busy = failed.load(Ordering::Relaxed);
+
+    // Light load (under 20 per 10 s): back to 1, the retired instances drained first; not a
+    // request fails.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (light, ok, failed) = load(web, Arc::clone(&stop), Duration::from_millis(700));
+    let one = wait_for(&admin, "scale-in to 1", Duration::from_secs(90), |g| {
+        in_service(g) == 1 && g["instances"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    light.await.unwrap();
+    assert!(ok.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during the scale-in: {one:#}"
+    );
+    let causes: Vec<String> = one["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["cause"].as_str().map(str::to_owned))
+        .collect();
+    assert!(causes.iter().any(|c| c == "scale-in"), "{causes:?}");
+    assert!(causes.iter().any(|c| c == "terminate"), "{causes:?}");
+    eprintln!("failures while the killed instance was replaced: {failed_while_busy}");
+}
+
+/// The port of instance `name` in the group's listing.
+fn port_of(g: &serde_json::Value, name: &str) -> u16 {
+    g["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .and_then(|i| i["address"].as_str()?.parse::<SocketAddr>().ok())
+        .map_or(0, |a| a.port())
+}

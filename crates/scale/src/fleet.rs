@@ -1,0 +1,249 @@
+//! A scaling group's instances and what to do about them: launch up to the desired
+//! capacity, terminate down to it (zones balanced first, then the termination policy), and
+//! replace instances that exited or failed their health checks after the grace period. Pure:
+//! the runtime tells it what happened (launched, health, exited) and carries out its steps.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ballast_config::TerminationPolicy;
+
+use crate::provider::Launched;
+
+/// Where an instance stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    /// Asked of the provider, not launched yet.
+    Launching,
+    /// Launched and registered as a target: in service once its health checks pass.
+    Registered,
+    /// Deregistered and draining, terminated when its delay ends.
+    Terminating,
+}
+
+/// One instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Its name (`GROUP-N`), given at launch.
+    pub name: String,
+    /// Its provider's id, once launched.
+    pub id: Option<String>,
+    /// Its target address, once launched.
+    pub address: Option<SocketAddr>,
+    /// The zone it was launched in.
+    pub zone: Option<String>,
+    /// When it was asked for.
+    pub launched_at: Instant,
+    /// When it was registered as a target.
+    pub registered_at: Option<Instant>,
+    /// Where it stands.
+    pub state: InstanceState,
+    /// Whether it passed its health checks at the last look.
+    pub healthy: bool,
+    /// Scale-in protection: a scale-in never picks it.
+    pub protected: bool,
+}
+
+/// What the runtime must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Launch an instance with this name in this zone.
+    Launch {
+        /// Its name.
+        name: String,
+        /// Its zone.
+        zone: Option<String>,
+    },
+    /// Deregister this instance (its target drains), then terminate it. `why` for the
+    /// activity history.
+    Retire {
+        /// Its provider id.
+        id: String,
+        /// Its target address.
+        address: SocketAddr,
+        /// Why: scale-in, unhealthy, exited.
+        why: &'static str,
+    },
+}
+
+/// The instances of one group.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    prefix: String,
+    next: u64,
+    zones: Vec<String>,
+    /// The instances, in launch order.
+    pub instances: Vec<Instance>,
+}
+
+impl Fleet {
+    /// An empty fleet naming instances `PREFIX-N` and spreading them over `zones`.
+    pub fn new(prefix: &str, zones: &[String]) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            next: 1,
+            zones: zones.to_vec(),
+            instances: Vec::new(),
+        }
+    }
+
+    /// Instances counted toward the capacity: launching or registered.
+    pub fn active(&self) -> impl Iterator<Item = &Instance> {
+        self.instances
+            .iter()
+            .filter(|i| i.state != InstanceState::Terminating)
+    }
+
+    /// Instances not ready to be measured: launching, not healthy yet, or within `warmup`
+    /// of their registration.
+    pub fn warming(&self, now: Instant, warmup: Duration) -> u32 {
+        self.active()
+            .filter(|i| !i.healthy || i.registered_at.is_none_or(|at| now < at + warmup))
+            .count() as u32
+    }
+
+    /// The steps that bring the fleet to `desired`: retire instances that exited (gone from
+    /// the provider) or stay unhealthy beyond `grace` after registration, then launch or
+    /// scale in. Each step is already reflected in the fleet when it is returned.
+    pub fn plan(
+        &mut self,
+        now: Instant,
+        desired: u32,
+        grace: Duration,
+        policy: &[TerminationPolicy],
+    ) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for i in &mut self.instances {
+            let failing = i.state == InstanceState::Registered
+                && !i.healthy
+                && i.registered_at.is_some_and(|at| now >= at + grace);
+            if failing {
+                if let (Some(id), Some(address)) = (i.id.clone(), i.address) {
+                    i.state = InstanceState::Terminating;
+                    steps.push(Step::Retire {
+                        id,
+                        address,
+                        why: "unhealthy after its grace period",
+                    });
+                }
+            }
+        }
+        let active = self.active().count() as u32;
+        for _ in active..desired {
+            let zone = self.emptiest_zone();
+            let name = format!("{}-{}", self.prefix, self.next);
+            self.next += 1;
+            self.instances.push(Instance {
+                name: name.clone(),
+                id: None,
+                address: None,
+                zone: zone.clone(),
+                launched_at: now,
+                registered_at: None,
+                state: InstanceState::Launching,
+                healthy: false,
+                protected: false,
+            });
+            steps.push(Step::Launch { name, zone });
+        }
+        for _ in desired..active {
+            let Some(victim) = self.pick_victim(policy) else {
+                break;
+            };
+            let i = &mut self.instances[victim];
+            i.state = InstanceState::Terminating;
+            if let (Some(id), Some(address)) = (i.id.clone(), i.address) {
+                steps.push(Step::Retire {
+                    id,
+                    address,
+                    why: "scale-in",
+                });
+            }
+        }
+        steps
+    }
+
+    /// The provider launched `name`.
+    pub fn launched(&mut self, name: &str, launched: &Launched, now: Instant) {
+        if let Some(i) = self.instances.iter_mut().find(|i| i.name == name) {
+            i.id = Some(launched.id.clone());
+            i.address = Some(launched.address);
+            if launched.zone.is_some() {
+                i.zone.clone_from(&launched.zone);
+            }
+            i.registered_at = Some(now);
+            if i.state == InstanceState::Launching {
+                i.state = InstanceState::Registered;
+            }
+        }
+    }
+
+    /// The launch of `name` failed: it is forgotten (the next plan asks again).
+    pub fn launch_failed(&mut self, name: &str) {
+        self.instances.retain(|i| i.name != name);
+    }
+
+    /// Instance `id` is terminated (or exited on its own): forgotten. Returns its address
+    /// when it was still registered (then it must be deregistered).
+    pub fn gone(&mut self, id: &str) -> Option<SocketAddr> {
+        let at = self
+            .instances
+            .iter()
+            .position(|i| i.id.as_deref() == Some(id))?;
+        let i = self.instances.remove(at);
+        (i.state == InstanceState::Registered)
+            .then_some(i.address)
+            .flatten()
+    }
+
+    /// Records the health the runtime sees for each registered instance.
+    pub fn set_health(&mut self, healthy: impl Fn(SocketAddr) -> bool) {
+        for i in &mut self.instances {
+            if let Some(address) = i.address {
+                i.healthy = healthy(address);
+            }
+        }
+    }
+
+    /// The zone with the fewest active instances (the first listed on a tie).
+    fn emptiest_zone(&self) -> Option<String> {
+        self.zones
+            .iter()
+            .min_by_key(|z| {
+                self.active()
+                    .filter(|i| i.zone.as_ref() == Some(*z))
+                    .count()
+            })
+            .cloned()
+    }
+
+    /// The instance a scale-in takes: one still launching never (it has nothing to stop
+    /// yet); protected ones never; then from the zone with the most instances, by the
+    /// termination policy (`default` and `oldest_*`: the oldest; `newest_instance`: the
+    /// newest). Instances that failed their checks go before healthy ones.
+    fn pick_victim(&self, policy: &[TerminationPolicy]) -> Option<usize> {
+        let candidates: Vec<usize> = (0..self.instances.len())
+            .filter(|&n| {
+                let i = &self.instances[n];
+                i.state == InstanceState::Registered && !i.protected
+            })
+            .collect();
+        let per_zone = |zone: &Option<String>| self.active().filter(|i| i.zone == *zone).count();
+        let newest = policy.first() == Some(&TerminationPolicy::NewestInstance);
+        candidates.into_iter().max_by(|&a, &b| {
+            let (x, y) = (&self.instances[a], &self.instances[b]);
+            per_zone(&x.zone)
+                .cmp(&per_zone(&y.zone))
+                .then((!x.healthy).cmp(&!y.healthy))
+                // Launch order breaks ties of time: older is earlier in the list.
+                .then(if newest {
+                    (x.launched_at, a).cmp(&(y.launched_at, b))
+                } else {
+                    (y.launched_at, b).cmp(&(x.launched_at, a))
+                })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
