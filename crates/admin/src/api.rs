@@ -59,4 +59,20 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/v1/certificates", get(certificates::certificates))
         .route("/api/v1/scaling-groups", get(scaling::groups))
         .route("/api/v1/scaling-groups/{name}", get(scaling::group))
+        .route(
+            "/api/v1/scaling-groups/{name}/desired",
+            put(scaling::set_desired),
+        )
+        .route(
+            "/api/v1/scaling-groups/{name}/suspend",
+            post(scaling::suspend),
+        )
+        .route(
+            "/api/v1/scaling-groups/{name}/resume",
+            post(scaling::resume),
+        )
+        .route(
+            "/api/v1/scaling-groups/{name}/instances/{instance}/protection",
+            put(scaling::protect),
+        )
 }

@@ -236,3 +236,152 @@ fn port_of(g: &serde_json::Value, name: &str) -> u16 {
         .and_then(|i| i["address"].as_str()?.parse::<SocketAddr>().ok())
         .map_or(0, |a| a.port())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_set_desired_suspend_launches_and_protect_instances() {
+    let (first, last) = free_ports(6);
+    let echo = format!("{} echo --port {{port}}", bin().display());
+    let config = format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+
+[target_groups.app]
+deregistration_delay = "0s"
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
+
+[scaling_groups.app]
+target_group = "app"
+min = 0
+max = 3
+desired = 1
+provider = {{ process = {{ command = "{echo}", ports = "{first}-{last}", stop_timeout = "2s" }} }}
+"#
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let wait = Duration::from_secs(60);
+    wait_for(&admin, "one instance in service", wait, |g| {
+        in_service(g) == 1
+    })
+    .await;
+
+    // Refused commands say why.
+    let bad = admin
+        .put(
+            "/api/v1/scaling-groups/app/desired",
+            &serde_json::json!({ "desired": 9 }),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(
+        bad.text.contains("outside the group's bounds (0 to 3)"),
+        "{}",
+        bad.text
+    );
+    let unknown = admin
+        .put(
+            "/api/v1/scaling-groups/nope/desired",
+            &serde_json::json!({ "desired": 1 }),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let process = admin
+        .post(
+            "/api/v1/scaling-groups/app/suspend",
+            &serde_json::json!({ "processes": ["az_rebalance"] }),
+        )
+        .await;
+    assert_eq!(process.status, 400, "{}", process.text);
+    let nobody = admin
+        .put(
+            "/api/v1/scaling-groups/app/instances/app-9/protection",
+            &serde_json::json!({ "protected": true }),
+        )
+        .await;
+    assert_eq!(nobody.status, 400, "{}", nobody.text);
+
+    // Desired 2: a second instance.
+    let set = admin
+        .put(
+            "/api/v1/scaling-groups/app/desired",
+            &serde_json::json!({ "desired": 2 }),
+        )
+        .await;
+    assert_eq!(set.status, 202, "{}", set.text);
+    wait_for(&admin, "two instances in service", wait, |g| {
+        in_service(g) == 2
+    })
+    .await;
+
+    // Launches suspended: desired 3 is taken, and no instance comes until they resume.
+    let s = admin
+        .post(
+            "/api/v1/scaling-groups/app/suspend",
+            &serde_json::json!({ "processes": ["launch"] }),
+        )
+        .await;
+    assert_eq!(s.status, 202, "{}", s.text);
+    admin
+        .put(
+            "/api/v1/scaling-groups/app/desired",
+            &serde_json::json!({ "desired": 3 }),
+        )
+        .await;
+    let held = wait_for(
+        &admin,
+        "desired 3 while launches are suspended",
+        wait,
+        |g| g["desired"] == 3,
+    )
+    .await;
+    assert_eq!(held["suspended"], serde_json::json!(["launch"]));
+    assert_eq!(held["instances"].as_array().unwrap().len(), 2, "{held:#}");
+    admin
+        .post(
+            "/api/v1/scaling-groups/app/resume",
+            &serde_json::json!({ "processes": ["launch"] }),
+        )
+        .await;
+    wait_for(&admin, "three instances after the resume", wait, |g| {
+        in_service(g) == 3
+    })
+    .await;
+
+    // The first instance protected: a scale-in to 1 keeps it.
+    let p = admin
+        .put(
+            "/api/v1/scaling-groups/app/instances/app-1/protection",
+            &serde_json::json!({ "protected": true }),
+        )
+        .await;
+    assert_eq!(p.status, 202, "{}", p.text);
+    wait_for(&admin, "app-1 protected", wait, |g| {
+        g["instances"].as_array().is_some_and(|i| {
+            i.iter()
+                .any(|i| i["name"] == "app-1" && i["protected"] == true)
+        })
+    })
+    .await;
+    admin
+        .put(
+            "/api/v1/scaling-groups/app/desired",
+            &serde_json::json!({ "desired": 1 }),
+        )
+        .await;
+    let one = wait_for(&admin, "one instance left", wait, |g| {
+        g["instances"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    assert_eq!(one["instances"][0]["name"], "app-1", "{one:#}");
+    let causes: Vec<&str> = one["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["cause"].as_str())
+        .collect();
+    assert!(causes.contains(&"operator"), "{causes:?}");
+}

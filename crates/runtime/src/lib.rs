@@ -40,7 +40,9 @@ pub use ballast_balance::{HealthReason, HealthState};
 pub use error::RuntimeError;
 pub use listeners::InheritedListener;
 pub use reload::{ApplyError, ReloadStatus};
-pub use scaling::{ActivityRecord, InstanceStatus, ScalingGroupStatus};
+pub use scaling::{
+    ActivityRecord, InstanceStatus, ScalingCommand, ScalingCommandError, ScalingGroupStatus,
+};
 pub use snapshot::build_snapshot;
 pub use targets::TargetHealth;
 

@@ -23,7 +23,9 @@ mod status;
 
 use status::publish;
 pub(crate) use status::ScalingBoard;
-pub use status::{ActivityRecord, InstanceStatus, ScalingGroupStatus};
+pub use status::{
+    ActivityRecord, InstanceStatus, ScalingCommand, ScalingCommandError, ScalingGroupStatus,
+};
 
 /// Activities kept per group for the admin API.
 const HISTORY: usize = 100;
@@ -48,6 +50,46 @@ impl Runtime {
                 }
             }
         });
+    }
+
+    /// Queues an operator's command for a running scaling group, after checking it against
+    /// the group's last published status; the group applies it at its next sample.
+    pub fn scaling_command(
+        &self,
+        group: &str,
+        command: ScalingCommand,
+    ) -> Result<(), ScalingCommandError> {
+        let status = self
+            .scaling_status()
+            .into_iter()
+            .find(|g| g.name == group)
+            .ok_or_else(|| ScalingCommandError::UnknownGroup(group.to_owned()))?;
+        match &command {
+            ScalingCommand::SetDesired(n) if *n < status.min || *n > status.max => {
+                return Err(ScalingCommandError::Invalid(format!(
+                    "desired {n} is outside the group's bounds ({} to {})",
+                    status.min, status.max
+                )));
+            }
+            ScalingCommand::Suspend(names) | ScalingCommand::Resume(names) => {
+                let mut check = ballast_scale::suspend::Suspended::default();
+                for name in names {
+                    check
+                        .set(name, true)
+                        .map_err(ScalingCommandError::Invalid)?;
+                }
+            }
+            ScalingCommand::Protect { instance, .. }
+                if !status.instances.iter().any(|i| i.name == *instance) =>
+            {
+                return Err(ScalingCommandError::Invalid(format!(
+                    "no instance \"{instance}\" in {group}"
+                )));
+            }
+            _ => {}
+        }
+        self.scaling.push(group, command);
+        Ok(())
     }
 
     /// Every scaling group's status.
@@ -105,6 +147,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut retiring: Vec<(String, Instant)> = Vec::new();
     let mut history: VecDeque<ActivityRecord> = VecDeque::new();
     let mut launch_failures = 0u32;
+    let mut suspended = ballast_scale::suspend::Suspended::default();
     let mut quiet_until = Instant::now();
     let mut ticks = tokio::time::interval(SAMPLE);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -123,6 +166,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                 0,
                 config.health_check_grace_period,
                 &config.termination_policy,
+                &ballast_scale::suspend::Suspended::default(),
             ) {
                 if let Step::Retire { id, address, .. } = step {
                     let _ = runtime.deregister_target(&group, address);
@@ -157,6 +201,40 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                 history.pop_front();
             }
         };
+        for command in runtime.scaling.take(&name) {
+            let description = match command {
+                ScalingCommand::SetDesired(n) => {
+                    let before = std::mem::replace(&mut desired, n);
+                    format!("desired capacity {before} -> {n}, set by an operator")
+                }
+                ScalingCommand::Suspend(names) | ScalingCommand::Resume(names)
+                    if names.is_empty() =>
+                {
+                    continue
+                }
+                ScalingCommand::Suspend(names) => {
+                    for n in &names {
+                        let _ = suspended.set(n, true);
+                    }
+                    format!("suspended {}", names.join(", "))
+                }
+                ScalingCommand::Resume(names) => {
+                    for n in &names {
+                        let _ = suspended.set(n, false);
+                    }
+                    format!("resumed {}", names.join(", "))
+                }
+                ScalingCommand::Protect {
+                    instance,
+                    protected,
+                } => {
+                    fleet.protect(&instance, protected);
+                    format!("scale-in protection of {instance}: {protected}")
+                }
+            };
+            record("operator".to_owned(), description, "ok".to_owned());
+        }
+        scaler.suspended = suspended;
         for id in provider.exited() {
             if let Some(address) = fleet.gone(&id) {
                 let _ = runtime.deregister_target(&group, address);
@@ -219,6 +297,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             desired,
             config.health_check_grace_period,
             &config.termination_policy,
+            &suspended,
         ) {
             match step {
                 Step::Launch {
@@ -294,6 +373,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         if settled {
             scaler.activity_settled(jiff::Timestamp::now());
         }
-        publish(&runtime, &name, &group, (desired, bounds), &fleet, &history);
+        let state = (desired, bounds, suspended.names());
+        publish(&runtime, &name, &group, state, &fleet, &history);
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ballast_config::TerminationPolicy;
 
 use crate::provider::Launched;
+use crate::suspend::Suspended;
 
 /// Where an instance stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +112,12 @@ impl Fleet {
         desired: u32,
         grace: Duration,
         policy: &[TerminationPolicy],
+        suspended: &Suspended,
     ) -> Vec<Step> {
         let mut steps = Vec::new();
         for i in &mut self.instances {
-            let failing = i.state == InstanceState::Registered
+            let failing = !suspended.replace_unhealthy
+                && i.state == InstanceState::Registered
                 && !i.healthy
                 && i.registered_at.is_some_and(|at| now >= at + grace);
             if failing {
@@ -129,7 +132,12 @@ impl Fleet {
             }
         }
         let active = self.active().count() as u32;
-        for _ in active..desired {
+        let launches = if suspended.launch {
+            0
+        } else {
+            desired.saturating_sub(active)
+        };
+        for _ in 0..launches {
             let zone = self.emptiest_zone();
             let name = format!("{}-{}", self.prefix, self.next);
             self.next += 1;
@@ -146,7 +154,12 @@ impl Fleet {
             });
             steps.push(Step::Launch { name, zone });
         }
-        for _ in desired..active {
+        let retirements = if suspended.terminate {
+            0
+        } else {
+            active.saturating_sub(desired)
+        };
+        for _ in 0..retirements {
             let Some(victim) = self.pick_victim(policy) else {
                 break;
             };
@@ -194,6 +207,12 @@ impl Fleet {
         (i.state == InstanceState::Registered)
             .then_some(i.address)
             .flatten()
+    }
+
+    /// Sets the scale-in protection of instance `name`; false when there is none by that name.
+    pub fn protect(&mut self, name: &str, protected: bool) -> bool {
+        let found = self.instances.iter_mut().find(|i| i.name == name);
+        found.map(|i| i.protected = protected).is_some()
     }
 
     /// Records the health the runtime sees for each registered instance.

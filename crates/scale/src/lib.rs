@@ -9,6 +9,7 @@
 //! - [`forecast`], [`predictive`]: Holt-Winters load forecasts and predictive scaling.
 //! - [`provider`], [`process`], [`command`]: what launches and terminates instances.
 //! - [`fleet`]: a group's instances, and the steps that keep them at the desired capacity.
+//! - [`suspend`]: the processes an operator can suspend and resume.
 //! - [`combine`]: several policies on one group.
 //! - [`sample`], [`scaler`]: a group's policies and scheduled actions driven sample by sample.
 //! - [`simulate`]: the scaler against a load in virtual time (`ballast scale simulate`).
@@ -31,6 +32,7 @@ pub mod scaler;
 pub mod schedule;
 pub mod simulate;
 pub mod step;
+pub mod suspend;
 pub mod target_tracking;
 
 pub use group::{GroupView, Proposal};

@@ -59,6 +59,8 @@ struct PredictiveRun {
 
 /// The scaler of one group.
 pub struct Scaler {
+    /// Processes an operator suspended: scheduled actions and policies obey theirs.
+    pub suspended: crate::suspend::Suspended,
     bounds: Bounds,
     policies: Vec<(String, Policy)>,
     schedule: Vec<(ScheduledAction, Option<Timestamp>)>,
@@ -93,6 +95,7 @@ impl Scaler {
             schedule.push((action, next));
         }
         Ok(Self {
+            suspended: crate::suspend::Suspended::default(),
             bounds: Bounds {
                 min: config.min,
                 max: config.max,
@@ -134,6 +137,11 @@ impl Scaler {
         let mut desired = desired;
         for (action, next) in &mut self.schedule {
             while let Some(at) = next.filter(|at| *at <= now) {
+                if self.suspended.scheduled_actions {
+                    // Skipped, not made up for on resume (as ASG).
+                    *next = action.next_after(at);
+                    continue;
+                }
                 let (bounds, after) = action.apply(self.bounds, desired);
                 self.bounds = bounds;
                 desired = after;
@@ -207,6 +215,9 @@ impl Scaler {
             bounds: self.bounds,
             ..group
         };
+        if self.suspended.alarm_notification {
+            return activities;
+        }
         if let Some((i, proposal)) = combine(&group, &offers) {
             activities.push(Activity {
                 at: now,

@@ -30,6 +30,8 @@ pub struct ScalingGroupStatus {
     pub terminating: u32,
     /// Every instance.
     pub instances: Vec<InstanceStatus>,
+    /// Processes suspended by an operator.
+    pub suspended: Vec<&'static str>,
     /// The latest activities, newest last.
     pub activities: Vec<ActivityRecord>,
 }
@@ -47,6 +49,8 @@ pub struct InstanceStatus {
     pub zone: Option<String>,
     /// `launching`, `pending`, `in_service` or `terminating`.
     pub state: &'static str,
+    /// Scale-in protection.
+    pub protected: bool,
 }
 
 /// One activity, for operators.
@@ -62,12 +66,44 @@ pub struct ActivityRecord {
     pub result: String,
 }
 
+/// What an operator asks of a running scaling group (the admin API); its task applies it at
+/// its next sample (within 10 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScalingCommand {
+    /// Set the desired capacity (within the bounds), as ASG's `SetDesiredCapacity`.
+    SetDesired(u32),
+    /// Suspend these processes.
+    Suspend(Vec<String>),
+    /// Resume these processes.
+    Resume(Vec<String>),
+    /// Set an instance's scale-in protection.
+    Protect {
+        /// The instance's name.
+        instance: String,
+        /// Protected or not.
+        protected: bool,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScalingCommandError {
+    /// No scaling group of that name runs.
+    #[error("no running scaling group \"{0}\"")]
+    UnknownGroup(String),
+    /// The command does not fit the group.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// The status of every scaling group, written by their tasks, read by the admin API.
 #[derive(Debug, Default)]
 pub(crate) struct ScalingBoard {
     groups: Mutex<BTreeMap<String, ScalingGroupStatus>>,
     /// Groups with a running task.
     running: Mutex<std::collections::BTreeSet<String>>,
+    /// Commands waiting for their group's next sample.
+    commands: Mutex<BTreeMap<String, Vec<ScalingCommand>>>,
 }
 
 impl ScalingBoard {
@@ -86,6 +122,24 @@ impl ScalingBoard {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(groups.entry(name.to_owned()).or_default());
+    }
+
+    /// Queues `command` for group `name`.
+    pub(super) fn push(&self, name: &str, command: ScalingCommand) {
+        let mut commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        commands.entry(name.to_owned()).or_default().push(command);
+    }
+
+    /// The commands waiting for group `name`, oldest first.
+    pub(super) fn take(&self, name: &str) -> Vec<ScalingCommand> {
+        let mut commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        commands.remove(name).unwrap_or_default()
     }
 
     /// Every group's status, by name.
@@ -110,7 +164,7 @@ pub(super) fn publish(
     runtime: &Runtime,
     name: &str,
     group: &str,
-    (desired, bounds): (u32, ballast_scale::capacity::Bounds),
+    (desired, bounds, suspended): (u32, ballast_scale::capacity::Bounds, Vec<&'static str>),
     fleet: &Fleet,
     history: &VecDeque<ActivityRecord>,
 ) {
@@ -122,6 +176,7 @@ pub(super) fn publish(
             id: i.id.clone(),
             address: i.address,
             zone: i.zone.clone(),
+            protected: i.protected,
             state: match i.state {
                 InstanceState::Launching => "launching",
                 InstanceState::Registered if i.healthy => "in_service",
@@ -146,6 +201,7 @@ pub(super) fn publish(
             in_service,
             pending,
             terminating,
+            suspended,
             activities: history.iter().cloned().collect(),
             instances,
         };

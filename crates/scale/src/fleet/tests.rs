@@ -1,4 +1,5 @@
 use super::*;
+use crate::suspend::Suspended;
 
 fn launched(id: &str, port: u16, zone: Option<&str>) -> Launched {
     Launched {
@@ -14,6 +15,7 @@ fn grow(fleet: &mut Fleet, now: Instant, desired: u32) -> Vec<String> {
         desired,
         Duration::from_secs(60),
         &[TerminationPolicy::Default],
+        &Suspended::default(),
     );
     let mut names = Vec::new();
     for step in steps {
@@ -49,6 +51,7 @@ fn launches_up_to_desired_spread_over_zones_and_scales_in_from_the_fullest_zone(
         2,
         Duration::from_secs(60),
         &[TerminationPolicy::Default],
+        &Suspended::default(),
     );
     assert_eq!(
         steps,
@@ -63,7 +66,9 @@ fn launches_up_to_desired_spread_over_zones_and_scales_in_from_the_fullest_zone(
     assert_eq!(fleet.gone("id-app-1"), None);
     assert_eq!(fleet.instances.len(), 2);
     // Nothing to do at the desired capacity.
-    assert!(fleet.plan(t0, 2, Duration::from_secs(60), &[]).is_empty());
+    assert!(fleet
+        .plan(t0, 2, Duration::from_secs(60), &[], &Suspended::default())
+        .is_empty());
 }
 
 #[test]
@@ -79,6 +84,7 @@ fn newest_instance_and_protection_choose_the_victim() {
         2,
         Duration::from_secs(60),
         &[TerminationPolicy::NewestInstance],
+        &Suspended::default(),
     );
     assert!(
         matches!(&steps[..], [Step::Retire { id, .. }] if id == "id-app-2"),
@@ -96,14 +102,20 @@ fn unhealthy_after_the_grace_period_or_exited_instances_are_replaced() {
     fleet.set_health(|a| a != bad);
     // Within the grace period nothing happens.
     assert!(fleet
-        .plan(t0 + Duration::from_secs(30), 2, grace, &[])
+        .plan(
+            t0 + Duration::from_secs(30),
+            2,
+            grace,
+            &[],
+            &Suspended::default()
+        )
         .is_empty());
     assert_eq!(
         fleet.warming(t0 + Duration::from_secs(30), Duration::ZERO),
         1,
         "the unhealthy one is not measured"
     );
-    let steps = fleet.plan(t0 + grace, 2, grace, &[]);
+    let steps = fleet.plan(t0 + grace, 2, grace, &[], &Suspended::default());
     assert!(
         matches!(&steps[0], Step::Retire { id, why: "unhealthy after its grace period", .. } if id == "id-app-1"),
         "{steps:?}"
@@ -115,11 +127,46 @@ fn unhealthy_after_the_grace_period_or_exited_instances_are_replaced() {
     // An instance that exited is gone at once: deregistered, and replaced at the next plan.
     let address = fleet.gone("id-app-2");
     assert!(address.is_some());
-    let steps = fleet.plan(t0 + grace, 2, grace, &[]);
+    let steps = fleet.plan(t0 + grace, 2, grace, &[], &Suspended::default());
     assert!(
         matches!(&steps[..], [Step::Launch { name, .. }] if name == "app-4"),
         "{steps:?}"
     );
     fleet.launch_failed("app-4");
     assert_eq!(fleet.active().count(), 1);
+}
+
+#[test]
+fn suspended_processes_hold_their_part_of_the_work() {
+    let t0 = Instant::now();
+    let grace = Duration::from_secs(1);
+    let mut fleet = Fleet::new("app", &[]);
+    grow(&mut fleet, t0, 2);
+    let no_launch = Suspended {
+        launch: true,
+        ..Suspended::default()
+    };
+    assert!(fleet.plan(t0, 4, grace, &[], &no_launch).is_empty());
+    let no_terminate = Suspended {
+        terminate: true,
+        ..Suspended::default()
+    };
+    assert!(fleet.plan(t0, 0, grace, &[], &no_terminate).is_empty());
+    fleet.set_health(|_| false);
+    let no_replace = Suspended {
+        replace_unhealthy: true,
+        ..Suspended::default()
+    };
+    assert!(fleet
+        .plan(t0 + grace, 2, grace, &[], &no_replace)
+        .is_empty());
+    // Protection: a scale-in passes over a protected instance.
+    fleet.set_health(|_| true);
+    assert!(fleet.protect("app-1", true));
+    assert!(!fleet.protect("app-9", true));
+    let steps = fleet.plan(t0, 1, grace, &[], &Suspended::default());
+    assert!(
+        matches!(&steps[..], [Step::Retire { id, .. }] if id == "id-app-2"),
+        "{steps:?}"
+    );
 }
