@@ -385,3 +385,170 @@ provider = {{ process = {{ command = "{echo}", ports = "{first}-{last}", stop_ti
         .collect();
     assert!(causes.contains(&"operator"), "{causes:?}");
 }
+
+/// The `command` provider driving a shell script that starts and stops `ballast echo`
+/// processes: the group launches and terminates through it, and a restarted Ballast takes
+/// over the instances its `list` reports instead of launching more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_provider_drives_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = free_ports(6);
+    let script = dir.path().join("instances.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+# launch NAME | terminate ID | list: ballast echo processes, one port each.
+state={state}
+mkdir -p "$state"
+case "$1" in
+launch)
+    n=$(ls "$state" | wc -l)
+    port=$(({first} + n))
+    while [ -e "$state/$port" ]; do port=$((port + 1)); done
+    {bin} echo --port "$port" >/dev/null 2>&1 &
+    echo "$!" > "$state/$port"
+    printf '{{"id": "%s", "address": "127.0.0.1:%s"}}\n' "$!" "$port"
+    ;;
+terminate)
+    for f in "$state"/*; do
+        if [ "$(cat "$f")" = "$2" ]; then kill "$2"; rm "$f"; fi
+    done
+    ;;
+list)
+    printf '['
+    sep=
+    for f in "$state"/*; do
+        [ -e "$f" ] || continue
+        printf '%s{{"id": "%s", "address": "127.0.0.1:%s"}}' "$sep" "$(cat "$f")" "$(basename "$f")"
+        sep=,
+    done
+    printf ']\n'
+    ;;
+esac
+"#,
+            state = dir.path().join("state").display(),
+            bin = bin().display(),
+        ),
+    )
+    .unwrap();
+    let script = script.display();
+    let config = format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+
+[target_groups.app]
+deregistration_delay = "0s"
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
+
+[scaling_groups.app]
+target_group = "app"
+min = 0
+max = 3
+desired = 2
+provider = {{ command = {{ launch = "sh {script} launch {{name}}", terminate = "sh {script} terminate {{id}}", list = "sh {script} list", timeout = "10s" }} }}
+"#
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let wait = Duration::from_secs(60);
+    let two = wait_for(&admin, "two instances through the script", wait, |g| {
+        in_service(g) == 2
+    })
+    .await;
+    // Requests reach them.
+    let answer = ballast_testkit::client::get(ballast.addr("web"), "/").await;
+    assert_eq!(answer.status(), 200);
+    // Down to 1: the script terminates one (its process ends, its state file goes).
+    admin
+        .put(
+            "/api/v1/scaling-groups/app/desired",
+            &serde_json::json!({ "desired": 1 }),
+        )
+        .await;
+    let one = wait_for(&admin, "one instance left", wait, |g| {
+        g["instances"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    let terminated: Vec<&serde_json::Value> = two["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["name"] != one["instances"][0]["name"])
+        .collect();
+    let pid: i32 = terminated[0]["id"].as_str().unwrap().parse().unwrap();
+    let state_files = std::fs::read_dir(dir.path().join("state")).unwrap().count();
+    assert_eq!(
+        state_files, 1,
+        "the script removed the terminated instance's state"
+    );
+    let gone = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut gone = gone;
+    while !gone {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process {pid} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A zombie until its parent (the script's shell) is reaped counts as gone.
+        gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.contains(") Z "));
+    }
+    let causes: Vec<&str> = one["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["cause"].as_str())
+        .collect();
+    assert!(
+        causes.contains(&"terminate") && causes.contains(&"launch"),
+        "{causes:?}"
+    );
+    let kept = one["instances"][0]["id"].as_str().unwrap().to_owned();
+    drop(ballast);
+    // A new Ballast with the same settings (desired 2) finds the one still running and
+    // launches one more, not two.
+    let again = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(again.admin_addr());
+    let two = wait_for(&admin, "two instances after the restart", wait, |g| {
+        in_service(g) == 2
+    })
+    .await;
+    let ids: Vec<&str> = two["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert!(ids.contains(&kept.as_str()), "{two:#}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("state")).unwrap().count(),
+        2
+    );
+    assert!(
+        two["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["cause"] == "start"),
+        "{two:#}"
+    );
+    drop(again);
+    // The script's instances outlive Ballast (they are not its children): stop them.
+    for f in std::fs::read_dir(dir.path().join("state")).unwrap() {
+        let pid: i32 = std::fs::read_to_string(f.unwrap().path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::Signal::TERM,
+        );
+    }
+}

@@ -19,6 +19,7 @@ use ballast_scale::scaler::Scaler;
 
 use crate::{HealthState, Runtime};
 
+mod commands;
 mod status;
 
 use status::publish;
@@ -50,46 +51,6 @@ impl Runtime {
                 }
             }
         });
-    }
-
-    /// Queues an operator's command for a running scaling group, after checking it against
-    /// the group's last published status; the group applies it at its next sample.
-    pub fn scaling_command(
-        &self,
-        group: &str,
-        command: ScalingCommand,
-    ) -> Result<(), ScalingCommandError> {
-        let status = self
-            .scaling_status()
-            .into_iter()
-            .find(|g| g.name == group)
-            .ok_or_else(|| ScalingCommandError::UnknownGroup(group.to_owned()))?;
-        match &command {
-            ScalingCommand::SetDesired(n) if *n < status.min || *n > status.max => {
-                return Err(ScalingCommandError::Invalid(format!(
-                    "desired {n} is outside the group's bounds ({} to {})",
-                    status.min, status.max
-                )));
-            }
-            ScalingCommand::Suspend(names) | ScalingCommand::Resume(names) => {
-                let mut check = ballast_scale::suspend::Suspended::default();
-                for name in names {
-                    check
-                        .set(name, true)
-                        .map_err(ScalingCommandError::Invalid)?;
-                }
-            }
-            ScalingCommand::Protect { instance, .. }
-                if !status.instances.iter().any(|i| i.name == *instance) =>
-            {
-                return Err(ScalingCommandError::Invalid(format!(
-                    "no instance \"{instance}\" in {group}"
-                )));
-            }
-            _ => {}
-        }
-        self.scaling.push(group, command);
-        Ok(())
     }
 
     /// Every scaling group's status.
@@ -152,6 +113,32 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut ticks = tokio::time::interval(SAMPLE);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(scaling_group = %name, target_group = %group, desired, "scaling group started");
+    // After a restart, instances the provider still runs are taken over, not launched again.
+    match provider.list().await {
+        Ok(Some(found)) => {
+            for instance in &found {
+                fleet.adopt(instance, Instant::now());
+                let _ = runtime.register_target(&group, instance.address);
+            }
+            if !found.is_empty() {
+                let description = format!(
+                    "took over {} running instances the provider listed",
+                    found.len()
+                );
+                tracing::info!(scaling_group = %name, "{description}");
+                history.push_back(ActivityRecord {
+                    at: jiff::Timestamp::now().to_string(),
+                    cause: "start".to_owned(),
+                    description,
+                    result: "ok".to_owned(),
+                });
+            }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(scaling_group = %name, %error, "the provider's list failed; instances it still runs are not taken over")
+        }
+    }
     loop {
         ticks.tick().await;
         if runtime.is_stopping() {
@@ -201,37 +188,12 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                 history.pop_front();
             }
         };
-        for command in runtime.scaling.take(&name) {
-            let description = match command {
-                ScalingCommand::SetDesired(n) => {
-                    let before = std::mem::replace(&mut desired, n);
-                    format!("desired capacity {before} -> {n}, set by an operator")
-                }
-                ScalingCommand::Suspend(names) | ScalingCommand::Resume(names)
-                    if names.is_empty() =>
-                {
-                    continue
-                }
-                ScalingCommand::Suspend(names) => {
-                    for n in &names {
-                        let _ = suspended.set(n, true);
-                    }
-                    format!("suspended {}", names.join(", "))
-                }
-                ScalingCommand::Resume(names) => {
-                    for n in &names {
-                        let _ = suspended.set(n, false);
-                    }
-                    format!("resumed {}", names.join(", "))
-                }
-                ScalingCommand::Protect {
-                    instance,
-                    protected,
-                } => {
-                    fleet.protect(&instance, protected);
-                    format!("scale-in protection of {instance}: {protected}")
-                }
-            };
+        for description in commands::apply(
+            runtime.scaling.take(&name),
+            &mut desired,
+            &mut suspended,
+            &mut fleet,
+        ) {
             record("operator".to_owned(), description, "ok".to_owned());
         }
         scaler.suspended = suspended;

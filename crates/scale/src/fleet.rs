@@ -191,6 +191,31 @@ impl Fleet {
         }
     }
 
+    /// Takes over an instance the provider reports as running (found after a restart), so
+    /// none is launched in its place. Named `PREFIX-N` like the others.
+    pub fn adopt(&mut self, found: &Launched, now: Instant) {
+        if self
+            .instances
+            .iter()
+            .any(|i| i.id.as_deref() == Some(found.id.as_str()))
+        {
+            return;
+        }
+        let name = format!("{}-{}", self.prefix, self.next);
+        self.next += 1;
+        self.instances.push(Instance {
+            name,
+            id: Some(found.id.clone()),
+            address: Some(found.address),
+            zone: found.zone.clone(),
+            launched_at: now,
+            registered_at: Some(now),
+            state: InstanceState::Registered,
+            healthy: false,
+            protected: false,
+        });
+    }
+
     /// The launch of `name` failed: it is forgotten (the next plan asks again).
     pub fn launch_failed(&mut self, name: &str) {
         self.instances.retain(|i| i.name != name);

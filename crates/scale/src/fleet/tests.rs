@@ -170,3 +170,19 @@ fn suspended_processes_hold_their_part_of_the_work() {
         "{steps:?}"
     );
 }
+
+#[test]
+fn instances_found_running_are_adopted_not_launched_again() {
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new("app", &[]);
+    let found = launched("i-1", 9100, None);
+    fleet.adopt(&found, t0);
+    fleet.adopt(&found, t0);
+    assert_eq!(fleet.instances.len(), 1, "once");
+    fleet.set_health(|_| true);
+    let steps = fleet.plan(t0, 2, Duration::from_secs(60), &[], &Suspended::default());
+    assert!(
+        matches!(&steps[..], [Step::Launch { name, .. }] if name == "app-2"),
+        "{steps:?}"
+    );
+}
