@@ -304,6 +304,12 @@ provider = {{ process = {{ command = "{echo}", ports = "{first}-{last}", stop_ti
         .await;
     assert_eq!(nobody.status, 400, "{}", nobody.text);
 
+    // The group's gauges.
+    let desired = "ballast_scaling_group_desired_capacity{scaling_group=\"app\"}";
+    assert_eq!(admin.metric(desired).await, 1.0);
+    let serving = "ballast_scaling_group_instances{scaling_group=\"app\",state=\"in_service\"}";
+    assert_eq!(admin.metric(serving).await, 1.0);
+
     // Desired 2: a second instance.
     let set = admin
         .put(

@@ -233,6 +233,19 @@ impl Runtime {
                     failures: s.failures,
                 })
                 .collect(),
+            scaling: self
+                .scaling_status()
+                .into_iter()
+                .map(|g| ballast_telemetry::ScalingGauges {
+                    group: g.name,
+                    desired: g.desired,
+                    min: g.min,
+                    max: g.max,
+                    in_service: g.in_service,
+                    pending: g.pending,
+                    terminating: g.terminating,
+                })
+                .collect(),
         };
         self.metrics().render(&targets, &process)
     }

@@ -15,7 +15,7 @@ pub mod trace;
 
 pub use access_log::{timestamp, AccessLog, AccessLogError, AccessLogLine};
 pub use limited::LogLimiter;
-pub use registry::{AcmeGauges, MetricsRegistry, ProcessGauges, TargetGauges};
+pub use registry::{AcmeGauges, MetricsRegistry, ProcessGauges, ScalingGauges, TargetGauges};
 
 use std::io::IsTerminal;
 use std::str::FromStr;

@@ -63,6 +63,27 @@ pub struct ProcessGauges {
     pub last_reload_ok: bool,
     /// ACME-managed certificates, by listener.
     pub acme: Vec<AcmeGauges>,
+    /// Scaling groups, by name.
+    pub scaling: Vec<ScalingGauges>,
+}
+
+/// One scaling group's capacity and instances.
+#[derive(Debug, Clone, Default)]
+pub struct ScalingGauges {
+    /// The scaling group.
+    pub group: String,
+    /// Desired capacity.
+    pub desired: u32,
+    /// Its bounds now.
+    pub min: u32,
+    /// Its bounds now.
+    pub max: u32,
+    /// Instances in service.
+    pub in_service: u32,
+    /// Instances launching or not healthy yet.
+    pub pending: u32,
+    /// Instances draining or terminating.
+    pub terminating: u32,
 }
 
 /// One listener's ACME certificate, for the expiry and failure gauges.

@@ -286,6 +286,7 @@ fn process_families(f: &mut Families<'_>, registry: &MetricsRegistry, process: &
             u64::from(a.failures),
         );
     }
+    scaling(f, &process.scaling);
     f.head(
         "ballast_access_log_lines_total",
         "counter",
@@ -336,6 +337,51 @@ fn l4_families(f: &mut Families<'_>, listeners: &BTreeMap<String, Arc<ListenerMe
                 "ballast_l4_connections_ended_total",
                 &[("listener", name), ("ending", ending.as_str())],
                 m.l4.ended(ending),
+            );
+        }
+    }
+}
+
+/// Reads one value of a scaling group's gauges.
+type ScalingValue = fn(&crate::registry::ScalingGauges) -> u32;
+
+/// The scaling groups' capacity and instances by state.
+fn scaling(f: &mut Families<'_>, groups: &[crate::registry::ScalingGauges]) {
+    let gauges: [(&str, &str, ScalingValue); 3] = [
+        (
+            "ballast_scaling_group_desired_capacity",
+            "Desired capacity of the scaling group.",
+            |g| g.desired,
+        ),
+        (
+            "ballast_scaling_group_min_size",
+            "Minimum capacity of the scaling group now.",
+            |g| g.min,
+        ),
+        (
+            "ballast_scaling_group_max_size",
+            "Maximum capacity of the scaling group now.",
+            |g| g.max,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        f.head(name, "gauge", help);
+        for g in groups {
+            f.sample(name, &[("scaling_group", &g.group)], u64::from(value(g)));
+        }
+    }
+    let name = "ballast_scaling_group_instances";
+    f.head(name, "gauge", "Instances of the scaling group by state: in_service, pending (launching or not healthy yet), terminating (draining).");
+    for g in groups {
+        for (state, n) in [
+            ("in_service", g.in_service),
+            ("pending", g.pending),
+            ("terminating", g.terminating),
+        ] {
+            f.sample(
+                name,
+                &[("scaling_group", &g.group), ("state", state)],
+                u64::from(n),
             );
         }
     }
