@@ -1,40 +1,27 @@
-//! `ballast demo`: Ballast in front of three echo backends, with the admin API and its live
-//! dashboard, all on 127.0.0.1: a newcomer sees the page within the first minute.
+//! `ballast demo`: Ballast in front of echo backends run as a scaling group (target
+//! tracking on requests per target), with the admin API and its live dashboard, all on
+//! 127.0.0.1: a newcomer sees the page within the first minute, and sees the group grow
+//! under load.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ballast_admin::AdminServer;
 use ballast_config::Document;
+use ballast_runtime::ScalingGroupStatus;
 
+/// Instances at start (the group's minimum).
 const BACKENDS: usize = 3;
 
-/// A backend child process, killed when dropped so none outlives the demo.
-struct Backend {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts three `ballast echo` children, Ballast in front of them on `port`, and the admin
-/// API (with the dashboard) on `admin_port`.
+/// Starts Ballast on `port` in front of a scaling group of `ballast echo` instances (3 to 8,
+/// target tracking at 600 requests per minute per instance), and the admin API (with the
+/// dashboard) on `admin_port`.
 pub(crate) fn main(port: u16, admin_port: u16) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the ballast executable")?;
-    let backends = (1..=BACKENDS)
-        .map(|i| spawn_backend(&exe, &format!("echo-{i}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let targets: Vec<String> = backends
-        .iter()
-        .map(|b| format!("\"{}\"", b.address))
-        .collect();
+    let (first, last) =
+        free_ports(16).context("no 16 free ports in a row for the echo instances")?;
     let text = format!(
         r#"
 [server]
@@ -50,11 +37,19 @@ default_action = {{ forward = "echo" }}
 
 [target_groups.echo]
 algorithm = "round_robin"
-targets = [{targets}]
 health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2, unhealthy_threshold = 2 }}
 deregistration_delay = "5s"
+
+[scaling_groups.echo]
+target_group = "echo"
+min = {BACKENDS}
+max = 8
+health_check_grace_period = "30s"
+default_instance_warmup = "10s"
+provider = {{ process = {{ command = "'{exe}' echo --port {{port}} --name {{name}}", ports = "{first}-{last}", stop_timeout = "5s" }} }}
+policies = [{{ type = "target_tracking", metric = "request_count_per_target", target = 600 }}]
 "#,
-        targets = targets.join(", ")
+        exe = exe.display(),
     );
     let invalid = |e| anyhow::anyhow!("built-in demo config is invalid: {e}");
     let document = Document::from_toml(&text).map_err(invalid)?;
@@ -65,6 +60,7 @@ deregistration_delay = "5s"
     })?);
     // The admin API shows and edits the document as written, as under `ballast run`.
     runtime.set_document(document);
+    runtime.start_scaling();
     let admin = AdminServer::start(&admin_config, Arc::clone(&runtime)).with_context(|| {
         format!("cannot start the demo's admin API on 127.0.0.1:{admin_port} (is it in use? try `ballast demo --admin-port 0`)")
     })?;
@@ -73,59 +69,61 @@ deregistration_delay = "5s"
         .first()
         .map(|(_, a)| format!("http://{a}"))
         .context("demo has no listener")?;
-    print_banner(&url, &format!("http://{}", admin.address()), &backends);
+    let group = wait_for_instances(&runtime)?;
+    print_banner(&url, &format!("http://{}", admin.address()), &group);
     let signal = crate::run::wait_for_stop_signal()?;
     tracing::info!(signal, "stopping demo");
     crate::run::exit_on_second_signal();
+    // The instances are the scaling group's processes: they stop with the runtime.
     runtime.shutdown();
     admin.stop();
-    drop(backends);
     Ok(ExitCode::SUCCESS)
 }
 
-fn spawn_backend(exe: &std::path::Path, name: &str) -> anyhow::Result<Backend> {
-    let mut child = Command::new(exe)
-        .args([
-            "echo",
-            "--port",
-            "0",
-            "--name",
-            name,
-            "--exit-on-stdin-close",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("cannot start an echo backend")?;
-    let stdout = child.stdout.take().context("echo backend has no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("cannot read from an echo backend")?;
-    let Some(address) = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .filter(|a| !a.is_empty() && line.contains("listening"))
-    else {
-        let _ = child.kill();
-        bail!("echo backend {name} did not start: {line:?}");
-    };
-    Ok(Backend {
-        address: address.to_owned(),
-        child,
-    })
+/// `n` free ports in a row on 127.0.0.1, below Linux's ephemeral range (32768 and up by
+/// default), where the kernel's own choices for outgoing connections do not land.
+fn free_ports(n: u16) -> Option<(u16, u16)> {
+    let offset = u16::try_from(std::process::id() % 500).unwrap_or(0) * n;
+    (0..500u16)
+        .map(|i| 20_000 + (offset + i * n) % 12_000)
+        .find(|&first| {
+            (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .map(|first| (first, first + n - 1))
 }
 
-fn print_banner(url: &str, admin: &str, backends: &[Backend]) {
+/// Waits until the group's first instances are launched, so the banner can list them.
+fn wait_for_instances(runtime: &ballast_runtime::Runtime) -> anyhow::Result<ScalingGroupStatus> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = runtime
+            .scaling_status()
+            .into_iter()
+            .find(|g| g.name == "echo");
+        if let Some(group) = status
+            .filter(|g| g.instances.iter().filter(|i| i.address.is_some()).count() >= BACKENDS)
+        {
+            return Ok(group);
+        }
+        if Instant::now() >= deadline {
+            bail!("the demo's echo instances did not start within 30 s");
+        }
+        // The main thread, before the demo serves its banner: no runtime worker waits here.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn print_banner(url: &str, admin: &str, group: &ScalingGroupStatus) {
     println!("Ballast demo is running.");
     println!();
     println!("  dashboard    {admin}/");
     println!("  listener     {url}");
-    println!("  target group echo (round_robin):");
-    for (i, backend) in backends.iter().enumerate() {
-        println!("    echo-{}    http://{}", i + 1, backend.address);
+    println!("  target group echo (round_robin), run by scaling group echo (3 to 8 instances):");
+    for instance in &group.instances {
+        if let Some(address) = instance.address {
+            println!("    {}    http://{address}", instance.name);
+        }
     }
     println!();
     println!("Try:");
@@ -136,16 +134,19 @@ fn print_banner(url: &str, admin: &str, backends: &[Backend]) {
     println!("  curl -s --http2-prior-knowledge {url}/h2  # HTTP/2 cleartext to Ballast, HTTP/1.1 to targets");
     println!("  curl -s '{url}/slow?delay=2s'             # the echo backends honour ?delay= and ?status=");
     println!("  curl -si '{url}/?status=503'");
-    println!("  curl -s {admin}/api/v1/target-groups   # targets and their health (the dashboard's data)");
-    if let Some(pid) = backends.first().map(|b| b.child.id()) {
-        println!(
-            "  kill -9 {pid}    # stop echo-1: requests keep succeeding, and within ~2.5 s the"
-        );
-        println!(
-            "                   # log says \"target health changed ... to=unhealthy\" and the"
-        );
-        println!("                   # dashboard shows it red");
+    println!(
+        "  curl -s {admin}/api/v1/scaling-groups     # instances, desired capacity, activities"
+    );
+    println!();
+    println!(
+        "Load it, and watch the group grow to 8 on the dashboard (3 minutes above 600 requests"
+    );
+    println!("a minute per instance); it goes back to 3 15 minutes after the load stops:");
+    println!("  for i in $(seq 30000); do curl -s -o /dev/null {url}/; done");
+    if let Some(id) = group.instances.first().and_then(|i| i.id.clone()) {
+        println!("  kill -9 {id}    # an instance dies: requests keep succeeding, and the group");
+        println!("                  # launches a replacement within ~10 s");
     }
     println!();
-    println!("Press Ctrl-C to stop (backends stop with it).");
+    println!("Press Ctrl-C to stop (the instances stop with it).");
 }

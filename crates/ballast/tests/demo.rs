@@ -1,5 +1,5 @@
 //! `ballast demo` starts, serves through the balancer, shows its dashboard at the URL it
-//! prints, and takes its backends down with it.
+//! prints, runs its backends as a scaling group, and takes them down with it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -64,6 +64,11 @@ async fn demo_serves_requests_from_all_three_backends_and_stops_cleanly() {
     let groups = get(admin.parse().unwrap(), "/api/v1/target-groups").await;
     assert_eq!(groups.status(), 200);
     assert!(std::str::from_utf8(groups.body()).unwrap().contains("echo"));
+    // The backends are a scaling group's instances.
+    let scaling = get(admin.parse().unwrap(), "/api/v1/scaling-groups/echo").await;
+    assert_eq!(scaling.status(), 200);
+    let scaling: serde_json::Value = serde_json::from_slice(scaling.body()).unwrap();
+    assert_eq!(scaling["desired"], 3, "{scaling}");
 
     // The demo health-checks its backends: all three serve once their checks pass (and
     // the group fails open until then, so every request succeeds meanwhile).

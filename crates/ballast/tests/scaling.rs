@@ -18,20 +18,17 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
 }
 
-/// A range of `n` free ports.
+/// A range of `n` free ports, below Linux's ephemeral range (where the test's own outgoing
+/// connections take ports), from a random start so parallel tests rarely meet.
 fn free_ports(n: u16) -> (u16, u16) {
-    loop {
-        let first = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if first < 60000
-            && (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        {
-            return (first, first + n - 1);
-        }
-    }
+    let start = fastrand::u16(0..1000);
+    (0..1000u16)
+        .map(|i| 20_000 + ((start + i) % 1000) * 12)
+        .find(|&first| {
+            (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .map(|first| (first, first + n - 1))
+        .expect("a free range of ports below 32768")
 }
 
 /// The group, as the admin API shows it.

@@ -93,6 +93,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut provider = provider_for(&config);
     let Ok(mut scaler) = Scaler::new(&config, jiff::Timestamp::now()) else {
         tracing::error!(scaling_group = %name, "scheduled actions could not be read; the group does not run");
+        runtime.scaling.remove(&name);
         return;
     };
     let mut fleet = Fleet::new(
@@ -108,6 +109,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut retiring: Vec<(String, Instant)> = Vec::new();
     let mut history: VecDeque<ActivityRecord> = VecDeque::new();
     let mut launch_failures = 0u32;
+    let mut last_sample = Instant::now();
     let mut suspended = ballast_scale::suspend::Suspended::default();
     let mut quiet_until = Instant::now();
     let mut ticks = tokio::time::interval(SAMPLE);
@@ -147,16 +149,14 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         let now = Instant::now();
         let running = runtime.config();
         let Some(current) = running.scaling_groups.iter().find(|g| *g.name == *name) else {
-            tracing::info!(scaling_group = %name, "scaling group removed by a reload: its instances are retired");
-            for step in fleet.plan(
-                now,
-                0,
-                config.health_check_grace_period,
-                &config.termination_policy,
-                &ballast_scale::suspend::Suspended::default(),
-            ) {
-                if let Step::Retire { id, address, .. } = step {
+            tracing::info!(scaling_group = %name, "scaling group removed by a reload: its instances are terminated");
+            // Every instance with an id, protected or draining ones included: none is left
+            // behind once its group is gone.
+            for instance in std::mem::take(&mut fleet.instances) {
+                if let Some(address) = instance.address {
                     let _ = runtime.deregister_target(&group, address);
+                }
+                if let Some(id) = instance.id {
                     let _ = provider.terminate(&id).await;
                 }
             }
@@ -198,6 +198,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         }
         scaler.suspended = suspended;
         for id in provider.exited() {
+            retiring.retain(|(r, _)| *r != id);
             if let Some(address) = fleet.gone(&id) {
                 let _ = runtime.deregister_target(&group, address);
                 record(
@@ -223,8 +224,19 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             let before = seen_requests
                 .insert(t.address, t.requests)
                 .unwrap_or(t.requests);
-            requests += t.requests.saturating_sub(before);
+            // A count below the last one is a new target at that address: all of it is new.
+            requests += if t.requests < before {
+                t.requests
+            } else {
+                t.requests - before
+            };
         }
+        seen_requests.retain(|a, _| healthy.contains_key(a));
+        // A sample stands for 10 s: a slow provider call that delayed this one must not
+        // read as a burst.
+        let elapsed = now.duration_since(last_sample).max(SAMPLE);
+        last_sample = now;
+        let requests = requests as f64 * SAMPLE.as_secs_f64() / elapsed.as_secs_f64();
         let serving = healthy.values().filter(|h| **h).count() as u32;
         let warming = fleet.warming(now, config.default_instance_warmup);
         let cpus: Vec<f64> = fleet
@@ -234,7 +246,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             .filter_map(|i| provider.cpu(i.id.as_deref()?))
             .collect();
         let sample = Sample {
-            requests: requests as f64,
+            requests,
             ready: serving.saturating_sub(warming),
             serving,
             cpu: (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64),
@@ -319,19 +331,33 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            retiring.retain(|(r, _)| *r != id);
-            let result = provider.terminate(&id).await;
-            fleet.gone(&id);
-            record(
-                "terminate".to_owned(),
-                format!("terminated {id}"),
-                result.map_or_else(|e| e.to_string(), |()| "ok".to_owned()),
-            );
+            match provider.terminate(&id).await {
+                Ok(()) => {
+                    retiring.retain(|(r, _)| *r != id);
+                    if let Some(address) = fleet.gone(&id) {
+                        let _ = runtime.deregister_target(&group, address);
+                    }
+                    record(
+                        "terminate".to_owned(),
+                        format!("terminated {id}"),
+                        "ok".to_owned(),
+                    );
+                }
+                // Kept: tried again at the next sample, so no instance is left running.
+                Err(error) => record(
+                    "terminate".to_owned(),
+                    format!("terminating {id} failed; tried again"),
+                    error.to_string(),
+                ),
+            }
         }
-        let settled = fleet
-            .instances
-            .iter()
-            .all(|i| i.state == InstanceState::Registered && i.healthy);
+        // Settled: as many instances as desired, all in service, none draining.
+        let active: Vec<_> = fleet.active().collect();
+        let settled = active.len() as u32 == desired
+            && retiring.is_empty()
+            && active
+                .iter()
+                .all(|i| i.state == InstanceState::Registered && i.healthy);
         if settled {
             scaler.activity_settled(jiff::Timestamp::now());
         }

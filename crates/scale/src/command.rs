@@ -63,7 +63,9 @@ impl CommandProvider {
         let mut line = script.to_owned();
         let mut command = Command::new("/bin/sh");
         for (placeholder, env, value) in values {
-            line = line.replace(placeholder, value);
+            // Quoted for the shell: an id comes from what a script printed, and must not
+            // run as a command.
+            line = line.replace(placeholder, &shell_quote(value));
             command.env(env, value);
         }
         command
@@ -88,6 +90,11 @@ impl CommandProvider {
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
+}
+
+/// `value` as one shell word: in single quotes, each `'` written as `'\''`.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, ProviderError> {
@@ -168,6 +175,25 @@ mod tests {
         assert_eq!(p.list().await.unwrap().unwrap().len(), 1);
         let mut none = CommandProvider::new("true", "true", None, Duration::from_secs(5));
         assert!(none.list().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn values_reach_the_script_as_single_words_never_as_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pwned");
+        let mut p = CommandProvider::new(
+            "true",
+            "printf '%s' {id} > /dev/null",
+            None,
+            Duration::from_secs(5),
+        );
+        let evil = format!("x'; touch {}; echo '", marker.display());
+        p.terminate(&evil).await.unwrap();
+        p.terminate(&format!("$(touch {})", marker.display()))
+            .await
+            .unwrap();
+        assert!(!marker.exists(), "an id ran as a command");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 
     #[tokio::test]

@@ -128,7 +128,14 @@ impl ProcessProvider {
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
         }
         match tokio::time::timeout(self.stop_timeout, running.child.wait()).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                // The shell is gone; anything it started that outlived it goes too.
+                if let Some(group) = group {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
+                Ok(())
+            }
             Err(_) => {
                 if let Some(group) = group {
                     let _ =
@@ -189,8 +196,25 @@ impl Provider for ProcessProvider {
         let before = running.last_cpu.replace((ticks, now));
         let (ticks_then, then) = before?;
         let seconds = now.duration_since(then).as_secs_f64();
-        // /proc counts in clock ticks of 1/100 s on Linux.
-        (seconds > 0.0).then(|| (ticks.saturating_sub(ticks_then) as f64 / 100.0) / seconds * 100.0)
+        let per_second = rustix::param::clock_ticks_per_second() as f64;
+        (seconds > 0.0)
+            .then(|| (ticks.saturating_sub(ticks_then) as f64 / per_second) / seconds * 100.0)
+    }
+}
+
+impl Drop for ProcessProvider {
+    /// Instances are Ballast's children: they end with it (each whole process group, so a
+    /// shell's child goes too).
+    fn drop(&mut self) {
+        for running in self.running.values_mut() {
+            if let Some(group) = running
+                .child
+                .id()
+                .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+            {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+        }
     }
 }
 

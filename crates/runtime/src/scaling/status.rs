@@ -153,9 +153,19 @@ impl ScalingBoard {
 
     /// The group's task ended.
     pub(super) fn remove(&self, name: &str) {
+        use std::sync::PoisonError;
         self.groups
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        // Released, so a reload that adds the group again starts it again.
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        self.commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
     }
 }
