@@ -87,7 +87,7 @@ impl Validator {
         let policy = match kind {
             "target_tracking" => ScalingPolicyConfig::TargetTracking {
                 metric: {
-                    let name = self.required_str(path, "metric", raw.metric.as_deref())?;
+                    let name = self.required(path, "metric", raw.metric.as_deref())?;
                     self.metric(&path.key("metric"), name, &TRACKED)
                 },
                 target: self.positive_number(path, "target", raw.target)?,
@@ -231,7 +231,7 @@ impl Validator {
     }
 
     fn adjustment_type(&mut self, path: &KeyPath, raw: Option<&str>) -> Option<AdjustmentKind> {
-        match self.required_str(path, "adjustment_type", raw)? {
+        match self.required(path, "adjustment_type", raw)? {
             "change_in_capacity" => Some(AdjustmentKind::Change),
             "exact_capacity" => Some(AdjustmentKind::Exact),
             "percent_change_in_capacity" => Some(AdjustmentKind::Percent),
@@ -262,28 +262,13 @@ impl Validator {
         )
     }
 
-    fn required<'a, T>(
+    /// `value`, or an error at `key` when this kind of policy needs it and it is absent.
+    fn required<'a, T: ?Sized>(
         &mut self,
         path: &KeyPath,
         key: &str,
         value: Option<&'a T>,
     ) -> Option<&'a T> {
-        if value.is_none() {
-            self.invalid(
-                path.key(key),
-                "nothing",
-                format!("{key}: this kind of policy needs it"),
-            );
-        }
-        value
-    }
-
-    fn required_str<'a>(
-        &mut self,
-        path: &KeyPath,
-        key: &str,
-        value: Option<&'a str>,
-    ) -> Option<&'a str> {
         if value.is_none() {
             self.invalid(
                 path.key(key),
