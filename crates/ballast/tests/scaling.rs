@@ -31,6 +31,21 @@ fn free_ports(n: u16) -> (u16, u16) {
         .expect("a free range of ports below 32768")
 }
 
+/// A `process` provider running `ballast echo` instances on `ports` free ports.
+fn echo_provider(ports: u16) -> String {
+    let (first, last) = free_ports(ports);
+    let echo = format!("{} echo --port {{port}}", bin().display());
+    format!("provider = {{ process = {{ command = \"{echo}\", ports = \"{first}-{last}\", stop_timeout = \"2s\" }} }}")
+}
+
+/// A listener in front of target group `app` (health-checked every second, with `group`'s
+/// keys added), run by scaling group `app` with `scaling`'s keys.
+fn config(group: &str, scaling: &str) -> String {
+    format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n\n[target_groups.app]\n{group}\nhealth_check = {{ path = \"/health\", interval = \"1s\", timeout = \"500ms\", healthy_threshold = 2 }}\n\n[scaling_groups.app]\ntarget_group = \"app\"\n{scaling}"
+    )
+}
+
 /// The group, as the admin API shows it.
 async fn group(admin: &AdminClient) -> serde_json::Value {
     admin.get("/api/v1/scaling-groups/app").await.json
@@ -114,32 +129,21 @@ fn load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_scales_out_a_killed_instance_is_replaced_and_scale_in_drains() {
-    let (first, last) = free_ports(10);
-    let echo = format!("{} echo --port {{port}}", bin().display());
-    let config = format!(
-        r#"[admin]
-bind = "127.0.0.1:0"
-
-[listeners.web]
-bind = "127.0.0.1:0"
-default_action = {{ forward = "app" }}
-
-[target_groups.app]
-deregistration_delay = "2s"
-fail_open = false
-health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
-
-[scaling_groups.app]
-target_group = "app"
-min = 1
+    let provider = echo_provider(10);
+    let config = config(
+        r#"deregistration_delay = "2s"
+fail_open = false"#,
+        &format!(
+            r#"min = 1
 max = 4
 health_check_grace_period = "30s"
-provider = {{ process = {{ command = "{echo}", ports = "{first}-{last}", stop_timeout = "2s" }} }}
+{provider}
 policies = [
   {{ type = "step", alarm = {{ metric = "request_count", statistic = "sum", comparison = ">=", threshold = 100, period = "10s" }}, adjustment_type = "exact_capacity", steps = [{{ lower = 0, adjustment = 3 }}] }},
   {{ type = "step", alarm = {{ metric = "request_count", statistic = "sum", comparison = "<", threshold = 20, period = "10s" }}, adjustment_type = "exact_capacity", steps = [{{ upper = 0, adjustment = 1 }}] }},
 ]
 "#
+        ),
     );
     let ballast = BallastProcess::start(bin(), &config);
     let admin = AdminClient::new(ballast.admin_addr());
@@ -236,27 +240,16 @@ fn port_of(g: &serde_json::Value, name: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_set_desired_suspend_launches_and_protect_instances() {
-    let (first, last) = free_ports(6);
-    let echo = format!("{} echo --port {{port}}", bin().display());
-    let config = format!(
-        r#"[admin]
-bind = "127.0.0.1:0"
-
-[listeners.web]
-bind = "127.0.0.1:0"
-default_action = {{ forward = "app" }}
-
-[target_groups.app]
-deregistration_delay = "0s"
-health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
-
-[scaling_groups.app]
-target_group = "app"
-min = 0
+    let provider = echo_provider(6);
+    let config = config(
+        r#"deregistration_delay = "0s""#,
+        &format!(
+            r#"min = 0
 max = 3
 desired = 1
-provider = {{ process = {{ command = "{echo}", ports = "{first}-{last}", stop_timeout = "2s" }} }}
+{provider}
 "#
+        ),
     );
     let ballast = BallastProcess::start(bin(), &config);
     let admin = AdminClient::new(ballast.admin_addr());
@@ -436,25 +429,15 @@ esac
     )
     .unwrap();
     let script = script.display();
-    let config = format!(
-        r#"[admin]
-bind = "127.0.0.1:0"
-
-[listeners.web]
-bind = "127.0.0.1:0"
-default_action = {{ forward = "app" }}
-
-[target_groups.app]
-deregistration_delay = "0s"
-health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
-
-[scaling_groups.app]
-target_group = "app"
-min = 0
+    let config = config(
+        r#"deregistration_delay = "0s""#,
+        &format!(
+            r#"min = 0
 max = 3
 desired = 2
 provider = {{ command = {{ launch = "sh {script} launch {{name}}", terminate = "sh {script} terminate {{id}}", list = "sh {script} list", timeout = "10s" }} }}
 "#
+        ),
     );
     let ballast = BallastProcess::start(bin(), &config);
     let admin = AdminClient::new(ballast.admin_addr());

@@ -247,7 +247,6 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             .collect();
         let sample = Sample {
             requests,
-            ready: serving.saturating_sub(warming),
             serving,
             cpu: (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64),
             response_time_ms: None,

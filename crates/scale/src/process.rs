@@ -229,7 +229,6 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// For tests and the runtime: ids of running instances.
 impl ProcessProvider {
     /// The ids of the instances running now.
     pub fn ids(&self) -> Vec<String> {

@@ -15,16 +15,14 @@ pub const SAMPLE: Duration = Duration::from_secs(10);
 pub struct Sample {
     /// Requests the group's targets received in the interval.
     pub requests: f64,
-    /// Instances in service and warmed up.
-    pub ready: u32,
     /// Instances in service, warming ones included: the load is shared among them, so
     /// per-target counts divide by this.
     pub serving: u32,
-    /// Mean CPU use of the ready instances, in percent (`None`: unknown).
+    /// Mean CPU use of the serving instances, in percent (`None`: unknown).
     pub cpu: Option<f64>,
     /// Mean time to a response head, in milliseconds (`None`: no request).
     pub response_time_ms: Option<f64>,
-    /// Connections open to the ready instances at the end of the interval.
+    /// Connections open to the serving instances at the end of the interval.
     pub connections: Option<f64>,
 }
 
@@ -106,18 +104,17 @@ impl Periods {
 mod tests {
     use super::*;
 
-    fn sample(requests: f64, ready: u32) -> Sample {
+    fn sample(requests: f64, serving: u32) -> Sample {
         Sample {
             requests,
-            ready,
-            serving: ready,
+            serving,
             cpu: Some(40.0),
             ..Sample::default()
         }
     }
 
     #[test]
-    fn per_target_counts_are_per_minute_and_per_ready_instance() {
+    fn per_target_counts_are_per_minute_and_per_serving_instance() {
         let s = sample(100.0, 4);
         assert_eq!(s.value(ScalingMetric::RequestCountPerTarget), Some(150.0));
         assert_eq!(

@@ -185,7 +185,6 @@ pub fn simulate(
         let response = world.base_response_ms / (1.0 - rho.min(0.95));
         let sample = Sample {
             requests: per_minute * SAMPLE.as_secs_f64() / 60.0,
-            ready,
             serving: in_service,
             cpu: serving.then(|| (rho * 100.0).min(100.0)),
             response_time_ms: serving.then_some(response),

@@ -10,7 +10,7 @@ fn a_group_with_a_bad_schedule_time_is_refused_by_the_config_first() {
     let mut scaler = Scaler::new(&config.scaling_groups[0], start).unwrap();
     let sample = Sample {
         requests: 1e6,
-        ready: 1,
+        serving: 1,
         ..Sample::default()
     };
     for i in 1..100 {
