@@ -31,6 +31,28 @@ pub(crate) fn bind(
     listener: &ListenerConfig,
     workers: usize,
 ) -> Result<BoundListener, RuntimeError> {
+    // A tcp_udp listener on port 0 gives its UDP side the port its TCP side got, which a UDP
+    // socket elsewhere may already hold: then the whole listener takes another port.
+    let both = listener.protocol.uses_tcp() && listener.protocol.uses_udp();
+    let attempts = if both && listener.bind.port() == 0 {
+        16
+    } else {
+        1
+    };
+    let mut attempt = 1;
+    loop {
+        match bind_once(listener, workers) {
+            Err(RuntimeError::Bind { reason, .. })
+                if attempt < attempts && reason.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn bind_once(listener: &ListenerConfig, workers: usize) -> Result<BoundListener, RuntimeError> {
     let error = |reason| RuntimeError::Bind {
         listener: listener.name.clone(),
         address: listener.bind,
