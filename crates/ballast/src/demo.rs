@@ -46,10 +46,16 @@ min = {BACKENDS}
 max = 8
 health_check_grace_period = "30s"
 default_instance_warmup = "10s"
+history_file = "{history}"
 provider = {{ process = {{ command = "'{exe}' echo --port {{port}} --name {{name}}", ports = "{first}-{last}", stop_timeout = "5s" }} }}
 policies = [{{ type = "target_tracking", metric = "request_count_per_target", target = 600 }}]
 "#,
         exe = exe.display(),
+        // The load history outlives a demo run (a second run forecasts from the first's
+        // hours), in a place any user may write.
+        history = std::env::temp_dir()
+            .join("ballast-demo/echo.json")
+            .display(),
     );
     let invalid = |e| anyhow::anyhow!("built-in demo config is invalid: {e}");
     let document = Document::from_toml(&text).map_err(invalid)?;

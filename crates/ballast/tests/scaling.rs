@@ -41,9 +41,25 @@ fn echo_provider(ports: u16) -> String {
 /// A listener in front of target group `app` (health-checked every second, with `group`'s
 /// keys added), run by scaling group `app` with `scaling`'s keys.
 fn config(group: &str, scaling: &str) -> String {
+    config_with_history(group, scaling, &unused_history_file())
+}
+
+/// As [`config`], the group's load history kept in `history`.
+fn config_with_history(group: &str, scaling: &str, history: &Path) -> String {
     format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n\n[target_groups.app]\n{group}\nhealth_check = {{ path = \"/health\", interval = \"1s\", timeout = \"500ms\", healthy_threshold = 2 }}\n\n[scaling_groups.app]\ntarget_group = \"app\"\n{scaling}"
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n\n[target_groups.app]\n{group}\nhealth_check = {{ path = \"/health\", interval = \"1s\", timeout = \"500ms\", healthy_threshold = 2 }}\n\n[scaling_groups.app]\ntarget_group = \"app\"\nhistory_file = \"{}\"\n{scaling}",
+        history.display()
     )
+}
+
+/// A history file of its own for a test that never runs an hour (the file is written when
+/// an hour ends), so tests neither share one nor read the system's.
+fn unused_history_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "ballast-test-history-{}-{}.json",
+        std::process::id(),
+        fastrand::u64(..)
+    ))
 }
 
 /// The group, as the admin API shows it.
@@ -537,4 +553,95 @@ provider = {{ command = {{ launch = "sh {script} launch {{name}}", terminate = "
             rustix::process::Signal::TERM,
         );
     }
+}
+
+/// A load history stored by an earlier run is read at start: with two days of it, the
+/// predictive policy's forecast is in the API at once, and the samples of the running group
+/// (load, capacity, response time from the target group's histogram) fill its series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_load_history_gives_a_forecast_at_start_and_samples_fill_the_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.json");
+    // Two days of hours, ended a minute ago: 1000 requests an hour at night, 9000 by day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let hours: Vec<f64> = (0..48)
+        .map(|h| {
+            if (8..20).contains(&(h % 24)) {
+                9000.0
+            } else {
+                1000.0
+            }
+        })
+        .collect();
+    let stored =
+        serde_json::json!({ "version": 1, "group": "app", "ended_at": now - 60, "hours": hours });
+    std::fs::write(&file, stored.to_string()).unwrap();
+    let provider = echo_provider(4);
+    let config = config_with_history(
+        "",
+        &format!(
+            r#"min = 1
+max = 3
+{provider}
+policies = [
+  {{ type = "predictive", target = 3000 }},
+  {{ type = "target_tracking", metric = "target_response_time", target = 60000 }},
+]
+"#
+        ),
+        &file,
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let wait = Duration::from_secs(60);
+    let g = wait_for(&admin, "the forecast from the stored history", wait, |g| {
+        g["forecast"].is_object() && g["history_hours"] == 48
+    })
+    .await;
+    let forecast = &g["forecast"];
+    assert_eq!(forecast["mode"], "forecast_only");
+    assert_eq!(forecast["method"], "holt_winters");
+    let hours = forecast["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 48);
+    // Night hours need one instance, day hours three.
+    let capacities: HashSet<u64> = hours
+        .iter()
+        .filter_map(|h| h["capacity"].as_u64())
+        .collect();
+    assert!(
+        capacities.contains(&1) && capacities.contains(&3),
+        "{forecast:#}"
+    );
+    // Forecast only: the desired capacity is left alone.
+    assert_eq!(g["desired"], 1);
+
+    wait_for(&admin, "the instance in service", wait, |g| {
+        in_service(g) == 1
+    })
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (busy, ok, _) = load(
+        ballast.addr("web"),
+        Arc::clone(&stop),
+        Duration::from_millis(20),
+    );
+    let g = wait_for(&admin, "samples with load and response time", wait, |g| {
+        g["series"].as_array().is_some_and(|s| {
+            s.iter().any(|p| {
+                p["requests_per_second"].as_f64().unwrap_or(0.0) > 0.0
+                    && p["response_time_ms"].as_f64().is_some_and(|ms| ms > 0.0)
+                    && p["in_service"] == 1
+            })
+        })
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    busy.await.unwrap();
+    assert!(ok.load(Ordering::Relaxed) > 0);
+    let point = g["series"].as_array().unwrap().last().unwrap().clone();
+    assert!(point["at"].as_i64().unwrap() >= now, "{point:#}");
+    assert_eq!(point["desired"], 1);
 }

@@ -174,6 +174,10 @@ pub const DEFAULT_ACCESS_LOG_QUEUE: usize = 8_192;
 /// FHS place for a service's state).
 pub const DEFAULT_ACME_STORAGE: &str = "/var/lib/ballast/acme";
 
+/// Where a scaling group keeps its hourly load history (`NAME.json`) when `history_file`
+/// is not given, beside the ACME state.
+pub const DEFAULT_SCALING_HISTORY_DIR: &str = "/var/lib/ballast/scaling";
+
 /// An ACME certificate is renewed when it expires within this long: a third of Let's
 /// Encrypt's 90 days, as certbot does, leaving weeks of retries if the CA is down.
 pub const DEFAULT_ACME_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);

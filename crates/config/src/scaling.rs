@@ -40,6 +40,8 @@ pub struct ScalingGroupConfig {
     pub zones: Vec<Arc<str>>,
     /// Which instance a scale-in terminates, in order of preference.
     pub termination_policy: Vec<TerminationPolicy>,
+    /// The file its hourly load history is kept in across restarts.
+    pub history_file: PathBuf,
     /// Its policies.
     pub policies: Vec<ScalingPolicyConfig>,
     /// Its scheduled actions.

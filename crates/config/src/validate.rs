@@ -70,6 +70,11 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let admin = v.admin(&root.key("admin"), raw.admin);
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
     let metrics = Validator::metrics(raw.metrics);
+    v.response_time_needs_metrics(
+        &root.key("scaling_groups"),
+        &scaling_groups,
+        metrics.enabled,
+    );
     ConfigErrors::from_vec(v.errors, v.omitted)?;
     Ok(Config {
         server,

@@ -41,7 +41,8 @@ pub use error::RuntimeError;
 pub use listeners::InheritedListener;
 pub use reload::{ApplyError, ReloadStatus};
 pub use scaling::{
-    ActivityRecord, InstanceStatus, ScalingCommand, ScalingCommandError, ScalingGroupStatus,
+    ActivityRecord, ForecastHour, ForecastStatus, InstanceStatus, ScalingCommand,
+    ScalingCommandError, ScalingGroupStatus, SeriesPoint,
 };
 pub use snapshot::build_snapshot;
 pub use targets::TargetHealth;

@@ -4,8 +4,7 @@
 //! `Fleet`'s steps: launch and register, deregister and (after the deregistration delay)
 //! terminate. The decisions are `ballast-scale`'s pure code; this is only the shell.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,22 +13,27 @@ use ballast_scale::command::CommandProvider;
 use ballast_scale::fleet::{Fleet, InstanceState, Step};
 use ballast_scale::process::ProcessProvider;
 use ballast_scale::provider::Provider;
-use ballast_scale::sample::{Sample, SAMPLE};
+use ballast_scale::sample::SAMPLE;
 use ballast_scale::scaler::Scaler;
 
-use crate::{HealthState, Runtime};
+use crate::Runtime;
 
 mod commands;
+mod history_file;
+mod measure;
 mod status;
 
-use status::publish;
 pub(crate) use status::ScalingBoard;
+use status::{publish, Report};
 pub use status::{
-    ActivityRecord, InstanceStatus, ScalingCommand, ScalingCommandError, ScalingGroupStatus,
+    ActivityRecord, ForecastHour, ForecastStatus, InstanceStatus, ScalingCommand,
+    ScalingCommandError, ScalingGroupStatus, SeriesPoint,
 };
 
 /// Activities kept per group for the admin API.
 const HISTORY: usize = 100;
+/// Samples kept per group for its chart: the last hour.
+const SERIES: usize = 360;
 
 impl Runtime {
     /// Runs the scaling groups: a supervisor on the control runtime starts a task for each
@@ -96,6 +100,10 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         runtime.scaling.remove(&name);
         return;
     };
+    if let Some(history) = history_file::load(&config.history_file, &name, jiff::Timestamp::now()) {
+        scaler.set_history(history);
+    }
+    let mut saved_until = scaler.history().ended_at();
     let mut fleet = Fleet::new(
         &name,
         &config
@@ -105,11 +113,12 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             .collect::<Vec<_>>(),
     );
     let mut desired = config.desired;
-    let mut seen_requests: HashMap<SocketAddr, u64> = HashMap::new();
+    let mut meter = measure::Meter::new();
     let mut retiring: Vec<(String, Instant)> = Vec::new();
     let mut history: VecDeque<ActivityRecord> = VecDeque::new();
+    let mut series: VecDeque<SeriesPoint> = VecDeque::new();
     let mut launch_failures = 0u32;
-    let mut last_sample = Instant::now();
+    let mut last_failure = Instant::now();
     let mut suspended = ballast_scale::suspend::Suspended::default();
     let mut quiet_until = Instant::now();
     let mut ticks = tokio::time::interval(SAMPLE);
@@ -165,7 +174,9 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         };
         if *current != config {
             config = current.clone();
-            if let Ok(rebuilt) = Scaler::new(&config, jiff::Timestamp::now()) {
+            if let Ok(mut rebuilt) = Scaler::new(&config, jiff::Timestamp::now()) {
+                // The load history is the group's, not its policies': it carries over.
+                rebuilt.set_history(scaler.history().clone());
                 scaler = rebuilt;
             }
             desired = desired.clamp(config.min, config.max);
@@ -199,59 +210,27 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         scaler.suspended = suspended;
         for id in provider.exited() {
             retiring.retain(|(r, _)| *r != id);
+            let served = fleet
+                .instances
+                .iter()
+                .any(|i| i.id.as_deref() == Some(id.as_str()) && i.healthy);
             if let Some(address) = fleet.gone(&id) {
                 let _ = runtime.deregister_target(&group, address);
-                record(
-                    "exited".to_owned(),
-                    format!("instance {id} ({address}) exited; it is replaced"),
-                    "ok".to_owned(),
-                );
+                let mut description = format!("instance {id} ({address}) exited; it is replaced");
+                // One that never served is a failed launch (a bad command, a port taken):
+                // launches back off as after a provider error, not every 10 s.
+                if !served {
+                    launch_failures += 1;
+                    last_failure = Instant::now();
+                    let wait = launch_backoff(launch_failures);
+                    quiet_until = last_failure + wait;
+                    description = format!("instance {id} ({address}) exited before it was in service; next launch in {wait:?}");
+                }
+                record("exited".to_owned(), description, "ok".to_owned());
             }
         }
-        // What the group's targets saw since the last sample.
-        let targets: Vec<_> = runtime
-            .target_health()
-            .into_iter()
-            .filter(|t| t.group.0.as_ref() == group)
-            .collect();
-        let healthy: HashMap<SocketAddr, bool> = targets
-            .iter()
-            .map(|t| (t.address, t.state == HealthState::Healthy))
-            .collect();
-        fleet.set_health(|a| healthy.get(&a).copied().unwrap_or(false));
-        let mut requests = 0u64;
-        for t in &targets {
-            let before = seen_requests
-                .insert(t.address, t.requests)
-                .unwrap_or(t.requests);
-            // A count below the last one is a new target at that address: all of it is new.
-            requests += if t.requests < before {
-                t.requests
-            } else {
-                t.requests - before
-            };
-        }
-        seen_requests.retain(|a, _| healthy.contains_key(a));
-        // A sample stands for 10 s: a slow provider call that delayed this one must not
-        // read as a burst.
-        let elapsed = now.duration_since(last_sample).max(SAMPLE);
-        last_sample = now;
-        let requests = requests as f64 * SAMPLE.as_secs_f64() / elapsed.as_secs_f64();
-        let serving = healthy.values().filter(|h| **h).count() as u32;
+        let sample = meter.sample(&runtime, &group, now, &mut fleet, provider.as_mut());
         let warming = fleet.warming(now, config.default_instance_warmup);
-        let cpus: Vec<f64> = fleet
-            .instances
-            .iter()
-            .filter(|i| i.state == InstanceState::Registered && i.healthy)
-            .filter_map(|i| provider.cpu(i.id.as_deref()?))
-            .collect();
-        let sample = Sample {
-            requests,
-            serving,
-            cpu: (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64),
-            response_time_ms: None,
-            connections: Some(targets.iter().map(|t| t.in_flight as f64).sum()),
-        };
         for activity in scaler.tick(jiff::Timestamp::now(), &sample, desired, warming) {
             record(
                 activity.cause.clone(),
@@ -283,7 +262,6 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     }
                     match provider.launch(&instance, zone.as_deref()).await {
                         Ok(launched) => {
-                            launch_failures = 0;
                             let registered = runtime.register_target(&group, launched.address);
                             fleet.launched(&instance, &launched, Instant::now());
                             let result =
@@ -298,10 +276,10 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                             );
                         }
                         Err(error) => {
-                            // Back off: 10 s, 20 s, 40 s ... up to 5 minutes between tries.
                             launch_failures += 1;
-                            let wait = SAMPLE * 2u32.saturating_pow(launch_failures.min(5));
-                            quiet_until = Instant::now() + wait.min(Duration::from_secs(300));
+                            last_failure = Instant::now();
+                            let wait = launch_backoff(launch_failures);
+                            quiet_until = last_failure + wait;
                             fleet.launch_failed(&instance);
                             record(
                                 "launch".to_owned(),
@@ -360,7 +338,47 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         if settled {
             scaler.activity_settled(jiff::Timestamp::now());
         }
-        let state = (desired, bounds, suspended.names());
-        publish(&runtime, &name, &group, state, &fleet, &history);
+        // An instance launched since the last failure and now in service ends a run of
+        // failed launches.
+        if fleet
+            .instances
+            .iter()
+            .any(|i| i.healthy && i.launched_at > last_failure)
+        {
+            launch_failures = 0;
+        }
+        if scaler.history().ended_at() != saved_until {
+            saved_until = scaler.history().ended_at();
+            history_file::save(&config.history_file, &name, scaler.history());
+        }
+        series.push_back(SeriesPoint {
+            at: jiff::Timestamp::now().as_second(),
+            requests_per_second: sample.requests / SAMPLE.as_secs_f64(),
+            desired,
+            in_service: sample.serving,
+            cpu: sample.cpu,
+            response_time_ms: sample.response_time_ms,
+        });
+        if series.len() > SERIES {
+            series.pop_front();
+        }
+        let report = Report {
+            name: &name,
+            group: &group,
+            desired,
+            bounds,
+            suspended: suspended.names(),
+            fleet: &fleet,
+            history: &history,
+            series: &series,
+            scaler: &scaler,
+        };
+        publish(&runtime, report);
     }
+}
+
+/// The wait before the next launch after `failures` failed ones in a row: 20 s, 40 s, 80 s
+/// ... up to 5 minutes.
+fn launch_backoff(failures: u32) -> Duration {
+    (SAMPLE * 2u32.saturating_pow(failures.min(5))).min(Duration::from_secs(300))
 }

@@ -6,6 +6,7 @@
 //! - [`target_tracking`]: hold a metric at a target; out quickly, in conservatively.
 //! - [`step`]: step scaling (by distance past the threshold) and simple scaling (cooldown).
 //! - [`schedule`]: scheduled actions (cron in an IANA time zone, daylight saving as Vixie cron).
+//! - [`history`]: the hourly load history, kept in a file across restarts.
 //! - [`forecast`], [`predictive`]: Holt-Winters load forecasts and predictive scaling.
 //! - [`provider`], [`process`], [`command`]: what launches and terminates instances.
 //! - [`fleet`]: a group's instances, and the steps that keep them at the desired capacity.
@@ -24,6 +25,7 @@ pub mod command;
 pub mod fleet;
 pub mod forecast;
 mod group;
+pub mod history;
 pub mod predictive;
 pub mod process;
 pub mod provider;

@@ -11,9 +11,10 @@ use jiff::Timestamp;
 use crate::alarm::Alarm;
 use crate::capacity::Bounds;
 use crate::combine::{combine, Offer, Role};
-use crate::forecast::{forecast, Forecast, MAX_HISTORY};
+use crate::forecast::{forecast, Forecast};
+use crate::history::HourlyHistory;
 use crate::predictive::{capacity_forecast, MaxCapacityBreach, Mode, Predictive};
-use crate::sample::{Periods, Sample, SAMPLE};
+use crate::sample::{Periods, Sample};
 use crate::schedule::{ScheduleError, ScheduledAction, Sizes};
 use crate::step::{adjustment, SimplePolicy, StepPolicy};
 use crate::target_tracking::{Datapoint, TargetTracking, TargetTrackingPolicy};
@@ -22,7 +23,6 @@ use crate::GroupView;
 /// Hours forecast at a time, and how often the forecast is made again (ASG's).
 const FORECAST_HOURS: usize = 48;
 const FORECAST_EVERY_HOURS: usize = 6;
-const HOUR_SAMPLES: usize = (3600 / SAMPLE.as_secs()) as usize;
 
 /// A change the scaler made.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,12 +46,9 @@ enum Policy {
     Predictive(Box<PredictiveRun>),
 }
 
-/// A predictive policy with its hourly history and current forecast.
+/// A predictive policy with its current forecast.
 struct PredictiveRun {
     policy: Predictive,
-    history: Vec<f64>,
-    this_hour: f64,
-    samples: usize,
     /// When forecast hour 0 starts, the forecast and its capacities.
     forecast: Option<(Timestamp, Forecast, Vec<u32>)>,
     hours_since_forecast: usize,
@@ -65,6 +62,7 @@ pub struct Scaler {
     policies: Vec<(String, Policy)>,
     schedule: Vec<(ScheduledAction, Option<Timestamp>)>,
     origin: Timestamp,
+    history: HourlyHistory,
 }
 
 impl Scaler {
@@ -103,12 +101,32 @@ impl Scaler {
             policies,
             schedule,
             origin: start,
+            history: HourlyHistory::new(start),
         })
     }
 
     /// The group's bounds now (scheduled actions and predictive scaling change them).
     pub fn bounds(&self) -> Bounds {
         self.bounds
+    }
+
+    /// The group's hourly load history.
+    pub fn history(&self) -> &HourlyHistory {
+        &self.history
+    }
+
+    /// Takes over `history` (read from its file, or the one of the scaler this one
+    /// replaces after a reload) in place of the one it started with.
+    pub fn set_history(&mut self, history: HourlyHistory) {
+        self.history = history;
+    }
+
+    /// The predictive policy's mode, when the group has one.
+    pub fn predictive_mode(&self) -> Option<Mode> {
+        self.policies.iter().find_map(|(_, p)| match p {
+            Policy::Predictive(run) => Some(run.policy.mode),
+            _ => None,
+        })
     }
 
     /// The forecast of the predictive policy, if one has been made: when its hour 0
@@ -166,6 +184,7 @@ impl Scaler {
         let elapsed = Duration::from_secs(
             u64::try_from((now.as_second() - self.origin.as_second()).max(0)).unwrap_or(0),
         );
+        let hour_closed = self.history.push(now, sample.requests);
         let mut offers = Vec::new();
         let mut names = Vec::new();
         for (name, policy) in &mut self.policies {
@@ -201,7 +220,7 @@ impl Scaler {
                     (Role::Other, p.evaluate(elapsed, periods.points(), &group))
                 }
                 Policy::Predictive(run) => {
-                    let (raise, proposal) = run.tick(now, sample, &group);
+                    let (raise, proposal) = run.tick(now, &self.history, hour_closed, &group);
                     if let Some(max) = raise.filter(|m| *m > self.bounds.max) {
                         self.bounds.max = max;
                     }
@@ -245,30 +264,25 @@ impl Scaler {
 }
 
 impl PredictiveRun {
-    /// Takes the sample; at an hour's end adds it to the history and, every few hours, makes
-    /// the forecast again. Returns the maximum to raise to and the proposal.
+    /// Makes the forecast again when an hour closed and it is due (every few hours), or
+    /// when there is none yet and the history allows one (a day of it: at once when a
+    /// stored history was read). Returns the maximum to raise to and the proposal.
     fn tick(
         &mut self,
         now: Timestamp,
-        sample: &Sample,
+        history: &HourlyHistory,
+        hour_closed: bool,
         group: &GroupView,
     ) -> (Option<u32>, Option<crate::Proposal>) {
-        self.this_hour += sample.requests;
-        self.samples += 1;
-        if self.samples == HOUR_SAMPLES {
-            self.history.push(self.this_hour);
-            if self.history.len() > MAX_HISTORY {
-                self.history.remove(0);
-            }
-            self.this_hour = 0.0;
-            self.samples = 0;
+        if hour_closed {
             self.hours_since_forecast += 1;
-            if self.forecast.is_none() || self.hours_since_forecast >= FORECAST_EVERY_HOURS {
-                if let Some(f) = forecast(&self.history, FORECAST_HOURS) {
-                    let capacities = capacity_forecast(&f, self.policy.target_per_instance);
-                    self.forecast = Some((now, f, capacities));
-                    self.hours_since_forecast = 0;
-                }
+        }
+        let due = self.forecast.is_none() || self.hours_since_forecast >= FORECAST_EVERY_HOURS;
+        if due && (hour_closed || self.forecast.is_none()) {
+            if let Some(f) = forecast(history.hours(), FORECAST_HOURS) {
+                let capacities = capacity_forecast(&f, self.policy.target_per_instance);
+                self.forecast = Some((history.ended_at(), f, capacities));
+                self.hours_since_forecast = 0;
             }
         }
         let Some((start, _, capacities)) = &self.forecast else {
@@ -360,9 +374,6 @@ fn policy(p: &ScalingPolicyConfig) -> Policy {
                     None => MaxCapacityBreach::Honor,
                 },
             },
-            history: Vec::new(),
-            this_hour: 0.0,
-            samples: 0,
             forecast: None,
             hours_since_forecast: 0,
         })),

@@ -26,6 +26,8 @@ pub struct RawScalingGroup {
     pub zones: Option<Vec<String>>,
     /// Which instance a scale-in terminates, in order of preference.
     pub termination_policy: Option<Vec<String>>,
+    /// The file the hourly load history is kept in.
+    pub history_file: Option<String>,
     /// The policies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<RawScalingPolicy>,

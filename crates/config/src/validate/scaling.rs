@@ -2,6 +2,7 @@
 //! scheduled actions, each problem at its key.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::defaults::*;
@@ -110,8 +111,55 @@ impl Validator {
                 &path.key("termination_policy"),
                 raw.termination_policy.as_deref(),
             ),
+            history_file: self.history_file(&path.key("history_file"), name, raw),
             policies,
             scheduled_actions,
+        }
+    }
+
+    /// `history_file`, by default `NAME.json` in [`DEFAULT_SCALING_HISTORY_DIR`].
+    fn history_file(&mut self, path: &KeyPath, name: &str, raw: &RawScalingGroup) -> PathBuf {
+        match raw.history_file.as_deref() {
+            Some("") => {
+                self.invalid(path.clone(), "\"\"", "a file path");
+                PathBuf::new()
+            }
+            Some(file) => PathBuf::from(file),
+            None => PathBuf::from(DEFAULT_SCALING_HISTORY_DIR).join(format!("{name}.json")),
+        }
+    }
+
+    /// A policy or alarm on `target_response_time` reads the target groups' response-time
+    /// histograms, which are counted only when `[metrics]` is enabled.
+    pub(super) fn response_time_needs_metrics(
+        &mut self,
+        at: &KeyPath,
+        groups: &[ScalingGroupConfig],
+        metrics_enabled: bool,
+    ) {
+        if metrics_enabled {
+            return;
+        }
+        for group in groups {
+            for (i, policy) in group.policies.iter().enumerate() {
+                let key = match policy {
+                    ScalingPolicyConfig::TargetTracking { metric, .. } => {
+                        (*metric == ScalingMetric::TargetResponseTime).then_some("metric")
+                    }
+                    ScalingPolicyConfig::Step { alarm, .. }
+                    | ScalingPolicyConfig::Simple { alarm, .. } => {
+                        (alarm.metric == ScalingMetric::TargetResponseTime).then_some("alarm")
+                    }
+                    ScalingPolicyConfig::Predictive { .. } => None,
+                };
+                if let Some(key) = key {
+                    self.invalid(
+                        at.key(&group.name).key("policies").index(i).key(key),
+                        "target_response_time",
+                        "another metric: target_response_time is measured only with [metrics] enabled = true",
+                    );
+                }
+            }
         }
     }
 

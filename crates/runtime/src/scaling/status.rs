@@ -34,6 +34,88 @@ pub struct ScalingGroupStatus {
     pub suspended: Vec<&'static str>,
     /// The latest activities, newest last.
     pub activities: Vec<ActivityRecord>,
+    /// The last hour's samples, oldest first: load against capacity.
+    pub series: Vec<SeriesPoint>,
+    /// The predictive policy's forecast, when the group has one and it has a day of history.
+    pub forecast: Option<ForecastStatus>,
+    /// Hours of load history kept (at most 14 days), what a forecast is made from.
+    pub history_hours: usize,
+}
+
+/// One sample of a group, for its chart.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SeriesPoint {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Requests its targets received, per second.
+    pub requests_per_second: f64,
+    /// Desired capacity after the sample.
+    pub desired: u32,
+    /// Instances in service (healthy targets).
+    pub in_service: u32,
+    /// Mean CPU use of the instances in service, in percent.
+    pub cpu: Option<f64>,
+    /// Mean time to a response head, in milliseconds.
+    pub response_time_ms: Option<f64>,
+}
+
+/// A predictive policy's forecast, for operators.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ForecastStatus {
+    /// When its first hour starts (RFC 3339).
+    pub starts_at: String,
+    /// `forecast_only` or `forecast_and_scale`.
+    pub mode: &'static str,
+    /// How it was made: `seasonal_naive` (a repeat of the last day) or `holt_winters`.
+    pub method: &'static str,
+    /// Its season in hours: 24 or 168.
+    pub season_hours: usize,
+    /// Each hour's forecast.
+    pub hours: Vec<ForecastHour>,
+}
+
+/// One forecast hour.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ForecastHour {
+    /// When it starts (Unix seconds).
+    pub at: i64,
+    /// Requests expected in it.
+    pub load: f64,
+    /// Instances it needs.
+    pub capacity: u32,
+}
+
+impl ForecastStatus {
+    /// The forecast of `scaler`, if it has one.
+    pub(super) fn of(scaler: &ballast_scale::scaler::Scaler) -> Option<Self> {
+        use ballast_scale::forecast::Method;
+        use ballast_scale::predictive::Mode;
+        let (start, forecast, capacities) = scaler.forecast()?;
+        let (method, season_hours) = match forecast.method {
+            Method::SeasonalNaive => ("seasonal_naive", ballast_scale::forecast::DAY),
+            Method::HoltWinters { season, .. } => ("holt_winters", season),
+        };
+        Some(Self {
+            starts_at: start.to_string(),
+            mode: match scaler.predictive_mode() {
+                Some(Mode::ForecastAndScale) => "forecast_and_scale",
+                _ => "forecast_only",
+            },
+            method,
+            season_hours,
+            hours: forecast
+                .hourly
+                .iter()
+                .zip(capacities)
+                .enumerate()
+                .map(|(i, (load, capacity))| ForecastHour {
+                    at: start.as_second() + 3600 * i as i64,
+                    load: *load,
+                    capacity: *capacity,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// One instance, for operators.
@@ -170,15 +252,22 @@ impl ScalingBoard {
     }
 }
 
-pub(super) fn publish(
-    runtime: &Runtime,
-    name: &str,
-    group: &str,
-    (desired, bounds, suspended): (u32, ballast_scale::capacity::Bounds, Vec<&'static str>),
-    fleet: &Fleet,
-    history: &VecDeque<ActivityRecord>,
-) {
-    let instances: Vec<InstanceStatus> = fleet
+/// What a group's task publishes after each sample.
+pub(super) struct Report<'a> {
+    pub(super) name: &'a str,
+    pub(super) group: &'a str,
+    pub(super) desired: u32,
+    pub(super) bounds: ballast_scale::capacity::Bounds,
+    pub(super) suspended: Vec<&'static str>,
+    pub(super) fleet: &'a Fleet,
+    pub(super) history: &'a VecDeque<ActivityRecord>,
+    pub(super) series: &'a VecDeque<SeriesPoint>,
+    pub(super) scaler: &'a ballast_scale::scaler::Scaler,
+}
+
+pub(super) fn publish(runtime: &Runtime, report: Report<'_>) {
+    let instances: Vec<InstanceStatus> = report
+        .fleet
         .instances
         .iter()
         .map(|i| InstanceStatus {
@@ -201,19 +290,23 @@ pub(super) fn publish(
         count(&["launching", "pending"]),
         count(&["terminating"]),
     );
-    runtime.scaling.update(name, |status| {
+    let forecast = ForecastStatus::of(report.scaler);
+    runtime.scaling.update(report.name, |status| {
         *status = ScalingGroupStatus {
-            name: name.to_owned(),
-            target_group: group.to_owned(),
-            desired,
-            min: bounds.min,
-            max: bounds.max,
+            name: report.name.to_owned(),
+            target_group: report.group.to_owned(),
+            desired: report.desired,
+            min: report.bounds.min,
+            max: report.bounds.max,
             in_service,
             pending,
             terminating,
-            suspended,
-            activities: history.iter().cloned().collect(),
+            suspended: report.suspended,
+            activities: report.history.iter().cloned().collect(),
             instances,
+            series: report.series.iter().copied().collect(),
+            forecast,
+            history_hours: report.scaler.history().hours().len(),
         };
     });
 }

@@ -48,6 +48,10 @@ scheduled_actions = [
     assert_eq!(g.health_check_grace_period, Duration::from_secs(300));
     assert_eq!(g.default_instance_warmup, Duration::ZERO);
     assert_eq!(g.termination_policy, vec![TerminationPolicy::Default]);
+    assert_eq!(
+        g.history_file,
+        std::path::Path::new("/var/lib/ballast/scaling/app.json")
+    );
     assert!(
         matches!(&g.provider, ProviderConfig::Process { ports, stop_timeout, .. }
         if *ports == (9100..=9199) && *stop_timeout == Duration::from_secs(10))
@@ -220,4 +224,31 @@ fn scheduled_actions_are_checked_at_their_keys() {
         &action("{ name = \"a\", recurrence = \"0 8 * * *\", desired = 1 }, { name = \"a\", recurrence = \"0 9 * * *\", desired = 2 }"),
         "scaling_groups.app.scheduled_actions[1].name: scheduled action name a is already used by",
     );
+}
+
+#[test]
+fn the_history_file_may_be_set_but_not_empty() {
+    let config = parse(&with("history_file = \"/tmp/app-history.json\"")).unwrap();
+    assert_eq!(
+        config.scaling_groups[0].history_file,
+        std::path::Path::new("/tmp/app-history.json")
+    );
+    has(
+        &with("history_file = \"\""),
+        "scaling_groups.app.history_file",
+    );
+}
+
+#[test]
+fn response_time_policies_need_metrics() {
+    let tracking = r#"policies = [{ type = "target_tracking", metric = "target_response_time", target = 200 }]"#;
+    assert!(parse(&with(tracking)).is_ok());
+    let off = |group: &str| format!("{}\n[metrics]\nenabled = false\n", with(group));
+    has(&off(tracking), "scaling_groups.app.policies[0].metric");
+    let step = r#"policies = [{ type = "simple", alarm = { metric = "target_response_time", comparison = ">", threshold = 300 }, adjustment_type = "change_in_capacity", adjustment = 1 }]"#;
+    has(&off(step), "scaling_groups.app.policies[0].alarm");
+    assert!(parse(&off(
+        r#"policies = [{ type = "target_tracking", metric = "average_cpu", target = 50 }]"#
+    ))
+    .is_ok());
 }
