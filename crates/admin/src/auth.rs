@@ -13,9 +13,15 @@ use crate::reply::error;
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Paths that also accept the token as `?token=`: the dashboard page, which a browser opens
-/// from a link, and its data, which `EventSource` fetches without a way to set headers.
-/// Read-only, so a token leaked through a URL cannot change the configuration elsewhere.
-const QUERY_TOKEN_PATHS: [&str; 3] = ["/", "/api/v1/stats", "/api/v1/events"];
+/// from a link, and its data, which `EventSource` fetches without a way to set headers (the
+/// scaling groups the page polls are fetched the same way). Read-only, so a token leaked
+/// through a URL cannot change the configuration elsewhere.
+const QUERY_TOKEN_PATHS: [&str; 4] = [
+    "/",
+    "/api/v1/stats",
+    "/api/v1/events",
+    "/api/v1/scaling-groups",
+];
 
 /// The query string's `token` parameter (other parameters are ignored).
 #[derive(Debug, serde::Deserialize)]
@@ -73,10 +79,11 @@ fn unauthorized() -> Response {
     response
 }
 
-/// The `?token=` of a dashboard path, percent-decoded; `None` elsewhere or when absent or
-/// malformed.
+/// The `?token=` of a dashboard path read with `GET` (or `HEAD`), percent-decoded; `None`
+/// elsewhere, for another method, or when absent or malformed.
 fn query_token(request: &Request) -> Option<String> {
-    if !QUERY_TOKEN_PATHS.contains(&request.uri().path()) {
+    let read = matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+    if !read || !QUERY_TOKEN_PATHS.contains(&request.uri().path()) {
         return None;
     }
     axum::extract::Query::<TokenQuery>::try_from_uri(request.uri())
@@ -186,6 +193,21 @@ mod tests {
             "only the dashboard's paths"
         );
         assert_eq!(token("/metrics?token=t"), None);
+        // The page polls the scaling groups' list; one group's path and the commands
+        // under it still need the header.
+        assert_eq!(
+            token("/api/v1/scaling-groups?token=t").as_deref(),
+            Some("t")
+        );
+        assert_eq!(token("/api/v1/scaling-groups/app?token=t"), None);
+        assert_eq!(token("/api/v1/scaling-groups/app/desired?token=t"), None);
+        // Reads only: a query token never carries a change, even to a dashboard path.
+        let post = axum::extract::Request::builder()
+            .method("POST")
+            .uri("/api/v1/scaling-groups?token=t")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(super::query_token(&post), None);
     }
 
     #[test]

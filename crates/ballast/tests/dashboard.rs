@@ -1,12 +1,17 @@
 //! The dashboard end to end, in a real browser: the real binary with a token-protected admin
-//! listener, two `ballast echo` targets behind a health-checked group, and headless Chromium
-//! (Debian's `chromium` package) driven over the Chrome DevTools protocol. The page is
-//! opened once and watched live: it must show both targets healthy, then, after one target
-//! process is killed, show it unhealthy through its event stream without a reload.
+//! listener and headless Chromium (Debian's `chromium` package) driven over the Chrome
+//! DevTools protocol. Each page is opened once and watched live:
 //!
-//! Set `BALLAST_UPDATE_SCREENSHOT=1` to write the screenshot to `docs/images/dashboard.png`;
-//! otherwise it goes to a temporary directory. `BALLAST_CHROMIUM` names another browser
-//! binary (default `chromium`).
+//! - two `ballast echo` targets behind a health-checked group: the page must show both
+//!   healthy, then, after one target process is killed, show it unhealthy through its event
+//!   stream without a reload;
+//! - a scaling group whose `process` provider runs `ballast echo` instances: the page must
+//!   show its two instances in service and their launches, then a third instance after the
+//!   desired capacity is set to 3 through the admin API.
+//!
+//! Set `BALLAST_UPDATE_SCREENSHOT=1` to write the screenshots to `docs/images/dashboard.png`
+//! and `docs/images/dashboard-scaling.png`; otherwise they go to a temporary directory.
+//! `BALLAST_CHROMIUM` names another browser binary (default `chromium`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use ballast_testkit::admin::AdminClient;
 use ballast_testkit::client::{get, H1};
 use ballast_testkit::{toml_targets, BallastProcess, EchoProcess};
 
@@ -89,7 +95,7 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
         "web",
         "/fail",
         "round_robin",
-        "Scaling groups / DNS health — not configured",
+        "DNS health — not configured",
         "Configuration reloads",
     ] {
         assert!(
@@ -135,9 +141,16 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
             )
             .await;
     }
-    let png = browser.screenshot().await;
+    // No scaling group: no scaling section.
+    assert_eq!(
+        browser
+            .eval("document.getElementById('scaling').hidden")
+            .await,
+        true
+    );
+    let png = browser.screenshot(None).await;
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    let path = screenshot_path();
+    let path = screenshot_path("dashboard.png");
     std::fs::write(&path, &png).unwrap();
     println!("screenshot: {}", path.display());
 
@@ -208,17 +221,272 @@ async fn send_traffic(web: SocketAddr, stop: Arc<AtomicBool>) {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_scaling_group_and_follows_its_desired_capacity() {
+    let started = Instant::now();
+    let mut ballast = BallastProcess::start(bin(), &scaling_config(&echo_provider(8)));
+    let admin_addr = ballast.admin_addr();
+    let admin = AdminClient::with_token(admin_addr, TOKEN);
+    let mut instances = Instances::default();
+
+    // The page polls the groups' list with the query token; one group's path and the
+    // commands still need the header.
+    let list = get(admin_addr, &format!("/api/v1/scaling-groups?token={TOKEN}")).await;
+    assert_eq!(list.status(), 200);
+    let one = format!("/api/v1/scaling-groups/app?token={TOKEN}");
+    assert_eq!(get(admin_addr, &one).await.status(), 401);
+
+    let mut browser = Browser::launch(&format!("http://{admin_addr}/?token={TOKEN}")).await;
+    // A group samples every 10 s: the launches show at once, in service at the next sample.
+    let two = browser
+        .wait_longer(
+            "two instances in service and their launches on the page",
+            SCALING_GROUP,
+            SCALING_WAIT,
+            |g| g["in_service"] == 2 && causes(g).filter(|c| *c == "launch:ok").count() == 2,
+        )
+        .await;
+    instances.note(&admin).await;
+    println!("page shows {two} after {:?}", started.elapsed());
+    let header = two["header"].as_str().unwrap();
+    for expected in [
+        "app → app",
+        "desired 2 (min 2, max 4)",
+        "2 in service",
+        "0 pending",
+    ] {
+        assert!(header.contains(expected), "no {expected:?} in {header:?}");
+    }
+    assert_eq!(two["instances"], json!(["app-1", "app-2"]));
+    assert_newest_first(&two);
+
+    // Some load, so the chart's load line has something to show.
+    let stop_traffic = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn(any_traffic(ballast.addr("web"), Arc::clone(&stop_traffic)));
+
+    let set = admin
+        .put("/api/v1/scaling-groups/app/desired", &json!({"desired": 3}))
+        .await;
+    assert_eq!(set.status, 202, "{}", set.text);
+    let three = browser
+        .wait_longer(
+            "a third instance in service on the page",
+            SCALING_GROUP,
+            SCALING_WAIT,
+            |g| {
+                g["in_service"] == 3
+                    && g["header"]
+                        .as_str()
+                        .is_some_and(|h| h.contains("desired 3 (min 2, max 4)"))
+            },
+        )
+        .await;
+    instances.note(&admin).await;
+    println!("page shows {three} after {:?}", started.elapsed());
+    // Newest first: the third launch, then the operator's command that caused it.
+    let seen: Vec<&str> = causes(&three).collect();
+    assert_eq!(seen.first(), Some(&"launch:ok"), "{seen:?}");
+    assert!(seen.contains(&"operator:ok"), "{seen:?}");
+    assert_newest_first(&three);
+    assert_eq!(
+        browser
+            .eval("performance.getEntriesByType('navigation').length")
+            .await,
+        1,
+        "the page was reloaded"
+    );
+
+    // Once the API carries the last hour's samples and a forecast, the page charts them.
+    let group = admin.get("/api/v1/scaling-groups/app").await.json;
+    if group["series"].as_array().is_some_and(|s| !s.is_empty()) {
+        browser
+            .wait_for("the capacity chart drawn", SCALING_GROUP, |g| {
+                g["samples"].as_u64() > Some(0) && g["points"].as_u64() > Some(0)
+            })
+            .await;
+    }
+    if group["forecast"].is_object() {
+        browser
+            .wait_for("the forecast chart", SCALING_GROUP, |g| {
+                g["forecast"] == true
+            })
+            .await;
+    }
+    if update_screenshot() && group["series"].is_array() {
+        // For the docs: a minute of samples, so the chart has lines worth showing.
+        browser
+            .wait_longer(
+                "6 samples on the chart",
+                SCALING_GROUP,
+                Duration::from_secs(90),
+                |g| g["samples"].as_u64() >= Some(6),
+            )
+            .await;
+    }
+    let png = browser.screenshot(Some("#scaling")).await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let path = screenshot_path("dashboard-scaling.png");
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+
+    stop_traffic.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    browser.close().await;
+    ballast.signal("TERM");
+    let status = ballast.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "ballast exited with {status}");
+    println!("test took {:?}", started.elapsed());
+}
+
+/// How long a change may take to reach the page: the group's next sample (10 s), a health
+/// check or two, and the page's next poll (5 s), with room for a busy machine.
+const SCALING_WAIT: Duration = Duration::from_secs(60);
+
+/// What the page shows of scaling group `app`, or `null` while it shows none.
+const SCALING_GROUP: &str = r#"(() => {
+  const g = document.querySelector('[data-scaling-group="app"]');
+  if (!g || document.getElementById('scaling').hidden) return null;
+  const rows = (s) => [...g.querySelectorAll(s)];
+  const chart = g.querySelector('canvas.capacity-chart');
+  return {
+    header: g.querySelector('h3').textContent,
+    in_service: rows('tr[data-instance][data-state="in_service"]').length,
+    instances: rows('tr[data-instance]').map((r) => r.dataset.instance),
+    causes: rows('tr[data-cause]').map((r) => r.dataset.cause + ':' + r.dataset.result),
+    times: rows('tr[data-cause] td:first-child').map((td) => Date.parse(td.title)),
+    samples: Number(chart.dataset.samples),
+    points: Number(chart.dataset.points),
+    forecast: g.querySelector('canvas.forecast-chart') !== null,
+  };
+})()"#;
+
+/// The page's activity rows as `cause:result`, newest first.
+fn causes(g: &Value) -> impl Iterator<Item = &str> {
+    g["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+fn assert_newest_first(g: &Value) {
+    let times: Vec<f64> = g["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t.as_f64()
+                .expect("an activity time the page could not read")
+        })
+        .collect();
+    assert!(
+        !times.is_empty() && times.windows(2).all(|w| w[0] >= w[1]),
+        "activities not newest first: {g}"
+    );
+}
+
+/// The process groups of the instances the group ran: killed when the test ends, so a
+/// failed test (which kills Ballast without a graceful stop) leaves no `ballast echo` behind.
+#[derive(Default)]
+struct Instances(Vec<i32>);
+
+impl Instances {
+    async fn note(&mut self, admin: &AdminClient) {
+        let group = admin.get("/api/v1/scaling-groups/app").await.json;
+        for instance in group["instances"].as_array().into_iter().flatten() {
+            if let Some(pid) = instance["id"].as_str().and_then(|id| id.parse().ok()) {
+                self.0.push(pid);
+            }
+        }
+    }
+}
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        for pid in self.0.drain(..) {
+            if let Some(group) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+/// A range of `n` free ports, below Linux's ephemeral range (where the test's own outgoing
+/// connections take ports), from a random start so parallel tests rarely meet. (The same as
+/// `tests/scaling.rs`'s.)
+fn free_ports(n: u16) -> (u16, u16) {
+    let start = fastrand::u16(0..1000);
+    (0..1000u16)
+        .map(|i| 20_000 + ((start + i) % 1000) * 12)
+        .find(|&first| {
+            (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .map(|first| (first, first + n - 1))
+        .expect("a free range of ports below 32768")
+}
+
+/// A `process` provider running `ballast echo` instances on `ports` free ports.
+fn echo_provider(ports: u16) -> String {
+    let (first, last) = free_ports(ports);
+    let echo = format!("{} echo --port {{port}}", bin().display());
+    format!("provider = {{ process = {{ command = \"{echo}\", ports = \"{first}-{last}\", stop_timeout = \"2s\" }} }}")
+}
+
+/// Scaling group `app` (2 to 4 instances, 2 wanted) behind listener `web`.
+fn scaling_config(provider: &str) -> String {
+    format!(
+        r#"[server]
+workers = 1
+drain_timeout = "1s"
+
+[admin]
+bind = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+
+[target_groups.app]
+deregistration_delay = "0s"
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
+
+[scaling_groups.app]
+target_group = "app"
+min = 2
+max = 4
+desired = 2
+{provider}
+"#
+    )
+}
+
+/// About 20 requests a second until told to stop, whatever the answers (an instance may be
+/// starting). The pause paces the load; nothing waits on it.
+async fn any_traffic(web: SocketAddr, stop: Arc<AtomicBool>) {
+    let mut client = H1::connect(web).await;
+    while !stop.load(Ordering::Relaxed) {
+        let request = ballast_testkit::client::get_request(web, "/");
+        if client.send(request).await.is_err() {
+            client = H1::connect(web).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn update_screenshot() -> bool {
     std::env::var_os("BALLAST_UPDATE_SCREENSHOT").is_some_and(|v| v == "1")
 }
 
-fn screenshot_path() -> PathBuf {
+/// Where the screenshot `name` goes: the docs' images with `BALLAST_UPDATE_SCREENSHOT=1`,
+/// else the temporary directory.
+fn screenshot_path(name: &str) -> PathBuf {
     if update_screenshot() {
         let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
         std::fs::create_dir_all(&images).unwrap();
-        images.join("dashboard.png")
+        images.join(name)
     } else {
-        std::env::temp_dir().join(format!("ballast-dashboard-{}.png", std::process::id()))
+        std::env::temp_dir().join(format!("ballast-{}-{name}", std::process::id()))
     }
 }
 
@@ -350,14 +618,19 @@ impl Browser {
         }
     }
 
-    /// The page as a PNG.
-    async fn screenshot(&mut self) -> Vec<u8> {
-        let result = self
-            .call(
-                "Page.captureScreenshot",
-                json!({"format": "png", "captureBeyondViewport": true}),
-            )
-            .await;
+    /// The page as a PNG, or only the element `selector` matches.
+    async fn screenshot(&mut self, selector: Option<&str>) -> Vec<u8> {
+        let mut params = json!({"format": "png", "captureBeyondViewport": true});
+        if let Some(selector) = selector {
+            let rect = self
+                .eval(&format!(
+                    "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+                     return {{x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height, scale: 1}}; }})()"
+                ))
+                .await;
+            params["clip"] = rect;
+        }
+        let result = self.call("Page.captureScreenshot", params).await;
         base64::engine::general_purpose::STANDARD
             .decode(result["data"].as_str().unwrap())
             .unwrap()

@@ -22,8 +22,11 @@ pub(super) struct State {
     listeners: Vec<ListenerFigures>,
     target_groups: Vec<GroupView<TargetFigures>>,
     reload: ReloadView,
-    /// Filled in once those features exist; the page shows "not configured" for `null`.
+    /// Always `null`, kept so the document's shape does not change: scaling groups change
+    /// once per 10 s sample and carry an hour of points each, too much to resend every
+    /// second, so the page polls `/api/v1/scaling-groups` every 5 s instead.
     scaling_groups: Option<serde_json::Value>,
+    /// Filled in once DNS health exists; the page shows "not configured" for `null`.
     dns_health: Option<serde_json::Value>,
 }
 
