@@ -645,3 +645,71 @@ policies = [
     assert!(point["at"].as_i64().unwrap() >= now, "{point:#}");
     assert_eq!(point["desired"], 1);
 }
+
+/// A reload that drops a zone: its instance is moved, a launch into a listed zone first, the
+/// retirement only once the new one is in service, so the group never has fewer in service
+/// than desired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_dropped_by_a_reload_has_its_instances_moved_launch_first() {
+    let provider = echo_provider(5);
+    let scaling = |zones: &str| {
+        format!(
+            "min = 2\nmax = 3\nzones = {zones}\nhealth_check_grace_period = \"30s\"\n{provider}\n"
+        )
+    };
+    let history = unused_history_file();
+    let config = config_with_history(
+        "deregistration_delay = \"1s\"",
+        &scaling(r#"["a", "b"]"#),
+        &history,
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let wait = Duration::from_secs(60);
+    wait_for(&admin, "two instances in service", wait, |g| {
+        in_service(g) == 2
+    })
+    .await;
+
+    ballast.rewrite_config(&config_with_history(
+        "deregistration_delay = \"1s\"",
+        &scaling(r#"["b"]"#),
+        &history,
+    ));
+    ballast.signal("HUP");
+    ballast.wait_for_log("configuration reloaded", wait);
+    let zones = |g: &serde_json::Value| -> Vec<String> {
+        g["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["state"] != "terminating")
+            .filter_map(|i| i["zone"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let moved = wait_for(
+        &admin,
+        "every instance in zone b",
+        Duration::from_secs(90),
+        |g| {
+            in_service(g) == 2
+                && g["instances"].as_array().is_some_and(|i| i.len() == 2)
+                && zones(g) == ["b", "b"]
+        },
+    )
+    .await;
+    let activities = moved["activities"].as_array().unwrap();
+    let text: Vec<String> = activities
+        .iter()
+        .map(|a| format!("{}: {}", a["cause"], a["description"]))
+        .collect();
+    let balancing_launch = text
+        .iter()
+        .position(|t| t.contains("to balance the zones"))
+        .unwrap_or_else(|| panic!("no launch to balance the zones: {text:#?}"));
+    let retirement = text
+        .iter()
+        .position(|t| t.starts_with("\"zone rebalance\""))
+        .unwrap_or_else(|| panic!("no zone rebalance retirement: {text:#?}"));
+    assert!(balancing_launch < retirement, "{text:#?}");
+}

@@ -174,6 +174,13 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         };
         if *current != config {
             config = current.clone();
+            fleet.set_zones(
+                &config
+                    .zones
+                    .iter()
+                    .map(|z| z.to_string())
+                    .collect::<Vec<_>>(),
+            );
             if let Ok(mut rebuilt) = Scaler::new(&config, jiff::Timestamp::now()) {
                 // The load history is the group's, not its policies': it carries over.
                 rebuilt.set_history(scaler.history().clone());
@@ -266,10 +273,15 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                             fleet.launched(&instance, &launched, Instant::now());
                             let result =
                                 registered.map_or_else(|e| e.to_string(), |()| "ok".to_owned());
+                            let why = if fleet.rebalancing() == Some(instance.as_str()) {
+                                " to balance the zones"
+                            } else {
+                                ""
+                            };
                             record(
                                 "launch".to_owned(),
                                 format!(
-                                    "launched {instance} ({}) at {}",
+                                    "launched {instance} ({}) at {}{why}",
                                     launched.id, launched.address
                                 ),
                                 result,

@@ -73,6 +73,9 @@ pub struct Fleet {
     prefix: String,
     next: u64,
     zones: Vec<String>,
+    /// The instance launched to balance the zones, until it is in service (or gone): one
+    /// of the fullest zone is retired only then.
+    rebalancing: Option<String>,
     /// The instances, in launch order.
     pub instances: Vec<Instance>,
 }
@@ -84,8 +87,20 @@ impl Fleet {
             prefix: prefix.to_owned(),
             next: 1,
             zones: zones.to_vec(),
+            rebalancing: None,
             instances: Vec::new(),
         }
+    }
+
+    /// The instance launched to balance the zones, while it is not in service yet.
+    pub fn rebalancing(&self) -> Option<&str> {
+        self.rebalancing.as_deref()
+    }
+
+    /// The zones to spread over, after a reload changed them: instances in a zone no longer
+    /// listed are moved by the rebalancing.
+    pub fn set_zones(&mut self, zones: &[String]) {
+        self.zones = zones.to_vec();
     }
 
     /// Instances counted toward the capacity: launching or registered.
@@ -131,34 +146,35 @@ impl Fleet {
                 }
             }
         }
-        let active = self.active().count() as u32;
+        // The instance launched to balance the zones counts toward the capacity only once
+        // in service: until then it is one more, and nothing is retired in its place.
+        let balancing = self.rebalancing.as_ref().and_then(|name| {
+            let i = self.instances.iter().find(|i| i.name == *name)?;
+            (i.state != InstanceState::Terminating && !i.healthy).then_some(1u32)
+        });
+        // Once it is in service, the next retirement is the other half of the move.
+        let mut moved = balancing.is_none() && self.rebalancing.take().is_some();
+        let active = self.active().count() as u32 - balancing.unwrap_or(0);
         let launches = if suspended.launch {
             0
         } else {
             desired.saturating_sub(active)
         };
         for _ in 0..launches {
-            let zone = self.emptiest_zone();
-            let name = format!("{}-{}", self.prefix, self.next);
-            self.next += 1;
-            self.instances.push(Instance {
-                name: name.clone(),
-                id: None,
-                address: None,
-                zone: zone.clone(),
-                launched_at: now,
-                registered_at: None,
-                state: InstanceState::Launching,
-                healthy: false,
-                protected: false,
-            });
-            steps.push(Step::Launch { name, zone });
+            steps.push(self.launch(now));
         }
         let retirements = if suspended.terminate {
             0
         } else {
             active.saturating_sub(desired)
         };
+        if launches == 0 && retirements == 0 && balancing.is_none() && self.unbalanced(suspended) {
+            let step = self.launch(now);
+            if let Step::Launch { name, .. } = &step {
+                self.rebalancing = Some(name.clone());
+            }
+            steps.push(step);
+        }
         for _ in 0..retirements {
             let Some(victim) = self.pick_victim(policy) else {
                 break;
@@ -166,14 +182,68 @@ impl Fleet {
             let i = &mut self.instances[victim];
             i.state = InstanceState::Terminating;
             if let (Some(id), Some(address)) = (i.id.clone(), i.address) {
-                steps.push(Step::Retire {
-                    id,
-                    address,
-                    why: "scale-in",
-                });
+                let why = if std::mem::take(&mut moved) {
+                    "zone rebalance"
+                } else {
+                    "scale-in"
+                };
+                steps.push(Step::Retire { id, address, why });
             }
         }
         steps
+    }
+
+    /// A new instance in the emptiest zone, as launching.
+    fn launch(&mut self, now: Instant) -> Step {
+        let zone = self.emptiest_zone();
+        let name = format!("{}-{}", self.prefix, self.next);
+        self.next += 1;
+        self.instances.push(Instance {
+            name: name.clone(),
+            id: None,
+            address: None,
+            zone: zone.clone(),
+            launched_at: now,
+            registered_at: None,
+            state: InstanceState::Launching,
+            healthy: false,
+            protected: false,
+        });
+        Step::Launch { name, zone }
+    }
+
+    /// Whether the zones need balancing, as ASG's `AZRebalance`: every active instance is in
+    /// service, and a zone has two more than another, or an instance is in a zone no longer
+    /// listed. A zone count off by one is as even as it gets.
+    fn unbalanced(&self, suspended: &Suspended) -> bool {
+        if suspended.zone_rebalance || suspended.launch || suspended.terminate {
+            return false;
+        }
+        if self.zones.is_empty() || self.active().any(|i| !i.healthy) {
+            return false;
+        }
+        let in_zone = |z: &Option<String>| self.active().filter(|i| i.zone == *z).count();
+        let counts: Vec<usize> = self
+            .zones
+            .iter()
+            .map(|z| in_zone(&Some(z.clone())))
+            .collect();
+        let (most, least) = (
+            counts.iter().max().copied().unwrap_or(0),
+            counts.iter().min().copied().unwrap_or(0),
+        );
+        // Only when an instance the scale-in may take would fix it: protected instances in
+        // the fullest zone would make it launch and retire elsewhere for ever.
+        self.active().any(|i| {
+            let movable = i.state == InstanceState::Registered && !i.protected;
+            movable && (!self.listed(&i.zone) || (most >= least + 2 && in_zone(&i.zone) == most))
+        })
+    }
+
+    /// Whether `zone` is one of the listed zones; an instance of unknown zone (a provider
+    /// that reports none) is left where it is.
+    fn listed(&self, zone: &Option<String>) -> bool {
+        zone.as_ref().is_none_or(|z| self.zones.contains(z))
     }
 
     /// The provider launched `name`.
@@ -262,9 +332,10 @@ impl Fleet {
     }
 
     /// The instance a scale-in takes: one still launching never (it has nothing to stop
-    /// yet); protected ones never; then from the zone with the most instances, by the
-    /// termination policy (`default` and `oldest_*`: the oldest; `newest_instance`: the
-    /// newest). Instances that failed their checks go before healthy ones.
+    /// yet); protected ones never; then one in a zone no longer listed; then from the zone
+    /// with the most instances, by the termination policy (`default` and `oldest_*`: the
+    /// oldest; `newest_instance`: the newest). Instances that failed their checks go before
+    /// healthy ones.
     fn pick_victim(&self, policy: &[TerminationPolicy]) -> Option<usize> {
         let candidates: Vec<usize> = (0..self.instances.len())
             .filter(|&n| {
@@ -276,8 +347,10 @@ impl Fleet {
         let newest = policy.first() == Some(&TerminationPolicy::NewestInstance);
         candidates.into_iter().max_by(|&a, &b| {
             let (x, y) = (&self.instances[a], &self.instances[b]);
-            per_zone(&x.zone)
-                .cmp(&per_zone(&y.zone))
+            let listed = |zone: &Option<String>| self.zones.is_empty() || self.listed(zone);
+            (!listed(&x.zone))
+                .cmp(&!listed(&y.zone))
+                .then(per_zone(&x.zone).cmp(&per_zone(&y.zone)))
                 .then((!x.healthy).cmp(&!y.healthy))
                 // Launch order breaks ties of time: older is earlier in the list.
                 .then(if newest {

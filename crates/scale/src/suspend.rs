@@ -15,15 +15,18 @@ pub struct Suspended {
     pub scheduled_actions: bool,
     /// Policies do not act (ASG's `AlarmNotification`).
     pub alarm_notification: bool,
+    /// Zones are not balanced again (ASG's `AZRebalance`).
+    pub zone_rebalance: bool,
 }
 
 /// Every process name, as the admin API takes them.
-pub const PROCESSES: [&str; 5] = [
+pub const PROCESSES: [&str; 6] = [
     "launch",
     "terminate",
     "replace_unhealthy",
     "scheduled_actions",
     "alarm_notification",
+    "zone_rebalance",
 ];
 
 impl Suspended {
@@ -35,6 +38,7 @@ impl Suspended {
             "replace_unhealthy" => &mut self.replace_unhealthy,
             "scheduled_actions" => &mut self.scheduled_actions,
             "alarm_notification" => &mut self.alarm_notification,
+            "zone_rebalance" => &mut self.zone_rebalance,
             other => {
                 return Err(format!(
                     "unknown process {other:?} (known: {})",
@@ -54,6 +58,7 @@ impl Suspended {
             self.replace_unhealthy,
             self.scheduled_actions,
             self.alarm_notification,
+            self.zone_rebalance,
         ];
         PROCESSES
             .iter()

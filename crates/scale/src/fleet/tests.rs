@@ -186,3 +186,136 @@ fn instances_found_running_are_adopted_not_launched_again() {
         "{steps:?}"
     );
 }
+
+/// Plans at `desired` with `suspended` until nothing is left to do (at most 20 rounds):
+/// launches come up healthy at once, retired instances are terminated at once. Returns the
+/// steps taken.
+fn settle(fleet: &mut Fleet, now: Instant, desired: u32, suspended: &Suspended) -> Vec<Step> {
+    let mut all = Vec::new();
+    for round in 0..20u16 {
+        let steps = fleet.plan(
+            now,
+            desired,
+            Duration::from_secs(60),
+            &[TerminationPolicy::Default],
+            suspended,
+        );
+        if steps.is_empty() {
+            return all;
+        }
+        for step in &steps {
+            match step {
+                Step::Launch { name, zone } => {
+                    let port = 9100 + round * 10 + all.len() as u16;
+                    fleet.launched(
+                        name,
+                        &launched(&format!("id-{name}"), port, zone.as_deref()),
+                        now,
+                    );
+                }
+                Step::Retire { id, .. } => {
+                    fleet.gone(id);
+                }
+            }
+        }
+        fleet.set_health(|_| true);
+        all.extend(steps);
+    }
+    panic!("the fleet never settled: {all:?}");
+}
+
+fn zone_counts(fleet: &Fleet) -> Vec<(String, usize)> {
+    let mut counts = std::collections::BTreeMap::new();
+    for i in fleet.active() {
+        *counts
+            .entry(i.zone.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    counts.into_iter().collect()
+}
+
+#[test]
+fn a_new_zone_is_filled_by_launching_first_and_retiring_from_the_fullest_after() {
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new("app", &["a".to_owned(), "b".to_owned()]);
+    grow(&mut fleet, t0, 4);
+    fleet.set_zones(&["a".to_owned(), "b".to_owned(), "c".to_owned()]);
+    // The launch into zone c comes first; nothing is retired while it is not in service.
+    let steps = fleet.plan(
+        t0,
+        4,
+        Duration::from_secs(60),
+        &[TerminationPolicy::Default],
+        &Suspended::default(),
+    );
+    assert_eq!(
+        steps,
+        vec![Step::Launch {
+            name: "app-5".to_owned(),
+            zone: Some("c".to_owned())
+        }]
+    );
+    fleet.launched("app-5", &launched("id-app-5", 9200, Some("c")), t0);
+    fleet.set_health(|a| a.port() != 9200);
+    let waiting = fleet.plan(
+        t0,
+        4,
+        Duration::from_secs(60),
+        &[TerminationPolicy::Default],
+        &Suspended::default(),
+    );
+    assert!(waiting.is_empty(), "{waiting:?}");
+    // In service: the oldest of a full zone goes, and 2-1-1 is as even as it gets.
+    fleet.set_health(|_| true);
+    let steps = settle(&mut fleet, t0, 4, &Suspended::default());
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!(
+        matches!(&steps[0], Step::Retire { id, why: "zone rebalance", .. } if id == "id-app-1")
+    );
+    assert_eq!(
+        zone_counts(&fleet),
+        [
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 2),
+            ("c".to_owned(), 1)
+        ]
+    );
+}
+
+#[test]
+fn instances_of_a_zone_no_longer_listed_are_moved_one_at_a_time() {
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new("app", &["a".to_owned(), "b".to_owned()]);
+    grow(&mut fleet, t0, 4);
+    fleet.set_zones(&["b".to_owned()]);
+    let steps = settle(&mut fleet, t0, 4, &Suspended::default());
+    // Two moves: a launch into b, then a retirement from a, twice.
+    let launches = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Launch { .. }))
+        .count();
+    assert_eq!((launches, steps.len()), (2, 4), "{steps:?}");
+    assert_eq!(zone_counts(&fleet), [("b".to_owned(), 4)]);
+}
+
+#[test]
+fn rebalancing_can_be_suspended_and_leaves_protected_instances_alone() {
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new("app", &["a".to_owned(), "b".to_owned()]);
+    grow(&mut fleet, t0, 4);
+    fleet.set_zones(&["a".to_owned(), "b".to_owned(), "c".to_owned()]);
+    let suspended = Suspended {
+        zone_rebalance: true,
+        ..Suspended::default()
+    };
+    assert!(settle(&mut fleet, t0, 4, &suspended).is_empty());
+    // Every instance protected: a move could only retire from another zone, so none starts.
+    for n in 1..=4 {
+        assert!(fleet.protect(&format!("app-{n}"), true));
+    }
+    assert!(settle(&mut fleet, t0, 4, &Suspended::default()).is_empty());
+    // An even spread stays as it is.
+    let mut even = Fleet::new("app", &["a".to_owned(), "b".to_owned(), "c".to_owned()]);
+    grow(&mut even, t0, 4);
+    assert!(settle(&mut even, t0, 4, &Suspended::default()).is_empty());
+}
