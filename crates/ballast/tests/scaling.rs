@@ -713,3 +713,58 @@ async fn a_zone_dropped_by_a_reload_has_its_instances_moved_launch_first() {
         .unwrap_or_else(|| panic!("no zone rebalance retirement: {text:#?}"));
     assert!(balancing_launch < retirement, "{text:#?}");
 }
+
+/// Ballast stopping (SIGTERM) drains before its `process` instances end: a request in
+/// flight to one when the signal comes is answered, and the instance is stopped after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_instances_outlive_the_drain_of_a_stopping_ballast() {
+    let provider = echo_provider(3);
+    let config = config("", &format!("min = 1\nmax = 1\n{provider}\n"));
+    let mut ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let g = wait_for(
+        &admin,
+        "the instance in service",
+        Duration::from_secs(60),
+        |g| in_service(g) == 1,
+    )
+    .await;
+    let pid: i32 = g["instances"][0]["id"].as_str().unwrap().parse().unwrap();
+    let web = ballast.addr("web");
+    // A request the instance answers after 2 s, sent before the signal.
+    let mut client = H1::connect(web).await;
+    let slow = tokio::spawn(async move {
+        client
+            .send(ballast_testkit::client::get_request(web, "/?delay=2s"))
+            .await
+    });
+    // In flight once the target counts it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let targets = admin.get("/api/v1/target-groups/app/targets").await.json;
+        let in_flight = targets["targets"][0]["in_flight"].as_u64().unwrap_or(0);
+        if in_flight == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{targets:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ballast.signal("TERM");
+    let answer = slow
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(answer.status(), 200);
+    let status = ballast.wait_exit(Duration::from_secs(40));
+    assert!(status.success(), "ballast exited with {status}");
+    // And the instance ended with Ballast.
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rustix::process::test_kill_process(pid).is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "instance {pid:?} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -307,8 +307,15 @@ impl Control {
     }
 }
 
-/// Runs the control loop until `shutdown` is cancelled.
-pub(crate) async fn run(control: Arc<Control>, shutdown: CancellationToken) {
+/// Runs the control loop until `shutdown` is cancelled, then stops the health checkers and
+/// waits for `drained` (the workers' drain is over) before it returns: the tasks still on
+/// the control runtime (the scaling groups', whose `process` instances end when their task
+/// is dropped) must outlive every request in flight to those instances.
+pub(crate) async fn run(
+    control: Arc<Control>,
+    shutdown: CancellationToken,
+    drained: CancellationToken,
+) {
     let mut ticks = tokio::time::interval(TICK);
     let mut tick_count = 0u64;
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -326,4 +333,5 @@ pub(crate) async fn run(control: Arc<Control>, shutdown: CancellationToken) {
         }
     }
     control.stop_checkers();
+    drained.cancelled().await;
 }

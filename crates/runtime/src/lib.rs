@@ -54,6 +54,9 @@ pub struct Runtime {
     control: Arc<Control>,
     serve: Workers,
     shutdown: CancellationToken,
+    /// Cancelled once the workers finished their drain: the control thread (and the
+    /// scaling groups' instances it runs) ends only then.
+    drained: CancellationToken,
     workers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     control_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     reloads: reload::Reloads,
@@ -90,6 +93,7 @@ impl Runtime {
             tracing::info!(listener = %unused.name, "inherited listener no longer configured: closed");
         }
         let shutdown = CancellationToken::new();
+        let drained = CancellationToken::new();
         let drain_timeout = config.server.drain_timeout;
 
         let control_runtime = tokio::runtime::Builder::new_current_thread()
@@ -109,9 +113,10 @@ impl Runtime {
         control.publish(&mut control.lock());
         let control_thread = {
             let (control, shutdown) = (Arc::clone(&control), shutdown.clone());
+            let drained = drained.clone();
             std::thread::Builder::new()
                 .name("ballast-control".to_owned())
-                .spawn(move || control_runtime.block_on(control::run(control, shutdown)))
+                .spawn(move || control_runtime.block_on(control::run(control, shutdown, drained)))
                 .map_err(RuntimeError::Worker)?
         };
         let fds = fds::data_plane_budget();
@@ -126,6 +131,7 @@ impl Runtime {
             control,
             serve,
             shutdown,
+            drained,
             workers: std::sync::Mutex::new(workers),
             control_thread: std::sync::Mutex::new(Some(control_thread)),
             reloads: reload::Reloads::default(),
@@ -175,6 +181,12 @@ impl Runtime {
         self.shutdown.is_cancelled()
     }
 
+    /// Resolves once the workers finished draining after [`Runtime::shutdown`]: no request
+    /// is in flight to any target any more.
+    pub(crate) async fn drained(&self) {
+        self.drained.cancelled().await;
+    }
+
     /// Number of data-plane worker threads.
     pub fn worker_count(&self) -> usize {
         self.control.workers
@@ -204,6 +216,7 @@ impl Runtime {
                 tracing::error!("a worker thread panicked during shutdown");
             }
         }
+        self.drained.cancel();
         let control = self
             .control_thread
             .lock()
@@ -272,5 +285,7 @@ impl Drop for Runtime {
     /// waiting for them), so a test or an embedding program never leaks a running proxy.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // Nothing waits for a drain here: the control thread need not either.
+        self.drained.cancel();
     }
 }

@@ -153,6 +153,9 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     loop {
         ticks.tick().await;
         if runtime.is_stopping() {
+            // Instances keep serving the requests in flight; they end with this task, once
+            // the drain is over (the `process` provider's, when dropped).
+            runtime.drained().await;
             break;
         }
         let now = Instant::now();
