@@ -646,9 +646,10 @@ policies = [
     assert_eq!(point["desired"], 1);
 }
 
-/// A reload that drops a zone: its instance is moved, a launch into a listed zone first, the
-/// retirement only once the new one is in service, so the group never has fewer in service
-/// than desired.
+/// Instances' targets carry their zone: a node in zone a with `cross_zone = false` sends only
+/// to the instance in zone a. A reload that drops a zone: its instance is moved, a launch
+/// into a listed zone first, the retirement only once the new one is in service, so the
+/// group never has fewer in service than desired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zone_dropped_by_a_reload_has_its_instances_moved_launch_first() {
     let provider = echo_provider(5);
@@ -658,24 +659,39 @@ async fn a_zone_dropped_by_a_reload_has_its_instances_moved_launch_first() {
         )
     };
     let history = unused_history_file();
-    let config = config_with_history(
-        "deregistration_delay = \"1s\"",
-        &scaling(r#"["a", "b"]"#),
-        &history,
-    );
-    let ballast = BallastProcess::start(bin(), &config);
+    let group = "deregistration_delay = \"1s\"\ncross_zone = false";
+    let zoned = |zones: &str| {
+        format!(
+            "[server]\nzone = \"a\"\n\n{}",
+            config_with_history(group, &scaling(zones), &history)
+        )
+    };
+    let ballast = BallastProcess::start(bin(), &zoned(r#"["a", "b"]"#));
     let admin = AdminClient::new(ballast.admin_addr());
     let wait = Duration::from_secs(60);
-    wait_for(&admin, "two instances in service", wait, |g| {
+    let two = wait_for(&admin, "two instances in service", wait, |g| {
         in_service(g) == 2
     })
     .await;
+    let in_a = two["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["zone"] == "a")
+        .and_then(|i| i["address"].as_str()?.parse::<SocketAddr>().ok())
+        .unwrap();
+    let web = ballast.addr("web");
+    let mut client = H1::connect(web).await;
+    for _ in 0..20 {
+        let r = client
+            .send(ballast_testkit::client::get_request(web, "/"))
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(body["instance"], format!("echo-{}", in_a.port()), "{body}");
+    }
 
-    ballast.rewrite_config(&config_with_history(
-        "deregistration_delay = \"1s\"",
-        &scaling(r#"["b"]"#),
-        &history,
-    ));
+    ballast.rewrite_config(&zoned(r#"["b"]"#));
     ballast.signal("HUP");
     ballast.wait_for_log("configuration reloaded", wait);
     let zones = |g: &serde_json::Value| -> Vec<String> {

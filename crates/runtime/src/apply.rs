@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use ballast_config::{Config, TargetConfig};
+use ballast_config::Config;
 
 use crate::control::ControlState;
 use crate::error::RuntimeError;
@@ -85,12 +85,12 @@ impl Runtime {
 /// that is about to replace the running one, so a reload does not drain them. Those whose
 /// group is gone are forgotten.
 fn keep_registered(state: &mut ControlState, config: &mut Config) {
-    state.registered.retain(|(name, address)| {
+    state.registered.retain(|(name, target)| {
         let Some(group) = config.target_groups.iter_mut().find(|g| &g.name == name) else {
             return false;
         };
-        if !group.targets.iter().any(|t| t.address == *address) {
-            group.targets.push(TargetConfig::at(*address));
+        if !group.targets.iter().any(|t| t.address == target.address) {
+            group.targets.push(target.clone());
         }
         true
     });

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ballast_balance::{
     decide_slow_start, AnomalyDetector, HealthReason, HealthState, TargetState, EVALUATION_INTERVAL,
 };
-use ballast_config::{Config, GroupName, HealthCheckConfig, HealthCheckKind};
+use ballast_config::{Config, GroupName, HealthCheckConfig, HealthCheckKind, TargetConfig};
 use ballast_health::{run_checker, OutlierDetector, OutlierEvent};
 use ballast_http::{SharedSnapshot, Target};
 use tokio::task::AbortHandle;
@@ -59,7 +59,7 @@ pub(crate) struct ControlState {
     /// Deregistered targets still finishing their requests, and when they are cut.
     pub(crate) draining: Vec<Draining>,
     /// Targets added through the runtime API rather than the file; a reload keeps them.
-    pub(crate) registered: Vec<(GroupName, SocketAddr)>,
+    pub(crate) registered: Vec<(GroupName, TargetConfig)>,
     /// One per checked target: what it checks (and the PROXY header its checks send), and
     /// its task.
     checkers: HashMap<(GroupName, SocketAddr), (CheckedWith, AbortHandle)>,

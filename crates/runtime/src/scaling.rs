@@ -129,7 +129,11 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
         Ok(Some(found)) => {
             for instance in &found {
                 fleet.adopt(instance, Instant::now());
-                let _ = runtime.register_target(&group, instance.address);
+                let _ = runtime.register_target_in_zone(
+                    &group,
+                    instance.address,
+                    instance.zone.as_deref(),
+                );
             }
             if !found.is_empty() {
                 let description = format!(
@@ -272,8 +276,11 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     }
                     match provider.launch(&instance, zone.as_deref()).await {
                         Ok(launched) => {
-                            let registered = runtime.register_target(&group, launched.address);
                             fleet.launched(&instance, &launched, Instant::now());
+                            // The zone it was asked for, unless the provider said another.
+                            let zone = launched.zone.as_deref().or(zone.as_deref());
+                            let registered =
+                                runtime.register_target_in_zone(&group, launched.address, zone);
                             let result =
                                 registered.map_or_else(|e| e.to_string(), |()| "ok".to_owned());
                             let why = if fleet.rebalancing() == Some(instance.as_str()) {

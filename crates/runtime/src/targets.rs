@@ -42,12 +42,27 @@ impl Runtime {
     /// Adds a target to a group at runtime. It starts `initial` (or `healthy` when the group
     /// has no health check); a target that was draining is registered again.
     pub fn register_target(&self, group: &str, address: SocketAddr) -> Result<(), RuntimeError> {
+        self.register_target_in_zone(group, address, None)
+    }
+
+    /// As [`Runtime::register_target`], the target in `zone` (for zone-aware balancing): a
+    /// scaling group's instance in the zone it was launched in.
+    pub fn register_target_in_zone(
+        &self,
+        group: &str,
+        address: SocketAddr,
+        zone: Option<&str>,
+    ) -> Result<(), RuntimeError> {
         let mut state = self.control.lock();
         let name = GroupName::from(group);
         let config = group_mut(&mut state, &name)?;
         if !config.targets.iter().any(|t| t.address == address) {
-            config.targets.push(TargetConfig::at(address));
-            state.registered.push((name.clone(), address));
+            let target = TargetConfig {
+                zone: zone.map(Into::into),
+                ..TargetConfig::at(address)
+            };
+            config.targets.push(target.clone());
+            state.registered.push((name.clone(), target));
         }
         state
             .draining
@@ -75,7 +90,7 @@ impl Runtime {
         let delay = config.deregistration_delay;
         state
             .registered
-            .retain(|(g, a)| !(*g == name && *a == address));
+            .retain(|(g, t)| !(*g == name && t.address == address));
         self.start_draining(&mut state, &name, address, Instant::now() + delay);
         self.reloads.forget_target(group, address);
         tracing::info!(target_group = group, target = %address, delay = ?delay, "target deregistering: draining");
