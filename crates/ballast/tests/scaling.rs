@@ -240,6 +240,13 @@ policies = [
         .collect();
     assert!(causes.iter().any(|c| c == "scale-in"), "{causes:?}");
     assert!(causes.iter().any(|c| c == "terminate"), "{causes:?}");
+    // A termination's activity spans its instance's 2 s of draining.
+    let drained = one["activities"].as_array().unwrap().iter().any(|a| {
+        let time = |k: &str| a[k].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        a["cause"] == "terminate"
+            && matches!((time("start"), time("end")), (Some(s), Some(e)) if e.duration_since(s).as_secs() >= 2)
+    });
+    assert!(drained, "{:#}", one["activities"]);
     eprintln!("failures while the killed instance was replaced: {failed_while_busy}");
 }
 

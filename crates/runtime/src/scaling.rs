@@ -114,7 +114,8 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     );
     let mut desired = config.desired;
     let mut meter = measure::Meter::new();
-    let mut retiring: Vec<(String, Instant)> = Vec::new();
+    // Instances draining: id, when their termination is due, when their retirement began.
+    let mut retiring: Vec<(String, Instant, jiff::Timestamp)> = Vec::new();
     let mut history: VecDeque<ActivityRecord> = VecDeque::new();
     let mut series: VecDeque<SeriesPoint> = VecDeque::new();
     let mut launch_failures = 0u32;
@@ -141,8 +142,10 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     found.len()
                 );
                 tracing::info!(scaling_group = %name, "{description}");
+                let at = jiff::Timestamp::now().to_string();
                 history.push_back(ActivityRecord {
-                    at: jiff::Timestamp::now().to_string(),
+                    start: at.clone(),
+                    end: at,
                     cause: "start".to_owned(),
                     description,
                     result: "ok".to_owned(),
@@ -201,10 +204,15 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             .iter()
             .find(|g| g.name.0.as_ref() == group)
             .map_or(Duration::ZERO, |g| g.deregistration_delay);
-        let mut record = |cause: String, description: String, result: String| {
+        // An activity that began at `start` and ends now.
+        let mut record = |cause: String,
+                          description: String,
+                          result: String,
+                          start: jiff::Timestamp| {
             tracing::info!(scaling_group = %name, cause = %cause, result = %result, "{description}");
             history.push_back(ActivityRecord {
-                at: jiff::Timestamp::now().to_string(),
+                start: start.to_string(),
+                end: jiff::Timestamp::now().to_string(),
                 cause,
                 description,
                 result,
@@ -219,11 +227,16 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             &mut suspended,
             &mut fleet,
         ) {
-            record("operator".to_owned(), description, "ok".to_owned());
+            record(
+                "operator".to_owned(),
+                description,
+                "ok".to_owned(),
+                jiff::Timestamp::now(),
+            );
         }
         scaler.suspended = suspended;
         for id in provider.exited() {
-            retiring.retain(|(r, _)| *r != id);
+            retiring.retain(|(r, _, _)| *r != id);
             let served = fleet
                 .instances
                 .iter()
@@ -240,7 +253,12 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     quiet_until = last_failure + wait;
                     description = format!("instance {id} ({address}) exited before it was in service; next launch in {wait:?}");
                 }
-                record("exited".to_owned(), description, "ok".to_owned());
+                record(
+                    "exited".to_owned(),
+                    description,
+                    "ok".to_owned(),
+                    jiff::Timestamp::now(),
+                );
             }
         }
         let sample = meter.sample(&runtime, &group, now, &mut fleet, provider.as_mut());
@@ -253,6 +271,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     activity.desired, activity.reason
                 ),
                 "ok".to_owned(),
+                activity.at,
             );
             desired = activity.desired;
         }
@@ -274,6 +293,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                         fleet.launch_failed(&instance);
                         continue;
                     }
+                    let started = jiff::Timestamp::now();
                     match provider.launch(&instance, zone.as_deref()).await {
                         Ok(launched) => {
                             fleet.launched(&instance, &launched, Instant::now());
@@ -295,6 +315,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                                     launched.id, launched.address
                                 ),
                                 result,
+                                started,
                             );
                         }
                         Err(error) => {
@@ -307,32 +328,37 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                                 "launch".to_owned(),
                                 format!("launching {instance} failed; next try in {wait:?}"),
                                 error.to_string(),
+                                started,
                             );
                         }
                     }
                 }
                 Step::Retire { id, address, why } => {
                     let _ = runtime.deregister_target(&group, address);
-                    retiring.push((id.clone(), now + delay));
+                    let started = jiff::Timestamp::now();
+                    retiring.push((id.clone(), now + delay, started));
                     record(
                         why.to_owned(),
                         format!(
                             "deregistered {id} ({address}); terminated after {delay:?} of draining"
                         ),
                         "ok".to_owned(),
+                        started,
                     );
                 }
             }
         }
-        let due: Vec<String> = retiring
+        let due: Vec<(String, jiff::Timestamp)> = retiring
             .iter()
-            .filter(|(_, at)| *at <= Instant::now())
-            .map(|(id, _)| id.clone())
+            .filter(|(_, at, _)| *at <= Instant::now())
+            .map(|(id, _, started)| (id.clone(), *started))
             .collect();
-        for id in due {
+        // A termination's activity spans the instance's retirement: deregistration, draining,
+        // and the provider's termination.
+        for (id, started) in due {
             match provider.terminate(&id).await {
                 Ok(()) => {
-                    retiring.retain(|(r, _)| *r != id);
+                    retiring.retain(|(r, _, _)| *r != id);
                     if let Some(address) = fleet.gone(&id) {
                         let _ = runtime.deregister_target(&group, address);
                     }
@@ -340,6 +366,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                         "terminate".to_owned(),
                         format!("terminated {id}"),
                         "ok".to_owned(),
+                        started,
                     );
                 }
                 // Kept: tried again at the next sample, so no instance is left running.
@@ -347,6 +374,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     "terminate".to_owned(),
                     format!("terminating {id} failed; tried again"),
                     error.to_string(),
+                    started,
                 ),
             }
         }

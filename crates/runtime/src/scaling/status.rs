@@ -138,8 +138,11 @@ pub struct InstanceStatus {
 /// One activity, for operators.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ActivityRecord {
-    /// When (RFC 3339).
-    pub at: String,
+    /// When it began (RFC 3339): a launch's call to the provider, a termination's
+    /// deregistration.
+    pub start: String,
+    /// When it ended (RFC 3339); a decision's start and end are one moment.
+    pub end: String,
     /// What caused it.
     pub cause: String,
     /// What it did.
