@@ -791,3 +791,106 @@ async fn process_instances_outlive_the_drain_of_a_stopping_ballast() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The listener, target group `TG` and scaling group `app` running `command`, for the
+/// reload test.
+fn reload_config(tg: &str, command: &str, ports: (u16, u16), history: &Path) -> String {
+    format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "{tg}" }}
+
+[target_groups.{tg}]
+deregistration_delay = "1s"
+health_check = {{ path = "/health", interval = "1s", timeout = "500ms", healthy_threshold = 2 }}
+
+[scaling_groups.app]
+target_group = "{tg}"
+min = 2
+max = 3
+history_file = "{history}"
+provider = {{ process = {{ command = "{command}", ports = "{first}-{last}", stop_timeout = "2s" }} }}
+"#,
+        history = history.display(),
+        first = ports.0,
+        last = ports.1,
+    )
+}
+
+/// A reload that changes the provider replaces the running instances one at a time, each
+/// after a new one is in service, with no failed request; one that changes the target group
+/// moves the instances to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_of_the_provider_replaces_instances_and_of_the_target_group_moves_them() {
+    let ports = free_ports(8);
+    let history = unused_history_file();
+    let echo = format!("{} echo --port {{port}}", bin().display());
+    let renamed = format!("{echo} --name new-{{name}}");
+    let config = reload_config("app", &echo, ports, &history);
+    let ballast = BallastProcess::start(bin(), &config);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let wait = Duration::from_secs(90);
+    let before = wait_for(&admin, "two instances in service", wait, |g| {
+        in_service(g) == 2
+    })
+    .await;
+    let old = instance_names(&before);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let web = ballast.addr("web");
+    let (busy, ok, failed) = load(web, Arc::clone(&stop), Duration::from_millis(30));
+    ballast.rewrite_config(&reload_config("app", &renamed, ports, &history));
+    ballast.signal("HUP");
+    ballast.wait_for_log("configuration reloaded", wait);
+    let after = wait_for(&admin, "both instances replaced", wait, |g| {
+        in_service(g) == 2
+            && g["instances"].as_array().is_some_and(|i| i.len() == 2)
+            && instance_names(g).is_disjoint(&old)
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let served_by = busy.await.unwrap();
+    assert!(
+        served_by.iter().any(|n| n.starts_with("new-")),
+        "{served_by:?}"
+    );
+    assert!(ok.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed while instances were replaced: {after:#}"
+    );
+    let causes: Vec<&str> = after["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["cause"].as_str())
+        .collect();
+    let replaced = causes
+        .iter()
+        .filter(|c| **c == "replaced: provider changed")
+        .count();
+    assert_eq!(replaced, 2, "{causes:?}");
+
+    // Another target group: the same instances serve through it.
+    let kept = instance_names(&after);
+    ballast.rewrite_config(&reload_config("blue", &renamed, ports, &history));
+    ballast.signal("HUP");
+    ballast.wait_for_log("configuration reloaded", wait);
+    let moved = wait_for(&admin, "the instances in service in blue", wait, |g| {
+        g["target_group"] == "blue" && in_service(g) == 2
+    })
+    .await;
+    assert_eq!(instance_names(&moved), kept, "{moved:#}");
+    let answer = H1::connect(web).await.get(web, "/").await;
+    assert_eq!(answer.status(), 200);
+    let targets = admin.get("/api/v1/target-groups/blue/targets").await.json;
+    assert_eq!(
+        targets["targets"].as_array().map(Vec::len),
+        Some(2),
+        "{targets:#}"
+    );
+}

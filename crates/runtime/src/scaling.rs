@@ -8,11 +8,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ballast_config::{ProviderConfig, ScalingGroupConfig};
-use ballast_scale::command::CommandProvider;
+use ballast_config::ScalingGroupConfig;
 use ballast_scale::fleet::{Fleet, InstanceState, Step};
-use ballast_scale::process::ProcessProvider;
-use ballast_scale::provider::Provider;
 use ballast_scale::sample::SAMPLE;
 use ballast_scale::scaler::Scaler;
 
@@ -21,7 +18,9 @@ use crate::Runtime;
 mod commands;
 mod history_file;
 mod measure;
+mod providers;
 mod status;
+mod targets;
 
 pub(crate) use status::ScalingBoard;
 use status::{publish, Report};
@@ -63,38 +62,11 @@ impl Runtime {
     }
 }
 
-fn provider_for(config: &ScalingGroupConfig) -> Box<dyn Provider> {
-    match &config.provider {
-        ProviderConfig::Process {
-            command,
-            ports,
-            stop_timeout,
-            log_dir,
-        } => Box::new(ProcessProvider::new(
-            command,
-            ports.clone(),
-            *stop_timeout,
-            log_dir.clone(),
-        )),
-        ProviderConfig::Command {
-            launch,
-            terminate,
-            list,
-            timeout,
-        } => Box::new(CommandProvider::new(
-            launch,
-            terminate,
-            list.as_deref(),
-            *timeout,
-        )),
-    }
-}
-
 /// One group's loop.
 async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let name = config.name.to_string();
-    let group = config.target_group.to_string();
-    let mut provider = provider_for(&config);
+    let mut group = config.target_group.to_string();
+    let mut provider = providers::Providers::new(&config);
     let Ok(mut scaler) = Scaler::new(&config, jiff::Timestamp::now()) else {
         tracing::error!(scaling_group = %name, "scheduled actions could not be read; the group does not run");
         runtime.scaling.remove(&name);
@@ -125,37 +97,9 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut ticks = tokio::time::interval(SAMPLE);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(scaling_group = %name, target_group = %group, desired, "scaling group started");
-    // After a restart, instances the provider still runs are taken over, not launched again.
-    match provider.list().await {
-        Ok(Some(found)) => {
-            for instance in &found {
-                fleet.adopt(instance, Instant::now());
-                let _ = runtime.register_target_in_zone(
-                    &group,
-                    instance.address,
-                    instance.zone.as_deref(),
-                );
-            }
-            if !found.is_empty() {
-                let description = format!(
-                    "took over {} running instances the provider listed",
-                    found.len()
-                );
-                tracing::info!(scaling_group = %name, "{description}");
-                let at = jiff::Timestamp::now().to_string();
-                history.push_back(ActivityRecord {
-                    start: at.clone(),
-                    end: at,
-                    cause: "start".to_owned(),
-                    description,
-                    result: "ok".to_owned(),
-                });
-            }
-        }
-        Ok(None) => {}
-        Err(error) => {
-            tracing::warn!(scaling_group = %name, %error, "the provider's list failed; instances it still runs are not taken over")
-        }
+    if let Some(activity) = targets::adopt(&runtime, &mut provider, &mut fleet, &group).await {
+        tracing::info!(scaling_group = %name, "{}", activity.description);
+        history.push_back(activity);
     }
     loop {
         ticks.tick().await;
@@ -183,6 +127,20 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             return;
         };
         if *current != config {
+            if current.target_group != config.target_group {
+                let to = current.target_group.to_string();
+                targets::move_to(&runtime, &fleet, &group, &to);
+                fleet.registered_again(now);
+                let activity = format!("instances moved from target group {group} to {to}");
+                group = to;
+                meter = measure::Meter::new();
+                history.push_back(ActivityRecord::now("reload", activity));
+            }
+            if provider.update(&current.provider) {
+                fleet.mark_outdated();
+                let activity = "provider changed: running instances are replaced one at a time, each once a new one is in service".to_owned();
+                history.push_back(ActivityRecord::now("reload", activity));
+            }
             config = current.clone();
             fleet.set_zones(
                 &config
@@ -261,7 +219,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                 );
             }
         }
-        let sample = meter.sample(&runtime, &group, now, &mut fleet, provider.as_mut());
+        let sample = meter.sample(&runtime, &group, now, &mut fleet, |id| provider.cpu(id));
         let warming = fleet.warming(now, config.default_instance_warmup);
         for activity in scaler.tick(jiff::Timestamp::now(), &sample, desired, warming) {
             record(
@@ -378,6 +336,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                 ),
             }
         }
+        provider.drop_unused();
         // Settled: as many instances as desired, all in service, none draining.
         let active: Vec<_> = fleet.active().collect();
         let settled = active.len() as u32 == desired

@@ -43,6 +43,9 @@ pub struct Instance {
     pub healthy: bool,
     /// Scale-in protection: a scale-in never picks it.
     pub protected: bool,
+    /// Launched by a provider the group no longer uses (a reload changed it): replaced
+    /// one at a time.
+    pub outdated: bool,
 }
 
 /// What the runtime must do next.
@@ -95,6 +98,26 @@ impl Fleet {
     /// The instance launched to balance the zones, while it is not in service yet.
     pub fn rebalancing(&self) -> Option<&str> {
         self.rebalancing.as_deref()
+    }
+
+    /// Every instance now running came from a provider the group no longer uses: each is
+    /// replaced, a launch first and its retirement once the new one is in service, one at a
+    /// time (as ASG's instance refresh keeping all capacity in service).
+    pub fn mark_outdated(&mut self) {
+        for i in &mut self.instances {
+            i.outdated = true;
+        }
+    }
+
+    /// The instances were registered anew at `now` (in another target group): their health
+    /// checks start over, so their grace period does too.
+    pub fn registered_again(&mut self, now: Instant) {
+        for i in &mut self.instances {
+            if i.state == InstanceState::Registered {
+                i.registered_at = Some(now);
+                i.healthy = false;
+            }
+        }
     }
 
     /// The zones to spread over, after a reload changed them: instances in a zone no longer
@@ -168,7 +191,7 @@ impl Fleet {
         } else {
             active.saturating_sub(desired)
         };
-        if launches == 0 && retirements == 0 && balancing.is_none() && self.unbalanced(suspended) {
+        if launches == 0 && retirements == 0 && balancing.is_none() && self.needs_move(suspended) {
             let step = self.launch(now);
             if let Step::Launch { name, .. } = &step {
                 self.rebalancing = Some(name.clone());
@@ -182,10 +205,10 @@ impl Fleet {
             let i = &mut self.instances[victim];
             i.state = InstanceState::Terminating;
             if let (Some(id), Some(address)) = (i.id.clone(), i.address) {
-                let why = if std::mem::take(&mut moved) {
-                    "zone rebalance"
-                } else {
-                    "scale-in"
+                let why = match (std::mem::take(&mut moved), i.outdated) {
+                    (true, true) => "replaced: provider changed",
+                    (true, false) => "zone rebalance",
+                    (false, _) => "scale-in",
                 };
                 steps.push(Step::Retire { id, address, why });
             }
@@ -208,18 +231,24 @@ impl Fleet {
             state: InstanceState::Launching,
             healthy: false,
             protected: false,
+            outdated: false,
         });
         Step::Launch { name, zone }
     }
 
-    /// Whether the zones need balancing, as ASG's `AZRebalance`: every active instance is in
-    /// service, and a zone has two more than another, or an instance is in a zone no longer
-    /// listed. A zone count off by one is as even as it gets.
-    fn unbalanced(&self, suspended: &Suspended) -> bool {
-        if suspended.zone_rebalance || suspended.launch || suspended.terminate {
+    /// Whether an instance must move, when every active one is in service: one is outdated,
+    /// or the zones need balancing, as ASG's `AZRebalance` (a zone has two more than
+    /// another, or an instance is in a zone no longer listed; off by one is as even as it
+    /// gets).
+    fn needs_move(&self, suspended: &Suspended) -> bool {
+        if suspended.launch || suspended.terminate || self.active().any(|i| !i.healthy) {
             return false;
         }
-        if self.zones.is_empty() || self.active().any(|i| !i.healthy) {
+        let movable = |i: &Instance| i.state == InstanceState::Registered && !i.protected;
+        if self.active().any(|i| movable(i) && i.outdated) {
+            return true;
+        }
+        if suspended.zone_rebalance || self.zones.is_empty() {
             return false;
         }
         let in_zone = |z: &Option<String>| self.active().filter(|i| i.zone == *z).count();
@@ -235,8 +264,7 @@ impl Fleet {
         // Only when an instance the scale-in may take would fix it: protected instances in
         // the fullest zone would make it launch and retire elsewhere for ever.
         self.active().any(|i| {
-            let movable = i.state == InstanceState::Registered && !i.protected;
-            movable && (!self.listed(&i.zone) || (most >= least + 2 && in_zone(&i.zone) == most))
+            movable(i) && (!self.listed(&i.zone) || (most >= least + 2 && in_zone(&i.zone) == most))
         })
     }
 
@@ -283,6 +311,7 @@ impl Fleet {
             state: InstanceState::Registered,
             healthy: false,
             protected: false,
+            outdated: false,
         });
     }
 
@@ -332,7 +361,8 @@ impl Fleet {
     }
 
     /// The instance a scale-in takes: one still launching never (it has nothing to stop
-    /// yet); protected ones never; then one in a zone no longer listed; then from the zone
+    /// yet); protected ones never; then an outdated one; then one in a zone no longer
+    /// listed; then from the zone
     /// with the most instances, by the termination policy (`default` and `oldest_*`: the
     /// oldest; `newest_instance`: the newest). Instances that failed their checks go before
     /// healthy ones.
@@ -348,8 +378,9 @@ impl Fleet {
         candidates.into_iter().max_by(|&a, &b| {
             let (x, y) = (&self.instances[a], &self.instances[b]);
             let listed = |zone: &Option<String>| self.zones.is_empty() || self.listed(zone);
-            (!listed(&x.zone))
-                .cmp(&!listed(&y.zone))
+            x.outdated
+                .cmp(&y.outdated)
+                .then((!listed(&x.zone)).cmp(&!listed(&y.zone)))
                 .then(per_zone(&x.zone).cmp(&per_zone(&y.zone)))
                 .then((!x.healthy).cmp(&!y.healthy))
                 // Launch order breaks ties of time: older is earlier in the list.

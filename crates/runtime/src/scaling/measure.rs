@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ballast_scale::fleet::{Fleet, InstanceState};
-use ballast_scale::provider::Provider;
 use ballast_scale::sample::{Sample, SAMPLE};
 
 use crate::{HealthState, Runtime};
@@ -36,7 +35,7 @@ impl Meter {
         group: &str,
         now: Instant,
         fleet: &mut Fleet,
-        provider: &mut dyn Provider,
+        mut cpu: impl FnMut(&str) -> Option<f64>,
     ) -> Sample {
         let targets: Vec<_> = runtime
             .target_health()
@@ -71,7 +70,7 @@ impl Meter {
             .instances
             .iter()
             .filter(|i| i.state == InstanceState::Registered && i.healthy)
-            .filter_map(|i| provider.cpu(i.id.as_deref()?))
+            .filter_map(|i| cpu(i.id.as_deref()?))
             .collect();
         Sample {
             requests,

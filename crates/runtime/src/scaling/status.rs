@@ -151,6 +151,20 @@ pub struct ActivityRecord {
     pub result: String,
 }
 
+impl ActivityRecord {
+    /// An activity of one moment, now, that went as it should.
+    pub(super) fn now(cause: &str, description: String) -> Self {
+        let at = jiff::Timestamp::now().to_string();
+        Self {
+            start: at.clone(),
+            end: at,
+            cause: cause.to_owned(),
+            description,
+            result: "ok".to_owned(),
+        }
+    }
+}
+
 /// What an operator asks of a running scaling group (the admin API); its task applies it at
 /// its next sample (within 10 s).
 #[derive(Debug, Clone, PartialEq, Eq)]

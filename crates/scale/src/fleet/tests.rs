@@ -319,3 +319,47 @@ fn rebalancing_can_be_suspended_and_leaves_protected_instances_alone() {
     grow(&mut even, t0, 4);
     assert!(settle(&mut even, t0, 4, &Suspended::default()).is_empty());
 }
+
+#[test]
+fn outdated_instances_are_replaced_one_at_a_time_new_first() {
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new("app", &[]);
+    grow(&mut fleet, t0, 3);
+    assert!(fleet.protect("app-2", true));
+    fleet.mark_outdated();
+    // Scale-ins take outdated instances before new ones.
+    let steps = settle(&mut fleet, t0, 3, &Suspended::default());
+    let kinds: Vec<String> = steps
+        .iter()
+        .map(|s| match s {
+            Step::Launch { name, .. } => format!("launch {name}"),
+            Step::Retire { id, why, .. } => format!("retire {id} ({why})"),
+        })
+        .collect();
+    // The protected one stays; the two others are replaced, each launch before its retirement.
+    assert_eq!(
+        kinds,
+        [
+            "launch app-4",
+            "retire id-app-1 (replaced: provider changed)",
+            "launch app-5",
+            "retire id-app-3 (replaced: provider changed)",
+        ]
+    );
+    let outdated: Vec<&str> = fleet
+        .active()
+        .filter(|i| i.outdated)
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(outdated, ["app-2"]);
+    // A scale-in takes an outdated one first, protection aside.
+    assert!(fleet.protect("app-2", false));
+    let steps = fleet.plan(
+        t0,
+        2,
+        Duration::from_secs(60),
+        &[TerminationPolicy::NewestInstance],
+        &Suspended::default(),
+    );
+    assert!(matches!(&steps[..], [Step::Retire { id, why: "scale-in", .. }] if id == "id-app-2"));
+}
