@@ -88,6 +88,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut meter = measure::Meter::new();
     // Instances draining: id, when their termination is due, when their retirement began.
     let mut retiring: Vec<(String, Instant, jiff::Timestamp)> = Vec::new();
+    let mut terminate_failures: std::collections::HashMap<String, u32> = Default::default();
     let mut history: VecDeque<ActivityRecord> = VecDeque::new();
     let mut series: VecDeque<SeriesPoint> = VecDeque::new();
     let mut launch_failures = 0u32;
@@ -149,10 +150,10 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     .map(|z| z.to_string())
                     .collect::<Vec<_>>(),
             );
-            if let Ok(mut rebuilt) = Scaler::new(&config, jiff::Timestamp::now()) {
-                // The load history is the group's, not its policies': it carries over.
-                rebuilt.set_history(scaler.history().clone());
-                scaler = rebuilt;
+            if let Ok(rebuilt) = Scaler::new(&config, jiff::Timestamp::now()) {
+                // Unchanged policies keep their state; the load history carries over.
+                let old = std::mem::replace(&mut scaler, rebuilt);
+                scaler.carry_over(old);
             }
             desired = desired.clamp(config.min, config.max);
             tracing::info!(scaling_group = %name, "scaling group settings reloaded");
@@ -317,6 +318,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             match provider.terminate(&id).await {
                 Ok(()) => {
                     retiring.retain(|(r, _, _)| *r != id);
+                    terminate_failures.remove(&id);
                     if let Some(address) = fleet.gone(&id) {
                         let _ = runtime.deregister_target(&group, address);
                     }
@@ -327,13 +329,21 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                         started,
                     );
                 }
-                // Kept: tried again at the next sample, so no instance is left running.
-                Err(error) => record(
-                    "terminate".to_owned(),
-                    format!("terminating {id} failed; tried again"),
-                    error.to_string(),
-                    started,
-                ),
+                // Kept, and tried again after a back-off, so no instance is left running.
+                Err(error) => {
+                    let failures = terminate_failures.entry(id.clone()).or_insert(0u32);
+                    *failures += 1;
+                    let wait = launch_backoff(*failures);
+                    for entry in retiring.iter_mut().filter(|(r, _, _)| *r == id) {
+                        entry.1 = Instant::now() + wait;
+                    }
+                    record(
+                        "terminate".to_owned(),
+                        format!("terminating {id} failed; next try in {wait:?}"),
+                        error.to_string(),
+                        started,
+                    );
+                }
             }
         }
         provider.drop_unused();
@@ -360,17 +370,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             saved_until = scaler.history().ended_at();
             history_file::save(&config.history_file, &name, scaler.history());
         }
-        series.push_back(SeriesPoint {
-            at: jiff::Timestamp::now().as_second(),
-            requests_per_second: sample.requests / SAMPLE.as_secs_f64(),
-            desired,
-            in_service: sample.serving,
-            cpu: sample.cpu,
-            response_time_ms: sample.response_time_ms,
-        });
-        if series.len() > SERIES {
-            series.pop_front();
-        }
+        SeriesPoint::add(&mut series, &sample, desired, SERIES);
         let report = Report {
             name: &name,
             group: &group,

@@ -4,9 +4,16 @@
 
 use std::time::Duration;
 
+use jiff::Timestamp;
+
 use crate::capacity::Bounds;
-use crate::forecast::Forecast;
+use crate::forecast::{forecast, Forecast};
 use crate::group::{GroupView, Proposal};
+use crate::history::HourlyHistory;
+
+/// Hours forecast at a time, and how often the forecast is made again (ASG's).
+const FORECAST_HOURS: usize = 48;
+const FORECAST_EVERY_HOURS: usize = 6;
 
 /// Whether the forecast acts or is only shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +130,49 @@ impl Predictive {
             raise_max_to: raise_max_to.filter(|_| self.mode == Mode::ForecastAndScale),
             proposal,
         })
+    }
+}
+
+/// A predictive policy with its current forecast.
+pub(crate) struct PredictiveRun {
+    pub(crate) policy: Predictive,
+    /// When forecast hour 0 starts, the forecast and its capacities.
+    pub(crate) forecast: Option<(Timestamp, Forecast, Vec<u32>)>,
+    pub(crate) hours_since_forecast: usize,
+}
+
+impl PredictiveRun {
+    /// Makes the forecast again when an hour closed and it is due (every few hours), or
+    /// when there is none yet and the history allows one (a day of it: at once when a
+    /// stored history was read). Returns the maximum to raise to and the proposal.
+    pub(crate) fn tick(
+        &mut self,
+        now: Timestamp,
+        history: &HourlyHistory,
+        hour_closed: bool,
+        group: &GroupView,
+    ) -> (Option<u32>, Option<crate::Proposal>) {
+        if hour_closed {
+            self.hours_since_forecast += 1;
+        }
+        let due = self.forecast.is_none() || self.hours_since_forecast >= FORECAST_EVERY_HOURS;
+        if due && (hour_closed || self.forecast.is_none()) {
+            if let Some(f) = forecast(history.hours(), FORECAST_HOURS) {
+                let capacities = capacity_forecast(&f, self.policy.target_per_instance);
+                self.forecast = Some((history.ended_at(), f, capacities));
+                self.hours_since_forecast = 0;
+            }
+        }
+        let Some((start, _, capacities)) = &self.forecast else {
+            return (None, None);
+        };
+        let into = Duration::from_secs(
+            u64::try_from((now.as_second() - start.as_second()).max(0)).unwrap_or(0),
+        );
+        match self.policy.step(capacities, into, group) {
+            Some(step) => (step.raise_max_to, step.proposal),
+            None => (None, None),
+        }
     }
 }
 

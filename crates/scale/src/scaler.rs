@@ -11,18 +11,14 @@ use jiff::Timestamp;
 use crate::alarm::Alarm;
 use crate::capacity::Bounds;
 use crate::combine::{combine, Offer, Role};
-use crate::forecast::{forecast, Forecast};
+use crate::forecast::Forecast;
 use crate::history::HourlyHistory;
-use crate::predictive::{capacity_forecast, MaxCapacityBreach, Mode, Predictive};
+use crate::predictive::{MaxCapacityBreach, Mode, Predictive, PredictiveRun};
 use crate::sample::{Periods, Sample};
 use crate::schedule::{ScheduleError, ScheduledAction, Sizes};
 use crate::step::{adjustment, SimplePolicy, StepPolicy};
 use crate::target_tracking::{Datapoint, TargetTracking, TargetTrackingPolicy};
 use crate::GroupView;
-
-/// Hours forecast at a time, and how often the forecast is made again (ASG's).
-const FORECAST_HOURS: usize = 48;
-const FORECAST_EVERY_HOURS: usize = 6;
 
 /// A change the scaler made.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,20 +42,13 @@ enum Policy {
     Predictive(Box<PredictiveRun>),
 }
 
-/// A predictive policy with its current forecast.
-struct PredictiveRun {
-    policy: Predictive,
-    /// When forecast hour 0 starts, the forecast and its capacities.
-    forecast: Option<(Timestamp, Forecast, Vec<u32>)>,
-    hours_since_forecast: usize,
-}
-
 /// The scaler of one group.
 pub struct Scaler {
     /// Processes an operator suspended: scheduled actions and policies obey theirs.
     pub suspended: crate::suspend::Suspended,
     bounds: Bounds,
-    policies: Vec<(String, Policy)>,
+    /// Each policy's name, state and settings.
+    policies: Vec<(String, Policy, ScalingPolicyConfig)>,
     schedule: Vec<(ScheduledAction, Option<Timestamp>)>,
     origin: Timestamp,
     history: HourlyHistory,
@@ -72,7 +61,7 @@ impl Scaler {
             .policies
             .iter()
             .enumerate()
-            .map(|(i, p)| (describe(i, p), policy(p)))
+            .map(|(i, p)| (describe(i, p), policy(p), p.clone()))
             .collect();
         let mut schedule = Vec::new();
         for action in &config.scheduled_actions {
@@ -110,6 +99,23 @@ impl Scaler {
         self.bounds
     }
 
+    /// Takes over what still applies of `old`, the scaler this one replaces after a reload
+    /// of the group's settings: the policies whose settings are unchanged keep their
+    /// periods, alarm states, cooldowns and forecast; the load history, the suspended
+    /// processes and the clock carry over. Bounds and scheduled actions are the new
+    /// configuration's.
+    pub fn carry_over(&mut self, old: Scaler) {
+        self.origin = old.origin;
+        self.history = old.history;
+        self.suspended = old.suspended;
+        let mut before = old.policies;
+        for (_, policy, settings) in &mut self.policies {
+            if let Some(at) = before.iter().position(|(_, _, s)| s == settings) {
+                *policy = before.remove(at).1;
+            }
+        }
+    }
+
     /// The group's hourly load history.
     pub fn history(&self) -> &HourlyHistory {
         &self.history
@@ -123,7 +129,7 @@ impl Scaler {
 
     /// The predictive policy's mode, when the group has one.
     pub fn predictive_mode(&self) -> Option<Mode> {
-        self.policies.iter().find_map(|(_, p)| match p {
+        self.policies.iter().find_map(|(_, p, _)| match p {
             Policy::Predictive(run) => Some(run.policy.mode),
             _ => None,
         })
@@ -132,7 +138,7 @@ impl Scaler {
     /// The forecast of the predictive policy, if one has been made: when its hour 0
     /// starts, and the capacity of each hour.
     pub fn forecast(&self) -> Option<(Timestamp, &Forecast, &[u32])> {
-        self.policies.iter().find_map(|(_, p)| match p {
+        self.policies.iter().find_map(|(_, p, _)| match p {
             Policy::Predictive(run) => run
                 .forecast
                 .as_ref()
@@ -187,7 +193,7 @@ impl Scaler {
         let hour_closed = self.history.push(now, sample.requests);
         let mut offers = Vec::new();
         let mut names = Vec::new();
-        for (name, policy) in &mut self.policies {
+        for (name, policy, _) in &mut self.policies {
             let (role, proposal) = match policy {
                 Policy::Tracking(p, minutes) => {
                     if !minutes.push(sample) {
@@ -255,45 +261,10 @@ impl Scaler {
         let elapsed = Duration::from_secs(
             u64::try_from((now.as_second() - self.origin.as_second()).max(0)).unwrap_or(0),
         );
-        for (_, policy) in &mut self.policies {
+        for (_, policy, _) in &mut self.policies {
             if let Policy::Simple(p, _) = policy {
                 p.activity_done(elapsed);
             }
-        }
-    }
-}
-
-impl PredictiveRun {
-    /// Makes the forecast again when an hour closed and it is due (every few hours), or
-    /// when there is none yet and the history allows one (a day of it: at once when a
-    /// stored history was read). Returns the maximum to raise to and the proposal.
-    fn tick(
-        &mut self,
-        now: Timestamp,
-        history: &HourlyHistory,
-        hour_closed: bool,
-        group: &GroupView,
-    ) -> (Option<u32>, Option<crate::Proposal>) {
-        if hour_closed {
-            self.hours_since_forecast += 1;
-        }
-        let due = self.forecast.is_none() || self.hours_since_forecast >= FORECAST_EVERY_HOURS;
-        if due && (hour_closed || self.forecast.is_none()) {
-            if let Some(f) = forecast(history.hours(), FORECAST_HOURS) {
-                let capacities = capacity_forecast(&f, self.policy.target_per_instance);
-                self.forecast = Some((history.ended_at(), f, capacities));
-                self.hours_since_forecast = 0;
-            }
-        }
-        let Some((start, _, capacities)) = &self.forecast else {
-            return (None, None);
-        };
-        let into = Duration::from_secs(
-            u64::try_from((now.as_second() - start.as_second()).max(0)).unwrap_or(0),
-        );
-        match self.policy.step(capacities, into, group) {
-            Some(step) => (step.raise_max_to, step.proposal),
-            None => (None, None),
         }
     }
 }

@@ -59,6 +59,29 @@ pub struct SeriesPoint {
     pub response_time_ms: Option<f64>,
 }
 
+impl SeriesPoint {
+    /// Adds the point of `sample` (with the `desired` capacity after it), now, to `series`,
+    /// keeping the last `keep`.
+    pub(super) fn add(
+        series: &mut VecDeque<Self>,
+        sample: &ballast_scale::sample::Sample,
+        desired: u32,
+        keep: usize,
+    ) {
+        series.push_back(Self {
+            at: jiff::Timestamp::now().as_second(),
+            requests_per_second: sample.requests / ballast_scale::sample::SAMPLE.as_secs_f64(),
+            desired,
+            in_service: sample.serving,
+            cpu: sample.cpu,
+            response_time_ms: sample.response_time_ms,
+        });
+        if series.len() > keep {
+            series.pop_front();
+        }
+    }
+}
+
 /// A predictive policy's forecast, for operators.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ForecastStatus {

@@ -50,3 +50,39 @@ fn a_stored_day_of_history_gives_a_forecast_at_the_first_sample() {
     // The history goes on from the stored one.
     assert_eq!(scaler.history().hours().len(), 24);
 }
+
+#[test]
+fn a_reload_keeps_the_state_of_unchanged_policies() {
+    let text = |max: u32| {
+        format!("[target_groups.app]\n[scaling_groups.app]\ntarget_group = \"app\"\nmin = 1\nmax = {max}\npolicies = [{{ type = \"target_tracking\", metric = \"request_count_per_target\", target = 100 }}]\nprovider = {{ command = {{ launch = \"l\", terminate = \"t\" }} }}\n")
+    };
+    let group = |max| ballast_config::parse(&text(max)).unwrap().scaling_groups[0].clone();
+    let start: Timestamp = "2026-01-05T00:00:00Z".parse().unwrap();
+    let at = |i: i64| start + jiff::SignedDuration::from_secs(10 * i);
+    // 600 requests a minute on one instance: 6 times the target.
+    let busy = Sample {
+        requests: 100.0,
+        serving: 1,
+        ..Sample::default()
+    };
+    let mut scaler = Scaler::new(&group(10), start).unwrap();
+    // Two of the three minutes above the target a scale-out waits for.
+    for i in 1..=12 {
+        assert!(scaler.tick(at(i), &busy, 1, 0).is_empty());
+    }
+    // A reload changes only the maximum: the policy goes on where it was.
+    let mut reloaded = Scaler::new(&group(12), at(12)).unwrap();
+    reloaded.carry_over(scaler);
+    let mut fresh = Scaler::new(&group(12), at(12)).unwrap();
+    let mut acted = Vec::new();
+    for i in 13..=18 {
+        acted.extend(reloaded.tick(at(i), &busy, 1, 0));
+        assert!(
+            fresh.tick(at(i), &busy, 1, 0).is_empty(),
+            "a fresh policy waits"
+        );
+    }
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert_eq!(acted[0].desired, 6);
+    assert_eq!(reloaded.bounds(), Bounds { min: 1, max: 12 });
+}
