@@ -30,7 +30,7 @@ if ! [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 SANITIZER=${FUZZ_SANITIZER:-address}
-ALL_TARGETS="request_head response_head chunked_body normalized_path forwarded_for cookie_values traceparent config_loader proxy_header client_hello"
+ALL_TARGETS="request_head response_head chunked_body normalized_path forwarded_for cookie_values traceparent config_loader proxy_header client_hello dns_query"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 # One input that runs this long is a hang (the parsers take microseconds per input); far
 # above anything a loaded CI machine could cause.

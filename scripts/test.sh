@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 #   openssl       the real TLS 1.1 client showing old versions are refused; RSA test keys
 #   pebble, pebble-challtestsrv   Let's Encrypt's test ACME CA and its DNS stub (tests/acme.rs)
 #   chromium      the headless browser the dashboard test drives (tests/dashboard.rs)
-#   dnsmasq, dig  a real DNS server behind a udp listener and a real client (tests/l4_udp.rs)
+#   dnsmasq, dig  a real DNS server behind a udp listener and a real client (tests/l4_udp.rs),
+#                 and the client asking the DNS server (tests/dns.rs)
 NEEDED=(
   "cc gcc libc6-dev"
   "kill procps"

@@ -248,3 +248,37 @@ pub const MAX_SCALING_POLICIES: usize = 50;
 
 /// Most scheduled actions per scaling group (ASG's limit).
 pub const MAX_SCHEDULED_ACTIONS: usize = 125;
+
+/// Answers per second to one client network (a /24 of IPv4, a /56 of IPv6) before the DNS
+/// server's response rate limiting drops or truncates: far above what resolvers ask of one
+/// authoritative server, far below what makes it a useful reflector.
+pub const DEFAULT_DNS_RESPONSES_PER_SECOND: u32 = 100;
+
+/// TTL of DNS record sets that give none: a minute, so failover reaches clients quickly
+/// (Route 53's alias records use 60 s).
+pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(60);
+
+/// SOA refresh, retry and expire (Route 53's defaults) and minimum (the TTL of negative
+/// answers: a minute, where Route 53 uses a day, so a name added later resolves soon).
+pub const DEFAULT_DNS_SOA_REFRESH: Duration = Duration::from_secs(7_200);
+/// SOA retry.
+pub const DEFAULT_DNS_SOA_RETRY: Duration = Duration::from_secs(900);
+/// SOA expire.
+pub const DEFAULT_DNS_SOA_EXPIRE: Duration = Duration::from_secs(1_209_600);
+/// SOA minimum: the negative-answer TTL.
+pub const DEFAULT_DNS_SOA_MINIMUM: Duration = Duration::from_secs(60);
+
+/// Time between two checks of a DNS health check (Route 53's standard interval).
+pub const DEFAULT_DNS_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// Time one DNS health check may take.
+pub const DEFAULT_DNS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Checks in a row that turn a DNS health check healthy or unhealthy (Route 53's default).
+pub const DEFAULT_DNS_FAILURE_THRESHOLD: u32 = 3;
+
+/// Most zones, record sets per zone and members per record set: bounds on what one file
+/// may make the server hold.
+pub const MAX_DNS_ZONES: usize = 1_000;
+/// Most record sets in one zone.
+pub const MAX_DNS_RECORD_SETS: usize = 10_000;
+/// Most members of one record set.
+pub const MAX_DNS_MEMBERS: usize = 100;

@@ -9,6 +9,7 @@
 
 mod algorithm;
 pub mod defaults;
+mod dns;
 mod document;
 mod duration;
 mod error;
@@ -25,6 +26,10 @@ mod tls;
 mod validate;
 
 pub use defaults::MAX_ECHOED_VALUE;
+pub use dns::{
+    AliasTarget, DnsCheckKind, DnsConfig, DnsHealthCheck, MemberConfig, MemberValues, Name, RData,
+    RecordSetConfig, RecordType, Routing, SoaConfig, ZoneConfig,
+};
 pub use document::{
     Change, ChangeKind, Document, DocumentDiff, EditError, NameChanges, Sparse, REDACTED,
 };

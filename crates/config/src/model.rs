@@ -34,6 +34,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Scaling groups, sorted by name.
     pub scaling_groups: Vec<crate::ScalingGroupConfig>,
+    /// The authoritative DNS server, if enabled.
+    pub dns: Option<crate::DnsConfig>,
 }
 
 /// Process-wide settings (`[server]`).

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod de;
+mod dns;
 mod ops;
 mod parse;
 mod rewrite;
@@ -23,6 +24,7 @@ mod rules;
 mod scaling;
 mod ser;
 
+pub use dns::*;
 pub use ops::*;
 pub(crate) use parse::{check_size, json_error, too_large};
 pub use parse::{parse, parse_json};
@@ -51,6 +53,8 @@ pub struct RawConfig {
     /// Scaling groups by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scaling_groups: BTreeMap<String, RawScalingGroup>,
+    /// The authoritative DNS server.
+    pub dns: Option<RawDns>,
 }
 
 /// `[server]`: process-wide settings.

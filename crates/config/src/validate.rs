@@ -67,6 +67,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         &raw.scaling_groups,
         &group_names,
     );
+    let dns = v.dns(&root.key("dns"), raw.dns.as_ref(), &group_names, &listeners);
     let admin = v.admin(&root.key("admin"), raw.admin);
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
     let metrics = Validator::metrics(raw.metrics);
@@ -84,6 +85,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         access_log,
         metrics,
         scaling_groups,
+        dns,
     })
 }
 
@@ -374,6 +376,7 @@ impl Validator {
 mod acme;
 mod actions;
 mod balancing;
+mod dns;
 mod forward;
 mod group;
 mod l4;

@@ -28,6 +28,7 @@ impl Runtime {
             .collect::<Result<Vec<_>, _>>()?;
         let tls = tls::TlsState::prepare(&config, &state.tls)?;
         let telemetry = Telemetry::prepare(&config, &state.telemetry)?;
+        self.control.dns.sync_server(&config)?;
         state.tls = tls;
         state.telemetry = telemetry;
         keep_registered(&mut state, &mut config);

@@ -41,6 +41,8 @@ pub(crate) struct Control {
     pub(crate) l4: ballast_l4::snapshot::SharedL4,
     pub(crate) workers: usize,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// The DNS server: its zones' snapshot, counters and sockets.
+    pub(crate) dns: crate::dns::DnsRuntime,
     state: Mutex<ControlState>,
 }
 
@@ -68,6 +70,8 @@ pub(crate) struct ControlState {
     anomalies: HashMap<GroupName, (AnomalyDetector, Instant)>,
     /// ACME certificate tasks of `https` listeners.
     pub(crate) acme: crate::acme::AcmeTasks,
+    /// The DNS health checkers.
+    dns_checkers: crate::dns::DnsCheckers,
 }
 
 /// A deregistered target and the end of its deregistration delay.
@@ -95,6 +99,7 @@ impl Control {
             l4: std::sync::Arc::default(),
             workers,
             runtime,
+            dns: crate::dns::DnsRuntime::default(),
             state: Mutex::new(ControlState {
                 config,
                 tls,
@@ -107,6 +112,7 @@ impl Control {
                 detectors: HashMap::new(),
                 anomalies: HashMap::new(),
                 acme: HashMap::new(),
+                dns_checkers: HashMap::new(),
             }),
         }
     }
@@ -152,6 +158,13 @@ impl Control {
             &state.tls,
             &state.telemetry,
         )));
+        crate::dns::publish(
+            &self.dns,
+            &mut state.dns_checkers,
+            &state.config,
+            &next,
+            &self.runtime,
+        );
         self.snapshot.store(next);
         self.reconcile_checkers(state);
         crate::acme::reconcile(&mut state.acme, &state.config, &state.tls, &self.runtime);
@@ -301,6 +314,9 @@ impl Control {
     pub(crate) fn stop_checkers(&self) {
         let mut state = self.lock();
         for (_, (_, task)) in state.checkers.drain() {
+            task.abort();
+        }
+        for (_, (_, _, task)) in state.dns_checkers.drain() {
             task.abort();
         }
         crate::acme::stop(&mut state.acme);

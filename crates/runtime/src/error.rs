@@ -17,6 +17,14 @@ pub enum RuntimeError {
         /// The operating system's reason (not a `source`: the message already says it).
         reason: std::io::Error,
     },
+    /// The DNS server's address could not be bound (UDP and TCP).
+    #[error("dns.bind: cannot bind {address} on UDP and TCP: {reason}")]
+    DnsBind {
+        /// The address from `dns.bind`.
+        address: SocketAddr,
+        /// The operating system's reason.
+        reason: std::io::Error,
+    },
     /// A worker thread or its async runtime could not be created.
     #[error("cannot start worker thread: {0}")]
     Worker(std::io::Error),

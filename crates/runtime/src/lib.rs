@@ -8,6 +8,7 @@
 mod acme;
 mod apply;
 mod control;
+mod dns;
 mod error;
 mod events;
 mod fds;
@@ -142,6 +143,7 @@ impl Runtime {
             for (requested, bound) in sockets {
                 runtime.start_listener(&mut state, requested, bound);
             }
+            runtime.control.dns.sync_server(&state.config)?;
         }
         Ok(runtime)
     }
@@ -176,6 +178,21 @@ impl Runtime {
             .collect()
     }
 
+    /// The address the DNS server is bound to, when `[dns]` is configured.
+    pub fn dns_address(&self) -> Option<SocketAddr> {
+        self.control.dns.address()
+    }
+
+    /// The DNS server's counters.
+    pub fn dns_stats(&self) -> Arc<ballast_dns::stats::DnsStats> {
+        Arc::clone(&self.control.dns.stats)
+    }
+
+    /// The DNS server's zones as served now (health read live from it).
+    pub fn dns_snapshot(&self) -> Arc<ballast_dns::DnsSnapshot> {
+        self.control.dns.snapshot.load_full()
+    }
+
     /// Whether [`Runtime::shutdown`] has begun (readiness checks answer "not ready").
     pub fn is_stopping(&self) -> bool {
         self.shutdown.is_cancelled()
@@ -204,6 +221,9 @@ impl Runtime {
         for listener in &mut self.control.lock().listeners {
             listener.sockets.clear();
         }
+        // The DNS server stops answering at once: peers checking this node fail over to
+        // themselves while this one drains.
+        self.control.dns.stop();
         self.shutdown.cancel();
         let workers = std::mem::take(
             &mut *self
@@ -285,6 +305,7 @@ impl Drop for Runtime {
     /// waiting for them), so a test or an embedding program never leaks a running proxy.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.control.dns.stop();
         // Nothing waits for a drain here: the control thread need not either.
         self.drained.cancel();
     }
