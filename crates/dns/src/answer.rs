@@ -4,6 +4,7 @@
 //! health it reads; truncation to the client's size is [`encode`]'s.
 
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ballast_config::{RData, RecordType};
@@ -156,7 +157,14 @@ fn records(set: &RecordSet, now: Instant, random: &mut impl FnMut(u64) -> u64) -
         })
         .collect();
     let mut out = Vec::new();
-    for i in select(set.routing, &candidates, random) {
+    let chosen = select(set.routing, &candidates, random);
+    // What the admin API shows of the last answers: relaxed counters, no lock.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    set.last_answer_ms.store(now_ms, Ordering::Relaxed);
+    for i in chosen {
+        set.members[i].answers.fetch_add(1, Ordering::Relaxed);
         let record = |data: RData| Record::from_rdata(set.name.clone(), set.ttl, data);
         match &set.members[i].values {
             Values::Records(data) => out.extend(data.iter().cloned().map(record)),

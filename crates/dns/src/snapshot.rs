@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use ballast_balance::TargetState;
@@ -58,6 +59,8 @@ pub struct RecordSet {
     pub routing: Routing,
     /// Its members.
     pub members: Vec<Member>,
+    /// When it was last answered (Unix milliseconds; 0: never), for the admin API.
+    pub last_answer_ms: AtomicU64,
 }
 
 /// A member as served.
@@ -71,6 +74,8 @@ pub struct Member {
     pub primary: bool,
     /// The health it follows.
     pub health: Health,
+    /// Answers that carried it, for the admin API (a weighted set's shares show here).
+    pub answers: AtomicU64,
 }
 
 /// What a member answers.
@@ -139,6 +144,7 @@ impl DnsSnapshot {
                             weight: m.weight,
                             primary: m.primary,
                             health: health(m, &find, sources),
+                            answers: AtomicU64::new(0),
                         })
                         .collect();
                     sets.entry(LowerName::new(&set.name))
@@ -149,6 +155,7 @@ impl DnsSnapshot {
                             ttl: set.ttl,
                             routing: set.routing,
                             members,
+                            last_answer_ms: AtomicU64::new(0),
                         });
                 }
                 Zone {

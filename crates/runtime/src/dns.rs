@@ -21,6 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RuntimeError;
 
+mod status;
+
+pub use status::{CheckStatus, DnsStatus, MemberStatus, RecordSetStatus, ZoneStatus};
+
 /// The server's shared parts.
 #[derive(Debug, Default)]
 pub(crate) struct DnsRuntime {
@@ -60,6 +64,11 @@ impl DnsRuntime {
             old.end();
         }
         Ok(())
+    }
+
+    /// The server's status for operators; `None` without `[dns]`.
+    pub(crate) fn status(&self, configured: bool) -> Option<DnsStatus> {
+        configured.then(|| status::status(&self.snapshot.load(), self.address(), &self.stats))
     }
 
     /// The address the server is bound to.

@@ -38,6 +38,7 @@ use telemetry::Telemetry;
 use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
+pub use dns::{CheckStatus, DnsStatus, MemberStatus, RecordSetStatus, ZoneStatus};
 pub use error::RuntimeError;
 pub use listeners::InheritedListener;
 pub use reload::{ApplyError, ReloadStatus};
@@ -191,6 +192,13 @@ impl Runtime {
     /// The DNS server's zones as served now (health read live from it).
     pub fn dns_snapshot(&self) -> Arc<ballast_dns::DnsSnapshot> {
         self.control.dns.snapshot.load_full()
+    }
+
+    /// The DNS server for operators: record sets with their members' health and answers,
+    /// health checks, counters; `None` without `[dns]`.
+    pub fn dns_status(&self) -> Option<DnsStatus> {
+        let configured = self.control.lock().config.dns.is_some();
+        self.control.dns.status(configured)
     }
 
     /// Whether [`Runtime::shutdown`] has begun (readiness checks answer "not ready").
