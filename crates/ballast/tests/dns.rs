@@ -381,3 +381,77 @@ async fn response_rate_limiting_slips_and_drops_over_the_rate() {
         "192.0.2.1"
     );
 }
+
+/// An HTTP server answering every request with 200 and `body`, on a port of its own.
+async fn http_server(body: &'static str) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = stream.read(&mut request).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_check_looks_for_its_string_in_the_body() {
+    let server = http_server("{\"status\": \"ready\"}").await;
+    let config = format!(
+        r#"[dns]
+bind = "127.0.0.1:0"
+responses_per_second = 0
+
+[dns.zones."example.test."]
+ns = ["ns1"]
+records = [
+  {{ name = "mv", type = "A", routing = "multivalue", members = [
+    {{ values = ["192.0.2.1"], health_check = "has" }},
+    {{ values = ["192.0.2.2"], health_check = "lacks" }},
+  ] }},
+]
+
+[dns.health_checks.has]
+type = "http"
+endpoint = "{server}"
+path = "/status"
+search_string = "\"ready\""
+interval = "1s"
+failure_threshold = 1
+
+[dns.health_checks.lacks]
+type = "http"
+endpoint = "{server}"
+path = "/status"
+search_string = "draining"
+interval = "1s"
+failure_threshold = 1
+"#
+    );
+    let ballast = BallastProcess::start(bin(), &config);
+    let dns = dns_addr(&ballast);
+    wait_for_answer(
+        dns,
+        "mv.example.test.",
+        &["192.0.2.1"],
+        Duration::from_secs(30),
+    )
+    .await;
+    // And it stays so over several checks of both: the string found keeps its member
+    // healthy (were both unhealthy, multivalue would answer both).
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let got = addresses(&ask(dns, "mv.example.test.", RecordType::A).await);
+        assert_eq!(got, ["192.0.2.1"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

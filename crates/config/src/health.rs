@@ -36,6 +36,8 @@ pub enum HealthCheckKind {
         host: Option<String>,
         /// Passing statuses.
         matcher: StatusMatcher,
+        /// Text the body's first 5120 bytes must contain (DNS checks' `search_string`).
+        body_contains: Option<String>,
     },
     /// A TCP connection that opens.
     Tcp,

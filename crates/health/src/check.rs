@@ -68,6 +68,7 @@ async fn probe(
             method,
             host,
             matcher,
+            body_contains,
         } => {
             let status = if *over_tls {
                 let Some(config) = tls else {
@@ -81,12 +82,17 @@ async fn probe(
                 let Ok(stream) = connector.connect(name, stream).await else {
                     return CheckOutcome::Fail(HealthReason::FailedHealthChecks);
                 };
-                http_status(stream, address, path, method, host.as_deref()).await
+                let request = (address, path.as_str(), method.as_str(), host.as_deref());
+                http_status(stream, request, body_contains.as_deref()).await
             } else {
-                http_status(stream, address, path, method, host.as_deref()).await
+                let request = (address, path.as_str(), method.as_str(), host.as_deref());
+                http_status(stream, request, body_contains.as_deref()).await
             };
             match status {
-                Some(status) if matcher.matches(status) => CheckOutcome::Pass,
+                Some((status, true)) if matcher.matches(status) => CheckOutcome::Pass,
+                Some((status, false)) if matcher.matches(status) => {
+                    CheckOutcome::Fail(HealthReason::FailedHealthChecks)
+                }
                 Some(_) => CheckOutcome::Fail(HealthReason::ResponseCodeMismatch),
                 None => CheckOutcome::Fail(HealthReason::FailedHealthChecks),
             }
@@ -99,14 +105,17 @@ async fn probe(
     }
 }
 
-/// The status of one HTTP/1.1 request, or `None` if none came back.
+/// How much of a body is searched for `body_contains` (Route 53's 5120 bytes).
+const SEARCHED_BODY_BYTES: usize = 5120;
+
+/// The status of one HTTP/1.1 request (`address`, path, method and `Host`), and whether the
+/// body's first [`SEARCHED_BODY_BYTES`] contain `search` (true without one), or `None` if no
+/// response came back.
 async fn http_status<I>(
     stream: I,
-    address: SocketAddr,
-    path: &str,
-    method: &str,
-    host: Option<&str>,
-) -> Option<u16>
+    (address, path, method, host): (SocketAddr, &str, &str, Option<&str>),
+    search: Option<&str>,
+) -> Option<(u16, bool)>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -128,8 +137,34 @@ where
         .body(Empty::new())
         .ok()?;
     let response = sender.send_request(request).await.ok();
+    let Some(response) = response else {
+        driver.abort();
+        return None;
+    };
+    let status = response.status().as_u16();
+    let found = match search {
+        None => true,
+        Some(text) => body_contains(response.into_body(), text.as_bytes()).await,
+    };
     driver.abort();
-    response.map(|r| r.status().as_u16())
+    Some((status, found))
+}
+
+/// Whether the body's first [`SEARCHED_BODY_BYTES`] contain `text`.
+async fn body_contains(mut body: hyper::body::Incoming, text: &[u8]) -> bool {
+    let mut seen: Vec<u8> = Vec::new();
+    while seen.len() < SEARCHED_BODY_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = SEARCHED_BODY_BYTES - seen.len();
+                    seen.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => break,
+        }
+    }
+    text.is_empty() || seen.windows(text.len()).any(|w| w == text)
 }
 
 /// The `ServingStatus` from `grpc.health.v1.Health/Check`, or `None` on any failure.

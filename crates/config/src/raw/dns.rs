@@ -115,6 +115,8 @@ pub struct RawDnsHealthCheck {
     pub path: Option<String>,
     /// `Host` header sent (`http`, `https`).
     pub host: Option<String>,
+    /// Text the body must contain (`http`, `https`).
+    pub search_string: Option<String>,
     /// Time between checks.
     pub interval: Option<String>,
     /// Time a check may take.

@@ -183,6 +183,7 @@ impl Validator {
             method,
             host: raw.host.clone(),
             matcher: matcher?,
+            body_contains: None,
         })
     }
 

@@ -139,7 +139,11 @@ impl Validator {
             }
         };
         if raw.r#type != "http" && raw.r#type != "https" {
-            for (key, present) in [("path", raw.path.is_some()), ("host", raw.host.is_some())] {
+            for (key, present) in [
+                ("path", raw.path.is_some()),
+                ("host", raw.host.is_some()),
+                ("search_string", raw.search_string.is_some()),
+            ] {
                 if present {
                     self.invalid(
                         at.key(key),
@@ -195,6 +199,7 @@ impl Validator {
                 method: "GET".to_owned(),
                 host: raw.host.clone(),
                 matcher: StatusMatcher::parse("200-399").ok()?,
+                body_contains: raw.search_string.clone(),
             },
         };
         Some(HealthCheckConfig {

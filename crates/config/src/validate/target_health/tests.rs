@@ -31,6 +31,7 @@ fn target_health_defaults_are_alb_s() {
         method,
         host,
         matcher,
+        ..
     } = &check.kind
     else {
         panic!("http by default: {:?}", check.kind)
