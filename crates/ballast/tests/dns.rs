@@ -50,6 +50,19 @@ fn short(server: SocketAddr, name: &str, qtype: &str) -> Vec<String> {
 
 /// One query over UDP with hickory's types; the answer.
 async fn ask(server: SocketAddr, name: &str, qtype: RecordType) -> Message {
+    try_ask(server, name, qtype, Duration::from_secs(5))
+        .await
+        .expect("an answer within 5 s")
+}
+
+/// One query over UDP; the answer, or `None` when none came within `wait` (nothing serves
+/// that address yet, or the datagram was lost).
+async fn try_ask(
+    server: SocketAddr,
+    name: &str,
+    qtype: RecordType,
+    wait: Duration,
+) -> Option<Message> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut request = Message::query();
     request.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
@@ -61,13 +74,13 @@ async fn ask(server: SocketAddr, name: &str, qtype: RecordType) -> Message {
         .await
         .unwrap();
     let mut buffer = vec![0u8; 4096];
-    let (len, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buffer))
+    let (len, _) = tokio::time::timeout(wait, socket.recv_from(&mut buffer))
         .await
-        .expect("an answer within 5 s")
-        .unwrap();
+        .ok()?
+        .ok()?;
     let answer = Message::from_vec(&buffer[..len]).unwrap();
     assert_eq!(answer.metadata.id, request.metadata.id);
-    answer
+    Some(answer)
 }
 
 fn addresses(answer: &Message) -> Vec<String> {
@@ -225,7 +238,8 @@ async fn wait_for_answer(
 ) -> Duration {
     let started = Instant::now();
     loop {
-        let got = addresses(&ask(server, name, RecordType::A).await);
+        let answer = try_ask(server, name, RecordType::A, Duration::from_secs(1)).await;
+        let got = answer.as_ref().map(addresses).unwrap_or_default();
         if got == want {
             return started.elapsed();
         }
@@ -454,4 +468,86 @@ failure_threshold = 1
         assert_eq!(got, ["192.0.2.1"]);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `[dns]` changes like the rest of the file: by SIGHUP and through the admin API, a bad
+/// change refused with its key named while the running zones keep answering, and a new
+/// `bind` moving the server (UDP and TCP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_change_by_reload_and_through_the_admin_api() {
+    use ballast_testkit::admin::AdminClient;
+    let config = |value: &str, extra: &str| {
+        format!(
+            "[admin]\nbind = \"127.0.0.1:0\"\n\n[dns]\nbind = \"127.0.0.1:0\"\nresponses_per_second = 0\n\n[dns.zones.\"example.test.\"]\nns = [\"ns1\"]\nrecords = [\n  {{ name = \"www\", type = \"A\", values = [\"{value}\"] }},\n{extra}]\n"
+        )
+    };
+    let ballast = BallastProcess::start(bin(), &config("192.0.2.1", ""));
+    let server = dns_addr(&ballast);
+    let admin = AdminClient::new(ballast.admin_addr());
+    let limit = Duration::from_secs(20);
+    assert_eq!(
+        addresses(&ask(server, "www.example.test.", RecordType::A).await),
+        ["192.0.2.1"]
+    );
+
+    ballast.rewrite_config(&config("192.0.2.99", ""));
+    ballast.signal("HUP");
+    wait_for_answer(server, "www.example.test.", &["192.0.2.99"], limit).await;
+
+    // A whole document through the API adds a record set.
+    let added = config(
+        "192.0.2.99",
+        "  { name = \"api\", type = \"A\", values = [\"192.0.2.7\"] },\n",
+    );
+    let reply = admin
+        .call(
+            http::Method::PUT,
+            "/api/v1/config",
+            "application/toml",
+            added.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    wait_for_answer(server, "api.example.test.", &["192.0.2.7"], limit).await;
+
+    // A bad value is refused at its key; the zones answer as before.
+    let bad = config("192.0.2.300", "");
+    let reply = admin
+        .call(
+            http::Method::PUT,
+            "/api/v1/config",
+            "application/toml",
+            bad.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply.text.contains("records[0].values[0]"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        addresses(&ask(server, "api.example.test.", RecordType::A).await),
+        ["192.0.2.7"]
+    );
+
+    // A new bind: the server moves there.
+    let port = {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.local_addr().unwrap().port()
+    };
+    let moved = config("192.0.2.5", "").replacen(
+        "[dns]\nbind = \"127.0.0.1:0\"",
+        &format!("[dns]\nbind = \"127.0.0.1:{port}\""),
+        1,
+    );
+    ballast.rewrite_config(&moved);
+    ballast.signal("HUP");
+    let there: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_for_answer(there, "www.example.test.", &["192.0.2.5"], limit).await;
+    assert_eq!(
+        dig(there, &["www.example.test", "A", "+tcp", "+short"]).trim(),
+        "192.0.2.5",
+        "and over TCP too"
+    );
 }
