@@ -1,11 +1,12 @@
 //! The `/api/v1` routes, `/metrics`, `/healthz` and `/readyz`, by concern: the config
 //! document (`config`, with the change machinery shared by every edit in `change`),
 //! listeners and rules, target groups and targets, scaling groups, explain, certificates,
-//! and health.
+//! the DNS server, and health.
 
 mod certificates;
 mod change;
 mod config;
+mod dns;
 mod explain;
 mod groups;
 mod health;
@@ -57,6 +58,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         )
         .route("/api/v1/explain", post(explain::explain))
         .route("/api/v1/certificates", get(certificates::certificates))
+        .route("/api/v1/dns", get(dns::dns))
         .route("/api/v1/scaling-groups", get(scaling::groups))
         .route("/api/v1/scaling-groups/{name}", get(scaling::group))
         .route(

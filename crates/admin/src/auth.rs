@@ -14,13 +14,14 @@ const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Paths that also accept the token as `?token=`: the dashboard page, which a browser opens
 /// from a link, and its data, which `EventSource` fetches without a way to set headers (the
-/// scaling groups the page polls are fetched the same way). Read-only, so a token leaked
-/// through a URL cannot change the configuration elsewhere.
-const QUERY_TOKEN_PATHS: [&str; 4] = [
+/// scaling groups and the DNS status the page polls are fetched the same way). Read-only, so
+/// a token leaked through a URL cannot change the configuration elsewhere.
+const QUERY_TOKEN_PATHS: [&str; 5] = [
     "/",
     "/api/v1/stats",
     "/api/v1/events",
     "/api/v1/scaling-groups",
+    "/api/v1/dns",
 ];
 
 /// The query string's `token` parameter (other parameters are ignored).
@@ -201,6 +202,8 @@ mod tests {
         );
         assert_eq!(token("/api/v1/scaling-groups/app?token=t"), None);
         assert_eq!(token("/api/v1/scaling-groups/app/desired?token=t"), None);
+        // And the DNS status, which it polls too.
+        assert_eq!(token("/api/v1/dns?token=t").as_deref(), Some("t"));
         // Reads only: a query token never carries a change, even to a dashboard path.
         let post = axum::extract::Request::builder()
             .method("POST")

@@ -58,8 +58,13 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
     reply(StatusCode::OK, &ready)
 }
 
+/// The registry's series, then the DNS server's when `[dns]` is configured.
 pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut response = app.runtime.metrics_text().into_response();
+    let mut text = app.runtime.metrics_text();
+    if let Some(dns) = app.runtime.dns_status() {
+        super::dns::render_metrics(&dns, &mut text);
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
