@@ -7,10 +7,14 @@
 //!   stream without a reload;
 //! - a scaling group whose `process` provider runs `ballast echo` instances: the page must
 //!   show its two instances in service and their launches, then a third instance after the
-//!   desired capacity is set to 3 through the admin API.
+//!   desired capacity is set to 3 through the admin API;
+//! - a DNS server with failover and weighted record sets: the page must show the record
+//!   sets with their members healthy and the answers counted, then, after the primary's TCP
+//!   endpoint stops, the primary and its health check unhealthy and the secondary answered.
 //!
-//! Set `BALLAST_UPDATE_SCREENSHOT=1` to write the screenshots to `docs/images/dashboard.png`
-//! and `docs/images/dashboard-scaling.png`; otherwise they go to a temporary directory.
+//! Set `BALLAST_UPDATE_SCREENSHOT=1` to write the screenshots to `docs/images/dashboard.png`,
+//! `docs/images/dashboard-scaling.png` and `docs/images/dashboard-dns.png`; otherwise they go
+//! to a temporary directory.
 //! `BALLAST_CHROMIUM` names another browser binary (default `chromium`).
 
 use std::net::SocketAddr;
@@ -66,7 +70,7 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
     );
     let openapi = authorized_get(admin, "/api/v1/openapi.json").await;
     let openapi: Value = serde_json::from_slice(openapi.body()).unwrap();
-    for path in ["/", "/api/v1/stats", "/api/v1/events"] {
+    for path in ["/", "/api/v1/stats", "/api/v1/events", "/api/v1/dns"] {
         assert!(
             openapi["paths"][path].is_object(),
             "{path} not in the OpenAPI document"
@@ -91,13 +95,7 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
     println!("page shows {states}");
     let text = browser.eval("document.body.textContent").await;
     let text = text.as_str().unwrap();
-    for expected in [
-        "web",
-        "/fail",
-        "round_robin",
-        "DNS health — not configured",
-        "Configuration reloads",
-    ] {
+    for expected in ["web", "/fail", "round_robin", "Configuration reloads"] {
         assert!(
             text.contains(expected),
             "no {expected:?} on the page: {text}"
@@ -141,12 +139,25 @@ async fn the_dashboard_shows_targets_and_follows_a_target_going_down_live() {
             )
             .await;
     }
-    // No scaling group: no scaling section.
+    // No scaling group: no scaling section. No [dns]: /api/v1/dns answers 404, and the DNS
+    // section stays hidden without calling that a problem.
     assert_eq!(
         browser
             .eval("document.getElementById('scaling').hidden")
             .await,
         true
+    );
+    assert_eq!(
+        get(admin, &format!("/api/v1/dns?token={TOKEN}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        browser
+            .eval("[document.getElementById('dns').hidden, document.getElementById('dns-problem').hidden]")
+            .await,
+        json!([true, true])
     );
     let png = browser.screenshot(None).await;
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
@@ -487,6 +498,217 @@ async fn any_traffic(web: SocketAddr, stop: Arc<AtomicBool>) {
             client = H1::connect(web).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_dns_record_sets_and_a_member_going_unhealthy() {
+    let started = Instant::now();
+    let mut site_a = Endpoint::start().await;
+    let mut site_b = Endpoint::start().await;
+    let mut ballast = BallastProcess::start(bin(), &dns_config(site_a.address, site_b.address));
+    let admin = ballast.admin_addr();
+    let event = ballast.wait_for_log("DNS server started", WAIT);
+    let server: SocketAddr = event["addr"].as_str().unwrap().parse().unwrap();
+    // Answers to count: the failover set gives its primary, the weighted set both members.
+    for _ in 0..12 {
+        assert_eq!(dns_a(server, "www.example.test.").await, ["192.0.2.10"]);
+        dns_a(server, "api.example.test.").await;
+    }
+
+    let mut browser = Browser::launch(&format!("http://{admin}/?token={TOKEN}")).await;
+    let shown = browser
+        .wait_for("the DNS record sets, all healthy", DNS_VIEW, |v| {
+            v["members"]["www.example.test. A 192.0.2.10"] == "true:12"
+                && v["checks"]["site-a"] == "true"
+        })
+        .await;
+    println!("page shows {shown} after {:?}", started.elapsed());
+    assert_eq!(
+        shown["sets"],
+        json!([
+            "api.example.test. A",
+            "example.test. A",
+            "www.example.test. A"
+        ])
+    );
+    let text = shown["text"].as_str().unwrap();
+    for expected in [
+        "example.test.",
+        "failover",
+        "weighted",
+        "primary",
+        "secondary",
+        "weight 3",
+        "calculated",
+        "24 queries",
+    ] {
+        assert!(
+            text.contains(expected),
+            "no {expected:?} in the DNS section: {text}"
+        );
+    }
+
+    // The primary's endpoint stops: two failed checks 1 s apart make it unhealthy, and the
+    // secondary is answered. The page shows both at its next poll (5 s), without a reload.
+    site_a.stop().await;
+    let stopped = Instant::now();
+    browser
+        .wait_for(
+            "the primary and its check unhealthy on the page",
+            DNS_VIEW,
+            |v| {
+                v["members"]["www.example.test. A 192.0.2.10"] == "false:12"
+                    && v["checks"]["site-a"] == "false"
+            },
+        )
+        .await;
+    println!(
+        "unhealthy on the page {:?} after the stop",
+        stopped.elapsed()
+    );
+    for _ in 0..3 {
+        assert_eq!(dns_a(server, "www.example.test.").await, ["192.0.2.20"]);
+    }
+    browser
+        .wait_for("the secondary's answers on the page", DNS_VIEW, |v| {
+            v["members"]["www.example.test. A 192.0.2.20"] == "true:3"
+        })
+        .await;
+    assert_eq!(
+        browser
+            .eval("performance.getEntriesByType('navigation').length")
+            .await,
+        1,
+        "the page was reloaded"
+    );
+
+    let png = browser.screenshot(Some("#dns")).await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let path = screenshot_path("dashboard-dns.png");
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+
+    browser.close().await;
+    site_b.stop().await;
+    ballast.signal("TERM");
+    let status = ballast.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "ballast exited with {status}");
+    println!("test took {:?}", started.elapsed());
+}
+
+/// What the page's DNS section shows, or `null` while hidden: the record sets in order,
+/// each member's `healthy:answers` by "name type value", each check's health, the text.
+const DNS_VIEW: &str = r#"(() => {
+  const section = document.getElementById('dns');
+  if (!section || section.hidden) return null;
+  const rows = (s) => [...section.querySelectorAll(s)];
+  return {
+    sets: [...new Set(rows('tr[data-record-set]').map((r) => r.dataset.recordSet))],
+    members: Object.fromEntries(rows('tr[data-member]').map((r) =>
+      [r.dataset.recordSet + ' ' + r.dataset.member, r.dataset.healthy + ':' + r.dataset.answers])),
+    checks: Object.fromEntries(rows('tr[data-check]').map((r) => [r.dataset.check, r.dataset.healthy])),
+    text: section.textContent,
+  };
+})()"#;
+
+/// A zone with a simple, a failover and a weighted record set, and three health checks:
+/// TCP checks of `site_a` and `site_b`, and a calculated one of both.
+fn dns_config(site_a: SocketAddr, site_b: SocketAddr) -> String {
+    format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[dns]
+bind = "127.0.0.1:0"
+responses_per_second = 0
+
+[dns.zones."example.test."]
+ns = ["ns1"]
+ttl = "60s"
+records = [
+  {{ name = "@", type = "A", values = ["192.0.2.1"] }},
+  {{ name = "www", type = "A", ttl = "10s", routing = "failover", members = [
+    {{ values = ["192.0.2.10"], role = "primary", health_check = "site-a" }},
+    {{ values = ["192.0.2.20"], role = "secondary", health_check = "site-b" }},
+  ] }},
+  {{ name = "api", type = "A", ttl = "10s", routing = "weighted", members = [
+    {{ values = ["192.0.2.31"], weight = 3, health_check = "site-b" }},
+    {{ values = ["192.0.2.32"], weight = 1, health_check = "any-site" }},
+  ] }},
+]
+
+[dns.health_checks.site-a]
+type = "tcp"
+endpoint = "{site_a}"
+interval = "1s"
+timeout = "500ms"
+failure_threshold = 2
+
+[dns.health_checks.site-b]
+type = "tcp"
+endpoint = "{site_b}"
+interval = "1s"
+timeout = "500ms"
+failure_threshold = 2
+
+[dns.health_checks.any-site]
+type = "calculated"
+children = ["site-a", "site-b"]
+healthy_threshold = 1
+"#
+    )
+}
+
+/// The A records of one answer to a query for `name` over UDP.
+async fn dns_a(server: SocketAddr, name: &str) -> Vec<String> {
+    use hickory_proto::op::{Message as DnsMessage, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut request = DnsMessage::query();
+    request.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    socket
+        .send_to(&request.to_vec().unwrap(), server)
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 1500];
+    let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buffer))
+        .await
+        .expect("a DNS answer")
+        .unwrap();
+    let answer = DnsMessage::from_vec(&buffer[..len]).unwrap();
+    let mut out: Vec<String> = answer.answers.iter().map(|r| r.data.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// A TCP endpoint a health check finds up, until [`Endpoint::stop`] closes it.
+struct Endpoint {
+    address: SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Endpoint {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        Self {
+            address,
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 

@@ -26,7 +26,8 @@ pub(super) struct State {
     /// once per 10 s sample and carry an hour of points each, too much to resend every
     /// second, so the page polls `/api/v1/scaling-groups` every 5 s instead.
     scaling_groups: Option<serde_json::Value>,
-    /// Filled in once DNS health exists; the page shows "not configured" for `null`.
+    /// Always `null`, kept for the same reason: the DNS status carries every record set with
+    /// its members, so the page polls `/api/v1/dns` every 5 s instead.
     dns_health: Option<serde_json::Value>,
 }
 
