@@ -176,6 +176,38 @@ impl DnsSnapshot {
     }
 }
 
+impl DnsSnapshot {
+    /// Keeps the answer counts and last-answer times of `previous` (the snapshot this one
+    /// replaces) for the record sets both have, member by member, so a publish (a reload, a
+    /// target registered) does not reset what operators see.
+    pub fn carry_counts(&self, previous: &DnsSnapshot) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for zone in &self.zones {
+            let Some(before) = previous.zones.iter().find(|z| z.origin == zone.origin) else {
+                continue;
+            };
+            for (name, sets) in &zone.sets {
+                let Some(old_sets) = before.sets.get(name) else {
+                    continue;
+                };
+                for set in sets {
+                    let Some(old) = old_sets.iter().find(|o| o.record_type == set.record_type)
+                    else {
+                        continue;
+                    };
+                    set.last_answer_ms
+                        .store(old.last_answer_ms.load(Relaxed), Relaxed);
+                    for (member, old_member) in set.members.iter().zip(&old.members) {
+                        member
+                            .answers
+                            .store(old_member.answers.load(Relaxed), Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn values(values: &MemberValues, sources: &Sources<'_>) -> Values {
     match values {
         MemberValues::Records(records) => Values::Records(records.clone()),

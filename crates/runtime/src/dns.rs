@@ -230,8 +230,9 @@ pub(crate) fn publish(
         group: &group,
         listener: &listener,
     };
-    dns.snapshot
-        .store(Arc::new(DnsSnapshot::build(dns_config, &sources)));
+    let next = DnsSnapshot::build(dns_config, &sources);
+    next.carry_counts(&dns.snapshot.load());
+    dns.snapshot.store(Arc::new(next));
 }
 
 fn reconcile(

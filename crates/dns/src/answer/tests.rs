@@ -219,3 +219,18 @@ fn edns_big_answers_truncation_and_bad_packets() {
     response.metadata.message_type = MessageType::Response;
     assert!(respond(&w.snapshot, &response, Instant::now(), &mut |n| n - 1).is_none());
 }
+
+#[test]
+fn answer_counts_survive_a_rebuild_of_the_snapshot() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let w = world();
+    ask(&w, "site.example.com.", RecordType::A);
+    ask(&w, "site.example.com.", RecordType::A);
+    let next = world();
+    next.snapshot.carry_counts(&w.snapshot);
+    let zone = &next.snapshot.zones[0];
+    let site = &zone.sets[&LowerName::new(&Name::from_ascii("site.example.com.").unwrap())][0];
+    assert_eq!(site.members[0].answers.load(Relaxed), 2);
+    assert_eq!(site.members[1].answers.load(Relaxed), 0);
+    assert!(site.last_answer_ms.load(Relaxed) > 0);
+}
