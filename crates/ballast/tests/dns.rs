@@ -531,18 +531,33 @@ async fn zones_change_by_reload_and_through_the_admin_api() {
         ["192.0.2.7"]
     );
 
-    // A new bind: the server moves there.
-    let port = {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        udp.local_addr().unwrap().port()
-    };
+    // A new bind: the server moves there. The port is free on UDP and TCP, and below the
+    // ephemeral range, where the suite's own outgoing connections take ports.
+    let start = 20_000 + fastrand::u16(0..10_000);
+    let port = (0..10_000u16)
+        .map(|i| 20_000 + (start - 20_000 + i) % 10_000)
+        .find(|&p| {
+            std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        })
+        .unwrap();
     let moved = config("192.0.2.5", "").replacen(
         "[dns]\nbind = \"127.0.0.1:0\"",
         &format!("[dns]\nbind = \"127.0.0.1:{port}\""),
         1,
     );
+    let reloads = ballast.events_with("configuration reloaded").len();
     ballast.rewrite_config(&moved);
     ballast.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ballast.events_with("configuration reloaded").len() == reloads {
+        assert!(
+            Instant::now() < deadline,
+            "not reloaded: {:#?}",
+            ballast.events()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let there: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_for_answer(there, "www.example.test.", &["192.0.2.5"], limit).await;
     assert_eq!(
