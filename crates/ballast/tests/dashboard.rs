@@ -422,25 +422,9 @@ impl Drop for Instances {
     }
 }
 
-/// A range of `n` free ports, below Linux's ephemeral range (where the test's own outgoing
-/// connections take ports), from a random start so parallel tests rarely meet. (The same as
-/// `tests/scaling.rs`'s.)
-fn free_ports(n: u16) -> (u16, u16) {
-    let start = fastrand::u16(0..1000);
-    (0..1000u16)
-        .map(|i| 20_000 + ((start + i) % 1000) * 12)
-        .find(|&first| {
-            (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        })
-        .map(|first| (first, first + n - 1))
-        .expect("a free range of ports below 32768")
-}
-
 /// A `process` provider running `ballast echo` instances on `ports` free ports.
 fn echo_provider(ports: u16) -> String {
-    let (first, last) = free_ports(ports);
-    let echo = format!("{} echo --port {{port}}", bin().display());
-    format!("provider = {{ process = {{ command = \"{echo}\", ports = \"{first}-{last}\", stop_timeout = \"2s\" }} }}")
+    ballast_testkit::scaling::echo_provider(bin(), ports)
 }
 
 /// Scaling group `app` (2 to 4 instances, 2 wanted) behind listener `web`.
@@ -504,8 +488,8 @@ async fn any_traffic(web: SocketAddr, stop: Arc<AtomicBool>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_dns_record_sets_and_a_member_going_unhealthy() {
     let started = Instant::now();
-    let mut site_a = Endpoint::start().await;
-    let mut site_b = Endpoint::start().await;
+    let mut site_a = ballast_testkit::dns::Endpoint::start(None).await;
+    let mut site_b = ballast_testkit::dns::Endpoint::start(None).await;
     let mut ballast = BallastProcess::start(bin(), &dns_config(site_a.address, site_b.address));
     let admin = ballast.admin_addr();
     let event = ballast.wait_for_log("DNS server started", WAIT);
@@ -663,53 +647,9 @@ healthy_threshold = 1
 
 /// The A records of one answer to a query for `name` over UDP.
 async fn dns_a(server: SocketAddr, name: &str) -> Vec<String> {
-    use hickory_proto::op::{Message as DnsMessage, Query};
-    use hickory_proto::rr::{Name, RecordType};
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut request = DnsMessage::query();
-    request.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-    socket
-        .send_to(&request.to_vec().unwrap(), server)
-        .await
-        .unwrap();
-    let mut buffer = vec![0u8; 1500];
-    let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buffer))
-        .await
-        .expect("a DNS answer")
-        .unwrap();
-    let answer = DnsMessage::from_vec(&buffer[..len]).unwrap();
-    let mut out: Vec<String> = answer.answers.iter().map(|r| r.data.to_string()).collect();
-    out.sort();
-    out
-}
-
-/// A TCP endpoint a health check finds up, until [`Endpoint::stop`] closes it.
-struct Endpoint {
-    address: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Endpoint {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                drop(stream);
-            }
-        });
-        Self {
-            address,
-            task: Some(task),
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-    }
+    use ballast_testkit::dns::{addresses, try_ask};
+    let answer = try_ask(server, name, hickory_proto::rr::RecordType::A, WAIT).await;
+    addresses(&answer.expect("a DNS answer"))
 }
 
 fn update_screenshot() -> bool {

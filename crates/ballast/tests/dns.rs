@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ballast_testkit::dns::{addresses, ask, dns_addr, wait_for_answer, Endpoint};
 use ballast_testkit::BallastProcess;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
@@ -17,12 +18,6 @@ use tokio::net::{TcpListener, UdpSocket};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
-}
-
-/// The DNS server's address, from its start log line.
-fn dns_addr(ballast: &BallastProcess) -> SocketAddr {
-    let event = ballast.wait_for_log("DNS server started", Duration::from_secs(10));
-    event["addr"].as_str().unwrap().parse().unwrap()
 }
 
 /// `dig` with `args` against `server`, its stdout.
@@ -46,47 +41,6 @@ fn short(server: SocketAddr, name: &str, qtype: &str) -> Vec<String> {
         .collect();
     lines.sort();
     lines
-}
-
-/// One query over UDP with hickory's types; the answer.
-async fn ask(server: SocketAddr, name: &str, qtype: RecordType) -> Message {
-    try_ask(server, name, qtype, Duration::from_secs(5))
-        .await
-        .expect("an answer within 5 s")
-}
-
-/// One query over UDP; the answer, or `None` when none came within `wait` (nothing serves
-/// that address yet, or the datagram was lost).
-async fn try_ask(
-    server: SocketAddr,
-    name: &str,
-    qtype: RecordType,
-    wait: Duration,
-) -> Option<Message> {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut request = Message::query();
-    request.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
-    let mut edns = Edns::new();
-    edns.set_max_payload(1232);
-    request.set_edns(edns);
-    socket
-        .send_to(&request.to_vec().unwrap(), server)
-        .await
-        .unwrap();
-    let mut buffer = vec![0u8; 4096];
-    let (len, _) = tokio::time::timeout(wait, socket.recv_from(&mut buffer))
-        .await
-        .ok()?
-        .ok()?;
-    let answer = Message::from_vec(&buffer[..len]).unwrap();
-    assert_eq!(answer.metadata.id, request.metadata.id);
-    Some(answer)
-}
-
-fn addresses(answer: &Message) -> Vec<String> {
-    let mut out: Vec<String> = answer.answers.iter().map(|r| r.data.to_string()).collect();
-    out.sort();
-    out
 }
 
 const ZONE: &str = r#"
@@ -197,58 +151,6 @@ async fn every_record_type_negative_answers_refusal_and_tcp_fallback() {
         addresses(&ask(server, "example.test.", RecordType::A).await),
         ["192.0.2.1"]
     );
-}
-
-/// A TCP endpoint a health check can find up or down.
-struct Endpoint {
-    address: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Endpoint {
-    async fn start(address: Option<SocketAddr>) -> Self {
-        let listener = TcpListener::bind(address.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()))
-            .await
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                drop(stream);
-            }
-        });
-        Self {
-            address,
-            task: Some(task),
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-async fn wait_for_answer(
-    server: SocketAddr,
-    name: &str,
-    want: &[&str],
-    limit: Duration,
-) -> Duration {
-    let started = Instant::now();
-    loop {
-        let answer = try_ask(server, name, RecordType::A, Duration::from_secs(1)).await;
-        let got = answer.as_ref().map(addresses).unwrap_or_default();
-        if got == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{name}: {got:?}, not {want:?}, after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

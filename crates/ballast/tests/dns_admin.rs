@@ -10,80 +10,16 @@ use std::time::{Duration, Instant};
 
 use ballast_testkit::admin::AdminClient;
 use ballast_testkit::client::get;
+use ballast_testkit::dns::{addresses, ask, dns_addr, Endpoint};
 use ballast_testkit::BallastProcess;
-use hickory_proto::op::{Edns, Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 use serde_json::Value;
-use tokio::net::{TcpListener, UdpSocket};
 
 const TOKEN: &str = "dns-admin-test-token-0123456789";
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
-}
-
-/// The DNS server's address, from its start log line.
-fn dns_addr(ballast: &BallastProcess) -> SocketAddr {
-    let event = ballast.wait_for_log("DNS server started", Duration::from_secs(10));
-    event["addr"].as_str().unwrap().parse().unwrap()
-}
-
-/// One query over UDP with hickory's types; the answer.
-async fn ask(server: SocketAddr, name: &str, qtype: RecordType) -> Message {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut request = Message::query();
-    request.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
-    let mut edns = Edns::new();
-    edns.set_max_payload(1232);
-    request.set_edns(edns);
-    socket
-        .send_to(&request.to_vec().unwrap(), server)
-        .await
-        .unwrap();
-    let mut buffer = vec![0u8; 4096];
-    let (len, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buffer))
-        .await
-        .expect("an answer within 5 s")
-        .unwrap();
-    let answer = Message::from_vec(&buffer[..len]).unwrap();
-    assert_eq!(answer.metadata.id, request.metadata.id);
-    answer
-}
-
-fn addresses(answer: &Message) -> Vec<String> {
-    let mut out: Vec<String> = answer.answers.iter().map(|r| r.data.to_string()).collect();
-    out.sort();
-    out
-}
-
-/// A TCP endpoint a health check finds up, until [`Endpoint::stop`].
-struct Endpoint {
-    address: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Endpoint {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                drop(stream);
-            }
-        });
-        Self {
-            address,
-            task: Some(task),
-        }
-    }
-
-    /// Closes the listener: connections to it are refused from now on.
-    async fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-    }
 }
 
 fn config(primary: SocketAddr) -> String {
@@ -139,7 +75,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_and_metrics_follow_a_failover_record_set() {
     let started = Instant::now();
-    let mut primary = Endpoint::start().await;
+    let mut primary = Endpoint::start(None).await;
     let ballast = BallastProcess::start(bin(), &config(primary.address));
     let server = dns_addr(&ballast);
     let admin_addr = ballast.admin_addr();

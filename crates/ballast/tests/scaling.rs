@@ -18,24 +18,9 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
 }
 
-/// A range of `n` free ports, below Linux's ephemeral range (where the test's own outgoing
-/// connections take ports), from a random start so parallel tests rarely meet.
-fn free_ports(n: u16) -> (u16, u16) {
-    let start = fastrand::u16(0..1000);
-    (0..1000u16)
-        .map(|i| 20_000 + ((start + i) % 1000) * 12)
-        .find(|&first| {
-            (first..first + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        })
-        .map(|first| (first, first + n - 1))
-        .expect("a free range of ports below 32768")
-}
-
 /// A `process` provider running `ballast echo` instances on `ports` free ports.
 fn echo_provider(ports: u16) -> String {
-    let (first, last) = free_ports(ports);
-    let echo = format!("{} echo --port {{port}}", bin().display());
-    format!("provider = {{ process = {{ command = \"{echo}\", ports = \"{first}-{last}\", stop_timeout = \"2s\" }} }}")
+    ballast_testkit::scaling::echo_provider(bin(), ports)
 }
 
 /// A listener in front of target group `app` (health-checked every second, with `group`'s
@@ -411,7 +396,7 @@ desired = 1
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_provider_drives_a_script() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, _) = free_ports(6);
+    let (first, _) = ballast_testkit::scaling::free_ports(6);
     let script = dir.path().join("instances.sh");
     std::fs::write(
         &script,
@@ -825,7 +810,7 @@ provider = {{ process = {{ command = "{command}", ports = "{first}-{last}", stop
 /// moves the instances to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_of_the_provider_replaces_instances_and_of_the_target_group_moves_them() {
-    let ports = free_ports(8);
+    let ports = ballast_testkit::scaling::free_ports(8);
     let history = unused_history_file();
     let echo = format!("{} echo --port {{port}}", bin().display());
     let renamed = format!("{echo} --name new-{{name}}");

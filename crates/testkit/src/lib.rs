@@ -13,6 +13,7 @@
 pub mod admin;
 mod backend;
 pub mod client;
+pub mod dns;
 mod echo;
 mod grpc;
 mod grpc_echo;
@@ -21,6 +22,7 @@ mod l4;
 pub mod pebble;
 mod process;
 mod raw;
+pub mod scaling;
 pub mod sim;
 pub mod tls;
 mod ws;
