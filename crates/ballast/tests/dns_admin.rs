@@ -119,6 +119,8 @@ async fn the_api_and_metrics_follow_a_failover_record_set() {
     assert_eq!(first["health_check"], "primary");
     assert_eq!(first["healthy"], true);
     assert_eq!(first["answers"], 3, "{site}");
+    assert_eq!(first["in_last_answer"], true);
+    assert_eq!(second["in_last_answer"], false);
     assert_eq!(second["role"], "secondary");
     assert_eq!(second["health_check"], Value::Null);
     assert_eq!(second["answers"], 0);
@@ -178,6 +180,8 @@ async fn the_api_and_metrics_follow_a_failover_record_set() {
     let site = record_set(&status, "site.example.test.");
     assert_eq!(site["members"][0]["answers"], 3, "{site}");
     assert_eq!(site["members"][1]["answers"], 1, "{site}");
+    assert_eq!(site["members"][0]["in_last_answer"], false, "{site}");
+    assert_eq!(site["members"][1]["in_last_answer"], true, "{site}");
     assert_eq!(site["members"][1]["healthy"], true);
 
     let text = admin.get("/metrics").await.text;

@@ -163,6 +163,11 @@ fn records(set: &RecordSet, now: Instant, random: &mut impl FnMut(u64) -> u64) -
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     set.last_answer_ms.store(now_ms, Ordering::Relaxed);
+    let bits = chosen
+        .iter()
+        .filter(|&&i| i < 64)
+        .fold(0u64, |bits, &i| bits | 1 << i);
+    set.last_members.store(bits, Ordering::Relaxed);
     for i in chosen {
         set.members[i].answers.fetch_add(1, Ordering::Relaxed);
         let record = |data: RData| Record::from_rdata(set.name.clone(), set.ttl, data);

@@ -61,6 +61,8 @@ pub struct RecordSet {
     pub members: Vec<Member>,
     /// When it was last answered (Unix milliseconds; 0: never), for the admin API.
     pub last_answer_ms: AtomicU64,
+    /// The members the last answer carried, one bit each (the first 64).
+    pub last_members: AtomicU64,
 }
 
 /// A member as served.
@@ -156,6 +158,7 @@ impl DnsSnapshot {
                             routing: set.routing,
                             members,
                             last_answer_ms: AtomicU64::new(0),
+                            last_members: AtomicU64::new(0),
                         });
                 }
                 Zone {
@@ -197,6 +200,8 @@ impl DnsSnapshot {
                     };
                     set.last_answer_ms
                         .store(old.last_answer_ms.load(Relaxed), Relaxed);
+                    set.last_members
+                        .store(old.last_members.load(Relaxed), Relaxed);
                     for (member, old_member) in set.members.iter().zip(&old.members) {
                         member
                             .answers

@@ -233,4 +233,5 @@ fn answer_counts_survive_a_rebuild_of_the_snapshot() {
     assert_eq!(site.members[0].answers.load(Relaxed), 2);
     assert_eq!(site.members[1].answers.load(Relaxed), 0);
     assert!(site.last_answer_ms.load(Relaxed) > 0);
+    assert_eq!(site.last_members.load(Relaxed), 0b01, "the primary");
 }

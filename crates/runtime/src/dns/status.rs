@@ -76,6 +76,8 @@ pub struct MemberStatus {
     pub healthy: bool,
     /// Answers that carried it.
     pub answers: u64,
+    /// Whether the last answer carried it.
+    pub in_last_answer: bool,
 }
 
 /// One health check.
@@ -133,6 +135,7 @@ pub(crate) fn status(
 
 fn record_set(set: &RecordSet, now: Instant) -> RecordSetStatus {
     let last = set.last_answer_ms.load(Ordering::Relaxed);
+    let last_members = set.last_members.load(Ordering::Relaxed);
     let last_answer_at = (last > 0)
         .then(|| jiff::Timestamp::from_millisecond(i64::try_from(last).ok()?).ok())
         .flatten()
@@ -146,7 +149,8 @@ fn record_set(set: &RecordSet, now: Instant) -> RecordSetStatus {
         members: set
             .members
             .iter()
-            .map(|m| MemberStatus {
+            .enumerate()
+            .map(|(i, m)| MemberStatus {
                 values: match &m.values {
                     Values::Records(data) => data.iter().map(ToString::to_string).collect(),
                     Values::Targets(targets) => {
@@ -167,6 +171,7 @@ fn record_set(set: &RecordSet, now: Instant) -> RecordSetStatus {
                 },
                 healthy: m.health.is_healthy(now),
                 answers: m.answers.load(Ordering::Relaxed),
+                in_last_answer: i < 64 && last_members & (1 << i) != 0,
             })
             .collect(),
     }
