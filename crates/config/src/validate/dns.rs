@@ -32,7 +32,15 @@ impl Validator {
         let raw = raw?;
         let bind = self.socket_addr(&at.key("bind"), &raw.bind);
         // The server takes the port on UDP and TCP: no listener may hold either.
-        if let Some(other) = bind.and_then(|b| listeners.iter().find(|l| l.bind == b)) {
+        // As listeners among themselves: port 0 never clashes, an unspecified address claims
+        // the port on every address of its family.
+        let clashes = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
+            a.port() != 0
+                && a.port() == b.port()
+                && a.is_ipv4() == b.is_ipv4()
+                && (a == b || a.ip().is_unspecified() || b.ip().is_unspecified())
+        };
+        if let Some(other) = bind.and_then(|b| listeners.iter().find(|l| clashes(b, l.bind))) {
             self.error(
                 at.key("bind"),
                 ErrorKind::Conflict {

@@ -211,4 +211,11 @@ fn bad_health_checks_and_a_clashing_bind_are_refused() {
     );
     let clash = format!("{BASE}[dns]\nbind = \"127.0.0.1:8080\"\n");
     has(&clash, "dns.bind");
+    has(
+        &format!("{BASE}[dns]\nbind = \"0.0.0.0:8080\"\n"),
+        "dns.bind",
+    );
+    // Port 0 is a fresh port each time: no clash with a listener on port 0.
+    let zero = "[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = { fixed_response = { status = 200 } }\n\n[dns]\nbind = \"127.0.0.1:0\"\n";
+    assert!(parse(zero).is_ok(), "{:?}", parse(zero).err());
 }
