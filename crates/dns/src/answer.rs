@@ -10,7 +10,7 @@ use std::time::Instant;
 use ballast_config::{RData, RecordType};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
-use hickory_proto::rr::{DNSClass, LowerName, Name, Record};
+use hickory_proto::rr::{DNSClass, LowerName, Record};
 
 use crate::select::{select, Candidate};
 use crate::snapshot::{DnsSnapshot, RecordSet, Values, Zone};
@@ -255,11 +255,6 @@ pub fn format_error(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut message = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
     message.metadata.message_type = MessageType::Response;
     message.to_vec().ok()
-}
-
-/// Whether `name` is `origin` or below it (used by tests and the admin API).
-pub fn in_zone(origin: &Name, name: &Name) -> bool {
-    origin.zone_of(name)
 }
 
 #[cfg(test)]

@@ -66,19 +66,16 @@ pub fn select(
 }
 
 fn weighted(members: &[Candidate], random: &mut impl FnMut(u64) -> u64) -> Option<usize> {
-    let pool = |healthy: bool, nonzero: bool| -> Vec<usize> {
-        (0..members.len())
-            .filter(|&i| (!healthy || members[i].healthy) && (members[i].weight > 0) == nonzero)
-            .collect()
-    };
-    let (pool, by_weight) = [
-        (pool(true, true), true),
-        (pool(true, false), false),
-        (pool(false, true), true),
-        (pool(false, false), false),
-    ]
-    .into_iter()
-    .find(|(p, _)| !p.is_empty())?;
+    // The first non-empty pool, in Route 53's order; later ones are not built.
+    let (pool, by_weight) = [(true, true), (true, false), (false, true), (false, false)]
+        .into_iter()
+        .map(|(healthy, nonzero)| {
+            let pool: Vec<usize> = (0..members.len())
+                .filter(|&i| (!healthy || members[i].healthy) && (members[i].weight > 0) == nonzero)
+                .collect();
+            (pool, nonzero)
+        })
+        .find(|(p, _)| !p.is_empty())?;
     if !by_weight {
         return Some(pool[random(pool.len() as u64) as usize]);
     }

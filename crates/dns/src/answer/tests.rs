@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use ballast_balance::{HealthReason, HealthState, TargetState};
 use hickory_proto::op::Query;
+use hickory_proto::rr::Name;
 
 use super::*;
 use crate::snapshot::Sources;
