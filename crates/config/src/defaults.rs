@@ -196,6 +196,13 @@ pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
 /// a socket per worker, so thousands would exhaust file descriptors long before this.
 pub const MAX_LISTENERS: usize = 1000;
 
+/// Most `[ip_sets]` entries in a document.
+pub const MAX_IP_SETS: usize = 1000;
+
+/// Most blocks in one IP set, or in one listener's `allow` or `deny` list once its sets are
+/// expanded.
+pub const MAX_IP_SET_BLOCKS: usize = 100_000;
+
 /// Most target groups in one configuration. ALB: 3000 per region.
 pub const MAX_TARGET_GROUPS: usize = 3000;
 

@@ -12,6 +12,7 @@ pub mod defaults;
 mod dns;
 mod document;
 mod duration;
+mod edge;
 mod error;
 mod health;
 mod l4;
@@ -33,6 +34,7 @@ pub use dns::{
 pub use document::{
     Change, ChangeKind, Document, DocumentDiff, EditError, NameChanges, Sparse, REDACTED,
 };
+pub use edge::{CidrSet, ClientLimits, EdgePolicy, Rate};
 pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,

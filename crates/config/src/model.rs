@@ -100,6 +100,8 @@ pub struct ListenerConfig {
     /// Upstream load balancers allowed to open connections with a PROXY protocol header
     /// (v1 or v2); `None`: no header is expected.
     pub accept_proxy_protocol: Option<Vec<Cidr>>,
+    /// Who may connect, and how much one client address may open (checked at accept).
+    pub edge: crate::EdgePolicy,
 }
 
 /// Protocol of a listener.

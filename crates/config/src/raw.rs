@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 mod de;
 mod dns;
+mod edge;
 mod ops;
 mod parse;
 mod rewrite;
@@ -25,6 +26,7 @@ mod scaling;
 mod ser;
 
 pub use dns::*;
+pub use edge::*;
 pub use ops::*;
 pub(crate) use parse::{check_size, json_error, too_large};
 pub use parse::{parse, parse_json};
@@ -55,6 +57,9 @@ pub struct RawConfig {
     pub scaling_groups: BTreeMap<String, RawScalingGroup>,
     /// The authoritative DNS server.
     pub dns: Option<RawDns>,
+    /// Named sets of address blocks, for listeners' `allow` and `deny`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ip_sets: BTreeMap<String, RawIpSet>,
 }
 
 /// `[server]`: process-wide settings.
@@ -122,6 +127,13 @@ pub struct RawListener {
     pub client_hello_timeout: Option<String>,
     /// `udp` listeners: most flows remembered at once per worker.
     pub max_udp_flows: Option<i64>,
+    /// Only clients in these blocks or IP sets may connect (checked at accept).
+    pub allow: Option<Vec<String>>,
+    /// Clients in these blocks or IP sets may not connect (checked at accept; wins over
+    /// `allow`).
+    pub deny: Option<Vec<String>>,
+    /// What one client address may open.
+    pub client_limits: Option<RawClientLimits>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.

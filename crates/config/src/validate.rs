@@ -27,6 +27,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
 
     // Over a count limit, the entries are not checked one by one: the point of the limit is
     // that nobody waits for (or reads the errors of) a hundred thousand of them.
+    v.ip_sets(&root.key("ip_sets"), &raw.ip_sets);
     let mut listeners = Vec::new();
     let at = root.key("listeners");
     if v.within(&at, raw.listeners.len(), MAX_LISTENERS, "listeners") {
@@ -103,6 +104,8 @@ struct Validator {
     listener_protocol: Option<ListenerProtocol>,
     /// Each group's `protocol` as written (empty when absent: `http`).
     group_protocols: HashMap<String, String>,
+    /// The blocks of each `[ip_sets]` entry, for the listeners that name it.
+    ip_sets: HashMap<String, Vec<crate::Cidr>>,
 }
 
 impl Validator {
@@ -301,7 +304,9 @@ impl Validator {
             .accept_proxy_protocol
             .as_deref()
             .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
+        let edge = self.edge(path, raw);
         Some(ListenerConfig {
+            edge,
             l4: None,
             accept_proxy_protocol,
             request_headers,
@@ -377,6 +382,7 @@ mod acme;
 mod actions;
 mod balancing;
 mod dns;
+mod edge;
 mod forward;
 mod group;
 mod l4;

@@ -9,7 +9,7 @@ use ballast_config::ListenerName;
 use ballast_telemetry::metrics::ListenerMetrics;
 
 use crate::buf::BufferPool;
-use crate::limits::{FdBudget, FdSlot, ListenerSlot};
+use crate::limits::{FdBudget, FdSlot, ListenerConnections, ListenerSlot, SlotMark};
 use crate::snapshot::SharedSnapshot;
 use crate::upstream::ProxyHeader;
 
@@ -26,6 +26,9 @@ pub(crate) struct ListenerShared {
     pub(crate) authority: Box<[u8]>,
     pub(crate) buffers: Arc<BufferPool>,
     pub(crate) fds: Arc<FdBudget>,
+    /// The listener's open connections, across workers: where a connection's place is
+    /// given back.
+    pub(crate) open: Arc<ListenerConnections>,
     /// This worker's connection tasks (an h2c connection found by the HTTP/1 loop goes on
     /// in a task of its own).
     pub(crate) connections: tokio_util::task::TaskTracker,
@@ -50,8 +53,9 @@ pub(crate) struct ConnCtx {
     pub(crate) metrics: Option<Arc<ListenerMetrics>>,
     /// Its socket's share of the descriptor budget, given back when the connection ends.
     _fd: Option<FdSlot>,
-    /// Its place among the listener's open connections (`max_connections`).
-    _slot: Option<ListenerSlot>,
+    /// Its place among the listener's open connections (`max_connections`, and its
+    /// client's `client_limits`), released through `listener.open` when it ends.
+    slot: Option<SlotMark>,
 }
 
 /// An IP address as text, held inline (no allocation per connection).
@@ -95,7 +99,7 @@ impl ConnCtx {
             destination: None,
             metrics,
             _fd: fd,
-            _slot: slot,
+            slot: slot.map(ListenerSlot::into_mark),
         }
     }
 
@@ -152,6 +156,9 @@ impl Drop for ConnCtx {
     fn drop(&mut self) {
         if let Some(m) = &self.metrics {
             m.connections_active.dec();
+        }
+        if let Some(mark) = self.slot.take() {
+            self.listener.open.release(mark);
         }
     }
 }

@@ -66,6 +66,7 @@ pub async fn serve_listener(listener: Acceptor, task: ListenerTask) {
             .into(),
         buffers: Arc::clone(&task.buffers),
         fds: Arc::clone(&task.fds),
+        open: Arc::clone(&task.open),
         connections: task.connections.clone(),
     });
     let mut drains: Vec<Weak<Signal>> = Vec::new();
@@ -104,28 +105,44 @@ pub async fn serve_listener(listener: Acceptor, task: ListenerTask) {
                 let drain = Arc::new(Signal::default());
                 track(&mut drains, &drain);
                 let routes = task.snapshot.load();
-                let (tls, limits, metrics, accept_proxy) = match routes.listener(&task.name) {
-                    Some(l) => (
-                        l.tls.clone(),
-                        Arc::clone(&l.limits),
-                        l.metrics.clone(),
-                        l.accept_proxy.clone(),
-                    ),
-                    None => continue,
-                };
-                drop(routes);
-                // Over `max_connections`: closed at once, before a byte is read (the client
-                // sees the connection end and may retry; a load balancer in front moves on).
-                let Some(place) = task.open.admit(limits.max_connections) else {
-                    if let Some(m) = &metrics {
-                        m.limit_hit(ballast_telemetry::metrics::Limit::MaxConnections);
-                    }
-                    if let Some(suppressed) = LIMIT_LOG.allow() {
-                        tracing::info!(listener = %task.name, limit = limits.max_connections, suppressed, "connection closed: the listener's max_connections are open");
-                    }
-                    drop(stream);
+                let Some(l) = routes.listener(&task.name) else {
                     continue;
                 };
+                // Denied, or over `max_connections` or the client's limits: closed at once,
+                // before a byte is read (the client sees the connection end and may retry; a
+                // load balancer in front moves on).
+                let place = task
+                    .open
+                    .admit_client(&l.edge, peer.ip(), l.limits.max_connections);
+                let place = match place {
+                    Ok(place) => place,
+                    Err(refused) => {
+                        ballast_l4::admission::refused(
+                            refused,
+                            &task.name,
+                            if l.tls.is_some() {
+                                ballast_config::ListenerProtocol::Https
+                            } else {
+                                ballast_config::ListenerProtocol::Http
+                            },
+                            peer,
+                            l.metrics.as_deref(),
+                            routes.access_log.as_deref(),
+                        );
+                        if let Some(suppressed) = LIMIT_LOG.allow() {
+                            tracing::info!(listener = %task.name, client = %peer, reason = refused.as_str(), suppressed, "connection closed at accept");
+                        }
+                        drop(stream);
+                        continue;
+                    }
+                };
+                let (tls, limits, metrics, accept_proxy) = (
+                    l.tls.clone(),
+                    Arc::clone(&l.limits),
+                    l.metrics.clone(),
+                    l.accept_proxy.clone(),
+                );
+                drop(routes);
                 if let Some(trusted) = accept_proxy {
                     let accepted = Accepted {
                         shared: Arc::clone(&shared),
@@ -308,6 +325,7 @@ mod tests {
             authority: b"127.0.0.1:80".to_vec().into(),
             buffers: BufferPool::new(),
             fds: FdBudget::unlimited(),
+            open: ListenerConnections::new(),
             connections: TaskTracker::new(),
         });
         let limits = HttpListenerLimits {

@@ -58,6 +58,8 @@ pub struct ListenerRoutes {
     /// Load balancers in front whose connections start with a PROXY header (believed for
     /// the client's address); `None`: no header expected.
     pub accept_proxy: Option<Arc<[Cidr]>>,
+    /// Who may connect, and how much one client may open (checked at accept).
+    pub edge: Arc<ballast_config::EdgePolicy>,
     /// What happens to a request no rule matches.
     pub default_action: Routed,
     /// The listener's counters (stable across reloads; `None` with metrics off).

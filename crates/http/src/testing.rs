@@ -91,6 +91,7 @@ pub(crate) fn routes(
         rules: RuleTable::build(rules.into_iter().map(|(p, c, a)| (p, c, Routed::plain(a)))),
         trusted_proxies: Vec::new(),
         accept_proxy: None,
+        edge: Arc::default(),
         default_action: Routed::plain(default),
         metrics: None,
         rule_metrics: None,

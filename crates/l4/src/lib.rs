@@ -8,6 +8,7 @@
 //! `client_hello`, `flow_table`) and the small shared pieces (`signal`, `limits`) at the
 //! bottom; then `snapshot`; then the I/O (`relay`, `connect`, `prelude`, `tcp`, `udp`).
 
+pub mod admission;
 pub mod client_hello;
 pub mod connect;
 pub mod cuts;

@@ -4,8 +4,14 @@
 //! clients exhaust it, and running out is reported as Ballast's fault (503
 //! `Ballast.ResourceExhausted`), never blamed on a target.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
+
+use ballast_config::{ClientLimits, EdgePolicy};
+
+use crate::admission::{ClientKey, ClientTable, Refused};
 
 /// How many data-plane sockets may be open, and how many are.
 #[derive(Debug)]
@@ -123,15 +129,38 @@ mod tests {
 }
 
 /// The client connections open on one listener, across every worker: what
-/// `max_connections` bounds. Lives as long as the listener, across reloads.
+/// `max_connections` and `client_limits` bound. Lives as long as the listener, across
+/// reloads.
 #[derive(Debug, Default)]
 pub struct ListenerConnections {
     open: AtomicUsize,
+    /// Made when a connection first meets `client_limits` (1 MiB; most listeners never do).
+    clients: std::sync::OnceLock<ClientTable>,
 }
 
-/// One client connection counted on its listener until dropped.
+/// One client connection counted on its listener (and for its client) until dropped.
 #[derive(Debug)]
-pub struct ListenerSlot(Arc<ListenerConnections>);
+pub struct ListenerSlot {
+    /// `None` once [`ListenerSlot::into_mark`] handed the release over.
+    connections: Option<Arc<ListenerConnections>>,
+    client: Option<ClientKey>,
+}
+
+/// A counted connection whose holder releases it itself, with
+/// [`ListenerConnections::release`]: a holder that can reach its listener's counts another
+/// way keeps 8 bytes per connection instead of a slot's 16 (an idle HTTP connection's task
+/// is at the edge of its allocation class).
+#[derive(Debug, Clone, Copy)]
+pub struct SlotMark(Option<ClientKey>);
+
+impl ListenerSlot {
+    /// The mark of this slot; the caller must pass it to [`ListenerConnections::release`]
+    /// on the same listener when the connection ends.
+    pub fn into_mark(mut self) -> SlotMark {
+        self.connections = None;
+        SlotMark(self.client)
+    }
+}
 
 impl ListenerConnections {
     /// None open yet.
@@ -152,12 +181,61 @@ impl ListenerConnections {
                 (open < max).then_some(open + 1)
             })
             .ok()
-            .map(|_| ListenerSlot(Arc::clone(self)))
+            .map(|_| ListenerSlot {
+                connections: Some(Arc::clone(self)),
+                client: None,
+            })
+    }
+
+    /// A slot for a client at `ip` under the listener's `policy` and `max` connections, or
+    /// why it is refused. A refused client takes nothing: neither a token nor a count.
+    pub fn admit_client(
+        self: &Arc<Self>,
+        policy: &EdgePolicy,
+        ip: IpAddr,
+        max: Option<usize>,
+    ) -> Result<ListenerSlot, Refused> {
+        if !policy.admits(ip) {
+            return Err(Refused::Denied);
+        }
+        let mut slot = self.admit(max).ok_or(Refused::ListenerFull)?;
+        let limits = policy.client_limits;
+        if limits == ClientLimits::default() {
+            return Ok(slot);
+        }
+        let table = self.clients.get_or_init(ClientTable::new);
+        let key = table.key(ip);
+        if limits
+            .max_connections
+            .is_some_and(|max| table.open(key) >= max)
+        {
+            return Err(Refused::ClientConnections);
+        }
+        if let Some(rate) = limits.connection_rate {
+            if !table.try_take(key, rate, Instant::now()) {
+                return Err(Refused::ClientRate);
+            }
+        }
+        table.try_open(key, None);
+        slot.client = Some(key);
+        Ok(slot)
+    }
+}
+
+impl ListenerConnections {
+    /// Counts a connection given up as a [`SlotMark`] closed.
+    pub fn release(&self, mark: SlotMark) {
+        if let (Some(key), Some(table)) = (mark.0, self.clients.get()) {
+            table.close(key);
+        }
+        self.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for ListenerSlot {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        if let Some(connections) = self.connections.take() {
+            connections.release(SlotMark(self.client));
+        }
     }
 }

@@ -45,6 +45,8 @@ pub struct L4Listener {
     pub default_route: L4Route,
     /// Upstream load balancers whose PROXY headers are believed; `None`: none expected.
     pub accept_proxy: Option<Vec<Cidr>>,
+    /// Who may connect, and how much one client may open (checked at accept).
+    pub edge: ballast_config::EdgePolicy,
     /// Its counters (`None` with metrics off).
     pub metrics: Option<Arc<ListenerMetrics>>,
 }

@@ -61,11 +61,25 @@ pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
                 let Some(l) = snapshot.listener(&task.name) else {
                     continue;
                 };
-                let Some(place) = task.open.admit(l.max_connections) else {
-                    if let Some(m) = &l.metrics {
-                        m.limit_hit(ballast_telemetry::metrics::Limit::MaxConnections);
+                let place = match task
+                    .open
+                    .admit_client(&l.edge, peer.ip(), l.max_connections)
+                {
+                    Ok(place) => place,
+                    Err(refused) => {
+                        crate::admission::refused(
+                            refused,
+                            &task.name,
+                            l.protocol,
+                            peer,
+                            l.metrics.as_deref(),
+                            snapshot.access_log.as_deref(),
+                        );
+                        // A reset, as for a connection no target takes: the client does
+                        // not wait, and no TIME_WAIT stays here.
+                        let _ = stream.set_zero_linger();
+                        continue;
                     }
-                    continue;
                 };
                 let conn = Conn {
                     task: Arc::clone(&task),
@@ -313,7 +327,9 @@ where
         RelayEnding::Client => {
             let _ = target.set_zero_linger();
         }
-        RelayEnding::Closed | RelayEnding::Idle => {
+        // Both directions passed their end on: the client has had its FIN.
+        RelayEnding::Closed => {}
+        RelayEnding::Idle => {
             let _ = client.shutdown().await;
         }
     }

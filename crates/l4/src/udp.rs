@@ -155,6 +155,13 @@ fn open_flow(
 ) -> Option<FlowEntry> {
     let snapshot = task.snapshot.load();
     let listener = snapshot.listener(&task.name)?;
+    if !listener.edge.admits(client.ip()) {
+        // Counted, not logged: a line per dropped datagram would let a flood fill the disk.
+        if let Some(m) = &listener.metrics {
+            m.limit_hit(Limit::AccessDenied);
+        }
+        return None;
+    }
     let group: Arc<L4Group> = match &listener.default_route {
         L4Route::Forward(group) => Arc::clone(group),
         L4Route::Reject => return None,

@@ -116,6 +116,7 @@ pub(crate) fn build_snapshot_with(
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
                 accept_proxy: l.accept_proxy_protocol.as_deref().map(Arc::from),
+                edge: Arc::new(l.edge.clone()),
                 default_action: routed(compile(&l.default_action, None)?, None),
                 metrics: metrics.map(|m| {
                     let handle = m.listener(&l.name.0);

@@ -249,11 +249,19 @@ pub enum Limit {
     Http2RefusedStream,
     /// A UDP flow was forgotten to make room for a new one (`max_udp_flows`).
     MaxUdpFlows,
+    /// A client whose address `allow` leaves out or `deny` names was closed at accept (a
+    /// UDP datagram of a new flow was dropped).
+    AccessDenied,
+    /// A client had `client_limits.max_connections` open; its new one was closed at once.
+    ClientMaxConnections,
+    /// A client opened connections faster than `client_limits.connections_per_second`
+    /// (and its burst); the new one was closed at once.
+    ClientConnectionRate,
 }
 
 impl Limit {
     /// Every limit, in the order of [`ListenerMetrics::limit_hits`].
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 11] = [
         Limit::MaxConnections,
         Limit::MaxRequestsPerConnection,
         Limit::RequestTimeout,
@@ -262,6 +270,9 @@ impl Limit {
         Limit::Http2HeaderBlock,
         Limit::Http2RefusedStream,
         Limit::MaxUdpFlows,
+        Limit::AccessDenied,
+        Limit::ClientMaxConnections,
+        Limit::ClientConnectionRate,
     ];
 
     /// Its `limit` label.
@@ -275,6 +286,9 @@ impl Limit {
             Limit::Http2HeaderBlock => "http2_header_block",
             Limit::Http2RefusedStream => "http2_max_concurrent_streams",
             Limit::MaxUdpFlows => "max_udp_flows",
+            Limit::AccessDenied => "access_denied",
+            Limit::ClientMaxConnections => "client_max_connections",
+            Limit::ClientConnectionRate => "client_connection_rate",
         }
     }
 }

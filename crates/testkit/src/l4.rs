@@ -1,6 +1,7 @@
 //! L4 targets for tests: a TCP echo server that honours half-close and can reset every
 //! connection at once (a target dying), a TLS echo server that reports the server name it
-//! was asked for, and a UDP server that tags its replies.
+//! was asked for, a UDP server that tags its replies, and clients that connect from a
+//! chosen loopback address.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -228,4 +229,49 @@ impl Drop for UdpTagged {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A TCP connection to `to` from the loopback address `source` (any of 127.0.0.0/8 works on
+/// Linux), so a test can be several clients with different addresses.
+pub async fn connect_from(source: std::net::IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match source {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(to).await
+}
+
+/// Whether the service at `to` answers `source`: an HTTP/1.1 GET gets a status line back
+/// (`Some(status)`), or the connection ends first (`None`: refused at accept).
+pub async fn http_status_from(source: std::net::IpAddr, to: SocketAddr) -> Option<u16> {
+    let mut stream = connect_from(source, to).await.ok()?;
+    let request = format!("GET / HTTP/1.1\r\nhost: {to}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut reply),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&reply);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// Whether the echo service at `to` echoes `source`'s bytes (`false`: the connection was
+/// closed or reset at accept).
+pub async fn echoes_from(source: std::net::IpAddr, to: SocketAddr) -> bool {
+    let Ok(mut stream) = connect_from(source, to).await else {
+        return false;
+    };
+    if stream.write_all(b"ping").await.is_err() || stream.shutdown().await.is_err() {
+        return false;
+    }
+    let mut back = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut back),
+    )
+    .await;
+    matches!(read, Ok(Ok(_))) && back == b"ping"
 }

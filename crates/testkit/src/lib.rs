@@ -31,7 +31,7 @@ pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
 pub use echo::{echo_instance, EchoProcess};
 pub use grpc::GrpcHealthServer;
 pub use grpc_echo::{GrpcEchoClient, GrpcEchoServer, Note};
-pub use l4::{TcpEcho, TlsEcho, UdpTagged};
+pub use l4::{connect_from, echoes_from, http_status_from, TcpEcho, TlsEcho, UdpTagged};
 pub use process::BallastProcess;
 pub use raw::{closed_port, RawBackend, RawMode};
 pub use ws::{websocket_over_h2, H2WebSocket, RawSwitchBackend, SeenHeaders, WsBackend};

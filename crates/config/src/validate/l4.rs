@@ -98,7 +98,9 @@ impl Validator {
                 1..=10_000_000,
             )
         });
+        let edge = self.edge(path, raw);
         Some(ListenerConfig {
+            edge,
             name: ListenerName::from(name),
             bind: bind?,
             protocol,

@@ -1,0 +1,175 @@
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ballast_config::{Cidr, CidrSet, ClientLimits, EdgePolicy, Rate};
+use proptest::prelude::*;
+
+use super::*;
+use crate::limits::ListenerConnections;
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn open_connections_are_counted_per_client_and_given_back() {
+    let table = ClientTable::new();
+    let a = table.key(ip("192.0.2.1"));
+    let b = table.key(ip("192.0.2.2"));
+    assert!(table.try_open(a, Some(2)));
+    assert!(table.try_open(a, Some(2)));
+    assert!(!table.try_open(a, Some(2)));
+    assert!(table.try_open(b, Some(2)), "another client is not limited");
+    table.close(a);
+    assert!(table.try_open(a, Some(2)));
+    assert_eq!(table.open(a), 2);
+    // Closing more than was opened never wraps below zero.
+    for _ in 0..5 {
+        table.close(b);
+    }
+    assert_eq!(table.open(b), 0);
+}
+
+#[test]
+fn ipv6_clients_are_counted_by_their_64() {
+    let table = ClientTable::new();
+    assert_eq!(
+        table.key(ip("2001:db8:1:2::1")),
+        table.key(ip("2001:db8:1:2:ffff::9"))
+    );
+    assert_eq!(
+        table.key(ip("::ffff:192.0.2.1")),
+        table.key(ip("192.0.2.1"))
+    );
+}
+
+#[test]
+fn the_bucket_allows_the_burst_then_the_rate() {
+    let table = ClientTable::new();
+    let key = table.key(ip("198.51.100.4"));
+    let rate = Rate {
+        per_second: 10,
+        burst: 3,
+    };
+    let t0 = Instant::now();
+    let taken = (0..10).filter(|_| table.try_take(key, rate, t0)).count();
+    assert_eq!(taken, 3, "the burst, then nothing at the same instant");
+    // 100 ms at 10 per second is one more.
+    let t1 = t0 + Duration::from_millis(100);
+    assert!(table.try_take(key, rate, t1));
+    assert!(!table.try_take(key, rate, t1));
+    // A long pause fills the bucket to its burst, not beyond.
+    let t2 = t1 + Duration::from_secs(60);
+    assert_eq!((0..10).filter(|_| table.try_take(key, rate, t2)).count(), 3);
+    let other = table.key(ip("198.51.100.5"));
+    assert!(table.try_take(other, rate, t2));
+}
+
+#[test]
+fn a_slow_rate_still_adds_up() {
+    let table = ClientTable::new();
+    let key = table.key(ip("203.0.113.9"));
+    let rate = Rate {
+        per_second: 1,
+        burst: 1,
+    };
+    let t0 = Instant::now();
+    assert!(table.try_take(key, rate, t0));
+    // Ten steps of 100 ms make one token, even though each adds a tenth.
+    let mut t = t0;
+    let mut taken = 0;
+    for _ in 0..10 {
+        t += Duration::from_millis(100);
+        taken += usize::from(table.try_take(key, rate, t));
+    }
+    assert!(taken <= 1, "{taken}");
+    t += Duration::from_millis(1000);
+    assert!(table.try_take(key, rate, t));
+}
+
+fn policy(allow: Option<&[&str]>, deny: &[&str], limits: ClientLimits) -> EdgePolicy {
+    let set = |blocks: &[&str]| {
+        let blocks: Vec<Cidr> = blocks.iter().map(|b| Cidr::parse(b).unwrap()).collect();
+        CidrSet::new(&blocks)
+    };
+    EdgePolicy {
+        allow: allow.map(set),
+        deny: set(deny),
+        client_limits: limits,
+    }
+}
+
+#[test]
+fn the_listener_admits_in_order_and_a_refusal_takes_nothing() {
+    let conns = ListenerConnections::new();
+    let limits = ClientLimits {
+        max_connections: Some(1),
+        connection_rate: Some(Rate {
+            per_second: 1,
+            burst: 2,
+        }),
+    };
+    let p = policy(Some(&["10.0.0.0/8"]), &["10.9.0.0/16"], limits);
+    assert_eq!(
+        conns.admit_client(&p, ip("11.0.0.1"), None).err(),
+        Some(Refused::Denied)
+    );
+    assert_eq!(
+        conns.admit_client(&p, ip("10.9.0.1"), None).err(),
+        Some(Refused::Denied)
+    );
+    let first = conns.admit_client(&p, ip("10.0.0.1"), None).unwrap();
+    assert_eq!(
+        conns.admit_client(&p, ip("10.0.0.1"), None).err(),
+        Some(Refused::ClientConnections)
+    );
+    drop(first);
+    assert_eq!(conns.open(), 0);
+    // The refused attempt took no token: this one gets the second.
+    let again = conns.admit_client(&p, ip("10.0.0.1"), None).unwrap();
+    drop(again);
+    assert_eq!(
+        conns.admit_client(&p, ip("10.0.0.1"), None).err(),
+        Some(Refused::ClientRate)
+    );
+    // The listener's own bound comes before any client count.
+    let other = conns.admit_client(&p, ip("10.0.0.2"), Some(1)).unwrap();
+    assert_eq!(
+        conns.admit_client(&p, ip("10.0.0.3"), Some(1)).err(),
+        Some(Refused::ListenerFull)
+    );
+    drop(other);
+    assert_eq!(conns.open(), 0);
+}
+
+#[test]
+fn an_open_policy_makes_no_table() {
+    let conns = ListenerConnections::new();
+    let slot = conns
+        .admit_client(&EdgePolicy::default(), ip("192.0.2.1"), None)
+        .unwrap();
+    assert_eq!(conns.open(), 1);
+    drop(slot);
+    assert_eq!(conns.open(), 0);
+}
+
+proptest! {
+    /// However many other clients connect, a client with no connection open is never
+    /// refused unless both of its slots are taken by others (checked against the sketch's
+    /// own definition), and counts always return to zero.
+    #[test]
+    fn counts_return_to_zero(clients in proptest::collection::vec(any::<u32>(), 1..200)) {
+        let table = ClientTable::new();
+        let keys: Vec<ClientKey> = clients.iter().map(|c| table.key(IpAddr::V4((*c).into()))).collect();
+        for &k in &keys {
+            prop_assert!(table.try_open(k, None));
+        }
+        for &k in &keys {
+            prop_assert!(table.open(k) >= 1);
+            table.close(k);
+        }
+        for &k in &keys {
+            prop_assert_eq!(table.open(k), 0);
+        }
+    }
+}
