@@ -196,6 +196,9 @@ pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
 /// a socket per worker, so thousands would exhaust file descriptors long before this.
 pub const MAX_LISTENERS: usize = 1000;
 
+/// Most `[rate_limits]` entries in a document.
+pub const MAX_RATE_LIMITS: usize = 100;
+
 /// Most `[ip_sets]` entries in a document.
 pub const MAX_IP_SETS: usize = 1000;
 

@@ -48,6 +48,37 @@ pub struct Rate {
     pub burst: u32,
 }
 
+/// A request rate per key (`[rate_limits.NAME]`): requests over it are answered `429`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Its name.
+    pub name: std::sync::Arc<str>,
+    /// What requests are counted by (all parts together).
+    pub key: Vec<RateKey>,
+    /// Requests per second, with a burst.
+    pub per_second: Option<Rate>,
+    /// Requests per minute (the bucket holds a minute's worth).
+    pub per_minute: Option<u32>,
+}
+
+/// A part of a rate limit's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    /// The client's address (from `X-Forwarded-For` when the peer is a trusted proxy, or
+    /// a trusted PROXY header).
+    ClientIp,
+    /// A header's first value (name in lower case).
+    Header(String),
+    /// A cookie's value.
+    Cookie(String),
+    /// The path.
+    Path,
+    /// The host.
+    Host,
+    /// The method.
+    Method,
+}
+
 /// Address blocks compiled to sorted, merged ranges: a lookup is a binary search, so a
 /// set of thousands of blocks costs a few comparisons per connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -36,6 +36,8 @@ pub struct Config {
     pub scaling_groups: Vec<crate::ScalingGroupConfig>,
     /// The authoritative DNS server, if enabled.
     pub dns: Option<crate::DnsConfig>,
+    /// Named request rates, sorted by name.
+    pub rate_limits: Vec<Arc<crate::RateLimitConfig>>,
 }
 
 /// Process-wide settings (`[server]`).
@@ -102,6 +104,8 @@ pub struct ListenerConfig {
     pub accept_proxy_protocol: Option<Vec<Cidr>>,
     /// Who may connect, and how much one client address may open (checked at accept).
     pub edge: crate::EdgePolicy,
+    /// The rate every request on the listener is held to.
+    pub rate_limit: Option<Arc<crate::RateLimitConfig>>,
 }
 
 /// Protocol of a listener.

@@ -60,6 +60,9 @@ pub struct RawConfig {
     /// Named sets of address blocks, for listeners' `allow` and `deny`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ip_sets: BTreeMap<String, RawIpSet>,
+    /// Named request rates, for listeners' and rules' `rate_limit`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rate_limits: BTreeMap<String, RawRateLimit>,
 }
 
 /// `[server]`: process-wide settings.
@@ -134,6 +137,8 @@ pub struct RawListener {
     pub deny: Option<Vec<String>>,
     /// What one client address may open.
     pub client_limits: Option<RawClientLimits>,
+    /// The `[rate_limits]` entry every request on the listener is counted against.
+    pub rate_limit: Option<String>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.

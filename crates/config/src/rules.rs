@@ -18,6 +18,8 @@ pub struct Rule {
     pub request_headers: crate::HeaderRewrite,
     /// Fields rewritten on its responses, after the listener's.
     pub response_headers: crate::HeaderRewrite,
+    /// The rate matching requests are held to, after the listener's.
+    pub rate_limit: Option<std::sync::Arc<crate::RateLimitConfig>>,
 }
 
 /// The conditions of a rule: every kind present must match (AND), any value of a kind may

@@ -28,6 +28,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     // Over a count limit, the entries are not checked one by one: the point of the limit is
     // that nobody waits for (or reads the errors of) a hundred thousand of them.
     v.ip_sets(&root.key("ip_sets"), &raw.ip_sets);
+    let rate_limits = v.rate_limits(&root.key("rate_limits"), &raw.rate_limits);
     let mut listeners = Vec::new();
     let at = root.key("listeners");
     if v.within(&at, raw.listeners.len(), MAX_LISTENERS, "listeners") {
@@ -87,6 +88,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         metrics,
         scaling_groups,
         dns,
+        rate_limits,
     })
 }
 
@@ -106,6 +108,8 @@ struct Validator {
     group_protocols: HashMap<String, String>,
     /// The blocks of each `[ip_sets]` entry, for the listeners that name it.
     ip_sets: HashMap<String, Vec<crate::Cidr>>,
+    /// Each `[rate_limits]` entry, for the listeners and rules that name it.
+    rate_limits: HashMap<String, std::sync::Arc<crate::RateLimitConfig>>,
 }
 
 impl Validator {
@@ -120,19 +124,6 @@ impl Validator {
     /// Problems found so far, reported or not.
     fn error_count(&self) -> usize {
         self.errors.len() + self.omitted
-    }
-
-    /// Whether `count` entries (`what`) are within `max`; an error at `path` if not.
-    fn within(&mut self, path: &KeyPath, count: usize, max: usize, what: &str) -> bool {
-        if count <= max {
-            return true;
-        }
-        self.invalid(
-            path.clone(),
-            format!("{count} {what}"),
-            format!("at most {max} {what}"),
-        );
-        false
     }
 
     fn invalid(&mut self, path: KeyPath, found: impl Into<String>, expected: impl Into<String>) {
@@ -305,7 +296,9 @@ impl Validator {
             .as_deref()
             .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
         let edge = self.edge(path, raw);
+        let rate_limit = self.rate_limit_ref(&path.key("rate_limit"), raw.rate_limit.as_deref());
         Some(ListenerConfig {
+            rate_limit,
             edge,
             l4: None,
             accept_proxy_protocol,
@@ -388,6 +381,7 @@ mod group;
 mod l4;
 mod l4_fit;
 mod ops;
+mod rate_limits;
 mod rewrite;
 mod rules;
 mod scaling;

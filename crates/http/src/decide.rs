@@ -47,6 +47,8 @@ pub(crate) struct Decision {
     pub(crate) request_headers: Option<Arc<HeaderOps>>,
     /// Rewrites of the response to the client.
     pub(crate) response_headers: Option<Arc<HeaderOps>>,
+    /// The matching rule's rate limit (the listener's is on its routes).
+    pub(crate) rate_limit: Option<Arc<crate::RateLimiter>>,
 }
 
 /// The action decided.
@@ -130,6 +132,7 @@ pub(crate) fn decide(
         verdict,
         request_headers: routed.request_headers.clone(),
         response_headers: routed.response_headers.clone(),
+        rate_limit: routed.rate_limit.clone(),
     }
 }
 

@@ -25,6 +25,8 @@ pub(crate) enum ActionKind {
     Redirect,
     /// Answered with a fixed response.
     FixedResponse,
+    /// Answered 429: over a rate limit.
+    RateLimited,
 }
 
 impl ActionKind {
@@ -34,6 +36,7 @@ impl ActionKind {
             ActionKind::Forward => "forward",
             ActionKind::Redirect => "redirect",
             ActionKind::FixedResponse => "fixed-response",
+            ActionKind::RateLimited => "rate-limit",
         }
     }
 }
@@ -252,7 +255,8 @@ impl Drop for Exchange {
             match self.action {
                 ActionKind::Redirect => m.redirects.inc(),
                 ActionKind::FixedResponse => m.fixed_responses.inc(),
-                ActionKind::Forward => {}
+                // Counted by the limit that fired (`limit="rate_limit"`).
+                ActionKind::Forward | ActionKind::RateLimited => {}
             }
             m.sent_bytes.add(self.sent_bytes);
             m.received_bytes.add(self.received);

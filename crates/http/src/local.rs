@@ -17,6 +17,8 @@ pub(crate) struct Local {
     pub(crate) location: Option<Bytes>,
     /// `Allow` (a 405).
     pub(crate) allow: Option<&'static str>,
+    /// `Retry-After`, in seconds (a 429).
+    pub(crate) retry_after: Option<u32>,
     pub(crate) body: Bytes,
     /// Close the client connection after it.
     pub(crate) close: bool,
@@ -33,8 +35,22 @@ impl Local {
             content_type: Some(Bytes::from_static(b"text/plain; charset=utf-8")),
             location: None,
             allow: (reply.status == 405).then_some(ALLOWED),
+            retry_after: None,
             body: Bytes::from_static(reply.body),
             close: reply.close,
+        }
+    }
+
+    /// `429 Too Many Requests`, to try again after `seconds` (RFC 6585 §4).
+    pub(crate) fn too_many(seconds: u32) -> Self {
+        Self {
+            status: 429,
+            content_type: Some(Bytes::from_static(b"text/plain; charset=utf-8")),
+            location: None,
+            allow: None,
+            retry_after: Some(seconds),
+            body: Bytes::from_static(b"Too Many Requests\n"),
+            close: false,
         }
     }
 
@@ -45,6 +61,7 @@ impl Local {
             content_type: Some(Bytes::copy_from_slice(reply.content_type.as_bytes())),
             location: None,
             allow: None,
+            retry_after: None,
             body: reply.body.clone(),
             close: false,
         }
@@ -94,6 +111,7 @@ impl Local {
             content_type: None,
             location: Some(Bytes::from(location)),
             allow: None,
+            retry_after: None,
             body: Bytes::new(),
             close: false,
         }
@@ -117,6 +135,9 @@ impl Local {
         }
         if let Some(allow) = self.allow {
             field(out, b"Allow", allow.as_bytes());
+        }
+        if let Some(seconds) = self.retry_after {
+            field(out, b"Retry-After", seconds.to_string().as_bytes());
         }
         if let Some(ops) = extra {
             ops.write(out);
@@ -142,6 +163,7 @@ pub(crate) fn acme_http01(challenges: &ballast_tls::AcmeChallenges, path: &str) 
         content_type: Some(Bytes::from_static(b"application/octet-stream")),
         location: None,
         allow: None,
+        retry_after: None,
         body: Bytes::copy_from_slice(answer.as_bytes()),
         close: false,
     })

@@ -39,6 +39,9 @@ pub struct HttpSnapshot {
     /// Pending ACME `http-01` challenges, answered by `http` listeners before their rules;
     /// the same store from build to build (the ACME client writes into it).
     pub acme: Arc<ballast_tls::AcmeChallenges>,
+    /// Every `[rate_limits]` entry's live buckets, carried to the next build while their
+    /// settings stay the same.
+    pub rate_limiters: Vec<Arc<crate::RateLimiter>>,
 }
 
 /// How one listener handles requests.
@@ -60,6 +63,8 @@ pub struct ListenerRoutes {
     pub accept_proxy: Option<Arc<[Cidr]>>,
     /// Who may connect, and how much one client may open (checked at accept).
     pub edge: Arc<ballast_config::EdgePolicy>,
+    /// The rate every request is held to (before its rule's).
+    pub rate_limit: Option<Arc<crate::RateLimiter>>,
     /// What happens to a request no rule matches.
     pub default_action: Routed,
     /// The listener's counters (stable across reloads; `None` with metrics off).
@@ -78,6 +83,8 @@ pub struct Routed {
     pub request_headers: Option<Arc<HeaderOps>>,
     /// Rewrites of responses to clients.
     pub response_headers: Option<Arc<HeaderOps>>,
+    /// The rule's rate limit (after the listener's).
+    pub rate_limit: Option<Arc<crate::RateLimiter>>,
 }
 
 /// A compiled action.
@@ -210,6 +217,7 @@ impl Routed {
             action,
             request_headers: None,
             response_headers: None,
+            rate_limit: None,
         }
     }
 }

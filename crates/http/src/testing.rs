@@ -92,6 +92,7 @@ pub(crate) fn routes(
         trusted_proxies: Vec::new(),
         accept_proxy: None,
         edge: Arc::default(),
+        rate_limit: None,
         default_action: Routed::plain(default),
         metrics: None,
         rule_metrics: None,

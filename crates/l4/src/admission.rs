@@ -19,8 +19,11 @@ use ballast_config::Rate;
 /// Slots of a client table (a power of two): 1 MiB per listener that sets `client_limits`.
 pub const CLIENT_SLOTS: usize = 1 << 16;
 
-/// Token counts are kept in sixteenths, so a rate below one per millisecond still adds up.
-const SCALE: u64 = 16;
+/// Token counts are kept in 256ths, so a rate below one per millisecond still adds up.
+const SCALE: u64 = 256;
+
+/// Most tokens a bucket holds: with [`SCALE`], what fits the 32 bits a slot keeps them in.
+pub const MAX_BURST: u32 = 10_000_000;
 
 /// Why a connection was not let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +42,7 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct ClientTable {
     open: Box<[AtomicU32]>,
-    /// Per slot: tokens in sixteenths (high 32 bits) and when they were last added, in ms
-    /// since `epoch` (low 32 bits; wraps after 49 days, which only delays one refill).
-    buckets: Box<[AtomicU64]>,
-    epoch: Instant,
+    buckets: BucketTable,
     seed: u64,
 }
 
@@ -50,15 +50,23 @@ pub struct ClientTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientKey(u32);
 
+impl ClientKey {
+    /// The key of a 64-bit hash (of a client, or of any other key).
+    pub fn of_hash(h: u64) -> Self {
+        ClientKey(((h >> 32) as u32 & 0xffff_0000) | (h as u32 & 0xffff))
+    }
+
+    fn slots(self) -> [usize; 2] {
+        [(self.0 >> 16) as usize, (self.0 & 0xffff) as usize]
+    }
+}
+
 impl ClientTable {
     /// An empty table with a random hash key (so nobody can aim collisions at a client).
     pub fn new() -> Self {
         Self {
             open: (0..CLIENT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
-            buckets: (0..CLIENT_SLOTS)
-                .map(|_| AtomicU64::new(u64::MAX))
-                .collect(),
-            epoch: Instant::now(),
+            buckets: BucketTable::new(),
             seed: fastrand::u64(..),
         }
     }
@@ -74,17 +82,12 @@ impl ClientTable {
             // The /64 of an IPv6 client, marked apart from every IPv4 key.
             IpAddr::V6(v6) => ((u128::from(v6) >> 64) as u64) ^ (1 << 63) ^ 0x5555_5555,
         };
-        let h = mix(raw ^ self.seed);
-        ClientKey(((h >> 32) as u32 & 0xffff_0000) | (h as u32 & 0xffff))
-    }
-
-    fn slots(key: ClientKey) -> [usize; 2] {
-        [(key.0 >> 16) as usize, (key.0 & 0xffff) as usize]
+        ClientKey::of_hash(mix(raw ^ self.seed))
     }
 
     /// Connections the client of `key` has open (at least; see the module's comment).
     pub fn open(&self, key: ClientKey) -> u32 {
-        Self::slots(key)
+        key.slots()
             .iter()
             .map(|&i| self.open[i].load(Ordering::Relaxed))
             .min()
@@ -96,7 +99,7 @@ impl ClientTable {
         if max.is_some_and(|max| self.open(key) >= max) {
             return false;
         }
-        for i in Self::slots(key) {
+        for i in key.slots() {
             self.open[i].fetch_add(1, Ordering::Relaxed);
         }
         true
@@ -104,28 +107,16 @@ impl ClientTable {
 
     /// Counts a connection of `key` closed.
     pub fn close(&self, key: ClientKey) {
-        for i in Self::slots(key) {
+        for i in key.slots() {
             // Never below zero, whatever a bug elsewhere did.
             let _ = self.open[i]
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
     }
 
-    /// Takes one token for a new connection of `key` at `now`, if either slot has one
-    /// (both pay for it).
+    /// Takes one token for a new connection of `key` at `now` (see [`BucketTable`]).
     pub fn try_take(&self, key: ClientKey, rate: Rate, now: Instant) -> bool {
-        let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
-        let mut any = false;
-        for i in Self::slots(key) {
-            let mut had = false;
-            let _ = self.buckets[i].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
-                let tokens = refill(word, ms, rate);
-                had = tokens >= SCALE;
-                Some((tokens.saturating_sub(SCALE) << 32) | u64::from(ms))
-            });
-            any |= had;
-        }
-        any
+        self.buckets.try_take(key, Bucket::per_second(rate), now)
     }
 }
 
@@ -135,16 +126,115 @@ impl Default for ClientTable {
     }
 }
 
-/// The tokens (in sixteenths) of a bucket word at `ms`: a fresh slot (`u64::MAX`) is full.
-fn refill(word: u64, ms: u32, rate: Rate) -> u64 {
-    let full = u64::from(rate.burst) * SCALE;
-    if word == u64::MAX {
-        return full;
+/// The shape of a token bucket: `amount` tokens every `period_ms`, at most `burst` held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    /// Tokens added per period.
+    pub amount: u32,
+    /// The period, in milliseconds.
+    pub period_ms: u32,
+    /// Tokens held at most.
+    pub burst: u32,
+}
+
+impl Bucket {
+    /// `rate.per_second` a second, `rate.burst` at most.
+    pub fn per_second(rate: Rate) -> Self {
+        Self {
+            amount: rate.per_second,
+            period_ms: 1000,
+            burst: rate.burst,
+        }
     }
-    let tokens = word >> 32;
-    let elapsed = u64::from(ms.wrapping_sub(word as u32));
-    let added = elapsed.saturating_mul(u64::from(rate.per_second)) * SCALE / 1000;
-    tokens.saturating_add(added).min(full)
+
+    /// `amount` a minute, a minute's worth at most.
+    pub fn per_minute(amount: u32) -> Self {
+        Self {
+            amount,
+            period_ms: 60_000,
+            burst: amount,
+        }
+    }
+
+    /// Whole seconds until an empty bucket has a token again (at least 1): a
+    /// `Retry-After`.
+    pub fn refill_seconds(&self) -> u32 {
+        let ms = u64::from(self.period_ms).div_ceil(u64::from(self.amount.max(1)));
+        ms.div_ceil(1000).max(1) as u32
+    }
+}
+
+/// Token buckets for keys in a fixed table of [`CLIENT_SLOTS`] atomic words (512 KiB),
+/// a key counting in two slots as [`ClientTable`] does. Each word holds the tokens (in
+/// 256ths, plus one; 0 marks a slot never used, which is full) in its high half, and
+/// when they were last added, in microseconds since `epoch`, in its low half. That clock
+/// wraps every 71 minutes: a slot left alone longer may be refilled for less than the whole
+/// time (for a rate of at least one a minute with a burst of a minute's worth, never less
+/// than full).
+#[derive(Debug)]
+pub struct BucketTable {
+    words: Box<[AtomicU64]>,
+    epoch: Instant,
+}
+
+impl BucketTable {
+    /// Every bucket full.
+    pub fn new() -> Self {
+        Self {
+            words: (0..CLIENT_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Takes one token for `key` at `now`, if either of its slots has one (each slot that
+    /// has one pays, so a busy key drains its own slots and a quiet one sharing a slot
+    /// still has the other).
+    pub fn try_take(&self, key: ClientKey, bucket: Bucket, now: Instant) -> bool {
+        // Wraps every 71 minutes (see above).
+        let us = now.saturating_duration_since(self.epoch).as_micros() as u32;
+        let mut any = false;
+        for i in key.slots() {
+            let mut had = false;
+            let _ = self.words[i].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+                let (tokens, at) = refill(word, us, bucket);
+                had = tokens >= SCALE;
+                // A slot short of a token keeps what it has gathered towards the next one.
+                let left = if had { tokens - SCALE } else { tokens };
+                Some(((left + 1) << 32) | u64::from(at))
+            });
+            any |= had;
+        }
+        any
+    }
+}
+
+impl Default for BucketTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The tokens (in 256ths) of a bucket word at `us`, and the time they are counted up
+/// to: the time that made no whole 256th yet is kept for the next call, so a slow rate
+/// asked often still adds up. A fresh slot (0) is full.
+fn refill(word: u64, us: u32, bucket: Bucket) -> (u64, u32) {
+    let full = u64::from(bucket.burst.min(MAX_BURST)) * SCALE;
+    if word == 0 {
+        return (full, us);
+    }
+    let tokens = (word >> 32).saturating_sub(1);
+    let last = word as u32;
+    let elapsed = u64::from(us.wrapping_sub(last));
+    let per_period = u64::from(bucket.amount).max(1) * SCALE;
+    let period = u64::from(bucket.period_ms.max(1)) * 1000;
+    let added = elapsed.saturating_mul(per_period) / period;
+    if tokens.saturating_add(added) >= full {
+        return (full, us);
+    }
+    // The microseconds the added 256ths took (rounded up: never credit time twice); the
+    // rest carries over.
+    let used = (added * period).div_ceil(per_period).min(elapsed);
+    (tokens + added, last.wrapping_add(used as u32))
 }
 
 /// A 64-bit finalizer (splitmix64's): every input bit moves every output bit.

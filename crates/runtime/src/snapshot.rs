@@ -75,6 +75,15 @@ pub(crate) fn build_snapshot_with(
             Arc::new(build_group(g, before, &context))
         })
         .collect();
+    let rate_limiters = ballast_http::carry_limiters(
+        &config.rate_limits,
+        previous.map_or(&[][..], |p| &p.rate_limiters),
+    );
+    let limiter = |limit: &Option<Arc<ballast_config::RateLimitConfig>>| {
+        limit
+            .as_ref()
+            .and_then(|c| ballast_http::limiter_named(&rate_limiters, &c.name))
+    };
     let listeners = config
         .listeners
         .iter()
@@ -95,6 +104,7 @@ pub(crate) fn build_snapshot_with(
                     rule.map(|r| &r.response_headers),
                 )
                 .map(Arc::new),
+                rate_limit: rule.and_then(|r| limiter(&r.rate_limit)),
             };
             let rules = l.rules.iter().filter_map(|r| {
                 Some((
@@ -117,6 +127,7 @@ pub(crate) fn build_snapshot_with(
                 trusted_proxies: l.trusted_proxies.clone(),
                 accept_proxy: l.accept_proxy_protocol.as_deref().map(Arc::from),
                 edge: Arc::new(l.edge.clone()),
+                rate_limit: limiter(&l.rate_limit),
                 default_action: routed(compile(&l.default_action, None)?, None),
                 metrics: metrics.map(|m| {
                     let handle = m.listener(&l.name.0);
@@ -140,6 +151,7 @@ pub(crate) fn build_snapshot_with(
         sticky_key: Some(sticky_key),
         access_log: telemetry.access_log.clone(),
         acme: tls.challenges(),
+        rate_limiters,
     }
 }
 

@@ -257,11 +257,13 @@ pub enum Limit {
     /// A client opened connections faster than `client_limits.connections_per_second`
     /// (and its burst); the new one was closed at once.
     ClientConnectionRate,
+    /// A request went over a `rate_limit` and was answered 429.
+    RateLimit,
 }
 
 impl Limit {
     /// Every limit, in the order of [`ListenerMetrics::limit_hits`].
-    pub const ALL: [Limit; 11] = [
+    pub const ALL: [Limit; 12] = [
         Limit::MaxConnections,
         Limit::MaxRequestsPerConnection,
         Limit::RequestTimeout,
@@ -273,6 +275,7 @@ impl Limit {
         Limit::AccessDenied,
         Limit::ClientMaxConnections,
         Limit::ClientConnectionRate,
+        Limit::RateLimit,
     ];
 
     /// Its `limit` label.
@@ -289,6 +292,7 @@ impl Limit {
             Limit::AccessDenied => "access_denied",
             Limit::ClientMaxConnections => "client_max_connections",
             Limit::ClientConnectionRate => "client_connection_rate",
+            Limit::RateLimit => "rate_limit",
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct RawRule {
     pub request_headers: Option<super::RawHeaderRewrite>,
     /// Fields set, added or removed on their responses (after the listener's).
     pub response_headers: Option<super::RawHeaderRewrite>,
+    /// The `[rate_limits]` entry matching requests are counted against (after the
+    /// listener's).
+    pub rate_limit: Option<String>,
 }
 
 /// `conditions = { ... }` of a rule.

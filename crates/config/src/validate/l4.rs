@@ -43,6 +43,7 @@ impl Validator {
             ("trusted_proxies", raw.trusted_proxies.is_some()),
             ("request_headers", raw.request_headers.is_some()),
             ("response_headers", raw.response_headers.is_some()),
+            ("rate_limit", raw.rate_limit.is_some()),
         ];
         self.absent(path, protocol.name(), "listener", &http_only);
         if protocol.uses_udp() && raw.accept_proxy_protocol.is_some() && !protocol.uses_tcp() {
@@ -100,6 +101,7 @@ impl Validator {
         });
         let edge = self.edge(path, raw);
         Some(ListenerConfig {
+            rate_limit: None,
             edge,
             name: ListenerName::from(name),
             bind: bind?,
@@ -202,6 +204,7 @@ impl Validator {
                 &[
                     ("request_headers", rule.request_headers.is_some()),
                     ("response_headers", rule.response_headers.is_some()),
+                    ("rate_limit", rule.rate_limit.is_some()),
                 ],
             );
             let sni = self.server_names(&conditions_path.key("sni"), c.sni.as_deref());
@@ -225,6 +228,7 @@ impl Validator {
                     action,
                     request_headers: crate::HeaderRewrite::default(),
                     response_headers: crate::HeaderRewrite::default(),
+                    rate_limit: None,
                 });
             }
         }

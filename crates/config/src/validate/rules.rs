@@ -54,6 +54,7 @@ impl Validator {
                 rule.response_headers.as_ref(),
                 super::rewrite::Direction::Response,
             );
+            let rate_limit = self.rate_limit_ref(&at.key("rate_limit"), rule.rate_limit.as_deref());
             if let (Some(conditions), Some(action)) = (conditions, action) {
                 rules.push(Rule {
                     priority,
@@ -61,6 +62,7 @@ impl Validator {
                     action,
                     request_headers,
                     response_headers,
+                    rate_limit,
                 });
             }
         }

@@ -14,6 +14,19 @@ use super::Validator;
 
 impl Validator {
     /// A listener or target group name: at most [`MAX_NAME_BYTES`] of `a-z A-Z 0-9 - _`.
+    /// Whether `count` entries (`what`) are within `max`; an error at `path` if not.
+    pub(super) fn within(&mut self, path: &KeyPath, count: usize, max: usize, what: &str) -> bool {
+        if count <= max {
+            return true;
+        }
+        self.invalid(
+            path.clone(),
+            format!("{count} {what}"),
+            format!("at most {max} {what}"),
+        );
+        false
+    }
+
     pub(super) fn name(&mut self, path: &KeyPath, name: &str) {
         let ok = !name.is_empty()
             && name.len() <= MAX_NAME_BYTES

@@ -128,6 +128,20 @@ impl<S: ClientIo> H1Conn<S> {
             m.record_rule(decision.rule);
         }
         exchange.rule = decision.rule;
+        let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip(), now);
+        let limit = decision.rate_limit.as_deref();
+        if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
+            self.rbuf.consume(head.len);
+            return self
+                .local(
+                    basics,
+                    &reply,
+                    decision.response_headers.as_deref(),
+                    exchange,
+                    sleep,
+                )
+                .await;
+        }
         let forwarding = match decision.verdict {
             Verdict::Forward(forwarding) => forwarding,
             Verdict::NoGroup => {

@@ -98,6 +98,11 @@ async fn serve(
     }
     exchange.rule = decision.rule;
     let ops = decision.response_headers.clone();
+    let request = (&parts as &dyn RequestFacts, ctx.peer_ip(), now);
+    let limit = decision.rate_limit.as_deref();
+    if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
+        return local(&reply, ops.as_deref(), exchange, guard);
+    }
     let forwarding = match decision.verdict {
         Verdict::Forward(forwarding) => forwarding,
         Verdict::NoGroup => return fault(Fault::NoTarget, exchange, guard, &shared.name.0, grpc),

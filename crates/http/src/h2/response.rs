@@ -126,6 +126,9 @@ pub(super) fn local(
     if let Some(allow) = reply.allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    if let Some(seconds) = reply.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     if let Some(ops) = ops {
         ops.apply(headers);
     }

@@ -115,3 +115,65 @@ fn l4_listeners_take_the_keys_but_udp_ones_no_client_limits() {
         .edge
         .admits("127.0.0.9".parse().unwrap()));
 }
+
+#[test]
+fn rate_limits_are_named_by_listeners_and_rules() {
+    let text = format!(
+        "[rate_limits.api]\nkey = [\"client_ip\", \"header:X-Api-Key\"]\nper_second = 5\nper_minute = 100\n\n[rate_limits.login]\nper_minute = 10\n\n{}\n[[listeners.web.rules]]\npriority = 1\nconditions = {{ path = [\"/login\"] }}\naction = {{ forward = \"app\" }}\nrate_limit = \"login\"\n",
+        listener("rate_limit = \"api\"")
+    );
+    let config = parse(&text).unwrap();
+    let web = &config.listeners[0];
+    let api = web.rate_limit.as_ref().unwrap();
+    assert_eq!(
+        api.key,
+        [
+            crate::RateKey::ClientIp,
+            crate::RateKey::Header("x-api-key".into())
+        ]
+    );
+    assert_eq!(
+        api.per_second,
+        Some(Rate {
+            per_second: 5,
+            burst: 5
+        })
+    );
+    assert_eq!(api.per_minute, Some(100));
+    let login = web.rules[0].rate_limit.as_ref().unwrap();
+    assert_eq!(login.key, [crate::RateKey::ClientIp]);
+    assert_eq!((login.per_second, login.per_minute), (None, Some(10)));
+    assert_eq!(config.rate_limits.len(), 2);
+}
+
+#[test]
+fn bad_rate_limits_name_their_key() {
+    let with = |limit: &str, keys: &str| format!("[rate_limits.r]\n{limit}\n\n{}", listener(keys));
+    has(
+        &with("per_second = 1", "rate_limit = \"nope\""),
+        "listeners.web.rate_limit:",
+    );
+    has(&with("key = [\"client_ip\"]", ""), "rate_limits.r:");
+    has(&with("per_second = 0", ""), "rate_limits.r.per_second:");
+    has(
+        &with("per_minute = 10\nburst = 4", ""),
+        "rate_limits.r.burst:",
+    );
+    has(
+        &with("per_second = 1\nkey = [\"query\"]", ""),
+        "rate_limits.r.key[0]:",
+    );
+    has(
+        &with("per_second = 1\nkey = [\"header:\"]", ""),
+        "rate_limits.r.key[0]:",
+    );
+    has(
+        &with("per_second = 1\nkey = [\"path\", \"path\"]", ""),
+        "rate_limits.r.key[1]:",
+    );
+    has(&with("per_second = 1\nkey = []", ""), "rate_limits.r.key:");
+    let tcp = format!(
+        "[rate_limits.r]\nper_second = 1\n\n{GROUPS}\n[listeners.pg]\nbind = \"127.0.0.1:6432\"\nprotocol = \"tcp\"\ndefault_action = {{ forward = \"db\" }}\nrate_limit = \"r\"\n"
+    );
+    has(&tcp, "listeners.pg.rate_limit:");
+}
