@@ -90,14 +90,28 @@ pub struct CidrSet {
 impl CidrSet {
     /// The set of `blocks`.
     pub fn new(blocks: &[Cidr]) -> Self {
-        let mut v4 = Vec::new();
+        let mut v4_ranges = Vec::new();
         let mut v6 = Vec::new();
         for block in blocks {
+            // A block of IPv4-mapped IPv6 addresses is the IPv4 block it maps: clients are
+            // looked up as IPv4.
+            let mapped = match block.network() {
+                IpAddr::V6(v6) if block.prefix() >= 96 => v6.to_ipv4_mapped(),
+                _ => None,
+            };
+            if let Some(v4) = mapped {
+                let start = u32::from(v4);
+                let size = u32::MAX
+                    .checked_shr(u32::from(block.prefix() - 96))
+                    .unwrap_or(0);
+                v4_ranges.push((start, start | size));
+                continue;
+            }
             match block.network() {
                 IpAddr::V4(network) => {
                     let start = u32::from(network);
                     let size = u32::MAX.checked_shr(u32::from(block.prefix())).unwrap_or(0);
-                    v4.push((start, start | size));
+                    v4_ranges.push((start, start | size));
                 }
                 IpAddr::V6(network) => {
                     let start = u128::from(network);
@@ -109,7 +123,7 @@ impl CidrSet {
             }
         }
         Self {
-            v4: merge(v4),
+            v4: merge(v4_ranges),
             v6: merge(v6),
         }
     }
@@ -207,6 +221,11 @@ mod tests {
         assert!(set(&["::/0"]).contains("ffff::1".parse().unwrap()));
         assert!(!set(&["::/0"]).contains("1.2.3.4".parse().unwrap()));
         assert!(set(&[]).is_empty());
+        // A block written as IPv4-mapped IPv6 holds the IPv4 clients it maps.
+        let mapped = set(&["::ffff:203.0.113.0/120"]);
+        assert!(mapped.contains("203.0.113.9".parse().unwrap()));
+        assert!(mapped.contains("::ffff:203.0.113.9".parse().unwrap()));
+        assert!(!mapped.contains("203.0.114.9".parse().unwrap()));
     }
 
     #[test]

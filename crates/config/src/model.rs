@@ -103,7 +103,7 @@ pub struct ListenerConfig {
     /// (v1 or v2); `None`: no header is expected.
     pub accept_proxy_protocol: Option<Vec<Cidr>>,
     /// Who may connect, and how much one client address may open (checked at accept).
-    pub edge: crate::EdgePolicy,
+    pub edge: Arc<crate::EdgePolicy>,
     /// The rate every request on the listener is held to.
     pub rate_limit: Option<Arc<crate::RateLimitConfig>>,
 }

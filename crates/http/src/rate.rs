@@ -23,8 +23,9 @@ use crate::route::client_ip;
 pub struct RateLimiter {
     /// Its settings.
     pub config: Arc<RateLimitConfig>,
-    second: Option<BucketTable>,
-    minute: Option<BucketTable>,
+    /// Made at the first request counted, so an entry nothing names costs nothing.
+    second: std::sync::OnceLock<BucketTable>,
+    minute: std::sync::OnceLock<BucketTable>,
     /// Keyed with a random secret, so nobody can aim a key at another's slots.
     hasher: std::hash::RandomState,
 }
@@ -33,8 +34,8 @@ impl RateLimiter {
     /// Every bucket full.
     pub fn new(config: Arc<RateLimitConfig>) -> Self {
         Self {
-            second: config.per_second.map(|_| BucketTable::new()),
-            minute: config.per_minute.map(|_| BucketTable::new()),
+            second: std::sync::OnceLock::new(),
+            minute: std::sync::OnceLock::new(),
             config,
             hasher: std::hash::RandomState::new(),
         }
@@ -48,21 +49,23 @@ impl RateLimiter {
         req: &dyn RequestFacts,
         peer: IpAddr,
         trusted: &[Cidr],
-        now: Instant,
+        clock: impl Fn() -> Instant + Copy,
     ) -> Result<(), u32> {
         let Some(hash) = self.key_hash(req, peer, trusted) else {
             return Ok(());
         };
         let key = ClientKey::of_hash(hash);
-        if let (Some(table), Some(rate)) = (&self.second, self.config.per_second) {
+        if let Some(rate) = self.config.per_second {
             let bucket = Bucket::per_second(rate);
-            if !table.try_take(key, bucket, now) {
+            let table = self.second.get_or_init(BucketTable::new);
+            if !table.try_take(key, bucket, clock) {
                 return Err(bucket.refill_seconds());
             }
         }
-        if let (Some(table), Some(per_minute)) = (&self.minute, self.config.per_minute) {
+        if let Some(per_minute) = self.config.per_minute {
             let bucket = Bucket::per_minute(per_minute);
-            if !table.try_take(key, bucket, now) {
+            let table = self.minute.get_or_init(BucketTable::new);
+            if !table.try_take(key, bucket, clock) {
                 return Err(bucket.refill_seconds());
             }
         }
@@ -79,7 +82,12 @@ impl RateLimiter {
                     h.write_u8(1);
                     match ip {
                         IpAddr::V4(v4) => h.write(&v4.octets()),
-                        IpAddr::V6(v6) => h.write(&v6.octets()),
+                        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                            Some(v4) => h.write(&v4.octets()),
+                            // The /64, the block one host is given: hopping between its
+                            // addresses does not escape the limit.
+                            None => h.write(&v6.octets()[..8]),
+                        },
                     }
                 }
                 RateKey::Header(name) => {
@@ -121,13 +129,16 @@ impl RateLimiter {
 pub(crate) fn limited(
     routes: &crate::snapshot::ListenerRoutes,
     rule_limit: Option<&RateLimiter>,
-    (req, peer, now): (&dyn RequestFacts, IpAddr, Instant),
+    (req, peer): (&dyn RequestFacts, IpAddr),
     exchange: &mut crate::exchange::Exchange,
 ) -> Option<crate::local::Local> {
-    let over = [routes.rate_limit.as_deref(), rule_limit]
-        .into_iter()
-        .flatten()
-        .find_map(|l| l.check(req, peer, &routes.trusted_proxies, now).err())?;
+    let listener = routes.rate_limit.as_deref();
+    // A limit named by both the listener and the rule is counted once.
+    let rule = rule_limit.filter(|r| !listener.is_some_and(|l| std::ptr::eq(*r, l)));
+    let over = [listener, rule].into_iter().flatten().find_map(|l| {
+        l.check(req, peer, &routes.trusted_proxies, Instant::now)
+            .err()
+    })?;
     if let Some(m) = &routes.metrics {
         m.limit_hit(ballast_telemetry::metrics::Limit::RateLimit);
     }

@@ -46,7 +46,7 @@ pub struct L4Listener {
     /// Upstream load balancers whose PROXY headers are believed; `None`: none expected.
     pub accept_proxy: Option<Vec<Cidr>>,
     /// Who may connect, and how much one client may open (checked at accept).
-    pub edge: ballast_config::EdgePolicy,
+    pub edge: Arc<ballast_config::EdgePolicy>,
     /// Its counters (`None` with metrics off).
     pub metrics: Option<Arc<ListenerMetrics>>,
 }

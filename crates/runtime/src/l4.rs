@@ -79,7 +79,7 @@ pub(crate) fn build_l4_snapshot(
                 rules,
                 default_route: route(&l.default_action)?,
                 accept_proxy: l.accept_proxy_protocol.clone(),
-                edge: l.edge.clone(),
+                edge: Arc::clone(&l.edge),
                 metrics: metrics.map(|m| {
                     let handle = m.listener(&l.name.0);
                     handle.l4.mark();

@@ -126,7 +126,7 @@ pub(crate) fn build_snapshot_with(
                 rules: RuleTable::build(rules),
                 trusted_proxies: l.trusted_proxies.clone(),
                 accept_proxy: l.accept_proxy_protocol.as_deref().map(Arc::from),
-                edge: Arc::new(l.edge.clone()),
+                edge: Arc::clone(&l.edge),
                 rate_limit: limiter(&l.rate_limit),
                 default_action: routed(compile(&l.default_action, None)?, None),
                 metrics: metrics.map(|m| {

@@ -41,7 +41,7 @@ impl Validator {
     }
 
     /// A listener's admission policy.
-    pub(super) fn edge(&mut self, path: &KeyPath, raw: &RawListener) -> EdgePolicy {
+    pub(super) fn edge(&mut self, path: &KeyPath, raw: &RawListener) -> std::sync::Arc<EdgePolicy> {
         let allow = raw
             .allow
             .as_deref()
@@ -64,11 +64,11 @@ impl Validator {
             Some(l) => self.client_limits(&path.key("client_limits"), l),
             None => ClientLimits::default(),
         };
-        EdgePolicy {
+        std::sync::Arc::new(EdgePolicy {
             allow,
             deny,
             client_limits,
-        }
+        })
     }
 
     /// The blocks of an `allow` or `deny` list: CIDR blocks and names of IP sets.
@@ -82,10 +82,20 @@ impl Validator {
             return Vec::new();
         }
         let mut blocks = Vec::new();
+        let mut named: Vec<&str> = Vec::new();
         for (i, text) in list.iter().enumerate() {
             if let Ok(block) = Cidr::parse(text) {
                 blocks.push(block);
             } else if let Some(set) = self.ip_sets.get(text) {
+                // Each set once, and the bound checked before the copy it bounds.
+                if named.contains(&text.as_str()) {
+                    continue;
+                }
+                named.push(text);
+                if blocks.len() + set.len() > MAX_IP_SET_BLOCKS {
+                    self.within(path, blocks.len() + set.len(), MAX_IP_SET_BLOCKS, "blocks");
+                    return Vec::new();
+                }
                 blocks.extend_from_slice(set);
             } else {
                 self.invalid(
@@ -97,6 +107,7 @@ impl Validator {
         }
         if blocks.len() > MAX_IP_SET_BLOCKS {
             self.within(path, blocks.len(), MAX_IP_SET_BLOCKS, "blocks");
+            return Vec::new();
         }
         blocks
     }

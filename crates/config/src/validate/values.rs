@@ -13,7 +13,6 @@ use crate::secret::Secret;
 use super::Validator;
 
 impl Validator {
-    /// A listener or target group name: at most [`MAX_NAME_BYTES`] of `a-z A-Z 0-9 - _`.
     /// Whether `count` entries (`what`) are within `max`; an error at `path` if not.
     pub(super) fn within(&mut self, path: &KeyPath, count: usize, max: usize, what: &str) -> bool {
         if count <= max {
@@ -27,6 +26,7 @@ impl Validator {
         false
     }
 
+    /// A listener or target group name: at most [`MAX_NAME_BYTES`] of `a-z A-Z 0-9 - _`.
     pub(super) fn name(&mut self, path: &KeyPath, name: &str) {
         let ok = !name.is_empty()
             && name.len() <= MAX_NAME_BYTES

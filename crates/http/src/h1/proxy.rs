@@ -128,7 +128,7 @@ impl<S: ClientIo> H1Conn<S> {
             m.record_rule(decision.rule);
         }
         exchange.rule = decision.rule;
-        let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip(), now);
+        let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip());
         let limit = decision.rate_limit.as_deref();
         if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
             self.rbuf.consume(head.len);

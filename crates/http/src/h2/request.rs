@@ -98,7 +98,7 @@ async fn serve(
     }
     exchange.rule = decision.rule;
     let ops = decision.response_headers.clone();
-    let request = (&parts as &dyn RequestFacts, ctx.peer_ip(), now);
+    let request = (&parts as &dyn RequestFacts, ctx.peer_ip());
     let limit = decision.rate_limit.as_deref();
     if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
         return local(&reply, ops.as_deref(), exchange, guard);

@@ -39,14 +39,14 @@ fn each_client_has_its_own_burst_and_rate() {
     let req = parts("/", &[]);
     let t0 = Instant::now();
     let a: Vec<_> = (0..5)
-        .map(|_| l.check(&req, ip("192.0.2.1"), &[], t0))
+        .map(|_| l.check(&req, ip("192.0.2.1"), &[], move || t0))
         .collect();
     assert_eq!(a, [Ok(()), Ok(()), Ok(()), Err(1), Err(1)]);
-    assert_eq!(l.check(&req, ip("192.0.2.2"), &[], t0), Ok(()));
-    // Half a second at two a second is one more.
-    let t1 = t0 + Duration::from_millis(500);
-    assert_eq!(l.check(&req, ip("192.0.2.1"), &[], t1), Ok(()));
-    assert_eq!(l.check(&req, ip("192.0.2.1"), &[], t1), Err(1));
+    assert_eq!(l.check(&req, ip("192.0.2.2"), &[], move || t0), Ok(()));
+    // Half a second at two a second is one more (a few ms more: a refill rounds the time it uses up).
+    let t1 = t0 + Duration::from_millis(505);
+    assert_eq!(l.check(&req, ip("192.0.2.1"), &[], move || t1), Ok(()));
+    assert_eq!(l.check(&req, ip("192.0.2.1"), &[], move || t1), Err(1));
 }
 
 #[test]
@@ -63,9 +63,18 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_counted() {
     let proxy = ip("10.0.0.1");
     let t0 = Instant::now();
     let from = |client: &str| parts("/", &[("x-forwarded-for", client)]);
-    assert_eq!(l.check(&from("198.51.100.1"), proxy, &trusted, t0), Ok(()));
-    assert_eq!(l.check(&from("198.51.100.2"), proxy, &trusted, t0), Ok(()));
-    assert_eq!(l.check(&from("198.51.100.1"), proxy, &trusted, t0), Err(1));
+    assert_eq!(
+        l.check(&from("198.51.100.1"), proxy, &trusted, move || t0),
+        Ok(())
+    );
+    assert_eq!(
+        l.check(&from("198.51.100.2"), proxy, &trusted, move || t0),
+        Ok(())
+    );
+    assert_eq!(
+        l.check(&from("198.51.100.1"), proxy, &trusted, move || t0),
+        Err(1)
+    );
 }
 
 #[test]
@@ -78,21 +87,21 @@ fn header_cookie_and_path_keys_and_missing_parts() {
     let t0 = Instant::now();
     let peer = ip("192.0.2.9");
     let key_a = parts("/x", &[("x-api-key", "a")]);
-    assert_eq!(l.check(&key_a, peer, &[], t0), Ok(()));
-    assert_eq!(l.check(&key_a, peer, &[], t0), Ok(()));
+    assert_eq!(l.check(&key_a, peer, &[], move || t0), Ok(()));
+    assert_eq!(l.check(&key_a, peer, &[], move || t0), Ok(()));
     // A minute's worth is spent: one more comes in 30 s.
-    assert_eq!(l.check(&key_a, peer, &[], t0), Err(30));
+    assert_eq!(l.check(&key_a, peer, &[], move || t0), Err(30));
     assert_eq!(
-        l.check(&parts("/y", &[("x-api-key", "a")]), peer, &[], t0),
+        l.check(&parts("/y", &[("x-api-key", "a")]), peer, &[], move || t0),
         Ok(())
     );
     assert_eq!(
-        l.check(&parts("/x", &[("x-api-key", "b")]), peer, &[], t0),
+        l.check(&parts("/x", &[("x-api-key", "b")]), peer, &[], move || t0),
         Ok(())
     );
     // No key header: not counted at all.
     for _ in 0..10 {
-        assert_eq!(l.check(&parts("/x", &[]), peer, &[], t0), Ok(()));
+        assert_eq!(l.check(&parts("/x", &[]), peer, &[], move || t0), Ok(()));
     }
     let c = limiter(
         vec![RateKey::Cookie("sid".into())],
@@ -103,9 +112,9 @@ fn header_cookie_and_path_keys_and_missing_parts() {
         None,
     );
     let with = |v: &str| parts("/", &[("cookie", v)]);
-    assert_eq!(c.check(&with("a=1; sid=s1"), peer, &[], t0), Ok(()));
-    assert_eq!(c.check(&with("sid=s1"), peer, &[], t0), Err(1));
-    assert_eq!(c.check(&with("sid=s2"), peer, &[], t0), Ok(()));
+    assert_eq!(c.check(&with("a=1; sid=s1"), peer, &[], move || t0), Ok(()));
+    assert_eq!(c.check(&with("sid=s1"), peer, &[], move || t0), Err(1));
+    assert_eq!(c.check(&with("sid=s2"), peer, &[], move || t0), Ok(()));
 }
 
 #[test]
@@ -123,12 +132,12 @@ fn both_buckets_must_allow() {
     let peer = ip("203.0.113.5");
     assert_eq!(
         (0..3)
-            .filter(|_| l.check(&req, peer, &[], t0).is_ok())
+            .filter(|_| l.check(&req, peer, &[], move || t0).is_ok())
             .count(),
         3
     );
     assert_eq!(
-        l.check(&req, peer, &[], t0 + Duration::from_secs(1)),
+        l.check(&req, peer, &[], move || t0 + Duration::from_secs(1)),
         Err(20)
     );
 }
