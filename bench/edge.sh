@@ -11,13 +11,16 @@
 #
 #   bench/edge.sh
 #
-# Load: wrk -t1 -c$CONNS keep-alive GETs (carrying the header the rate limit keys on), one
-# NGINX backend. Same method as bench/run.sh: each Ballast has ONE worker pinned to core
+# Load: wrk -t1 -c$CONNS GETs (carrying the header the rate limit keys on), keep-alive or,
+# with CLOSE=1, a new connection per request (what the accept-time checks cost); one NGINX
+# backend. With BASELINE_BIN set, "baseline" is that binary with the plain config (a build
+# from before a change), interleaved like the others. Same method as bench/run.sh: each Ballast has ONE worker pinned to core
 # $PROXY_CPU; the backend and wrk on core $LOAD_CPU; every process in its own session at nice
 # $NICE; a warm-up before each measured run; rounds interleave the systems; medians. CPU
 # µs/request = the proxy's utime+stime from /proc over the run / requests completed.
 #
-# Environment: ROUNDS (5) DURATION (8) WARMUP (2) CONNS (64) PROXY_CPU (0) LOAD_CPU (1)
+# Environment: ROUNDS (5) DURATION (8) WARMUP (2) CONNS (64) CLOSE (0) BASELINE_BIN (none)
+# PROXY_CPU (0) LOAD_CPU (1)
 # PRIORITY (nice | none) NICE (-20) BALLAST_BIN (target/release/ballast, built unless
 # SKIP_BUILD=1).
 # Output: bench/out/<stamp>-edge/ with runs.tsv, summary.md, the configs and logs.
@@ -39,8 +42,15 @@ PRIORITY=${PRIORITY:-nice}
 NICE=${NICE:--20}
 BALLAST_BIN=${BALLAST_BIN:-$REPO_ROOT/target/release/ballast}
 CLK_TCK=$(getconf CLK_TCK)
+CLOSE=${CLOSE:-0}
 SYSTEMS=(plain edge ratelimit)
-declare -A PORT=([plain]=18380 [edge]=18381 [ratelimit]=18382)
+declare -A PORT=([plain]=18380 [edge]=18381 [ratelimit]=18382 [baseline]=18383)
+declare -A BIN_OF=([plain]=$BALLAST_BIN [edge]=$BALLAST_BIN [ratelimit]=$BALLAST_BIN)
+if [[ -n ${BASELINE_BIN:-} ]]; then
+    [[ -x $BASELINE_BIN ]] || die "no binary at BASELINE_BIN=$BASELINE_BIN"
+    SYSTEMS=(baseline "${SYSTEMS[@]}")
+    BIN_OF[baseline]=$BASELINE_BIN
+fi
 BACKEND_PORT=18389
 trap stop_all EXIT
 trap 'exit 130' INT
@@ -106,6 +116,7 @@ common() {
     common
     printf '[listeners.web]\nbind = "127.0.0.1:%s"\ndefault_action = { forward = "app" }\n' "${PORT[plain]}"
 } >"$OUT/plain.toml"
+sed "s/${PORT[plain]}/${PORT[baseline]}/" "$OUT/plain.toml" >"$OUT/baseline.toml"
 {
     common
     printf '[ip_sets.clients]\ncidrs = [%s"127.0.0.0/8"]\n\n' "$(blocks 10)"
@@ -121,12 +132,12 @@ common() {
 } >"$OUT/ratelimit.toml"
 
 for s in "${SYSTEMS[@]}"; do
-    "$BALLAST_BIN" check -c "$OUT/$s.toml" >/dev/null || die "ballast check refused $OUT/$s.toml"
+    "${BIN_OF[$s]}" check -c "$OUT/$s.toml" >/dev/null || die "ballast check refused $OUT/$s.toml"
 done
 spawn backend "$LOAD_CPU" "$OUT/backend/stdout.log" nginx -c "$OUT/backend/nginx.conf" -e "$OUT/backend/error.log"
 wait_ok backend "http://127.0.0.1:$BACKEND_PORT/" "$OUT/backend/stdout.log"
 for s in "${SYSTEMS[@]}"; do
-    spawn "$s" "$PROXY_CPU" "$OUT/$s.log" "$BALLAST_BIN" run -c "$OUT/$s.toml" --log-level warn
+    spawn "$s" "$PROXY_CPU" "$OUT/$s.log" "${BIN_OF[$s]}" run -c "$OUT/$s.toml" --log-level warn
     wait_ok "$s" "http://127.0.0.1:${PORT[$s]}/" "$OUT/$s.log"
 done
 
@@ -135,6 +146,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for s in "${SYSTEMS[@]}"; do
         url="http://127.0.0.1:${PORT[$s]}/"
         header=(-H "x-api-key: k$r")
+        [[ $CLOSE != 1 ]] || header+=(-H "Connection: close")
         bounded_run $((WARMUP + 20)) "$LOAD_CPU" "$OUT/warmup.txt" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${header[@]}" "$url" || true
         before=$(cpu_ticks "${PID_OF[$s]}")
         bounded_run $((DURATION + 20)) "$LOAD_CPU" "$OUT/r$r-$s.txt" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${header[@]}" "$url" ||
@@ -154,7 +166,9 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 {
     echo "# Edge controls: CPU per request ($(date -u +%Y-%m-%d))"
     echo
-    echo "Medians [min–max] of $ROUNDS interleaved rounds of ${DURATION}s, wrk -t1 -c$CONNS keep-alive; one Ballast worker on core $PROXY_CPU, wrk and the NGINX backend on core $LOAD_CPU. Every request answered 200 (no limit fired)."
+    mode="keep-alive"
+    [[ $CLOSE != 1 ]] || mode="a new connection per request"
+    echo "Medians [min–max] of $ROUNDS interleaved rounds of ${DURATION}s, wrk -t1 -c$CONNS, $mode; one Ballast worker on core $PROXY_CPU, wrk and the NGINX backend on core $LOAD_CPU. Every request answered 200 (no limit fired)."
     echo
     echo "| system | requests/s | CPU µs/request | ÷ plain |"
     echo "| --- | --- | --- | --- |"
