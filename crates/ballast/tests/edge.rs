@@ -253,3 +253,19 @@ async fn udp_listener_drops_datagrams_of_denied_clients() {
         .unwrap();
     assert_eq!((&buf[..n], from), (&b"t:hello"[..], listener));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_routes_by_an_ip_set() {
+    let backend = Backend::spawn("app").await;
+    let ballast = BallastProcess::start(
+        bin(),
+        &http_config(
+            backend.addr,
+            "[ip_sets.office]\ncidrs = [\"127.0.0.20/31\"]",
+            "\n[[listeners.web.rules]]\npriority = 1\nconditions = { source_ip = [\"office\"] }\naction = { fixed_response = { status = 403, content_type = \"text/plain\", body = \"office only\" } }",
+        ),
+    );
+    let web = ballast.addr("web");
+    assert_eq!(http_status_from(ip("127.0.0.21"), web).await, Some(403));
+    assert_eq!(http_status_from(ip("127.0.0.22"), web).await, Some(200));
+}

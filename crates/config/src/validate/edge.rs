@@ -112,6 +112,38 @@ impl Validator {
         blocks
     }
 
+    /// The blocks of a rule's `source_ip` values, each a block or an IP set's name (checked
+    /// already), within the same bound as a listener's lists.
+    pub(super) fn source_blocks(
+        &mut self,
+        path: &KeyPath,
+        values: &[String],
+        ok: &mut bool,
+    ) -> Vec<Cidr> {
+        let mut blocks = Vec::new();
+        let mut named: Vec<&str> = Vec::new();
+        for value in values {
+            if let Ok(block) = Cidr::parse(value) {
+                blocks.push(block);
+                continue;
+            }
+            let Some(set) = self.ip_sets.get(value) else {
+                continue;
+            };
+            if named.contains(&value.as_str()) {
+                continue;
+            }
+            named.push(value);
+            if blocks.len() + set.len() > MAX_IP_SET_BLOCKS {
+                self.within(path, blocks.len() + set.len(), MAX_IP_SET_BLOCKS, "blocks");
+                *ok = false;
+                return Vec::new();
+            }
+            blocks.extend_from_slice(set);
+        }
+        blocks
+    }
+
     fn client_limits(&mut self, path: &KeyPath, raw: &RawClientLimits) -> ClientLimits {
         let max_connections = raw.max_connections.map(|_| {
             self.count(

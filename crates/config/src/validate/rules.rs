@@ -98,16 +98,21 @@ impl Validator {
         let host = list(self, "host", &raw.host, &host_glob);
         let path_globs = list(self, "path", &raw.path, &path_glob);
         let method = list(self, "method", &raw.method, &method_name);
-        let source = list(self, "source_ip", &raw.source_ip, &|v| {
-            Cidr::parse(v).map(|c| c.to_string())
-        });
-        let source_ip = raw
-            .source_ip
-            .iter()
-            .flatten()
-            .filter_map(|v| Cidr::parse(v).ok())
-            .collect::<Vec<_>>();
-        debug_assert_eq!(source.len(), source_ip.len());
+        // A CIDR block, or the name of an `[ip_sets]` entry (expanded below).
+        let sets: Vec<String> = self.ip_sets.keys().cloned().collect();
+        let source = list(
+            self,
+            "source_ip",
+            &raw.source_ip,
+            &|v| match Cidr::parse(v) {
+                Ok(c) => Ok(c.to_string()),
+                Err(_) if sets.iter().any(|s| s == v) => Ok(v.to_owned()),
+                Err(reason) => Err(format!(
+                "a CIDR block such as \"10.0.0.0/8\" or the name of an [ip_sets] entry: {reason}"
+            )),
+            },
+        );
+        let source_ip = self.source_blocks(&path.key("source_ip"), &source, &mut ok);
         let mut header = Vec::new();
         for (i, h) in raw.header.iter().flatten().enumerate() {
             let at = path.key("header").index(i);

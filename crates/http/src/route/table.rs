@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use ballast_config::{Cidr, Conditions};
+use ballast_config::{CidrSet, Conditions};
 use http::HeaderName;
 
 use crate::head::FieldLookup;
@@ -65,7 +65,8 @@ struct CompiledRule<A> {
     header: Vec<(HeaderName, Vec<Glob>)>,
     method: Vec<Box<str>>,
     query: Vec<(Glob, Vec<Glob>)>,
-    source_ip: Vec<Cidr>,
+    /// Compiled to sorted ranges: a condition naming a large IP set is a binary search.
+    source_ip: CidrSet,
     action: A,
 }
 
@@ -97,7 +98,7 @@ impl<A> RuleTable<A> {
                         )
                     })
                     .collect(),
-                source_ip: c.source_ip.clone(),
+                source_ip: CidrSet::new(&c.source_ip),
                 action,
             })
             .collect();
@@ -365,9 +366,7 @@ impl<A> CompiledRule<A> {
                 })
             })
             && (self.source_ip.is_empty()
-                || req
-                    .client_ip
-                    .is_some_and(|ip| self.source_ip.iter().any(|c| c.contains(ip))))
+                || req.client_ip.is_some_and(|ip| self.source_ip.contains(ip)))
     }
 }
 

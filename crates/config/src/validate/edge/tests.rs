@@ -177,3 +177,25 @@ fn bad_rate_limits_name_their_key() {
     );
     has(&tcp, "listeners.pg.rate_limit:");
 }
+
+#[test]
+fn source_ip_conditions_name_ip_sets() {
+    let rule = |values: &str| {
+        format!(
+            "[ip_sets.office]\ncidrs = [\"10.0.0.0/8\", \"192.0.2.0/24\"]\n\n{}\n[[listeners.web.rules]]\npriority = 1\nconditions = {{ source_ip = {values} }}\naction = {{ forward = \"app\" }}\n",
+            listener("")
+        )
+    };
+    let config = parse(&rule("[\"office\", \"203.0.113.7\", \"office\"]")).unwrap();
+    let blocks: Vec<String> = config.listeners[0].rules[0]
+        .conditions
+        .source_ip
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(blocks, ["10.0.0.0/8", "192.0.2.0/24", "203.0.113.7/32"]);
+    has(
+        &rule("[\"elsewhere\"]"),
+        "listeners.web.rules[0].conditions.source_ip[0]:",
+    );
+}

@@ -83,7 +83,7 @@ fn every_condition_kind_must_hold() {
             key: "v".into(),
             values: vec!["2*".into()],
         }],
-        source_ip: vec![Cidr::parse("10.0.0.0/8").unwrap()],
+        source_ip: vec![ballast_config::Cidr::parse("10.0.0.0/8").unwrap()],
         ..cond()
     };
     let table = RuleTable::build([(1, conditions, ())]);
