@@ -269,3 +269,81 @@ async fn a_rule_routes_by_an_ip_set() {
     assert_eq!(http_status_from(ip("127.0.0.21"), web).await, Some(403));
     assert_eq!(http_status_from(ip("127.0.0.22"), web).await, Some(200));
 }
+
+/// Sends a `len`-byte POST body from `source` in pieces of `piece` bytes every `every`;
+/// returns the status the client got (`None`: none).
+async fn post_slowly(
+    source: IpAddr,
+    to: std::net::SocketAddr,
+    len: usize,
+    piece: usize,
+    every: Duration,
+) -> Option<u16> {
+    let stream = connect_from(source, to).await.ok()?;
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!(
+        "POST /up HTTP/1.1\r\nhost: {to}\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+    );
+    wr.write_all(head.as_bytes()).await.ok()?;
+    // Bounded: at most `len` bytes, and it stops when the answer comes.
+    let sender = tokio::spawn(async move {
+        let mut sent = 0;
+        while sent < len {
+            let n = piece.min(len - sent);
+            if wr.write_all(&vec![b'x'; n]).await.is_err() {
+                return;
+            }
+            sent += n;
+            tokio::time::sleep(every).await;
+        }
+    });
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(WAIT, rd.read_to_end(&mut reply)).await;
+    sender.abort();
+    String::from_utf8_lossy(&reply)
+        .strip_prefix("HTTP/1.1 ")?
+        .get(..3)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_post_is_cut_and_a_steady_one_is_not() {
+    let backend = Backend::spawn("app").await;
+    let ballast = BallastProcess::start(
+        bin(),
+        &http_config(
+            backend.addr,
+            "",
+            "min_request_body_rate = 1000\nmin_request_body_rate_grace = \"1s\"",
+        ),
+    );
+    let web = ballast.addr("web");
+    let admin = Admin::new(ballast.admin_addr());
+    // 50 bytes every 100 ms is 500 B/s, half the minimum: cut about 2 s in, long before
+    // its 100,000 bytes would be sent.
+    let slow = post_slowly(
+        ip("127.0.0.31"),
+        web,
+        100_000,
+        50,
+        Duration::from_millis(100),
+    );
+    // 500 bytes every 100 ms is 5,000 B/s: its 3,000 bytes pass, whatever the other does.
+    let steady = post_slowly(
+        ip("127.0.0.32"),
+        web,
+        3_000,
+        500,
+        Duration::from_millis(100),
+    );
+    let (slow, steady) = tokio::join!(slow, steady);
+    assert_eq!(slow, Some(408));
+    assert_eq!(steady, Some(200));
+    assert_eq!(
+        limit_hits(&admin, "web", "min_request_body_rate").await,
+        1.0
+    );
+    let event = ballast.wait_for_log("request rejected", WAIT);
+    assert_eq!(event["reason"], "Client.BodyTooSlow");
+}

@@ -196,6 +196,14 @@ pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
 /// a socket per worker, so thousands would exhaust file descriptors long before this.
 pub const MAX_LISTENERS: usize = 1000;
 
+/// Bytes per second a request body must average after its grace (Apache's
+/// `RequestReadTimeout` default `MinRate=500`): a slow POST holding a connection open with
+/// a trickle is answered 408.
+pub const DEFAULT_MIN_REQUEST_BODY_RATE: u32 = 500;
+
+/// Time a request body is given before the minimum rate applies (Apache's `body=20`).
+pub const DEFAULT_MIN_REQUEST_BODY_RATE_GRACE: Duration = Duration::from_secs(20);
+
 /// Most `[rate_limits]` entries in a document.
 pub const MAX_RATE_LIMITS: usize = 100;
 

@@ -42,7 +42,7 @@ pub use health::{
 pub use l4::{L4ListenerConfig, ProxyProtocolVersion};
 pub use model::{
     Action, Algorithm, Config, CookieAttributes, GroupName, HashKey, HttpListenerLimits,
-    ListenerConfig, ListenerName, ListenerProtocol, ProtocolVersion, ServerConfig,
+    ListenerConfig, ListenerName, ListenerProtocol, MinBodyRate, ProtocolVersion, ServerConfig,
     StickinessConfig, StickinessKind, TargetConfig, TargetGroupConfig, TargetProtocol,
     WeightedForward, Workers,
 };

@@ -149,6 +149,28 @@ pub struct HttpListenerLimits {
     pub request_timeout: Option<Duration>,
     /// Streams an HTTP/2 client may have open at once on one connection.
     pub http2_max_concurrent_streams: u32,
+    /// The slowest a request body may arrive (a slow POST is answered 408); `None`: off.
+    pub min_body_rate: Option<MinBodyRate>,
+}
+
+/// The slowest a request body may arrive: on average `bytes_per_second` once `grace` has
+/// passed since its first byte was awaited (Apache's `RequestReadTimeout body=20,MinRate=500`
+/// shape and defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinBodyRate {
+    /// Bytes per second, on average, from the start of the body.
+    pub bytes_per_second: u32,
+    /// Time before the rate applies.
+    pub grace: Duration,
+}
+
+impl MinBodyRate {
+    /// When a body begun at `began` with `received` bytes so far is too slow: the grace,
+    /// plus the time its bytes buy at the rate.
+    pub fn deadline(&self, began: std::time::Instant, received: u64) -> std::time::Instant {
+        let earned = Duration::from_secs_f64(received as f64 / f64::from(self.bytes_per_second));
+        began + self.grace + earned
+    }
 }
 
 /// What to do with a request.

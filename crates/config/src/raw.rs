@@ -139,6 +139,10 @@ pub struct RawListener {
     pub client_limits: Option<RawClientLimits>,
     /// The `[rate_limits]` entry every request on the listener is counted against.
     pub rate_limit: Option<String>,
+    /// Bytes per second a request body must average once the grace has passed (0: off).
+    pub min_request_body_rate: Option<i64>,
+    /// Time a request body is given before `min_request_body_rate` applies.
+    pub min_request_body_rate_grace: Option<String>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.

@@ -274,6 +274,7 @@ impl Validator {
                 DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS as usize,
                 1..=10_000,
             ) as u32,
+            min_body_rate: self.min_body_rate(path, raw),
         };
         let rules = self.rules(&path.key("rules"), &raw.rules, groups);
         let trusted_proxies =

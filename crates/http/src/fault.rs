@@ -31,6 +31,10 @@ pub(crate) enum Fault {
     /// The client stopped sending its request body for longer than the response timeout.
     #[error("client stopped sending the request body")]
     ClientBodyTimeout,
+    /// The client sent its request body slower than the listener's
+    /// `min_request_body_rate` (a slow POST).
+    #[error("client sent the request body slower than the minimum rate")]
+    ClientBodyTooSlow,
     /// The client did not send its whole request within the listener's `request_timeout`.
     #[error("client did not send the whole request within the request timeout")]
     RequestTimeout,
@@ -123,6 +127,7 @@ impl Fault {
             Fault::Head(_)
             | Fault::BadRequestBody(_)
             | Fault::ClientBodyTimeout
+            | Fault::ClientBodyTooSlow
             | Fault::RequestTimeout => Side::Client,
             Fault::Connect(ConnectError::Exhausted(_)) => Side::Ballast,
             _ => Side::Target,
@@ -136,7 +141,7 @@ impl Fault {
             Fault::Head(HeadError::UriTooLong) => 414,
             Fault::Head(HeadError::Connect) => 405,
             Fault::Head(_) | Fault::BadRequestBody(_) => 400,
-            Fault::ClientBodyTimeout | Fault::RequestTimeout => 408,
+            Fault::ClientBodyTimeout | Fault::ClientBodyTooSlow | Fault::RequestTimeout => 408,
             Fault::NoTarget | Fault::NoHealthyTarget => 503,
             Fault::Connect(ConnectError::Exhausted(_)) => 503,
             Fault::Connect(ConnectError::Timeout) | Fault::ResponseTimeout => 504,
@@ -162,6 +167,7 @@ impl Fault {
             },
             Fault::BadRequestBody(_) => "Client.InvalidBody",
             Fault::ClientBodyTimeout => "Client.BodyTimeout",
+            Fault::ClientBodyTooSlow => "Client.BodyTooSlow",
             Fault::RequestTimeout => "Client.RequestTimeout",
             Fault::NoTarget => "Group.NoTarget",
             Fault::NoHealthyTarget => "Group.NoHealthyTarget",
@@ -221,8 +227,12 @@ impl Fault {
 
     /// The listener limit this fault is, if it is one.
     pub(crate) fn limit(&self) -> Option<ballast_telemetry::metrics::Limit> {
-        matches!(self, Fault::RequestTimeout)
-            .then_some(ballast_telemetry::metrics::Limit::RequestTimeout)
+        use ballast_telemetry::metrics::Limit;
+        match self {
+            Fault::RequestTimeout => Some(Limit::RequestTimeout),
+            Fault::ClientBodyTooSlow => Some(Limit::MinRequestBodyRate),
+            _ => None,
+        }
     }
 
     /// The response for this fault.

@@ -178,11 +178,13 @@ async fn send_timed<U: Upload>(
                 Fault::ResponseTimeout,
             )
         } else {
-            let idle = send.last_activity() + timeout;
-            match kind.due {
-                Some(due) if due < idle => (due, Fault::RequestTimeout),
-                _ => (idle, Fault::ClientBodyTimeout),
-            }
+            let idle = (send.last_activity() + timeout, Fault::ClientBodyTimeout);
+            let due = kind.due.map(|due| (due, Fault::RequestTimeout));
+            let slow = send.too_slow_at().map(|at| (at, Fault::ClientBodyTooSlow));
+            [due, slow]
+                .into_iter()
+                .flatten()
+                .fold(idle, |a, b| if b.0 < a.0 { b } else { a })
         };
         match Deadline::at(at.into()).poll(sleep.as_mut(), cx) {
             Poll::Ready(_) => Poll::Ready(Err(send.failure(fault))),

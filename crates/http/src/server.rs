@@ -338,6 +338,7 @@ mod tests {
             max_requests_per_connection: None,
             request_timeout: None,
             http2_max_concurrent_streams: 128,
+            min_body_rate: None,
         };
         let ctx = ConnCtx::new(shared, peer, None, None, None);
         let task = crate::h1::serve_h1(H1Conn::new(

@@ -86,6 +86,7 @@ pub(crate) fn routes(
             max_requests_per_connection: None,
             request_timeout: None,
             http2_max_concurrent_streams: 128,
+            min_body_rate: None,
         }),
         tls: None,
         rules: RuleTable::build(rules.into_iter().map(|(p, c, a)| (p, c, Routed::plain(a)))),

@@ -259,11 +259,13 @@ pub enum Limit {
     ClientConnectionRate,
     /// A request went over a `rate_limit` and was answered 429.
     RateLimit,
+    /// A request body arrived slower than `min_request_body_rate` (a 408).
+    MinRequestBodyRate,
 }
 
 impl Limit {
     /// Every limit, in the order of [`ListenerMetrics::limit_hits`].
-    pub const ALL: [Limit; 12] = [
+    pub const ALL: [Limit; 13] = [
         Limit::MaxConnections,
         Limit::MaxRequestsPerConnection,
         Limit::RequestTimeout,
@@ -276,6 +278,7 @@ impl Limit {
         Limit::ClientMaxConnections,
         Limit::ClientConnectionRate,
         Limit::RateLimit,
+        Limit::MinRequestBodyRate,
     ];
 
     /// Its `limit` label.
@@ -293,6 +296,7 @@ impl Limit {
             Limit::ClientMaxConnections => "client_max_connections",
             Limit::ClientConnectionRate => "client_connection_rate",
             Limit::RateLimit => "rate_limit",
+            Limit::MinRequestBodyRate => "min_request_body_rate",
         }
     }
 }

@@ -144,6 +144,29 @@ impl Validator {
         blocks
     }
 
+    /// A listener's `min_request_body_rate` and its grace; `None` when the rate is 0.
+    pub(super) fn min_body_rate(
+        &mut self,
+        path: &KeyPath,
+        raw: &RawListener,
+    ) -> Option<crate::MinBodyRate> {
+        let bytes_per_second = self.count(
+            &path.key("min_request_body_rate"),
+            raw.min_request_body_rate,
+            crate::defaults::DEFAULT_MIN_REQUEST_BODY_RATE as usize,
+            0..=1_000_000_000,
+        ) as u32;
+        let grace = self.positive_duration(
+            &path.key("min_request_body_rate_grace"),
+            raw.min_request_body_rate_grace.as_deref(),
+            crate::defaults::DEFAULT_MIN_REQUEST_BODY_RATE_GRACE,
+        );
+        (bytes_per_second > 0).then_some(crate::MinBodyRate {
+            bytes_per_second,
+            grace,
+        })
+    }
+
     fn client_limits(&mut self, path: &KeyPath, raw: &RawClientLimits) -> ClientLimits {
         let max_connections = raw.max_connections.map(|_| {
             self.count(

@@ -44,6 +44,11 @@ impl Validator {
             ("request_headers", raw.request_headers.is_some()),
             ("response_headers", raw.response_headers.is_some()),
             ("rate_limit", raw.rate_limit.is_some()),
+            ("min_request_body_rate", raw.min_request_body_rate.is_some()),
+            (
+                "min_request_body_rate_grace",
+                raw.min_request_body_rate_grace.is_some(),
+            ),
         ];
         self.absent(path, protocol.name(), "listener", &http_only);
         if protocol.uses_udp() && raw.accept_proxy_protocol.is_some() && !protocol.uses_tcp() {
@@ -374,6 +379,7 @@ fn default_http_limits() -> HttpListenerLimits {
         max_requests_per_connection: None,
         request_timeout: None,
         http2_max_concurrent_streams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+        min_body_rate: None,
     }
 }
 

@@ -94,6 +94,12 @@ fn every_fault_has_its_status_reason_and_side() {
             "Client.BodyTimeout",
             Side::Client,
         ),
+        (
+            Fault::ClientBodyTooSlow,
+            408,
+            "Client.BodyTooSlow",
+            Side::Client,
+        ),
         (Fault::NoTarget, 503, "Group.NoTarget", Side::Target),
         (
             Fault::NoHealthyTarget,

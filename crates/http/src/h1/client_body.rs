@@ -33,6 +33,8 @@ pub(crate) struct ClientBody<'a, S> {
     started: bool,
     /// When body bytes last arrived (set when the body is first read).
     last_activity: Option<Instant>,
+    /// When the body was first awaited (the minimum body rate counts from then).
+    began: Option<Instant>,
     /// The client sent `Expect: 100-continue` and has not been answered yet.
     expects_continue: bool,
     continue_written: usize,
@@ -67,6 +69,7 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
             received: 0,
             started: false,
             last_activity: None,
+            began: None,
             expects_continue,
             continue_written: 0,
             raw: false,
@@ -176,7 +179,9 @@ impl<'a, S: ClientIo> ClientBody<'a, S> {
 impl<S: ClientIo> Upload for ClientBody<'_, S> {
     fn poll_fill(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, Fault>> {
         if self.last_activity.is_none() && !self.is_done() {
-            self.last_activity = Some(Instant::now());
+            let now = Instant::now();
+            self.last_activity = Some(now);
+            self.began = Some(now);
         }
         loop {
             if let Some(done) = self.take(out)? {
@@ -232,5 +237,9 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
 
     fn finished(&self) -> bool {
         self.is_done()
+    }
+
+    fn progress(&self) -> Option<(Instant, u64)> {
+        self.began.map(|began| (began, self.received))
     }
 }

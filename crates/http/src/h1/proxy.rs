@@ -242,6 +242,7 @@ impl<S: ClientIo> H1Conn<S> {
             bodiless: basics.body == BodyKind::None,
             upgrade: basics.upgrade,
             due: self.limits.request_timeout.map(|t| began + t),
+            min_rate: self.limits.min_body_rate,
         };
         if forwarding.group.proxy_protocol.is_some() && self.ctx.destination.is_none() {
             // Looked up once per client connection, not per request.

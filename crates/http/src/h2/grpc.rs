@@ -53,7 +53,8 @@ pub(super) fn status_of(fault: &Fault) -> u8 {
         Fault::Connect(ConnectError::Timeout)
         | Fault::ResponseTimeout
         | Fault::RequestTimeout
-        | Fault::ClientBodyTimeout => DEADLINE_EXCEEDED,
+        | Fault::ClientBodyTimeout
+        | Fault::ClientBodyTooSlow => DEADLINE_EXCEEDED,
         Fault::Connect(ConnectError::Exhausted(_)) => RESOURCE_EXHAUSTED,
         Fault::Head(_) | Fault::BadRequestBody(_) => INTERNAL,
     }

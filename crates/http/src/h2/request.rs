@@ -166,6 +166,8 @@ async fn serve(
         bodiless: body_kind == BodyKind::None,
         upgrade: connect.is_some(),
         due: request_timeout.map(|t| now + t),
+        // HTTP/2 bodies are paced by flow control and timed by the idle timeout.
+        min_rate: None,
     };
     if connect.is_some() {
         exchange.upgrade_asked();

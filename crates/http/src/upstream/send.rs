@@ -41,6 +41,12 @@ pub(crate) trait Upload {
 
     /// Whether the whole body was taken from the client.
     fn finished(&self) -> bool;
+
+    /// When the client's body was first awaited and how many bytes have come since, for
+    /// the minimum body rate; `None`: not timed so (the default).
+    fn progress(&self) -> Option<(Instant, u64)> {
+        None
+    }
 }
 
 /// What the request is, for the retry rules and for what may answer it.
@@ -57,6 +63,8 @@ pub(crate) struct RequestKind {
     /// When the whole request must have arrived from the client (the listener's
     /// `request_timeout`); `None`: no such bound.
     pub(crate) due: Option<Instant>,
+    /// The slowest the body may arrive (the listener's `min_request_body_rate`).
+    pub(crate) min_rate: Option<ballast_config::MinBodyRate>,
 }
 
 /// How an exchange failed before a response head, with what the retry rules need.
@@ -154,6 +162,12 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
     /// When the client last sent body bytes.
     pub(crate) fn last_activity(&self) -> Instant {
         self.upload.last_activity()
+    }
+
+    /// When the body is too slow for the minimum rate, if it is timed so.
+    pub(crate) fn too_slow_at(&self) -> Option<Instant> {
+        let (began, received) = self.upload.progress()?;
+        Some(self.kind.min_rate?.deadline(began, received))
     }
 
     /// A failure with the state the retry rules need.

@@ -199,3 +199,27 @@ fn source_ip_conditions_name_ip_sets() {
         "listeners.web.rules[0].conditions.source_ip[0]:",
     );
 }
+
+#[test]
+fn the_minimum_body_rate_has_defaults_and_can_be_turned_off() {
+    let config = parse(&listener("")).unwrap();
+    let rate = config.listeners[0].limits.min_body_rate.unwrap();
+    assert_eq!(rate.bytes_per_second, 500);
+    assert_eq!(rate.grace, std::time::Duration::from_secs(20));
+    let t0 = std::time::Instant::now();
+    // 1,000 bytes buy 2 s at 500 B/s, after the 20 s of grace.
+    assert_eq!(
+        rate.deadline(t0, 1000),
+        t0 + std::time::Duration::from_secs(22)
+    );
+    let off = parse(&listener("min_request_body_rate = 0")).unwrap();
+    assert_eq!(off.listeners[0].limits.min_body_rate, None);
+    has(
+        &listener("min_request_body_rate_grace = \"0s\""),
+        "listeners.web.min_request_body_rate_grace:",
+    );
+    let tcp = format!(
+        "{GROUPS}\n[listeners.pg]\nbind = \"127.0.0.1:6432\"\nprotocol = \"tcp\"\ndefault_action = {{ forward = \"db\" }}\nmin_request_body_rate = 10\n"
+    );
+    has(&tcp, "listeners.pg.min_request_body_rate:");
+}

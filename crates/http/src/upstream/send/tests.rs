@@ -98,6 +98,7 @@ async fn exchange(addr: SocketAddr, head: &[u8], body: Option<Vec<u8>>) -> (u16,
             bodiless: false,
             upgrade: false,
             due: None,
+            min_rate: None,
         },
         Instant::now(),
     );
