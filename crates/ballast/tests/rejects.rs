@@ -174,3 +174,42 @@ async fn idle_keep_alive_connections_are_closed() {
         "the idle connection must be closed after the idle timeout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coding_before_chunked_is_passed_on_with_its_bytes() {
+    // RFC 9112 §6.1 allows codings before the final chunked: the body is framed as chunked,
+    // and the target must still be told of the gzip under it.
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "");
+    let reply = raw(
+        lb.addr("web"),
+        b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n5;ext=1\r\n\x1f\x8b\x08\x00\x00\r\n3\r\nabc\r\n0\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(reply.status(), Some(200), "{}", reply.text());
+    let seen = backend.recorded();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["transfer-encoding"], "gzip, chunked");
+    assert_eq!(
+        seen[0].body_bytes, 8,
+        "every byte under the chunking passes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coding_before_chunked_is_refused_for_an_http2_target() {
+    // HTTP/2 has no transfer codings: the target would take the gzip bytes for the body.
+    let backend = Backend::spawn("a").await;
+    let lb = BallastProcess::start(
+        bin(),
+        &web_app_config(&[backend.addr], "", "", "protocol_version = \"http2\""),
+    );
+    assert_rejected(
+        &lb,
+        b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        400,
+    )
+    .await;
+    assert_eq!(backend.hits(), 0);
+}

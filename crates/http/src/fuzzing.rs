@@ -100,7 +100,7 @@ fn reason(error: HeadError) -> &'static str {
         HeadError::UriTooLong => "target too long",
         HeadError::TooManyFields => "too many fields",
         HeadError::AmbiguousFraming => "Content-Length with Transfer-Encoding",
-        HeadError::BadTransferEncoding => "Transfer-Encoding not one chunked",
+        HeadError::BadTransferEncoding => "Transfer-Encoding not ending in one chunked",
         HeadError::BadContentLength => "invalid Content-Length",
         HeadError::MissingHost => "no Host",
         HeadError::InvalidHost => "invalid or repeated Host",

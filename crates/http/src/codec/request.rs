@@ -28,8 +28,9 @@ pub(crate) enum HeadError {
     /// Both `Content-Length` and `Transfer-Encoding` (RFC 9112 §6.1).
     #[error("request has both Transfer-Encoding and Content-Length")]
     AmbiguousFraming,
-    /// `Transfer-Encoding` other than one field `chunked`, or on HTTP/1.0.
-    #[error("request Transfer-Encoding is not a single \"chunked\"")]
+    /// `Transfer-Encoding` other than one field whose codings end with a single `chunked`,
+    /// or on HTTP/1.0.
+    #[error("request Transfer-Encoding does not end with a single \"chunked\"")]
     BadTransferEncoding,
     /// `Content-Length` that is not one decimal number (or several identical ones).
     #[error("invalid Content-Length")]
@@ -105,6 +106,9 @@ pub(crate) struct RequestHead {
     pub(crate) keep_alive: bool,
     /// `Expect: 100-continue`.
     pub(crate) expect_continue: bool,
+    /// The transfer codings applied before `chunked` (`gzip` of `gzip, chunked`, RFC 9112
+    /// §6.1): passed on to the target in front of its own `chunked`.
+    pub(crate) codings: Option<Span>,
     /// The protocols of an HTTP/1.1 upgrade request (`Upgrade` with `Connection: upgrade`,
     /// RFC 9110 §7.8), `h2c` excepted: the request goes on as an ordinary one when the
     /// target refuses, as a tunnel when it answers `101`.
@@ -196,10 +200,39 @@ pub(crate) fn parse_request(
         body: BodyKind::None,
         keep_alive: minor == 1,
         expect_continue: false,
+        codings: None,
         upgrade: None,
     };
     read_fields(buf, req.headers, &mut head, fields)?;
     Ok(Some(head))
+}
+
+/// The codings before a final `chunked` in a `Transfer-Encoding` value (`None`: only
+/// `chunked`), or `None` when the value does not frame a body as chunked: `chunked` must be
+/// last and only there (RFC 9112 §6.1), and every coding a token (no parameters, no empty
+/// list elements: rare enough that refusing them costs nobody, and each is a place where
+/// two parsers may differ).
+fn final_chunked(value: &[u8]) -> Option<Option<&[u8]>> {
+    let value = value.trim_ascii();
+    let (before, last) = match value.iter().rposition(|&b| b == b',') {
+        Some(i) => (Some(value[..i].trim_ascii()), value[i + 1..].trim_ascii()),
+        None => (None, value),
+    };
+    if !last.eq_ignore_ascii_case(b"chunked") {
+        return None;
+    }
+    let Some(before) = before else {
+        return Some(None);
+    };
+    let fine = before.split(|&b| b == b',').all(|coding| {
+        let coding = coding.trim_ascii();
+        !coding.is_empty()
+            && coding
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            && !coding.eq_ignore_ascii_case(b"chunked")
+    });
+    fine.then_some(Some(before))
 }
 
 /// Whether the request line ended within `buf` (a head that overflows the limit is then
@@ -217,7 +250,7 @@ fn read_fields(
 ) -> Result<(), HeadError> {
     let mut length: Option<u64> = None;
     let mut encodings = 0usize;
-    let mut chunked = false;
+    let mut transfer_encoding: &[u8] = b"";
     let mut hosts = 0usize;
     let mut listed = false;
     let mut close = false;
@@ -245,7 +278,7 @@ fn read_fields(
             }
             FieldKind::TransferEncoding => {
                 encodings += 1;
-                chunked = value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                transfer_encoding = value;
             }
             FieldKind::Connection => {
                 for option in tokens(value) {
@@ -280,7 +313,11 @@ fn read_fields(
         (0, None) | (0, Some(0)) => BodyKind::None,
         (0, Some(n)) => BodyKind::Length(n),
         (_, Some(_)) => return Err(HeadError::AmbiguousFraming),
-        (1, None) if chunked && head.minor == 1 => BodyKind::Chunked,
+        (1, None) if head.minor == 1 => {
+            let codings = final_chunked(transfer_encoding).ok_or(HeadError::BadTransferEncoding)?;
+            head.codings = codings.map(|c| Span::within(buf, c));
+            BodyKind::Chunked
+        }
         _ => return Err(HeadError::BadTransferEncoding),
     };
     // HTTP/1.0 has no upgrades; `h2c` asks Ballast itself to switch, which it does not

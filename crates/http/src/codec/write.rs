@@ -20,6 +20,9 @@ pub(crate) struct TargetLine<'a> {
     /// `Host`: the request's authority or its `Host` field.
     pub(crate) host: Option<&'a [u8]>,
     pub(crate) body: BodyKind,
+    /// Transfer codings the client applied before `chunked` (`gzip`), written in front of
+    /// the target's `chunked`.
+    pub(crate) codings: Option<&'a [u8]>,
     /// The protocols of an upgrade request (WebSocket): sent with `Connection: upgrade`.
     pub(crate) upgrade: Option<&'a [u8]>,
 }
@@ -119,7 +122,14 @@ pub(crate) fn write_request_head<'f, I>(
     match line.body {
         BodyKind::None => {}
         BodyKind::Length(n) => length_field(out, n),
-        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyKind::Chunked => {
+            out.extend_from_slice(b"Transfer-Encoding: ");
+            if let Some(codings) = line.codings {
+                out.extend_from_slice(codings);
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(b"chunked\r\n");
+        }
     }
     out.extend_from_slice(b"\r\n");
 }

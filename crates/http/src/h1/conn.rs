@@ -68,6 +68,9 @@ pub(super) struct Basics {
     pub(super) expect_continue: bool,
     /// The request asks for a protocol upgrade (WebSocket).
     pub(super) upgrade: bool,
+    /// Its body carries transfer codings before `chunked` (`gzip, chunked`), which an
+    /// HTTP/2 target cannot be told of.
+    pub(super) codings: bool,
 }
 
 /// How the request ended for its connection.

@@ -93,6 +93,7 @@ impl<S: ClientIo> H1Conn<S> {
             keep_alive: head.keep_alive && !last,
             expect_continue: head.expect_continue && head.minor == 1,
             upgrade: head.upgrade.is_some(),
+            codings: head.codings.is_some(),
         };
         if self.ctx.tls.is_none()
             && facts
@@ -231,6 +232,12 @@ impl<S: ClientIo> H1Conn<S> {
         if forwarding.group.protocol_version != ballast_config::ProtocolVersion::Http1
             && !basics.upgrade
         {
+            if basics.codings {
+                // HTTP/2 has no transfer codings: the target would take gzip bytes as the
+                // body itself.
+                let fault = Fault::Head(crate::codec::HeadError::BadTransferEncoding);
+                return self.fault(basics, fault, exchange, sleep).await;
+            }
             // Boxed, as the tunnel below: the future of every request in progress is as
             // large as its largest path, and these two are the rare ones.
             return Box::pin(self.forward_h2(basics, forwarding, prepared, exchange, sleep)).await;
@@ -387,6 +394,7 @@ fn render_target_head(
         query: head.query.map(|q| q.of(buf)),
         host,
         body: head.body,
+        codings: head.codings.map(|c| c.of(buf)),
         upgrade: head.upgrade.map(|u| u.of(buf)),
     };
     let fields = fields

@@ -193,6 +193,7 @@ impl<S: ClientIo> H1Conn<S> {
             keep_alive: false,
             expect_continue: false,
             upgrade: false,
+            codings: false,
         };
         self.fault(basics, Fault::Head(error), exchange, sleep)
             .await

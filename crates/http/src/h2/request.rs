@@ -311,6 +311,8 @@ fn render_target_head(
         query: parts.uri.query().map(str::as_bytes),
         host: (!authority.is_empty()).then_some(authority),
         body,
+        // HTTP/2 has no transfer codings (RFC 9113 §8.2.2).
+        codings: None,
         upgrade: connect.map(|c| &c.protocol[..]),
     };
     let mut fields: Vec<(&[u8], &[u8], FieldKind)> = parts

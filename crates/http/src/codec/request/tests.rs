@@ -88,7 +88,6 @@ fn framing_follows_rfc_9112() {
         (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", HeadError::BadContentLength),
         (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1_0\r\n\r\n", HeadError::BadContentLength),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::BadTransferEncoding),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", HeadError::BadTransferEncoding),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", HeadError::BadTransferEncoding),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::BadTransferEncoding),
     ] {
@@ -282,4 +281,40 @@ fn upgrades_need_both_fields_on_http_1_1_and_never_name_h2c() {
     let (_, fields) =
         ok(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
     assert!(fields.iter().any(|f| f.kind == FieldKind::Upgrade));
+}
+
+#[test]
+fn codings_before_a_final_chunked_are_kept_for_the_target() {
+    let parse = |te: &str| {
+        let text = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+        let buf = text.into_bytes();
+        parse(&buf).map(|head| {
+            let (head, _) = head.unwrap();
+            let codings = head
+                .codings
+                .map(|c| String::from_utf8(c.of(&buf).to_vec()).unwrap());
+            (head.body, codings)
+        })
+    };
+    assert_eq!(parse("chunked"), Ok((BodyKind::Chunked, None)));
+    assert_eq!(
+        parse("gzip, chunked"),
+        Ok((BodyKind::Chunked, Some("gzip".into())))
+    );
+    assert_eq!(
+        parse("gzip ,deflate,  Chunked "),
+        Ok((BodyKind::Chunked, Some("gzip ,deflate".into())))
+    );
+    for bad in [
+        "gzip",
+        "chunked, gzip",
+        "chunked, chunked",
+        "gzip,, chunked",
+        ", chunked",
+        "gzip;q=1, chunked",
+        "\"gzip\", chunked",
+        "chunkedx",
+    ] {
+        assert_eq!(parse(bad), Err(HeadError::BadTransferEncoding), "{bad}");
+    }
 }

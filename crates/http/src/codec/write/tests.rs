@@ -19,6 +19,7 @@ fn request(fields: &[(&[u8], &[u8])], body: BodyKind, add: &Added<'_>) -> String
         query: Some(b"q=1"),
         host: Some(b"example.com"),
         body,
+        codings: None,
         upgrade: None,
     };
     let classified: Vec<FieldRef<'_>> = fields
