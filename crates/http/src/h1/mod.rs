@@ -11,6 +11,7 @@ mod respond;
 mod server;
 mod stream;
 mod switch;
+mod target_head;
 mod to_h2;
 
 pub(crate) use conn::H1Conn;
