@@ -141,7 +141,7 @@ async fn a_rule_limits_each_api_key_apart() {
     let ballast = BallastProcess::start(
         bin(),
         &format!(
-            "[rate_limits.login]\nkey = [\"header:x-api-key\"]\nper_minute = 2\n\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n\n[[listeners.web.rules]]\npriority = 1\nconditions = {{ path = [\"/login\"] }}\naction = {{ forward = \"app\" }}\nrate_limit = \"login\"\n\n[target_groups.app]\ntargets = [{}]\n",
+            "[admin]\nbind = \"127.0.0.1:0\"\n\n[rate_limits.login]\nkey = [\"header:x-api-key\"]\nper_minute = 2\n\n[listeners.web]\nbind = \"127.0.0.1:0\"\ndefault_action = {{ forward = \"app\" }}\n\n[[listeners.web.rules]]\npriority = 1\nconditions = {{ path = [\"/login\"] }}\naction = {{ forward = \"app\" }}\nrate_limit = \"login\"\n\n[target_groups.app]\ntargets = [{}]\n",
             toml_targets(&[backend.addr])
         ),
     );
@@ -167,4 +167,18 @@ async fn a_rule_limits_each_api_key_apart() {
     for _ in 0..3 {
         assert_eq!(request(&mut stream, web, "/login", "").await.0, 200);
     }
+    // The admin API's explain names the limit a request would meet.
+    let admin = Admin::new(ballast.admin_addr());
+    let x = admin
+        .post(
+            "/api/v1/explain",
+            &serde_json::json!({"listener": "web", "path": "/login"}),
+        )
+        .await;
+    assert_eq!(x.status, 200, "{}", x.text);
+    let why = x.json["why"].to_string();
+    assert!(
+        why.contains("rate limit \\\"login\\\" (the rule's)"),
+        "{why}"
+    );
 }

@@ -63,6 +63,20 @@ pub fn explain<B>(
         }
         None => "no rule matches: the listener's default action applies".to_owned(),
     }];
+    let limits: Vec<String> = [
+        routes.rate_limit.as_deref().map(|l| (l, "the listener's")),
+        decision.rate_limit.as_deref().map(|l| (l, "the rule's")),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(l, whose)| format!("\"{}\" ({whose})", l.config.name))
+    .collect();
+    if !limits.is_empty() {
+        why.push(format!(
+            "it is counted against rate limit {} before its action (explain spends no token)",
+            limits.join(" then ")
+        ));
+    }
     let answer = |action, why| Explanation {
         rule,
         action,
