@@ -113,34 +113,19 @@ impl Validator {
     }
 
     /// The blocks of a rule's `source_ip` values, each a block or an IP set's name (checked
-    /// already), within the same bound as a listener's lists.
+    /// already), within the same bound as a listener's lists; `ok` turns false past it.
     pub(super) fn source_blocks(
         &mut self,
         path: &KeyPath,
         values: &[String],
         ok: &mut bool,
     ) -> Vec<Cidr> {
-        let mut blocks = Vec::new();
-        let mut named: Vec<&str> = Vec::new();
-        for value in values {
-            if let Ok(block) = Cidr::parse(value) {
-                blocks.push(block);
-                continue;
-            }
-            let Some(set) = self.ip_sets.get(value) else {
-                continue;
-            };
-            if named.contains(&value.as_str()) {
-                continue;
-            }
-            named.push(value);
-            if blocks.len() + set.len() > MAX_IP_SET_BLOCKS {
-                self.within(path, blocks.len() + set.len(), MAX_IP_SET_BLOCKS, "blocks");
-                *ok = false;
-                return Vec::new();
-            }
-            blocks.extend_from_slice(set);
+        if values.is_empty() {
+            return Vec::new();
         }
+        let before = self.error_count();
+        let blocks = self.blocks(path, values);
+        *ok &= self.error_count() == before;
         blocks
     }
 

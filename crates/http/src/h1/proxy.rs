@@ -131,51 +131,35 @@ impl<S: ClientIo> H1Conn<S> {
         exchange.rule = decision.rule;
         let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip());
         let limit = decision.rate_limit.as_deref();
-        if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
-            self.rbuf.consume(head.len);
-            return self
-                .local(
-                    basics,
-                    &reply,
-                    decision.response_headers.as_deref(),
-                    exchange,
-                    sleep,
-                )
-                .await;
-        }
-        let forwarding = match decision.verdict {
-            Verdict::Forward(forwarding) => forwarding,
-            Verdict::NoGroup => {
+        let limited = crate::rate::limited(routes, limit, request, &mut exchange);
+        // A forward goes on below; every answer Ballast gives itself leaves here.
+        let answer = match (limited, decision.verdict) {
+            (Some(reply), _) => Err(reply),
+            (None, Verdict::Forward(forwarding)) => Ok(forwarding),
+            (None, Verdict::NoGroup) => {
                 self.rbuf.consume(head.len);
                 return self.fault(basics, Fault::NoTarget, exchange, sleep).await;
             }
-            Verdict::Redirect(config) => {
+            (None, Verdict::Redirect(config)) => {
                 exchange.action = ActionKind::Redirect;
-                let reply = Local::redirect(&config, &facts, self.ctx.scheme(), &shared.port);
-                self.rbuf.consume(head.len);
-                return self
-                    .local(
-                        basics,
-                        &reply,
-                        decision.response_headers.as_deref(),
-                        exchange,
-                        sleep,
-                    )
-                    .await;
+                Err(Local::redirect(
+                    &config,
+                    &facts,
+                    self.ctx.scheme(),
+                    &shared.port,
+                ))
             }
-            Verdict::Fixed(fixed) => {
+            (None, Verdict::Fixed(fixed)) => {
                 exchange.action = ActionKind::FixedResponse;
+                Err(Local::fixed(&fixed))
+            }
+        };
+        let forwarding = match answer {
+            Ok(forwarding) => forwarding,
+            Err(reply) => {
                 self.rbuf.consume(head.len);
-                let reply = Local::fixed(&fixed);
-                return self
-                    .local(
-                        basics,
-                        &reply,
-                        decision.response_headers.as_deref(),
-                        exchange,
-                        sleep,
-                    )
-                    .await;
+                let ops = decision.response_headers.as_deref();
+                return self.local(basics, &reply, ops, exchange, sleep).await;
             }
         };
         if let Some(m) = &forwarding.group.metrics {
