@@ -42,9 +42,7 @@ async fn assert_rejected(lb: &BallastProcess, request: &[u8], status: u16) {
 async fn ambiguous_framings_are_rejected_and_never_forwarded() {
     let backend = Backend::spawn("a").await;
     let lb = start(&backend, "");
-    let shapes: [&[u8]; 4] = [
-        // Content-Length and Transfer-Encoding together.
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    let shapes: [&[u8]; 3] = [
         // Conflicting Content-Length values.
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
         // Conflicting values in one field.
@@ -70,6 +68,34 @@ async fn ambiguous_framings_are_rejected_and_never_forwarded() {
     .await;
     assert_eq!(backend.hits(), 0, "no smuggling shape may reach the target");
     assert_eq!(backend.recorded().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn length_and_chunked_together_are_served_chunked_then_both_connections_close() {
+    // Ambiguous in the default (defensive) mode, as on ALB: served, framed by
+    // Transfer-Encoding (RFC 9112 §6.3), and nothing after it is read on either side.
+    let backend = Backend::spawn("a").await;
+    let lb = start(&backend, "");
+    let reply = raw(
+        lb.addr("web"),
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(reply.status(), Some(200), "{}", reply.text());
+    assert!(reply.closed, "the client connection closes after it");
+    assert_eq!(
+        reply.text().matches("HTTP/1.1 ").count(),
+        1,
+        "{}",
+        reply.text()
+    );
+    let seen = backend.recorded();
+    assert_eq!(seen.len(), 1, "the bytes after it never become a request");
+    assert_eq!(seen[0].headers["transfer-encoding"], "chunked");
+    assert!(seen[0].headers.get("content-length").is_none());
+    assert_eq!(seen[0].headers["connection"], "close");
+    assert_eq!(seen[0].body_bytes, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -283,3 +283,35 @@ mod tests {
         }
     }
 }
+
+/// ALB's desync mitigation modes: what an HTTP/1 request meets for its desync class
+/// (compliant, acceptable, ambiguous, severe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DesyncMode {
+    /// Every request is served and counted; ambiguous and severe ones close both
+    /// connections after them.
+    Monitor,
+    /// Compliant and acceptable requests are served, ambiguous ones served then both
+    /// connections closed, severe ones refused (`400`).
+    #[default]
+    Defensive,
+    /// Only compliant requests are served; all others are refused.
+    Strictest,
+}
+
+impl DesyncMode {
+    /// Every mode with its name in the configuration.
+    pub const ALL: [(DesyncMode, &'static str); 3] = [
+        (DesyncMode::Monitor, "monitor"),
+        (DesyncMode::Defensive, "defensive"),
+        (DesyncMode::Strictest, "strictest"),
+    ];
+
+    /// Its name in the configuration.
+    pub fn name(self) -> &'static str {
+        DesyncMode::ALL
+            .iter()
+            .find(|(m, _)| *m == self)
+            .map_or("defensive", |(_, n)| n)
+    }
+}

@@ -34,7 +34,7 @@ pub use dns::{
 pub use document::{
     Change, ChangeKind, Document, DocumentDiff, EditError, NameChanges, Sparse, REDACTED,
 };
-pub use edge::{CidrSet, ClientLimits, EdgePolicy, Rate, RateKey, RateLimitConfig};
+pub use edge::{CidrSet, ClientLimits, DesyncMode, EdgePolicy, Rate, RateKey, RateLimitConfig};
 pub use error::{ConfigError, ConfigErrors, ErrorKind, KeyPath};
 pub use health::{
     HealthCheckConfig, HealthCheckKind, OutlierDetectionConfig, RetryConfig, StatusMatcher,

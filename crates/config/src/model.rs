@@ -151,6 +151,8 @@ pub struct HttpListenerLimits {
     pub http2_max_concurrent_streams: u32,
     /// The slowest a request body may arrive (a slow POST is answered 408); `None`: off.
     pub min_body_rate: Option<MinBodyRate>,
+    /// Which HTTP/1 requests are refused, or served then closed, for their framing.
+    pub desync_mode: crate::DesyncMode,
 }
 
 /// The slowest a request body may arrive: on average `bytes_per_second` once `grace` has

@@ -143,6 +143,9 @@ pub struct RawListener {
     pub min_request_body_rate: Option<i64>,
     /// Time a request body is given before `min_request_body_rate` applies.
     pub min_request_body_rate_grace: Option<String>,
+    /// What HTTP/1 requests of each desync class meet: `monitor`, `defensive` or
+    /// `strictest`.
+    pub desync_mitigation_mode: Option<String>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.

@@ -275,6 +275,7 @@ impl Validator {
                 1..=10_000,
             ) as u32,
             min_body_rate: self.min_body_rate(path, raw),
+            desync_mode: self.desync_mode(path, raw),
         };
         let rules = self.rules(&path.key("rules"), &raw.rules, groups);
         let trusted_proxies =

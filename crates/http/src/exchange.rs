@@ -87,6 +87,8 @@ pub(crate) struct LogFacts<'a> {
     pub(crate) version: &'a str,
     pub(crate) user_agent: Option<&'a [u8]>,
     pub(crate) tls: Option<&'a TlsInfo>,
+    /// The desync classification of an HTTP/1 request (`None` for HTTP/2).
+    pub(crate) desync: Option<crate::codec::desync::DesyncReason>,
 }
 
 /// What the access log needs from the request head, copied only when logging is on.
@@ -104,6 +106,7 @@ struct LogHead {
     request: String,
     user_agent: Option<String>,
     tls: Option<(String, String)>,
+    desync: Option<crate::codec::desync::DesyncReason>,
     trace_id: Option<String>,
     request_id: Option<String>,
 }
@@ -156,6 +159,7 @@ impl Exchange {
             request,
             user_agent: facts.user_agent.map(text),
             tls: facts.tls.map(|t| (t.version.to_owned(), t.cipher.clone())),
+            desync: facts.desync,
             trace_id: None,
             request_id: None,
         }));
@@ -298,6 +302,8 @@ impl Drop for Exchange {
             trace_id: log.trace_id,
             request_id: log.request_id,
             error_reason: self.error_reason,
+            classification: log.desync.map(|d| d.class().as_str()),
+            classification_reason: log.desync.map(|d| d.as_str()),
         });
     }
 }

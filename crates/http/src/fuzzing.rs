@@ -29,6 +29,9 @@ pub enum Framing {
         /// The check that failed (httparse's complaint for malformed syntax).
         reason: &'static str,
     },
+    /// Served, then the connection closes (an ambiguous request in the default desync
+    /// mode): nothing after it is read, so nothing can be smuggled behind it.
+    ServedThenClosed,
     /// Accepted: the request is served, its body framed as `body`.
     Accepted {
         /// Bytes the head took, blank line included; the body starts here.
@@ -55,6 +58,37 @@ pub enum BodyFraming {
     Chunked,
 }
 
+/// The desync class and reason of a request head (`None` while incomplete or refused
+/// outright), for the test against AWS's corpus.
+pub fn desync_verdict(bytes: &[u8]) -> Result<Option<(&'static str, &'static str)>, String> {
+    let mut fields = Vec::new();
+    match crate::codec::parse_request(bytes, LIMITS, &mut fields) {
+        Ok(Some(head)) => Ok(Some((head.desync.class().as_str(), head.desync.as_str()))),
+        Ok(None) => Ok(None),
+        Err(HeadError::Desync(reason)) => Ok(Some((reason.class().as_str(), reason.as_str()))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether Ballast reads the head with its lenient reading (httparse refused it), after
+/// which the client connection always closes.
+pub fn read_leniently(bytes: &[u8]) -> bool {
+    let mut fields = Vec::new();
+    matches!(crate::codec::parse_request(bytes, LIMITS, &mut fields), Ok(Some(head)) if head.lenient)
+}
+
+/// How Ballast frames the body of a request whatever the desync mode makes of it (`None`
+/// while incomplete or refused outright): what a test must send after the head.
+pub fn body_framing(bytes: &[u8]) -> Option<BodyFraming> {
+    let mut fields = Vec::new();
+    let head = crate::codec::parse_request(bytes, LIMITS, &mut fields).ok()??;
+    Some(match head.body {
+        BodyKind::None => BodyFraming::None,
+        BodyKind::Length(n) => BodyFraming::Length(n),
+        BodyKind::Chunked => BodyFraming::Chunked,
+    })
+}
+
 /// Parses a request head; checks that every range it reports lies within the head.
 pub fn request_head(bytes: &[u8]) {
     let mut fields = Vec::new();
@@ -68,14 +102,26 @@ pub fn request_head(bytes: &[u8]) {
     }
 }
 
-/// Parses a request head as a client connection does, and says how Ballast frames it.
+/// Parses a request head as a client connection does (in the default desync mode,
+/// `defensive`), and says how Ballast frames it.
 pub fn request_framing(bytes: &[u8]) -> Framing {
+    use crate::codec::desync::{action, DesyncAction};
     let mut fields = Vec::new();
     let head = match crate::codec::parse_request(bytes, LIMITS, &mut fields) {
         Ok(Some(head)) => head,
         Ok(None) => return Framing::Partial,
         Err(e) => return Framing::Refused { reason: reason(e) },
     };
+    match action(ballast_config::DesyncMode::Defensive, head.desync.class()) {
+        DesyncAction::Serve if head.lenient => return Framing::ServedThenClosed,
+        DesyncAction::Serve => {}
+        DesyncAction::ServeThenClose => return Framing::ServedThenClosed,
+        DesyncAction::Refuse => {
+            return Framing::Refused {
+                reason: head.desync.as_str(),
+            }
+        }
+    }
     let path = match head.path.of(bytes) {
         b"" => b"/".to_vec(),
         path => path.to_vec(),
@@ -99,9 +145,8 @@ fn reason(error: HeadError) -> &'static str {
         HeadError::TooLarge => "head too large",
         HeadError::UriTooLong => "target too long",
         HeadError::TooManyFields => "too many fields",
-        HeadError::AmbiguousFraming => "Content-Length with Transfer-Encoding",
-        HeadError::BadTransferEncoding => "Transfer-Encoding not ending in one chunked",
-        HeadError::BadContentLength => "invalid Content-Length",
+        HeadError::Desync(reason) => reason.as_str(),
+        HeadError::BadTransferEncoding => "transfer codings towards HTTP/2",
         HeadError::MissingHost => "no Host",
         HeadError::InvalidHost => "invalid or repeated Host",
         HeadError::BadTarget => "request target refused",

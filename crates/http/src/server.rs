@@ -339,6 +339,7 @@ mod tests {
             request_timeout: None,
             http2_max_concurrent_streams: 128,
             min_body_rate: None,
+            desync_mode: ballast_config::DesyncMode::Defensive,
         };
         let ctx = ConnCtx::new(shared, peer, None, None, None);
         let task = crate::h1::serve_h1(H1Conn::new(

@@ -87,6 +87,7 @@ pub(crate) fn routes(
             request_timeout: None,
             http2_max_concurrent_streams: 128,
             min_body_rate: None,
+            desync_mode: ballast_config::DesyncMode::Defensive,
         }),
         tls: None,
         rules: RuleTable::build(rules.into_iter().map(|(p, c, a)| (p, c, Routed::plain(a)))),

@@ -319,5 +319,7 @@ pub fn refused(
         trace_id: None,
         request_id: None,
         error_reason: Some(refused.as_str()),
+        classification: None,
+        classification_reason: None,
     });
 }

@@ -125,6 +125,8 @@ impl ConnLog {
             trace_id: None,
             request_id: None,
             error_reason: reason,
+            classification: None,
+            classification_reason: None,
         });
     }
 }

@@ -65,6 +65,11 @@ pub struct AccessLogLine {
     pub request_id: Option<String>,
     /// Why Ballast answered on its own, when it did (`Target.ConnectionRefused`, …).
     pub error_reason: Option<&'static str>,
+    /// An HTTP/1 request's desync class (`Compliant`, `Acceptable`, `Ambiguous`,
+    /// `Severe`), as ALB's `classification` field.
+    pub classification: Option<&'static str>,
+    /// Why it has that class (`BothTeClPresent`, …), as ALB's `classification_reason`.
+    pub classification_reason: Option<&'static str>,
 }
 
 /// The sending side of the access log, shared by every worker.
@@ -283,6 +288,8 @@ mod tests {
             trace_id: None,
             request_id: None,
             error_reason: None,
+            classification: None,
+            classification_reason: None,
         }
     }
 

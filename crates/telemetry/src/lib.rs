@@ -7,6 +7,7 @@
 //! never looks anything up by label.
 
 mod access_log;
+pub mod desync;
 pub mod l4;
 mod limited;
 pub mod metrics;

@@ -225,6 +225,9 @@ pub struct ListenerMetrics {
     pub upgraded_bytes_from_target: Counter,
     /// Times each limit or defence fired, by [`Limit`].
     pub limit_hits: [Counter; Limit::ALL.len()],
+    /// HTTP/1 requests that were not compliant, by desync reason (its position in
+    /// [`crate::desync::DesyncReason::ALL`]; the first, `Compliant`, is not counted).
+    pub desync: [Counter; crate::desync::DesyncReason::ALL.len()],
     /// An L4 listener's own counters.
     pub l4: crate::l4::L4Counters,
 }
@@ -302,6 +305,11 @@ impl Limit {
 }
 
 impl ListenerMetrics {
+    /// Counts a request that was not compliant, by its desync reason.
+    pub fn desync_seen(&self, reason: crate::desync::DesyncReason) {
+        self.desync[reason as usize].inc();
+    }
+
     /// Counts a limit that fired.
     pub fn limit_hit(&self, limit: Limit) {
         self.limit_hits[limit as usize].inc();

@@ -13,6 +13,7 @@
 pub mod admin;
 mod backend;
 pub mod client;
+pub mod desync;
 pub mod dns;
 mod echo;
 mod grpc;

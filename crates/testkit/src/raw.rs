@@ -28,6 +28,10 @@ pub enum RawMode {
     StopsReading,
     /// Reads the request head, answers with these bytes, then reads and drops the rest.
     Answer(&'static [u8]),
+    /// Reads the whole request (a `Content-Length` body, or a chunked one ending in its
+    /// last chunk), then answers with these bytes and reads and drops the rest: a target
+    /// that takes any head, so every answer a client sees is the proxy's decision.
+    AnswerAfterBody(&'static [u8]),
 }
 
 /// A TCP peer on 127.0.0.1:0 that fails as its mode says.
@@ -105,6 +109,11 @@ async fn misbehave(mut stream: TcpStream, mode: RawMode) {
         }
         // Holds the connection, reading nothing, until the test ends.
         RawMode::StopsReading => std::future::pending::<()>().await,
+        RawMode::AnswerAfterBody(bytes) => {
+            read_body(&mut stream, &head).await;
+            let _ = stream.write_all(bytes).await;
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
         RawMode::Answer(bytes) => {
             let _ = stream.write_all(bytes).await;
             while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
@@ -126,14 +135,32 @@ async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
     seen
 }
 
-/// Reads the rest of a `Content-Length` body whose head (and perhaps first bytes) is in
-/// `seen`, so closing afterwards leaves nothing unread (unread bytes turn a close into a
-/// reset, and the proxy would see a different failure from run to run).
+/// Reads the rest of a `Content-Length` body (or a chunked one, to its last chunk) whose
+/// head (and perhaps first bytes) is in `seen`, so closing afterwards leaves nothing unread
+/// (unread bytes turn a close into a reset, and the proxy would see a different failure
+/// from run to run).
 async fn read_body(stream: &mut TcpStream, seen: &[u8]) {
     let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
         return;
     };
     let head = String::from_utf8_lossy(&seen[..end]);
+    let chunked = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked")
+        });
+    if chunked {
+        let mut body = seen[end + 4..].to_vec();
+        let mut buf = [0u8; 4096];
+        while !body.ends_with(b"0\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+        return;
+    }
     let length: usize = head
         .lines()
         .filter_map(|line| line.split_once(':'))

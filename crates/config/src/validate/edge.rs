@@ -152,6 +152,24 @@ impl Validator {
         })
     }
 
+    /// A listener's `desync_mitigation_mode` (`defensive` when absent, as ALB).
+    pub(super) fn desync_mode(&mut self, path: &KeyPath, raw: &RawListener) -> crate::DesyncMode {
+        let Some(name) = raw.desync_mitigation_mode.as_deref() else {
+            return crate::DesyncMode::default();
+        };
+        match crate::DesyncMode::ALL.iter().find(|(_, n)| *n == name) {
+            Some((mode, _)) => *mode,
+            None => {
+                self.invalid(
+                    path.key("desync_mitigation_mode"),
+                    format!("\"{name}\""),
+                    "one of \"monitor\", \"defensive\", \"strictest\"",
+                );
+                crate::DesyncMode::default()
+            }
+        }
+    }
+
     fn client_limits(&mut self, path: &KeyPath, raw: &RawClientLimits) -> ClientLimits {
         let max_connections = raw.max_connections.map(|_| {
             self.count(

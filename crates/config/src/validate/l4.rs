@@ -49,6 +49,10 @@ impl Validator {
                 "min_request_body_rate_grace",
                 raw.min_request_body_rate_grace.is_some(),
             ),
+            (
+                "desync_mitigation_mode",
+                raw.desync_mitigation_mode.is_some(),
+            ),
         ];
         self.absent(path, protocol.name(), "listener", &http_only);
         if protocol.uses_udp() && raw.accept_proxy_protocol.is_some() && !protocol.uses_tcp() {
@@ -380,6 +384,7 @@ fn default_http_limits() -> HttpListenerLimits {
         request_timeout: None,
         http2_max_concurrent_streams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
         min_body_rate: None,
+        desync_mode: crate::DesyncMode::Defensive,
     }
 }
 

@@ -59,6 +59,9 @@ pub(crate) enum FieldKind {
     SetCookie,
     /// Named in this head's `Connection` field: hop-by-hop for this message.
     Listed,
+    /// Read leniently and not a field a target may receive: its name is not a token, or it
+    /// holds CR, LF or NUL. Never forwarded.
+    Invalid,
 }
 
 // === impl Span ===

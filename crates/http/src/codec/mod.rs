@@ -5,8 +5,12 @@
 //! imports only `rewrite`.
 
 pub(crate) mod chunked;
+pub(crate) mod desync;
 pub(crate) mod fields;
+mod lenient;
 pub(crate) mod request;
+mod request_fields;
+mod request_head;
 pub(crate) mod response;
 mod target;
 pub(crate) mod write;

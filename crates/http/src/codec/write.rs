@@ -20,11 +20,18 @@ pub(crate) struct TargetLine<'a> {
     /// `Host`: the request's authority or its `Host` field.
     pub(crate) host: Option<&'a [u8]>,
     pub(crate) body: BodyKind,
-    /// Transfer codings the client applied before `chunked` (`gzip`), written in front of
-    /// the target's `chunked`.
-    pub(crate) codings: Option<&'a [u8]>,
+    /// The client applied transfer codings before `chunked` (`gzip`): its
+    /// `Transfer-Encoding` fields name them, and they are written in front of the target's
+    /// `chunked`.
+    pub(crate) codings: bool,
+    /// The target may hold spaces and control characters (a head read leniently): they are
+    /// percent-encoded, so the target reads the same request line.
+    pub(crate) escape: bool,
     /// The protocols of an upgrade request (WebSocket): sent with `Connection: upgrade`.
     pub(crate) upgrade: Option<&'a [u8]>,
+    /// Ask the target to close the connection after this request (`Connection: close`):
+    /// the client's framing was ambiguous, so the connection is not used again.
+    pub(crate) close: bool,
 }
 
 /// The fields Ballast adds to a request on its way to a target.
@@ -47,8 +54,9 @@ pub(crate) struct Added<'a> {
     pub(crate) ops: Option<&'a HeaderOps>,
 }
 
-/// Writes the request head for a target. `fields` is iterated twice (the client's
-/// `X-Forwarded-For` values are joined into one field at the end).
+/// Writes the request head for a target. `fields` is iterated up to three times (the
+/// client's `X-Forwarded-For` values are joined into one field at the end, and its codings
+/// come from its `Transfer-Encoding` fields).
 pub(crate) fn write_request_head<'f, I>(
     out: &mut Vec<u8>,
     line: &TargetLine<'_>,
@@ -59,14 +67,18 @@ pub(crate) fn write_request_head<'f, I>(
 {
     out.extend_from_slice(line.method);
     out.push(b' ');
+    let target = |out: &mut Vec<u8>, part: &[u8]| match line.escape {
+        false => out.extend_from_slice(part),
+        true => escaped(out, part),
+    };
     if line.path.is_empty() {
         out.push(b'/');
     } else {
-        out.extend_from_slice(line.path);
+        target(out, line.path);
     }
     if let Some(query) = line.query {
         out.push(b'?');
-        out.extend_from_slice(query);
+        target(out, query);
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if let Some(host) = line.host {
@@ -75,6 +87,8 @@ pub(crate) fn write_request_head<'f, I>(
     if let Some(protocols) = line.upgrade {
         out.extend_from_slice(b"Connection: upgrade\r\n");
         field(out, b"Upgrade", protocols);
+    } else if line.close {
+        out.extend_from_slice(b"Connection: close\r\n");
     }
     let removed = |name: &[u8]| add.ops.is_some_and(|ops| ops.removes(name));
     // Only the client's first `X-Request-Id` and `traceparent` were checked: a second one
@@ -97,7 +111,7 @@ pub(crate) fn write_request_head<'f, I>(
         }
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
-    for (_, value, kind) in fields {
+    for (_, value, kind) in fields.clone() {
         if kind == FieldKind::ForwardedFor && !value.trim_ascii().is_empty() {
             out.extend_from_slice(value.trim_ascii());
             out.extend_from_slice(b", ");
@@ -124,14 +138,44 @@ pub(crate) fn write_request_head<'f, I>(
         BodyKind::Length(n) => length_field(out, n),
         BodyKind::Chunked => {
             out.extend_from_slice(b"Transfer-Encoding: ");
-            if let Some(codings) = line.codings {
-                out.extend_from_slice(codings);
-                out.extend_from_slice(b", ");
+            if line.codings {
+                codings(out, fields);
             }
             out.extend_from_slice(b"chunked\r\n");
         }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The client's codings other than `chunked`, in order, each followed by `, `: the parser
+/// has checked they are known codings ending in one `chunked`, over one field or several.
+fn codings<'f>(out: &mut Vec<u8>, fields: impl Iterator<Item = FieldRef<'f>>) {
+    for (_, value, kind) in fields {
+        if kind != FieldKind::TransferEncoding {
+            continue;
+        }
+        for element in value.split(|&b| b == b',') {
+            let coding = element.trim_ascii();
+            let name = coding.split(|&b| b == b';').next().unwrap_or_default();
+            if coding.is_empty() || name.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                continue;
+            }
+            out.extend_from_slice(coding);
+            out.extend_from_slice(b", ");
+        }
+    }
+}
+
+/// A target's bytes with spaces, control characters and DEL percent-encoded.
+fn escaped(out: &mut Vec<u8>, part: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in part {
+        if b <= b' ' || b == 0x7f {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        } else {
+            out.push(b);
+        }
+    }
 }
 
 /// How a response body reaches the client.

@@ -35,21 +35,17 @@ fn every_fault_has_its_status_reason_and_side() {
             Side::Client,
         ),
         (
-            Fault::Head(HeadError::AmbiguousFraming),
+            Fault::Head(HeadError::Desync(
+                crate::codec::desync::DesyncReason::BothTeClPresent,
+            )),
             400,
-            "Client.AmbiguousFraming",
+            "Client.Desync",
             Side::Client,
         ),
         (
             Fault::Head(HeadError::BadTransferEncoding),
             400,
             "Client.BadTransferEncoding",
-            Side::Client,
-        ),
-        (
-            Fault::Head(HeadError::BadContentLength),
-            400,
-            "Client.InvalidContentLength",
             Side::Client,
         ),
         (

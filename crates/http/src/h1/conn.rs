@@ -71,6 +71,9 @@ pub(super) struct Basics {
     /// Its body carries transfer codings before `chunked` (`gzip, chunked`), which an
     /// HTTP/2 target cannot be told of.
     pub(super) codings: bool,
+    /// The target connection is closed after this request (ambiguous framing): never
+    /// pooled.
+    pub(super) close_target: bool,
 }
 
 /// How the request ended for its connection.

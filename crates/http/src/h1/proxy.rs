@@ -72,6 +72,7 @@ impl<S: ClientIo> H1Conn<S> {
                     },
                     user_agent: facts.first_field("user-agent"),
                     tls: self.ctx.tls.as_deref(),
+                    desync: Some(head.desync),
                 },
             );
         }
@@ -93,7 +94,8 @@ impl<S: ClientIo> H1Conn<S> {
             keep_alive: head.keep_alive && !last,
             expect_continue: head.expect_continue && head.minor == 1,
             upgrade: head.upgrade.is_some(),
-            codings: head.codings.is_some(),
+            codings: head.codings,
+            close_target: head.desync.class() >= crate::codec::desync::DesyncClass::Ambiguous,
         };
         if self.ctx.tls.is_none()
             && facts
@@ -324,7 +326,7 @@ impl<S: ClientIo> H1Conn<S> {
         };
         exchange.target = Some(Arc::clone(&tried.target));
         drop(exchange);
-        if complete && head.reusable && request_sent {
+        if complete && head.reusable && request_sent && !basics.close_target {
             tried
                 .target
                 .pool

@@ -13,6 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::conn::{Basics, H1Conn, Next};
 use super::io::{poll_read_into, ClientIo};
+use crate::codec::desync::{action, DesyncAction, DesyncReason};
 use crate::codec::request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind};
 use crate::exchange::Exchange;
 use crate::fault::Fault;
@@ -122,7 +123,23 @@ impl<S: ClientIo> H1Conn<S> {
                 }
             }
             match parse_request(self.rbuf.filled(), limits, &mut fields) {
-                Ok(Some(head)) if !self.sniff_h2 => {
+                Ok(Some(mut head)) if !self.sniff_h2 => {
+                    if head.desync != DesyncReason::Compliant {
+                        if let Some(m) = &self.ctx.metrics {
+                            m.desync_seen(head.desync);
+                        }
+                        match action(self.limits.desync_mode, head.desync.class()) {
+                            DesyncAction::Serve => {}
+                            DesyncAction::ServeThenClose => {
+                                head.keep_alive = false;
+                                self.linger = true;
+                            }
+                            DesyncAction::Refuse => {
+                                let error = HeadError::Desync(head.desync);
+                                break self.refuse(error, sleep.as_mut()).await;
+                            }
+                        }
+                    }
                     // When the head began: its deadline less the header timeout (none was
                     // set when the head came in one read, which is as good as now).
                     let began =
@@ -180,6 +197,10 @@ impl<S: ClientIo> H1Conn<S> {
                     version: "-",
                     user_agent: None,
                     tls: self.ctx.tls.as_deref(),
+                    desync: match error {
+                        HeadError::Desync(reason) => Some(reason),
+                        _ => None,
+                    },
                 },
             );
         }
@@ -194,6 +215,7 @@ impl<S: ClientIo> H1Conn<S> {
             expect_continue: false,
             upgrade: false,
             codings: false,
+            close_target: true,
         };
         self.fault(basics, Fault::Head(error), exchange, sleep)
             .await

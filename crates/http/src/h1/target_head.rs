@@ -48,7 +48,9 @@ pub(super) fn render_target_head(
         query: head.query.map(|q| q.of(buf)),
         host,
         body: head.body,
-        codings: head.codings.map(|c| c.of(buf)),
+        codings: head.codings,
+        escape: head.lenient,
+        close: head.desync.class() >= crate::codec::desync::DesyncClass::Ambiguous,
         upgrade: head.upgrade.map(|u| u.of(buf)),
     };
     let fields = fields

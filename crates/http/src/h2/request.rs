@@ -63,6 +63,7 @@ async fn serve(
                 version: "HTTP/2.0",
                 user_agent: parts.first_field("user-agent"),
                 tls: ctx.tls.as_deref(),
+                desync: None,
             },
         );
     }
@@ -312,7 +313,9 @@ fn render_target_head(
         host: (!authority.is_empty()).then_some(authority),
         body,
         // HTTP/2 has no transfer codings (RFC 9113 §8.2.2).
-        codings: None,
+        codings: false,
+        escape: false,
+        close: false,
         upgrade: connect.map(|c| &c.protocol[..]),
     };
     let mut fields: Vec<(&[u8], &[u8], FieldKind)> = parts

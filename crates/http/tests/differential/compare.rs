@@ -24,6 +24,9 @@ pub(crate) fn compare(rt: &Runtime, bytes: &[u8]) -> Result<Verdict, String> {
     let hyper = rt.block_on(run_hyper(bytes))?;
     match (&ballast, hyper) {
         (Framing::Refused { reason }, Hyper::Accepted(_)) => Ok(Verdict::Stricter(reason)),
+        // Nothing after it is read: no second request exists to disagree about.
+        (Framing::ServedThenClosed, Hyper::Accepted(_)) => Ok(Verdict::Stricter("closed after")),
+        (Framing::ServedThenClosed, Hyper::Refused(_)) => Ok(Verdict::BothRefused("closed after")),
         (Framing::Refused { reason }, Hyper::Refused(_)) => Ok(Verdict::BothRefused(reason)),
         (Framing::Partial, Hyper::Refused(_)) => Ok(Verdict::BothRefused("partial head")),
         (Framing::Partial, Hyper::Accepted(seen)) => Err(format!(
@@ -104,6 +107,7 @@ fn known_chunked_payload(rest: &[u8]) -> Option<&'static [u8]> {
 ///   HAProxy do) and leaves their meaning to the target; hyper's `Uri` refuses some of them
 ///   (`<`, `>`, `"`, `{`, `\`, ...). A target's characters do not move where the request
 ///   ends: with the target replaced by `/`, hyper must frame it as Ballast did.
+/// - Parameters on transfer codings (below).
 fn allowed(rt: &Runtime, bytes: &[u8], ballast: &Framing) -> Option<&'static str> {
     let Framing::Accepted { head_len, body, .. } = ballast else {
         return None;
@@ -158,7 +162,36 @@ const REWRITES: &[(&str, Rewrite)] = &[
         with_plain_target,
     ),
     ("absolute-form target without Host", with_host),
+    ("parameters on transfer codings", without_coding_parameters),
 ];
+
+/// `head` with the parameters of every transfer coding taken out (`chunked;q=1` becomes
+/// `chunked`). RFC 9112 §7 lets a coding carry parameters and AWS's classifier calls them
+/// compliant; hyper refuses them. Ballast frames by the coding's name and writes its own
+/// `Transfer-Encoding` for the target, so no boundary moves.
+fn without_coding_parameters(head: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(head.len());
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let name_end = line.iter().position(|&b| b == b':');
+        let is_te = name_end.is_some_and(|i| line[..i].eq_ignore_ascii_case(b"transfer-encoding"));
+        let (Some(colon), true) = (name_end, is_te) else {
+            out.extend_from_slice(line);
+            continue;
+        };
+        let eol = line
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .unwrap_or(line.len());
+        out.extend_from_slice(&line[..=colon]);
+        let elements: Vec<&[u8]> = line[colon + 1..eol]
+            .split(|&b| b == b',')
+            .map(|e| e.split(|&b| b == b';').next().unwrap_or_default())
+            .collect();
+        out.extend_from_slice(&elements.join(&b","[..]));
+        out.extend_from_slice(&line[eol..]);
+    }
+    (out != head).then_some(out)
+}
 
 /// `head` with a `Host` field after the request line, when it has none: Ballast takes an
 /// absolute-form target's authority as the host (as NGINX does, docs/request-lifecycle.md)

@@ -2,11 +2,13 @@
 //! the process: listeners and rules, process-wide series, and (`render/upstream.rs`) target
 //! groups and targets.
 
+mod defences;
 mod upstream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use self::defences::defence_families;
 use self::upstream::{group_families, target_families};
 use super::text::Families;
 use super::{MetricsRegistry, ProcessGauges, TargetGauges};
@@ -164,20 +166,7 @@ fn listener_families(
         }
     }
     l4_families(f, listeners);
-    f.head(
-        "ballast_listener_limit_hits_total",
-        "counter",
-        "Times a listener's limit or defence fired, by limit.",
-    );
-    for (name, m) in listeners {
-        for limit in crate::metrics::Limit::ALL {
-            f.sample(
-                "ballast_listener_limit_hits_total",
-                &[("listener", name), ("limit", limit.as_str())],
-                m.limit_hits[limit as usize].get(),
-            );
-        }
-    }
+    defence_families(f, listeners);
     f.head(
         "ballast_listener_connections_active",
         "gauge",

@@ -223,3 +223,30 @@ fn the_minimum_body_rate_has_defaults_and_can_be_turned_off() {
     );
     has(&tcp, "listeners.pg.min_request_body_rate:");
 }
+
+#[test]
+fn the_desync_mode_is_defensive_unless_named_and_http_only() {
+    use crate::DesyncMode;
+    let mode = |keys: &str| {
+        parse(&listener(keys)).unwrap().listeners[0]
+            .limits
+            .desync_mode
+    };
+    assert_eq!(mode(""), DesyncMode::Defensive);
+    assert_eq!(
+        mode("desync_mitigation_mode = \"monitor\""),
+        DesyncMode::Monitor
+    );
+    assert_eq!(
+        mode("desync_mitigation_mode = \"strictest\""),
+        DesyncMode::Strictest
+    );
+    has(
+        &listener("desync_mitigation_mode = \"strict\""),
+        "listeners.web.desync_mitigation_mode:",
+    );
+    let tcp = format!(
+        "{GROUPS}\n[listeners.pg]\nbind = \"127.0.0.1:6432\"\nprotocol = \"tcp\"\ndefault_action = {{ forward = \"db\" }}\ndesync_mitigation_mode = \"monitor\"\n"
+    );
+    has(&tcp, "listeners.pg.desync_mitigation_mode:");
+}

@@ -1,4 +1,5 @@
 use super::*;
+use crate::codec::fields::FieldKind;
 
 const LIMITS: HeadLimits = HeadLimits {
     max_bytes: 8192,
@@ -68,30 +69,42 @@ fn partial_heads_wait_and_oversized_ones_are_refused() {
 #[test]
 fn framing_follows_rfc_9112() {
     let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
-    assert_eq!(head.body, BodyKind::Length(5));
-    let (head, _) =
-        ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
     assert_eq!(
-        head.body,
-        BodyKind::Length(5),
-        "identical duplicates are one length"
+        (head.body, head.desync),
+        (BodyKind::Length(5), DesyncReason::Compliant)
     );
     let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
-    assert_eq!(head.body, BodyKind::Chunked);
+    assert_eq!(
+        (head.body, head.desync),
+        (BodyKind::Chunked, DesyncReason::Compliant)
+    );
     let (head, _) = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(head.body, BodyKind::None);
-    for (bytes, error) in [
-        (&b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..], HeadError::AmbiguousFraming),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", HeadError::AmbiguousFraming),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", HeadError::BadContentLength),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n", HeadError::BadContentLength),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", HeadError::BadContentLength),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1_0\r\n\r\n", HeadError::BadContentLength),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::BadTransferEncoding),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", HeadError::BadTransferEncoding),
-        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::BadTransferEncoding),
+}
+
+/// Framing the client made ambiguous or broke is framed the way that ends the request
+/// soonest, and classed so the listener's mode refuses it or closes after it.
+#[test]
+fn disputed_framing_is_classified_and_framed_the_safe_way() {
+    use DesyncReason::*;
+    for (bytes, body, reason) in [
+        (&b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..], BodyKind::Chunked, BothTeClPresent),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", BodyKind::Chunked, BothTeClPresent),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", BodyKind::Length(5), DuplicateContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", BodyKind::None, MultipleContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", BodyKind::None, BadContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n", BodyKind::None, BadContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", BodyKind::None, BadContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1_0\r\n\r\n", BodyKind::None, BadContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", BodyKind::None, MultipleTransferEncodingChunked),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", BodyKind::None, BadTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n", BodyKind::Length(3), BothTeClPresent),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", BodyKind::Chunked, UndefinedTransferEncodingSemantics),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", BodyKind::None, GetHeadZeroContentLength),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n", BodyKind::Length(4), UndefinedContentLengthSemantics),
     ] {
-        assert_eq!(refused(bytes), error, "{}", String::from_utf8_lossy(bytes));
+        let (head, _) = ok(bytes);
+        assert_eq!((head.body, head.desync), (body, reason), "{}", String::from_utf8_lossy(bytes));
     }
 }
 
@@ -105,6 +118,7 @@ fn lookalike_framing_fields_are_marked_not_obeyed() {
         BodyKind::None,
         "only the real names frame a body"
     );
+    assert_eq!(head.desync, DesyncReason::SuspiciousHeader);
     assert!(fields[1..].iter().all(|f| f.kind == FieldKind::Lookalike));
 }
 
@@ -168,21 +182,61 @@ fn request_targets_are_checked() {
 }
 
 #[test]
-fn malformed_heads_are_refused() {
-    for bytes in [
-        &b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"[..],
-        b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHo\x00st: a\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
-        b"GET / HTTP/1.1\r\nX: a\rb\r\nHost: a\r\n\r\n",
-        b"G ET / HTTP/1.1\r\nHost: a\r\n\r\n",
+fn heads_httparse_refuses_are_read_leniently_and_classified() {
+    use DesyncReason::*;
+    for (bytes, reason) in [
+        (&b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"[..], BadVersion),
+        (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", NonCompliantVersion),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n",
+            NonCompliantHeader,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n",
+            NonCompliantHeader,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHo\x00st: a\r\nHost: a\r\n\r\n",
+            BadHeader,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+            MultilineHeader,
+        ),
+        (b"GET / HTTP/1.1\r\nX: a\rb\r\nHost: a\r\n\r\n", BadHeader),
+        (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", SpaceInUri),
+        (b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", AmbiguousUri),
+        (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", BadMethod),
     ] {
-        assert!(
-            matches!(refused(bytes), HeadError::Malformed(_)),
-            "{}",
-            String::from_utf8_lossy(bytes)
-        );
+        let (head, fields) = ok(bytes);
+        assert_eq!(head.desync, reason, "{}", String::from_utf8_lossy(bytes));
+        assert!(head.lenient);
+        // Fields that are no `token: value` never reach a target.
+        for f in &fields {
+            let name = f.name.of(bytes);
+            if !name.iter().all(|&b| crate::codec::desync::is_tchar(b)) {
+                assert_eq!(
+                    f.kind,
+                    FieldKind::Invalid,
+                    "{}",
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
     }
+    // Nothing that reads as a request line at all.
+    for bytes in [&b"\x16\x03\x01\x02\x00\r\n\r\n"[..], b"GET\r\n\r\n"] {
+        assert!(matches!(refused(bytes), HeadError::Malformed(_)));
+    }
+    // A target that is no target: refused whatever the mode.
+    assert_eq!(
+        refused(b"G ET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        HeadError::BadTarget
+    );
+    assert_eq!(
+        refused(b"GET \x00/a HTTP/1.1\r\nHost: a\r\n\r\n"),
+        HeadError::Desync(BadUri)
+    );
 }
 
 #[test]
@@ -287,34 +341,26 @@ fn upgrades_need_both_fields_on_http_1_1_and_never_name_h2c() {
 fn codings_before_a_final_chunked_are_kept_for_the_target() {
     let parse = |te: &str| {
         let text = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
-        let buf = text.into_bytes();
-        parse(&buf).map(|head| {
-            let (head, _) = head.unwrap();
-            let codings = head
-                .codings
-                .map(|c| String::from_utf8(c.of(&buf).to_vec()).unwrap());
-            (head.body, codings)
-        })
+        let (head, _) = ok(text.as_bytes());
+        (head.body, head.codings, head.desync)
     };
-    assert_eq!(parse("chunked"), Ok((BodyKind::Chunked, None)));
-    assert_eq!(
-        parse("gzip, chunked"),
-        Ok((BodyKind::Chunked, Some("gzip".into())))
-    );
-    assert_eq!(
-        parse("gzip ,deflate,  Chunked "),
-        Ok((BodyKind::Chunked, Some("gzip ,deflate".into())))
-    );
-    for bad in [
-        "gzip",
-        "chunked, gzip",
-        "chunked, chunked",
-        "gzip,, chunked",
-        ", chunked",
-        "gzip;q=1, chunked",
-        "\"gzip\", chunked",
-        "chunkedx",
+    let chunked = |codings| (BodyKind::Chunked, codings, DesyncReason::Compliant);
+    assert_eq!(parse("chunked"), chunked(false));
+    assert_eq!(parse("gzip, chunked"), chunked(true));
+    assert_eq!(parse("gzip ,deflate,  Chunked "), chunked(true));
+    assert_eq!(parse("gzip;q=1, chunked"), chunked(true));
+    for (bad, reason) in [
+        ("gzip", DesyncReason::BadTransferEncoding),
+        ("chunked, gzip", DesyncReason::BadTransferEncoding),
+        (
+            "chunked, chunked",
+            DesyncReason::MultipleTransferEncodingChunked,
+        ),
+        ("gzip,, chunked", DesyncReason::BadTransferEncoding),
+        (", chunked", DesyncReason::BadTransferEncoding),
+        ("\"gzip\", chunked", DesyncReason::BadTransferEncoding),
+        ("chunkedx", DesyncReason::BadTransferEncoding),
     ] {
-        assert_eq!(parse(bad), Err(HeadError::BadTransferEncoding), "{bad}");
+        assert_eq!(parse(bad), (BodyKind::None, false, reason), "{bad}");
     }
 }

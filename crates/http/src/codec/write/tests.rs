@@ -19,7 +19,9 @@ fn request(fields: &[(&[u8], &[u8])], body: BodyKind, add: &Added<'_>) -> String
         query: Some(b"q=1"),
         host: Some(b"example.com"),
         body,
-        codings: None,
+        codings: false,
+        escape: false,
+        close: false,
         upgrade: None,
     };
     let classified: Vec<FieldRef<'_>> = fields
@@ -161,4 +163,42 @@ fn only_the_checked_request_id_and_traceparent_reach_the_target() {
         !head.contains("forged") && !head.contains("<script>"),
         "{head}"
     );
+}
+
+#[test]
+fn codings_spread_over_fields_escaped_targets_and_close_reach_the_target_as_one_reading() {
+    let line = TargetLine {
+        method: b"POST",
+        path: b"/a b\x01",
+        query: Some(b"q=x y"),
+        host: Some(b"example.com"),
+        body: BodyKind::Chunked,
+        codings: true,
+        escape: true,
+        close: true,
+        upgrade: None,
+    };
+    let fields: [FieldRef<'_>; 3] = [
+        (b"Transfer-Encoding", b"gzip ;", FieldKind::TransferEncoding),
+        (
+            b"Transfer-Encoding",
+            b"deflate, chunked;p",
+            FieldKind::TransferEncoding,
+        ),
+        (b"X X", b"dropped", FieldKind::Invalid),
+    ];
+    let mut out = Vec::new();
+    write_request_head(&mut out, &line, fields.iter().copied(), &added(None));
+    let head = String::from_utf8(out).unwrap();
+    assert!(
+        head.starts_with("POST /a%20b%01?q=x%20y HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: gzip ;, deflate, chunked\r\n"),
+        "{head}"
+    );
+    assert_eq!(head.matches("Transfer-Encoding").count(), 1, "{head}");
+    assert!(!head.contains("dropped"), "{head}");
 }
