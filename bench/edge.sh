@@ -8,10 +8,14 @@
 #   ratelimit  the same as plain with a listener `rate_limit` keyed by client IP and a
 #              header, per second and per minute, far above the load (every request is
 #              counted, none refused)
+#   waf        the same as plain with `waf = "ballast-core"`: the managed rule set
+#              (libinjection's SQL injection and XSS detectors on every query argument,
+#              cookie and the path, traversal and scanner checks) on every request
 #
 #   bench/edge.sh
 #
-# Load: wrk -t1 -c$CONNS GETs (carrying the header the rate limit keys on), keep-alive or,
+# Load: wrk -t1 -c$CONNS GETs of /items?id=42&sort=price&q=hello+world (carrying the
+# header the rate limit keys on), keep-alive or,
 # with CLOSE=1, a new connection per request (what the accept-time checks cost); one NGINX
 # backend. With BASELINE_BIN set, "baseline" is that binary with the plain config (a build
 # from before a change), interleaved like the others. Same method as bench/run.sh: each Ballast has ONE worker pinned to core
@@ -43,9 +47,9 @@ NICE=${NICE:--20}
 BALLAST_BIN=${BALLAST_BIN:-$REPO_ROOT/target/release/ballast}
 CLK_TCK=$(getconf CLK_TCK)
 CLOSE=${CLOSE:-0}
-SYSTEMS=(plain edge ratelimit)
-declare -A PORT=([plain]=18380 [edge]=18381 [ratelimit]=18382 [baseline]=18383)
-declare -A BIN_OF=([plain]=$BALLAST_BIN [edge]=$BALLAST_BIN [ratelimit]=$BALLAST_BIN)
+SYSTEMS=(plain edge ratelimit waf)
+declare -A PORT=([plain]=18380 [edge]=18381 [ratelimit]=18382 [baseline]=18383 [waf]=18384)
+declare -A BIN_OF=([plain]=$BALLAST_BIN [edge]=$BALLAST_BIN [ratelimit]=$BALLAST_BIN [waf]=$BALLAST_BIN)
 if [[ -n ${BASELINE_BIN:-} ]]; then
     [[ -x $BASELINE_BIN ]] || die "no binary at BASELINE_BIN=$BASELINE_BIN"
     SYSTEMS=(baseline "${SYSTEMS[@]}")
@@ -130,6 +134,10 @@ sed "s/${PORT[plain]}/${PORT[baseline]}/" "$OUT/plain.toml" >"$OUT/baseline.toml
     printf '[rate_limits.api]\nkey = ["client_ip", "header:x-api-key"]\nper_second = 1000000\nburst = 1000000\nper_minute = 10000000\n\n'
     printf '[listeners.web]\nbind = "127.0.0.1:%s"\ndefault_action = { forward = "app" }\nrate_limit = "api"\n' "${PORT[ratelimit]}"
 } >"$OUT/ratelimit.toml"
+{
+    common
+    printf '[listeners.web]\nbind = "127.0.0.1:%s"\ndefault_action = { forward = "app" }\nwaf = "ballast-core"\n' "${PORT[waf]}"
+} >"$OUT/waf.toml"
 
 for s in "${SYSTEMS[@]}"; do
     "${BIN_OF[$s]}" check -c "$OUT/$s.toml" >/dev/null || die "ballast check refused $OUT/$s.toml"
@@ -144,7 +152,7 @@ done
 printf 'round\tsystem\trequests_per_s\tcpu_us_per_request\n' >"$OUT/runs.tsv"
 for ((r = 1; r <= ROUNDS; r++)); do
     for s in "${SYSTEMS[@]}"; do
-        url="http://127.0.0.1:${PORT[$s]}/"
+        url="http://127.0.0.1:${PORT[$s]}/items?id=42&sort=price&q=hello+world"
         header=(-H "x-api-key: k$r")
         [[ $CLOSE != 1 ]] || header+=(-H "Connection: close")
         bounded_run $((WARMUP + 20)) "$LOAD_CPU" "$OUT/warmup.txt" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${header[@]}" "$url" || true

@@ -204,6 +204,24 @@ pub const DEFAULT_MIN_REQUEST_BODY_RATE: u32 = 500;
 /// Time a request body is given before the minimum rate applies (Apache's `body=20`).
 pub const DEFAULT_MIN_REQUEST_BODY_RATE_GRACE: Duration = Duration::from_secs(20);
 
+/// Bytes of a request body a `[waf]` set inspects (AWS WAF's default for load balancers).
+pub const DEFAULT_WAF_BODY_LIMIT: usize = 8192;
+
+/// Most `[waf]` rule sets in a document.
+pub const MAX_WAF_SETS: usize = 100;
+
+/// Most rules in one `[waf]` set.
+pub const MAX_WAF_RULES: usize = 1000;
+
+/// Most conditions in one `[waf]` rule.
+pub const MAX_WAF_CONDITIONS: usize = 10;
+
+/// Longest pattern (`exact`, `prefix`, `suffix`, `contains`, `regex`) of a `[waf]` condition.
+pub const MAX_WAF_PATTERN_BYTES: usize = 4096;
+
+/// The compiled size a WAF regular expression may reach (the `regex` crate's own bound).
+pub const MAX_WAF_REGEX_BYTES: usize = 1 << 20;
+
 /// Most `[rate_limits]` entries in a document.
 pub const MAX_RATE_LIMITS: usize = 100;
 

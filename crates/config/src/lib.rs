@@ -25,6 +25,7 @@ mod scaling;
 mod secret;
 mod tls;
 mod validate;
+mod waf;
 
 pub use defaults::MAX_ECHOED_VALUE;
 pub use dns::{
@@ -63,6 +64,10 @@ pub use secret::Secret;
 pub use tls::{
     AcmeChallenge, AcmeConfig, CertificateFiles, ClientCertificateMode, ClientCertificates,
     ListenerTls, TargetTls, TlsPolicy,
+};
+pub use waf::{
+    ballast_core_rules, Oversize, Transform, WafAction, WafCondition, WafConfig, WafField, WafRule,
+    WafTest, BALLAST_CORE,
 };
 
 /// Parses and validates a configuration document.

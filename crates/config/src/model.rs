@@ -99,13 +99,14 @@ pub struct ListenerConfig {
     pub response_headers: crate::HeaderRewrite,
     /// Settings of a `tcp`, `udp`, `tcp_udp` or `tls` listener (`None` for HTTP ones).
     pub l4: Option<crate::L4ListenerConfig>,
-    /// Upstream load balancers allowed to open connections with a PROXY protocol header
-    /// (v1 or v2); `None`: no header is expected.
+    /// Load balancers that open connections with a PROXY header (v1, v2); `None`: none.
     pub accept_proxy_protocol: Option<Vec<Cidr>>,
     /// Who may connect, and how much one client address may open (checked at accept).
     pub edge: Arc<crate::EdgePolicy>,
     /// The rate every request on the listener is held to.
     pub rate_limit: Option<Arc<crate::RateLimitConfig>>,
+    /// The web application firewall every request on the listener meets.
+    pub waf: Option<Arc<crate::WafConfig>>,
 }
 
 /// Protocol of a listener.

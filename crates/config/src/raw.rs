@@ -24,6 +24,7 @@ mod rewrite;
 mod rules;
 mod scaling;
 mod ser;
+mod waf;
 
 pub use dns::*;
 pub use edge::*;
@@ -33,6 +34,7 @@ pub use parse::{parse, parse_json};
 pub use rewrite::*;
 pub use rules::*;
 pub use scaling::*;
+pub use waf::*;
 
 /// The whole document.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -63,6 +65,9 @@ pub struct RawConfig {
     /// Named request rates, for listeners' and rules' `rate_limit`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rate_limits: BTreeMap<String, RawRateLimit>,
+    /// Web application firewall rule sets, for listeners' and rules' `waf`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub waf: BTreeMap<String, RawWaf>,
 }
 
 /// `[server]`: process-wide settings.
@@ -146,6 +151,8 @@ pub struct RawListener {
     /// What HTTP/1 requests of each desync class meet: `monitor`, `defensive` or
     /// `strictest`.
     pub desync_mitigation_mode: Option<String>,
+    /// The `[waf]` rule set (or `ballast-core`) every request on the listener meets.
+    pub waf: Option<String>,
 }
 
 /// An action: `{ forward = "GROUP" }` or `{ forward = { groups = [...], stickiness = "1h" } }`.

@@ -20,6 +20,8 @@ pub struct Rule {
     pub response_headers: crate::HeaderRewrite,
     /// The rate matching requests are held to, after the listener's.
     pub rate_limit: Option<std::sync::Arc<crate::RateLimitConfig>>,
+    /// The web application firewall matching requests meet, after the listener's.
+    pub waf: Option<std::sync::Arc<crate::WafConfig>>,
 }
 
 /// The conditions of a rule: every kind present must match (AND), any value of a kind may

@@ -29,6 +29,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     // that nobody waits for (or reads the errors of) a hundred thousand of them.
     v.ip_sets(&root.key("ip_sets"), &raw.ip_sets);
     let rate_limits = v.rate_limits(&root.key("rate_limits"), &raw.rate_limits);
+    v.wafs(&root.key("waf"), &raw.waf);
     let mut listeners = Vec::new();
     let at = root.key("listeners");
     if v.within(&at, raw.listeners.len(), MAX_LISTENERS, "listeners") {
@@ -110,6 +111,8 @@ struct Validator {
     ip_sets: HashMap<String, Vec<crate::Cidr>>,
     /// Each `[rate_limits]` entry, for the listeners and rules that name it.
     rate_limits: HashMap<String, std::sync::Arc<crate::RateLimitConfig>>,
+    /// Each `[waf]` set (and `ballast-core` once named), for the listeners and rules.
+    wafs: HashMap<String, std::sync::Arc<crate::WafConfig>>,
 }
 
 impl Validator {
@@ -299,8 +302,10 @@ impl Validator {
             .map(|blocks| self.trusted_proxies(&path.key("accept_proxy_protocol"), Some(blocks)));
         let edge = self.edge(path, raw);
         let rate_limit = self.rate_limit_ref(&path.key("rate_limit"), raw.rate_limit.as_deref());
+        let waf = self.waf_ref(&path.key("waf"), raw.waf.as_deref());
         Some(ListenerConfig {
             rate_limit,
+            waf,
             edge,
             l4: None,
             accept_proxy_protocol,
@@ -391,6 +396,7 @@ mod stickiness;
 mod target_health;
 mod tls;
 mod values;
+mod waf;
 
 #[cfg(test)]
 mod tests;

@@ -49,6 +49,8 @@ pub(crate) struct Decision {
     pub(crate) response_headers: Option<Arc<HeaderOps>>,
     /// The matching rule's rate limit (the listener's is on its routes).
     pub(crate) rate_limit: Option<Arc<crate::RateLimiter>>,
+    /// The matching rule's web application firewall (the listener's is on its routes).
+    pub(crate) waf: Option<Arc<crate::Waf>>,
 }
 
 /// The action decided.
@@ -133,6 +135,7 @@ pub(crate) fn decide(
         request_headers: routed.request_headers.clone(),
         response_headers: routed.response_headers.clone(),
         rate_limit: routed.rate_limit.clone(),
+        waf: routed.waf.clone(),
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) enum ActionKind {
     FixedResponse,
     /// Answered 429: over a rate limit.
     RateLimited,
+    /// Answered with a web application firewall's block response.
+    WafBlocked,
 }
 
 impl ActionKind {
@@ -37,6 +39,7 @@ impl ActionKind {
             ActionKind::Redirect => "redirect",
             ActionKind::FixedResponse => "fixed-response",
             ActionKind::RateLimited => "rate-limit",
+            ActionKind::WafBlocked => "waf-block",
         }
     }
 }
@@ -53,6 +56,8 @@ pub(crate) struct Exchange {
     status: u16,
     target_status: Option<u16>,
     pub(crate) error_reason: Option<&'static str>,
+    /// The web application firewall rule that decided or counted, and what it did.
+    pub(crate) waf: Option<(Option<std::sync::Arc<str>>, &'static str)>,
     /// Request body bytes received.
     pub(crate) received: u64,
     sent_bytes: u64,
@@ -126,6 +131,7 @@ impl Exchange {
             status: 0,
             target_status: None,
             error_reason: None,
+            waf: None,
             received: 0,
             sent_bytes: 0,
             upgrade: Upgrade::No,
@@ -259,8 +265,9 @@ impl Drop for Exchange {
             match self.action {
                 ActionKind::Redirect => m.redirects.inc(),
                 ActionKind::FixedResponse => m.fixed_responses.inc(),
-                // Counted by the limit that fired (`limit="rate_limit"`).
-                ActionKind::Forward | ActionKind::RateLimited => {}
+                // Counted by the limit that fired (`limit="rate_limit"`), or by the WAF
+                // rule that blocked.
+                ActionKind::Forward | ActionKind::RateLimited | ActionKind::WafBlocked => {}
             }
             m.sent_bytes.add(self.sent_bytes);
             m.received_bytes.add(self.received);
@@ -302,6 +309,11 @@ impl Drop for Exchange {
             trace_id: log.trace_id,
             request_id: log.request_id,
             error_reason: self.error_reason,
+            waf_rule: self
+                .waf
+                .as_ref()
+                .and_then(|(r, _)| r.as_deref().map(str::to_owned)),
+            waf_action: self.waf.as_ref().map(|(_, a)| *a),
             classification: log.desync.map(|d| d.class().as_str()),
             classification_reason: log.desync.map(|d| d.as_str()),
         });

@@ -89,6 +89,64 @@ pub fn body_framing(bytes: &[u8]) -> Option<BodyFraming> {
     })
 }
 
+/// Whether the managed WAF set `ballast-core` blocks a request carrying `value` as the
+/// value of a query argument (URL-encoded as a client would), or as a form body when
+/// `form` is set. For measuring detection and false positives on corpora.
+pub fn waf_core_blocks(value: &[u8], form: bool) -> bool {
+    use std::sync::{Arc, OnceLock};
+    static CORE: OnceLock<Option<crate::Waf>> = OnceLock::new();
+    let Some(core) = CORE.get_or_init(|| {
+        let config = ballast_config::WafConfig {
+            name: Arc::from(ballast_config::BALLAST_CORE),
+            rules: ballast_config::ballast_core_rules(ballast_config::WafAction::Block),
+            default_action: ballast_config::WafAction::Allow,
+            block_response: ballast_config::FixedResponse {
+                status: 403,
+                content_type: "text/plain".into(),
+                body: String::new(),
+            },
+            body_limit: 8192,
+            oversize: ballast_config::Oversize::Continue,
+        };
+        crate::Waf::new(Arc::new(config), None)
+    }) else {
+        return false;
+    };
+    let mut encoded = String::new();
+    for &b in value {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let uri = if form {
+        "/submit".to_owned()
+    } else {
+        format!("/search?q={encoded}")
+    };
+    let Ok(mut req) = http::Request::post(uri).body(()) else {
+        return false;
+    };
+    if form {
+        req.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+    }
+    let (parts, ()) = req.into_parts();
+    let body = format!("q={encoded}");
+    let at = crate::waf::Inspected {
+        req: &parts,
+        client: [192, 0, 2, 1].into(),
+        body: match form {
+            true => crate::waf::Body::Read(body.as_bytes(), body.len() as u64),
+            false => crate::waf::Body::None,
+        },
+    };
+    core.screen(&at).block
+}
+
 /// Parses a request head; checks that every range it reports lies within the head.
 pub fn request_head(bytes: &[u8]) {
     let mut fields = Vec::new();

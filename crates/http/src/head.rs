@@ -14,6 +14,10 @@ pub trait FieldLookup {
 
     /// The first value of field `name`.
     fn first_field(&self, name: &str) -> Option<&[u8]>;
+
+    /// Calls `f` on every field's value, in order, until it returns `true`; returns
+    /// whether it did.
+    fn any_value<'s>(&'s self, f: &mut dyn FnMut(&'s [u8]) -> bool) -> bool;
 }
 
 /// A request as the decision phase sees it.
@@ -86,6 +90,10 @@ impl FieldLookup for H1Facts<'_> {
             })
             .map(|field| field.value.of(self.buf))
     }
+
+    fn any_value<'s>(&'s self, f: &mut dyn FnMut(&'s [u8]) -> bool) -> bool {
+        self.fields.iter().any(|field| f(field.value.of(self.buf)))
+    }
 }
 
 impl RequestFacts for H1Facts<'_> {
@@ -121,6 +129,10 @@ impl FieldLookup for HeaderMap {
     fn first_field(&self, name: &str) -> Option<&[u8]> {
         self.get(name).map(http::HeaderValue::as_bytes)
     }
+
+    fn any_value<'s>(&'s self, f: &mut dyn FnMut(&'s [u8]) -> bool) -> bool {
+        self.values().any(|v| f(v.as_bytes()))
+    }
 }
 
 impl FieldLookup for http::request::Parts {
@@ -130,6 +142,10 @@ impl FieldLookup for http::request::Parts {
 
     fn first_field(&self, name: &str) -> Option<&[u8]> {
         self.headers.first_field(name)
+    }
+
+    fn any_value<'s>(&'s self, f: &mut dyn FnMut(&'s [u8]) -> bool) -> bool {
+        self.headers.any_value(f)
     }
 }
 

@@ -45,6 +45,7 @@ mod testing;
 mod timer;
 mod tunnel;
 mod upstream;
+mod waf;
 
 pub use buf::BufferPool;
 pub use explain::{explain, Explanation};
@@ -59,3 +60,4 @@ pub use snapshot::{
     Sticky, Target, TargetGroup, TargetTlsRoute, WeightedRoute,
 };
 pub use upstream::ConnPool;
+pub use waf::Waf;

@@ -65,6 +65,11 @@ pub struct ListenerRoutes {
     pub edge: Arc<ballast_config::EdgePolicy>,
     /// The rate every request is held to (before its rule's).
     pub rate_limit: Option<Arc<crate::RateLimiter>>,
+    /// The web application firewall every request meets (before its rule's).
+    pub waf: Option<Arc<crate::Waf>>,
+    /// Bytes of an HTTP/1 request body read before the decision, when a firewall set of
+    /// the listener (its own or a rule's) inspects bodies; `None`: bodies stream at once.
+    pub waf_body_limit: Option<usize>,
     /// What happens to a request no rule matches.
     pub default_action: Routed,
     /// The listener's counters (stable across reloads; `None` with metrics off).
@@ -85,6 +90,8 @@ pub struct Routed {
     pub response_headers: Option<Arc<HeaderOps>>,
     /// The rule's rate limit (after the listener's).
     pub rate_limit: Option<Arc<crate::RateLimiter>>,
+    /// The rule's web application firewall (after the listener's).
+    pub waf: Option<Arc<crate::Waf>>,
 }
 
 /// A compiled action.
@@ -218,6 +225,7 @@ impl Routed {
             request_headers: None,
             response_headers: None,
             rate_limit: None,
+            waf: None,
         }
     }
 }

@@ -95,6 +95,8 @@ pub(crate) fn routes(
         accept_proxy: None,
         edge: Arc::default(),
         rate_limit: None,
+        waf: None,
+        waf_body_limit: None,
         default_action: Routed::plain(default),
         metrics: None,
         rule_metrics: None,

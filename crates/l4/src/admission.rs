@@ -319,6 +319,8 @@ pub fn refused(
         trace_id: None,
         request_id: None,
         error_reason: Some(refused.as_str()),
+        waf_rule: None,
+        waf_action: None,
         classification: None,
         classification_reason: None,
     });

@@ -125,6 +125,8 @@ impl ConnLog {
             trace_id: None,
             request_id: None,
             error_reason: reason,
+            waf_rule: None,
+            waf_action: None,
             classification: None,
             classification_reason: None,
         });

@@ -21,6 +21,7 @@ mod sticky_key;
 mod targets;
 mod telemetry;
 mod tls;
+mod waf;
 mod workers;
 
 use std::net::SocketAddr;

@@ -15,6 +15,7 @@ use ballast_config::defaults::DEFAULT_GROUP_STICKY_COOKIE;
 use crate::sticky_key::sticky_key;
 use crate::telemetry::Telemetry;
 use crate::tls::TlsState;
+use crate::waf::{build_wafs, waf_body_limit, waf_named};
 use ballast_config::{Action, Config, GroupName, ListenerName, TargetGroupConfig};
 use ballast_http::{
     ConnPool, FixedReply, GroupStickiness, HeaderOps, HttpSnapshot, ListenerRoutes, RouteAction,
@@ -84,6 +85,8 @@ pub(crate) fn build_snapshot_with(
             .as_ref()
             .and_then(|c| ballast_http::limiter_named(&rate_limiters, &c.name))
     };
+    let wafs = build_wafs(config, metrics);
+    let waf = |set: &Option<Arc<ballast_config::WafConfig>>| waf_named(&wafs, set.as_deref());
     let listeners = config
         .listeners
         .iter()
@@ -105,6 +108,7 @@ pub(crate) fn build_snapshot_with(
                 )
                 .map(Arc::new),
                 rate_limit: rule.and_then(|r| limiter(&r.rate_limit)),
+                waf: rule.and_then(|r| waf(&r.waf)),
             };
             let rules = l.rules.iter().filter_map(|r| {
                 Some((
@@ -128,6 +132,8 @@ pub(crate) fn build_snapshot_with(
                 accept_proxy: l.accept_proxy_protocol.as_deref().map(Arc::from),
                 edge: Arc::clone(&l.edge),
                 rate_limit: limiter(&l.rate_limit),
+                waf: waf(&l.waf),
+                waf_body_limit: waf_body_limit(l),
                 default_action: routed(compile(&l.default_action, None)?, None),
                 metrics: metrics.map(|m| {
                     let handle = m.listener(&l.name.0);

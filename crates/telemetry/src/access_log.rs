@@ -65,6 +65,11 @@ pub struct AccessLogLine {
     pub request_id: Option<String>,
     /// Why Ballast answered on its own, when it did (`Target.ConnectionRefused`, …).
     pub error_reason: Option<&'static str>,
+    /// The web application firewall rule that decided the request (or the first that
+    /// counted it).
+    pub waf_rule: Option<String>,
+    /// What the firewall did: `allow`, `block`, `count` (a rule), or `default`.
+    pub waf_action: Option<&'static str>,
     /// An HTTP/1 request's desync class (`Compliant`, `Acceptable`, `Ambiguous`,
     /// `Severe`), as ALB's `classification` field.
     pub classification: Option<&'static str>,
@@ -288,6 +293,8 @@ mod tests {
             trace_id: None,
             request_id: None,
             error_reason: None,
+            waf_rule: None,
+            waf_action: None,
             classification: None,
             classification_reason: None,
         }

@@ -13,6 +13,7 @@ mod limited;
 pub mod metrics;
 mod registry;
 pub mod trace;
+pub mod waf;
 
 pub use access_log::{timestamp, AccessLog, AccessLogError, AccessLogLine};
 pub use limited::LogLimiter;

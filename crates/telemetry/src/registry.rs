@@ -34,6 +34,7 @@ pub struct MetricsRegistry {
 struct Handles {
     listeners: BTreeMap<String, Arc<ListenerMetrics>>,
     rules: BTreeMap<String, Arc<RuleMetrics>>,
+    wafs: BTreeMap<String, Arc<crate::waf::WafMetrics>>,
     groups: BTreeMap<String, Arc<GroupMetrics>>,
     targets: BTreeMap<(String, SocketAddr), Arc<TargetMetrics>>,
 }
@@ -108,6 +109,41 @@ impl MetricsRegistry {
     /// The listener's handles.
     pub fn listener(&self, name: &str) -> Arc<ListenerMetrics> {
         Arc::clone(self.lock().listeners.entry(name.to_owned()).or_default())
+    }
+
+    /// The counters of a `[waf]` set with these rules (name, action): the same handle while
+    /// they are unchanged; new rules start new counters, carrying the counts of rules kept.
+    pub fn waf(
+        &self,
+        name: &str,
+        rules: Vec<(Arc<str>, &'static str)>,
+    ) -> Arc<crate::waf::WafMetrics> {
+        let fresh = crate::waf::WafMetrics::with_rules(rules);
+        let mut handles = self.lock();
+        if let Some(existing) = handles.wafs.get(name) {
+            let same = existing
+                .rules
+                .iter()
+                .map(|(n, a, _)| (n, a))
+                .eq(fresh.rules.iter().map(|(n, a, _)| (n, a)));
+            if same {
+                return Arc::clone(existing);
+            }
+            fresh.default_allowed.add(existing.default_allowed.get());
+            fresh.default_blocked.add(existing.default_blocked.get());
+            for (name, action, count) in &fresh.rules {
+                if let Some((_, _, old)) = existing
+                    .rules
+                    .iter()
+                    .find(|(n, a, _)| n == name && a == action)
+                {
+                    count.add(old.get());
+                }
+            }
+        }
+        let fresh = Arc::new(fresh);
+        handles.wafs.insert(name.to_owned(), Arc::clone(&fresh));
+        fresh
     }
 
     /// The rule counters of a listener whose rules have these priorities: the same handle

@@ -19,6 +19,8 @@ pub struct RawRule {
     /// The `[rate_limits]` entry matching requests are counted against (after the
     /// listener's).
     pub rate_limit: Option<String>,
+    /// The `[waf]` rule set matching requests meet (after the listener's).
+    pub waf: Option<String>,
 }
 
 /// `conditions = { ... }` of a rule.

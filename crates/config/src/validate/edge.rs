@@ -72,7 +72,7 @@ impl Validator {
     }
 
     /// The blocks of an `allow` or `deny` list: CIDR blocks and names of IP sets.
-    fn blocks(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
+    pub(super) fn blocks(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
         if list.is_empty() {
             self.invalid(
                 path.clone(),

@@ -44,6 +44,7 @@ impl Validator {
             ("request_headers", raw.request_headers.is_some()),
             ("response_headers", raw.response_headers.is_some()),
             ("rate_limit", raw.rate_limit.is_some()),
+            ("waf", raw.waf.is_some()),
             ("min_request_body_rate", raw.min_request_body_rate.is_some()),
             (
                 "min_request_body_rate_grace",
@@ -111,6 +112,7 @@ impl Validator {
         let edge = self.edge(path, raw);
         Some(ListenerConfig {
             rate_limit: None,
+            waf: None,
             edge,
             name: ListenerName::from(name),
             bind: bind?,
@@ -214,6 +216,7 @@ impl Validator {
                     ("request_headers", rule.request_headers.is_some()),
                     ("response_headers", rule.response_headers.is_some()),
                     ("rate_limit", rule.rate_limit.is_some()),
+                    ("waf", rule.waf.is_some()),
                 ],
             );
             let sni = self.server_names(&conditions_path.key("sni"), c.sni.as_deref());
@@ -238,6 +241,7 @@ impl Validator {
                     request_headers: crate::HeaderRewrite::default(),
                     response_headers: crate::HeaderRewrite::default(),
                     rate_limit: None,
+                    waf: None,
                 });
             }
         }

@@ -13,6 +13,17 @@ use crate::{Rate, RateKey, RateLimitConfig};
 const KEY_PARTS: &str =
     "\"client_ip\", \"path\", \"host\", \"method\", \"header:NAME\" or \"cookie:NAME\"";
 
+/// The name after `prefix` (`header:` of `header:x-api-key`): 1 to 128 visible
+/// characters other than `=`, `;` and `,`; `None` without the prefix or with a bad name.
+pub(super) fn named_part<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    text.strip_prefix(prefix).filter(|n| {
+        !n.is_empty()
+            && n.len() <= 128
+            && n.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"=;,".contains(&b))
+    })
+}
+
 impl Validator {
     /// Checks `[rate_limits]`, keeping each for the listeners and rules that name it.
     pub(super) fn rate_limits(
@@ -80,14 +91,7 @@ impl Validator {
         }
         let mut parts = Vec::new();
         for (i, text) in raw.iter().enumerate() {
-            let named = |prefix: &str| {
-                text.strip_prefix(prefix).filter(|n| {
-                    !n.is_empty()
-                        && n.len() <= 128
-                        && n.bytes()
-                            .all(|b| b.is_ascii_graphic() && !b"=;,".contains(&b))
-                })
-            };
+            let named = |prefix: &str| named_part(text, prefix);
             let part = match text.as_str() {
                 "client_ip" => Some(RateKey::ClientIp),
                 "path" => Some(RateKey::Path),

@@ -55,6 +55,7 @@ impl Validator {
                 super::rewrite::Direction::Response,
             );
             let rate_limit = self.rate_limit_ref(&at.key("rate_limit"), rule.rate_limit.as_deref());
+            let waf = self.waf_ref(&at.key("waf"), rule.waf.as_deref());
             if let (Some(conditions), Some(action)) = (conditions, action) {
                 rules.push(Rule {
                     priority,
@@ -63,6 +64,7 @@ impl Validator {
                     request_headers,
                     response_headers,
                     rate_limit,
+                    waf,
                 });
             }
         }

@@ -109,8 +109,8 @@ pub(crate) fn field_tier(name: &[u8], value: &[u8]) -> FieldTier {
 /// that are not letters or digits are taken out, and case, `ſ` (long s) and `ı` (dotless
 /// i) folded, as some engines fold them. `None` for the real fields and everything else.
 pub(crate) fn imitated(name: &[u8]) -> Option<Imitated> {
-    // Cheap refusal first: every imitation is at least as long as the field it imitates.
-    if name.len() < 14 {
+    // Cheap refusal first: an imitation has at least the letters of the field it imitates.
+    if name.len() < 13 {
         return None;
     }
     if name.eq_ignore_ascii_case(b"transfer-encoding")
@@ -152,7 +152,7 @@ fn same_letters(letters: &[u8], name: &[u8]) -> bool {
 /// A `Content-Length` value as the classifier reads it: digits only, spaces and tabs
 /// around them (a list such as `5, 5` is not a length), and no more than Ballast frames.
 pub(crate) fn length_value(value: &[u8]) -> Option<u64> {
-    let digits = value.trim_ascii();
+    let digits = trim_ows(value);
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -190,9 +190,9 @@ impl Codings {
     pub(crate) fn add(&mut self, value: &[u8]) {
         self.fields = self.fields.saturating_add(1);
         for element in value.split(|&b| b == b',') {
-            let coding = element.trim_ascii();
+            let coding = trim_ows(element);
             let name = match coding.iter().position(|&b| b == b';') {
-                Some(i) => coding[..i].trim_ascii(),
+                Some(i) => trim_ows(&coding[..i]),
                 None => coding,
             };
             let Some(known) = CODINGS.iter().find(|c| c.eq_ignore_ascii_case(name)) else {
@@ -245,6 +245,17 @@ pub(crate) fn target(target: &[u8], verdict: &mut DesyncReason) {
             DesyncReason::AmbiguousUri
         });
     }
+}
+
+/// `value` without the spaces and tabs around it (RFC 9110's OWS; no other whitespace).
+pub(crate) fn trim_ows(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
 }
 
 /// Whether a method is a token.

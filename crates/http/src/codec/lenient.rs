@@ -11,7 +11,7 @@
 //! Rare by construction: httparse reads every compliant head first, so this path costs
 //! nothing on ordinary traffic.
 
-use super::desync::{self, DesyncReason};
+use super::desync::{self, trim_ows, DesyncReason};
 use super::fields::{Field, Span};
 use super::request_fields::{read_fields, Line, Version};
 use super::request_head::{BodyKind, HeadError, HeadLimits, MethodKind, RequestHead};
@@ -53,6 +53,11 @@ pub(crate) fn parse_lenient(
     let mut verdict = DesyncReason::Compliant;
     let (method, target, version_text) = split_request_line(request_line)?;
     let version = version_of(version_text, &mut verdict);
+    // A method that is no token cannot be written to a target as it came (a CR in it would
+    // end the request line there): refused in every mode.
+    if !desync::method_ok(method) {
+        return Err(HeadError::Desync(DesyncReason::BadMethod));
+    }
     let method_kind = MethodKind::of(method);
     if method == b"CONNECT" {
         return Err(HeadError::Connect);
@@ -101,10 +106,8 @@ pub(crate) fn parse_lenient(
     // elsewhere: the client connection closes after it (the target's stays reusable, as
     // what it receives is Ballast's own canonical head).
     head.keep_alive = false;
-    // The classifier's order: fields and framing first, then method, version, target.
-    if !desync::method_ok(method) {
-        head.desync.raise(DesyncReason::BadMethod);
-    }
+    // The classifier's order: fields and framing first, then version and target (a bad
+    // method was refused above).
     head.desync.raise(verdict);
     desync::target(target, &mut head.desync);
     Ok(Some(head))
@@ -150,16 +153,6 @@ fn split_field(line: &[u8]) -> Line<'_> {
         Some(i) => (&line[..i], trim_ows(&line[i + 1..]), true),
         None => (line, &line[line.len()..], false),
     }
-}
-
-fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
 }
 
 /// Method, target and version, as written.

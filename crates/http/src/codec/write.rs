@@ -147,21 +147,23 @@ pub(crate) fn write_request_head<'f, I>(
     out.extend_from_slice(b"\r\n");
 }
 
-/// The client's codings other than `chunked`, in order, each followed by `, `: the parser
-/// has checked they are known codings ending in one `chunked`, over one field or several.
+/// The client's codings other than `chunked`, in order, each followed by `, `, by their
+/// canonical names only (parameters dropped: none is defined, and each is a place where two
+/// parsers may differ). The parser has checked they are known codings ending in one
+/// `chunked`, over one field or several.
 fn codings<'f>(out: &mut Vec<u8>, fields: impl Iterator<Item = FieldRef<'f>>) {
+    const KNOWN: [&[u8]; 4] = [b"gzip", b"deflate", b"compress", b"identity"];
     for (_, value, kind) in fields {
         if kind != FieldKind::TransferEncoding {
             continue;
         }
         for element in value.split(|&b| b == b',') {
-            let coding = element.trim_ascii();
-            let name = coding.split(|&b| b == b';').next().unwrap_or_default();
-            if coding.is_empty() || name.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                continue;
+            let name = element.split(|&b| b == b';').next().unwrap_or_default();
+            let name = name.trim_ascii();
+            if let Some(known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+                out.extend_from_slice(known);
+                out.extend_from_slice(b", ");
             }
-            out.extend_from_slice(coding);
-            out.extend_from_slice(b", ");
         }
     }
 }

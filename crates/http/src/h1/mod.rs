@@ -13,6 +13,7 @@ mod stream;
 mod switch;
 mod target_head;
 mod to_h2;
+mod waf_body;
 
 pub(crate) use conn::H1Conn;
 pub(crate) use server::serve_h1;

@@ -47,7 +47,22 @@ impl<S: ClientIo> H1Conn<S> {
         mut sleep: Pin<&mut Sleep>,
     ) -> Next {
         let shared = Arc::clone(&self.ctx.listener);
-        let snapshot = shared.snapshot.load();
+        let mut snapshot = shared.snapshot.load();
+        let body_limit = snapshot
+            .listener(&shared.name)
+            .and_then(|r| r.waf_body_limit);
+        let mut continued = false;
+        if let Some(limit) = body_limit {
+            // Not held across the wait for the body.
+            drop(snapshot);
+            match self.read_waf_body(&head, limit, sleep.as_mut()).await {
+                Some(sent) => continued = sent,
+                // The body's first bytes did not come within the header timeout: closed
+                // unanswered, as a head that does not come in time.
+                None => return Next::Close,
+            }
+            snapshot = shared.snapshot.load();
+        }
         let mut exchange = Exchange::new(self.ctx.metrics.as_ref());
         let buf = self.rbuf.filled();
         let facts = H1Facts {
@@ -92,7 +107,7 @@ impl<S: ClientIo> H1Conn<S> {
             method: head.method_kind,
             body: head.body,
             keep_alive: head.keep_alive && !last,
-            expect_continue: head.expect_continue && head.minor == 1,
+            expect_continue: head.expect_continue && head.minor == 1 && !continued,
             upgrade: head.upgrade.is_some(),
             codings: head.codings,
             close_target: head.desync.class() >= crate::codec::desync::DesyncClass::Ambiguous,
@@ -131,9 +146,15 @@ impl<S: ClientIo> H1Conn<S> {
             m.record_rule(decision.rule);
         }
         exchange.rule = decision.rule;
-        let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip());
-        let limit = decision.rate_limit.as_deref();
-        let limited = crate::rate::limited(routes, limit, request, &mut exchange);
+        // In a block: the request's `dyn` view must not live across an await.
+        let limited = {
+            let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip());
+            let limit = decision.rate_limit.as_deref();
+            let body = super::waf_body::waf_body(buf, &head, body_limit);
+            let waf = decision.waf.as_deref();
+            crate::rate::limited(routes, limit, request, &mut exchange)
+                .or_else(|| crate::waf::screened(routes, waf, request, body, &mut exchange))
+        };
         // A forward goes on below; every answer Ballast gives itself leaves here.
         let answer = match (limited, decision.verdict) {
             (Some(reply), _) => Err(reply),

@@ -136,7 +136,7 @@ impl<S: ClientIo> H1Conn<S> {
                             }
                             DesyncAction::Refuse => {
                                 let error = HeadError::Desync(head.desync);
-                                break self.refuse(error, sleep.as_mut()).await;
+                                break self.refuse(error, true, sleep.as_mut()).await;
                             }
                         }
                     }
@@ -147,7 +147,9 @@ impl<S: ClientIo> H1Conn<S> {
                     break self.proxy(head, &fields, began, sleep.as_mut()).await;
                 }
                 Ok(_) => {}
-                Err(error) if !self.sniff_h2 => break self.refuse(error, sleep.as_mut()).await,
+                Err(error) if !self.sniff_h2 => {
+                    break self.refuse(error, false, sleep.as_mut()).await
+                }
                 Err(_) => {}
             }
             let max = limits.max_bytes + 1;
@@ -180,8 +182,14 @@ impl<S: ClientIo> H1Conn<S> {
     }
 
     /// Answers a head the parser refused, and closes.
-    async fn refuse(&mut self, error: HeadError, sleep: Pin<&mut Sleep>) -> Next {
+    /// `counted`: the head's desync class was counted already (the mode refused it).
+    async fn refuse(&mut self, error: HeadError, counted: bool, sleep: Pin<&mut Sleep>) -> Next {
         let mut exchange = Exchange::new(self.ctx.metrics.as_ref());
+        // The parser's own desync refusals (a NUL before the target, a method that is no
+        // token) are counted here.
+        if let (HeadError::Desync(reason), Some(m), false) = (error, &self.ctx.metrics, counted) {
+            m.desync_seen(reason);
+        }
         let sink = self.ctx.listener.snapshot.load().access_log.clone();
         if let Some(sink) = sink {
             // What the head said cannot be trusted: the line shows `-` for the request.

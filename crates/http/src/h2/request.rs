@@ -27,6 +27,7 @@ use crate::ids::plan_ids;
 use crate::local::{acme_http01, Local};
 use crate::relay::{relay, RequestKind};
 use crate::rewrite::HeaderOps;
+use crate::waf::Body;
 
 /// The hyper service: every outcome is a response, never an error.
 pub(crate) async fn handle(
@@ -102,6 +103,10 @@ async fn serve(
     let request = (&parts as &dyn RequestFacts, ctx.peer_ip());
     let limit = decision.rate_limit.as_deref();
     if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
+        return local(&reply, ops.as_deref(), exchange, guard);
+    }
+    let (waf, seen) = (decision.waf.as_deref(), Body::unread(!body.is_end_stream()));
+    if let Some(reply) = crate::waf::screened(routes, waf, request, seen, &mut exchange) {
         return local(&reply, ops.as_deref(), exchange, guard);
     }
     let forwarding = match decision.verdict {

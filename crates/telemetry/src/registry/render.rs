@@ -8,7 +8,7 @@ mod upstream;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use self::defences::defence_families;
+use self::defences::{defence_families, waf_families};
 use self::upstream::{group_families, target_families};
 use super::text::Families;
 use super::{MetricsRegistry, ProcessGauges, TargetGauges};
@@ -21,18 +21,20 @@ impl MetricsRegistry {
     /// The whole registry in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self, targets: &[TargetGauges], process: &ProcessGauges) -> String {
         // Copies of the maps (of `Arc`s): the lock is not held while the text is written.
-        let (listeners, rules, groups, target_handles) = {
+        let (listeners, rules, groups, target_handles, wafs) = {
             let h = self.lock();
             (
                 h.listeners.clone(),
                 h.rules.clone(),
                 h.groups.clone(),
                 h.targets.clone(),
+                h.wafs.clone(),
             )
         };
         let mut out = String::with_capacity(16 * 1024);
         let mut f = Families::new(&mut out);
         listener_families(&mut f, &listeners, &rules);
+        waf_families(&mut f, &wafs);
         group_families(&mut f, &groups, targets);
         target_families(&mut f, &target_handles, targets);
         process_families(&mut f, self, process);

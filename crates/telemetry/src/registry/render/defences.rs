@@ -46,3 +46,38 @@ pub(super) fn defence_families(
         }
     }
 }
+
+/// `ballast_waf_rule_matches_total` and `ballast_waf_default_actions_total`.
+pub(super) fn waf_families(
+    f: &mut Families<'_>,
+    wafs: &BTreeMap<String, Arc<crate::waf::WafMetrics>>,
+) {
+    f.head(
+        "ballast_waf_rule_matches_total",
+        "counter",
+        "Requests each web application firewall rule matched, by set, rule and action.",
+    );
+    for (name, m) in wafs {
+        for (rule, action, count) in &m.rules {
+            f.sample(
+                "ballast_waf_rule_matches_total",
+                &[("waf", name), ("rule", rule), ("action", action)],
+                count.get(),
+            );
+        }
+    }
+    f.head(
+        "ballast_waf_default_actions_total",
+        "counter",
+        "Requests no rule of a web application firewall set decided, by the default action.",
+    );
+    for (name, m) in wafs {
+        for (action, count) in [("allow", &m.default_allowed), ("block", &m.default_blocked)] {
+            f.sample(
+                "ballast_waf_default_actions_total",
+                &[("waf", name), ("action", action)],
+                count.get(),
+            );
+        }
+    }
+}
