@@ -31,3 +31,31 @@ fn pairs_split_queries_and_forms() {
     let got: Vec<(&[u8], &[u8])> = pairs(b"a=1&&b&c=x=y").collect();
     assert_eq!(got, [(&b"a"[..], &b"1"[..]), (b"b", b""), (b"c", b"x=y")]);
 }
+
+proptest::proptest! {
+    /// Whatever the bytes, every transformation and the argument splitter answer without
+    /// panicking, and decoding never grows a value.
+    #[test]
+    fn any_bytes_transform_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        for t in [
+            Transform::UrlDecode,
+            Transform::HtmlEntityDecode,
+            Transform::Lowercase,
+            Transform::CompressWhitespace,
+        ] {
+            let out = transformed(&bytes, &[t, t]);
+            proptest::prop_assert!(out.len() <= bytes.len());
+        }
+        for (name, value) in pairs(&bytes) {
+            proptest::prop_assert!(name.len() + value.len() <= bytes.len());
+        }
+    }
+
+    /// The detectors answer on any bytes (a panic inside the port counts as an attack
+    /// instead of unwinding out).
+    #[test]
+    fn detectors_answer_on_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let _ = super::super::detect::sqli(&bytes);
+        let _ = super::super::detect::xss(&bytes);
+    }
+}
