@@ -27,11 +27,15 @@ path = "{log}"
 [target_groups.app]
 targets = ["{app}"]
 
+[rate_limits.signin]
+per_minute = 2
+
 [waf.shop]
 block_response = {{ status = 403, content_type = "application/json", body = "{{\"blocked\": true}}" }}
 managed = ["ballast-core"]
 rules = [
   {{ name = "office", priority = 1, action = "allow", conditions = [{{ source_ip = ["192.0.2.0/24"] }}] }},
+  {{ name = "signin-rate", priority = 2, action = "block", conditions = [{{ field = "path", prefix = "/signin" }}, {{ rate_limit = "signin" }}] }},
   {{ name = "beta-count", priority = 5, action = "count", conditions = [{{ field = "path", prefix = "/beta" }}] }},
   {{ name = "no-bots", priority = 10, action = "block", conditions = [{{ field = "header:user-agent", transforms = ["lowercase"], contains = "badbot" }}] }},
 ]
@@ -151,6 +155,11 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
         passed + 1,
         "only the counted request reached the target"
     );
+    // A rate-based rule: the third sign-in within the minute is blocked.
+    for expected in [200, 200, 403] {
+        let (status, _) = request(shop, "GET /signin HTTP/1.1\r\n", "").await;
+        assert_eq!(status, expected);
+    }
 
     // Over HTTP/2 too (prior knowledge on the cleartext port).
     let mut h2 = H2::connect(core).await;
@@ -176,7 +185,7 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
 
     // Every decision is in the access log with the rule that made it.
     ballast_testkit::wait_until("access log lines", Duration::from_secs(10), || {
-        log_lines(&log).len() >= 8 + 10 + 2 + 2 + 2
+        log_lines(&log).len() >= 8 + 10 + 2 + 3 + 2 + 2
     })
     .await;
     let lines = log_lines(&log);
@@ -184,7 +193,7 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
         .iter()
         .filter(|l| l["action"] == "waf-block")
         .collect();
-    assert_eq!(blocked.len(), 10 + 1 + 1 + 1, "{lines:#?}");
+    assert_eq!(blocked.len(), 10 + 1 + 1 + 1 + 1, "{lines:#?}");
     for l in &blocked {
         assert_eq!(l["waf_action"], "block", "{l}");
         assert_eq!(l["error_reason"], "Client.WafBlocked", "{l}");
@@ -209,6 +218,10 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
         )
     };
     assert_eq!(admin.metric(&sample("shop", "no-bots", "block")).await, 1.0);
+    assert_eq!(
+        admin.metric(&sample("shop", "signin-rate", "block")).await,
+        1.0
+    );
     assert_eq!(
         admin.metric(&sample("shop", "beta-count", "count")).await,
         1.0

@@ -104,7 +104,7 @@ pub enum WafField {
     Body,
     /// Every form field's value of a form body, else the body's first bytes.
     BodyArgs,
-    /// The client's address (only with `source_ip`).
+    /// The client (only with `source_ip` and `rate_limit`).
     SourceIp,
 }
 
@@ -142,6 +142,8 @@ pub enum WafTest {
     SizeOver(u64),
     /// The client's address is in these blocks.
     SourceIp(CidrSet),
+    /// The request goes over this rate (counted against it).
+    RateLimit(Arc<crate::RateLimitConfig>),
 }
 
 impl WafField {

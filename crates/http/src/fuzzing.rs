@@ -108,7 +108,7 @@ pub fn waf_core_blocks(value: &[u8], form: bool) -> bool {
             body_limit: 8192,
             oversize: ballast_config::Oversize::Continue,
         };
-        crate::Waf::new(Arc::new(config), None)
+        crate::Waf::new(Arc::new(config), None, &[])
     }) else {
         return false;
     };
@@ -139,6 +139,8 @@ pub fn waf_core_blocks(value: &[u8], form: bool) -> bool {
     let at = crate::waf::Inspected {
         req: &parts,
         client: [192, 0, 2, 1].into(),
+        peer: [192, 0, 2, 1].into(),
+        trusted: &[],
         body: match form {
             true => crate::waf::Body::Read(body.as_bytes(), body.len() as u64),
             false => crate::waf::Body::None,

@@ -51,6 +51,8 @@ enum Test {
     Xss,
     SizeOver(u64),
     SourceIp(CidrSet),
+    /// A rate-based rule: the live limiter of the `[rate_limits]` entry it names.
+    RateLimit(Arc<crate::RateLimiter>),
 }
 
 /// What a rule set made of a request.
@@ -65,9 +67,14 @@ pub(crate) struct Screening {
 }
 
 impl Waf {
-    /// Compiles `config`; `None` when a pattern no longer compiles (validation compiled it
-    /// already, so this does not happen).
-    pub fn new(config: Arc<WafConfig>, metrics: Option<Arc<WafMetrics>>) -> Option<Self> {
+    /// Compiles `config`, its rate-based rules counting in `limiters` (the snapshot's live
+    /// ones); `None` when a pattern no longer compiles (validation compiled it already, so
+    /// this does not happen).
+    pub fn new(
+        config: Arc<WafConfig>,
+        metrics: Option<Arc<WafMetrics>>,
+        limiters: &[Arc<crate::RateLimiter>],
+    ) -> Option<Self> {
         let rules = config
             .rules
             .iter()
@@ -79,7 +86,7 @@ impl Waf {
                         Some(Condition {
                             field: c.field.clone(),
                             transforms: c.transforms.clone(),
-                            test: compile(&c.test)?,
+                            test: compile(&c.test, limiters)?,
                             negate: c.negate,
                         })
                     })
@@ -169,6 +176,9 @@ impl Waf {
         };
         let found = match &c.test {
             Test::SourceIp(set) => set.contains(at.client),
+            Test::RateLimit(limiter) => limiter
+                .check(at.req, at.peer, at.trusted, std::time::Instant::now)
+                .is_err(),
             _ if c.field.reads_body() && over => match self.config.oversize {
                 Oversize::Match => true,
                 Oversize::NoMatch => false,
@@ -187,7 +197,7 @@ impl Waf {
     }
 }
 
-fn compile(test: &WafTest) -> Option<Test> {
+fn compile(test: &WafTest, limiters: &[Arc<crate::RateLimiter>]) -> Option<Test> {
     let pattern = |p: &str| {
         regex::bytes::RegexBuilder::new(p)
             .size_limit(ballast_config::defaults::MAX_WAF_REGEX_BYTES)
@@ -205,6 +215,10 @@ fn compile(test: &WafTest) -> Option<Test> {
         WafTest::Xss => Test::Xss,
         WafTest::SizeOver(n) => Test::SizeOver(*n),
         WafTest::SourceIp(set) => Test::SourceIp(set.clone()),
+        WafTest::RateLimit(limit) => Test::RateLimit(
+            crate::rate::limiter_named(limiters, &limit.name)
+                .unwrap_or_else(|| Arc::new(crate::RateLimiter::new(Arc::clone(limit)))),
+        ),
     })
 }
 
@@ -218,7 +232,7 @@ fn test(test: &Test, value: &[u8]) -> bool {
         Test::Sqli => !value.is_empty() && detect::sqli(value),
         Test::Xss => !value.is_empty() && detect::xss(value),
         Test::SizeOver(n) => value.len() as u64 > *n,
-        Test::SourceIp(_) => false,
+        Test::SourceIp(_) | Test::RateLimit(_) => false,
     }
 }
 
@@ -239,7 +253,13 @@ pub(crate) fn screened(
     }
     // The client as `source_ip` rules see it: the peer, or what trusted proxies say.
     let client = crate::route::client_ip(peer, &routes.trusted_proxies, req).unwrap_or(peer);
-    let at = Inspected { req, client, body };
+    let at = Inspected {
+        req,
+        client,
+        peer,
+        trusted: &routes.trusted_proxies,
+        body,
+    };
     let at = &at;
     let rule = rule.filter(|r| !listener.is_some_and(|l| std::ptr::eq(*r, l)));
     for waf in [listener, rule].into_iter().flatten() {

@@ -85,7 +85,7 @@ pub(crate) fn build_snapshot_with(
             .as_ref()
             .and_then(|c| ballast_http::limiter_named(&rate_limiters, &c.name))
     };
-    let wafs = build_wafs(config, metrics);
+    let wafs = build_wafs(config, metrics, &rate_limiters);
     let waf = |set: &Option<Arc<ballast_config::WafConfig>>| waf_named(&wafs, set.as_deref());
     let listeners = config
         .listeners

@@ -8,7 +8,11 @@ use ballast_http::Waf;
 use ballast_telemetry::MetricsRegistry;
 
 /// Every `[waf]` set (or `ballast-core`) a listener or rule names, each compiled once.
-pub(crate) fn build_wafs(config: &Config, metrics: Option<&MetricsRegistry>) -> Vec<Arc<Waf>> {
+pub(crate) fn build_wafs(
+    config: &Config,
+    metrics: Option<&MetricsRegistry>,
+    limiters: &[Arc<ballast_http::RateLimiter>],
+) -> Vec<Arc<Waf>> {
     let mut wafs: Vec<Arc<Waf>> = Vec::new();
     let named = config.listeners.iter().flat_map(|l| {
         l.waf
@@ -27,7 +31,7 @@ pub(crate) fn build_wafs(config: &Config, metrics: Option<&MetricsRegistry>) -> 
                 .collect();
             m.waf(&set.name, rules)
         });
-        if let Some(waf) = Waf::new(Arc::clone(set), counters) {
+        if let Some(waf) = Waf::new(Arc::clone(set), counters, limiters) {
             wafs.push(Arc::new(waf));
         }
     }

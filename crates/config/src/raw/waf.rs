@@ -70,6 +70,9 @@ pub struct RawWafCondition {
     pub size_over: Option<i64>,
     /// The client's address is in one of these blocks or `[ip_sets]`.
     pub source_ip: Option<Vec<String>>,
+    /// The request goes over this `[rate_limits]` entry (a rate-based rule): counted
+    /// against it by the entry's key, it holds while the key is over the rate.
+    pub rate_limit: Option<String>,
     /// The condition holds when the test does not.
     pub negate: Option<bool>,
 }

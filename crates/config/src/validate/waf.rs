@@ -201,13 +201,17 @@ impl Validator {
                 WafTest::SourceIp(CidrSet::new(&blocks)),
             ));
         }
+        if let Some(name) = &raw.rate_limit {
+            let limit = self.rate_limit_ref(&path.key("rate_limit"), Some(name))?;
+            tests.push(("rate_limit".to_owned(), WafTest::RateLimit(limit)));
+        }
         let test = match tests.len() {
             1 => tests.pop().map(|(_, t)| t)?,
             n => {
                 self.invalid(
                     path.clone(),
                     format!("{n} tests"),
-                    "exactly one of exact, prefix, suffix, contains, regex, sqli, xss, size_over or source_ip",
+                    "exactly one of exact, prefix, suffix, contains, regex, sqli, xss, size_over, source_ip or rate_limit",
                 );
                 return None;
             }
@@ -245,12 +249,12 @@ impl Validator {
             }
         }
         let field = match (&test, raw.field.as_deref()) {
-            (WafTest::SourceIp(_), None) => WafField::SourceIp,
-            (WafTest::SourceIp(_), Some(_)) => {
+            (WafTest::SourceIp(_) | WafTest::RateLimit(_), None) => WafField::SourceIp,
+            (WafTest::SourceIp(_) | WafTest::RateLimit(_), Some(_)) => {
                 self.invalid(
                     path.key("field"),
-                    "a field with source_ip",
-                    "source_ip alone",
+                    "a field with source_ip or rate_limit",
+                    "source_ip or rate_limit alone",
                 );
                 return None;
             }

@@ -11,7 +11,11 @@ use crate::head::{host_of, RequestFacts};
 /// What a condition can look at: the request, its client, and its body.
 pub(crate) struct Inspected<'a> {
     pub(crate) req: &'a dyn RequestFacts,
+    /// The client: the peer, or what trusted proxies say.
     pub(crate) client: std::net::IpAddr,
+    /// The TCP peer and the proxies believed, for rate-based rules (keyed as rate limits).
+    pub(crate) peer: std::net::IpAddr,
+    pub(crate) trusted: &'a [ballast_config::Cidr],
     pub(crate) body: Body<'a>,
 }
 

@@ -87,7 +87,7 @@ fn set(rules: Vec<WafRule>, default_action: WafAction) -> Waf {
         body_limit: 8192,
         oversize: Oversize::Continue,
     };
-    Waf::new(Arc::new(config), None).unwrap()
+    Waf::new(Arc::new(config), None, &[]).unwrap()
 }
 
 fn screen(waf: &Waf, r: &Req, body: Option<(&[u8], bool)>) -> (bool, Option<String>, &'static str) {
@@ -99,6 +99,8 @@ fn screen(waf: &Waf, r: &Req, body: Option<(&[u8], bool)>) -> (bool, Option<Stri
     let at = Inspected {
         req: r,
         client: "192.0.2.7".parse::<IpAddr>().unwrap(),
+        peer: "192.0.2.7".parse::<IpAddr>().unwrap(),
+        trusted: &[],
         body,
     };
     let s = waf.screen(&at);
@@ -433,6 +435,8 @@ fn each_set_reads_its_own_limit_and_uninspected_bodies_count_as_oversize() {
     let at = |body| Inspected {
         req: &r,
         client: "192.0.2.7".parse::<IpAddr>().unwrap(),
+        peer: "192.0.2.7".parse::<IpAddr>().unwrap(),
+        trusted: &[],
         body,
     };
     // Read up to another set's larger limit: still oversize for this one.
@@ -463,4 +467,48 @@ fn argument_names_compare_decoded_and_in_any_case() {
     ] {
         assert!(screen(&w, &req(target, &[]), None).0, "{target}");
     }
+}
+
+#[test]
+fn a_rate_based_rule_holds_once_its_key_goes_over_the_rate() {
+    let limit = Arc::new(ballast_config::RateLimitConfig {
+        name: Arc::from("login"),
+        key: vec![ballast_config::RateKey::ClientIp],
+        per_second: None,
+        per_minute: Some(2),
+    });
+    let limiter = Arc::new(crate::RateLimiter::new(Arc::clone(&limit)));
+    let config = WafConfig {
+        name: Arc::from("rated"),
+        rules: vec![rule(
+            "too-fast",
+            1,
+            WafAction::Block,
+            vec![
+                cond(WafField::Path, WafTest::Prefix("/login".into())),
+                cond(WafField::SourceIp, WafTest::RateLimit(limit)),
+            ],
+        )],
+        default_action: WafAction::Allow,
+        block_response: FixedResponse {
+            status: 429,
+            content_type: "text/plain".into(),
+            body: String::new(),
+        },
+        body_limit: 8192,
+        oversize: Oversize::Continue,
+    };
+    let waf = Waf::new(Arc::new(config), None, &[limiter]).unwrap();
+    let login = req("/login", &[]);
+    let home = req("/", &[]);
+    // Other paths are not counted (the path condition comes first).
+    for _ in 0..5 {
+        assert!(!screen(&waf, &home, None).0);
+    }
+    assert!(!screen(&waf, &login, None).0);
+    assert!(!screen(&waf, &login, None).0);
+    assert_eq!(
+        screen(&waf, &login, None),
+        (true, Some("too-fast".into()), "block")
+    );
 }

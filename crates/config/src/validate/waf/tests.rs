@@ -59,6 +59,21 @@ fn a_set_compiles_its_rules_in_priority_order_then_the_managed_ones() {
 }
 
 #[test]
+fn a_rate_based_rule_names_a_rate_limit() {
+    let text = doc(
+        "[rate_limits.login]\nper_minute = 5\n\n[waf.s]\nrules = [{ name = \"r\", priority = 1, action = \"block\", conditions = [{ field = \"path\", prefix = \"/login\" }, { rate_limit = \"login\" }] }]\n",
+        "waf = \"s\"",
+    );
+    let config = parse(&text).unwrap();
+    let set = config.listeners[0].waf.as_ref().unwrap();
+    let c = &set.rules[0].conditions[1];
+    assert_eq!(c.field, WafField::SourceIp);
+    assert!(matches!(&c.test, WafTest::RateLimit(l) if &*l.name == "login"));
+    let with_field = text.replace("{ rate_limit", "{ field = \"path\", rate_limit");
+    has(&with_field, "waf.s.rules[0].conditions[1]");
+}
+
+#[test]
 fn ballast_core_is_one_line_on_a_listener_or_a_rule() {
     let config = parse(&doc("", "waf = \"ballast-core\"\nrules = [{ priority = 1, conditions = { path = [\"/api/*\"] }, action = { forward = \"app\" }, waf = \"ballast-core\" }]")).unwrap();
     let l = &config.listeners[0];
