@@ -12,6 +12,7 @@ mod groups;
 mod health;
 mod listeners;
 mod scaling;
+mod waf;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/v1/explain", post(explain::explain))
         .route("/api/v1/certificates", get(certificates::certificates))
         .route("/api/v1/dns", get(dns::dns))
+        .route("/api/v1/waf", get(waf::waf))
         .route("/api/v1/scaling-groups", get(scaling::groups))
         .route("/api/v1/scaling-groups/{name}", get(scaling::group))
         .route(

@@ -14,14 +14,16 @@ const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Paths that also accept the token as `?token=`: the dashboard page, which a browser opens
 /// from a link, and its data, which `EventSource` fetches without a way to set headers (the
-/// scaling groups and the DNS status the page polls are fetched the same way). Read-only, so
-/// a token leaked through a URL cannot change the configuration elsewhere.
-const QUERY_TOKEN_PATHS: [&str; 5] = [
+/// scaling groups, the DNS status and the firewall counts the page polls are fetched the
+/// same way). Read-only, so a token leaked through a URL cannot change the configuration
+/// elsewhere.
+const QUERY_TOKEN_PATHS: [&str; 6] = [
     "/",
     "/api/v1/stats",
     "/api/v1/events",
     "/api/v1/scaling-groups",
     "/api/v1/dns",
+    "/api/v1/waf",
 ];
 
 /// The query string's `token` parameter (other parameters are ignored).

@@ -232,6 +232,25 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
             .await,
         3.0
     );
+    // And on the dashboard's endpoint, per rule in evaluation order.
+    let view = admin.get("/api/v1/waf").await.json;
+    let shop = view["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "shop")
+        .unwrap()
+        .clone();
+    let rules = shop["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["name"], "office");
+    let no_bots = rules.iter().find(|r| r["name"] == "no-bots").unwrap();
+    assert_eq!(
+        (no_bots["action"].as_str(), no_bots["matches"].as_u64()),
+        (Some("block"), Some(1))
+    );
+    assert!(shop["default_allowed"].as_u64().unwrap() >= 4);
+    let page = admin.get("/").await.text;
+    assert!(page.contains(r#"id="waf""#) && page.contains("/api/v1/waf"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,6 +111,15 @@ impl MetricsRegistry {
         Arc::clone(self.lock().listeners.entry(name.to_owned()).or_default())
     }
 
+    /// Every `[waf]` set's counters, by name.
+    pub fn wafs(&self) -> Vec<(String, Arc<crate::waf::WafMetrics>)> {
+        let h = self.lock();
+        h.wafs
+            .iter()
+            .map(|(n, m)| (n.clone(), Arc::clone(m)))
+            .collect()
+    }
+
     /// The counters of a `[waf]` set with these rules (name, action): the same handle while
     /// they are unchanged; new rules start new counters, carrying the counts of rules kept.
     pub fn waf(
