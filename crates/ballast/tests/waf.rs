@@ -161,6 +161,21 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
         assert_eq!(status, expected);
     }
 
+    // Chunked bodies are decoded and inspected too.
+    for (body, status) in [
+        ("user=admin&pass=x%27+or+%271%27%3D%271", 403),
+        ("name=Conan+O%27Brien&city=Dublin", 200),
+    ] {
+        let chunked = format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+            &body[..5],
+            body.len() - 5,
+            &body[5..]
+        );
+        let reply = raw(core, chunked.as_bytes(), WAIT).await;
+        assert_eq!(reply.status(), Some(status), "{body}: {}", reply.text());
+    }
+
     // Over HTTP/2 too (prior knowledge on the cleartext port).
     let mut h2 = H2::connect(core).await;
     let blocked = h2.get(core, "/items?id=1%27%20OR%20%271%27%3D%271").await;
@@ -185,7 +200,7 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
 
     // Every decision is in the access log with the rule that made it.
     ballast_testkit::wait_until("access log lines", Duration::from_secs(10), || {
-        log_lines(&log).len() >= 8 + 10 + 2 + 3 + 2 + 2
+        log_lines(&log).len() >= 8 + 10 + 2 + 3 + 2 + 2 + 2
     })
     .await;
     let lines = log_lines(&log);
@@ -193,7 +208,7 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
         .iter()
         .filter(|l| l["action"] == "waf-block")
         .collect();
-    assert_eq!(blocked.len(), 10 + 1 + 1 + 1 + 1, "{lines:#?}");
+    assert_eq!(blocked.len(), 10 + 1 + 1 + 1 + 1 + 1, "{lines:#?}");
     for l in &blocked {
         assert_eq!(l["waf_action"], "block", "{l}");
         assert_eq!(l["error_reason"], "Client.WafBlocked", "{l}");

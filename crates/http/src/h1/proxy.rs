@@ -150,7 +150,8 @@ impl<S: ClientIo> H1Conn<S> {
         let limited = {
             let request = (&facts as &dyn RequestFacts, self.ctx.peer_ip());
             let limit = decision.rate_limit.as_deref();
-            let body = super::waf_body::waf_body(buf, &head, body_limit);
+            let mut decoded = Vec::new();
+            let body = super::waf_body::waf_body(buf, &head, body_limit, &mut decoded);
             let waf = decision.waf.as_deref();
             crate::rate::limited(routes, limit, request, &mut exchange)
                 .or_else(|| crate::waf::screened(routes, waf, request, body, &mut exchange))
