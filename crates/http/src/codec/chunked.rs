@@ -238,7 +238,8 @@ fn unreachable_data() -> State {
     State::DataCr
 }
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of a hexadecimal digit.
+pub(crate) fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

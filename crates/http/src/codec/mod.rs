@@ -16,7 +16,8 @@ mod target;
 pub(crate) mod write;
 
 pub(crate) use chunked::{
-    trailer_fields, write_chunk_head, write_last_chunk_fields, ChunkError, ChunkedDecoder, Piece,
+    hex, trailer_fields, write_chunk_head, write_last_chunk_fields, ChunkError, ChunkedDecoder,
+    Piece,
 };
 pub(crate) use fields::{classify, content_length, valid_authority, Field, FieldKind};
 pub(crate) use request::{parse_request, BodyKind, HeadError, HeadLimits, MethodKind, RequestHead};

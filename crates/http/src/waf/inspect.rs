@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use ballast_config::{Transform, WafField};
 
 use crate::affinity::cookie_values;
+use crate::codec::hex;
 use crate::head::{host_of, RequestFacts};
 
 /// What a condition can look at: the request, its client, and its body.
@@ -133,10 +134,6 @@ pub(crate) fn transformed<'v>(value: &'v [u8], transforms: &[Transform]) -> Cow<
         }
     }
     out
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// `%XX` and `+` decoded (`None` when there is nothing to decode); a `%` without two hex
