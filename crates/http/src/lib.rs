@@ -33,6 +33,7 @@ mod ids;
 mod local;
 mod prior;
 mod rate;
+mod read_ahead;
 mod relay;
 mod relay_h2;
 mod rewrite;

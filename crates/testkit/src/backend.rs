@@ -31,7 +31,19 @@ pub struct Recorded {
     pub version: http::Version,
     pub headers: HeaderMap,
     pub body_bytes: u64,
+    /// The body's FNV-1a digest ([`body_digest`]), so a test can check bytes it does not keep.
+    pub body_digest: u64,
 }
+
+/// The FNV-1a digest of `bytes` continued from `digest` (start from [`DIGEST_START`]).
+pub fn body_digest(digest: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(digest, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The digest of no bytes.
+pub const DIGEST_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// A running backend. Dropping it stops accepting.
 pub struct Backend {
@@ -178,10 +190,14 @@ async fn answer(
     shared: Shared,
 ) -> Result<Response<GeneratedBody>, Infallible> {
     let (parts, mut body) = req.into_parts();
-    let mut body_bytes = 0u64;
+    let (mut body_bytes, mut digest) = (0u64, DIGEST_START);
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(frame) => body_bytes += frame.data_ref().map_or(0, |d| d.len() as u64),
+            Ok(frame) => {
+                let data = frame.data_ref().map_or(&[][..], |d| &d[..]);
+                body_bytes += data.len() as u64;
+                digest = body_digest(digest, data);
+            }
             // A body that fails to arrive whole is not a request this backend answers.
             Err(_) => {
                 shared.body_errors.fetch_add(1, Ordering::SeqCst);
@@ -195,6 +211,7 @@ async fn answer(
         version: parts.version,
         headers: parts.headers.clone(),
         body_bytes,
+        body_digest: digest,
     });
     if !shared.options.delay.is_zero() {
         tokio::time::sleep(shared.options.delay).await;

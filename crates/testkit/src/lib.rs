@@ -28,7 +28,7 @@ pub mod sim;
 pub mod tls;
 mod ws;
 
-pub use backend::{Backend, BackendBuilder, GeneratedBody, Recorded};
+pub use backend::{body_digest, Backend, BackendBuilder, GeneratedBody, Recorded, DIGEST_START};
 pub use echo::{echo_instance, EchoProcess};
 pub use grpc::GrpcHealthServer;
 pub use grpc_echo::{GrpcEchoClient, GrpcEchoServer, Note};

@@ -18,13 +18,14 @@ use crate::codec::{write_chunk_head, ClientFraming};
 use crate::exchange::Exchange;
 use crate::fault::{BodyError, Fault};
 use crate::h1::Download;
+use crate::read_ahead::ReadAhead;
 use crate::upstream::{Upload, Upstream, UPLOAD_CHUNK};
 
 /// An HTTP/2 client's request body, framed for the target: by `Content-Length` when the
 /// client gave one, else chunked.
 #[derive(Debug)]
 pub(crate) struct H2Upload {
-    body: Incoming,
+    body: ReadAhead,
     chunked: bool,
     done: bool,
     pub(crate) received: u64,
@@ -32,7 +33,7 @@ pub(crate) struct H2Upload {
 }
 
 impl H2Upload {
-    pub(crate) fn new(body: Incoming, chunked: bool) -> Self {
+    pub(crate) fn new(body: ReadAhead, chunked: bool) -> Self {
         Self {
             done: body.is_end_stream(),
             body,

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use super::body::ProxyBody;
+use super::body::{H2Upload, ProxyBody};
 use super::conn::{H2Conn, RequestGuard};
 use crate::attempt::record_answer;
 use crate::buf::Buf;
@@ -175,4 +175,56 @@ pub(super) fn switched(
     let mut response = Response::new(ProxyBody::empty());
     *response.headers_mut() = headers;
     response
+}
+
+/// Where the request's body comes from: the stream's DATA frames, or nowhere (an extended
+/// CONNECT, whose frames are the tunnel once the target switches).
+#[derive(Debug)]
+pub(super) enum Uploading {
+    Body(H2Upload),
+    Tunnel(NoBody),
+}
+
+impl crate::upstream::Upload for Uploading {
+    fn poll_fill(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> std::task::Poll<Result<bool, Fault>> {
+        match self {
+            Uploading::Body(b) => b.poll_fill(cx, out),
+            Uploading::Tunnel(t) => t.poll_fill(cx, out),
+        }
+    }
+
+    fn poll_continue(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<bool>> {
+        match self {
+            Uploading::Body(b) => b.poll_continue(cx),
+            Uploading::Tunnel(t) => t.poll_continue(cx),
+        }
+    }
+
+    fn last_activity(&self) -> Instant {
+        match self {
+            Uploading::Body(b) => b.last_activity(),
+            Uploading::Tunnel(t) => t.last_activity(),
+        }
+    }
+
+    fn started(&self) -> bool {
+        match self {
+            Uploading::Body(b) => b.started(),
+            Uploading::Tunnel(t) => t.started(),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match self {
+            Uploading::Body(b) => b.finished(),
+            Uploading::Tunnel(t) => t.finished(),
+        }
+    }
 }

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use super::body::{H2Upload, ProxyBody};
 use super::conn::H2Conn;
 use super::conn::RequestGuard;
-use super::connect::{switched, websocket_key, ExtendedConnect, NoBody};
+use super::connect::{switched, websocket_key, ExtendedConnect, NoBody, Uploading};
 use super::grpc::is_grpc;
 use super::response::{fault, local, respond};
 use super::to_h2::{forward as forward_h2, ToH2};
@@ -25,9 +25,9 @@ use crate::fault::Fault;
 use crate::head::{FieldLookup, RequestFacts};
 use crate::ids::plan_ids;
 use crate::local::{acme_http01, Local};
+use crate::read_ahead::ReadAhead;
 use crate::relay::{relay, RequestKind};
 use crate::rewrite::HeaderOps;
-use crate::waf::Body;
 
 /// The hyper service: every outcome is a response, never an error.
 pub(crate) async fn handle(
@@ -47,9 +47,10 @@ async fn serve(
     let grpc = is_grpc(req.headers());
     let ctx = &conn.ctx;
     let shared = Arc::clone(&ctx.listener);
-    let snapshot = shared.snapshot.load();
+    let mut snapshot = shared.snapshot.load();
     let mut exchange = Exchange::new(ctx.metrics.as_ref());
     let (parts, body) = req.into_parts();
+    let mut body = ReadAhead::new(body);
     if let Some(sink) = &snapshot.access_log {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         exchange.start_log(
@@ -76,6 +77,21 @@ async fn serve(
             exchange.action = ActionKind::FixedResponse;
             return local(&answer, None, exchange, guard);
         }
+    }
+    let read_ahead = snapshot.listener(&shared.name).and_then(|r| {
+        let wait = r.limits.request_header_timeout;
+        r.waf_body_limit.map(|limit| (limit, wait))
+    });
+    // A firewall inspects bodies: their first bytes come before the decision (the snapshot
+    // is not held across the wait). Not a tunnel's, nor a gRPC call's, whose client may wait
+    // for the answer before it sends: those stay uninspected.
+    let streamed = connect.is_some() || grpc || body.is_end_stream();
+    if let Some((limit, wait)) = read_ahead.filter(|_| !streamed) {
+        drop(snapshot);
+        if let Err(error) = body.fill(limit, wait).await {
+            return fault(error, exchange, guard, &shared.name.0, grpc);
+        }
+        snapshot = shared.snapshot.load();
     }
     let Some(routes) = snapshot.listener(&shared.name) else {
         return fault(Fault::NoTarget, exchange, guard, &shared.name.0, grpc);
@@ -105,7 +121,16 @@ async fn serve(
     if let Some(reply) = crate::rate::limited(routes, limit, request, &mut exchange) {
         return local(&reply, ops.as_deref(), exchange, guard);
     }
-    let (waf, seen) = (decision.waf.as_deref(), Body::unread(!body.is_end_stream()));
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| crate::codec::content_length(v.as_bytes()));
+    // An extended CONNECT's stream is its tunnel, not a body.
+    let seen = match connect {
+        Some(_) => crate::waf::Body::None,
+        None => body.seen(length),
+    };
+    let waf = decision.waf.as_deref();
     if let Some(reply) = crate::waf::screened(routes, waf, request, seen, &mut exchange) {
         return local(&reply, ops.as_deref(), exchange, guard);
     }
@@ -127,15 +152,7 @@ async fn serve(
         m.requests.inc();
     }
     exchange.group = Some(Arc::clone(&forwarding.group));
-    let length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| crate::codec::content_length(v.as_bytes()));
-    let body_kind = match (body.is_end_stream(), length) {
-        (true, _) | (false, Some(0)) => BodyKind::None,
-        (false, Some(n)) => BodyKind::Length(n),
-        (false, None) => BodyKind::Chunked,
-    };
+    let body_kind = body.framing(length);
     let mut target_head = shared.buffers.take();
     let ids = plan_ids(&parts, &mut exchange);
     render_target_head(
@@ -345,56 +362,4 @@ fn render_target_head(
         fields.push((b"sec-websocket-key", key.as_bytes(), FieldKind::Plain));
     }
     write_request_head(out, &line, fields.iter().copied(), &added);
-}
-
-/// Where the request's body comes from: the stream's DATA frames, or nowhere (an extended
-/// CONNECT, whose frames are the tunnel once the target switches).
-#[derive(Debug)]
-enum Uploading {
-    Body(H2Upload),
-    Tunnel(NoBody),
-}
-
-impl crate::upstream::Upload for Uploading {
-    fn poll_fill(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        out: &mut Vec<u8>,
-    ) -> std::task::Poll<Result<bool, Fault>> {
-        match self {
-            Uploading::Body(b) => b.poll_fill(cx, out),
-            Uploading::Tunnel(t) => t.poll_fill(cx, out),
-        }
-    }
-
-    fn poll_continue(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<bool>> {
-        match self {
-            Uploading::Body(b) => b.poll_continue(cx),
-            Uploading::Tunnel(t) => t.poll_continue(cx),
-        }
-    }
-
-    fn last_activity(&self) -> Instant {
-        match self {
-            Uploading::Body(b) => b.last_activity(),
-            Uploading::Tunnel(t) => t.last_activity(),
-        }
-    }
-
-    fn started(&self) -> bool {
-        match self {
-            Uploading::Body(b) => b.started(),
-            Uploading::Tunnel(t) => t.started(),
-        }
-    }
-
-    fn finished(&self) -> bool {
-        match self {
-            Uploading::Body(b) => b.finished(),
-            Uploading::Tunnel(t) => t.finished(),
-        }
-    }
 }

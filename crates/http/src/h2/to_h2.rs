@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{header, HeaderValue, Response};
-use hyper::body::Incoming;
 
 use super::body::ProxyBody;
 use super::conn::{H2Conn, RequestGuard};
@@ -17,6 +16,7 @@ use crate::codec::HeadError;
 use crate::decide::Forwarding;
 use crate::exchange::Exchange;
 use crate::fault::Fault;
+use crate::read_ahead::ReadAhead;
 use crate::relay_h2::{relay_h2, H2Head, H2Relayed};
 use crate::rewrite::HeaderOps;
 use crate::sticky::sets_app_cookie;
@@ -36,7 +36,7 @@ pub(super) struct ToH2<'a> {
 /// Sends the stream to a target over HTTP/2 and answers with its response.
 pub(super) async fn forward(
     to: ToH2<'_>,
-    body: Incoming,
+    body: ReadAhead,
     mut exchange: Exchange,
     mut guard: RequestGuard,
     conn: &H2Conn,

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -29,8 +28,9 @@ pub(crate) type H2Sender = hyper::client::conn::http2::SendRequest<OutBody>;
 pub(crate) enum OutBody {
     /// No body.
     Empty,
-    /// An HTTP/2 client's body, frames (and trailers) passed as they come.
-    Client(Incoming),
+    /// An HTTP/2 client's body, frames (and trailers) passed as they come, after those a
+    /// firewall read ahead.
+    Client(crate::read_ahead::ReadAhead),
     /// Frames pumped from an HTTP/1 client's connection by its request.
     Pumped(tokio::sync::mpsc::Receiver<io::Result<Frame<Bytes>>>),
 }

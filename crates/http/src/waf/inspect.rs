@@ -28,13 +28,13 @@ pub(crate) enum Body<'a> {
     /// Its first bytes (up to the largest limit of the listener's sets), and its whole
     /// length.
     Read(&'a [u8], u64),
-    /// It was not read before the decision (chunked, HTTP/2): it counts as oversize.
+    /// It was not read before the decision (no set of the listener inspects bodies): it
+    /// counts as oversize.
     Uninspected,
 }
 
 impl Body<'_> {
-    /// A body that was not read before the decision (HTTP/2 bodies are not inspected yet):
-    /// uninspected when there is one.
+    /// A body that was not read before the decision: uninspected when there is one.
     pub(crate) fn unread(present: bool) -> Self {
         match present {
             true => Body::Uninspected,
