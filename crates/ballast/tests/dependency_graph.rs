@@ -64,6 +64,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "ballast-admin",
         &["ballast-runtime", "ballast-config", "ballast-telemetry"],
     ),
+    (
+        "ballast-cluster",
+        &["ballast-runtime", "ballast-config", "ballast-telemetry"],
+    ),
     ("ballast-testkit", &[]),
 ];
 
@@ -279,6 +283,7 @@ const MODULE_CHECKED_CRATES: &[&str] = &[
     "acme",
     "admin",
     "balance",
+    "cluster",
     "config",
     "dns",
     "health",

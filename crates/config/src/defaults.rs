@@ -318,3 +318,10 @@ pub const MAX_DNS_ZONES: usize = 1_000;
 pub const MAX_DNS_RECORD_SETS: usize = 10_000;
 /// Most members of one record set.
 pub const MAX_DNS_MEMBERS: usize = 100;
+
+/// The etcd key prefix of a cluster's keys.
+pub const DEFAULT_CLUSTER_PREFIX: &str = "/ballast/";
+/// Time-to-live of a node's membership lease in etcd.
+pub const DEFAULT_CLUSTER_LEASE_TTL: Duration = Duration::from_secs(10);
+/// Time one etcd request may take.
+pub const DEFAULT_CLUSTER_TIMEOUT: Duration = Duration::from_secs(5);

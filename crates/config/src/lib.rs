@@ -8,6 +8,7 @@
 //! edits, secret redaction and a typed diff.
 
 mod algorithm;
+mod cluster;
 pub mod defaults;
 mod dns;
 mod document;
@@ -27,6 +28,7 @@ mod tls;
 mod validate;
 mod waf;
 
+pub use cluster::ClusterConfig;
 pub use defaults::MAX_ECHOED_VALUE;
 pub use dns::{
     AliasTarget, DnsCheckKind, DnsConfig, DnsHealthCheck, MemberConfig, MemberValues, Name, RData,

@@ -38,6 +38,8 @@ pub struct Config {
     pub dns: Option<crate::DnsConfig>,
     /// Named request rates, sorted by name.
     pub rate_limits: Vec<Arc<crate::RateLimitConfig>>,
+    /// The cluster this node belongs to, if any.
+    pub cluster: Option<crate::ClusterConfig>,
 }
 
 /// Process-wide settings (`[server]`).

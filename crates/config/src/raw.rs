@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod cluster;
 mod de;
 mod dns;
 mod edge;
@@ -26,6 +27,7 @@ mod scaling;
 mod ser;
 mod waf;
 
+pub use cluster::*;
 pub use dns::*;
 pub use edge::*;
 pub use ops::*;
@@ -68,6 +70,8 @@ pub struct RawConfig {
     /// Web application firewall rule sets, for listeners' and rules' `waf`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub waf: BTreeMap<String, RawWaf>,
+    /// Several nodes sharing this document through etcd.
+    pub cluster: Option<RawCluster>,
 }
 
 /// `[server]`: process-wide settings.

@@ -73,6 +73,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let dns = v.dns(&root.key("dns"), raw.dns.as_ref(), &group_names, &listeners);
     let admin = v.admin(&root.key("admin"), raw.admin);
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
+    let cluster = v.cluster(&root.key("cluster"), raw.cluster);
     let metrics = Validator::metrics(raw.metrics);
     v.response_time_needs_metrics(
         &root.key("scaling_groups"),
@@ -90,6 +91,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         scaling_groups,
         dns,
         rate_limits,
+        cluster,
     })
 }
 
@@ -381,6 +383,7 @@ impl Validator {
 mod acme;
 mod actions;
 mod balancing;
+mod cluster;
 mod dns;
 mod edge;
 mod forward;

@@ -8,8 +8,11 @@ use crate::raw::RawConfig;
 pub const REDACTED: &str = "<redacted>";
 
 /// Where the secrets are, as key paths of the document (for the diff, which redacts them).
-pub(super) const SECRET_PATHS: [[&str; 2]; 2] =
-    [["admin", "token"], ["server", "stickiness_secret"]];
+pub(super) const SECRET_PATHS: [[&str; 2]; 3] = [
+    ["admin", "token"],
+    ["server", "stickiness_secret"],
+    ["cluster", "password"],
+];
 
 // === impl Document ===
 
@@ -41,9 +44,10 @@ impl Document {
 }
 
 /// Each secret's slot, in [`SECRET_PATHS`] order; `None` where its table is absent.
-fn secrets_mut(raw: &mut RawConfig) -> [Option<&mut Option<String>>; 2] {
+fn secrets_mut(raw: &mut RawConfig) -> [Option<&mut Option<String>>; 3] {
     [
         raw.admin.as_mut().map(|a| &mut a.token),
         raw.server.as_mut().map(|s| &mut s.stickiness_secret),
+        raw.cluster.as_mut().map(|c| &mut c.password),
     ]
 }

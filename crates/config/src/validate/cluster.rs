@@ -1,0 +1,193 @@
+//! Validation of `[cluster]`.
+
+use super::Validator;
+use crate::cluster::ClusterConfig;
+use crate::defaults::{DEFAULT_CLUSTER_LEASE_TTL, DEFAULT_CLUSTER_PREFIX, DEFAULT_CLUSTER_TIMEOUT};
+use crate::error::KeyPath;
+use crate::raw::RawCluster;
+use crate::secret::Secret;
+
+/// Most etcd endpoints: a cluster has a handful of members.
+const MAX_ETCD_ENDPOINTS: usize = 16;
+/// Longest node name and key prefix.
+const MAX_CLUSTER_NAME_BYTES: usize = 128;
+
+impl Validator {
+    pub(super) fn cluster(
+        &mut self,
+        path: &KeyPath,
+        raw: Option<RawCluster>,
+    ) -> Option<ClusterConfig> {
+        let raw = raw?;
+        let etcd = self.etcd_endpoints(&path.key("etcd"), raw.etcd.unwrap_or_default());
+        let prefix = match raw.prefix {
+            None => DEFAULT_CLUSTER_PREFIX.to_owned(),
+            Some(p) if usable(&p) => {
+                if p.ends_with('/') {
+                    p
+                } else {
+                    format!("{p}/")
+                }
+            }
+            Some(p) => {
+                self.invalid(path.key("prefix"), format!("\"{p}\""), format!("1 to {MAX_CLUSTER_NAME_BYTES} printable characters without spaces, such as \"/ballast/\""));
+                DEFAULT_CLUSTER_PREFIX.to_owned()
+            }
+        };
+        let node_name = match raw.node_name {
+            None => host_name(),
+            Some(name) if usable(&name) && !name.contains('/') => name,
+            Some(name) => {
+                self.invalid(
+                    path.key("node_name"),
+                    format!("\"{name}\""),
+                    format!("1 to {MAX_CLUSTER_NAME_BYTES} printable characters without spaces or '/'"),
+                );
+                host_name()
+            }
+        };
+        let credentials = match (raw.username, raw.password) {
+            (Some(user), Some(password)) => Some((user, Secret::new(password))),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.missing_pair(path, "password", "username");
+                None
+            }
+            (None, Some(_)) => {
+                self.missing_pair(path, "username", "password");
+                None
+            }
+        };
+        let client_cert = match (raw.cert, raw.key) {
+            (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.missing_pair(path, "key", "cert");
+                None
+            }
+            (None, Some(_)) => {
+                self.missing_pair(path, "cert", "key");
+                None
+            }
+        };
+        if raw.ca.is_none() && etcd.iter().any(|url| url.starts_with("https://")) {
+            self.invalid(
+                path.key("ca"),
+                "no ca with an https:// etcd endpoint",
+                "the PEM file of the certificate authority that signed etcd's certificate",
+            );
+        }
+        let lease_ttl = self.positive_duration(
+            &path.key("lease_ttl"),
+            raw.lease_ttl.as_deref(),
+            DEFAULT_CLUSTER_LEASE_TTL,
+        );
+        if !(2..=300).contains(&lease_ttl.as_secs()) {
+            self.invalid(
+                path.key("lease_ttl"),
+                format!("{lease_ttl:?}"),
+                "from \"2s\" to \"300s\"",
+            );
+        }
+        let timeout = self.positive_duration(
+            &path.key("timeout"),
+            raw.timeout.as_deref(),
+            DEFAULT_CLUSTER_TIMEOUT,
+        );
+        Some(ClusterConfig {
+            etcd,
+            prefix,
+            node_name,
+            credentials,
+            ca: raw.ca.map(Into::into),
+            client_cert,
+            lease_ttl,
+            timeout,
+        })
+    }
+
+    fn etcd_endpoints(&mut self, path: &KeyPath, urls: Vec<String>) -> Vec<String> {
+        if urls.is_empty() {
+            self.invalid(
+                path.clone(),
+                "no etcd endpoint",
+                "at least one etcd client URL, such as [\"http://127.0.0.1:2379\"]",
+            );
+            return urls;
+        }
+        if !self.within(path, urls.len(), MAX_ETCD_ENDPOINTS, "etcd endpoints") {
+            return Vec::new();
+        }
+        let mut good = Vec::with_capacity(urls.len());
+        for (i, url) in urls.into_iter().enumerate() {
+            if endpoint_ok(&url) {
+                good.push(url.trim_end_matches('/').to_owned());
+            } else {
+                self.invalid(
+                    path.index(i),
+                    format!("\"{}\"", crate::error::shorten_str(&url)),
+                    "an etcd client URL: http:// or https://, a host and a port, no path (\"http://127.0.0.1:2379\")",
+                );
+            }
+        }
+        good
+    }
+
+    fn missing_pair(&mut self, path: &KeyPath, missing: &str, given: &str) {
+        self.invalid(
+            path.key(missing),
+            format!("{given} without {missing}"),
+            format!("both {given} and {missing}, or neither"),
+        );
+    }
+}
+
+/// A prefix or node name: printable, no spaces, not too long.
+fn usable(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_CLUSTER_NAME_BYTES
+        && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `http://host:port` or `https://host:port`, with nothing after the port but a `/`.
+fn endpoint_ok(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let Some(authority) = rest.map(|r| r.trim_end_matches('/')) else {
+        return false;
+    };
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// The machine's host name (what a node is called when `node_name` is not given).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| usable(h))
+        .unwrap_or_else(|| "ballast".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_need_a_scheme_a_host_and_a_port() {
+        assert!(endpoint_ok("http://127.0.0.1:2379"));
+        assert!(endpoint_ok("https://etcd.example:2379/"));
+        assert!(endpoint_ok("http://[::1]:2379"));
+        assert!(!endpoint_ok("127.0.0.1:2379"));
+        assert!(!endpoint_ok("http://127.0.0.1"));
+        assert!(!endpoint_ok("http://127.0.0.1:0"));
+        assert!(!endpoint_ok("http://127.0.0.1:2379/v3"));
+        assert!(!endpoint_ok("http://user@127.0.0.1:2379"));
+        assert!(!endpoint_ok("ftp://127.0.0.1:2379"));
+    }
+}
