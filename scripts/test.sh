@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 #   chromium      the headless browser the dashboard test drives (tests/dashboard.rs)
 #   dnsmasq, dig  a real DNS server behind a udp listener and a real client (tests/l4_udp.rs),
 #                 and the client asking the DNS server (tests/dns.rs)
+#   etcd, etcdctl a real etcd the cluster's nodes share (tests/cluster.rs, ballast-cluster)
 NEEDED=(
   "cc gcc libc6-dev"
   "kill procps"
@@ -26,6 +27,8 @@ NEEDED=(
   "chromium chromium"
   "dnsmasq dnsmasq-base"
   "dig bind9-dnsutils"
+  "etcd etcd-server"
+  "etcdctl etcd-client"
 )
 
 missing=()

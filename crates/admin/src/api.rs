@@ -1,10 +1,11 @@
 //! The `/api/v1` routes, `/metrics`, `/healthz` and `/readyz`, by concern: the config
 //! document (`config`, with the change machinery shared by every edit in `change`),
 //! listeners and rules, target groups and targets, scaling groups, explain, certificates,
-//! the DNS server, and health.
+//! the DNS server, the cluster, and health.
 
 mod certificates;
 mod change;
+mod cluster;
 mod config;
 mod dns;
 mod explain;
@@ -61,6 +62,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/v1/certificates", get(certificates::certificates))
         .route("/api/v1/dns", get(dns::dns))
         .route("/api/v1/waf", get(waf::waf))
+        .route("/api/v1/cluster", get(cluster::cluster))
         .route("/api/v1/scaling-groups", get(scaling::groups))
         .route("/api/v1/scaling-groups/{name}", get(scaling::group))
         .route(

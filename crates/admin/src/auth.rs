@@ -14,16 +14,17 @@ const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Paths that also accept the token as `?token=`: the dashboard page, which a browser opens
 /// from a link, and its data, which `EventSource` fetches without a way to set headers (the
-/// scaling groups, the DNS status and the firewall counts the page polls are fetched the
-/// same way). Read-only, so a token leaked through a URL cannot change the configuration
+/// scaling groups, the DNS status, the firewall counts and the cluster the page polls are
+/// fetched the same way). Read-only, so a token leaked through a URL cannot change the configuration
 /// elsewhere.
-const QUERY_TOKEN_PATHS: [&str; 6] = [
+const QUERY_TOKEN_PATHS: [&str; 7] = [
     "/",
     "/api/v1/stats",
     "/api/v1/events",
     "/api/v1/scaling-groups",
     "/api/v1/dns",
     "/api/v1/waf",
+    "/api/v1/cluster",
 ];
 
 /// The query string's `token` parameter (other parameters are ignored).

@@ -1,8 +1,10 @@
-//! The `ballast` command: `run`, `check`, `echo`, `demo` and `scale simulate`.
+//! The `ballast` command: `run`, `check`, `config push|pull`, `echo`, `demo` and
+//! `scale simulate`.
 //!
 //! The imperative shell: command-line parsing, signals, exit codes and wiring. Everything it
 //! runs lives in the library crates; errors are `anyhow` only here.
 
+mod config_cmd;
 mod demo;
 mod echo;
 mod run;
@@ -44,6 +46,9 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// The shared configuration of a cluster (the file's `[cluster]` says where etcd is).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run a small backend that answers with JSON describing each request.
     Echo(echo::EchoArgs),
     /// Auto scaling tools.
@@ -59,6 +64,27 @@ enum Command {
         admin_port: u16,
         #[command(flatten)]
         log: LogArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a file and write it (all but `[cluster]`, `[admin]` and `[server]`) as the
+    /// cluster's configuration; every node applies it. Exit 2 if invalid, 3 if the cluster's
+    /// configuration changed since `--revision` (or since it was read).
+    Push {
+        /// Configuration file (TOML) with a `[cluster]` table.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Write only if the cluster's configuration is still at this revision.
+        #[arg(long)]
+        revision: Option<i64>,
+    },
+    /// Print the cluster's configuration (TOML, secrets redacted) and its revision.
+    Pull {
+        /// Configuration file (TOML) with a `[cluster]` table.
+        #[arg(short, long)]
+        config: PathBuf,
     },
 }
 
@@ -91,6 +117,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => return run::check(&config),
         Command::Run { config, log } => init_logging(&log).and_then(|()| run::run(&config)),
+        Command::Config(ConfigCommand::Push { config, revision }) => {
+            config_cmd::push(&config, revision)
+        }
+        Command::Config(ConfigCommand::Pull { config }) => config_cmd::pull(&config),
         Command::Echo(args) => echo::main(args),
         Command::Scale(ScaleCommand::Simulate(args)) => simulate::main(args),
         Command::Demo {

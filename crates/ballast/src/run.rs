@@ -83,7 +83,9 @@ fn serve_until_signal(
     text: String,
 ) -> anyhow::Result<()> {
     let drain_timeout = config.server.drain_timeout;
-    let watch = config.server.watch_config;
+    let cluster_config = config.cluster.clone();
+    // In a cluster the configuration follows etcd; the file gives only the node's tables.
+    let watch = config.server.watch_config && cluster_config.is_none();
     let admin_config = config.admin.clone();
     // Signal handlers first: a SIGHUP right after "started" must reload, not kill.
     let signal_runtime = tokio::runtime::Builder::new_current_thread()
@@ -100,6 +102,7 @@ fn serve_until_signal(
         config,
         std::mem::take(&mut inherited.listeners),
     )?);
+    let local = document.clone();
     runtime.set_document(document);
     runtime.start_scaling();
     let admin = match &admin_config {
@@ -110,6 +113,29 @@ fn serve_until_signal(
                 .filter(|(bind, _)| *bind == admin.bind)
                 .map(|(_, socket)| socket);
             Some(AdminServer::start_on(admin, Arc::clone(&runtime), socket)?)
+        }
+        None => None,
+    };
+    let cluster = match &cluster_config {
+        Some(cluster) => {
+            let me = ballast_runtime::ClusterNode {
+                name: cluster.node_name.clone(),
+                admin: admin.as_ref().map(|a| a.address().to_string()),
+                listeners: runtime
+                    .listeners()
+                    .into_iter()
+                    .map(|(name, address)| (name.0.to_string(), address.to_string()))
+                    .collect(),
+                joined: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            };
+            Some(ballast_cluster::Cluster::start(
+                cluster,
+                Arc::clone(&runtime),
+                local,
+                me,
+            )?)
         }
         None => None,
     };
@@ -143,6 +169,9 @@ fn serve_until_signal(
         });
         match next {
             Some(Signal::Stop(name)) => break name,
+            Some(Signal::Reload) if cluster.is_some() => {
+                tracing::warn!(file = %path.display(), "SIGHUP ignored: in a cluster the configuration lives in etcd (ballast config push, or the admin API); the file's [cluster], [admin] and [server] take effect at the next start");
+            }
             Some(Signal::Reload) => {
                 if let Some(read) = file.read(path, true) {
                     reload(&runtime, path, read, "sighup");
@@ -157,6 +186,10 @@ fn serve_until_signal(
         }
     };
     tracing::info!(signal, drain_timeout = ?drain_timeout, "stopping: no new connections, draining in-flight requests");
+    // Leave the member list first, so that the cluster stops counting on this node.
+    if let Some(cluster) = cluster {
+        cluster.stop();
+    }
     exit_on_second_signal();
     // After an upgrade the new process answers the admin API on the same socket: this one
     // must not take changes it would forget. After SIGTERM it keeps answering (readiness

@@ -10,10 +10,14 @@
 //!   desired capacity is set to 3 through the admin API;
 //! - a DNS server with failover and weighted record sets: the page must show the record
 //!   sets with their members healthy and the answers counted, then, after the primary's TCP
-//!   endpoint stops, the primary and its health check unhealthy and the secondary answered.
+//!   endpoint stops, the primary and its health check unhealthy and the secondary answered;
+//! - two nodes of a cluster sharing a real etcd: the page must list both nodes with etcd
+//!   answering, then, after etcd stops, say that etcd is out of reach and which revision the
+//!   node keeps serving.
 //!
 //! Set `BALLAST_UPDATE_SCREENSHOT=1` to write the screenshots to `docs/images/dashboard.png`,
-//! `docs/images/dashboard-scaling.png` and `docs/images/dashboard-dns.png`; otherwise they go
+//! `docs/images/dashboard-scaling.png`, `docs/images/dashboard-dns.png` and
+//! `docs/images/dashboard-cluster.png`; otherwise they go
 //! to a temporary directory.
 //! `BALLAST_CHROMIUM` names another browser binary (default `chromium`).
 
@@ -580,6 +584,66 @@ async fn the_dashboard_shows_dns_record_sets_and_a_member_going_unhealthy() {
     assert!(status.success(), "ballast exited with {status}");
     println!("test took {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_cluster_and_etcd_going_away() {
+    let mut etcd = ballast_testkit::EtcdProcess::start();
+    let node = |name: &str| {
+        format!(
+            r#"[admin]
+bind = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[cluster]
+etcd = ["{url}"]
+node_name = "{name}"
+lease_ttl = "2s"
+timeout = "1s"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ fixed_response = {{ status = 200 }} }}
+"#,
+            url = etcd.url
+        )
+    };
+    let a = BallastProcess::start(bin(), &node("a"));
+    let b = BallastProcess::start(bin(), &node("b"));
+    let mut browser = Browser::launch(&format!("http://{}/?token={TOKEN}", a.admin_addr())).await;
+    let shown = browser
+        .wait_for("both nodes, etcd answering", CLUSTER_VIEW, |v| {
+            v["nodes"] == json!(["a", "b"]) && v["etcd"] == "connected"
+        })
+        .await;
+    assert!(shown["text"].as_str().unwrap().contains("runs revision"));
+
+    etcd.stop();
+    let shown = browser
+        .wait_for("etcd out of reach on the page", CLUSTER_VIEW, |v| {
+            v["etcd"] == "lost"
+        })
+        .await;
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("keeps serving revision"), "{text}");
+    let png = browser.screenshot(Some("#cluster")).await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    std::fs::write(screenshot_path("dashboard-cluster.png"), &png).unwrap();
+    browser.close().await;
+    drop((a, b));
+}
+
+/// What the page's cluster section shows, or `null` while hidden: the nodes listed, whether
+/// etcd answers (`connected` or `lost`), the text.
+const CLUSTER_VIEW: &str = r#"(() => {
+  const section = document.getElementById('cluster');
+  if (!section || section.hidden) return null;
+  const etcd = section.querySelector('[data-etcd]');
+  return {
+    nodes: [...section.querySelectorAll('tr[data-node]')].map((r) => r.dataset.node),
+    etcd: etcd ? etcd.dataset.etcd : null,
+    text: section.textContent,
+  };
+})()"#;
 
 /// What the page's DNS section shows, or `null` while hidden: the record sets in order,
 /// each member's `healthy:answers` by "name type value", each check's health, the text.

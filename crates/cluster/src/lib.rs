@@ -1,9 +1,129 @@
 //! Several Ballast nodes, active-active, coordinated through etcd (its v3 API): the shared
 //! configuration document, kept in one key and applied by every node through the runtime's
-//! reload path as soon as a watch sees it change; and node membership, a key per node held
-//! by a lease.
+//! reload path as soon as a watch sees it change (`sync`); and node membership, a key per
+//! node held by a lease (`membership`).
 //!
 //! Control plane: it drives the runtime through its handle and never touches a socket of
-//! the data plane.
+//! the data plane. Its tasks run on a thread of their own, so a slow etcd never holds the
+//! control thread or the admin API.
 
+mod document;
 pub mod etcd;
+mod membership;
+mod push;
+mod status;
+mod sync;
+
+use std::sync::Arc;
+
+use ballast_config::{ClusterConfig, Document};
+use ballast_runtime::{ClusterNode, Runtime};
+use tokio_util::sync::CancellationToken;
+
+pub use document::{compose, decode, encode, shared_part, DecodeError};
+pub use push::{pull, push, PushError, Pushed};
+
+use etcd::{Etcd, EtcdError, EtcdOptions};
+use membership::Membership;
+use status::Board;
+use sync::ConfigSync;
+
+/// Why a node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The `[cluster]` settings do not make an etcd client (TLS files, endpoints).
+    #[error("cluster: {0}")]
+    Etcd(#[from] EtcdError),
+    /// The thread of the cluster's tasks could not start.
+    #[error("cluster: cannot start its thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// A node's membership in its cluster, running until [`Cluster::stop`].
+#[derive(Debug)]
+pub struct Cluster {
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The etcd client `config` describes.
+pub fn client(config: &ClusterConfig) -> Result<Etcd, EtcdError> {
+    let (username, password) = match &config.credentials {
+        Some((user, password)) => (Some(user.clone()), Some(password.expose().to_owned())),
+        None => (None, None),
+    };
+    let (cert, key) = match &config.client_cert {
+        Some((cert, key)) => (Some(cert.clone()), Some(key.clone())),
+        None => (None, None),
+    };
+    Etcd::new(EtcdOptions {
+        endpoints: config.etcd.clone(),
+        username,
+        password,
+        ca: config.ca.clone(),
+        cert,
+        key,
+        timeout: config.timeout,
+    })
+}
+
+impl Cluster {
+    /// Joins the cluster `config` names: from now on the runtime's configuration follows
+    /// the shared document in etcd (with `local`'s own tables), the admin API's changes go
+    /// there first, and the node holds its membership key describing `me`. Returns at once;
+    /// etcd is reached (and reached again) in the background.
+    pub fn start(
+        config: &ClusterConfig,
+        runtime: Arc<Runtime>,
+        local: Document,
+        me: ClusterNode,
+    ) -> Result<Cluster, ClusterError> {
+        let etcd = Arc::new(client(config)?);
+        let board = Arc::new(Board::new(Arc::clone(&runtime), &config.node_name));
+        let sync = Arc::new(ConfigSync {
+            etcd: Arc::clone(&etcd),
+            runtime: Arc::clone(&runtime),
+            board: Arc::clone(&board),
+            local,
+            key: config.config_key().into_bytes(),
+            applying: tokio::sync::Mutex::new(()),
+        });
+        runtime.join_cluster(Arc::clone(&sync) as Arc<dyn ballast_runtime::SharedDocument>);
+        let membership = Membership {
+            etcd,
+            board,
+            prefix: config.nodes_prefix().into_bytes(),
+            me,
+            ttl: config.lease_ttl,
+        };
+        let stop = CancellationToken::new();
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ClusterError::Thread)?;
+        let token = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ballast-cluster".into())
+            .spawn(move || {
+                tokio.block_on(async move {
+                    let config = tokio::spawn(sync.run(token.clone()));
+                    membership.run(token).await;
+                    let _ = config.await;
+                });
+            })
+            .map_err(ClusterError::Thread)?;
+        Ok(Cluster {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Leaves the cluster: the watch ends and the membership lease is given back, so the
+    /// other nodes stop listing this one at once.
+    pub fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -389,8 +389,6 @@ impl From<&str> for GroupName {
     }
 }
 
-// === impl Workers ===
-
 impl Workers {
     /// The thread count to run, given how many CPUs the process may use.
     pub fn resolve(self, available: NonZeroUsize) -> NonZeroUsize {

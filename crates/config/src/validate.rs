@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 
 use crate::defaults::*;
 use crate::error::{unknown_reference, ConfigError, ConfigErrors, ErrorKind, KeyPath};
 use crate::model::*;
-use crate::raw::{RawAction, RawConfig, RawForward, RawListener, RawServer};
+use crate::raw::{RawAction, RawConfig, RawForward, RawListener};
 
 /// Validates a raw document, reporting every problem found.
 pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
@@ -140,45 +139,6 @@ impl Validator {
                 expected: crate::error::shorten_quoted(&expected.into()),
             },
         );
-    }
-
-    fn server(&mut self, path: &KeyPath, raw: RawServer) -> ServerConfig {
-        let workers = match raw.workers {
-            None => Workers::Auto,
-            Some(n) => match usize::try_from(n).ok().and_then(NonZeroUsize::new) {
-                Some(n) if n.get() <= 1024 => Workers::Count(n),
-                _ => {
-                    self.invalid(
-                        path.key("workers"),
-                        n.to_string(),
-                        "an integer from 1 to 1024",
-                    );
-                    Workers::Auto
-                }
-            },
-        };
-        ServerConfig {
-            workers,
-            drain_timeout: self.duration(
-                &path.key("drain_timeout"),
-                raw.drain_timeout.as_deref(),
-                DEFAULT_DRAIN_TIMEOUT,
-            ),
-            zone: self.zone(&path.key("zone"), raw.zone.as_deref()),
-            stickiness_secret: self.secret(&path.key("stickiness_secret"), raw.stickiness_secret),
-            watch_config: raw.watch_config.unwrap_or(true),
-            upgrade_socket: match raw.upgrade_socket {
-                Some(p) if p.is_empty() || p.len() > 100 => {
-                    self.invalid(
-                        path.key("upgrade_socket"),
-                        format!("\"{p}\""),
-                        "a file path of 1 to 100 bytes (a Unix socket path)",
-                    );
-                    None
-                }
-                other => other.map(Into::into),
-            },
-        }
     }
 
     fn listener(

@@ -7,6 +7,7 @@
 
 mod acme;
 mod apply;
+mod cluster;
 mod control;
 mod dns;
 mod error;
@@ -39,6 +40,7 @@ use telemetry::Telemetry;
 use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
+pub use cluster::{ClusterNode, ClusterStatus, Publishing, SharedDocument};
 pub use dns::{CheckStatus, DnsStatus, MemberStatus, RecordSetStatus, ZoneStatus};
 pub use error::RuntimeError;
 pub use listeners::InheritedListener;
@@ -65,6 +67,8 @@ pub struct Runtime {
     reloads: reload::Reloads,
     /// The scaling groups' status, written by their tasks.
     scaling: scaling::ScalingBoard,
+    /// The cluster this node belongs to, when it does.
+    cluster: cluster::ClusterBoard,
 }
 
 impl Runtime {
@@ -139,6 +143,7 @@ impl Runtime {
             control_thread: std::sync::Mutex::new(Some(control_thread)),
             reloads: reload::Reloads::default(),
             scaling: scaling::ScalingBoard::default(),
+            cluster: cluster::ClusterBoard::default(),
         };
         {
             let mut state = runtime.control.lock();

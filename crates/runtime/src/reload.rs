@@ -28,6 +28,18 @@ pub enum ApplyError {
         /// The running version.
         found: u64,
     },
+    /// The shared document (in a cluster) changed since the revision this change was made
+    /// from: another node's change won.
+    #[error("the cluster's configuration changed since revision {expected} (now {found}); read it again and retry")]
+    SharedConflict {
+        /// The revision the change was made from.
+        expected: i64,
+        /// The shared document's revision now.
+        found: i64,
+    },
+    /// The shared document (in a cluster) could not be written: the store is out of reach.
+    #[error("the cluster's configuration store cannot be reached: {0}")]
+    SharedUnavailable(String),
 }
 
 /// What operators see of reloads (admin API, metrics, dashboard).
@@ -290,7 +302,9 @@ impl ApplyError {
                 errors.errors().iter().map(ToString::to_string).collect()
             }
             ApplyError::Runtime(e) => vec![e.to_string()],
-            conflict @ ApplyError::Conflict { .. } => vec![conflict.to_string()],
+            other @ (ApplyError::Conflict { .. }
+            | ApplyError::SharedConflict { .. }
+            | ApplyError::SharedUnavailable(_)) => vec![other.to_string()],
         }
     }
 }

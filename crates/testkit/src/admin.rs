@@ -19,6 +19,7 @@ pub struct AdminClient {
 #[derive(Debug)]
 pub struct AdminReply {
     pub status: u16,
+    pub headers: http::HeaderMap,
     pub text: String,
     pub json: serde_json::Value,
 }
@@ -43,11 +44,26 @@ impl AdminClient {
         content_type: &str,
         body: Vec<u8>,
     ) -> AdminReply {
+        self.call_with(method, path, content_type, body, &[]).await
+    }
+
+    /// [`AdminClient::call`] with more request headers (`If-Match`).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> AdminReply {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header("host", self.addr.to_string())
             .header("content-type", content_type);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -56,6 +72,7 @@ impl AdminClient {
         let text = String::from_utf8_lossy(response.body()).into_owned();
         AdminReply {
             status: response.status().as_u16(),
+            headers: response.headers().clone(),
             json: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
             text,
         }

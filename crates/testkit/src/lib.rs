@@ -16,6 +16,7 @@ pub mod client;
 pub mod desync;
 pub mod dns;
 mod echo;
+mod etcd;
 mod grpc;
 mod grpc_echo;
 pub mod h2frame;
@@ -30,6 +31,7 @@ mod ws;
 
 pub use backend::{body_digest, Backend, BackendBuilder, GeneratedBody, Recorded, DIGEST_START};
 pub use echo::{echo_instance, EchoProcess};
+pub use etcd::EtcdProcess;
 pub use grpc::GrpcHealthServer;
 pub use grpc_echo::{GrpcEchoClient, GrpcEchoServer, Note};
 pub use l4::{connect_from, echoes_from, http_status_from, TcpEcho, TlsEcho, UdpTagged};

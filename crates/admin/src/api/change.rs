@@ -91,7 +91,12 @@ pub(super) fn invalid(error: &ApplyError) -> Response {
     let (code, status) = match error {
         ApplyError::Invalid(_) => ("Config.Invalid", StatusCode::BAD_REQUEST),
         ApplyError::Runtime(_) => ("Config.NotApplicable", StatusCode::CONFLICT),
-        ApplyError::Conflict { .. } => ("Config.Conflict", StatusCode::CONFLICT),
+        ApplyError::Conflict { .. } | ApplyError::SharedConflict { .. } => {
+            ("Config.Conflict", StatusCode::CONFLICT)
+        }
+        ApplyError::SharedUnavailable(_) => {
+            ("Cluster.Unavailable", StatusCode::SERVICE_UNAVAILABLE)
+        }
     };
     let errors = match error {
         ApplyError::Invalid(errors) => errors
@@ -130,21 +135,34 @@ pub(super) fn not_a_document(app: &App, errors: ConfigErrors, dry_run: bool) -> 
     invalid(&refused)
 }
 
-/// Validates and (unless a dry run) applies `document`, made from `running` (version
-/// `expected`, when given); answers with the changes.
-pub(super) fn replace(
+/// What a change was made from: the running document's version on this node, and (in a
+/// cluster) the shared document's revision a client read (`If-Match`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct MadeFrom {
+    pub(super) version: Option<u64>,
+    pub(super) revision: Option<i64>,
+}
+
+/// Validates and (unless a dry run) applies `document`, made from `running`; answers with
+/// the changes. In a cluster the document is written to the shared store first (unless it
+/// changed since), and applies on every node.
+pub(super) async fn replace(
     app: &App,
     running: &Document,
     mut document: Document,
     dry_run: bool,
-    expected: Option<u64>,
+    from: MadeFrom,
 ) -> Result<Response, ApplyError> {
     document.unredact(running);
     let diff = if dry_run {
         app.runtime.check_document(&document)?;
         running.diff(&document)
+    } else if let Some(shared) = app.runtime.shared_document() {
+        app.runtime.check_document(&document)?;
+        shared.publish(document, from.revision).await?
     } else {
-        app.runtime.apply_document_if(ORIGIN, document, expected)?
+        app.runtime
+            .apply_document_if(ORIGIN, document, from.version)?
     };
     let changed = Changed {
         dry_run,
@@ -172,8 +190,17 @@ pub(super) async fn change(
         if let Err(e) = edit(&mut document) {
             return refused(app, e, dry_run);
         }
-        match replace(app, &running, document, dry_run, Some(version)) {
+        let from = MadeFrom {
+            version: Some(version),
+            revision: None,
+        };
+        match replace(app, &running, document, dry_run, from).await {
             Err(ApplyError::Conflict { .. }) => continue,
+            // Another node's change is on its way here: made again from it once it came.
+            Err(ApplyError::SharedConflict { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                continue;
+            }
             Err(e) => return invalid(&e),
             Ok(response) => return response,
         }

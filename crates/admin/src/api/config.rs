@@ -12,14 +12,39 @@ use axum::response::Response;
 use ballast_config::{ConfigErrors, Document};
 use http::{HeaderMap, StatusCode};
 
-use super::change::{change, invalid, json_body, not_a_document, patch, replace, DryRun};
+use super::change::{change, invalid, json_body, not_a_document, patch, replace, DryRun, MadeFrom};
 use crate::app::App;
 use crate::extract::ApiQuery;
 use crate::reply::{error, reply};
 use crate::views;
 
+/// The document (secrets redacted); in a cluster, its revision as the `ETag`, for a
+/// `PUT` with `If-Match` that must not undo another node's change.
 pub(super) async fn get_config(State(app): State<Arc<App>>) -> Response {
-    reply(StatusCode::OK, &app.runtime.document().redacted())
+    let mut response = reply(StatusCode::OK, &app.runtime.document().redacted());
+    if let Some(status) = app.runtime.cluster_status() {
+        let tag = format!("\"{}\"", status.config_revision);
+        if let Ok(value) = http::HeaderValue::from_str(&tag) {
+            response.headers_mut().insert(http::header::ETAG, value);
+        }
+    }
+    response
+}
+
+/// The revision an `If-Match` names (`"12"`, `W/"12"` or `12`); `Err` when it names none.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Response> {
+    let Some(value) = headers.get(http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let tag = text.trim_start_matches("W/").trim_matches('"');
+    tag.parse::<i64>().map(Some).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Admin.InvalidIfMatch",
+            "If-Match must hold the revision an ETag of GET /api/v1/config gave (\"12\")",
+        )
+    })
 }
 
 /// Reads a body as JSON, or as TOML when the client says so: a document, or every problem
@@ -58,9 +83,19 @@ pub(super) async fn put_config(
         Ok(Err(errors)) => return not_a_document(&app, errors, q.dry_run),
         Err(r) => return r,
     };
+    let revision = match if_match(&headers) {
+        Ok(revision) => revision,
+        Err(r) => return r,
+    };
     let _edit = app.edits.lock().await;
     let running = app.runtime.document();
-    replace(&app, &running, document, q.dry_run, None).unwrap_or_else(|e| invalid(&e))
+    let from = MadeFrom {
+        version: None,
+        revision,
+    };
+    replace(&app, &running, document, q.dry_run, from)
+        .await
+        .unwrap_or_else(|e| invalid(&e))
 }
 
 pub(super) async fn patch_config(

@@ -110,14 +110,14 @@ pub(super) fn render_metrics(status: &DnsStatus, out: &mut String) {
 
 /// Writes metric families into a string, label values escaped (as ballast-telemetry's
 /// own writer does).
-struct Families<'a>(&'a mut String);
+pub(super) struct Families<'a>(pub(super) &'a mut String);
 
 impl Families<'_> {
-    fn head(&mut self, name: &str, kind: &str, help: &str) {
+    pub(super) fn head(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
         self.0.push_str(name);
         if !labels.is_empty() {
             self.0.push('{');

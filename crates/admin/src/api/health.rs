@@ -27,6 +27,20 @@ struct Readiness {
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     listeners: Option<usize>,
+    /// In a cluster: whether etcd answers and the revision this node runs (a node cut off
+    /// from etcd stays ready and keeps serving its last good configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterReadiness>,
+}
+
+/// The cluster part of `/readyz`.
+#[derive(Debug, Serialize)]
+struct ClusterReadiness {
+    etcd_connected: bool,
+    config_revision: i64,
+    synced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
 }
 
 pub(super) async fn healthz() -> Response {
@@ -40,6 +54,7 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
         ready: false,
         reason: Some(reason),
         listeners: None,
+        cluster: None,
     };
     if app.runtime.is_stopping() {
         return reply(StatusCode::SERVICE_UNAVAILABLE, &not_ready("draining"));
@@ -54,15 +69,25 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
         ready: true,
         reason: None,
         listeners: Some(bound),
+        cluster: app.runtime.cluster_status().map(|c| ClusterReadiness {
+            etcd_connected: c.etcd_connected,
+            config_revision: c.config_revision,
+            synced: c.synced,
+            last_error: c.last_error,
+        }),
     };
     reply(StatusCode::OK, &ready)
 }
 
-/// The registry's series, then the DNS server's when `[dns]` is configured.
+/// The registry's series, then the DNS server's when `[dns]` is configured, and the
+/// cluster's when `[cluster]` is.
 pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.runtime.metrics_text();
     if let Some(dns) = app.runtime.dns_status() {
         super::dns::render_metrics(&dns, &mut text);
+    }
+    if let Some(cluster) = app.runtime.cluster_status() {
+        super::cluster::render_metrics(&cluster, &mut text);
     }
     let mut response = text.into_response();
     response.headers_mut().insert(

@@ -41,7 +41,9 @@ impl Validator {
                 self.invalid(
                     path.key("node_name"),
                     format!("\"{name}\""),
-                    format!("1 to {MAX_CLUSTER_NAME_BYTES} printable characters without spaces or '/'"),
+                    format!(
+                        "1 to {MAX_CLUSTER_NAME_BYTES} printable characters without spaces or '/'"
+                    ),
                 );
                 host_name()
             }
@@ -161,7 +163,9 @@ fn endpoint_ok(url: &str) -> bool {
         return false;
     };
     !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@')
         && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
@@ -177,6 +181,52 @@ fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The errors of a file with this `[cluster]` table, as `path: message` lines.
+    fn errors(table: &str) -> Vec<String> {
+        let text = format!("[cluster]\n{table}");
+        match crate::Document::from_toml(&text).and_then(|d| d.validate()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_cluster_table_is_read_with_its_defaults() {
+        let text = "[cluster]\netcd = [\"http://127.0.0.1:2379/\"]\nprefix = \"/shop\"\nnode_name = \"a\"\n";
+        let config = crate::Document::from_toml(text).unwrap().validate().unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.etcd, ["http://127.0.0.1:2379"]);
+        assert_eq!(cluster.config_key(), "/shop/config");
+        assert_eq!(cluster.nodes_prefix(), "/shop/nodes/");
+        assert_eq!(cluster.lease_ttl, DEFAULT_CLUSTER_LEASE_TTL);
+        assert_eq!(cluster.timeout, DEFAULT_CLUSTER_TIMEOUT);
+        assert!(cluster.credentials.is_none() && cluster.client_cert.is_none());
+    }
+
+    #[test]
+    fn every_mistake_names_its_key() {
+        let cases = [
+            ("", "cluster.etcd"),
+            ("etcd = [\"127.0.0.1:2379\"]", "cluster.etcd[0]"),
+            ("etcd = [\"https://e:2379\"]", "cluster.ca"),
+            ("etcd = [\"http://e:2379\"]\nusername = \"u\"", "cluster.password"),
+            ("etcd = [\"http://e:2379\"]\npassword = \"p\"", "cluster.username"),
+            ("etcd = [\"http://e:2379\"]\ncert = \"c.pem\"", "cluster.key"),
+            ("etcd = [\"http://e:2379\"]\nlease_ttl = \"1s\"", "cluster.lease_ttl"),
+            ("etcd = [\"http://e:2379\"]\ntimeout = \"0s\"", "cluster.timeout"),
+            ("etcd = [\"http://e:2379\"]\nnode_name = \"a/b\"", "cluster.node_name"),
+            ("etcd = [\"http://e:2379\"]\nprefix = \"a b\"", "cluster.prefix"),
+            ("etcd = [\"http://e:2379\"]\nport = 1", "cluster"),
+        ];
+        for (table, key) in cases {
+            let errors = errors(table);
+            assert_eq!(errors.len(), 1, "{table}: {errors:?}");
+            assert!(errors[0].starts_with(key), "{table}: {errors:?}");
+        }
+        let password = "etcd = [\"http://e:2379\"]\nusername = \"u\"\npassword = \"secret-pw\"";
+        assert!(errors(password).is_empty());
+    }
 
     #[test]
     fn endpoints_need_a_scheme_a_host_and_a_port() {

@@ -1,15 +1,17 @@
-//! Validation of `[admin]`, `[access_log]` and `[metrics]`.
+//! Validation of `[server]`, `[admin]`, `[access_log]` and `[metrics]`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 
 use super::Validator;
 use crate::defaults::{
     DEFAULT_ACCESS_LOG_QUEUE, DEFAULT_ADMIN_BIND, DEFAULT_ADMIN_MAX_CONNECTIONS,
-    DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT,
+    DEFAULT_ADMIN_REQUEST_HEADER_TIMEOUT, DEFAULT_DRAIN_TIMEOUT,
 };
 use crate::error::KeyPath;
+use crate::model::{ServerConfig, Workers};
 use crate::ops::{AccessLogConfig, AccessLogOutput, AdminConfig, MetricsConfig};
-use crate::raw::{RawAccessLog, RawAdmin, RawMetrics};
+use crate::raw::{RawAccessLog, RawAdmin, RawMetrics, RawServer};
 use crate::secret::Secret;
 
 /// Shortest admin token accepted: a guessable token is no protection.
@@ -34,6 +36,45 @@ fn read_token_file(file: &str) -> std::io::Result<String> {
 }
 
 impl Validator {
+    pub(super) fn server(&mut self, path: &KeyPath, raw: RawServer) -> ServerConfig {
+        let workers = match raw.workers {
+            None => Workers::Auto,
+            Some(n) => match usize::try_from(n).ok().and_then(NonZeroUsize::new) {
+                Some(n) if n.get() <= 1024 => Workers::Count(n),
+                _ => {
+                    self.invalid(
+                        path.key("workers"),
+                        n.to_string(),
+                        "an integer from 1 to 1024",
+                    );
+                    Workers::Auto
+                }
+            },
+        };
+        ServerConfig {
+            workers,
+            drain_timeout: self.duration(
+                &path.key("drain_timeout"),
+                raw.drain_timeout.as_deref(),
+                DEFAULT_DRAIN_TIMEOUT,
+            ),
+            zone: self.zone(&path.key("zone"), raw.zone.as_deref()),
+            stickiness_secret: self.secret(&path.key("stickiness_secret"), raw.stickiness_secret),
+            watch_config: raw.watch_config.unwrap_or(true),
+            upgrade_socket: match raw.upgrade_socket {
+                Some(p) if p.is_empty() || p.len() > 100 => {
+                    self.invalid(
+                        path.key("upgrade_socket"),
+                        format!("\"{p}\""),
+                        "a file path of 1 to 100 bytes (a Unix socket path)",
+                    );
+                    None
+                }
+                other => other.map(Into::into),
+            },
+        }
+    }
+
     pub(super) fn admin(&mut self, path: &KeyPath, raw: Option<RawAdmin>) -> Option<AdminConfig> {
         let raw = raw?;
         let bind = match raw.bind.as_deref() {

@@ -1,0 +1,310 @@
+//! Several Ballast processes and one real etcd (Debian's etcd-server, started by the test on
+//! loopback): the shared configuration follows a change made on any node, conflicting
+//! changes get 409, a node cut off from etcd keeps serving and catches up, `ballast config
+//! push` reaches every node, and the member list follows the nodes' leases.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ballast_testkit::admin::AdminClient;
+use ballast_testkit::client::get;
+use ballast_testkit::{BallastProcess, EtcdProcess};
+use serde_json::json;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ballast"))
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The shared part every node starts with: one listener answering `v1` on its own.
+const SHARED: &str = r#"
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = { fixed_response = { status = 200, content_type = "text/plain", body = "v1" } }
+"#;
+
+/// A node's file: its own tables, and the shared part when `shared` is given.
+fn node_config(etcd: &str, name: &str, shared: &str) -> String {
+    format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+
+[cluster]
+etcd = ["{etcd}"]
+node_name = "{name}"
+lease_ttl = "2s"
+timeout = "2s"
+{shared}"#
+    )
+}
+
+/// Waits until `check` holds, polling; panics naming `what` after [`WAIT`].
+async fn until<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < WAIT, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+async fn body(addr: std::net::SocketAddr, path: &str) -> String {
+    String::from_utf8_lossy(get(addr, path).await.body()).into_owned()
+}
+
+async fn cluster(admin: &AdminClient) -> serde_json::Value {
+    admin.get("/api/v1/cluster").await.json
+}
+
+/// Waits until every node runs the shared document at one revision and sees `count` nodes.
+async fn settled(admins: &[AdminClient], count: usize) -> i64 {
+    let start = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for admin in admins {
+            let c = cluster(admin).await;
+            let nodes = c["nodes"].as_array().map_or(0, Vec::len);
+            if c["synced"] == true && nodes == count {
+                seen.push(c["config_revision"].as_i64().unwrap_or(0));
+            }
+        }
+        if seen.len() == admins.len() && seen.iter().all(|r| *r == seen[0] && *r > 0) {
+            return seen[0];
+        }
+        assert!(start.elapsed() < WAIT, "nodes not settled: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_reaches_every_node_and_a_stale_one_gets_409() {
+    let etcd = EtcdProcess::start();
+    let nodes: Vec<BallastProcess> = ["a", "b", "c"]
+        .iter()
+        .map(|name| BallastProcess::start(bin(), &node_config(&etcd.url, name, SHARED)))
+        .collect();
+    let admins: Vec<AdminClient> = nodes
+        .iter()
+        .map(|n| AdminClient::new(n.admin_addr()))
+        .collect();
+    let first = settled(&admins, 3).await;
+    let listed = cluster(&admins[0]).await;
+    let names: Vec<&str> = listed["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+
+    // A rule added through node A's API answers on B and C.
+    let rule = json!({
+        "conditions": { "path": ["/hello"] },
+        "action": { "fixed_response": { "status": 200, "content_type": "text/plain", "body": "v2" } }
+    });
+    let put = admins[0].put("/api/v1/listeners/web/rules/10", &rule).await;
+    assert_eq!(put.status, 200, "{}", put.json);
+    for node in &nodes[1..] {
+        let addr = node.addr("web");
+        let took = until("the rule on every node", || async {
+            body(addr, "/hello").await == "v2"
+        })
+        .await;
+        eprintln!("rule from node a answered on another node after {took:?}");
+    }
+    let second = settled(&admins, 3).await;
+    assert!(second > first);
+    assert_eq!(body(nodes[0].addr("web"), "/other").await, "v1");
+
+    // Optimistic concurrency: two whole documents made from the same revision; the first
+    // wins, the second gets 409 and changes nothing.
+    let read = admins[1].get("/api/v1/config").await;
+    let etag = read.headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{second}\""));
+    let mut document = read.json.clone();
+    document["listeners"]["web"]["default_action"]["fixed_response"]["body"] = json!("v3");
+    let put_if = |admin: &AdminClient, document: &serde_json::Value| {
+        let (admin, body, etag) = (admin.clone(), document.to_string(), etag.clone());
+        async move {
+            admin
+                .call_with(
+                    http::Method::PUT,
+                    "/api/v1/config",
+                    "application/json",
+                    body.into_bytes(),
+                    &[("if-match", &etag)],
+                )
+                .await
+        }
+    };
+    let won = put_if(&admins[1], &document).await;
+    assert_eq!(won.status, 200, "{}", won.json);
+    document["listeners"]["web"]["default_action"]["fixed_response"]["body"] = json!("lost");
+    let lost = put_if(&admins[2], &document).await;
+    assert_eq!(lost.status, 409, "{}", lost.json);
+    assert_eq!(lost.json["error"]["code"], "Config.Conflict");
+    for node in &nodes {
+        let addr = node.addr("web");
+        until("the winner on every node", || async {
+            body(addr, "/other").await == "v3"
+        })
+        .await;
+    }
+    // Each node kept its own name and admin table.
+    for (admin, name) in admins.iter().zip(["a", "b", "c"]) {
+        assert_eq!(cluster(admin).await["node"], name);
+        let metrics = admin.get("/metrics").await.text;
+        assert!(
+            metrics.contains(&format!(
+                "ballast_cluster_etcd_connected{{node=\"{name}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+    drop(etcd);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_etcd_keeps_serving_and_catches_up() {
+    let mut etcd = EtcdProcess::start();
+    let a = BallastProcess::start(bin(), &node_config(&etcd.url, "a", SHARED));
+    // B joins with no shared part in its file: it takes the cluster's.
+    let b = BallastProcess::start(bin(), &node_config(&etcd.url, "b", ""));
+    let admins = [
+        AdminClient::new(a.admin_addr()),
+        AdminClient::new(b.admin_addr()),
+    ];
+    settled(&admins, 2).await;
+    let b_web = until_listener(&admins[1], "web").await;
+    assert_eq!(body(b_web, "/").await, "v1");
+
+    etcd.stop();
+    until("b sees etcd gone", || async {
+        admins[1].get("/readyz").await.json["cluster"]["etcd_connected"] == false
+    })
+    .await;
+    // Still ready, still serving its last good configuration.
+    let ready = admins[1].get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.json);
+    assert_eq!(body(b_web, "/").await, "v1");
+    let metrics = admins[1].get("/metrics").await.text;
+    assert!(metrics.contains("ballast_cluster_etcd_connected{node=\"b\"} 0"));
+    // A change cannot be shared while etcd is away: refused, nothing changed.
+    let rule = json!({ "conditions": { "path": ["/x"] }, "action": { "fixed_response": { "status": 200 } } });
+    let refused = admins[0].put("/api/v1/listeners/web/rules/5", &rule).await;
+    assert_eq!(refused.status, 503, "{}", refused.json);
+    assert_eq!(refused.json["error"]["code"], "Cluster.Unavailable");
+
+    etcd.restart();
+    // `ballast config push` from a file: every node applies it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("push.toml");
+    let pushed = SHARED.replace("\"v1\"", "\"pushed\"");
+    std::fs::write(&file, node_config(&etcd.url, "operator", &pushed)).unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["config", "push", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for addr in [a.addr("web"), b_web] {
+        until("the pushed document on every node", || async {
+            body(addr, "/").await == "pushed"
+        })
+        .await;
+    }
+    let revision = settled(&admins, 2).await;
+    // A push made from an older revision loses, with exit code 3.
+    let stale = std::process::Command::new(bin())
+        .args([
+            "config",
+            "push",
+            "--revision",
+            &(revision - 1).to_string(),
+            "-c",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stale.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    // `pull` prints what runs.
+    let pulled = std::process::Command::new(bin())
+        .args(["config", "pull", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(pulled.status.success());
+    assert!(String::from_utf8_lossy(&pulled.stdout).contains("pushed"));
+    assert!(String::from_utf8_lossy(&pulled.stderr).contains(&format!("revision {revision}")));
+}
+
+/// Waits until the node serves listener `name` (from the cluster's document); its address.
+async fn until_listener(admin: &AdminClient, name: &str) -> std::net::SocketAddr {
+    let start = Instant::now();
+    loop {
+        let listeners = admin.get("/api/v1/listeners").await.json;
+        let found = listeners["listeners"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["name"] == name))
+            .and_then(|l| l["address"].as_str())
+            .and_then(|a| a.parse().ok());
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(start.elapsed() < WAIT, "no listener {name}: {listeners}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_list_follows_the_nodes() {
+    let etcd = EtcdProcess::start();
+    let a = BallastProcess::start(bin(), &node_config(&etcd.url, "a", SHARED));
+    let b = BallastProcess::start(bin(), &node_config(&etcd.url, "b", SHARED));
+    let c = BallastProcess::start(bin(), &node_config(&etcd.url, "c", SHARED));
+    let admin = AdminClient::new(a.admin_addr());
+    settled(
+        &[
+            AdminClient::new(a.admin_addr()),
+            AdminClient::new(b.admin_addr()),
+            AdminClient::new(c.admin_addr()),
+        ],
+        3,
+    )
+    .await;
+    let names = |c: serde_json::Value| -> Vec<String> {
+        c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // A node that stops gives its lease back: gone at once.
+    b.signal("TERM");
+    until("b leaves", || async {
+        names(cluster(&admin).await) == ["a", "c"]
+    })
+    .await;
+    // A node that dies is gone when its lease (2 s) runs out.
+    c.signal("KILL");
+    let took = until("c's lease ends", || async {
+        names(cluster(&admin).await) == ["a"]
+    })
+    .await;
+    eprintln!("a killed node left the member list after {took:?} (lease_ttl 2s)");
+}

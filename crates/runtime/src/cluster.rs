@@ -1,0 +1,93 @@
+//! What the runtime knows of the cluster this node belongs to: where configuration changes
+//! go before they apply (a [`SharedDocument`], set by `ballast-cluster`), and the status the
+//! admin API, metrics and dashboard show. The runtime itself never talks to etcd.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ballast_config::{Document, DocumentDiff};
+
+use crate::ApplyError;
+
+/// A future a [`SharedDocument`] returns.
+pub type Publishing<'a> =
+    Pin<Box<dyn Future<Output = Result<DocumentDiff, ApplyError>> + Send + 'a>>;
+
+/// Where this node's configuration changes go when it shares its document with other nodes.
+pub trait SharedDocument: Send + Sync + std::fmt::Debug {
+    /// Writes the shared part of `document` (this node's whole document) unless the shared
+    /// document changed since revision `expected` (`None`: since the revision this node
+    /// runs), then applies `document` here; what it changed. A changed document is
+    /// [`ApplyError::SharedConflict`]; a store out of reach, [`ApplyError::SharedUnavailable`].
+    fn publish(&self, document: Document, expected: Option<i64>) -> Publishing<'_>;
+}
+
+/// The cluster as this node sees it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ClusterStatus {
+    /// This node's name.
+    pub node: String,
+    /// Whether the last request to etcd succeeded.
+    pub etcd_connected: bool,
+    /// The etcd endpoint last used.
+    pub etcd_endpoint: String,
+    /// The last error talking to etcd, while not connected.
+    pub last_error: Option<String>,
+    /// The etcd revision of the shared document this node runs (0: none yet).
+    pub config_revision: i64,
+    /// Whether this node has applied the cluster's document since it started.
+    pub synced: bool,
+    /// The live nodes, by name (each holds its membership lease).
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// One live node of the cluster, as its membership key describes it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClusterNode {
+    /// Its name.
+    pub name: String,
+    /// Its admin API address, when it has one.
+    #[serde(default)]
+    pub admin: Option<String>,
+    /// Its listeners' addresses, by name.
+    #[serde(default)]
+    pub listeners: Vec<(String, String)>,
+    /// When it joined (Unix seconds).
+    #[serde(default)]
+    pub joined: u64,
+}
+
+/// The cluster parts of a [`crate::Runtime`].
+#[derive(Debug, Default)]
+pub(crate) struct ClusterBoard {
+    shared: Mutex<Option<Arc<dyn SharedDocument>>>,
+    status: Mutex<Option<ClusterStatus>>,
+}
+
+impl crate::Runtime {
+    /// Makes configuration changes go through `shared` (the admin API's changes: they apply
+    /// on every node of the cluster).
+    pub fn join_cluster(&self, shared: Arc<dyn SharedDocument>) {
+        *lock(&self.cluster.shared) = Some(shared);
+    }
+
+    /// Where configuration changes go before they apply, when this node is in a cluster.
+    pub fn shared_document(&self) -> Option<Arc<dyn SharedDocument>> {
+        lock(&self.cluster.shared).clone()
+    }
+
+    /// Records what this node sees of its cluster.
+    pub fn set_cluster_status(&self, status: ClusterStatus) {
+        *lock(&self.cluster.status) = Some(status);
+    }
+
+    /// What this node sees of its cluster; `None` when it runs alone.
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        lock(&self.cluster.status).clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
