@@ -308,3 +308,87 @@ async fn the_member_list_follows_the_nodes() {
     .await;
     eprintln!("a killed node left the member list after {took:?} (lease_ttl 2s)");
 }
+
+/// The state of `address` in group `app` on the node of `admin` (`None`: not listed).
+async fn target_state(admin: &AdminClient, address: std::net::SocketAddr) -> Option<String> {
+    let targets = admin.get("/api/v1/target-groups/app/targets").await.json;
+    targets["targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["address"] == address.to_string())
+        .and_then(|t| t["state"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_registered_on_one_node_is_used_by_every_node() {
+    let etcd = EtcdProcess::start();
+    let first = ballast_testkit::Backend::spawn("first").await;
+    let second = ballast_testkit::Backend::spawn("second").await;
+    let shared = format!(
+        r#"
+[target_groups.app]
+targets = ["{}"]
+deregistration_delay = "1s"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+"#,
+        first.addr
+    );
+    let nodes: Vec<BallastProcess> = ["a", "b", "c"]
+        .iter()
+        .map(|name| BallastProcess::start(bin(), &node_config(&etcd.url, name, &shared)))
+        .collect();
+    let admins: Vec<AdminClient> = nodes
+        .iter()
+        .map(|n| AdminClient::new(n.admin_addr()))
+        .collect();
+    settled(&admins, 3).await;
+
+    // Registered through B: A and C send it requests too.
+    let registered = admins[1]
+        .post(
+            "/api/v1/target-groups/app/targets",
+            &json!({ "address": second.addr.to_string() }),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.json);
+    for (admin, node) in admins.iter().zip(&nodes) {
+        until("the registration on every node", || async {
+            target_state(admin, second.addr).await.is_some()
+        })
+        .await;
+        let before = second.hits();
+        for _ in 0..4 {
+            assert_eq!(get(node.addr("web"), "/").await.status(), 200);
+        }
+        assert!(second.hits() > before, "node {} never used it", admin.addr);
+    }
+
+    // A target written in the shared document is removed by changing the document.
+    let refused = admins[0]
+        .delete(&format!("/api/v1/target-groups/app/targets/{}", first.addr))
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.json);
+    assert_eq!(refused.json["error"]["code"], "Cluster.TargetInDocument");
+
+    // Deregistered through C: every node drains it, then forgets it.
+    let deregistered = admins[2]
+        .delete(&format!("/api/v1/target-groups/app/targets/{}", second.addr))
+        .await;
+    assert_eq!(deregistered.status, 202, "{}", deregistered.json);
+    for admin in &admins {
+        until("the target gone from every node", || async {
+            target_state(admin, second.addr).await.is_none()
+        })
+        .await;
+    }
+    let after = second.hits();
+    for node in &nodes {
+        for _ in 0..4 {
+            assert_eq!(get(node.addr("web"), "/").await.status(), 200);
+        }
+    }
+    assert_eq!(second.hits(), after, "a drained target still got requests");
+}

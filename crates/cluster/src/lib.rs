@@ -1,7 +1,8 @@
 //! Several Ballast nodes, active-active, coordinated through etcd (its v3 API): the shared
 //! configuration document, kept in one key and applied by every node through the runtime's
-//! reload path as soon as a watch sees it change (`sync`); and node membership, a key per
-//! node held by a lease (`membership`).
+//! reload path as soon as a watch sees it change (`sync`); the targets registered through
+//! the admin API, a key each (`registrations`); and node membership, a key per node held by
+//! a lease (`membership`).
 //!
 //! Control plane: it drives the runtime through its handle and never touches a socket of
 //! the data plane. Its tasks run on a thread of their own, so a slow etcd never holds the
@@ -11,13 +12,15 @@ mod document;
 pub mod etcd;
 mod membership;
 mod push;
+mod registrations;
 mod status;
 mod sync;
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use ballast_config::{ClusterConfig, Document};
-use ballast_runtime::{ClusterNode, Runtime};
+use ballast_runtime::{ClusterNode, Publishing, Registering, Runtime, SharedDocument};
 use tokio_util::sync::CancellationToken;
 
 pub use document::{compose, decode, encode, shared_part, DecodeError};
@@ -25,6 +28,7 @@ pub use push::{pull, push, PushError, Pushed};
 
 use etcd::{Etcd, EtcdError, EtcdOptions};
 use membership::Membership;
+use registrations::Registrations;
 use status::Board;
 use sync::ConfigSync;
 
@@ -88,7 +92,18 @@ impl Cluster {
             key: config.config_key().into_bytes(),
             applying: tokio::sync::Mutex::new(()),
         });
-        runtime.join_cluster(Arc::clone(&sync) as Arc<dyn ballast_runtime::SharedDocument>);
+        let registrations = Arc::new(Registrations {
+            etcd: Arc::clone(&etcd),
+            runtime: Arc::clone(&runtime),
+            board: Arc::clone(&board),
+            prefix: format!("{}targets/", config.prefix).into_bytes(),
+            known: Mutex::default(),
+            pending: Mutex::default(),
+        });
+        runtime.join_cluster(Arc::new(Shared {
+            sync: Arc::clone(&sync),
+            registrations: Arc::clone(&registrations),
+        }));
         let membership = Membership {
             etcd,
             board,
@@ -107,8 +122,10 @@ impl Cluster {
             .spawn(move || {
                 tokio.block_on(async move {
                     let config = tokio::spawn(sync.run(token.clone()));
+                    let targets = tokio::spawn(registrations.run(token.clone()));
                     membership.run(token).await;
                     let _ = config.await;
+                    let _ = targets.await;
                 });
             })
             .map_err(ClusterError::Thread)?;
@@ -125,5 +142,26 @@ impl Cluster {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// What the runtime hands its changes to: the shared document and the shared registrations.
+#[derive(Debug)]
+struct Shared {
+    sync: Arc<ConfigSync>,
+    registrations: Arc<Registrations>,
+}
+
+impl SharedDocument for Shared {
+    fn publish(&self, document: Document, expected: Option<i64>) -> Publishing<'_> {
+        Box::pin(self.sync.write(document, expected))
+    }
+
+    fn register(&self, group: String, address: SocketAddr) -> Registering<'_> {
+        Box::pin(self.registrations.register(group, address))
+    }
+
+    fn deregister(&self, group: String, address: SocketAddr) -> Registering<'_> {
+        Box::pin(self.registrations.deregister(group, address))
     }
 }

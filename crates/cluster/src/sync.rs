@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballast_config::{Document, DocumentDiff};
-use ballast_runtime::{ApplyError, Publishing, Runtime, SharedDocument};
+use ballast_runtime::{ApplyError, Runtime};
 use tokio_util::sync::CancellationToken;
 
 use crate::document::{compose, decode, encode};
@@ -120,7 +120,7 @@ impl ConfigSync {
 
     /// Writes `document`'s shared part if the stored one is still at `expected`, then
     /// applies it here.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         document: Document,
         expected: Option<i64>,
@@ -148,11 +148,5 @@ impl ConfigSync {
                 Err(ApplyError::SharedUnavailable(e.to_string()))
             }
         }
-    }
-}
-
-impl SharedDocument for ConfigSync {
-    fn publish(&self, document: Document, expected: Option<i64>) -> Publishing<'_> {
-        Box::pin(self.write(document, expected))
     }
 }

@@ -3,16 +3,40 @@
 //! admin API, metrics and dashboard show. The runtime itself never talks to etcd.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ballast_config::{Document, DocumentDiff};
 
-use crate::ApplyError;
+use crate::{ApplyError, RuntimeError};
 
 /// A future a [`SharedDocument`] returns.
 pub type Publishing<'a> =
     Pin<Box<dyn Future<Output = Result<DocumentDiff, ApplyError>> + Send + 'a>>;
+
+/// A future a [`SharedDocument`]'s registration returns.
+pub type Registering<'a> = Pin<Box<dyn Future<Output = Result<(), RegistrationError>> + Send + 'a>>;
+
+/// Why a registration made through the cluster did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    /// The group or target does not exist here.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The store is out of reach: nothing changed.
+    #[error("the cluster's configuration store cannot be reached: {0}")]
+    Unavailable(String),
+    /// The target is written in the shared document, not registered: only a change of the
+    /// document removes it from every node.
+    #[error("{address} is written in the shared configuration of target group \"{group}\", not registered: change the group (PUT /api/v1/target-groups/{group}) so that every node drains it")]
+    InDocument {
+        /// The group.
+        group: String,
+        /// The target.
+        address: SocketAddr,
+    },
+}
 
 /// Where this node's configuration changes go when it shares its document with other nodes.
 pub trait SharedDocument: Send + Sync + std::fmt::Debug {
@@ -21,6 +45,13 @@ pub trait SharedDocument: Send + Sync + std::fmt::Debug {
     /// runs), then applies `document` here; what it changed. A changed document is
     /// [`ApplyError::SharedConflict`]; a store out of reach, [`ApplyError::SharedUnavailable`].
     fn publish(&self, document: Document, expected: Option<i64>) -> Publishing<'_>;
+
+    /// Registers `address` in `group` on every node (here at once, elsewhere through their
+    /// watch).
+    fn register(&self, group: String, address: SocketAddr) -> Registering<'_>;
+
+    /// Deregisters it on every node: each drains it for the group's deregistration delay.
+    fn deregister(&self, group: String, address: SocketAddr) -> Registering<'_>;
 }
 
 /// The cluster as this node sees it.

@@ -40,7 +40,9 @@ use telemetry::Telemetry;
 use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
-pub use cluster::{ClusterNode, ClusterStatus, Publishing, SharedDocument};
+pub use cluster::{
+    ClusterNode, ClusterStatus, Publishing, Registering, RegistrationError, SharedDocument,
+};
 pub use dns::{CheckStatus, DnsStatus, MemberStatus, RecordSetStatus, ZoneStatus};
 pub use error::RuntimeError;
 pub use listeners::InheritedListener;

@@ -72,6 +72,23 @@ impl Runtime {
         Ok(())
     }
 
+    /// Whether the group exists (and has the target, when `address` is given), without
+    /// changing anything.
+    pub fn has_target(&self, group: &str, address: Option<SocketAddr>) -> Result<(), RuntimeError> {
+        let mut state = self.control.lock();
+        let name = GroupName::from(group);
+        let config = group_mut(&mut state, &name)?;
+        match address {
+            Some(address) if !config.targets.iter().any(|t| t.address == address) => {
+                Err(RuntimeError::UnknownTarget {
+                    group: name,
+                    address,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Removes a target from a group at runtime. It is `draining` at once: no new requests
     /// or connections; requests in flight finish; when the group's deregistration delay is
     /// over, its remaining connections are closed and it is gone.

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use ballast_config::GroupName;
-use ballast_runtime::RuntimeError;
+use ballast_runtime::{RegistrationError, RuntimeError};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,22 @@ fn runtime_error(e: &RuntimeError) -> Response {
     }
 }
 
+fn registration_error(e: &RegistrationError) -> Response {
+    match e {
+        RegistrationError::Runtime(e) => runtime_error(e),
+        RegistrationError::Unavailable(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cluster.Unavailable",
+            &e.to_string(),
+        ),
+        RegistrationError::InDocument { .. } => error(
+            StatusCode::CONFLICT,
+            "Cluster.TargetInDocument",
+            &e.to_string(),
+        ),
+    }
+}
+
 fn parse_address(text: &str) -> Result<SocketAddr, Response> {
     text.parse().map_err(|_| {
         error(
@@ -163,7 +179,15 @@ pub(super) async fn register(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match app.runtime.register_target(&name, address) {
+    // In a cluster the registration is shared: every node registers the target.
+    let registered = match app.runtime.shared_document() {
+        Some(shared) => shared.register(name.clone(), address).await,
+        None => app
+            .runtime
+            .register_target(&name, address)
+            .map_err(Into::into),
+    };
+    match registered {
         Ok(()) => reply(
             StatusCode::CREATED,
             &Registered {
@@ -171,7 +195,7 @@ pub(super) async fn register(
                 target_group: name,
             },
         ),
-        Err(e) => runtime_error(&e),
+        Err(e) => registration_error(&e),
     }
 }
 
@@ -183,7 +207,14 @@ pub(super) async fn deregister(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match app.runtime.deregister_target(&name, address) {
+    let deregistered = match app.runtime.shared_document() {
+        Some(shared) => shared.deregister(name.clone(), address).await,
+        None => app
+            .runtime
+            .deregister_target(&name, address)
+            .map_err(Into::into),
+    };
+    match deregistered {
         Ok(()) => reply(
             StatusCode::ACCEPTED,
             &Deregistering {
@@ -192,6 +223,6 @@ pub(super) async fn deregister(
                 state: "draining",
             },
         ),
-        Err(e) => runtime_error(&e),
+        Err(e) => registration_error(&e),
     }
 }

@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn a_cluster_table_is_read_with_its_defaults() {
         let text = "[cluster]\netcd = [\"http://127.0.0.1:2379/\"]\nprefix = \"/shop\"\nnode_name = \"a\"\n";
-        let config = crate::Document::from_toml(text).unwrap().validate().unwrap();
+        let config = crate::Document::from_toml(text)
+            .unwrap()
+            .validate()
+            .unwrap();
         let cluster = config.cluster.unwrap();
         assert_eq!(cluster.etcd, ["http://127.0.0.1:2379"]);
         assert_eq!(cluster.config_key(), "/shop/config");
@@ -210,13 +213,34 @@ mod tests {
             ("", "cluster.etcd"),
             ("etcd = [\"127.0.0.1:2379\"]", "cluster.etcd[0]"),
             ("etcd = [\"https://e:2379\"]", "cluster.ca"),
-            ("etcd = [\"http://e:2379\"]\nusername = \"u\"", "cluster.password"),
-            ("etcd = [\"http://e:2379\"]\npassword = \"p\"", "cluster.username"),
-            ("etcd = [\"http://e:2379\"]\ncert = \"c.pem\"", "cluster.key"),
-            ("etcd = [\"http://e:2379\"]\nlease_ttl = \"1s\"", "cluster.lease_ttl"),
-            ("etcd = [\"http://e:2379\"]\ntimeout = \"0s\"", "cluster.timeout"),
-            ("etcd = [\"http://e:2379\"]\nnode_name = \"a/b\"", "cluster.node_name"),
-            ("etcd = [\"http://e:2379\"]\nprefix = \"a b\"", "cluster.prefix"),
+            (
+                "etcd = [\"http://e:2379\"]\nusername = \"u\"",
+                "cluster.password",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\npassword = \"p\"",
+                "cluster.username",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\ncert = \"c.pem\"",
+                "cluster.key",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\nlease_ttl = \"1s\"",
+                "cluster.lease_ttl",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\ntimeout = \"0s\"",
+                "cluster.timeout",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\nnode_name = \"a/b\"",
+                "cluster.node_name",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\nprefix = \"a b\"",
+                "cluster.prefix",
+            ),
             ("etcd = [\"http://e:2379\"]\nport = 1", "cluster"),
         ];
         for (table, key) in cases {

@@ -1,0 +1,208 @@
+//! Targets registered through the admin API, shared: each is a key
+//! `PREFIX/targets/GROUP/ADDRESS` that every node watches, registering the target when the
+//! key appears and draining it when the key goes. A registration whose group this node does
+//! not have yet (its configuration is on its way) is tried again every second.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ballast_runtime::{RegistrationError, Runtime, RuntimeError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::etcd::{Etcd, EtcdError, Event};
+use crate::status::Board;
+
+/// A target of a group.
+type Target = (String, SocketAddr);
+
+/// Longest wait between two attempts to reach etcd again.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The shared registrations as one node follows them.
+#[derive(Debug)]
+pub(crate) struct Registrations {
+    pub(crate) etcd: Arc<Etcd>,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) board: Arc<Board>,
+    /// `PREFIX/targets/`.
+    pub(crate) prefix: Vec<u8>,
+    /// What the cluster registered on this node (and this node alone may drain again).
+    pub(crate) known: Mutex<HashSet<Target>>,
+    /// Registrations whose group this node does not have yet.
+    pub(crate) pending: Mutex<HashSet<Target>>,
+}
+
+impl Registrations {
+    fn key(&self, (group, address): (&str, SocketAddr)) -> Vec<u8> {
+        let mut key = self.prefix.clone();
+        key.extend_from_slice(format!("{group}/{address}").as_bytes());
+        key
+    }
+
+    /// The target a key names (`None`: not one of ours).
+    fn target_of(&self, key: &[u8]) -> Option<Target> {
+        let rest = std::str::from_utf8(key.strip_prefix(self.prefix.as_slice())?).ok()?;
+        let (group, address) = rest.split_once('/')?;
+        Some((group.to_owned(), address.parse().ok()?))
+    }
+
+    /// Follows the registrations until `stop`: reconcile with what etcd lists, then watch;
+    /// when etcd is out of reach, try again (0.25 s, doubling to 5 s).
+    pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(250);
+        while !stop.is_cancelled() {
+            let outcome = match self.reconcile().await {
+                Ok(revision) => {
+                    backoff = Duration::from_millis(250);
+                    self.follow(revision + 1, &stop).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                self.board.lost(&e);
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Registers what etcd lists and this node lacks, drains what the cluster registered
+    /// here and etcd no longer lists; the revision etcd is at.
+    async fn reconcile(&self) -> Result<i64, EtcdError> {
+        let (keys, revision) = self.etcd.get_prefix(&self.prefix).await?;
+        let listed: HashSet<Target> = keys
+            .iter()
+            .filter_map(|kv| self.target_of(&kv.key))
+            .collect();
+        let gone: Vec<Target> = lock(&self.known).difference(&listed).cloned().collect();
+        for target in gone {
+            self.drain(&target);
+        }
+        for target in listed {
+            self.take(target);
+        }
+        Ok(revision)
+    }
+
+    /// Applies the watch's events from `revision` on until it breaks or `stop`; retries the
+    /// pending registrations every second meanwhile.
+    async fn follow(&self, revision: i64, stop: &CancellationToken) -> Result<(), EtcdError> {
+        let mut watch = self.etcd.watch(&self.prefix, true, revision).await?;
+        // The watch is read by a task of its own, so that waiting for it can be given up
+        // (for a retry, or a stop) without losing what it was reading.
+        let (tx, mut rx) = mpsc::channel(16);
+        let reader = tokio::spawn(async move {
+            loop {
+                let next = watch.next().await;
+                let done = !matches!(next, Ok(Some(_)));
+                if tx.send(next).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        let outcome = loop {
+            let retry = !lock(&self.pending).is_empty();
+            tokio::select! {
+                () = stop.cancelled() => break Ok(()),
+                next = rx.recv() => match next {
+                    Some(Ok(Some(events))) => events.into_iter().for_each(|e| self.event(e)),
+                    Some(Err(e)) => break Err(e),
+                    Some(Ok(None)) | None => break Ok(()),
+                },
+                () = tokio::time::sleep(Duration::from_secs(1)), if retry => {
+                    let pending: Vec<Target> = lock(&self.pending).drain().collect();
+                    pending.into_iter().for_each(|t| self.take(t));
+                }
+            }
+        };
+        reader.abort();
+        outcome
+    }
+
+    fn event(&self, event: Event) {
+        match event {
+            Event::Put(kv) => {
+                if let Some(target) = self.target_of(&kv.key) {
+                    self.take(target);
+                }
+            }
+            Event::Delete { key, .. } => {
+                if let Some(target) = self.target_of(&key) {
+                    self.drain(&target);
+                }
+            }
+        }
+    }
+
+    /// Registers `target` here (again: registering twice changes nothing).
+    fn take(&self, target: Target) {
+        match self.runtime.register_target(&target.0, target.1) {
+            Ok(()) => {
+                lock(&self.pending).remove(&target);
+                lock(&self.known).insert(target);
+            }
+            // The group comes with a configuration this node has not applied yet.
+            Err(RuntimeError::UnknownGroup { .. }) => {
+                lock(&self.pending).insert(target);
+            }
+            Err(e) => tracing::warn!(error = %e, "cluster: shared registration not applied"),
+        }
+    }
+
+    /// Drains `target` here, if the cluster registered it.
+    fn drain(&self, target: &Target) {
+        lock(&self.pending).remove(target);
+        if lock(&self.known).remove(target) {
+            // Already gone (its group was removed, or this node drained it itself).
+            let _ = self.runtime.deregister_target(&target.0, target.1);
+        }
+    }
+
+    /// Registers a target on every node: written to etcd, then registered here.
+    pub(crate) async fn register(
+        &self,
+        group: String,
+        address: SocketAddr,
+    ) -> Result<(), RegistrationError> {
+        self.runtime.has_target(&group, None)?;
+        let key = self.key((&group, address));
+        if let Err(e) = self.etcd.put(&key, b"{}", None).await {
+            self.board.lost(&e);
+            return Err(RegistrationError::Unavailable(e.to_string()));
+        }
+        self.runtime.register_target(&group, address)?;
+        lock(&self.known).insert((group, address));
+        Ok(())
+    }
+
+    /// Deregisters a target the cluster registered, on every node.
+    pub(crate) async fn deregister(
+        &self,
+        group: String,
+        address: SocketAddr,
+    ) -> Result<(), RegistrationError> {
+        self.runtime.has_target(&group, Some(address))?;
+        let key = self.key((&group, address));
+        let unavailable = |e: EtcdError| {
+            self.board.lost(&e);
+            RegistrationError::Unavailable(e.to_string())
+        };
+        if self.etcd.get(&key).await.map_err(unavailable)?.0.is_none() {
+            return Err(RegistrationError::InDocument { group, address });
+        }
+        self.etcd.delete(&key).await.map_err(unavailable)?;
+        lock(&self.known).remove(&(group.clone(), address));
+        self.runtime.deregister_target(&group, address)?;
+        Ok(())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
