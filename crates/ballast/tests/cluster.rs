@@ -375,7 +375,10 @@ default_action = {{ forward = "app" }}
 
     // Deregistered through C: every node drains it, then forgets it.
     let deregistered = admins[2]
-        .delete(&format!("/api/v1/target-groups/app/targets/{}", second.addr))
+        .delete(&format!(
+            "/api/v1/target-groups/app/targets/{}",
+            second.addr
+        ))
         .await;
     assert_eq!(deregistered.status, 202, "{}", deregistered.json);
     for admin in &admins {
@@ -391,4 +394,67 @@ default_action = {{ forward = "app" }}
         }
     }
     assert_eq!(second.hits(), after, "a drained target still got requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_cookie_from_one_node_is_honoured_by_another() {
+    let etcd = EtcdProcess::start();
+    let one = ballast_testkit::Backend::spawn("one").await;
+    let two = ballast_testkit::Backend::spawn("two").await;
+    // No stickiness_secret anywhere: the first node gives the cluster one.
+    let shared = format!(
+        r#"
+[target_groups.app]
+targets = ["{}", "{}"]
+stickiness = {{ type = "lb_cookie" }}
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+"#,
+        one.addr, two.addr
+    );
+    let a = BallastProcess::start(bin(), &node_config(&etcd.url, "a", &shared));
+    let b = BallastProcess::start(bin(), &node_config(&etcd.url, "b", &shared));
+    let admins = [
+        AdminClient::new(a.admin_addr()),
+        AdminClient::new(b.admin_addr()),
+    ];
+    settled(&admins, 2).await;
+    let config = admins[1].get("/api/v1/config").await.json;
+    assert_eq!(config["server"]["stickiness_secret"], "<redacted>");
+
+    let mut cookies = Vec::new();
+    for _ in 0..4 {
+        let first = get(a.addr("web"), "/").await;
+        let cookie = first.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let target: serde_json::Value = serde_json::from_slice(first.body()).unwrap();
+        cookies.push((cookie, target["name"].clone()));
+    }
+    let before = settled(&admins, 2).await;
+    for round in 0..2 {
+        for (cookie, target) in &cookies {
+            let request = http::Request::get("/")
+                .header("host", "shop.example")
+                .header("cookie", cookie)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            let mut client = ballast_testkit::client::H1::connect(b.addr("web")).await;
+            let answer = client.send(request).await.unwrap();
+            let seen: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+            assert_eq!(
+                &seen["name"], target,
+                "node b did not honour a's cookie (round {round})"
+            );
+        }
+        if round == 0 {
+            // The secret rotated through one node's API: cookies sealed with the old one
+            // are still honoured everywhere (one secret of overlap).
+            let rotate = json!([{ "op": "replace", "path": "/server/stickiness_secret", "value": "rotated-secret-0123456789abcdef0123456789" }]);
+            let patched = admins[0].patch("/api/v1/config", &rotate).await;
+            assert_eq!(patched.status, 200, "{}", patched.json);
+            assert!(settled(&admins, 2).await > before);
+        }
+    }
 }

@@ -2,26 +2,62 @@
 //! and how the shared part is kept in etcd. Pure.
 //!
 //! `[cluster]` (how to reach etcd), `[admin]` (where this node's API listens) and `[server]`
-//! (workers, zone, the upgrade socket) belong to the node; everything else is the cluster's.
-//! The shared part is stored as the document's JSON, which reads back without loss.
+//! (workers, zone, the upgrade socket) belong to the node; everything else is the cluster's,
+//! and so is `server.stickiness_secret`, so that every node honours the sticky cookies any
+//! other node issued (a node's file may still set its own). The shared part is stored as the
+//! document's JSON, which reads back without loss.
 
+use ballast_config::raw::RawServer;
 use ballast_config::{ConfigErrors, Document};
 
-/// The part of `document` every node shares: without `[cluster]`, `[admin]` and `[server]`.
+/// The part of `document` every node shares: without `[cluster]`, `[admin]` and `[server]`
+/// (but its `stickiness_secret`).
 pub fn shared_part(document: &Document) -> Document {
     let mut raw = document.raw().clone();
     raw.cluster = None;
     raw.admin = None;
-    raw.server = None;
+    raw.server = raw
+        .server
+        .and_then(|s| s.stickiness_secret)
+        .map(|secret| RawServer {
+            stickiness_secret: Some(secret),
+            ..RawServer::default()
+        });
     Document::from_raw(raw)
 }
 
-/// This node's document: the cluster's `shared` part with `local`'s own tables.
+/// This node's document: the cluster's `shared` part with `local`'s own tables (and the
+/// cluster's sticky-cookie secret unless `local` sets one).
 pub fn compose(local: &Document, shared: &Document) -> Document {
     let mut raw = shared.raw().clone();
+    let secret = raw.server.take().and_then(|s| s.stickiness_secret);
     raw.cluster = local.raw().cluster.clone();
     raw.admin = local.raw().admin.clone();
     raw.server = local.raw().server.clone();
+    let own = raw
+        .server
+        .as_ref()
+        .and_then(|s| s.stickiness_secret.as_ref());
+    if let (Some(secret), None) = (secret, own) {
+        raw.server
+            .get_or_insert_with(RawServer::default)
+            .stickiness_secret = Some(secret);
+    }
+    Document::from_raw(raw)
+}
+
+/// `document` with a new random sticky-cookie secret when it has none: the first node
+/// gives the cluster one, so that cookies are honoured by every node from the start.
+pub fn with_sticky_secret(document: &Document) -> Document {
+    let mut raw = document.raw().clone();
+    let server = raw.server.get_or_insert_with(RawServer::default);
+    if server.stickiness_secret.is_none() {
+        let mut bytes = [0u8; 32];
+        if getrandom::fill(&mut bytes).is_ok() {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            server.stickiness_secret = Some(hex);
+        }
+    }
     Document::from_raw(raw)
 }
 
@@ -92,6 +128,50 @@ default_action = { forward = "app" }
         assert_eq!(mine.raw().admin, local.raw().admin);
         assert_eq!(mine.listener("web").unwrap().bind, "127.0.0.1:8081");
         assert_eq!(decode(&encode(&other)).unwrap(), shared_part(&other));
+    }
+
+    #[test]
+    fn the_sticky_secret_is_shared_unless_a_node_sets_its_own() {
+        let local = Document::from_toml(LOCAL).unwrap();
+        let first = with_sticky_secret(&local);
+        let secret = first
+            .raw()
+            .server
+            .as_ref()
+            .unwrap()
+            .stickiness_secret
+            .clone();
+        assert_eq!(secret.as_ref().map(String::len), Some(64));
+        assert!(first.validate().is_ok());
+        // It travels in the shared part, without the rest of [server].
+        let shared = decode(&encode(&first)).unwrap();
+        let server = shared.raw().server.clone().unwrap();
+        assert_eq!(
+            (server.stickiness_secret, server.workers),
+            (secret.clone(), None)
+        );
+        let other =
+            Document::from_toml(&LOCAL.replace("node_name = \"a\"", "node_name = \"b\"")).unwrap();
+        let b = compose(&other, &shared);
+        assert_eq!(b.raw().server.as_ref().unwrap().stickiness_secret, secret);
+        assert_eq!(b.raw().server.as_ref().unwrap().workers, Some(2));
+        // A node's own secret wins, and one already there is kept.
+        let own = LOCAL.replace(
+            "workers = 2",
+            "workers = 2\nstickiness_secret = \"0123456789abcdef0123456789abcdef-own\"",
+        );
+        let own = Document::from_toml(&own).unwrap();
+        let mine = compose(&own, &shared)
+            .raw()
+            .server
+            .clone()
+            .unwrap()
+            .stickiness_secret;
+        assert_eq!(
+            mine.as_deref(),
+            Some("0123456789abcdef0123456789abcdef-own")
+        );
+        assert_eq!(with_sticky_secret(&own), own);
     }
 
     #[test]

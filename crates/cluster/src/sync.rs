@@ -10,7 +10,7 @@ use ballast_config::{Document, DocumentDiff};
 use ballast_runtime::{ApplyError, Runtime};
 use tokio_util::sync::CancellationToken;
 
-use crate::document::{compose, decode, encode};
+use crate::document::{compose, decode, encode, with_sticky_secret};
 use crate::etcd::{Etcd, EtcdError, Event, PutIf};
 use crate::status::Board;
 
@@ -70,12 +70,13 @@ impl ConfigSync {
                 // The first node: its file becomes the cluster's document (unless another
                 // node wrote one meanwhile, which the watch then brings).
                 let _guard = self.applying.lock().await;
-                let document = self.runtime.document();
+                let document = with_sticky_secret(&self.runtime.document());
                 if let PutIf::Written(written) =
                     self.etcd.put_if(&self.key, &encode(&document), 0).await?
                 {
                     tracing::info!(revision = written, "cluster: no shared configuration yet; this node's file is now the cluster's");
                     self.board.applied(written);
+                    let _outcome = self.runtime.apply_document(ORIGIN, document);
                 }
             }
         }
