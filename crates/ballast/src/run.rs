@@ -186,11 +186,11 @@ fn serve_until_signal(
         }
     };
     tracing::info!(signal, drain_timeout = ?drain_timeout, "stopping: no new connections, draining in-flight requests");
+    exit_on_second_signal();
     // Leave the member list first, so that the cluster stops counting on this node.
     if let Some(cluster) = cluster {
         cluster.stop();
     }
-    exit_on_second_signal();
     // After an upgrade the new process answers the admin API on the same socket: this one
     // must not take changes it would forget. After SIGTERM it keeps answering (readiness
     // says "draining") until the drain is over.

@@ -294,12 +294,15 @@ async fn the_member_list_follows_the_nodes() {
             .map(|n| n["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    // A node that stops gives its lease back: gone at once.
+    // A node that stops gives its lease back: gone at once, and the process ends.
+    let mut b = b;
     b.signal("TERM");
     until("b leaves", || async {
         names(cluster(&admin).await) == ["a", "c"]
     })
     .await;
+    let status = b.wait_exit(WAIT);
+    assert!(status.success(), "b exited with {status}");
     // A node that dies is gone when its lease (2 s) runs out.
     c.signal("KILL");
     let took = until("c's lease ends", || async {
@@ -457,4 +460,51 @@ default_action = {{ forward = "app" }}
             assert!(settled(&admins, 2).await > before);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_document_is_written_again_and_one_no_node_runs_is_said_so() {
+    let etcd = EtcdProcess::start();
+    let a = BallastProcess::start(bin(), &node_config(&etcd.url, "a", SHARED));
+    let b = BallastProcess::start(bin(), &node_config(&etcd.url, "b", SHARED));
+    let admins = [
+        AdminClient::new(a.admin_addr()),
+        AdminClient::new(b.admin_addr()),
+    ];
+    let first = settled(&admins, 2).await;
+
+    // Someone deletes the key: the nodes keep serving, and the next change writes it again.
+    etcd.etcdctl(&["del", "/ballast/config"]);
+    assert_eq!(body(a.addr("web"), "/").await, "v1");
+    let rule = json!({
+        "conditions": { "path": ["/again"] },
+        "action": { "fixed_response": { "status": 200, "content_type": "text/plain", "body": "again" } }
+    });
+    let put = admins[0].put("/api/v1/listeners/web/rules/10", &rule).await;
+    assert_eq!(put.status, 200, "{}", put.json);
+    let b_web = b.addr("web");
+    until("the change on b", || async {
+        body(b_web, "/again").await == "again"
+    })
+    .await;
+    let second = settled(&admins, 2).await;
+    assert!(second > first);
+
+    // A document that validates but that this node cannot run (its port is taken here):
+    // written for the cluster, said so, and the node keeps its revision and its ETag.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let mut document = admins[0].get("/api/v1/config").await.json;
+    document["listeners"]["extra"] = json!({
+        "bind": format!("127.0.0.1:{port}"),
+        "default_action": { "fixed_response": { "status": 200 } }
+    });
+    let refused = admins[0].put("/api/v1/config", &document).await;
+    assert_eq!(refused.status, 409, "{}", refused.json);
+    assert_eq!(refused.json["error"]["code"], "Cluster.NotAppliedHere");
+    let etag = admins[0].get("/api/v1/config").await.headers["etag"].clone();
+    assert_eq!(etag.to_str().unwrap(), format!("\"{second}\""));
+    assert_eq!(cluster(&admins[0]).await["config_revision"], second);
+    assert_eq!(body(a.addr("web"), "/again").await, "again");
+    drop(busy);
 }

@@ -48,7 +48,7 @@ pub fn compose(local: &Document, shared: &Document) -> Document {
 
 /// `document` with a new random sticky-cookie secret when it has none: the first node
 /// gives the cluster one, so that cookies are honoured by every node from the start.
-pub fn with_sticky_secret(document: &Document) -> Document {
+pub(crate) fn with_sticky_secret(document: &Document) -> Document {
     let mut raw = document.raw().clone();
     let server = raw.server.get_or_insert_with(RawServer::default);
     if server.stickiness_secret.is_none() {

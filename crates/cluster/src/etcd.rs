@@ -28,7 +28,7 @@ use serde::Serialize;
 pub use watch::Watch;
 
 /// Where etcd is and how to talk to it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EtcdOptions {
     /// Client URLs: `http://host:port` or `https://host:port` (port 2379 when absent).
     pub endpoints: Vec<String>,
@@ -45,6 +45,21 @@ pub struct EtcdOptions {
     /// The bound of each request to one endpoint (connect and whole answer); a watch is
     /// bounded by it only until etcd confirms it.
     pub timeout: Duration,
+}
+
+// By hand: the password is never printed.
+impl std::fmt::Debug for EtcdOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdOptions")
+            .field("endpoints", &self.endpoints)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ca", &self.ca)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Default for EtcdOptions {

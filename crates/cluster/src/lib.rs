@@ -91,6 +91,7 @@ impl Cluster {
             local,
             key: config.config_key().into_bytes(),
             applying: tokio::sync::Mutex::new(()),
+            attempted: Mutex::new(0),
         });
         let registrations = Arc::new(Registrations {
             etcd: Arc::clone(&etcd),
@@ -108,6 +109,7 @@ impl Cluster {
             etcd,
             board,
             prefix: config.nodes_prefix().into_bytes(),
+            config_key: config.config_key().into_bytes(),
             me,
             ttl: config.lease_ttl,
         };
@@ -153,8 +155,13 @@ struct Shared {
 }
 
 impl SharedDocument for Shared {
-    fn publish(&self, document: Document, expected: Option<i64>) -> Publishing<'_> {
-        Box::pin(self.sync.write(document, expected))
+    fn publish(
+        &self,
+        document: Document,
+        expected: Option<i64>,
+        version: Option<u64>,
+    ) -> Publishing<'_> {
+        Box::pin(self.sync.write(document, expected, version))
     }
 
     fn register(&self, group: String, address: SocketAddr) -> Registering<'_> {

@@ -1,6 +1,8 @@
 //! Node membership: each node holds a key under `PREFIX/nodes/` attached to a lease it
-//! renews every third of its time-to-live, so a node that dies leaves the list within the
-//! TTL; and each node reads that list as often, for the admin API and the dashboard.
+//! renews every third of its time-to-live (each renewal bounded by that third, so one slow
+//! endpoint cannot let the lease run out), so a node that dies leaves the list within the
+//! TTL; each node reads that list as often, for the admin API and the dashboard, and checks
+//! that its watch of the shared document has not missed a change.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +10,8 @@ use std::time::Duration;
 use ballast_runtime::ClusterNode;
 use tokio_util::sync::CancellationToken;
 
-use crate::etcd::{Etcd, EtcdError};
-use crate::status::Board;
+use crate::etcd::{Etcd, EtcdError, PutIf};
+use crate::status::{Board, Task};
 
 /// One node's membership.
 #[derive(Debug)]
@@ -18,75 +20,90 @@ pub(crate) struct Membership {
     pub(crate) board: Arc<Board>,
     /// The prefix of the membership keys (`PREFIX/nodes/`).
     pub(crate) prefix: Vec<u8>,
+    /// The key of the shared document, whose revision is checked at every renewal.
+    pub(crate) config_key: Vec<u8>,
     /// What this node's key holds.
     pub(crate) me: ClusterNode,
     pub(crate) ttl: Duration,
+}
+
+/// Why a round of membership work failed.
+#[derive(Debug, thiserror::Error)]
+enum MemberError {
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    #[error("etcd did not answer within {0:?} (a third of lease_ttl)")]
+    Late(Duration),
+    #[error("another live node is named \"{0}\": this node stays out of the member list until it leaves (give each node its own node_name)")]
+    Duplicate(String),
 }
 
 impl Membership {
     /// Holds the membership until `stop`, then gives the lease back so the node leaves the
     /// list at once. A lease lost while etcd was out of reach is taken again.
     pub(crate) async fn run(self, stop: CancellationToken) {
-        let renew = self.ttl / 3;
+        let third = self.ttl / 3;
+        let mut ticks = tokio::time::interval(third);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease = None;
         loop {
-            let held = match lease {
-                Some(id) => self.renew(id).await,
-                None => self.join().await.map(Some),
-            };
-            match held {
-                Ok(held) => {
-                    lease = held;
-                    self.board.reached(self.etcd.endpoint());
-                    if let Err(e) = self.list().await {
-                        self.board.lost(&e);
-                    }
-                }
-                Err(e) => {
-                    self.board.lost(&e);
-                }
-            }
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = tokio::time::sleep(renew) => {}
+                _ = ticks.tick() => {}
+            }
+            let round = tokio::time::timeout(third, self.round(lease)).await;
+            match round.unwrap_or(Err(MemberError::Late(third))) {
+                Ok(held) => {
+                    lease = held;
+                    self.board.reached(Task::Members, self.etcd.endpoint());
+                }
+                Err(e) => self.board.lost(Task::Members, &e),
             }
         }
         if let Some(id) = lease {
-            // Best effort: if etcd does not answer, the lease ends by itself.
-            let _ = self.etcd.revoke(id).await;
+            // Best effort, bounded: if etcd does not answer, the lease ends by itself.
+            let _ = tokio::time::timeout(third, self.etcd.revoke(id)).await;
         }
     }
 
-    /// Takes a lease and writes this node's key with it.
-    async fn join(&self) -> Result<i64, EtcdError> {
-        let id = self.etcd.grant(self.ttl).await?;
-        let mut key = self.prefix.clone();
-        key.extend_from_slice(self.me.name.as_bytes());
-        let value = serde_json::to_vec(&self.me).unwrap_or_default();
-        self.etcd.put(&key, &value, Some(id)).await?;
-        tracing::info!(node = %self.me.name, lease = id, "cluster: joined");
-        Ok(id)
-    }
-
-    /// Renews the lease; `None` when it had expired (the key went with it).
-    async fn renew(&self, id: i64) -> Result<Option<i64>, EtcdError> {
-        Ok(match self.etcd.keep_alive(id).await? {
-            Some(_) => Some(id),
-            None => {
+    /// Renews the lease (or takes one), then reads the member list and the document's
+    /// revision; the lease held.
+    async fn round(&self, lease: Option<i64>) -> Result<Option<i64>, MemberError> {
+        let held = match lease {
+            Some(id) if self.etcd.keep_alive(id).await?.is_some() => id,
+            Some(_) => {
                 tracing::warn!(node = %self.me.name, "cluster: membership lease expired; joining again");
-                Some(self.join().await?)
+                self.join().await?
             }
-        })
-    }
-
-    /// Reads the live nodes.
-    async fn list(&self) -> Result<(), EtcdError> {
+            None => self.join().await?,
+        };
         let (keys, _) = self.etcd.get_prefix(&self.prefix).await?;
         let nodes = keys
             .iter()
             .filter_map(|kv| serde_json::from_slice::<ClusterNode>(&kv.value).ok())
             .collect();
         self.board.nodes(nodes);
-        Ok(())
+        if let (Some(kv), _) = self.etcd.get(&self.config_key).await? {
+            self.board.stored_at(kv.mod_revision);
+        }
+        Ok(Some(held))
+    }
+
+    /// Takes a lease and writes this node's key with it, unless a live node holds that name.
+    async fn join(&self) -> Result<i64, MemberError> {
+        let id = self.etcd.grant(self.ttl).await?;
+        let mut key = self.prefix.clone();
+        key.extend_from_slice(self.me.name.as_bytes());
+        let value = serde_json::to_vec(&self.me).unwrap_or_default();
+        match self.etcd.put_if_leased(&key, &value, 0, Some(id)).await? {
+            PutIf::Written(_) => {
+                tracing::info!(node = %self.me.name, lease = id, "cluster: joined");
+                Ok(id)
+            }
+            PutIf::Conflict(_) => {
+                let _ = self.etcd.revoke(id).await;
+                Err(MemberError::Duplicate(self.me.name.clone()))
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::etcd::{Etcd, EtcdError, Event};
-use crate::status::Board;
+use crate::status::{Board, Task};
 
 /// A target of a group.
 type Target = (String, SocketAddr);
@@ -62,7 +62,7 @@ impl Registrations {
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {
-                self.board.lost(&e);
+                self.board.lost(Task::Targets, &e);
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -76,6 +76,7 @@ impl Registrations {
     /// here and etcd no longer lists; the revision etcd is at.
     async fn reconcile(&self) -> Result<i64, EtcdError> {
         let (keys, revision) = self.etcd.get_prefix(&self.prefix).await?;
+        self.board.reached(Task::Targets, self.etcd.endpoint());
         let listed: HashSet<Target> = keys
             .iter()
             .filter_map(|kv| self.target_of(&kv.key))
@@ -173,7 +174,7 @@ impl Registrations {
         self.runtime.has_target(&group, None)?;
         let key = self.key((&group, address));
         if let Err(e) = self.etcd.put(&key, b"{}", None).await {
-            self.board.lost(&e);
+            self.board.lost(Task::Targets, &e);
             return Err(RegistrationError::Unavailable(e.to_string()));
         }
         self.runtime.register_target(&group, address)?;
@@ -181,25 +182,32 @@ impl Registrations {
         Ok(())
     }
 
-    /// Deregisters a target the cluster registered, on every node.
+    /// Deregisters a target the cluster registered, on every node (this one included,
+    /// even while the registration is still pending here).
     pub(crate) async fn deregister(
         &self,
         group: String,
         address: SocketAddr,
     ) -> Result<(), RegistrationError> {
-        self.runtime.has_target(&group, Some(address))?;
         let key = self.key((&group, address));
         let unavailable = |e: EtcdError| {
-            self.board.lost(&e);
+            self.board.lost(Task::Targets, &e);
             RegistrationError::Unavailable(e.to_string())
         };
         if self.etcd.get(&key).await.map_err(unavailable)?.0.is_none() {
+            // Not a registration: a target of the shared document, or none at all.
+            self.runtime.has_target(&group, Some(address))?;
             return Err(RegistrationError::InDocument { group, address });
         }
         self.etcd.delete(&key).await.map_err(unavailable)?;
-        lock(&self.known).remove(&(group.clone(), address));
-        self.runtime.deregister_target(&group, address)?;
-        Ok(())
+        let target = (group, address);
+        lock(&self.pending).remove(&target);
+        lock(&self.known).remove(&target);
+        match self.runtime.deregister_target(&target.0, address) {
+            Ok(())
+            | Err(RuntimeError::UnknownTarget { .. } | RuntimeError::UnknownGroup { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -3,16 +3,17 @@
 //! reload path as it changes; and written there, with a compare-and-swap on its revision,
 //! when this node's admin API changes it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ballast_config::{Document, DocumentDiff};
 use ballast_runtime::{ApplyError, Runtime};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::document::{compose, decode, encode, with_sticky_secret};
-use crate::etcd::{Etcd, EtcdError, Event, PutIf};
-use crate::status::Board;
+use crate::etcd::{Etcd, EtcdError, Event, KeyValue, PutIf};
+use crate::status::{Board, Task};
 
 /// Where reloads that came from the cluster are recorded (reload history, logs).
 const ORIGIN: &str = "cluster";
@@ -33,23 +34,27 @@ pub(crate) struct ConfigSync {
     /// Held while a document is written or applied, so that a watch event and this node's
     /// own change never apply out of order.
     pub(crate) applying: tokio::sync::Mutex<()>,
+    /// The newest revision this node tried to apply (a refused one is not tried again for
+    /// every watch event, only when the node catches up).
+    pub(crate) attempted: Mutex<i64>,
 }
 
 impl ConfigSync {
     /// Keeps the node on the cluster's document until `stop`: catch up, then watch; when
-    /// etcd is out of reach, try again (0.25 s, doubling to 5 s) and catch up then.
+    /// etcd is out of reach (or the watch breaks, or seems to have missed a change), try
+    /// again (0.25 s, doubling to 5 s) and catch up then.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(250);
         while !stop.is_cancelled() {
             let outcome = match self.catch_up().await {
                 Ok(revision) => {
                     backoff = Duration::from_millis(250);
-                    self.follow(revision + 1).await
+                    self.follow(revision + 1, &stop).await
                 }
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {
-                self.board.lost(&e);
+                self.board.lost(Task::Config, &e);
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -59,95 +64,178 @@ impl ConfigSync {
         }
     }
 
-    /// Reads the shared document and applies it when it is newer than what runs; writes
-    /// this node's when the cluster has none. The revision etcd is at.
+    /// Reads the shared document and applies it unless it is the one this node runs
+    /// (newer, or older after etcd was restored from a backup); writes this node's when the
+    /// cluster has none. The revision etcd is at.
     async fn catch_up(&self) -> Result<i64, EtcdError> {
         let (found, revision) = self.etcd.get(&self.key).await?;
-        self.board.reached(self.etcd.endpoint());
+        self.board.reached(Task::Config, self.etcd.endpoint());
         match found {
-            Some(kv) => self.take(&kv.value, kv.mod_revision).await,
-            None => {
-                // The first node: its file becomes the cluster's document (unless another
-                // node wrote one meanwhile, which the watch then brings).
-                let _guard = self.applying.lock().await;
-                let document = with_sticky_secret(&self.runtime.document());
-                if let PutIf::Written(written) =
-                    self.etcd.put_if(&self.key, &encode(&document), 0).await?
-                {
-                    tracing::info!(revision = written, "cluster: no shared configuration yet; this node's file is now the cluster's");
-                    self.board.applied(written);
-                    let _outcome = self.runtime.apply_document(ORIGIN, document);
-                }
+            Some(kv) if kv.mod_revision != self.board.revision() => {
+                self.take(&kv.value, kv.mod_revision, true).await;
             }
+            Some(_) => {}
+            None => self.bootstrap().await?,
         }
         Ok(revision)
     }
 
-    /// Applies every change of the shared document from `revision` on, until the watch
-    /// breaks.
-    async fn follow(&self, revision: i64) -> Result<(), EtcdError> {
-        let mut watch = self.etcd.watch(&self.key, false, revision).await?;
-        while let Some(events) = watch.next().await? {
-            for event in events {
-                match event {
-                    Event::Put(kv) => self.take(&kv.value, kv.mod_revision).await,
-                    Event::Delete { .. } => {
-                        tracing::warn!("cluster: the shared configuration was deleted from etcd; this node keeps running its last one");
-                    }
-                }
+    /// The cluster has no document (a new cluster, or its key was deleted): this node's
+    /// running one becomes the cluster's, with a sticky-cookie secret, unless another node
+    /// wrote one meanwhile (which the watch then brings).
+    async fn bootstrap(&self) -> Result<(), EtcdError> {
+        let _guard = self.applying.lock().await;
+        let document = with_sticky_secret(&self.runtime.document());
+        if let PutIf::Written(written) = self.etcd.put_if(&self.key, &encode(&document), 0).await? {
+            tracing::info!(
+                revision = written,
+                "cluster: no shared configuration; this node's is now the cluster's"
+            );
+            *lock(&self.attempted) = written;
+            if self.runtime.apply_document(ORIGIN, document).is_ok() {
+                self.board.applied(written);
             }
         }
         Ok(())
     }
 
-    /// Applies the stored document of `revision` unless this node runs it (or a newer one)
-    /// already.
-    async fn take(&self, bytes: &[u8], revision: i64) {
+    /// Applies every change of the shared document from `revision` on, until the watch
+    /// breaks, the board asks for a new read, or `stop`.
+    async fn follow(&self, revision: i64, stop: &CancellationToken) -> Result<(), EtcdError> {
+        let mut watch = self.etcd.watch(&self.key, false, revision).await?;
+        // Read by a task of its own, so that waiting for it can be given up (a stop, a
+        // resync) without cutting a read in half.
+        let (tx, mut rx) = mpsc::channel(16);
+        let reader = tokio::spawn(async move {
+            loop {
+                let next = watch.next().await;
+                let done = !matches!(next, Ok(Some(_)));
+                if tx.send(next).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        let outcome = loop {
+            tokio::select! {
+                () = stop.cancelled() => break Ok(()),
+                () = self.board.resync.notified() => break Ok(()),
+                next = rx.recv() => match next {
+                    Some(Ok(Some(events))) => {
+                        for event in events {
+                            self.event(event).await;
+                        }
+                    }
+                    Some(Err(e)) => break Err(e),
+                    Some(Ok(None)) | None => break Ok(()),
+                },
+            }
+        };
+        reader.abort();
+        outcome
+    }
+
+    async fn event(&self, event: Event) {
+        match event {
+            Event::Put(KeyValue {
+                value,
+                mod_revision,
+                ..
+            }) => self.take(&value, mod_revision, false).await,
+            Event::Delete { .. } => {
+                tracing::warn!("cluster: the shared configuration was deleted from etcd; this node keeps running its last one, and the next change writes it again");
+            }
+        }
+    }
+
+    /// Applies the stored document of `revision` (unless this node tried it, or a newer
+    /// one, already; always when `forced`).
+    async fn take(&self, bytes: &[u8], revision: i64, forced: bool) {
         let _guard = self.applying.lock().await;
-        if revision <= self.board.revision() {
-            return;
+        {
+            let mut attempted = lock(&self.attempted);
+            if !forced && revision <= *attempted {
+                return;
+            }
+            *attempted = revision;
         }
         match decode(bytes) {
             Ok(shared) => {
                 let document = compose(&self.local, &shared);
                 // A refusal is logged and counted by the runtime; the node keeps running
-                // its last good document, and the next change is taken as usual.
-                let _outcome = self.runtime.apply_document(ORIGIN, document);
+                // its last good document (and says which revision that is).
+                if self.runtime.apply_document(ORIGIN, document).is_ok() {
+                    self.board.applied(revision);
+                }
             }
             Err(e) => self.runtime.refuse(ORIGIN, &[e.to_string()]),
         }
-        self.board.applied(revision);
     }
 
-    /// Writes `document`'s shared part if the stored one is still at `expected`, then
-    /// applies it here.
+    /// Writes `document`'s shared part if the stored one is still at `expected` (else at
+    /// the revision this node runs) and this node's document still at `version` (when
+    /// given), then applies it here.
     pub(crate) async fn write(
         &self,
         document: Document,
         expected: Option<i64>,
+        version: Option<u64>,
     ) -> Result<DocumentDiff, ApplyError> {
         let _guard = self.applying.lock().await;
-        let expected = expected.unwrap_or_else(|| self.board.revision());
-        let written = self
-            .etcd
-            .put_if(&self.key, &encode(&document), expected)
-            .await;
+        // A change made from a document a watch event has replaced since: made again.
+        if let Some(version) = version {
+            let now = self.runtime.versioned_document().1;
+            if now != version {
+                return Err(ApplyError::Conflict {
+                    expected: version,
+                    found: now,
+                });
+            }
+        }
+        // This node's own tables come from its file, whatever the change said.
+        let mine = compose(&self.local, &document);
+        self.runtime.check_document(&mine)?;
+        let value = encode(&document);
+        let revision = expected.unwrap_or_else(|| self.board.revision());
+        let mut written = self.etcd.put_if(&self.key, &value, revision).await;
+        if expected.is_none() && matches!(written, Ok(PutIf::Conflict(None))) {
+            // The key was deleted: this node's document was the cluster's last one.
+            written = self.etcd.put_if(&self.key, &value, 0).await;
+        }
         match written {
-            Ok(PutIf::Written(revision)) => {
-                self.board.reached(self.etcd.endpoint());
-                self.board.applied(revision);
-                // This node's own tables come from its file, whatever the change said.
-                self.runtime
-                    .apply_document("api", compose(&self.local, &document))
+            Ok(PutIf::Written(at)) => self.run_written(at, mine),
+            // A write retried on another endpoint after a timeout finds itself there.
+            Ok(PutIf::Conflict(Some(now))) if now.value == value => {
+                self.run_written(now.mod_revision, mine)
             }
             Ok(PutIf::Conflict(now)) => Err(ApplyError::SharedConflict {
-                expected,
+                expected: revision,
                 found: now.map_or(0, |kv| kv.mod_revision),
             }),
+            Err(e @ EtcdError::Status { .. }) => Err(ApplyError::SharedRefused(e.to_string())),
             Err(e) => {
-                self.board.lost(&e);
+                self.board.lost(Task::Config, &e);
                 Err(ApplyError::SharedUnavailable(e.to_string()))
             }
         }
     }
+
+    /// Runs here the document just written as revision `at`.
+    fn run_written(&self, at: i64, mine: Document) -> Result<DocumentDiff, ApplyError> {
+        self.board.reached(Task::Config, self.etcd.endpoint());
+        *lock(&self.attempted) = at;
+        match self.runtime.apply_document("api", mine) {
+            Ok(diff) => {
+                self.board.applied(at);
+                Ok(diff)
+            }
+            Err(e) => Err(ApplyError::SharedNotApplied {
+                revision: at,
+                reason: e.messages().join("; "),
+            }),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -42,9 +42,16 @@ pub enum RegistrationError {
 pub trait SharedDocument: Send + Sync + std::fmt::Debug {
     /// Writes the shared part of `document` (this node's whole document) unless the shared
     /// document changed since revision `expected` (`None`: since the revision this node
-    /// runs), then applies `document` here; what it changed. A changed document is
-    /// [`ApplyError::SharedConflict`]; a store out of reach, [`ApplyError::SharedUnavailable`].
-    fn publish(&self, document: Document, expected: Option<i64>) -> Publishing<'_>;
+    /// runs), or this node's document since its `version` (when the change was made from
+    /// it), then applies `document` here; what it changed. A changed document is
+    /// [`ApplyError::SharedConflict`] (or [`ApplyError::Conflict`]); a store out of reach,
+    /// [`ApplyError::SharedUnavailable`].
+    fn publish(
+        &self,
+        document: Document,
+        expected: Option<i64>,
+        version: Option<u64>,
+    ) -> Publishing<'_>;
 
     /// Registers `address` in `group` on every node (here at once, elsewhere through their
     /// watch).

@@ -37,9 +37,24 @@ pub enum ApplyError {
         /// The shared document's revision now.
         found: i64,
     },
-    /// The shared document (in a cluster) could not be written: the store is out of reach.
-    #[error("the cluster's configuration store cannot be reached: {0}")]
+    /// The shared document (in a cluster) could not be written: the store is out of reach,
+    /// or did not confirm the write in time (then it may still have taken it).
+    #[error("the cluster's configuration store cannot be reached (the change is not confirmed; read the configuration again to see whether it was taken): {0}")]
     SharedUnavailable(String),
+    /// The store refused the write (permission denied, too large).
+    #[error("the cluster's configuration store refused the change: {0}")]
+    SharedRefused(String),
+    /// Written to the shared document (every other node applies it), but this node could
+    /// not run it.
+    #[error(
+        "written to the cluster as revision {revision}, but this node cannot run it: {reason}"
+    )]
+    SharedNotApplied {
+        /// The revision written.
+        revision: i64,
+        /// Why this node refused it.
+        reason: String,
+    },
 }
 
 /// What operators see of reloads (admin API, metrics, dashboard).
@@ -304,7 +319,9 @@ impl ApplyError {
             ApplyError::Runtime(e) => vec![e.to_string()],
             other @ (ApplyError::Conflict { .. }
             | ApplyError::SharedConflict { .. }
-            | ApplyError::SharedUnavailable(_)) => vec![other.to_string()],
+            | ApplyError::SharedUnavailable(_)
+            | ApplyError::SharedRefused(_)
+            | ApplyError::SharedNotApplied { .. }) => vec![other.to_string()],
         }
     }
 }

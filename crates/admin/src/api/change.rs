@@ -97,6 +97,8 @@ pub(super) fn invalid(error: &ApplyError) -> Response {
         ApplyError::SharedUnavailable(_) => {
             ("Cluster.Unavailable", StatusCode::SERVICE_UNAVAILABLE)
         }
+        ApplyError::SharedRefused(_) => ("Cluster.StoreRefused", StatusCode::BAD_GATEWAY),
+        ApplyError::SharedNotApplied { .. } => ("Cluster.NotAppliedHere", StatusCode::CONFLICT),
     };
     let errors = match error {
         ApplyError::Invalid(errors) => errors
@@ -114,11 +116,17 @@ pub(super) fn invalid(error: &ApplyError) -> Response {
             text: other.to_string(),
         }],
     };
+    let message = match error {
+        ApplyError::SharedNotApplied { .. } => {
+            "the configuration was written to the cluster, but this node keeps running its previous one"
+        }
+        ApplyError::SharedUnavailable(_) => {
+            "the change is not confirmed by the cluster's store; this node's configuration is unchanged"
+        }
+        _ => "the configuration was not applied; the running one is unchanged",
+    };
     let refused = Refused {
-        error: ErrorBody {
-            code,
-            message: "the configuration was not applied; the running one is unchanged",
-        },
+        error: ErrorBody { code, message },
         errors,
     };
     reply(status, &refused)
@@ -159,7 +167,9 @@ pub(super) async fn replace(
         running.diff(&document)
     } else if let Some(shared) = app.runtime.shared_document() {
         app.runtime.check_document(&document)?;
-        shared.publish(document, from.revision).await?
+        shared
+            .publish(document, from.revision, from.version)
+            .await?
     } else {
         app.runtime
             .apply_document_if(ORIGIN, document, from.version)?

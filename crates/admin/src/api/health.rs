@@ -33,14 +33,13 @@ struct Readiness {
     cluster: Option<ClusterReadiness>,
 }
 
-/// The cluster part of `/readyz`.
+/// The cluster part of `/readyz` (no error text: `/readyz` needs no token, and etcd's
+/// messages name internal addresses; `GET /api/v1/cluster` has them).
 #[derive(Debug, Serialize)]
 struct ClusterReadiness {
     etcd_connected: bool,
     config_revision: i64,
     synced: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
 }
 
 pub(super) async fn healthz() -> Response {
@@ -65,15 +64,22 @@ pub(super) async fn readyz(State(app): State<Arc<App>>) -> Response {
             &not_ready("listeners not all bound"),
         );
     }
+    let cluster = app.runtime.cluster_status();
+    // A node that never had the cluster's configuration runs only its own file's.
+    if cluster.as_ref().is_some_and(|c| !c.synced) {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &not_ready("the cluster's configuration not received yet"),
+        );
+    }
     let ready = Readiness {
         ready: true,
         reason: None,
         listeners: Some(bound),
-        cluster: app.runtime.cluster_status().map(|c| ClusterReadiness {
+        cluster: cluster.map(|c| ClusterReadiness {
             etcd_connected: c.etcd_connected,
             config_revision: c.config_revision,
             synced: c.synced,
-            last_error: c.last_error,
         }),
     };
     reply(StatusCode::OK, &ready)

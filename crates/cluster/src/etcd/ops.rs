@@ -49,6 +49,17 @@ impl Etcd {
         value: &[u8],
         expected: i64,
     ) -> Result<PutIf, EtcdError> {
+        self.put_if_leased(key, value, expected, None).await
+    }
+
+    /// [`Etcd::put_if`], the key attached to `lease` when given.
+    pub async fn put_if_leased(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        expected: i64,
+        lease: Option<i64>,
+    ) -> Result<PutIf, EtcdError> {
         // A key that does not exist has create_revision 0; one that exists never does.
         let compare = if expected == 0 {
             wire::Compare {
@@ -69,7 +80,7 @@ impl Etcd {
         };
         let request = wire::TxnRequest {
             compare: vec![compare],
-            success: vec![wire::RequestOp::Put(put_request(key, value, None))],
+            success: vec![wire::RequestOp::Put(put_request(key, value, lease))],
             failure: vec![wire::RequestOp::Range(wire::RangeRequest {
                 key: b64(key),
                 range_end: None,
