@@ -104,6 +104,8 @@ fn serve_until_signal(
     )?);
     let local = document.clone();
     runtime.set_document(document);
+    // In a cluster the scaling groups run on the node holding the scaling lease only.
+    runtime.set_scaling_leader(cluster_config.is_none());
     runtime.start_scaling();
     let admin = match &admin_config {
         Some(admin) => {

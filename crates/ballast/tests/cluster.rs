@@ -508,3 +508,88 @@ async fn a_deleted_document_is_written_again_and_one_no_node_runs_is_said_so() {
     assert_eq!(body(a.addr("web"), "/again").await, "again");
     drop(busy);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_runs_the_scaling_groups_and_another_takes_over_when_it_dies() {
+    let etcd = EtcdProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (first, _) = ballast_testkit::scaling::free_ports(6);
+    let script = dir.path().join("instances.sh");
+    std::fs::write(
+        &script,
+        ballast_testkit::scaling::echo_script(bin(), &state, first),
+    )
+    .unwrap();
+    let _instances = ballast_testkit::scaling::ScriptInstances(state.clone());
+    let script = script.display();
+    let shared = format!(
+        r#"
+[target_groups.app]
+targets = []
+deregistration_delay = "0s"
+
+[listeners.web]
+bind = "127.0.0.1:0"
+default_action = {{ forward = "app" }}
+
+[scaling_groups.app]
+target_group = "app"
+history_file = "{history}"
+min = 0
+max = 3
+desired = 2
+provider = {{ command = {{ launch = "sh {script} launch {{name}}", terminate = "sh {script} terminate {{id}}", list = "sh {script} list", timeout = "10s" }} }}
+"#,
+        history = dir.path().join("history.json").display()
+    );
+    let mut a = BallastProcess::start(bin(), &node_config(&etcd.url, "a", &shared));
+    let a_admin = AdminClient::new(a.admin_addr());
+    until("a leads", || async {
+        cluster(&a_admin).await["scaling_leader"] == "a"
+    })
+    .await;
+    let b = BallastProcess::start(bin(), &node_config(&etcd.url, "b", &shared));
+    let b_admin = AdminClient::new(b.admin_addr());
+    settled(&[a_admin.clone(), b_admin.clone()], 2).await;
+    assert_eq!(cluster(&b_admin).await["scaling_leader"], "a");
+    // The leader launches two instances; b, which runs no group, sends them requests too.
+    until("two instances in service on a", || async {
+        a_admin.get("/api/v1/scaling-groups/app").await.json["in_service"] == 2
+    })
+    .await;
+    assert_eq!(b_admin.get("/api/v1/scaling-groups/app").await.status, 404);
+    let b_web = b.addr("web");
+    until("b routes to the instances", || async {
+        get(b_web, "/").await.status() == 200
+    })
+    .await;
+
+    // The leader dies: b takes the lease once a's runs out, finds the two instances through
+    // the provider's list, and launches none.
+    a.signal("KILL");
+    let _ = a.wait_exit(WAIT);
+    let took = until("b leads", || async {
+        cluster(&b_admin).await["scaling_leader"] == "b"
+    })
+    .await;
+    eprintln!("b took the scaling lease {took:?} after a was killed (lease_ttl 2s)");
+    until("b runs the group with the two instances", || async {
+        b_admin.get("/api/v1/scaling-groups/app").await.json["in_service"] == 2
+    })
+    .await;
+    let group = b_admin.get("/api/v1/scaling-groups/app").await.json;
+    let took_over = group["activities"].as_array().unwrap().iter().any(|a| {
+        a["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("took over 2")
+    });
+    assert!(took_over, "{group}");
+    assert_eq!(
+        std::fs::read_dir(&state).unwrap().count(),
+        2,
+        "a duplicate launch"
+    );
+    assert_eq!(get(b_web, "/").await.status(), 200);
+}

@@ -400,42 +400,10 @@ async fn the_command_provider_drives_a_script() {
     let script = dir.path().join("instances.sh");
     std::fs::write(
         &script,
-        format!(
-            r#"#!/bin/sh
-# launch NAME | terminate ID | list: ballast echo processes, one port each.
-state={state}
-mkdir -p "$state"
-case "$1" in
-launch)
-    n=$(ls "$state" | wc -l)
-    port=$(({first} + n))
-    while [ -e "$state/$port" ]; do port=$((port + 1)); done
-    {bin} echo --port "$port" >/dev/null 2>&1 &
-    echo "$!" > "$state/$port"
-    printf '{{"id": "%s", "address": "127.0.0.1:%s"}}\n' "$!" "$port"
-    ;;
-terminate)
-    for f in "$state"/*; do
-        if [ "$(cat "$f")" = "$2" ]; then kill "$2"; rm "$f"; fi
-    done
-    ;;
-list)
-    printf '['
-    sep=
-    for f in "$state"/*; do
-        [ -e "$f" ] || continue
-        printf '%s{{"id": "%s", "address": "127.0.0.1:%s"}}' "$sep" "$(cat "$f")" "$(basename "$f")"
-        sep=,
-    done
-    printf ']\n'
-    ;;
-esac
-"#,
-            state = dir.path().join("state").display(),
-            bin = bin().display(),
-        ),
+        ballast_testkit::scaling::echo_script(bin(), &dir.path().join("state"), first),
     )
     .unwrap();
+    let _instances = ballast_testkit::scaling::ScriptInstances(dir.path().join("state"));
     let script = script.display();
     let config = config(
         r#"deregistration_delay = "0s""#,

@@ -10,6 +10,7 @@
 
 mod document;
 pub mod etcd;
+mod leader;
 mod membership;
 mod push;
 mod registrations;
@@ -105,15 +106,23 @@ impl Cluster {
             sync: Arc::clone(&sync),
             registrations: Arc::clone(&registrations),
         }));
+        let stop = CancellationToken::new();
+        let leader_key = format!("{}scaling/leader", config.prefix).into_bytes();
+        let vacancy = leader::watch_vacancy(
+            Arc::clone(&etcd),
+            Arc::clone(&board),
+            leader_key.clone(),
+            stop.clone(),
+        );
         let membership = Membership {
             etcd,
             board,
             prefix: config.nodes_prefix().into_bytes(),
             config_key: config.config_key().into_bytes(),
+            leader_key,
             me,
             ttl: config.lease_ttl,
         };
-        let stop = CancellationToken::new();
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -125,9 +134,11 @@ impl Cluster {
                 tokio.block_on(async move {
                     let config = tokio::spawn(sync.run(token.clone()));
                     let targets = tokio::spawn(registrations.run(token.clone()));
+                    let vacancy = tokio::spawn(vacancy);
                     membership.run(token).await;
                     let _ = config.await;
                     let _ = targets.await;
+                    let _ = vacancy.await;
                 });
             })
             .map_err(ClusterError::Thread)?;
@@ -164,8 +175,13 @@ impl SharedDocument for Shared {
         Box::pin(self.sync.write(document, expected, version))
     }
 
-    fn register(&self, group: String, address: SocketAddr) -> Registering<'_> {
-        Box::pin(self.registrations.register(group, address))
+    fn register(
+        &self,
+        group: String,
+        address: SocketAddr,
+        zone: Option<String>,
+    ) -> Registering<'_> {
+        Box::pin(self.registrations.register(group, address, zone))
     }
 
     fn deregister(&self, group: String, address: SocketAddr) -> Registering<'_> {

@@ -3,6 +3,11 @@
 //! endpoint cannot let the lease run out), so a node that dies leaves the list within the
 //! TTL; each node reads that list as often, for the admin API and the dashboard, and checks
 //! that its watch of the shared document has not missed a change.
+//!
+//! The same lease elects the scaling leader: the node whose lease holds the key
+//! `PREFIX/scaling/leader` runs the scaling groups. When it dies its lease ends and the key
+//! with it, and the next node to renew takes it; a node that could not renew for a whole
+//! TTL stops running the groups, since another may have taken them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +27,8 @@ pub(crate) struct Membership {
     pub(crate) prefix: Vec<u8>,
     /// The key of the shared document, whose revision is checked at every renewal.
     pub(crate) config_key: Vec<u8>,
+    /// The scaling leader's key.
+    pub(crate) leader_key: Vec<u8>,
     /// What this node's key holds.
     pub(crate) me: ClusterNode,
     pub(crate) ttl: Duration,
@@ -46,20 +53,30 @@ impl Membership {
         let mut ticks = tokio::time::interval(third);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease = None;
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = ticks.tick() => {}
+                () = self.board.vacant.notified() => {}
             }
             let round = tokio::time::timeout(third, self.round(lease)).await;
             match round.unwrap_or(Err(MemberError::Late(third))) {
                 Ok(held) => {
                     lease = held;
+                    renewed = tokio::time::Instant::now();
                     self.board.reached(Task::Members, self.etcd.endpoint());
                 }
-                Err(e) => self.board.lost(Task::Members, &e),
+                Err(e) => {
+                    self.board.lost(Task::Members, &e);
+                    if renewed.elapsed() >= self.ttl {
+                        // The lease may have ended: another node may run the groups now.
+                        self.board.leader(None, false);
+                    }
+                }
             }
         }
+        self.board.leader(None, false);
         if let Some(id) = lease {
             // Best effort, bounded: if etcd does not answer, the lease ends by itself.
             let _ = tokio::time::timeout(third, self.etcd.revoke(id)).await;
@@ -86,6 +103,20 @@ impl Membership {
         if let (Some(kv), _) = self.etcd.get(&self.config_key).await? {
             self.board.stored_at(kv.mod_revision);
         }
+        let name = self.me.name.as_bytes();
+        let (holder, leading) = match self
+            .etcd
+            .put_if_leased(&self.leader_key, name, 0, Some(held))
+            .await?
+        {
+            PutIf::Written(_) => (Some(self.me.name.clone()), true),
+            PutIf::Conflict(Some(kv)) => (
+                Some(String::from_utf8_lossy(&kv.value).into_owned()),
+                kv.lease == held,
+            ),
+            PutIf::Conflict(None) => (None, false),
+        };
+        self.board.leader(holder, leading);
         Ok(Some(held))
     }
 

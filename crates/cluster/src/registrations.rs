@@ -1,6 +1,6 @@
-//! Targets registered through the admin API, shared: each is a key
-//! `PREFIX/targets/GROUP/ADDRESS` that every node watches, registering the target when the
-//! key appears and draining it when the key goes. A registration whose group this node does
+//! Targets registered through the admin API (and scaling groups' instances), shared: each
+//! is a key `PREFIX/targets/GROUP/ADDRESS` holding its zone, that every node watches,
+//! registering the target when the key appears and draining it when the key goes. A registration whose group this node does
 //! not have yet (its configuration is on its way) is tried again every second.
 
 use std::collections::HashSet;
@@ -18,6 +18,14 @@ use crate::status::{Board, Task};
 /// A target of a group.
 type Target = (String, SocketAddr);
 
+/// What a registration's key holds.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Stored {
+    /// The zone of a scaling group's instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zone: Option<String>,
+}
+
 /// Longest wait between two attempts to reach etcd again.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -31,8 +39,8 @@ pub(crate) struct Registrations {
     pub(crate) prefix: Vec<u8>,
     /// What the cluster registered on this node (and this node alone may drain again).
     pub(crate) known: Mutex<HashSet<Target>>,
-    /// Registrations whose group this node does not have yet.
-    pub(crate) pending: Mutex<HashSet<Target>>,
+    /// Registrations (with their zone) whose group this node does not have yet.
+    pub(crate) pending: Mutex<HashSet<(Target, Option<String>)>>,
 }
 
 impl Registrations {
@@ -77,16 +85,21 @@ impl Registrations {
     async fn reconcile(&self) -> Result<i64, EtcdError> {
         let (keys, revision) = self.etcd.get_prefix(&self.prefix).await?;
         self.board.reached(Task::Targets, self.etcd.endpoint());
-        let listed: HashSet<Target> = keys
+        let listed: Vec<(Target, Option<String>)> = keys
             .iter()
-            .filter_map(|kv| self.target_of(&kv.key))
+            .filter_map(|kv| Some((self.target_of(&kv.key)?, zone_of(&kv.value))))
             .collect();
-        let gone: Vec<Target> = lock(&self.known).difference(&listed).cloned().collect();
+        let names: HashSet<&Target> = listed.iter().map(|(t, _)| t).collect();
+        let gone: Vec<Target> = lock(&self.known)
+            .iter()
+            .filter(|t| !names.contains(t))
+            .cloned()
+            .collect();
         for target in gone {
             self.drain(&target);
         }
-        for target in listed {
-            self.take(target);
+        for (target, zone) in listed {
+            self.take(target, zone);
         }
         Ok(revision)
     }
@@ -117,8 +130,8 @@ impl Registrations {
                     Some(Ok(None)) | None => break Ok(()),
                 },
                 () = tokio::time::sleep(Duration::from_secs(1)), if retry => {
-                    let pending: Vec<Target> = lock(&self.pending).drain().collect();
-                    pending.into_iter().for_each(|t| self.take(t));
+                    let pending: Vec<_> = lock(&self.pending).drain().collect();
+                    pending.into_iter().for_each(|(t, zone)| self.take(t, zone));
                 }
             }
         };
@@ -130,7 +143,7 @@ impl Registrations {
         match event {
             Event::Put(kv) => {
                 if let Some(target) = self.target_of(&kv.key) {
-                    self.take(target);
+                    self.take(target, zone_of(&kv.value));
                 }
             }
             Event::Delete { key, .. } => {
@@ -142,15 +155,18 @@ impl Registrations {
     }
 
     /// Registers `target` here (again: registering twice changes nothing).
-    fn take(&self, target: Target) {
-        match self.runtime.register_target(&target.0, target.1) {
+    fn take(&self, target: Target, zone: Option<String>) {
+        let registered = self
+            .runtime
+            .register_target_in_zone(&target.0, target.1, zone.as_deref());
+        match registered {
             Ok(()) => {
-                lock(&self.pending).remove(&target);
+                lock(&self.pending).retain(|(t, _)| *t != target);
                 lock(&self.known).insert(target);
             }
             // The group comes with a configuration this node has not applied yet.
             Err(RuntimeError::UnknownGroup { .. }) => {
-                lock(&self.pending).insert(target);
+                lock(&self.pending).insert((target, zone));
             }
             Err(e) => tracing::warn!(error = %e, "cluster: shared registration not applied"),
         }
@@ -158,7 +174,7 @@ impl Registrations {
 
     /// Drains `target` here, if the cluster registered it.
     fn drain(&self, target: &Target) {
-        lock(&self.pending).remove(target);
+        lock(&self.pending).retain(|(t, _)| t != target);
         if lock(&self.known).remove(target) {
             // Already gone (its group was removed, or this node drained it itself).
             let _ = self.runtime.deregister_target(&target.0, target.1);
@@ -170,14 +186,17 @@ impl Registrations {
         &self,
         group: String,
         address: SocketAddr,
+        zone: Option<String>,
     ) -> Result<(), RegistrationError> {
         self.runtime.has_target(&group, None)?;
         let key = self.key((&group, address));
-        if let Err(e) = self.etcd.put(&key, b"{}", None).await {
+        let value = serde_json::to_vec(&Stored { zone: zone.clone() }).unwrap_or_default();
+        if let Err(e) = self.etcd.put(&key, &value, None).await {
             self.board.lost(Task::Targets, &e);
             return Err(RegistrationError::Unavailable(e.to_string()));
         }
-        self.runtime.register_target(&group, address)?;
+        self.runtime
+            .register_target_in_zone(&group, address, zone.as_deref())?;
         lock(&self.known).insert((group, address));
         Ok(())
     }
@@ -201,7 +220,7 @@ impl Registrations {
         }
         self.etcd.delete(&key).await.map_err(unavailable)?;
         let target = (group, address);
-        lock(&self.pending).remove(&target);
+        lock(&self.pending).retain(|(t, _)| *t != target);
         lock(&self.known).remove(&target);
         match self.runtime.deregister_target(&target.0, address) {
             Ok(())
@@ -209,6 +228,11 @@ impl Registrations {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The zone a registration's key holds (none for a value that says nothing of one).
+fn zone_of(value: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Stored>(value).ok()?.zone
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

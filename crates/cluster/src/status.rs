@@ -23,6 +23,8 @@ pub(crate) struct Board {
     /// Wakes the config task to read the document again (its watch seems to have missed a
     /// change).
     pub(crate) resync: tokio::sync::Notify,
+    /// Wakes the membership task when the scaling leader's key is gone.
+    pub(crate) vacant: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,7 @@ impl Board {
             }),
             runtime,
             resync: tokio::sync::Notify::new(),
+            vacant: tokio::sync::Notify::new(),
         }
     }
 
@@ -119,6 +122,12 @@ impl Board {
             tracing::warn!(stored, "cluster: the shared configuration moved on without this node's watch seeing it; reading it again");
             self.resync.notify_one();
         }
+    }
+
+    /// `holder` runs the scaling groups (`me`: this node does).
+    pub(crate) fn leader(&self, holder: Option<String>, me: bool) {
+        self.update(|i| i.status.scaling_leader = holder);
+        self.runtime.set_scaling_leader(me);
     }
 
     /// The live nodes, as the membership keys list them.

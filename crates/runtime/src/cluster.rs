@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ballast_config::{Document, DocumentDiff};
@@ -53,9 +54,10 @@ pub trait SharedDocument: Send + Sync + std::fmt::Debug {
         version: Option<u64>,
     ) -> Publishing<'_>;
 
-    /// Registers `address` in `group` on every node (here at once, elsewhere through their
-    /// watch).
-    fn register(&self, group: String, address: SocketAddr) -> Registering<'_>;
+    /// Registers `address` in `group` (in `zone`, for a scaling group's instance) on every
+    /// node (here at once, elsewhere through their watch).
+    fn register(&self, group: String, address: SocketAddr, zone: Option<String>)
+        -> Registering<'_>;
 
     /// Deregisters it on every node: each drains it for the group's deregistration delay.
     fn deregister(&self, group: String, address: SocketAddr) -> Registering<'_>;
@@ -76,6 +78,8 @@ pub struct ClusterStatus {
     pub config_revision: i64,
     /// Whether this node has applied the cluster's document since it started.
     pub synced: bool,
+    /// The node that runs the scaling groups (holds the scaling lease), when one does.
+    pub scaling_leader: Option<String>,
     /// The live nodes, by name (each holds its membership lease).
     pub nodes: Vec<ClusterNode>,
 }
@@ -101,6 +105,10 @@ pub struct ClusterNode {
 pub(crate) struct ClusterBoard {
     shared: Mutex<Option<Arc<dyn SharedDocument>>>,
     status: Mutex<Option<ClusterStatus>>,
+    /// Another node runs the scaling groups (never when this node runs alone).
+    follower: AtomicBool,
+    /// Wakes the scaling loop when this node becomes the leader.
+    leadership: tokio::sync::Notify,
 }
 
 impl crate::Runtime {
@@ -123,6 +131,61 @@ impl crate::Runtime {
     /// What this node sees of its cluster; `None` when it runs alone.
     pub fn cluster_status(&self) -> Option<ClusterStatus> {
         lock(&self.cluster.status).clone()
+    }
+
+    /// Whether this node runs the scaling groups: always when it runs alone; in a cluster,
+    /// only while it holds the scaling lease, so that one node launches and terminates.
+    pub fn set_scaling_leader(&self, leader: bool) {
+        let was = !self.cluster.follower.swap(!leader, Ordering::SeqCst);
+        if leader && !was {
+            tracing::info!("this node now runs the scaling groups");
+            self.cluster.leadership.notify_one();
+        } else if was && !leader {
+            tracing::info!("this node does not run the scaling groups: another node of the cluster holds the scaling lease, or none yet (instances keep serving)");
+        }
+    }
+
+    /// See [`crate::Runtime::set_scaling_leader`].
+    pub fn is_scaling_leader(&self) -> bool {
+        !self.cluster.follower.load(Ordering::SeqCst)
+    }
+
+    /// Waits until this node becomes the scaling leader (again).
+    pub(crate) async fn leadership(&self) {
+        self.cluster.leadership.notified().await;
+    }
+
+    /// Registers a scaling group's instance here and, in a cluster, on every node (its
+    /// registration here decides the result).
+    pub(crate) fn register_instance(
+        &self,
+        group: &str,
+        address: SocketAddr,
+        zone: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        self.register_target_in_zone(group, address, zone)?;
+        if let Some(shared) = self.shared_document() {
+            let (group, zone) = (group.to_owned(), zone.map(str::to_owned));
+            self.control.runtime.spawn(async move {
+                if let Err(error) = shared.register(group, address, zone).await {
+                    tracing::warn!(%error, target = %address, "instance not registered on the other nodes");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Deregisters a scaling group's instance here and, in a cluster, on every node.
+    pub(crate) fn deregister_instance(&self, group: &str, address: SocketAddr) {
+        let _ = self.deregister_target(group, address);
+        if let Some(shared) = self.shared_document() {
+            let group = group.to_owned();
+            self.control.runtime.spawn(async move {
+                if let Err(error) = shared.deregister(group, address).await {
+                    tracing::warn!(%error, target = %address, "instance not deregistered on the other nodes");
+                }
+            });
+        }
     }
 }
 

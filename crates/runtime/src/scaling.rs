@@ -45,9 +45,13 @@ impl Runtime {
         self.control.runtime.spawn(async move {
             let mut ticks = tokio::time::interval(SAMPLE);
             while !runtime.is_stopping() {
-                ticks.tick().await;
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = runtime.leadership() => {}
+                }
                 for group in runtime.config().scaling_groups {
-                    if runtime.scaling.claim(&group.name) {
+                    // In a cluster one node runs the groups: the scaling lease's holder.
+                    if runtime.is_scaling_leader() && runtime.scaling.claim(&group.name) {
                         let handle = runtime.control.runtime.clone();
                         handle.spawn(run_group(Arc::clone(&runtime), group));
                     }
@@ -110,20 +114,17 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             runtime.drained().await;
             break;
         }
+        if !runtime.is_scaling_leader() {
+            // Another node took the scaling lease: it takes the instances over (they keep
+            // serving; a `process` provider's end with this task, as they are this node's).
+            runtime.scaling.remove(&name);
+            return;
+        }
         let now = Instant::now();
         let running = runtime.config();
         let Some(current) = running.scaling_groups.iter().find(|g| *g.name == *name) else {
             tracing::info!(scaling_group = %name, "scaling group removed by a reload: its instances are terminated");
-            // Every instance with an id, protected or draining ones included: none is left
-            // behind once its group is gone.
-            for instance in std::mem::take(&mut fleet.instances) {
-                if let Some(address) = instance.address {
-                    let _ = runtime.deregister_target(&group, address);
-                }
-                if let Some(id) = instance.id {
-                    let _ = provider.terminate(&id).await;
-                }
-            }
+            targets::retire_all(&runtime, &mut provider, &mut fleet, &group).await;
             runtime.scaling.remove(&name);
             return;
         };
@@ -201,7 +202,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                 .iter()
                 .any(|i| i.id.as_deref() == Some(id.as_str()) && i.healthy);
             if let Some(address) = fleet.gone(&id) {
-                let _ = runtime.deregister_target(&group, address);
+                runtime.deregister_instance(&group, address);
                 let mut description = format!("instance {id} ({address}) exited; it is replaced");
                 // One that never served is a failed launch (a bad command, a port taken):
                 // launches back off as after a provider error, not every 10 s.
@@ -259,7 +260,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                             // The zone it was asked for, unless the provider said another.
                             let zone = launched.zone.as_deref().or(zone.as_deref());
                             let registered =
-                                runtime.register_target_in_zone(&group, launched.address, zone);
+                                runtime.register_instance(&group, launched.address, zone);
                             let result =
                                 registered.map_or_else(|e| e.to_string(), |()| "ok".to_owned());
                             let why = if fleet.rebalancing() == Some(instance.as_str()) {
@@ -293,7 +294,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     }
                 }
                 Step::Retire { id, address, why } => {
-                    let _ = runtime.deregister_target(&group, address);
+                    runtime.deregister_instance(&group, address);
                     let started = jiff::Timestamp::now();
                     retiring.push((id.clone(), now + delay, started));
                     record(
@@ -320,7 +321,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     retiring.retain(|(r, _, _)| *r != id);
                     terminate_failures.remove(&id);
                     if let Some(address) = fleet.gone(&id) {
-                        let _ = runtime.deregister_target(&group, address);
+                        runtime.deregister_instance(&group, address);
                     }
                     record(
                         "terminate".to_owned(),

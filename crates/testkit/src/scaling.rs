@@ -22,3 +22,56 @@ pub fn echo_provider(bin: &Path, ports: u16) -> String {
     let echo = format!("{} echo --port {{port}}", bin.display());
     format!("provider = {{ process = {{ command = \"{echo}\", ports = \"{first}-{last}\", stop_timeout = \"2s\" }} }}")
 }
+
+/// A `command` provider's script: `launch NAME`, `terminate ID` and `list`, over `bin echo`
+/// processes that outlive the Ballast that launched them (one port each from `first`, one
+/// state file each in `state`, named by port and holding the process id).
+pub fn echo_script(bin: &Path, state: &Path, first: u16) -> String {
+    format!(
+        r#"#!/bin/sh
+# launch NAME | terminate ID | list: ballast echo processes, one port each.
+state={state}
+mkdir -p "$state"
+case "$1" in
+launch)
+    n=$(ls "$state" | wc -l)
+    port=$(({first} + n))
+    while [ -e "$state/$port" ]; do port=$((port + 1)); done
+    {bin} echo --port "$port" >/dev/null 2>&1 &
+    echo "$!" > "$state/$port"
+    printf '{{"id": "%s", "address": "127.0.0.1:%s"}}\n' "$!" "$port"
+    ;;
+terminate)
+    for f in "$state"/*; do
+        if [ "$(cat "$f")" = "$2" ]; then kill "$2"; rm "$f"; fi
+    done
+    ;;
+list)
+    printf '['
+    sep=
+    for f in "$state"/*; do
+        [ -e "$f" ] || continue
+        printf '%s{{"id": "%s", "address": "127.0.0.1:%s"}}' "$sep" "$(cat "$f")" "$(basename "$f")"
+        sep=,
+    done
+    printf ']\n'
+    ;;
+esac
+"#,
+        state = state.display(),
+        bin = bin.display(),
+    )
+}
+
+/// Kills the processes an [`echo_script`] started (their ids are in `state`), when dropped.
+pub struct ScriptInstances(pub std::path::PathBuf);
+
+impl Drop for ScriptInstances {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            if let Ok(pid) = std::fs::read_to_string(entry.path()) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+}

@@ -31,12 +31,17 @@ pub(super) async fn get_config(State(app): State<Arc<App>>) -> Response {
     response
 }
 
-/// The revision an `If-Match` names (`"12"`, `W/"12"` or `12`); `Err` when it names none.
+/// The revision an `If-Match` names (`"12"`, `W/"12"` or `12`; `*` names any); `Err` when
+/// it names none.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Response> {
     let Some(value) = headers.get(http::header::IF_MATCH) else {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default().trim();
+    // `*`: whatever revision is there (as without the header).
+    if text == "*" {
+        return Ok(None);
+    }
     let tag = text.trim_start_matches("W/").trim_matches('"');
     tag.parse::<i64>().map(Some).map_err(|_| {
         error(

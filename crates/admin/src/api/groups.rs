@@ -181,7 +181,7 @@ pub(super) async fn register(
     };
     // In a cluster the registration is shared: every node registers the target.
     let registered = match app.runtime.shared_document() {
-        Some(shared) => shared.register(name.clone(), address).await,
+        Some(shared) => shared.register(name.clone(), address, None).await,
         None => app
             .runtime
             .register_target(&name, address)

@@ -1,5 +1,6 @@
 //! A scaling group's instances as targets of its target group: those found running at
-//! start, and all of them when a reload gives the group another target group.
+//! start, all of them when a reload gives the group another target group, and all of them
+//! retired when a reload removes the group. In a cluster they are registered on every node.
 
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ pub(super) async fn adopt(
     };
     for instance in &found {
         fleet.adopt(instance, Instant::now());
-        let _ = runtime.register_target_in_zone(group, instance.address, instance.zone.as_deref());
+        let _ = runtime.register_instance(group, instance.address, instance.zone.as_deref());
     }
     (!found.is_empty()).then(|| {
         let description = format!(
@@ -42,8 +43,26 @@ pub(super) async fn adopt(
 pub(super) fn move_to(runtime: &Runtime, fleet: &Fleet, from: &str, to: &str) {
     for i in fleet.active() {
         if let Some(address) = i.address {
-            let _ = runtime.register_target_in_zone(to, address, i.zone.as_deref());
-            let _ = runtime.deregister_target(from, address);
+            let _ = runtime.register_instance(to, address, i.zone.as_deref());
+            runtime.deregister_instance(from, address);
+        }
+    }
+}
+
+/// Every instance of `fleet` (protected or draining ones included) deregistered from `group`
+/// and terminated: none is left behind once its scaling group is gone.
+pub(super) async fn retire_all(
+    runtime: &Runtime,
+    provider: &mut Providers,
+    fleet: &mut Fleet,
+    group: &str,
+) {
+    for instance in std::mem::take(&mut fleet.instances) {
+        if let Some(address) = instance.address {
+            runtime.deregister_instance(group, address);
+        }
+        if let Some(id) = instance.id {
+            let _ = provider.terminate(&id).await;
         }
     }
 }

@@ -1,0 +1,41 @@
+//! Watches the scaling leader's key, so that when the leader's lease ends (and the key with
+//! it) the other nodes try to take it at once instead of at their next renewal: the groups
+//! change hands within the lease's time-to-live.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::etcd::{Etcd, Event};
+use crate::status::Board;
+
+/// Until `stop`: every deletion of `key` wakes the membership task (`board.vacant`).
+pub(crate) async fn watch_vacancy(
+    etcd: Arc<Etcd>,
+    board: Arc<Board>,
+    key: Vec<u8>,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        let watched = async {
+            let (_, revision) = etcd.get(&key).await?;
+            let mut watch = etcd.watch(&key, false, revision + 1).await?;
+            while let Some(events) = watch.next().await? {
+                if events.iter().any(|e| matches!(e, Event::Delete { .. })) {
+                    board.vacant.notify_one();
+                }
+            }
+            Ok::<(), crate::etcd::EtcdError>(())
+        };
+        // Errors are the membership task's to report; this one only tries again.
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = watched => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
