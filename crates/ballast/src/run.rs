@@ -131,6 +131,7 @@ fn serve_until_signal(
                 joined: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
+                address: cluster.advertise,
             };
             Some(ballast_cluster::Cluster::start(
                 cluster,

@@ -593,3 +593,37 @@ provider = {{ command = {{ launch = "sh {script} launch {{name}}", terminate = "
     );
     assert_eq!(get(b_web, "/").await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dns_answer_for_the_cluster_drops_a_killed_node_within_its_lease() {
+    use ballast_testkit::dns::{dns_addr, wait_for_answer};
+    let etcd = EtcdProcess::start();
+    let shared = r#"
+[dns]
+bind = "127.0.0.1:0"
+
+[dns.zones."example.test."]
+ns = ["ns1"]
+ttl = "1s"
+records = [{ name = "lb", type = "A", alias = { cluster = true } }]
+"#;
+    let node = |name: &str, address: &str| {
+        node_config(&etcd.url, name, shared).replace(
+            "lease_ttl = \"2s\"",
+            &format!("lease_ttl = \"2s\"\nadvertise = \"{address}\""),
+        )
+    };
+    let a = BallastProcess::start(bin(), &node("a", "127.0.0.1"));
+    let b = BallastProcess::start(bin(), &node("b", "127.0.0.2"));
+    let mut c = BallastProcess::start(bin(), &node("c", "127.0.0.3"));
+    let server = dns_addr(&a);
+    let all = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    wait_for_answer(server, "lb.example.test.", &all, WAIT).await;
+    // Every node answers the same.
+    wait_for_answer(dns_addr(&b), "lb.example.test.", &all, WAIT).await;
+
+    c.signal("KILL");
+    let _ = c.wait_exit(WAIT);
+    let took = wait_for_answer(server, "lb.example.test.", &all[..2], WAIT).await;
+    eprintln!("the killed node left the DNS answer after {took:?} (lease_ttl 2s)");
+}

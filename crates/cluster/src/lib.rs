@@ -111,7 +111,13 @@ impl Cluster {
         let vacancy = leader::watch_vacancy(
             Arc::clone(&etcd),
             Arc::clone(&board),
-            leader_key.clone(),
+            (leader_key.clone(), false),
+            stop.clone(),
+        );
+        let departures = leader::watch_vacancy(
+            Arc::clone(&etcd),
+            Arc::clone(&board),
+            (config.nodes_prefix().into_bytes(), true),
             stop.clone(),
         );
         let membership = Membership {
@@ -135,10 +141,12 @@ impl Cluster {
                     let config = tokio::spawn(sync.run(token.clone()));
                     let targets = tokio::spawn(registrations.run(token.clone()));
                     let vacancy = tokio::spawn(vacancy);
+                    let departures = tokio::spawn(departures);
                     membership.run(token).await;
                     let _ = config.await;
                     let _ = targets.await;
                     let _ = vacancy.await;
+                    let _ = departures.await;
                 });
             })
             .map_err(ClusterError::Thread)?;

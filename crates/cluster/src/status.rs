@@ -133,6 +133,8 @@ impl Board {
     /// The live nodes, as the membership keys list them.
     pub(crate) fn nodes(&self, mut nodes: Vec<ClusterNode>) {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let addresses = nodes.iter().filter_map(|n| n.address).collect();
         self.update(|i| i.status.nodes = nodes);
+        self.runtime.set_cluster_addresses(addresses);
     }
 }

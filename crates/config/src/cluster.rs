@@ -14,6 +14,8 @@ pub struct ClusterConfig {
     pub prefix: String,
     /// This node's name, unique in the cluster.
     pub node_name: String,
+    /// The address clients reach this node on, when it gives one.
+    pub advertise: Option<std::net::IpAddr>,
     /// etcd user and password, when etcd has authentication on.
     pub credentials: Option<(String, Secret)>,
     /// The certificate authority of etcd's certificate (required for `https://` URLs).

@@ -132,6 +132,8 @@ pub enum AliasTarget {
     TargetGroup(GroupName),
     /// The listener's address.
     Listener(ListenerName),
+    /// The addresses the cluster's live nodes advertise.
+    Cluster,
 }
 
 /// A named health check.

@@ -69,7 +69,14 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         &raw.scaling_groups,
         &group_names,
     );
-    let dns = v.dns(&root.key("dns"), raw.dns.as_ref(), &group_names, &listeners);
+    let clustered = raw.cluster.is_some();
+    let dns = v.dns(
+        &root.key("dns"),
+        raw.dns.as_ref(),
+        &group_names,
+        &listeners,
+        clustered,
+    );
     let admin = v.admin(&root.key("admin"), raw.admin);
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
     let cluster = v.cluster(&root.key("cluster"), raw.cluster);

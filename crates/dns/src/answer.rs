@@ -174,6 +174,11 @@ fn records(set: &RecordSet, now: Instant, random: &mut impl FnMut(u64) -> u64) -
         match &set.members[i].values {
             Values::Records(data) => out.extend(data.iter().cloned().map(record)),
             Values::Address(ip) => out.extend(address(*ip, set.record_type).map(record)),
+            Values::Addresses(ips) => out.extend(
+                ips.iter()
+                    .filter_map(|ip| address(*ip, set.record_type))
+                    .map(record),
+            ),
             Values::Targets(targets) => {
                 let serving: Vec<IpAddr> = targets
                     .iter()

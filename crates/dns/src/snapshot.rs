@@ -90,6 +90,8 @@ pub enum Values {
     Targets(Vec<(IpAddr, Arc<TargetState>)>),
     /// A listener's address.
     Address(IpAddr),
+    /// The addresses of the cluster's live nodes.
+    Addresses(Vec<IpAddr>),
 }
 
 /// A target group's targets: their addresses and states.
@@ -103,6 +105,8 @@ pub struct Sources<'a> {
     pub group: &'a dyn Fn(&GroupName) -> GroupTargets,
     /// A listener's bound address.
     pub listener: &'a dyn Fn(&ListenerName) -> Option<SocketAddr>,
+    /// The addresses the cluster's live nodes advertise (empty when not in a cluster).
+    pub cluster: &'a [IpAddr],
 }
 
 impl DnsSnapshot {
@@ -232,6 +236,10 @@ fn values(values: &MemberValues, sources: &Sources<'_>) -> Values {
             Some(address) => Values::Address(address.ip()),
             None => Values::Records(Vec::new()),
         },
+        MemberValues::Alias {
+            target: AliasTarget::Cluster,
+            ..
+        } => Values::Addresses(sources.cluster.to_vec()),
     }
 }
 

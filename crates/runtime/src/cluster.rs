@@ -98,6 +98,9 @@ pub struct ClusterNode {
     /// When it joined (Unix seconds).
     #[serde(default)]
     pub joined: u64,
+    /// The address clients reach it on (`cluster.advertise`), when it gives one.
+    #[serde(default)]
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// The cluster parts of a [`crate::Runtime`].
@@ -142,6 +145,18 @@ impl crate::Runtime {
             self.cluster.leadership.notify_one();
         } else if was && !leader {
             tracing::info!("this node does not run the scaling groups: another node of the cluster holds the scaling lease, or none yet (instances keep serving)");
+        }
+    }
+
+    /// The addresses the cluster's live nodes advertise: DNS aliases to the cluster answer
+    /// with them (the zones are rebuilt when they change).
+    pub fn set_cluster_addresses(&self, mut addresses: Vec<std::net::IpAddr>) {
+        addresses.sort();
+        addresses.dedup();
+        let mut state = self.control.lock();
+        if state.cluster_addresses != addresses {
+            state.cluster_addresses = addresses;
+            self.control.publish(&mut state);
         }
     }
 

@@ -72,6 +72,8 @@ pub(crate) struct ControlState {
     pub(crate) acme: crate::acme::AcmeTasks,
     /// The DNS health checkers.
     dns_checkers: crate::dns::DnsCheckers,
+    /// The addresses the cluster's live nodes advertise, for DNS aliases to the cluster.
+    pub(crate) cluster_addresses: Vec<std::net::IpAddr>,
 }
 
 /// A deregistered target and the end of its deregistration delay.
@@ -113,6 +115,7 @@ impl Control {
                 anomalies: HashMap::new(),
                 acme: HashMap::new(),
                 dns_checkers: HashMap::new(),
+                cluster_addresses: Vec::new(),
             }),
         }
     }
@@ -161,7 +164,7 @@ impl Control {
         crate::dns::publish(
             &self.dns,
             &mut state.dns_checkers,
-            &state.config,
+            (&state.config, &state.cluster_addresses),
             &next,
             &self.runtime,
         );

@@ -190,7 +190,7 @@ fn bind_pair(bind: SocketAddr) -> std::io::Result<(std::net::UdpSocket, std::net
 pub(crate) fn publish(
     dns: &DnsRuntime,
     checkers: &mut DnsCheckers,
-    config: &Config,
+    (config, cluster): (&Config, &[std::net::IpAddr]),
     next: &HttpSnapshot,
     runtime: &tokio::runtime::Handle,
 ) {
@@ -229,6 +229,7 @@ pub(crate) fn publish(
         check_states: &states,
         group: &group,
         listener: &listener,
+        cluster,
     };
     let next = DnsSnapshot::build(dns_config, &sources);
     next.carry_counts(&dns.snapshot.load());

@@ -13,6 +13,8 @@ pub struct RawCluster {
     pub prefix: Option<String>,
     /// This node's name among the cluster's nodes.
     pub node_name: Option<String>,
+    /// The address clients reach this node on (answered by DNS aliases to the cluster).
+    pub advertise: Option<String>,
     /// etcd user (with `password`).
     pub username: Option<String>,
     /// etcd password (with `username`).

@@ -99,6 +99,8 @@ pub struct RawAlias {
     pub target_group: Option<String>,
     /// The address of this listener.
     pub listener: Option<String>,
+    /// The addresses of the cluster's live nodes (their `cluster.advertise`).
+    pub cluster: Option<bool>,
     /// Healthy while the target group has a healthy target.
     pub evaluate_target_health: Option<bool>,
 }

@@ -48,6 +48,17 @@ impl Validator {
                 host_name()
             }
         };
+        let advertise = raw.advertise.and_then(|a| match a.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(ip),
+            _ => {
+                self.invalid(
+                    path.key("advertise"),
+                    format!("\"{a}\""),
+                    "an IP address clients reach this node on, such as \"203.0.113.10\" (not a wildcard)",
+                );
+                None
+            }
+        });
         let credentials = match (raw.username, raw.password) {
             (Some(user), Some(password)) => Some((user, Secret::new(password))),
             (None, None) => None,
@@ -100,6 +111,7 @@ impl Validator {
             etcd,
             prefix,
             node_name,
+            advertise,
             credentials,
             ca: raw.ca.map(Into::into),
             client_cert,
@@ -242,6 +254,10 @@ mod tests {
                 "cluster.prefix",
             ),
             ("etcd = [\"http://e:2379\"]\nport = 1", "cluster"),
+            (
+                "etcd = [\"http://e:2379\"]\nadvertise = \"0.0.0.0\"",
+                "cluster.advertise",
+            ),
         ];
         for (table, key) in cases {
             let errors = errors(table);
@@ -250,6 +266,26 @@ mod tests {
         }
         let password = "etcd = [\"http://e:2379\"]\nusername = \"u\"\npassword = \"secret-pw\"";
         assert!(errors(password).is_empty());
+    }
+
+    #[test]
+    fn a_dns_alias_to_the_cluster_needs_a_cluster() {
+        let dns = "[dns]\nbind = \"127.0.0.1:5353\"\n[dns.zones.\"t.\"]\nns = [\"ns1\"]\nrecords = [{ name = \"lb\", type = \"A\", alias = { cluster = true } }]\n";
+        let alone = crate::Document::from_toml(dns)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        let errors: Vec<String> = alone.errors().iter().map(ToString::to_string).collect();
+        assert!(errors[0].starts_with("dns.zones"), "{errors:?}");
+        assert!(errors[0].contains("alias.cluster"), "{errors:?}");
+        let clustered =
+            format!("{dns}[cluster]\netcd = [\"http://e:2379\"]\nadvertise = \"192.0.2.7\"\n");
+        let config = crate::Document::from_toml(&clustered)
+            .unwrap()
+            .validate()
+            .unwrap();
+        let advertise = config.cluster.unwrap().advertise;
+        assert_eq!(advertise, Some("192.0.2.7".parse().unwrap()));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub(super) struct DnsRefs<'a> {
     pub(super) groups: &'a [String],
     pub(super) listeners: &'a [ListenerConfig],
     pub(super) checks: Vec<String>,
+    /// The document has a `[cluster]`: an alias may answer with its nodes.
+    pub(super) cluster: bool,
 }
 
 impl Validator {
@@ -28,6 +30,7 @@ impl Validator {
         raw: Option<&RawDns>,
         groups: &[String],
         listeners: &[ListenerConfig],
+        cluster: bool,
     ) -> Option<DnsConfig> {
         let raw = raw?;
         let bind = self.socket_addr(&at.key("bind"), &raw.bind);
@@ -64,6 +67,7 @@ impl Validator {
             groups,
             listeners,
             checks: raw.health_checks.keys().cloned().collect(),
+            cluster,
         };
         let mut zones = Vec::new();
         let zones_at = at.key("zones");

@@ -73,6 +73,7 @@ fn world() -> World {
         check_states: &checks,
         group: &group,
         listener: &listener,
+        cluster: &[],
     };
     World {
         snapshot: DnsSnapshot::build(config.dns.as_ref().unwrap(), &sources),

@@ -157,6 +157,7 @@ fn record_set(set: &RecordSet, now: Instant) -> RecordSetStatus {
                         targets.iter().map(|(ip, _)| ip.to_string()).collect()
                     }
                     Values::Address(ip) => vec![ip.to_string()],
+                    Values::Addresses(ips) => ips.iter().map(ToString::to_string).collect(),
                 },
                 weight: (set.routing == Routing::Weighted).then_some(m.weight),
                 role: (set.routing == Routing::Failover).then_some(if m.primary {

@@ -259,18 +259,36 @@ impl Validator {
             return None;
         }
         let evaluate_target_health = raw.evaluate_target_health.unwrap_or(false);
-        let target = match (&raw.target_group, &raw.listener) {
-            (Some(group), None) if refs.groups.contains(group) => {
+        let target = match (&raw.target_group, &raw.listener, raw.cluster) {
+            (None, None, Some(true)) if refs.cluster => {
+                if evaluate_target_health {
+                    self.invalid(
+                        at.key("evaluate_target_health"),
+                        "true",
+                        "false: the cluster's nodes are answered while their lease lives",
+                    );
+                }
+                AliasTarget::Cluster
+            }
+            (None, None, Some(true)) => {
+                self.invalid(
+                    at.key("cluster"),
+                    "true without a [cluster] table",
+                    "a [cluster] table: the alias answers with the cluster's live nodes",
+                );
+                return None;
+            }
+            (Some(group), None, None) if refs.groups.contains(group) => {
                 AliasTarget::TargetGroup(GroupName::from(group.as_str()))
             }
-            (Some(group), None) => {
+            (Some(group), None, None) => {
                 self.error(
                     at.key("target_group"),
                     unknown_reference("target group", group, refs.groups),
                 );
                 return None;
             }
-            (None, Some(name)) => {
+            (None, Some(name), None) => {
                 let Some(listener) = refs.listeners.iter().find(|l| *l.name.0 == **name) else {
                     let known: Vec<String> = refs
                         .listeners
@@ -304,7 +322,7 @@ impl Validator {
                 self.invalid(
                     at.clone(),
                     "alias",
-                    "exactly one of target_group and listener",
+                    "exactly one of target_group, listener and cluster = true",
                 );
                 return None;
             }
