@@ -369,6 +369,24 @@ default_action = {{ forward = "app" }}
         assert!(second.hits() > before, "node {} never used it", admin.addr);
     }
 
+    // Each node publishes its own view of the targets: the cluster view lists both on all.
+    until("every node's view of both targets", || async {
+        let health = cluster(&admins[0]).await["health"].clone();
+        let views = health.as_array().cloned().unwrap_or_default();
+        views.len() == 3
+            && views.iter().all(|v| {
+                let listed: Vec<&str> = v["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t["address"].as_str())
+                    .collect();
+                listed.contains(&first.addr.to_string().as_str())
+                    && listed.contains(&second.addr.to_string().as_str())
+            })
+    })
+    .await;
+
     // A target written in the shared document is removed by changing the document.
     let refused = admins[0]
         .delete(&format!("/api/v1/target-groups/app/targets/{}", first.addr))
@@ -626,4 +644,33 @@ records = [{ name = "lb", type = "A", alias = { cluster = true } }]
     let _ = c.wait_exit(WAIT);
     let took = wait_for_answer(server, "lb.example.test.", &all[..2], WAIT).await;
     eprintln!("the killed node left the DNS answer after {took:?} (lease_ttl 2s)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_reach_etcd_over_mutual_tls() {
+    let ca = ballast_testkit::tls::TestCa::new("etcd test CA");
+    let etcd = EtcdProcess::start_tls(&ca);
+    let (ca_file, cert, key) = etcd.tls_files().unwrap();
+    let node = |name: &str| {
+        node_config(&etcd.url, name, SHARED).replace(
+            "timeout = \"2s\"",
+            &format!(
+                "timeout = \"2s\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"",
+                ca_file.display(),
+                cert.display(),
+                key.display()
+            ),
+        )
+    };
+    let a = BallastProcess::start(bin(), &node("a"));
+    let b = BallastProcess::start(bin(), &node("b"));
+    let admins = [
+        AdminClient::new(a.admin_addr()),
+        AdminClient::new(b.admin_addr()),
+    ];
+    settled(&admins, 2).await;
+    assert!(cluster(&admins[0]).await["etcd_endpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
 }

@@ -126,6 +126,8 @@ impl Cluster {
             prefix: config.nodes_prefix().into_bytes(),
             config_key: config.config_key().into_bytes(),
             leader_key,
+            health_prefix: format!("{}health/", config.prefix).into_bytes(),
+            runtime: Arc::clone(&runtime),
             me,
             ttl: config.lease_ttl,
         };

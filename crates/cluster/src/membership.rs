@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballast_runtime::ClusterNode;
+use ballast_runtime::{ClusterNode, NodeTargets, Runtime, TargetSeen};
 use tokio_util::sync::CancellationToken;
 
 use crate::etcd::{Etcd, EtcdError, PutIf};
@@ -29,6 +29,9 @@ pub(crate) struct Membership {
     pub(crate) config_key: Vec<u8>,
     /// The scaling leader's key.
     pub(crate) leader_key: Vec<u8>,
+    /// The prefix of the nodes' published target health (`PREFIX/health/`).
+    pub(crate) health_prefix: Vec<u8>,
+    pub(crate) runtime: Arc<Runtime>,
     /// What this node's key holds.
     pub(crate) me: ClusterNode,
     pub(crate) ttl: Duration,
@@ -53,6 +56,7 @@ impl Membership {
         let mut ticks = tokio::time::interval(third);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease = None;
+        let mut published = Vec::new();
         let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::select! {
@@ -60,7 +64,7 @@ impl Membership {
                 _ = ticks.tick() => {}
                 () = self.board.vacant.notified() => {}
             }
-            let round = tokio::time::timeout(third, self.round(lease)).await;
+            let round = tokio::time::timeout(third, self.round(lease, &mut published)).await;
             match round.unwrap_or(Err(MemberError::Late(third))) {
                 Ok(held) => {
                     lease = held;
@@ -85,15 +89,21 @@ impl Membership {
 
     /// Renews the lease (or takes one), then reads the member list and the document's
     /// revision; the lease held.
-    async fn round(&self, lease: Option<i64>) -> Result<Option<i64>, MemberError> {
+    async fn round(
+        &self,
+        lease: Option<i64>,
+        published: &mut Vec<u8>,
+    ) -> Result<Option<i64>, MemberError> {
         let held = match lease {
             Some(id) if self.etcd.keep_alive(id).await?.is_some() => id,
             Some(_) => {
                 tracing::warn!(node = %self.me.name, "cluster: membership lease expired; joining again");
+                published.clear();
                 self.join().await?
             }
             None => self.join().await?,
         };
+        self.publish_health(held, published).await?;
         let (keys, _) = self.etcd.get_prefix(&self.prefix).await?;
         let nodes = keys
             .iter()
@@ -118,6 +128,42 @@ impl Membership {
         };
         self.board.leader(holder, leading);
         Ok(Some(held))
+    }
+
+    /// Writes this node's view of its targets (with its lease) when it changed, then reads
+    /// every node's.
+    async fn publish_health(&self, lease: i64, published: &mut Vec<u8>) -> Result<(), EtcdError> {
+        let mut targets: Vec<TargetSeen> = self
+            .runtime
+            .target_health()
+            .into_iter()
+            .map(|t| TargetSeen {
+                group: t.group.to_string(),
+                address: t.address.to_string(),
+                state: t.state.to_string(),
+                ejected: t.ejected,
+            })
+            .collect();
+        targets.sort();
+        let mine = NodeTargets {
+            node: self.me.name.clone(),
+            targets,
+        };
+        let value = serde_json::to_vec(&mine).unwrap_or_default();
+        if value != *published {
+            let mut key = self.health_prefix.clone();
+            key.extend_from_slice(self.me.name.as_bytes());
+            self.etcd.put(&key, &value, Some(lease)).await?;
+            *published = value;
+        }
+        let (keys, _) = self.etcd.get_prefix(&self.health_prefix).await?;
+        let mut all: Vec<NodeTargets> = keys
+            .iter()
+            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+            .collect();
+        all.sort_by(|a, b| a.node.cmp(&b.node));
+        self.board.health(all);
+        Ok(())
     }
 
     /// Takes a lease and writes this node's key with it, unless a live node holds that name.

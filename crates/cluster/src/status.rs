@@ -130,6 +130,11 @@ impl Board {
         self.runtime.set_scaling_leader(me);
     }
 
+    /// Every live node's view of the targets.
+    pub(crate) fn health(&self, health: Vec<ballast_runtime::NodeTargets>) {
+        self.update(|i| i.status.health = health);
+    }
+
     /// The live nodes, as the membership keys list them.
     pub(crate) fn nodes(&self, mut nodes: Vec<ClusterNode>) {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));

@@ -80,6 +80,8 @@ pub struct ClusterStatus {
     pub synced: bool,
     /// The node that runs the scaling groups (holds the scaling lease), when one does.
     pub scaling_leader: Option<String>,
+    /// Each live node's view of the targets (every node checks them itself).
+    pub health: Vec<NodeTargets>,
     /// The live nodes, by name (each holds its membership lease).
     pub nodes: Vec<ClusterNode>,
 }
@@ -101,6 +103,31 @@ pub struct ClusterNode {
     /// The address clients reach it on (`cluster.advertise`), when it gives one.
     #[serde(default)]
     pub address: Option<std::net::IpAddr>,
+}
+
+/// One node's view of its targets, as it publishes it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeTargets {
+    /// The node.
+    pub node: String,
+    /// Its targets, by group and address.
+    pub targets: Vec<TargetSeen>,
+}
+
+/// A target as one node sees it.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct TargetSeen {
+    /// Its group.
+    pub group: String,
+    /// Its address.
+    pub address: String,
+    /// Its state there (`healthy`, `unhealthy`, `initial`, `draining`, `unused`).
+    pub state: String,
+    /// Whether that node's passive health check has it ejected.
+    #[serde(default)]
+    pub ejected: bool,
 }
 
 /// The cluster parts of a [`crate::Runtime`].

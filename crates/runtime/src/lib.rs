@@ -41,7 +41,8 @@ use workers::Workers;
 
 pub use ballast_balance::{HealthReason, HealthState};
 pub use cluster::{
-    ClusterNode, ClusterStatus, Publishing, Registering, RegistrationError, SharedDocument,
+    ClusterNode, ClusterStatus, NodeTargets, Publishing, Registering, RegistrationError,
+    SharedDocument, TargetSeen,
 };
 pub use dns::{CheckStatus, DnsStatus, MemberStatus, RecordSetStatus, ZoneStatus};
 pub use error::RuntimeError;
