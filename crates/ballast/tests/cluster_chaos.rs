@@ -268,7 +268,7 @@ async fn nodes_converge_and_lose_no_acknowledged_edit_through_kills_and_restarts
         documents.iter().all(|d| *d == documents[0]),
         "the nodes' documents differ"
     );
-    for i in 0..3 {
+    for (i, name) in NAMES.iter().enumerate() {
         let web = seen(&board, i).up.unwrap().0;
         for priority in &acked {
             let answer = ballast_testkit::client::get(web, &format!("/r{priority}")).await;
@@ -276,8 +276,7 @@ async fn nodes_converge_and_lose_no_acknowledged_edit_through_kills_and_restarts
             assert_eq!(
                 body,
                 format!("r{priority}"),
-                "node {} lost acknowledged edit {priority}",
-                NAMES[i]
+                "node {name} lost acknowledged edit {priority}"
             );
         }
     }
