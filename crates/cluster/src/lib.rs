@@ -10,6 +10,7 @@
 
 mod document;
 pub mod etcd;
+mod follow;
 mod leader;
 mod membership;
 mod push;

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ballast_runtime::{RegistrationError, Runtime, RuntimeError};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::etcd::{Etcd, EtcdError, Event};
+use crate::follow::{keep_following, read_apart};
 use crate::status::{Board, Task};
 
 /// A target of a group.
@@ -25,9 +25,6 @@ struct Stored {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     zone: Option<String>,
 }
-
-/// Longest wait between two attempts to reach etcd again.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The shared registrations as one node follows them.
 #[derive(Debug)]
@@ -58,26 +55,13 @@ impl Registrations {
     }
 
     /// Follows the registrations until `stop`: reconcile with what etcd lists, then watch;
-    /// when etcd is out of reach, try again (0.25 s, doubling to 5 s).
+    /// when etcd is out of reach, again.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(250);
-        while !stop.is_cancelled() {
-            let outcome = match self.reconcile().await {
-                Ok(revision) => {
-                    backoff = Duration::from_millis(250);
-                    self.follow(revision + 1, &stop).await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = outcome {
-                self.board.lost(Task::Targets, &e);
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        keep_following(&stop, &self.board, Task::Targets, || async {
+            let revision = self.reconcile().await?;
+            self.follow(revision + 1, &stop).await
+        })
+        .await;
     }
 
     /// Registers what etcd lists and this node lacks, drains what the cluster registered
@@ -107,36 +91,22 @@ impl Registrations {
     /// Applies the watch's events from `revision` on until it breaks or `stop`; retries the
     /// pending registrations every second meanwhile.
     async fn follow(&self, revision: i64, stop: &CancellationToken) -> Result<(), EtcdError> {
-        let mut watch = self.etcd.watch(&self.prefix, true, revision).await?;
-        // The watch is read by a task of its own, so that waiting for it can be given up
-        // (for a retry, or a stop) without losing what it was reading.
-        let (tx, mut rx) = mpsc::channel(16);
-        let reader = tokio::spawn(async move {
-            loop {
-                let next = watch.next().await;
-                let done = !matches!(next, Ok(Some(_)));
-                if tx.send(next).await.is_err() || done {
-                    return;
-                }
-            }
-        });
-        let outcome = loop {
+        let mut watch = read_apart(self.etcd.watch(&self.prefix, true, revision).await?);
+        loop {
             let retry = !lock(&self.pending).is_empty();
             tokio::select! {
-                () = stop.cancelled() => break Ok(()),
-                next = rx.recv() => match next {
+                () = stop.cancelled() => return Ok(()),
+                next = watch.next.recv() => match next {
                     Some(Ok(Some(events))) => events.into_iter().for_each(|e| self.event(e)),
-                    Some(Err(e)) => break Err(e),
-                    Some(Ok(None)) | None => break Ok(()),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(None)) | None => return Ok(()),
                 },
                 () = tokio::time::sleep(Duration::from_secs(1)), if retry => {
                     let pending: Vec<_> = lock(&self.pending).drain().collect();
                     pending.into_iter().for_each(|(t, zone)| self.take(t, zone));
                 }
             }
-        };
-        reader.abort();
-        outcome
+        }
     }
 
     fn event(&self, event: Event) {

@@ -4,22 +4,18 @@
 //! when this node's admin API changes it.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use ballast_config::{Document, DocumentDiff};
 use ballast_runtime::{ApplyError, Runtime};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::document::{compose, decode, encode, with_sticky_secret};
 use crate::etcd::{Etcd, EtcdError, Event, KeyValue, PutIf};
+use crate::follow::{keep_following, read_apart};
 use crate::status::{Board, Task};
 
 /// Where reloads that came from the cluster are recorded (reload history, logs).
 const ORIGIN: &str = "cluster";
-
-/// Longest wait between two attempts to reach etcd again.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The config side of one node's membership in the cluster.
 #[derive(Debug)]
@@ -41,27 +37,13 @@ pub(crate) struct ConfigSync {
 
 impl ConfigSync {
     /// Keeps the node on the cluster's document until `stop`: catch up, then watch; when
-    /// etcd is out of reach (or the watch breaks, or seems to have missed a change), try
-    /// again (0.25 s, doubling to 5 s) and catch up then.
+    /// etcd is out of reach (or the watch breaks, or seems to have missed a change), again.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(250);
-        while !stop.is_cancelled() {
-            let outcome = match self.catch_up().await {
-                Ok(revision) => {
-                    backoff = Duration::from_millis(250);
-                    self.follow(revision + 1, &stop).await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = outcome {
-                self.board.lost(Task::Config, &e);
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        keep_following(&stop, &self.board, Task::Config, || async {
+            let revision = self.catch_up().await?;
+            self.follow(revision + 1, &stop).await
+        })
+        .await;
     }
 
     /// Reads the shared document and applies it unless it is the one this node runs
@@ -102,36 +84,22 @@ impl ConfigSync {
     /// Applies every change of the shared document from `revision` on, until the watch
     /// breaks, the board asks for a new read, or `stop`.
     async fn follow(&self, revision: i64, stop: &CancellationToken) -> Result<(), EtcdError> {
-        let mut watch = self.etcd.watch(&self.key, false, revision).await?;
-        // Read by a task of its own, so that waiting for it can be given up (a stop, a
-        // resync) without cutting a read in half.
-        let (tx, mut rx) = mpsc::channel(16);
-        let reader = tokio::spawn(async move {
-            loop {
-                let next = watch.next().await;
-                let done = !matches!(next, Ok(Some(_)));
-                if tx.send(next).await.is_err() || done {
-                    return;
-                }
-            }
-        });
-        let outcome = loop {
+        let mut watch = read_apart(self.etcd.watch(&self.key, false, revision).await?);
+        loop {
             tokio::select! {
-                () = stop.cancelled() => break Ok(()),
-                () = self.board.resync.notified() => break Ok(()),
-                next = rx.recv() => match next {
+                () = stop.cancelled() => return Ok(()),
+                () = self.board.resync.notified() => return Ok(()),
+                next = watch.next.recv() => match next {
                     Some(Ok(Some(events))) => {
                         for event in events {
                             self.event(event).await;
                         }
                     }
-                    Some(Err(e)) => break Err(e),
-                    Some(Ok(None)) | None => break Ok(()),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(None)) | None => return Ok(()),
                 },
             }
-        };
-        reader.abort();
-        outcome
+        }
     }
 
     async fn event(&self, event: Event) {

@@ -29,15 +29,18 @@ pub struct Pebble {
 }
 
 /// A loopback port free for both TCP and UDP right now (for configurations that must name
-/// their port before the process binds it; the window for a collision is tiny).
+/// their port before the process binds it), below Linux's ephemeral range: a port the kernel
+/// handed out could be taken again as the source port of any outgoing connection before the
+/// process binds it.
 pub fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    let start = fastrand::u16(0..12_000);
+    (0..12_000u16)
+        .map(|i| 20_000 + (start + i) % 12_000)
+        .find(|&port| {
+            TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        })
+        .expect("a port below 32768 free on TCP and UDP")
 }
 
 /// Whether the `pebble` and `pebble-challtestsrv` binaries are installed.
