@@ -94,6 +94,7 @@ impl Cluster {
             key: config.config_key().into_bytes(),
             applying: tokio::sync::Mutex::new(()),
             attempted: Mutex::new(0),
+            shared_secret: Mutex::new(None),
         });
         let registrations = Arc::new(Registrations {
             etcd: Arc::clone(&etcd),

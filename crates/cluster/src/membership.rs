@@ -37,6 +37,17 @@ pub(crate) struct Membership {
     pub(crate) ttl: Duration,
 }
 
+/// What a node holds in etcd for its membership.
+#[derive(Debug, Default)]
+struct Held {
+    /// Its lease, once granted.
+    lease: Option<i64>,
+    /// Whether its member key is written (with that lease).
+    joined: bool,
+    /// Its target-health view as last written (with that lease).
+    published: Vec<u8>,
+}
+
 /// Why a round of membership work failed.
 #[derive(Debug, thiserror::Error)]
 enum MemberError {
@@ -51,67 +62,66 @@ enum MemberError {
 impl Membership {
     /// Holds the membership until `stop`, then gives the lease back so the node leaves the
     /// list at once. A lease lost while etcd was out of reach is taken again.
+    ///
+    /// The scaling groups run here only while the lease surely lives: until two thirds of
+    /// its time-to-live after the last renewal that was sent (and answered), so that the old
+    /// leader has stopped before etcd can end its lease and another node take the key.
     pub(crate) async fn run(self, stop: CancellationToken) {
         let third = self.ttl / 3;
         let mut ticks = tokio::time::interval(third);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut lease = None;
-        let mut published = Vec::new();
-        let mut renewed = tokio::time::Instant::now();
+        let mut held = Held::default();
+        let mut renewed: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = ticks.tick() => {}
                 () = self.board.vacant.notified() => {}
             }
-            let round = tokio::time::timeout(third, self.round(lease, &mut published)).await;
+            let sent = tokio::time::Instant::now();
+            let round = tokio::time::timeout(third, self.round(&mut held)).await;
             match round.unwrap_or(Err(MemberError::Late(third))) {
-                Ok(held) => {
-                    lease = held;
-                    renewed = tokio::time::Instant::now();
+                Ok(observed) => {
+                    renewed = Some(sent);
                     self.board.reached(Task::Members, self.etcd.endpoint());
-                }
-                Err(e) => {
-                    self.board.lost(Task::Members, &e);
-                    if renewed.elapsed() >= self.ttl {
-                        // The lease may have ended: another node may run the groups now.
-                        self.board.leader(None, false);
+                    if let Err(e) = observed {
+                        // The lease holds; only the list or the health view is stale.
+                        self.board.lost(Task::Members, &e);
                     }
                 }
+                Err(e) => self.board.lost(Task::Members, &e),
+            }
+            if renewed.is_none_or(|at| at.elapsed() >= self.ttl * 2 / 3) {
+                self.board.leader(None, false);
             }
         }
         self.board.leader(None, false);
-        if let Some(id) = lease {
+        if let Some(id) = held.lease {
             // Best effort, bounded: if etcd does not answer, the lease ends by itself.
             let _ = tokio::time::timeout(third, self.etcd.revoke(id)).await;
         }
     }
 
-    /// Renews the lease (or takes one), then reads the member list and the document's
-    /// revision; the lease held.
-    async fn round(
-        &self,
-        lease: Option<i64>,
-        published: &mut Vec<u8>,
-    ) -> Result<Option<i64>, MemberError> {
-        let held = match lease {
+    /// Renews the lease (or takes one, kept at once), writes this node's key if it is not
+    /// written yet, and tries for the scaling key; then reads the member list, the targets'
+    /// health and the document's revision, whose failure (the inner result) leaves the lease
+    /// and the leadership standing.
+    async fn round(&self, state: &mut Held) -> Result<Result<(), EtcdError>, MemberError> {
+        let held = match state.lease {
             Some(id) if self.etcd.keep_alive(id).await?.is_some() => id,
-            Some(_) => {
-                tracing::warn!(node = %self.me.name, "cluster: membership lease expired; joining again");
-                published.clear();
-                self.join().await?
+            expired => {
+                if expired.is_some() {
+                    tracing::warn!(node = %self.me.name, "cluster: membership lease expired; joining again");
+                }
+                *state = Held::default();
+                let id = self.etcd.grant(self.ttl).await?;
+                state.lease = Some(id);
+                id
             }
-            None => self.join().await?,
         };
-        self.publish_health(held, published).await?;
-        let (keys, _) = self.etcd.get_prefix(&self.prefix).await?;
-        let nodes = keys
-            .iter()
-            .filter_map(|kv| serde_json::from_slice::<ClusterNode>(&kv.value).ok())
-            .collect();
-        self.board.nodes(nodes);
-        if let (Some(kv), _) = self.etcd.get(&self.config_key).await? {
-            self.board.stored_at(kv.mod_revision);
+        if !state.joined {
+            self.join(held).await?;
+            state.joined = true;
         }
         let name = self.me.name.as_bytes();
         let (holder, leading) = match self
@@ -127,7 +137,22 @@ impl Membership {
             PutIf::Conflict(None) => (None, false),
         };
         self.board.leader(holder, leading);
-        Ok(Some(held))
+        Ok(self.observe(held, &mut state.published).await)
+    }
+
+    /// Reads the member list and the document's revision, and publishes this node's view of
+    /// the targets.
+    async fn observe(&self, held: i64, published: &mut Vec<u8>) -> Result<(), EtcdError> {
+        let (keys, _) = self.etcd.get_prefix(&self.prefix).await?;
+        let nodes = keys
+            .iter()
+            .filter_map(|kv| serde_json::from_slice::<ClusterNode>(&kv.value).ok())
+            .collect();
+        self.board.nodes(nodes);
+        if let (Some(kv), _) = self.etcd.get(&self.config_key).await? {
+            self.board.stored_at(kv.mod_revision);
+        }
+        self.publish_health(held, published).await
     }
 
     /// Writes this node's view of its targets (with its lease) when it changed, then reads
@@ -166,21 +191,19 @@ impl Membership {
         Ok(())
     }
 
-    /// Takes a lease and writes this node's key with it, unless a live node holds that name.
-    async fn join(&self) -> Result<i64, MemberError> {
-        let id = self.etcd.grant(self.ttl).await?;
+    /// Writes this node's key with lease `id`, unless a live node holds that name (a key
+    /// of this node's own lease is this node's).
+    async fn join(&self, id: i64) -> Result<(), MemberError> {
         let mut key = self.prefix.clone();
         key.extend_from_slice(self.me.name.as_bytes());
         let value = serde_json::to_vec(&self.me).unwrap_or_default();
         match self.etcd.put_if_leased(&key, &value, 0, Some(id)).await? {
             PutIf::Written(_) => {
                 tracing::info!(node = %self.me.name, lease = id, "cluster: joined");
-                Ok(id)
+                Ok(())
             }
-            PutIf::Conflict(_) => {
-                let _ = self.etcd.revoke(id).await;
-                Err(MemberError::Duplicate(self.me.name.clone()))
-            }
+            PutIf::Conflict(Some(kv)) if kv.lease == id => Ok(()),
+            PutIf::Conflict(_) => Err(MemberError::Duplicate(self.me.name.clone())),
         }
     }
 }

@@ -74,6 +74,8 @@ impl Registrations {
             .filter_map(|kv| Some((self.target_of(&kv.key)?, zone_of(&kv.value))))
             .collect();
         let names: HashSet<&Target> = listed.iter().map(|(t, _)| t).collect();
+        // A registration deleted while the watch was down is no longer waited for.
+        lock(&self.pending).retain(|(t, _)| names.contains(t));
         let gone: Vec<Target> = lock(&self.known)
             .iter()
             .filter(|t| !names.contains(t))
@@ -126,13 +128,17 @@ impl Registrations {
 
     /// Registers `target` here (again: registering twice changes nothing).
     fn take(&self, target: Target, zone: Option<String>) {
+        // A target the document already has is not the cluster's to drain later.
+        let had = self.runtime.has_target(&target.0, Some(target.1)).is_ok();
         let registered = self
             .runtime
             .register_target_in_zone(&target.0, target.1, zone.as_deref());
         match registered {
             Ok(()) => {
                 lock(&self.pending).retain(|(t, _)| *t != target);
-                lock(&self.known).insert(target);
+                if !had {
+                    lock(&self.known).insert(target);
+                }
             }
             // The group comes with a configuration this node has not applied yet.
             Err(RuntimeError::UnknownGroup { .. }) => {

@@ -33,6 +33,9 @@ pub(crate) struct ConfigSync {
     /// The newest revision this node tried to apply (a refused one is not tried again for
     /// every watch event, only when the node catches up).
     pub(crate) attempted: Mutex<i64>,
+    /// The cluster's sticky-cookie secret as last stored, for a node whose file sets its own
+    /// (which must not reach the other nodes through this node's changes).
+    pub(crate) shared_secret: Mutex<Option<String>>,
 }
 
 impl ConfigSync {
@@ -67,14 +70,23 @@ impl ConfigSync {
     /// wrote one meanwhile (which the watch then brings).
     async fn bootstrap(&self) -> Result<(), EtcdError> {
         let _guard = self.applying.lock().await;
-        let document = with_sticky_secret(&self.runtime.document());
+        let mut raw = self.runtime.document().into_raw();
+        if secret_of(&self.local).is_some() {
+            // This node's own secret is not the cluster's: the cluster gets one of its own.
+            if let Some(server) = raw.server.as_mut() {
+                server.stickiness_secret = None;
+            }
+        }
+        let document = with_sticky_secret(&Document::from_raw(raw));
+        *lock(&self.shared_secret) = secret_of(&document);
         if let PutIf::Written(written) = self.etcd.put_if(&self.key, &encode(&document), 0).await? {
             tracing::info!(
                 revision = written,
                 "cluster: no shared configuration; this node's is now the cluster's"
             );
             *lock(&self.attempted) = written;
-            if self.runtime.apply_document(ORIGIN, document).is_ok() {
+            let mine = compose(&self.local, &document);
+            if self.runtime.apply_document(ORIGIN, mine).is_ok() {
                 self.board.applied(written);
             }
         }
@@ -128,6 +140,7 @@ impl ConfigSync {
         }
         match decode(bytes) {
             Ok(shared) => {
+                *lock(&self.shared_secret) = secret_of(&shared);
                 let document = compose(&self.local, &shared);
                 // A refusal is logged and counted by the runtime; the node keeps running
                 // its last good document (and says which revision that is).
@@ -159,7 +172,16 @@ impl ConfigSync {
                 });
             }
         }
-        // This node's own tables come from its file, whatever the change said.
+        // This node's own tables come from its file, whatever the change said; and its own
+        // sticky secret, if its file sets one, stays here.
+        let document = if secret_of(&self.local).is_some() {
+            let mut raw = document.into_raw();
+            let server = raw.server.get_or_insert_with(Default::default);
+            server.stickiness_secret = lock(&self.shared_secret).clone();
+            Document::from_raw(raw)
+        } else {
+            document
+        };
         let mine = compose(&self.local, &document);
         self.runtime.check_document(&mine)?;
         let value = encode(&document);
@@ -202,6 +224,11 @@ impl ConfigSync {
             }),
         }
     }
+}
+
+/// A document's sticky-cookie secret.
+fn secret_of(document: &Document) -> Option<String> {
+    document.raw().server.as_ref()?.stickiness_secret.clone()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

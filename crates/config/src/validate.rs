@@ -81,6 +81,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     let access_log = v.access_log(&root.key("access_log"), raw.access_log);
     let cluster = v.cluster(&root.key("cluster"), raw.cluster);
     let metrics = Validator::metrics(raw.metrics);
+    v.scaling_in_cluster(&root.key("scaling_groups"), &scaling_groups, clustered);
     v.response_time_needs_metrics(
         &root.key("scaling_groups"),
         &scaling_groups,

@@ -139,6 +139,49 @@ pub(crate) struct ClusterBoard {
     follower: AtomicBool,
     /// Wakes the scaling loop when this node becomes the leader.
     leadership: tokio::sync::Notify,
+    /// The scaling instances' registrations to share, carried out in order by one task.
+    instance_ops: Mutex<Option<tokio::sync::mpsc::UnboundedSender<InstanceOp>>>,
+}
+
+/// A scaling instance's registration, shared with the other nodes.
+#[derive(Debug)]
+enum InstanceOp {
+    Register(String, SocketAddr, Option<String>),
+    Deregister(String, SocketAddr),
+}
+
+/// Carries out `ops` in order, each until the store takes it (a registration etcd did not
+/// get while it was away must not be lost, nor pass a later deregistration).
+async fn share_in_order(
+    shared: Arc<dyn SharedDocument>,
+    mut ops: tokio::sync::mpsc::UnboundedReceiver<InstanceOp>,
+) {
+    while let Some(op) = ops.recv().await {
+        let mut warned = false;
+        loop {
+            let done = match &op {
+                InstanceOp::Register(group, address, zone) => {
+                    shared.register(group.clone(), *address, zone.clone()).await
+                }
+                InstanceOp::Deregister(group, address) => {
+                    shared.deregister(group.clone(), *address).await
+                }
+            };
+            match done {
+                Ok(()) => break,
+                Err(error @ RegistrationError::Unavailable(_)) => {
+                    if !std::mem::replace(&mut warned, true) {
+                        tracing::warn!(%error, ?op, "instance registration not shared yet; trying again every second");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?op, "instance registration not shared");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 impl crate::Runtime {
@@ -206,27 +249,30 @@ impl crate::Runtime {
         zone: Option<&str>,
     ) -> Result<(), RuntimeError> {
         self.register_target_in_zone(group, address, zone)?;
-        if let Some(shared) = self.shared_document() {
-            let (group, zone) = (group.to_owned(), zone.map(str::to_owned));
-            self.control.runtime.spawn(async move {
-                if let Err(error) = shared.register(group, address, zone).await {
-                    tracing::warn!(%error, target = %address, "instance not registered on the other nodes");
-                }
-            });
-        }
+        let (group, zone) = (group.to_owned(), zone.map(str::to_owned));
+        self.share_instance(InstanceOp::Register(group, address, zone));
         Ok(())
     }
 
     /// Deregisters a scaling group's instance here and, in a cluster, on every node.
     pub(crate) fn deregister_instance(&self, group: &str, address: SocketAddr) {
         let _ = self.deregister_target(group, address);
-        if let Some(shared) = self.shared_document() {
-            let group = group.to_owned();
-            self.control.runtime.spawn(async move {
-                if let Err(error) = shared.deregister(group, address).await {
-                    tracing::warn!(%error, target = %address, "instance not deregistered on the other nodes");
-                }
-            });
+        self.share_instance(InstanceOp::Deregister(group.to_owned(), address));
+    }
+
+    /// Queues `op` for the other nodes, in a cluster.
+    fn share_instance(&self, op: InstanceOp) {
+        let mut ops = lock(&self.cluster.instance_ops);
+        if ops.is_none() {
+            let Some(shared) = self.shared_document() else {
+                return;
+            };
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            self.control.runtime.spawn(share_in_order(shared, rx));
+            *ops = Some(tx);
+        }
+        if let Some(ops) = ops.as_ref() {
+            let _ = ops.send(op);
         }
     }
 }

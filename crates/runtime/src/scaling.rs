@@ -102,10 +102,15 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
     let mut ticks = tokio::time::interval(SAMPLE);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(scaling_group = %name, target_group = %group, desired, "scaling group started");
-    if let Some(activity) = targets::adopt(&runtime, &mut provider, &mut fleet, &group).await {
+    let taken = targets::take_over(&runtime, &mut provider, &mut fleet, &group, &mut ticks);
+    let Some(adopted) = taken.await else {
+        return runtime.scaling.remove(&name);
+    };
+    if let Some(activity) = adopted {
         tracing::info!(scaling_group = %name, "{}", activity.description);
         history.push_back(activity);
     }
+    desired = targets::capacity(&config, &fleet);
     loop {
         ticks.tick().await;
         if runtime.is_stopping() {
@@ -115,10 +120,8 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             break;
         }
         if !runtime.is_scaling_leader() {
-            // Another node took the scaling lease: it takes the instances over (they keep
-            // serving; a `process` provider's end with this task, as they are this node's).
-            runtime.scaling.remove(&name);
-            return;
+            // Another node holds the scaling lease: it takes the instances over.
+            return runtime.scaling.remove(&name);
         }
         let now = Instant::now();
         let running = runtime.config();
@@ -249,7 +252,8 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
                     name: instance,
                     zone,
                 } => {
-                    if now < quiet_until {
+                    // A node that lost the scaling lease launches nothing more.
+                    if now < quiet_until || !runtime.is_scaling_leader() {
                         fleet.launch_failed(&instance);
                         continue;
                     }
@@ -315,7 +319,7 @@ async fn run_group(runtime: Arc<Runtime>, mut config: ScalingGroupConfig) {
             .collect();
         // A termination's activity spans the instance's retirement: deregistration, draining,
         // and the provider's termination.
-        for (id, started) in due {
+        for (id, started) in due.into_iter().take_while(|_| runtime.is_scaling_leader()) {
             match provider.terminate(&id).await {
                 Ok(()) => {
                     retiring.retain(|(r, _, _)| *r != id);

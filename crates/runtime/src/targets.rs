@@ -56,7 +56,17 @@ impl Runtime {
         let mut state = self.control.lock();
         let name = GroupName::from(group);
         let config = group_mut(&mut state, &name)?;
-        if !config.targets.iter().any(|t| t.address == address) {
+        let present = config.targets.iter().any(|t| t.address == address);
+        let draining = state
+            .draining
+            .iter()
+            .any(|d| d.group == name && d.address == address);
+        if present && !draining {
+            // Nothing changes: no snapshot to rebuild (a cluster echoes registrations).
+            return Ok(());
+        }
+        let config = group_mut(&mut state, &name)?;
+        if !present {
             let target = TargetConfig {
                 zone: zone.map(Into::into),
                 ..TargetConfig::at(address)

@@ -220,6 +220,9 @@ impl Transport {
             let Some(endpoint) = self.endpoints.get(index) else {
                 continue;
             };
+            // Moved back on success: a caller that gives up during this attempt finds the
+            // next endpoint first next time.
+            self.skip(index);
             let attempt = async {
                 let exchange = self.send(endpoint, path, body.clone(), token).await?;
                 let status = exchange.response.status();
@@ -259,6 +262,9 @@ impl Transport {
             let Some(endpoint) = self.endpoints.get(index) else {
                 continue;
             };
+            // Moved back on success: a caller that gives up during this attempt finds the
+            // next endpoint first next time.
+            self.skip(index);
             let attempt = self.send(endpoint, path, body.clone(), token);
             match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(exchange)) => {
@@ -271,6 +277,16 @@ impl Transport {
             tracing::debug!(error = %last, "etcd endpoint failed");
         }
         Err(EtcdError::Unreachable(last))
+    }
+
+    /// Moves past an endpoint being tried, so that the next request starts at the one after
+    /// it even when its caller gives up before this one answered or failed (a caller bounded
+    /// by less than `timeout` would otherwise wait on the same dead endpoint every time).
+    fn skip(&self, index: usize) {
+        let next = (index + 1) % self.endpoints.len().max(1);
+        let _ = self
+            .current
+            .compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     fn order(&self) -> impl Iterator<Item = usize> {

@@ -120,6 +120,33 @@ impl Validator {
         })
     }
 
+    /// In a cluster, a scaling group's instances must outlive the node that launched them,
+    /// and another node must find them: a `command` provider with a `list` script.
+    pub(super) fn scaling_in_cluster(
+        &mut self,
+        at: &KeyPath,
+        groups: &[crate::ScalingGroupConfig],
+        clustered: bool,
+    ) {
+        if !clustered {
+            return;
+        }
+        for group in groups {
+            let found = match &group.provider {
+                crate::ProviderConfig::Process { .. } => "a process provider in a cluster",
+                crate::ProviderConfig::Command { list: None, .. } => {
+                    "a command provider without list in a cluster"
+                }
+                crate::ProviderConfig::Command { .. } => continue,
+            };
+            self.invalid(
+                at.key(&group.name).key("provider"),
+                found,
+                "a command provider with a list script: one node runs the groups, and the node that takes over from it finds the instances through list (a process provider's instances are the node's own processes)",
+            );
+        }
+    }
+
     fn etcd_endpoints(&mut self, path: &KeyPath, urls: Vec<String>) -> Vec<String> {
         if urls.is_empty() {
             self.invalid(
@@ -286,6 +313,29 @@ mod tests {
             .unwrap();
         let advertise = config.cluster.unwrap().advertise;
         assert_eq!(advertise, Some("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn in_a_cluster_scaling_groups_need_a_command_provider_with_list() {
+        let group = |provider: &str| {
+            format!("[target_groups.app]\ntargets = []\n[scaling_groups.app]\ntarget_group = \"app\"\nmin = 0\nmax = 2\nprovider = {provider}\n[cluster]\netcd = [\"http://e:2379\"]\n")
+        };
+        for provider in [
+            "{ process = { command = \"x {port}\", ports = \"9100-9199\" } }",
+            "{ command = { launch = \"l\", terminate = \"t\" } }",
+        ] {
+            let errors = crate::Document::from_toml(&group(provider))
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            let first = errors.errors()[0].to_string();
+            assert!(first.starts_with("scaling_groups.app.provider"), "{first}");
+        }
+        let listed = "{ command = { launch = \"l\", terminate = \"t\", list = \"s\" } }";
+        assert!(crate::Document::from_toml(&group(listed))
+            .unwrap()
+            .validate()
+            .is_ok());
     }
 
     #[test]
