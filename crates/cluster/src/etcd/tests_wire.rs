@@ -123,6 +123,9 @@ fn cancelled_watches_and_errors_are_errors() {
         Err(EtcdError::Broken(message)) => assert_eq!(message, "transport is closing"),
         other => panic!("{other:?}"),
     }
+    // The same shutdown, seen a moment later (CI saw it after a restart).
+    let cancelled = br#"{"error":{"grpc_code":1,"http_code":408,"message":"grpc: the client connection is closing","http_status":"Request Timeout"}}"#;
+    assert!(matches!(parse_line(cancelled), Err(EtcdError::Broken(_))));
 }
 
 #[test]

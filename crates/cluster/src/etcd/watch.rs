@@ -73,9 +73,10 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Message, EtcdError> {
     let parsed: StreamLine<WatchResponse> = serde_json::from_slice(line)
         .map_err(|e| EtcdError::Malformed(format!("watch line: {e}")))?;
     if let Some(error) = parsed.error {
-        // gRPC Unavailable: the gateway lost its member ("transport is closing" as
-        // etcd shuts down), which is the stream breaking, not etcd refusing the watch.
-        if error.grpc_code() == 14 {
+        // gRPC Unavailable (the gateway lost its member: "transport is closing" as etcd
+        // shuts down) or Cancelled ("the client connection is closing", the same seen a
+        // moment later): the stream breaking, not etcd refusing the watch.
+        if matches!(error.grpc_code(), 1 | 14) {
             return Err(EtcdError::Broken(error.message));
         }
         return Err(EtcdError::Status {
