@@ -37,6 +37,7 @@ fn snapshot() -> &'static DnsSnapshot {
             check_states: &states,
             group: &|_| Vec::new(),
             listener: &|_| None,
+            cluster: &[],
         };
         DnsSnapshot::build(config.dns.as_ref().expect("[dns]"), &sources)
     })
