@@ -34,6 +34,13 @@ use registrations::Registrations;
 use status::Board;
 use sync::ConfigSync;
 
+/// A mutex's guard, even after a panic elsewhere held it: the cluster's state stays usable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

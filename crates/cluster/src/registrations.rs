@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ballast_runtime::{RegistrationError, Runtime, RuntimeError};
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::etcd::{Etcd, EtcdError, Event};
 use crate::follow::{keep_following, read_apart};
+use crate::lock;
 use crate::status::{Board, Task};
 
 /// A target of a group.
@@ -209,8 +210,4 @@ impl Registrations {
 /// The zone a registration's key holds (none for a value that says nothing of one).
 fn zone_of(value: &[u8]) -> Option<String> {
     serde_json::from_slice::<Stored>(value).ok()?.zone
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

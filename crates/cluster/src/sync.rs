@@ -3,7 +3,7 @@
 //! reload path as it changes; and written there, with a compare-and-swap on its revision,
 //! when this node's admin API changes it.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use ballast_config::{Document, DocumentDiff};
 use ballast_runtime::{ApplyError, Runtime};
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::document::{compose, decode, encode, with_sticky_secret};
 use crate::etcd::{Etcd, EtcdError, Event, KeyValue, PutIf};
 use crate::follow::{keep_following, read_apart};
+use crate::lock;
 use crate::status::{Board, Task};
 
 /// Where reloads that came from the cluster are recorded (reload history, logs).
@@ -229,8 +230,4 @@ impl ConfigSync {
 /// A document's sticky-cookie secret.
 fn secret_of(document: &Document) -> Option<String> {
     document.raw().server.as_ref()?.stickiness_secret.clone()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

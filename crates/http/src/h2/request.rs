@@ -78,7 +78,9 @@ async fn serve(
             return local(&answer, None, exchange, guard);
         }
     }
-    let read_ahead = snapshot.listener(&shared.name).and_then(|r| {
+    // One lookup of the listener's routes, again only after a wait for a body.
+    let mut routes = snapshot.listener(&shared.name);
+    let read_ahead = routes.and_then(|r| {
         let wait = r.limits.request_header_timeout;
         r.waf_body_limit.map(|limit| (limit, wait))
     });
@@ -92,8 +94,9 @@ async fn serve(
             return fault(error, exchange, guard, &shared.name.0, grpc);
         }
         snapshot = shared.snapshot.load();
+        routes = snapshot.listener(&shared.name);
     }
-    let Some(routes) = snapshot.listener(&shared.name) else {
+    let Some(routes) = routes else {
         return fault(Fault::NoTarget, exchange, guard, &shared.name.0, grpc);
     };
     let request_timeout = routes.limits.request_timeout;
