@@ -20,6 +20,8 @@
 #
 # Environment: ROUNDS (3) DURATION (10, seconds; also iperf3 -t) WARMUP (2) CONNS (64)
 # CONNECT_CONNS (64) SIZE (64) PROXY_CPU (0) LOAD_CPU (1) PRIORITY (nice | none) NICE (-20)
+# DEFER (0; 1 sets deferred accept on the echo listener: Ballast's `defer_accept = true`,
+# HAProxy's `defer-accept`; NGINX's stream module has no such option)
 # NGINX_STREAM (/usr/lib/nginx/modules/ngx_stream_module.so)
 # BALLAST_BIN (target/release/ballast) TCPBENCH_BIN (target/release/ballast-tcpbench; both
 # built here unless SKIP_BUILD=1).
@@ -110,6 +112,7 @@ bind = "127.0.0.1:$ADMIN_PORT"
 bind = "127.0.0.1:${PORT[ballast]}"
 protocol = "tcp"
 default_action = { forward = "echo" }
+defer_accept = $([[ ${DEFER:-0} == 1 ]] && echo true || echo false)
 
 [listeners.iperf]
 bind = "127.0.0.1:${IPORT[ballast]}"
@@ -136,7 +139,7 @@ defaults
     timeout server 300s
 
 listen echo
-    bind 127.0.0.1:${PORT[haproxy]}
+    bind 127.0.0.1:${PORT[haproxy]}$([[ ${DEFER:-0} == 1 ]] && echo " defer-accept")
     server e1 127.0.0.1:$ECHO_PORT
 
 listen iperf

@@ -103,6 +103,8 @@ pub struct ListenerConfig {
     pub l4: Option<crate::L4ListenerConfig>,
     /// Load balancers that open connections with a PROXY header (v1, v2); `None`: none.
     pub accept_proxy_protocol: Option<Vec<Cidr>>,
+    /// Connections are handed over once their first bytes are in (`TCP_DEFER_ACCEPT`).
+    pub defer_accept: bool,
     /// Who may connect, and how much one client address may open (checked at accept).
     pub edge: Arc<crate::EdgePolicy>,
     /// The rate every request on the listener is held to.
@@ -362,8 +364,6 @@ impl Config {
         self.target_groups.iter().find(|g| &g.name == name)
     }
 }
-
-// === impl ListenerName / GroupName ===
 
 impl fmt::Display for ListenerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

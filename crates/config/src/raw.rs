@@ -133,6 +133,8 @@ pub struct RawListener {
     pub response_headers: Option<RawHeaderRewrite>,
     /// Upstream load balancers (CIDR blocks) whose connections start with a PROXY header.
     pub accept_proxy_protocol: Option<Vec<String>>,
+    /// Whether a connection is accepted only once its first bytes are in (`TCP_DEFER_ACCEPT`).
+    pub defer_accept: Option<bool>,
     /// L4 listeners: idle time after which a UDP flow is forgotten.
     pub udp_idle_timeout: Option<String>,
     /// L4 listeners: time to receive a ClientHello (SNI rules, `tls`) or a PROXY header.

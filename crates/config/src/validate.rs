@@ -279,6 +279,8 @@ impl Validator {
             edge,
             l4: None,
             accept_proxy_protocol,
+            // HTTP clients always speak first.
+            defer_accept: raw.defer_accept.unwrap_or(true),
             request_headers,
             response_headers,
             name: ListenerName::from(name),

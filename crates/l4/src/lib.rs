@@ -12,6 +12,7 @@ pub mod admission;
 pub mod client_hello;
 pub mod connect;
 pub mod cuts;
+pub mod defer_accept;
 pub mod flow_table;
 pub mod lazy_tcp;
 pub mod limits;

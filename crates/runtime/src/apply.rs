@@ -73,6 +73,20 @@ impl Runtime {
         state
             .retired
             .retain(|(l, _)| config.listeners.iter().all(|n| n.name != l.name));
+        // Kept listeners take the new `defer_accept` (their sockets are the running ones).
+        for running in &state.listeners {
+            let new = config.listeners.iter().find(|l| l.name == running.name);
+            let old = state
+                .config
+                .listeners
+                .iter()
+                .find(|l| l.name == running.name);
+            if let (Some(new), Some(old)) = (new, old) {
+                if new.defer_accept != old.defer_accept {
+                    listeners::set_defer_accept(&running.name, &running.sockets, new.defer_accept);
+                }
+            }
+        }
         state.config = config;
         self.control.publish(&mut state);
         for (requested, listener) in bound {

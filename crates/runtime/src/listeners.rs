@@ -23,6 +23,8 @@ pub(crate) struct BoundListener {
     /// UDP sockets (`udp` and `tcp_udp`), one per worker: the kernel hashes each client's
     /// datagrams to one of them, so a flow stays on one worker.
     pub(crate) udp: Vec<std::net::UdpSocket>,
+    /// Whether its TCP sockets defer accept (`TCP_DEFER_ACCEPT`), set as they are served.
+    pub(crate) defer_accept: bool,
 }
 
 /// Binds one listener once per worker. Port 0 is resolved by the first bind and reused by
@@ -84,6 +86,7 @@ fn bind_once(listener: &ListenerConfig, workers: usize) -> Result<BoundListener,
         address,
         sockets,
         udp,
+        defer_accept: listener.defer_accept,
     })
 }
 
@@ -221,5 +224,17 @@ pub(crate) fn bind_or_inherit(
         address,
         sockets: taken.sockets,
         udp: taken.udp,
+        defer_accept: listener.defer_accept,
     })
+}
+
+/// Sets (or clears) deferred accept on a listener's TCP sockets: when they start to be served,
+/// and again on a reload that keeps the listener (the option of a listening socket can change
+/// at any time; connections already accepted are not touched).
+pub(crate) fn set_defer_accept(name: &ListenerName, sockets: &[std::net::TcpListener], on: bool) {
+    for socket in sockets {
+        if let Err(error) = ballast_l4::defer_accept::set(socket, on) {
+            tracing::warn!(listener = %name, %error, "cannot set TCP_DEFER_ACCEPT; connections are accepted at once");
+        }
+    }
 }

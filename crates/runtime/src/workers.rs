@@ -58,6 +58,8 @@ impl Workers {
         let open = ListenerConnections::new();
         let l4 = bound.protocol.is_l4();
         let name = &bound.name;
+        // Set either way: sockets handed over by an upgrade keep the old process's setting.
+        crate::listeners::set_defer_accept(name, &bound.sockets, bound.defer_accept);
         let tcp = bound.sockets.into_iter().enumerate().map(|(i, s)| {
             let socket = if l4 {
                 ListenerSocket::L4Tcp(s)

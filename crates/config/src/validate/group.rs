@@ -7,6 +7,7 @@ use crate::defaults::*;
 use crate::error::{ErrorKind, KeyPath};
 use crate::model::*;
 use crate::raw::RawTargetGroup;
+use crate::ProxyProtocolVersion;
 
 use super::Validator;
 
@@ -149,5 +150,55 @@ impl Validator {
             retry: self.retry(&path.key("retry"), raw.retry.as_ref()),
             proxy_protocol,
         }
+    }
+}
+
+impl Validator {
+    /// `proxy_protocol = "v1" | "v2"` of a group: `tcp`, `tls` and HTTP/1.1 `http`/`https`
+    /// groups (UDP has no connection to open with it; an HTTP/2 group's one connection per
+    /// worker carries the requests of many clients, so no one header can name them).
+    pub(super) fn proxy_protocol_version(
+        &mut self,
+        path: &KeyPath,
+        raw: &RawTargetGroup,
+        protocol: TargetProtocol,
+        version: crate::ProtocolVersion,
+    ) -> Option<ProxyProtocolVersion> {
+        let proxy = match raw.proxy_protocol.as_deref()? {
+            "v1" => ProxyProtocolVersion::V1,
+            "v2" => ProxyProtocolVersion::V2,
+            other => {
+                self.invalid(
+                    path.key("proxy_protocol"),
+                    format!("\"{other}\""),
+                    "\"v1\" or \"v2\"",
+                );
+                return None;
+            }
+        };
+        let refused = match protocol {
+            TargetProtocol::Tcp | TargetProtocol::Tls => None,
+            TargetProtocol::Http | TargetProtocol::Https => match version {
+                crate::ProtocolVersion::Http1 => None,
+                crate::ProtocolVersion::Http2 => {
+                    Some("proxy_protocol on a group with protocol_version = \"http2\"".to_owned())
+                }
+                crate::ProtocolVersion::Grpc => {
+                    Some("proxy_protocol on a group with protocol_version = \"grpc\"".to_owned())
+                }
+            },
+            TargetProtocol::Udp | TargetProtocol::TcpUdp => {
+                Some(format!("proxy_protocol on a {} group", protocol.name()))
+            }
+        };
+        if let Some(refused) = refused {
+            self.invalid(
+                path.key("proxy_protocol"),
+                refused,
+                "a tcp or tls group, or an http or https group with protocol_version = \"http1\" (UDP has no connection to open with it; an HTTP/2 connection carries many clients' requests)",
+            );
+            return None;
+        }
+        Some(proxy)
     }
 }

@@ -9,7 +9,7 @@ use crate::model::*;
 use crate::raw::{RawAction, RawForward, RawListener, RawRule, RawTargetGroup};
 use crate::rules::{Conditions, Rule};
 use crate::tls::ListenerTls;
-use crate::{L4ListenerConfig, ProxyProtocolVersion};
+use crate::L4ListenerConfig;
 
 use super::Validator;
 
@@ -56,12 +56,18 @@ impl Validator {
             ),
         ];
         self.absent(path, protocol.name(), "listener", &http_only);
-        if protocol.uses_udp() && raw.accept_proxy_protocol.is_some() && !protocol.uses_tcp() {
-            self.invalid(
-                path.key("accept_proxy_protocol"),
-                "accept_proxy_protocol on a udp listener",
-                "a tcp, tcp_udp, tls, http or https listener (PROXY headers come on connections)",
-            );
+        // Keys of connections, which a udp listener has none of.
+        let connection_keys = [
+            ("accept_proxy_protocol", raw.accept_proxy_protocol.is_some()),
+            ("defer_accept", raw.defer_accept.is_some()),
+        ];
+        for (key, _) in connection_keys
+            .iter()
+            .filter(|(_, set)| *set && !protocol.uses_tcp())
+        {
+            let expected =
+                "a tcp, tcp_udp, tls, http or https listener (it applies to connections)";
+            self.invalid(path.key(key), format!("{key} on a udp listener"), expected);
         }
         if !protocol.uses_udp() && raw.max_udp_flows.is_some() {
             self.invalid(
@@ -126,6 +132,10 @@ impl Validator {
             response_headers: crate::HeaderRewrite::default(),
             l4: Some(l4),
             accept_proxy_protocol,
+            // A TLS client speaks first; behind tcp listeners SMTP or MySQL wait for the server.
+            defer_accept: raw
+                .defer_accept
+                .unwrap_or(protocol == ListenerProtocol::Tls),
         })
     }
 
@@ -311,54 +321,6 @@ impl Validator {
             ("retry", raw.retry.is_some()),
         ];
         self.absent(path, protocol.name(), "group", &http_only);
-    }
-
-    /// `proxy_protocol = "v1" | "v2"` of a group: `tcp`, `tls` and HTTP/1.1 `http`/`https`
-    /// groups (UDP has no connection to open with it; an HTTP/2 group's one connection per
-    /// worker carries the requests of many clients, so no one header can name them).
-    pub(super) fn proxy_protocol_version(
-        &mut self,
-        path: &KeyPath,
-        raw: &RawTargetGroup,
-        protocol: TargetProtocol,
-        version: crate::ProtocolVersion,
-    ) -> Option<ProxyProtocolVersion> {
-        let proxy = match raw.proxy_protocol.as_deref()? {
-            "v1" => ProxyProtocolVersion::V1,
-            "v2" => ProxyProtocolVersion::V2,
-            other => {
-                self.invalid(
-                    path.key("proxy_protocol"),
-                    format!("\"{other}\""),
-                    "\"v1\" or \"v2\"",
-                );
-                return None;
-            }
-        };
-        let refused = match protocol {
-            TargetProtocol::Tcp | TargetProtocol::Tls => None,
-            TargetProtocol::Http | TargetProtocol::Https => match version {
-                crate::ProtocolVersion::Http1 => None,
-                crate::ProtocolVersion::Http2 => {
-                    Some("proxy_protocol on a group with protocol_version = \"http2\"".to_owned())
-                }
-                crate::ProtocolVersion::Grpc => {
-                    Some("proxy_protocol on a group with protocol_version = \"grpc\"".to_owned())
-                }
-            },
-            TargetProtocol::Udp | TargetProtocol::TcpUdp => {
-                Some(format!("proxy_protocol on a {} group", protocol.name()))
-            }
-        };
-        if let Some(refused) = refused {
-            self.invalid(
-                path.key("proxy_protocol"),
-                refused,
-                "a tcp or tls group, or an http or https group with protocol_version = \"http1\" (UDP has no connection to open with it; an HTTP/2 connection carries many clients' requests)",
-            );
-            return None;
-        }
-        Some(proxy)
     }
 
     /// Reports each key in `keys` that is present: it has no meaning on this kind of entry.

@@ -56,6 +56,25 @@ fn l4_listeners_and_groups_get_their_defaults() {
 }
 
 #[test]
+fn defer_accept_is_on_where_the_client_speaks_first_unless_set() {
+    let on = |protocol: &str, group: &str, key: &str| match parse(&l4(protocol, key, group, "")) {
+        Ok(config) => config.listeners[0].defer_accept,
+        Err(e) => panic!("{protocol} {key}: {e}"),
+    };
+    assert!(on("http", "http", ""));
+    assert!(!on("http", "http", "defer_accept = false"));
+    let tls = "tls = { acme = { directory = \"https://ca.example/dir\", domains = [\"db.example\"], challenge = \"tls-alpn-01\" } }";
+    assert!(on("tls", "tcp", tls));
+    assert!(!on("tls", "tcp", &format!("{tls}\ndefer_accept = false")));
+    // SMTP or MySQL behind a tcp listener wait for the server to speak.
+    assert!(!on("tcp", "tcp", ""));
+    assert!(on("tcp", "tcp", "defer_accept = true"));
+    assert!(!on("tcp_udp", "tcp_udp", ""));
+    assert!(on("tcp_udp", "tcp_udp", "defer_accept = true"));
+    assert!(!on("udp", "udp", ""));
+}
+
+#[test]
 fn sni_rules_and_reject_are_read_in_priority_order() {
     let text = format!(
         "{}\n[[listeners.db.rules]]\npriority = 20\nconditions = {{ sni = [\"*.Example.com\"] }}\naction = {{ reject = true }}\n\n[[listeners.db.rules]]\npriority = 10\nconditions = {{ sni = [\"db.example.com\"], alpn = [\"h2\"] }}\naction = {{ forward = \"db\" }}\n",
@@ -75,6 +94,8 @@ fn http_keys_on_l4_entries_and_l4_keys_on_http_ones_are_refused_by_name() {
         (l4("tcp", "request_header_timeout = \"5s\"", "tcp", ""), "listeners.db.request_header_timeout: invalid value request_header_timeout on a tcp listener"),
         (l4("tcp", "", "tcp", "stickiness = { type = \"lb_cookie\" }"), "target_groups.db.stickiness: invalid value stickiness on a tcp group"),
         (l4("udp", "accept_proxy_protocol = [\"10.0.0.0/8\"]", "udp", ""), "listeners.db.accept_proxy_protocol: invalid value accept_proxy_protocol on a udp listener"),
+        (l4("udp", "defer_accept = true", "udp", ""), "listeners.db.defer_accept: invalid value defer_accept on a udp listener"),
+        (l4("tcp", "defer_accept = \"yes\"", "tcp", ""), "listeners.db.defer_accept"),
         (l4("tcp", "max_udp_flows = 10", "tcp", ""), "listeners.db.max_udp_flows: invalid value max_udp_flows on a tcp listener"),
         (l4("http", "udp_idle_timeout = \"5s\"", "http", ""), "listeners.db.udp_idle_timeout: invalid value udp_idle_timeout on an http listener"),
         (l4("http", "accept_proxy_protocol = [\"10.0.0/8\"]", "http", ""), "listeners.db.accept_proxy_protocol[0]: invalid value \"10.0.0/8\""),
