@@ -98,17 +98,23 @@ fn free_ports(n: u16) -> Option<(u16, u16)> {
         .map(|first| (first, first + n - 1))
 }
 
-/// Waits until the group's first instances are launched, so the banner can list them.
+/// Waits until the group's first instances are launched and accept connections, so the
+/// banner can list them and a request sent right after it is served (a launched process may
+/// not be listening yet, and the group fails open to it until its checks pass).
 fn wait_for_instances(runtime: &ballast_runtime::Runtime) -> anyhow::Result<ScalingGroupStatus> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let listening = |address: &std::net::SocketAddr| {
+        std::net::TcpStream::connect_timeout(address, Duration::from_millis(200)).is_ok()
+    };
     loop {
         let status = runtime
             .scaling_status()
             .into_iter()
             .find(|g| g.name == "echo");
-        if let Some(group) = status
-            .filter(|g| g.instances.iter().filter(|i| i.address.is_some()).count() >= BACKENDS)
-        {
+        if let Some(group) = status.filter(|g| {
+            let addresses: Vec<_> = g.instances.iter().filter_map(|i| i.address).collect();
+            addresses.len() >= BACKENDS && addresses.iter().all(listening)
+        }) {
             return Ok(group);
         }
         if Instant::now() >= deadline {
