@@ -7,6 +7,7 @@ mod client_body;
 pub(crate) mod conn;
 mod io;
 mod proxy;
+mod request_box;
 mod respond;
 mod server;
 mod stream;

@@ -34,14 +34,14 @@ const LINGER_BYTES: usize = 16 * 1024 * 1024;
 /// connection's state again to every connection.
 // Clippy would make this an `async fn` again, which is the point of not being one.
 #[allow(clippy::manual_async_fn)]
-pub(crate) fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) -> impl Future<Output = ()> + Send {
+pub(crate) fn serve_h1<S: ClientIo + 'static>(
+    mut conn: H1Conn<S>,
+) -> impl Future<Output = ()> + Send {
     async move {
-        let sleep = tokio::time::sleep_until(conn.first_head_due);
-        tokio::pin!(sleep);
+        // The connection's one timer, boxed: it goes into each request's future with the
+        // connection, and that future lives in a pooled box (`request_box`).
+        let mut sleep = Box::pin(tokio::time::sleep_until(conn.first_head_due));
         loop {
-            // The first request's head is due within the header timeout from accept; later
-            // ones, from their first byte.
-            let head_due = (conn.served == 0).then_some(conn.first_head_due);
             if conn.rbuf.is_empty() {
                 // Wait for the next request holding no buffer. A drain closes an idle
                 // connection at once, but lets a just-accepted one send its first request (a
@@ -49,26 +49,38 @@ pub(crate) fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) -> impl Future<Output =
                 // deadline is fixed when the wait blocks (no clock read otherwise).
                 conn.rbuf.release(&conn.ctx.listener.buffers);
                 let fresh = conn.served == 0;
-                let mut deadline = match head_due {
+                let mut deadline = match conn.head_due() {
                     Some(due) => Deadline::at(due),
                     None => Deadline::after(conn.limits.idle_timeout),
                 };
-                let (io, draining) = (&mut conn.io, &conn.draining);
-                let ready = std::future::poll_fn(|cx| {
-                    if !fresh && draining.poll_raised(cx).is_ready() {
+                // One reference to the connection and one to the timer: what this wait keeps
+                // sizes every idle connection's task.
+                let (waiting, timer) = (&mut conn, &mut sleep);
+                let ready = std::future::poll_fn(move |cx| {
+                    if !fresh && waiting.draining.poll_raised(cx).is_ready() {
                         return Poll::Ready(false);
                     }
-                    if let Poll::Ready(result) = io.poll_ready_to_read(cx) {
+                    if let Poll::Ready(result) = waiting.io.poll_ready_to_read(cx) {
                         return Poll::Ready(result.is_ok());
                     }
-                    deadline.poll(sleep.as_mut(), cx).map(|_| false)
+                    deadline.poll(timer.as_mut(), cx).map(|_| false)
                 })
                 .await;
                 if !ready {
                     break;
                 }
             }
-            let next = Box::pin(conn.serve_one(sleep.as_mut(), head_due)).await;
+            // The request's future owns the connection and its timer while it runs, so its
+            // box can be reused by the next request on this worker (no allocation). Nothing
+            // else is kept across this wait: it sizes every idle connection's task.
+            let mut request = super::request_box::boxed(async move {
+                let head_due = conn.head_due();
+                let next = conn.serve_one(sleep.as_mut(), head_due).await;
+                (conn, sleep, next)
+            });
+            let next;
+            (conn, sleep, next) = (&mut request).await;
+            super::request_box::give_back(request);
             match next {
                 Next::KeepAlive => conn.served = conn.served.saturating_add(1),
                 // The socket said readable but held nothing (as a just-accepted one does): wait
@@ -84,6 +96,12 @@ pub(crate) fn serve_h1<S: ClientIo>(mut conn: H1Conn<S>) -> impl Future<Output =
 }
 
 impl<S: ClientIo> H1Conn<S> {
+    /// When the next request's head is due, if fixed: the first request's within the header
+    /// timeout from accept; later ones' from their first byte (`None`).
+    fn head_due(&self) -> Option<Instant> {
+        (self.served == 0).then_some(self.first_head_due)
+    }
+
     /// Goes on as HTTP/2 (h2c with prior knowledge) in a task of its own, the bytes read so
     /// far read again first.
     fn into_http2(mut self) {
