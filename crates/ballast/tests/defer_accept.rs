@@ -34,6 +34,13 @@ async fn speak_after_a_silent_one(addr: SocketAddr, request: &[u8]) -> (TcpStrea
     let _ = speaking.write_all(request).await;
     let _ = speaking.shutdown().await;
     let reply = read_until_closed(&mut speaking, WAIT).await;
+    // Every case ends with the connection closed (a refusal, or the answer then close):
+    // a read that merely timed out proves nothing.
+    assert!(
+        reply.closed,
+        "still open after {WAIT:?}: {:?}",
+        reply.text()
+    );
     (silent, reply.text())
 }
 

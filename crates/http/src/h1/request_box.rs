@@ -8,7 +8,7 @@
 //!
 //! The pool is per thread: a worker's connections run on its own thread. It is kept per client
 //! stream type (plain TCP, TLS), since each has its own future type, and bounded: past
-//! `MAX_POOLED` boxes given back, a box is freed.
+//! `MAX_POOLED` boxes given back, a box is freed. The pool does not shrink below that.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -16,9 +16,10 @@ use std::future::Future;
 
 use tokio_util::sync::ReusableBoxFuture;
 
-/// Boxes one worker keeps per stream type: as many as its requests in flight at once, up to
-/// this many (1,024 boxes of about 4 KiB: 4 MiB at most).
-const MAX_POOLED: usize = 1024;
+/// Boxes one worker keeps per stream type (plain, TLS): as many as its requests in flight at
+/// once, up to this many (256 boxes of about 4 KiB: 1 MiB per type and worker at most, kept
+/// after a burst; requests beyond it allocate as before).
+const MAX_POOLED: usize = 256;
 
 thread_local! {
     /// The pools of this thread, one per output type (a `Vec<ReusableBoxFuture<'static, T>>`
