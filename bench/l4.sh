@@ -23,6 +23,7 @@
 # DEFER (0; 1 sets deferred accept on the echo listener: Ballast's `defer_accept = true`,
 # HAProxy's `defer-accept`; NGINX's stream module has no such option)
 # NGINX_STREAM (/usr/lib/nginx/modules/ngx_stream_module.so)
+# BASELINE_BIN (unset; another Ballast binary run beside, as "baseline")
 # BALLAST_BIN (target/release/ballast) TCPBENCH_BIN (target/release/ballast-tcpbench; both
 # built here unless SKIP_BUILD=1).
 # Output: bench/out/<stamp>-l4/ with runs.tsv, summary.md, env.txt, the configs, logs and the
@@ -58,12 +59,19 @@ if [[ ${COPY_TOO:-0} == 1 ]]; then
     PROXIES=(ballast ballast-copy haproxy nginx)
     SYSTEMS=(ballast ballast-copy haproxy nginx direct)
 fi
+# BASELINE_BIN=PATH adds "baseline": another Ballast binary (the build before a change) with
+# the same config, interleaved like the others, for a before/after in one run.
+BASELINE_BIN=${BASELINE_BIN:-}
+if [[ -n $BASELINE_BIN ]]; then
+    PROXIES=(ballast baseline "${PROXIES[@]:1}")
+    SYSTEMS=(ballast baseline "${SYSTEMS[@]:1}")
+fi
 # Ports on 127.0.0.1: the echo path and the iperf3 path of each proxy, the two backends.
 ECHO_PORT=18289
 IPERF_PORT=18288
 ADMIN_PORT=18287
-declare -A PORT=([ballast]=18280 [haproxy]=18281 [nginx]=18282 [direct]=$ECHO_PORT [ballast-copy]=18286)
-declare -A IPORT=([ballast]=18283 [haproxy]=18284 [nginx]=18285 [direct]=$IPERF_PORT [ballast-copy]=18279)
+declare -A PORT=([ballast]=18280 [haproxy]=18281 [nginx]=18282 [direct]=$ECHO_PORT [ballast-copy]=18286 [baseline]=18278)
+declare -A IPORT=([ballast]=18283 [haproxy]=18284 [nginx]=18285 [direct]=$IPERF_PORT [ballast-copy]=18279 [baseline]=18277)
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -174,6 +182,9 @@ EOF
     echo "git (work tree): $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$dirty"
     echo "ballast: $BALLAST_BIN ($("$BALLAST_BIN" --version 2>&1 | head -n1);" \
         "modified $(date -u -r "$BALLAST_BIN" +%FT%TZ); sha256 $(sha256sum "$BALLAST_BIN" | cut -c1-16))"
+    if [[ -n $BASELINE_BIN ]]; then
+        echo "baseline: $BASELINE_BIN (modified $(date -u -r "$BASELINE_BIN" +%FT%TZ); sha256 $(sha256sum "$BASELINE_BIN" | cut -c1-16))"
+    fi
     echo "tcpbench: $TCPBENCH_BIN"
     echo "haproxy: $(haproxy -v 2>&1 | head -n1)"
     echo "nginx: $(nginx -v 2>&1)"
@@ -222,6 +233,12 @@ if [[ ${COPY_TOO:-0} == 1 ]]; then
         -e "s/:${IPORT[ballast]}\"/:${IPORT[ballast-copy]}\"/" "$RUN_DIR/ballast.toml" >"$RUN_DIR/ballast-copy.toml"
     spawn ballast-copy "$PROXY_CPU" "$RUN_DIR/ballast-copy.log" env BALLAST_L4_COPY=1 \
         "$BALLAST_BIN" run -c "$RUN_DIR/ballast-copy.toml" --log-level warn
+fi
+if [[ -n $BASELINE_BIN ]]; then
+    sed -e "/^\[admin\]/,/^$/d" -e "s/:${PORT[ballast]}\"/:${PORT[baseline]}\"/" \
+        -e "s/:${IPORT[ballast]}\"/:${IPORT[baseline]}\"/" "$RUN_DIR/ballast.toml" >"$RUN_DIR/baseline.toml"
+    spawn baseline "$PROXY_CPU" "$RUN_DIR/baseline.log" \
+        "$BASELINE_BIN" run -c "$RUN_DIR/baseline.toml" --log-level warn
 fi
 haproxy -c -q -f "$RUN_DIR/haproxy.cfg" || die "invalid $RUN_DIR/haproxy.cfg"
 spawn haproxy "$PROXY_CPU" "$RUN_DIR/haproxy.log" haproxy -db -f "$RUN_DIR/haproxy.cfg"
@@ -362,7 +379,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
         for (p in peers) { v = median(lists[sc, peers[p]]); if (v != "-" && (best == "-" || (low ? v < best : v > best))) best = v }
         return (best == "-" || best == 0) ? "–" : sprintf("%.2fx", m / best)
     }
-    BEGIN { split("ballast ballast-copy haproxy nginx direct", order, " "); peers[1] = "haproxy"; peers[2] = "nginx" }
+    BEGIN { split("ballast baseline ballast-copy haproxy nginx direct", order, " "); peers[1] = "haproxy"; peers[2] = "nginx" }
     END {
         for (o = 1; o <= 3; o++) {
             sc = (o == 1) ? "rr" : (o == 2) ? "connect" : "iperf"
@@ -379,7 +396,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
             }
             if (sc == "iperf") print "| --- | --- | --- | --- | --- |"
             else print "| --- | --- | --- | --- | --- | --- | --- |"
-            for (i = 1; i <= 5; i++) {
+            for (i = 1; i <= 6; i++) {
                 s = order[i]; k = sc SUBSEP s
                 if (!(k in rate)) continue
                 if (sc == "iperf")

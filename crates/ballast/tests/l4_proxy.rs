@@ -54,11 +54,17 @@ async fn through(addr: SocketAddr, target: &TcpEcho, bytes: &[u8]) -> (SocketAdd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_and_v2_headers_reach_targets_as_a_standard_parser_reads_them() {
-    for version in ["v1", "v2"] {
+    // A deferred listener reads the client's bytes at accept and sends them in one send with
+    // the header; the other relays them after it.
+    for (version, defer) in [("v1", false), ("v2", false), ("v1", true), ("v2", true)] {
         let target = TcpEcho::spawn().await;
         let ballast = BallastProcess::start(
             bin(),
-            &config(target.addr, "", &format!("proxy_protocol = \"{version}\"")),
+            &config(
+                target.addr,
+                &format!("defer_accept = {defer}"),
+                &format!("proxy_protocol = \"{version}\""),
+            ),
         );
         let listener = ballast.addr("db");
         let (client, first) = through(listener, &target, b"hello").await;
@@ -79,11 +85,11 @@ async fn v1_and_v2_headers_reach_targets_as_a_standard_parser_reads_them() {
                 ),
                 other => panic!("{other:?}"),
             },
-            other => panic!("{version}: {other:?} from {first:?}"),
+            other => panic!("{version}, deferred {defer}: {other:?} from {first:?}"),
         };
-        assert_eq!(source, client, "{version}");
-        assert_eq!(destination, listener, "{version}");
-        assert_eq!(&first[consumed..], b"hello", "{version}");
+        assert_eq!(source, client, "{version}, deferred {defer}");
+        assert_eq!(destination, listener, "{version}, deferred {defer}");
+        assert_eq!(&first[consumed..], b"hello", "{version}, deferred {defer}");
     }
 }
 

@@ -236,6 +236,51 @@ async fn connections_outlive_a_reload_and_end_with_their_targets_deregistration_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_listener_sends_first_bytes_with_the_connect_and_again_to_the_next_target() {
+    // Accept is deferred, so each client's first bytes are read at accept and go out with
+    // the target's connect. Half the connections try a port nobody listens on first: the
+    // refused connect moves them to the live target, and their bytes must go there whole.
+    let live = TcpEcho::spawn().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ballast = BallastProcess::start(
+        bin(),
+        &tcp_config(
+            &[dead, live.addr],
+            "defer_accept = true",
+            "algorithm = \"round_robin\"",
+        ),
+    );
+    let addr = ballast.addr("db");
+    let mut total = 0;
+    for i in 0..20usize {
+        // From a few bytes to more than one early read (8 KiB) in a single write.
+        let size = [5, 700, 8 * 1024, 20_000][i % 4];
+        let payload: Vec<u8> = (0..size).map(|j| (i * 31 + j) as u8).collect();
+        let back = tokio::time::timeout(WAIT, round_trip(addr, &payload))
+            .await
+            .unwrap();
+        assert!(
+            back == payload,
+            "connection {i} ({size} bytes) came back altered"
+        );
+        total += size as u64;
+    }
+    assert_eq!(live.bytes.load(Ordering::SeqCst), total);
+    assert_eq!(live.connections.load(Ordering::SeqCst), 20);
+    // The retry path was taken: the dead port was tried (and refused) first at least once.
+    let admin = Admin::new(ballast.admin_addr());
+    let refused = admin
+        .metric(&format!(
+            "ballast_target_errors_total{{target_group=\"echo\",target=\"{dead}\"}}"
+        ))
+        .await;
+    assert!(refused >= 1.0, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_transfer_arrives_whole_and_in_order() {
     // 16 MiB each way: the relay starts copying and moves to splice(2) once reads fill its
     // buffer; the bytes must not notice.

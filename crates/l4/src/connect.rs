@@ -11,9 +11,9 @@ use ballast_balance::{stable_hash, InFlight, OpenConnection, PickInput};
 use ballast_config::Algorithm;
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::limits::{is_resource_exhaustion, FdBudget, FdSlot};
+use crate::open_tcp;
 use crate::proxy_protocol::{self, ProxyAddresses, Tlvs};
 use crate::signal::Signal;
 use crate::snapshot::{L4Group, L4Target};
@@ -44,6 +44,8 @@ pub struct TargetConn {
     pub cut: Arc<Signal>,
     /// Time taken to connect (the last attempt's, TLS included).
     pub connect_time: std::time::Duration,
+    /// How many of the client's early bytes were sent with the connect (plain groups).
+    pub early_sent: usize,
     _in_flight: InFlight,
     _open: OpenConnection,
     _fd: FdSlot,
@@ -101,19 +103,21 @@ pub fn pick(group: &L4Group, flow: &Flow<'_>, exclude: Option<usize>) -> Option<
 }
 
 /// Opens a TCP (or TLS, for `tls` groups) connection to a target of `group` and sends the
-/// group's PROXY header. A target that fails is recorded as failing and one other target is
-/// tried.
+/// group's PROXY header, then, to a plain group, what it can of `early` (the client's bytes
+/// read already) in the same send. A target that fails is recorded as failing and one other
+/// target is tried.
 pub async fn connect(
     group: &L4Group,
     flow: &Flow<'_>,
     fds: &Arc<FdBudget>,
+    early: &[u8],
 ) -> Result<TargetConn, ConnectFailure> {
     let first = pick(group, flow, None).ok_or(ConnectFailure::NoTarget)?;
-    match connect_to(group, first, flow, fds).await {
+    match connect_to(group, first, flow, fds, early).await {
         Ok(conn) => Ok(conn),
         Err(ConnectFailure::Target(address, error)) => {
             match pick(group, flow, Some(first)).filter(|&i| i != first) {
-                Some(second) => connect_to(group, second, flow, fds).await,
+                Some(second) => connect_to(group, second, flow, fds, early).await,
                 None => Err(ConnectFailure::Target(address, error)),
             }
         }
@@ -126,6 +130,7 @@ async fn connect_to(
     index: usize,
     flow: &Flow<'_>,
     fds: &Arc<FdBudget>,
+    early: &[u8],
 ) -> Result<TargetConn, ConnectFailure> {
     let target: &L4Target = &group.targets[index];
     let fd = fds.acquire().ok_or(ConnectFailure::Exhausted)?;
@@ -134,8 +139,8 @@ async fn connect_to(
     if let Some(m) = &target.metrics {
         m.requests.inc();
     }
-    let stream = match open(group, target.address, flow).await {
-        Ok(stream) => stream,
+    let (stream, early_sent) = match open(group, target.address, flow, early).await {
+        Ok(opened) => opened,
         Err(Opening::Exhausted) => return Err(ConnectFailure::Exhausted),
         Err(Opening::Failed(error)) => {
             target.state.record_outcome(false);
@@ -151,6 +156,7 @@ async fn connect_to(
         index,
         cut: target.cuts.track(),
         connect_time: started.elapsed(),
+        early_sent,
         _in_flight: in_flight,
         _open: target.state.open_connection(),
         _fd: fd,
@@ -162,24 +168,26 @@ enum Opening {
     Failed(std::io::Error),
 }
 
+/// The stream to `address`, PROXY header sent, and how many bytes of `early` went with it
+/// (only to a plain group: a TLS one hands them over after its handshake).
 async fn open(
     group: &L4Group,
     address: SocketAddr,
     flow: &Flow<'_>,
-) -> Result<TargetStream, Opening> {
-    let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
-    let deadline = tokio::time::Instant::now() + group.connect_timeout;
-    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) if is_resource_exhaustion(&e) => return Err(Opening::Exhausted),
-        Ok(Err(e)) => return Err(Opening::Failed(e)),
-        Err(_) => return Err(timed_out()),
+    early: &[u8],
+) -> Result<(TargetStream, usize), Opening> {
+    let failed = |e: std::io::Error| {
+        if is_resource_exhaustion(&e) {
+            Opening::Exhausted
+        } else {
+            Opening::Failed(e)
+        }
     };
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(target_address = %address, %error, "set_nodelay failed");
-    }
+    let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
+    let early = if group.tls.is_none() { early } else { &[] };
+    let mut first = Vec::new();
     if let Some(version) = group.proxy_protocol {
-        let mut header = Vec::with_capacity(64);
+        first.reserve(64 + early.len());
         let addresses = ProxyAddresses {
             source: flow.client,
             destination: flow.local,
@@ -188,11 +196,33 @@ async fn open(
             authority: flow.server_name,
             alpn: flow.alpn,
         };
-        proxy_protocol::encode(version.into(), &addresses, &tlvs, &mut header);
-        stream.write_all(&header).await.map_err(Opening::Failed)?;
+        proxy_protocol::encode(version.into(), &addresses, &tlvs, &mut first);
     }
+    let header = first.len();
+    // Without a header the client's bytes go as they are; with one, in the same send.
+    let first: &[u8] = if header == 0 {
+        early
+    } else {
+        first.extend_from_slice(early);
+        &first
+    };
+    let deadline = tokio::time::Instant::now() + group.connect_timeout;
+    let opened = match tokio::time::timeout_at(deadline, open_tcp::open(address, first)).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => return Err(failed(e)),
+        Err(_) => return Err(timed_out()),
+    };
+    let mut stream = opened.stream;
+    // A header only partly sent is finished before anything else.
+    if opened.sent < header {
+        stream
+            .write_all(&first[opened.sent..header])
+            .await
+            .map_err(Opening::Failed)?;
+    }
+    let early_sent = opened.sent.saturating_sub(header);
     let Some(tls) = &group.tls else {
-        return Ok(TargetStream::Plain(stream));
+        return Ok((TargetStream::Plain(stream), early_sent));
     };
     let name = match &tls.server_name {
         Some(name) => ServerName::try_from(name.clone()).map_err(|e| {
@@ -202,7 +232,7 @@ async fn open(
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.client));
     match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
-        Ok(Ok(stream)) => Ok(TargetStream::Tls(Box::new(stream))),
+        Ok(Ok(stream)) => Ok((TargetStream::Tls(Box::new(stream)), 0)),
         Ok(Err(error)) => Err(Opening::Failed(error)),
         Err(_) => Err(timed_out()),
     }

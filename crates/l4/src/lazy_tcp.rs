@@ -11,6 +11,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -117,6 +118,43 @@ impl LazyTcpStream {
         match &mut self.state {
             State::Registered(stream) => Ok(stream),
             _ => Err(failed()),
+        }
+    }
+
+    /// The tokio stream, owned: registers the socket if it is not yet.
+    pub fn into_registered(self) -> io::Result<TcpStream> {
+        match self.state {
+            State::Direct(stream) => TcpStream::from_std(stream),
+            State::Registered(stream) => Ok(stream),
+            State::Failed => Err(failed()),
+        }
+    }
+
+    /// One non-blocking read straight from the socket, without registering it whatever the
+    /// outcome (`WouldBlock` included): for bytes the kernel has already, such as the first
+    /// ones of a connection accepted late (`TCP_DEFER_ACCEPT`). On a registered socket, an
+    /// ordinary `WouldBlock` (go through the event loop).
+    pub fn read_unregistered(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.state {
+            State::Direct(stream) => loop {
+                match stream.read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    done => return done,
+                }
+            },
+            State::Registered(_) => Err(io::ErrorKind::WouldBlock.into()),
+            State::Failed => Err(failed()),
+        }
+    }
+
+    /// Makes the close a reset (`SO_LINGER` 0), as for a connection refused at accept.
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        match &self.state {
+            State::Direct(stream) => {
+                socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO))
+            }
+            State::Registered(stream) => stream.set_zero_linger(),
+            State::Failed => Err(failed()),
         }
     }
 
@@ -329,6 +367,34 @@ mod tests {
         server.write_all(&chunk).await.unwrap();
         server.shutdown().await.unwrap();
         assert_eq!(drain.join().unwrap(), total);
+    }
+
+    #[tokio::test]
+    async fn a_read_unregistered_never_registers_and_into_registered_does() {
+        let (mut server, mut client) = pair().await;
+        let mut buf = [0u8; 8];
+        let nothing = server.read_unregistered(&mut buf).unwrap_err();
+        assert_eq!(nothing.kind(), io::ErrorKind::WouldBlock);
+        assert!(!server.is_registered());
+        client.write_all(b"early").unwrap();
+        assert_eq!(server.read_unregistered(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"early");
+        assert!(!server.is_registered());
+        let mut tokio_stream = server.into_registered().unwrap();
+        client.write_all(b"later").unwrap();
+        let mut got = [0u8; 5];
+        tokio_stream.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"later");
+    }
+
+    #[tokio::test]
+    async fn a_zero_linger_close_resets_the_peer() {
+        let (server, mut client) = pair().await;
+        server.set_zero_linger().unwrap();
+        drop(server);
+        let mut buf = [0u8; 1];
+        let error = client.read(&mut buf).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
     }
 
     #[tokio::test]

@@ -129,12 +129,14 @@ impl Pump {
     ///
     /// Copies go through the halves' `poll_read`/`poll_write`, which note a short read as
     /// the socket drained (no extra read that only says "would block"); splices go through
-    /// the socket's readiness with `try_io`.
+    /// the socket's readiness with `try_io`. `last`: the other direction has ended, so this
+    /// one's end closes the connection.
     fn poll(
         &mut self,
         src: &mut ReadHalf<'_>,
         dst: &mut WriteHalf<'_>,
         splicing: Option<&Arc<FdBudget>>,
+        last: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<bool, Side>> {
         let mut moved = false;
@@ -154,9 +156,15 @@ impl Pump {
             if self.eof {
                 if !self.shut {
                     self.shut = true;
-                    // A failed shutdown means the peer is gone; the other direction says how.
-                    let socket = socket2::SockRef::from(dst.as_ref());
-                    let _ = socket.shutdown(std::net::Shutdown::Write);
+                    // The last end needs no shutdown: the relay is over, and closing the
+                    // sockets sends the FIN (both have been read to their end, so close
+                    // does not reset). One system call fewer per connection.
+                    if !last {
+                        // A failed shutdown means the peer is gone; the other direction
+                        // says how.
+                        let socket = socket2::SockRef::from(dst.as_ref());
+                        let _ = socket.shutdown(std::net::Shutdown::Write);
+                    }
                 }
                 return Poll::Ready(Ok(moved));
             }
@@ -290,7 +298,7 @@ pub async fn relay_plain(
         }
         let mut moved = false;
         if !up.shut {
-            match up.poll(&mut client_read, &mut target_write, splicing, cx) {
+            match up.poll(&mut client_read, &mut target_write, splicing, down.shut, cx) {
                 Poll::Ready(Ok(m)) => moved |= m,
                 Poll::Ready(Err(Side::Source)) => return Poll::Ready(RelayEnding::Client),
                 Poll::Ready(Err(Side::Sink)) => return Poll::Ready(RelayEnding::Target),
@@ -298,7 +306,7 @@ pub async fn relay_plain(
             }
         }
         if !down.shut {
-            match down.poll(&mut target_read, &mut client_write, splicing, cx) {
+            match down.poll(&mut target_read, &mut client_write, splicing, up.shut, cx) {
                 Poll::Ready(Ok(m)) => moved |= m,
                 Poll::Ready(Err(Side::Source)) => return Poll::Ready(RelayEnding::Target),
                 Poll::Ready(Err(Side::Sink)) => return Poll::Ready(RelayEnding::Client),

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballast_config::ListenerProtocol;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::connect::{connect, ConnectFailure, Flow, TargetConn};
+use crate::forward::{forward, forward_plain};
+use crate::lazy_tcp::{Acceptor, LazyTcpStream};
 use crate::limits::{is_resource_exhaustion, FdSlot, ListenerSlot};
 use crate::log::{ConnLog, Outcome};
 use crate::prelude::{peek_client_hello, read_proxy_header, Endpoints, PreludeRefusal};
-use crate::relay::{relay, RelayEnding};
 use crate::snapshot::{L4Listener, L4Route};
-use crate::stream::{Prefixed, TargetStream};
+use crate::stream::Prefixed;
 use crate::task::L4Task;
 
 /// How long the accept loop pauses when Ballast is out of file descriptors or memory.
@@ -24,13 +24,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 static ACCEPT_LOG: ballast_telemetry::LogLimiter = ballast_telemetry::LogLimiter::new(1);
 
-/// Accepts connections on `listener` until the task's listener stops.
-pub async fn serve_tcp(listener: TcpListener, task: L4Task) {
+/// Bytes read from a client at accept, before its target is connected (the rest waits for
+/// the relay).
+const EARLY_READ: usize = 8 * 1024;
+
+/// Accepts connections on `listener` until the task's listener stops. Connections start
+/// unregistered with the event loop (`lazy_tcp`; the acceptor set `TCP_NODELAY` on the
+/// listening socket, which Linux copies to each): bytes already there are read first.
+pub async fn serve_tcp(listener: Acceptor, task: L4Task) {
     let task = Arc::new(task);
-    // Linux copies TCP_NODELAY to every accepted socket: one setsockopt, not one each.
-    if let Err(error) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
-        tracing::debug!(%error, "set_nodelay on the listening socket failed");
-    }
     // A listener bound to one address is every connection's local address (no
     // getsockname per connection); a wildcard one asks each socket.
     let bound = listener
@@ -114,7 +116,7 @@ struct Conn {
 }
 
 /// `snapshot` is the one loaded at accept, held until the connection is routed.
-async fn serve_conn(mut client: TcpStream, conn: Conn, snapshot: Arc<crate::snapshot::L4Snapshot>) {
+async fn serve_conn(client: LazyTcpStream, conn: Conn, snapshot: Arc<crate::snapshot::L4Snapshot>) {
     let started = Instant::now();
     let Some(listener) = snapshot.listener(&conn.task.name) else {
         return;
@@ -131,6 +133,21 @@ async fn serve_conn(mut client: TcpStream, conn: Conn, snapshot: Arc<crate::snap
     };
     let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
     let mut prelude = Vec::new();
+    let mut client = client;
+    // Accept was deferred until the client's first bytes came: read them now, so that they
+    // go out with the target's connect (`open_tcp`) and no turn of the event loop waits
+    // for either socket. A PROXY header, a ClientHello or a handshake is read below instead.
+    if listener.defer_accept
+        && listener.accept_proxy.is_none()
+        && listener.rules.is_empty()
+        && listener.protocol != ListenerProtocol::Tls
+        && read_early(&mut client, &mut prelude).is_err()
+    {
+        return log.refused(Outcome::ClientClosed, &metrics);
+    }
+    let Ok(mut client) = client.into_registered() else {
+        return log.refused(Outcome::Exhausted, &metrics);
+    };
     let mut ends = Endpoints {
         client: conn.peer,
         local,
@@ -186,7 +203,8 @@ async fn serve_conn(mut client: TcpStream, conn: Conn, snapshot: Arc<crate::snap
                 server_name: server_name.as_deref(),
                 alpn: None,
             };
-            let Some(target) = open_target(route, &flow, &conn, &mut log, listener).await else {
+            let Some(target) = open_target(route, &flow, &prelude, &conn, &mut log, listener).await
+            else {
                 return refuse(client, &log);
             };
             let idle = listener.config.idle_timeout;
@@ -236,7 +254,7 @@ async fn serve_tls(
         server_name: server_name.as_deref(),
         alpn: alpn.first().map(Vec::as_slice),
     };
-    let Some(target) = open_target(route, &flow, conn, &mut log, listener).await else {
+    let Some(target) = open_target(route, &flow, &[], conn, &mut log, listener).await else {
         return;
     };
     forward(tls, Vec::new(), target, listener.config.idle_timeout, log).await;
@@ -246,6 +264,7 @@ async fn serve_tls(
 async fn open_target(
     route: &L4Route,
     flow: &Flow<'_>,
+    early: &[u8],
     conn: &Conn,
     log: &mut ConnLog,
     listener: &L4Listener,
@@ -261,7 +280,7 @@ async fn open_target(
     if let Some(m) = &group.metrics {
         m.requests.inc();
     }
-    match connect(&group, flow, &conn.task.fds).await {
+    match connect(&group, flow, &conn.task.fds, early).await {
         Ok(target) => Some((target, group)),
         Err(failure) => {
             let outcome = match failure {
@@ -283,102 +302,17 @@ fn refuse(client: TcpStream, _log: &ConnLog) {
     let _ = client.set_zero_linger();
 }
 
-/// A plain client to a target: when both sockets are plain TCP, the adaptive relay (copy,
-/// then splice for bulk); else the generic copy.
-async fn forward_plain(
-    mut client: TcpStream,
-    prelude: Vec<u8>,
-    (mut target, group): (TargetConn, Arc<crate::snapshot::L4Group>),
-    idle: Duration,
-    mut log: ConnLog,
-    fds: &Arc<crate::limits::FdBudget>,
-) {
-    let TargetStream::Plain(tcp) = &mut target.stream else {
-        return forward(client, prelude, (target, group), idle, log).await;
-    };
-    log.target = group.targets.get(target.index).map(|t| t.address);
-    log.connect_time = Some(target.connect_time);
-    if !prelude.is_empty() && tcp.write_all(&prelude).await.is_err() {
-        client.reset();
-        return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
+/// Reads what the client has sent already into `into`, without waiting and without
+/// registering the socket. Nothing there (or the end of its stream) leaves `into` empty: the
+/// relay finds out. An error (a reset) ends the connection.
+fn read_early(client: &mut LazyTcpStream, into: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut buf = [0u8; EARLY_READ];
+    match client.read_unregistered(&mut buf) {
+        Ok(n) => into.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
     }
-    let cut = Arc::clone(&target.cut);
-    let splicing = crate::splice::enabled().then_some(fds);
-    let end = crate::splice::relay_plain(&mut client, tcp, idle, &cut, splicing).await;
-    end_connection(&mut client, tcp, end.ending).await;
-    log.finished(
-        end.ending,
-        end.from_client + prelude.len() as u64,
-        end.from_target,
-    );
-}
-
-/// Ends both sides as the relay's ending asks: resets where a side reset or was cut (a FIN
-/// would read as a clean end), a FIN to the client after a clean close or idle timeout.
-async fn end_connection<C>(client: &mut C, target: &TcpStream, ending: RelayEnding)
-where
-    C: AsyncWrite + Unpin + ResetOnDrop,
-{
-    match ending {
-        RelayEnding::Target | RelayEnding::Cut => {
-            client.reset();
-            let _ = target.set_zero_linger();
-        }
-        RelayEnding::Client => {
-            let _ = target.set_zero_linger();
-        }
-        // Both directions passed their end on: the client has had its FIN.
-        RelayEnding::Closed => {}
-        RelayEnding::Idle => {
-            let _ = client.shutdown().await;
-        }
-    }
-}
-
-/// Sends what was read before routing, then relays until the connection ends.
-async fn forward<C>(
-    mut client: C,
-    prelude: Vec<u8>,
-    (mut target, group): (TargetConn, Arc<crate::snapshot::L4Group>),
-    idle: Duration,
-    mut log: ConnLog,
-) where
-    C: AsyncRead + AsyncWrite + Unpin + ResetOnDrop,
-{
-    log.target = group.targets.get(target.index).map(|t| t.address);
-    log.connect_time = Some(target.connect_time);
-    if !prelude.is_empty() {
-        if let Err(_error) = target.stream.write_all(&prelude).await {
-            client.reset();
-            return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
-        }
-    }
-    let cut = Arc::clone(&target.cut);
-    let end = relay(&mut client, &mut target.stream, idle, &cut).await;
-    // A target that reset (or died) is a reset for the client too.
-    end_connection(&mut client, target.stream.tcp(), end.ending).await;
-    log.finished(
-        end.ending,
-        end.from_client + prelude.len() as u64,
-        end.from_target,
-    );
-}
-
-/// A client stream that can be told to end with a reset rather than a FIN.
-trait ResetOnDrop {
-    fn reset(&self);
-}
-
-impl ResetOnDrop for TcpStream {
-    fn reset(&self) {
-        let _ = self.set_zero_linger();
-    }
-}
-
-impl ResetOnDrop for tokio_rustls::server::TlsStream<Prefixed<TcpStream>> {
-    fn reset(&self) {
-        let _ = self.get_ref().0.inner().set_zero_linger();
-    }
+    Ok(())
 }
 
 /// Decrements the active-connection gauge when the connection ends.

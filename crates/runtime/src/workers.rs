@@ -159,7 +159,7 @@ async fn run_worker(
             ListenerSocket::L4Tcp(socket) => {
                 let tokens = (stop, shutdown.clone());
                 let task = l4_task(&name, &l4, worker, tokens, &connections, &fds, open);
-                match tokio::net::TcpListener::from_std(socket) {
+                match ballast_l4::lazy_tcp::Acceptor::new(socket) {
                     Ok(listener) => {
                         accept_loops.spawn(ballast_l4::tcp::serve_tcp(listener, task));
                     }
