@@ -215,10 +215,12 @@ async fn open(
     let mut stream = opened.stream;
     // A header only partly sent is finished before anything else.
     if opened.sent < header {
-        stream
-            .write_all(&first[opened.sent..header])
-            .await
-            .map_err(Opening::Failed)?;
+        let rest = stream.write_all(&first[opened.sent..header]);
+        match tokio::time::timeout_at(deadline, rest).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(failed(e)),
+            Err(_) => return Err(timed_out()),
+        }
     }
     let early_sent = opened.sent.saturating_sub(header);
     let Some(tls) = &group.tls else {

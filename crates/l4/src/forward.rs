@@ -60,7 +60,8 @@ where
         RelayEnding::Client => {
             let _ = target.set_zero_linger();
         }
-        // Both directions passed their end on: the client has had its FIN.
+        // Both directions passed their end on (the last one by closing the sockets, which
+        // happens as this connection's streams drop).
         RelayEnding::Closed => {}
         RelayEnding::Idle => {
             let _ = client.shutdown().await;

@@ -34,8 +34,11 @@ pub async fn open(address: SocketAddr, first: &[u8]) -> io::Result<Opened> {
         Type::STREAM.nonblocking(),
         Some(Protocol::TCP),
     )?;
-    // Small messages go out at once (every proxy sets it on both sides).
-    socket.set_tcp_nodelay(true)?;
+    // Small messages go out at once (every proxy sets it on both sides). Without it the
+    // connection still works, only slower: not a reason to fail the target.
+    if let Err(error) = socket.set_tcp_nodelay(true) {
+        tracing::debug!(target_address = %address, %error, "set_nodelay failed");
+    }
     let mut connected = match socket.connect(&SockAddr::from(address)) {
         Ok(()) => true,
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => false,
@@ -58,6 +61,14 @@ pub async fn open(address: SocketAddr, first: &[u8]) -> io::Result<Opened> {
         stream.writable().await?;
         if let Some(error) = stream.take_error()? {
             return Err(error);
+        }
+        // Connected now: the first bytes still go in one send when they fit.
+        if sent == 0 && !first.is_empty() {
+            match stream.try_write(first) {
+                Ok(n) => sent = n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(Opened { stream, sent })
