@@ -1,6 +1,8 @@
 //! TCP listeners through the real binary: echo over many concurrent connections with exact
 //! byte counts, half-close, a target that dies mid-flow, the flow hash, idle timeout, and
-//! connections that outlive a reload and end with their target's deregistration delay.
+//! connections that outlive a reload and end with their target's deregistration delay, and a
+//! deferred listener whose clients' first bytes go with the target's connect (again to the
+//! next target when the first refuses; none for a client that stays silent).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -268,8 +270,23 @@ async fn a_deferred_listener_sends_first_bytes_with_the_connect_and_again_to_the
         );
         total += size as u64;
     }
+    // A client that stays silent is handed over by the kernel after about a second with
+    // nothing to read: it is connected with nothing sent, and relayed as usual once it speaks.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    wait_until("the silent client's target connection", WAIT, || {
+        live.connections.load(Ordering::SeqCst) == 21
+    })
+    .await;
+    silent.write_all(b"spoke late").await.unwrap();
+    let mut got = [0u8; 10];
+    tokio::time::timeout(WAIT, silent.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"spoke late");
+    total += got.len() as u64;
     assert_eq!(live.bytes.load(Ordering::SeqCst), total);
-    assert_eq!(live.connections.load(Ordering::SeqCst), 20);
+    assert_eq!(live.connections.load(Ordering::SeqCst), 21);
     // The retry path was taken: the dead port was tried (and refused) first at least once.
     let admin = Admin::new(ballast.admin_addr());
     let refused = admin
