@@ -60,7 +60,7 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TARGET_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Most idle keep-alive connections kept per target and per worker thread.
-pub const DEFAULT_MAX_IDLE_PER_TARGET: usize = 256;
+pub const DEFAULT_MAX_IDLE_PER_TARGET: usize = 1024;
 
 /// A deregistered target keeps its in-flight requests this long before they are cut. ALB: 300 s.
 pub const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(300);
