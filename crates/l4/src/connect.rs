@@ -176,13 +176,6 @@ async fn open(
     flow: &Flow<'_>,
     early: &[u8],
 ) -> Result<(TargetStream, usize), Opening> {
-    let failed = |e: std::io::Error| {
-        if is_resource_exhaustion(&e) {
-            Opening::Exhausted
-        } else {
-            Opening::Failed(e)
-        }
-    };
     let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
     let early = if group.tls.is_none() { early } else { &[] };
     let mut first = Vec::new();
@@ -207,20 +200,11 @@ async fn open(
         &first
     };
     let deadline = tokio::time::Instant::now() + group.connect_timeout;
-    let opened = match tokio::time::timeout_at(deadline, open_tcp::open(address, first)).await {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(e)) => return Err(failed(e)),
-        Err(_) => return Err(timed_out()),
-    };
+    let opened = by(deadline, open_tcp::open(address, first)).await?;
     let mut stream = opened.stream;
     // A header only partly sent is finished before anything else.
     if opened.sent < header {
-        let rest = stream.write_all(&first[opened.sent..header]);
-        match tokio::time::timeout_at(deadline, rest).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(failed(e)),
-            Err(_) => return Err(timed_out()),
-        }
+        by(deadline, stream.write_all(&first[opened.sent..header])).await?;
     }
     let early_sent = opened.sent.saturating_sub(header);
     let Some(tls) = &group.tls else {
@@ -237,6 +221,19 @@ async fn open(
         Ok(Ok(stream)) => Ok((TargetStream::Tls(Box::new(stream)), 0)),
         Ok(Err(error)) => Err(Opening::Failed(error)),
         Err(_) => Err(timed_out()),
+    }
+}
+
+/// `io` bounded by `deadline`: Ballast's own exhaustion apart from the target's failures.
+async fn by<T>(
+    deadline: tokio::time::Instant,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, Opening> {
+    match tokio::time::timeout_at(deadline, io).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) if is_resource_exhaustion(&e) => Err(Opening::Exhausted),
+        Ok(Err(e)) => Err(Opening::Failed(e)),
+        Err(_) => Err(Opening::Failed(std::io::ErrorKind::TimedOut.into())),
     }
 }
 

@@ -116,7 +116,11 @@ struct Conn {
 }
 
 /// `snapshot` is the one loaded at accept, held until the connection is routed.
-async fn serve_conn(client: LazyTcpStream, conn: Conn, snapshot: Arc<crate::snapshot::L4Snapshot>) {
+async fn serve_conn(
+    mut client: LazyTcpStream,
+    conn: Conn,
+    snapshot: Arc<crate::snapshot::L4Snapshot>,
+) {
     let started = Instant::now();
     let Some(listener) = snapshot.listener(&conn.task.name) else {
         return;
@@ -133,7 +137,6 @@ async fn serve_conn(client: LazyTcpStream, conn: Conn, snapshot: Arc<crate::snap
     };
     let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
     let mut prelude = Vec::new();
-    let mut client = client;
     // Accept was deferred until the client's first bytes came: read them now, so that they
     // go out with the target's connect (`open_tcp`) and no turn of the event loop waits
     // for either socket. A PROXY header, a ClientHello or a handshake is read below instead.
