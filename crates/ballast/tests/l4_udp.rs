@@ -44,6 +44,9 @@ async fn each_client_sticks_to_one_target_and_replies_come_from_the_listener() {
     let ballast = BallastProcess::start(bin(), &udp_config("udp", &[a.addr, b.addr], ""));
     let addr = ballast.addr("dns");
     let mut tags = Vec::new();
+    // Every client's socket stays open to the end: a closed one's port could be bound again
+    // by the next client, which would then be the same flow (CI once counted 19 flows).
+    let mut clients = Vec::new();
     for client in 0..20 {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut seen = Vec::new();
@@ -59,6 +62,7 @@ async fn each_client_sticks_to_one_target_and_replies_come_from_the_listener() {
             "client {client} moved: {seen:?}"
         );
         tags.push(seen[0].clone());
+        clients.push(socket);
     }
     assert!(tags.contains(&b"a:".to_vec()) && tags.contains(&b"b:".to_vec()));
     let admin = Admin::new(ballast.admin_addr());
