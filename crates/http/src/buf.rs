@@ -24,11 +24,20 @@ use crate::codec::Field;
 /// or two: at 16 KiB they were most of the memory of a thousand requests in flight.
 pub(crate) const BUFFER_SIZE: usize = 4 * 1024;
 
+/// Capacity of a fresh buffer for a request head going to a target. The head is kept until
+/// the answer comes (a request may be sent again), so each request waiting for its target
+/// holds one: a typical head is a few hundred bytes, and four of these share a memory page
+/// where a [`BUFFER_SIZE`] one takes a page of its own. A larger head grows it.
+pub(crate) const HEAD_WRITE_SIZE: usize = 1024;
+
 /// Size of a fresh read buffer: a typical request or response head with a small body.
 pub(crate) const HEAD_READ_SIZE: usize = 4 * 1024;
 
 /// Size of a read buffer a streaming body moves to.
 pub(crate) const BODY_READ_SIZE: usize = 16 * 1024;
+
+/// Largest write buffer a pool keeps: one grown for a rare large head is freed.
+const MAX_POOLED_WRITE: usize = 16 * BUFFER_SIZE;
 
 /// Buffers a pool keeps for reuse; more are freed.
 const POOLED_BUFFERS: usize = 256;
@@ -41,8 +50,10 @@ pub struct BufferPool {
     /// length (initialised once, never zeroed again).
     reads: ArrayQueue<Vec<u8>>,
     body_reads: ArrayQueue<Vec<u8>>,
-    /// Buffers heads are written into (kept empty).
+    /// Buffers heads and bodies are written into (kept empty), and the smaller ones request
+    /// heads for targets are written into.
     writes: ArrayQueue<Vec<u8>>,
+    head_writes: ArrayQueue<Vec<u8>>,
     fields: ArrayQueue<Vec<Field>>,
 }
 
@@ -63,6 +74,7 @@ impl BufferPool {
             reads: ArrayQueue::new(POOLED_BUFFERS),
             body_reads: ArrayQueue::new(POOLED_BUFFERS),
             writes: ArrayQueue::new(POOLED_BUFFERS),
+            head_writes: ArrayQueue::new(POOLED_BUFFERS),
             fields: ArrayQueue::new(POOLED_BUFFERS),
         })
     }
@@ -72,6 +84,14 @@ impl BufferPool {
         self.writes
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(BUFFER_SIZE))
+    }
+
+    /// An empty buffer for a request head to a target, with at least [`HEAD_WRITE_SIZE`]
+    /// capacity.
+    pub(crate) fn take_head(&self) -> Vec<u8> {
+        self.head_writes
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(HEAD_WRITE_SIZE))
     }
 
     /// A read buffer of `size` bytes (one of the two pooled sizes), initialised (its contents
@@ -106,12 +126,15 @@ impl BufferPool {
         }
     }
 
-    /// Gives a write buffer back; oversized ones (grown for a large head) are freed.
+    /// Gives a write buffer back, to the queue its capacity fits; oversized ones (grown for a
+    /// large head) are freed.
     pub(crate) fn give(&self, mut v: Vec<u8>) {
-        if v.capacity() >= BUFFER_SIZE && v.capacity() <= 16 * BUFFER_SIZE {
-            v.clear();
-            let _full = self.writes.push(v);
-        }
+        v.clear();
+        let _full = match v.capacity() {
+            HEAD_WRITE_SIZE..BUFFER_SIZE => self.head_writes.push(v),
+            BUFFER_SIZE..=MAX_POOLED_WRITE => self.writes.push(v),
+            _ => Ok(()),
+        };
     }
 }
 
@@ -284,5 +307,25 @@ mod tests {
         assert_eq!(pool.body_reads.len(), 0);
         c.for_body(&pool);
         assert_eq!(c.spare(&pool, 1 << 20).len(), BODY_READ_SIZE);
+    }
+
+    #[test]
+    fn write_buffers_go_back_to_the_queue_their_capacity_fits() {
+        let pool = BufferPool::new();
+        let head = pool.take_head();
+        assert!(head.capacity() >= HEAD_WRITE_SIZE && head.capacity() < BUFFER_SIZE);
+        pool.give(head);
+        assert_eq!((pool.head_writes.len(), pool.writes.len()), (1, 0));
+        // A head that grew to a full write buffer's size joins those.
+        let mut grown = pool.take_head();
+        grown.resize(BUFFER_SIZE, b'x');
+        pool.give(grown);
+        assert_eq!((pool.head_writes.len(), pool.writes.len()), (0, 1));
+        let out = pool.take();
+        assert!(out.is_empty() && out.capacity() >= BUFFER_SIZE);
+        // Too small or too large to keep: freed.
+        pool.give(Vec::with_capacity(16));
+        pool.give(Vec::with_capacity(MAX_POOLED_WRITE + 1));
+        assert_eq!((pool.head_writes.len(), pool.writes.len()), (0, 0));
     }
 }

@@ -190,7 +190,7 @@ impl<S: ClientIo> H1Conn<S> {
             m.requests.inc();
         }
         exchange.group = Some(Arc::clone(&forwarding.group));
-        let mut target_head = shared.buffers.take();
+        let mut target_head = shared.buffers.take_head();
         let ids = plan_ids(&facts, &mut exchange);
         render_target_head(
             &mut target_head,
@@ -202,6 +202,9 @@ impl<S: ClientIo> H1Conn<S> {
         );
         drop(snapshot);
         self.rbuf.consume(head.len);
+        // Nothing more of the client's is read until its body is (or the next request): a
+        // request waiting for its target holds no client buffer when nothing is pipelined.
+        self.rbuf.release(&shared.buffers);
         let next = self
             .forward(
                 basics,

@@ -156,7 +156,7 @@ async fn serve(
     }
     exchange.group = Some(Arc::clone(&forwarding.group));
     let body_kind = body.framing(length);
-    let mut target_head = shared.buffers.take();
+    let mut target_head = shared.buffers.take_head();
     let ids = plan_ids(&parts, &mut exchange);
     render_target_head(
         &mut target_head,

@@ -131,6 +131,9 @@ impl Upstream {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
+                // Waiting for the target holds no buffer: a thousand requests waiting for
+                // their answers would otherwise hold a read buffer each.
+                self.buf.release(pool);
                 self.check_cut(Some(cx))?;
                 Poll::Pending
             }
