@@ -113,6 +113,12 @@ impl BufferPool {
         };
     }
 
+    /// Head-sized read buffers waiting for reuse.
+    #[cfg(test)]
+    pub(crate) fn reads_pooled(&self) -> usize {
+        self.reads.len()
+    }
+
     /// An empty list for the fields of a head.
     pub(crate) fn take_fields(&self) -> Vec<Field> {
         self.fields.pop().unwrap_or_default()

@@ -206,12 +206,12 @@ impl Download {
             if self.done {
                 return Ok(());
             }
-            up.buf.for_body(pool);
-            let read = std::pin::pin!(std::future::poll_fn(|cx| up.poll_read_buf(
-                cx,
-                pool,
-                STREAM_CHUNK
-            )));
+            // In the poll: a read that finds nothing gives the buffer back, and the next one
+            // must take a body-sized buffer again, not a head-sized one.
+            let read = std::pin::pin!(std::future::poll_fn(|cx| {
+                up.buf.for_body(pool);
+                up.poll_read_buf(cx, pool, STREAM_CHUNK)
+            }));
             match within(sleep.as_mut(), idle, read).await {
                 Ok(Ok(0)) => self.end_of_stream(out)?,
                 Ok(Ok(_)) => self.transform(up, out)?,
