@@ -39,8 +39,9 @@ pub(crate) const BODY_READ_SIZE: usize = 16 * 1024;
 /// Largest write buffer a pool keeps: one grown for a rare large head is freed.
 const MAX_POOLED_WRITE: usize = 16 * BUFFER_SIZE;
 
-/// Buffers a pool keeps for reuse; more are freed.
-const POOLED_BUFFERS: usize = 256;
+/// Buffers a pool keeps for reuse, per size; more are freed. A keep-alive worker reuses far
+/// fewer; a burst of new connections leaves this many behind (see `request_box`).
+const POOLED_BUFFERS: usize = 64;
 
 /// Buffers of one worker thread, reused across its connections (lock-free; shared only so
 /// the type is `Send`, never contended).
