@@ -51,9 +51,9 @@ pub struct BufferPool {
     /// length (initialised once, never zeroed again).
     reads: ArrayQueue<Vec<u8>>,
     body_reads: ArrayQueue<Vec<u8>>,
-    /// Buffers heads and bodies are written into (kept empty), and the smaller ones request
-    /// heads for targets are written into.
+    /// Buffers heads and bodies are written into (kept empty).
     writes: ArrayQueue<Vec<u8>>,
+    /// The smaller ones request heads for targets are written into (kept empty).
     head_writes: ArrayQueue<Vec<u8>>,
     fields: ArrayQueue<Vec<Field>>,
 }
