@@ -43,10 +43,12 @@ http {
 EOF
 }
 
-# The two backends: one NGINX (one worker) with two servers answering 200 "ok\n".
+# The two backends: one NGINX (one worker) with two servers answering 200 "ok\n", and a
+# 256 KiB file at /bulk (the bulk scenario: bodies that stream through the proxy).
 write_backends_conf() {
     local dir=$RUN_DIR/backends
-    mkdir -p "$dir/tmp"
+    mkdir -p "$dir/tmp" "$dir/www"
+    head -c $((256 * 1024)) /dev/urandom >"$dir/www/bulk"
     {
         nginx_head "$dir"
         local port
@@ -55,6 +57,7 @@ write_backends_conf() {
     server {
         listen 127.0.0.1:$port backlog=4096;
         location / { return 200 "ok\n"; }
+        location = /bulk { root $dir/www; }
     }
 EOF
         done

@@ -133,6 +133,8 @@ measures() {
         rate) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" ;;
         close | tls | h2c | h2tls) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" ;;
         tls-close) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|handshakes/s|0|1|higher" ;;
+        bulk) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" "rss_peak_kib|peak RSS, MiB|1|1024|lower" ;;
+        bulk-rate) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" ;;
         idle) printf '%s\n' "kib_per_conn|RSS KiB per connection|2|1|lower" "rss_before_kib|RSS before, MiB|1|1024|lower" \
             "rss_open_peak_kib|peak RSS while connecting, MiB|1|1024|lower" "rss_after_kib|RSS after they close, MiB|1|1024|lower" ;;
     esac

@@ -11,6 +11,8 @@
 #   tls-close  HTTPS with Connection: close (a new TLS handshake per request)
 #   h2c        HTTP/2 cleartext, h2load -c4 -m100 (100 concurrent streams per connection)
 #   h2tls      HTTP/2 over TLS (ALPN h2), h2load -c4 -m100
+#   bulk       256 KiB answers, wrk -t1 -c256 (bodies that stream; peak RSS of the proxy)
+#   bulk-rate  256 KiB answers at a fixed 3,072 req/s, h2load --h1 -c256 --rps 12
 #   idle       $IDLE_CONNS idle keep-alive connections: RSS per connection, RSS after close
 #   workers    Ballast only: 2 workers vs 1 worker
 #

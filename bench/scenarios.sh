@@ -4,7 +4,7 @@
 # shellcheck disable=SC2034 # ALL_SCENARIOS and RUNS_HEADER are used by the scripts sourcing this
 # shellcheck disable=SC2153 # PORT and TLS_PORT are set by bench/run.sh
 
-ALL_SCENARIOS=(c64 c1000 rate close tls tls-close h2c h2tls idle workers)
+ALL_SCENARIOS=(c64 c1000 rate close tls tls-close h2c h2tls bulk bulk-rate idle workers)
 
 scenario_title() {
     case $1 in
@@ -16,6 +16,8 @@ scenario_title() {
         tls-close) echo "HTTPS, new connection and TLS handshake per request (wrk -t1 -c64, Connection: close; wrk resumes the TLS session)" ;;
         h2c) echo "HTTP/2 cleartext, 4 connections x 100 concurrent streams (h2load -c4 -m100)" ;;
         h2tls) echo "HTTP/2 over TLS, 4 connections x 100 concurrent streams (h2load -c4 -m100)" ;;
+        bulk) echo "HTTP keep-alive, 256 connections, 256 KiB answers (wrk -t1 -c256)" ;;
+        bulk-rate) echo "256 KiB answers at a fixed 3,072 req/s (h2load --h1 -c256 --rps 12)" ;;
         idle) echo "$(thousands "${IDLE_CONNS:-10000}") idle keep-alive client connections (each after one request)" ;;
         workers) echo "Ballast, 2 workers vs 1 worker (wrk -t2 -c64; everything shares both cores)" ;;
         *) return 1 ;;
@@ -43,6 +45,8 @@ scenario_label() {
         tls-close) printf '%s\n' "new TLS handshake\\nper request" ;;
         h2c) printf '%s\n' "HTTP/2 h2c\\n100 streams" ;;
         h2tls) printf '%s\n' "HTTP/2 TLS\\n100 streams" ;;
+        bulk) printf '%s\n' "256 KiB answers\\nc256" ;;
+        bulk-rate) printf '%s\n' "256 KiB answers\\n3,072 req/s" ;;
         *) echo "$1" ;;
     esac
 }
@@ -68,6 +72,10 @@ load() {
             bounded_run "$limit" "$LOAD_CPU" "$out" \
                 h2load --h1 -t1 -c64 --rps 300 -D "$seconds" --log-file "$out.log" "$url"
             ;;
+        bulk-rate)
+            bounded_run "$limit" "$LOAD_CPU" "$out" \
+                h2load --h1 -t1 -c256 --rps 12 -D "$seconds" --log-file "$out.log" "$url"
+            ;;
         h2c | h2tls)
             bounded_run "$limit" "$LOAD_CPU" "$out" \
                 h2load -t1 -c4 -m100 -D "$seconds" --log-file "$out.log" "$url"
@@ -77,6 +85,9 @@ load() {
             ;;
         c1000)
             bounded_run "$limit" "$LOAD_CPU" "$out" wrk -t1 -c1000 -d"${seconds}s" --latency "$url"
+            ;;
+        bulk)
+            bounded_run "$limit" "$LOAD_CPU" "$out" wrk -t1 -c256 -d"${seconds}s" --latency "$url"
             ;;
         close | tls-close)
             bounded_run "$limit" "$LOAD_CPU" "$out" \
@@ -142,7 +153,10 @@ url_of() {
         h2c) port=${H2C_PORT[$system]:-${PORT[$system]}} ;;
         *) port=${PORT[$system]} ;;
     esac
-    echo "$scheme://127.0.0.1:$port/"
+    # bulk: the backends serve a 256 KiB file there (bench/configs.sh)
+    local path=""
+    [[ $2 == bulk* ]] && path=bulk
+    echo "$scheme://127.0.0.1:$port/$path"
 }
 
 # emit FIELD...: one line of runs.tsv.
@@ -182,7 +196,7 @@ measure_load() {
 
     local parsed requests seconds p50 p99 errors
     case $scenario in
-        rate | h2c | h2tls) parsed=$(parse_h2load "$out") ;;
+        rate | h2c | h2tls | bulk-rate) parsed=$(parse_h2load "$out") ;;
         *) parsed=$(parse_wrk "$out") ;;
     esac ||
         die "cannot read the load generator's output $out"

@@ -28,6 +28,9 @@ pub enum RawMode {
     StopsReading,
     /// Reads the request head, answers with these bytes, then reads and drops the rest.
     Answer(&'static [u8]),
+    /// Reads the request head, answers with these bytes, then closes (a body that ends
+    /// with the connection).
+    AnswerThenClose(&'static [u8]),
     /// Reads the whole request (a `Content-Length` body, or a chunked one ending in its
     /// last chunk), then answers with these bytes and reads and drops the rest: a target
     /// that takes any head, so every answer a client sees is the proxy's decision.
@@ -113,6 +116,9 @@ async fn misbehave(mut stream: TcpStream, mode: RawMode) {
             read_body(&mut stream, &head).await;
             let _ = stream.write_all(bytes).await;
             while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+        RawMode::AnswerThenClose(bytes) => {
+            let _ = stream.write_all(bytes).await;
         }
         RawMode::Answer(bytes) => {
             let _ = stream.write_all(bytes).await;

@@ -162,6 +162,30 @@ impl Download {
         Ok(())
     }
 
+    /// How many of the `available` bytes in the target's buffer go to the client as they
+    /// are, when the body needs no framing of its own (a `Content-Length` body, or one that
+    /// ends with the target's close going to a client whose connection ends it too); `None`
+    /// when they must be framed again.
+    fn passes_through(&self, available: usize) -> Option<usize> {
+        match (&self.from, self.to) {
+            (From::Length(left), _) => {
+                Some(usize::try_from(*left).unwrap_or(usize::MAX).min(available))
+            }
+            (From::UntilClose, to) if to != ClientFraming::Chunked => Some(available),
+            _ => None,
+        }
+    }
+
+    /// Records `n` bytes of the target's buffer as sent to the client as they are.
+    fn passed(&mut self, up: &mut Upstream, n: usize) {
+        self.sent += n as u64;
+        if let From::Length(left) = &mut self.from {
+            *left -= n as u64;
+            self.done = *left == 0;
+        }
+        up.buf.consume(n);
+    }
+
     /// The target closed the connection: the end of an until-close body, else a cut one.
     pub(crate) fn end_of_stream(&mut self, out: &mut Vec<u8>) -> Result<(), StreamError> {
         match self.from {
@@ -206,6 +230,28 @@ impl Download {
             if self.done {
                 return Ok(());
             }
+            if let Some(n) = self.passes_through(up.buf.filled().len()) {
+                // Written from the target's buffer, not copied into `out`: a body that
+                // needs no framing of its own costs one buffer per response while it
+                // streams, and `out` goes back to the pool until the exchange ends.
+                if out.capacity() > 0 {
+                    pool.give(std::mem::take(out));
+                }
+                if n > 0 {
+                    let data = &up.buf.filled()[..n];
+                    let write = std::pin::pin!(async {
+                        client.write_all(data).await?;
+                        client.flush().await
+                    });
+                    match within(sleep.as_mut(), idle, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(StreamError::Client(e)),
+                        Err(_) => return Err(StreamError::Idle),
+                    }
+                    self.passed(up, n);
+                    continue;
+                }
+            }
             // In the poll: a read that finds nothing gives the buffer back, and the next one
             // must take a body-sized buffer again, not a head-sized one.
             let read = std::pin::pin!(std::future::poll_fn(|cx| {
@@ -214,6 +260,7 @@ impl Download {
             }));
             match within(sleep.as_mut(), idle, read).await {
                 Ok(Ok(0)) => self.end_of_stream(out)?,
+                Ok(Ok(_)) if self.passes_through(0).is_some() => {}
                 Ok(Ok(_)) => self.transform(up, out)?,
                 Ok(Err(e)) => return Err(StreamError::Target(e)),
                 Err(_) => return Err(StreamError::Idle),
