@@ -32,6 +32,25 @@ fn frame(to: ClientFraming, out: &mut Vec<u8>, data: &[u8]) -> u64 {
     data.len() as u64
 }
 
+/// Writes `data` to the client and flushes it, within `idle`.
+async fn write_within<S: ClientIo>(
+    client: &mut S,
+    data: &[u8],
+    sleep: Pin<&mut Sleep>,
+    idle: Duration,
+) -> Result<(), StreamError> {
+    use tokio::io::AsyncWriteExt;
+    let write = std::pin::pin!(async {
+        client.write_all(data).await?;
+        client.flush().await
+    });
+    match within(sleep, idle, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StreamError::Client(e)),
+        Err(_) => Err(StreamError::Idle),
+    }
+}
+
 /// Most bytes read from the target per step.
 const STREAM_CHUNK: usize = 64 * 1024;
 
@@ -213,18 +232,9 @@ impl Download {
         mut sleep: Pin<&mut Sleep>,
         idle: Duration,
     ) -> Result<(), StreamError> {
-        use tokio::io::AsyncWriteExt;
         loop {
             if !out.is_empty() {
-                let write = std::pin::pin!(async {
-                    client.write_all(out).await?;
-                    client.flush().await
-                });
-                match within(sleep.as_mut(), idle, write).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(StreamError::Client(e)),
-                    Err(_) => return Err(StreamError::Idle),
-                }
+                write_within(client, out, sleep.as_mut(), idle).await?;
                 out.clear();
             }
             if self.done {
@@ -238,16 +248,7 @@ impl Download {
                     pool.give(std::mem::take(out));
                 }
                 if n > 0 {
-                    let data = &up.buf.filled()[..n];
-                    let write = std::pin::pin!(async {
-                        client.write_all(data).await?;
-                        client.flush().await
-                    });
-                    match within(sleep.as_mut(), idle, write).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Err(StreamError::Client(e)),
-                        Err(_) => return Err(StreamError::Idle),
-                    }
+                    write_within(client, &up.buf.filled()[..n], sleep.as_mut(), idle).await?;
                     self.passed(up, n);
                     continue;
                 }
