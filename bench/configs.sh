@@ -159,8 +159,18 @@ EOF
     if [[ -n $extra ]]; then printf '\n%s\n' "$extra" >>"$RUN_DIR/$name.toml"; fi
 }
 
+# The post scenario's requests: 1 KiB bodies, which arrive with their heads.
+write_post_script() {
+    cat >"$RUN_DIR/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = string.rep("x", 1024)
+wrk.headers["Content-Type"] = "application/octet-stream"
+EOF
+}
+
 write_configs() {
     mkdir -p "$RUN_DIR/tls"
+    write_post_script
     write_certificate
     write_backends_conf
     write_nginx_conf

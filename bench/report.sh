@@ -131,7 +131,7 @@ measures() {
         c64) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" "p99_ms|p99 latency, ms|2|1|lower" ;;
         c1000) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" "rss_peak_kib|peak RSS, MiB|1|1024|lower" ;;
         rate) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" ;;
-        close | tls | h2c | h2tls) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" ;;
+        post | close | tls | h2c | h2tls) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" ;;
         tls-close) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|handshakes/s|0|1|higher" ;;
         bulk) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" "rss_peak_kib|peak RSS, MiB|1|1024|lower" ;;
         bulk-rate) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" ;;
@@ -296,7 +296,7 @@ chart() {
     local s main=() handshake=()
     for s in $(scenarios_present); do
         case $s in
-            c64 | c1000 | rate | close | tls | h2c | h2tls) main+=("$s") ;;
+            c64 | post | c1000 | rate | close | tls | h2c | h2tls) main+=("$s") ;;
             tls-close) handshake+=("$s") ;;
         esac
     done

@@ -4,6 +4,7 @@
 #   bench/run.sh [SCENARIO...]        default: every scenario, in this order
 #
 #   c64        HTTP keep-alive, wrk -t1 -c64 (plus "direct": wrk straight at a backend)
+#   post       HTTP keep-alive POSTs with 1 KiB bodies, wrk -t1 -c64 -s post.lua
 #   c1000      HTTP keep-alive, wrk -t1 -c1000 (peak RSS of the proxy)
 #   rate       HTTP at a fixed 19,200 req/s, h2load --h1 -c64 --rps 300
 #   close      HTTP with Connection: close (a new TCP connection per request)

@@ -4,11 +4,12 @@
 # shellcheck disable=SC2034 # ALL_SCENARIOS and RUNS_HEADER are used by the scripts sourcing this
 # shellcheck disable=SC2153 # PORT and TLS_PORT are set by bench/run.sh
 
-ALL_SCENARIOS=(c64 c1000 rate close tls tls-close h2c h2tls bulk bulk-rate idle workers)
+ALL_SCENARIOS=(c64 post c1000 rate close tls tls-close h2c h2tls bulk bulk-rate idle workers)
 
 scenario_title() {
     case $1 in
         c64) echo "HTTP keep-alive, 64 connections (wrk -t1 -c64)" ;;
+        post) echo "HTTP keep-alive POST with a 1 KiB body, 64 connections (wrk -t1 -c64)" ;;
         c1000) echo "HTTP keep-alive, 1,000 connections (wrk -t1 -c1000)" ;;
         rate) echo "HTTP at a fixed 19,200 req/s (h2load --h1 -c64 --rps 300)" ;;
         close) echo "HTTP, new connection per request (wrk -t1 -c64, Connection: close)" ;;
@@ -38,6 +39,7 @@ thousands() {
 scenario_label() {
     case $1 in
         c64) printf '%s\n' "keep-alive\\nc64" ;;
+        post) printf '%s\n' "POST 1 KiB\\nc64" ;;
         c1000) printf '%s\n' "keep-alive\\nc1000" ;;
         rate) printf '%s\n' "19,200 req/s\\nfixed rate" ;;
         close) printf '%s\n' "new TCP conn\\nper request" ;;
@@ -85,6 +87,10 @@ load() {
             ;;
         c1000)
             bounded_run "$limit" "$LOAD_CPU" "$out" wrk -t1 -c1000 -d"${seconds}s" --latency "$url"
+            ;;
+        post)
+            bounded_run "$limit" "$LOAD_CPU" "$out" \
+                wrk -t1 -c64 -d"${seconds}s" --latency -s "$RUN_DIR/post.lua" "$url"
             ;;
         bulk)
             bounded_run "$limit" "$LOAD_CPU" "$out" wrk -t1 -c256 -d"${seconds}s" --latency "$url"

@@ -242,4 +242,32 @@ impl<S: ClientIo> Upload for ClientBody<'_, S> {
     fn progress(&self) -> Option<(Instant, u64)> {
         self.began.map(|began| (began, self.received))
     }
+
+    fn buffered_as_is(&self) -> &[u8] {
+        match self.state {
+            State::Length(left) if !self.raw => {
+                let available = self.buf.filled();
+                let n = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(available.len())
+                    .min(UPLOAD_CHUNK);
+                &available[..n]
+            }
+            _ => &[],
+        }
+    }
+
+    fn took_as_is(&mut self, n: usize) -> bool {
+        if let State::Length(left) = &mut self.state {
+            let n = usize::try_from(*left).unwrap_or(usize::MAX).min(n);
+            self.buf.consume(n);
+            self.started |= n > 0;
+            self.received += n as u64;
+            *left -= n as u64;
+            if *left == 0 {
+                self.state = State::Done;
+            }
+        }
+        self.is_done()
+    }
 }

@@ -154,6 +154,23 @@ impl Upstream {
         polled
     }
 
+    /// Writes some of `first` then `second` to the target, in one system call where the
+    /// stream allows it.
+    pub(crate) fn poll_write_two(
+        &mut self,
+        cx: &mut Context<'_>,
+        first: &[u8],
+        second: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check_cut(None)?;
+        let bufs = [io::IoSlice::new(first), io::IoSlice::new(second)];
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, &bufs);
+        if polled.is_pending() {
+            self.check_cut(Some(cx))?;
+        }
+        polled
+    }
+
     /// Flushes TLS records (plain TCP writes through).
     pub(crate) fn poll_flush_io(
         self: Pin<&mut Self>,

@@ -47,6 +47,20 @@ pub(crate) trait Upload {
     fn progress(&self) -> Option<(Instant, u64)> {
         None
     }
+
+    /// The start of a body that goes to the target as it is (a `Content-Length` body) and
+    /// is already buffered: it is written in the same system call as the request head, and
+    /// taken only once written ([`Upload::took_as_is`]), so a write that fails takes none
+    /// of it. Empty by default.
+    fn buffered_as_is(&self) -> &[u8] {
+        &[]
+    }
+
+    /// Takes the first `n` bytes of [`Upload::buffered_as_is`] as written; `true` once the
+    /// whole body is taken.
+    fn took_as_is(&mut self, _n: usize) -> bool {
+        false
+    }
 }
 
 /// What the request is, for the retry rules and for what may answer it.
@@ -180,6 +194,13 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
         }
     }
 
+    /// The target's connection took no byte of a write.
+    fn write_zero(&self) -> SendFailure {
+        self.failure(Fault::TargetClosed(Some(
+            std::io::ErrorKind::WriteZero.into(),
+        )))
+    }
+
     fn fail(&self, fault: Fault) -> Poll<Result<ResponseHead, SendFailure>> {
         Poll::Ready(Err(self.failure(fault)))
     }
@@ -189,10 +210,40 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
         let mut progressed = false;
         loop {
             let pending = if self.head_written < self.head.len() {
+                let as_is = self.upload.buffered_as_is();
+                if !as_is.is_empty() && self.body.is_empty() {
+                    // A body that came with its head goes with it: one write and one
+                    // segment to the target, not two.
+                    let head = &self.head[self.head_written..];
+                    match self.up.poll_write_two(cx, head, as_is) {
+                        Poll::Ready(Ok(n)) if n > 0 => {
+                            let in_head = n.min(head.len());
+                            self.head_written += in_head;
+                            if n > in_head {
+                                self.body_started = true;
+                                self.last_write = Instant::now();
+                                if self.upload.took_as_is(n - in_head) {
+                                    self.body_done = true;
+                                    self.done_at = Some(self.last_write);
+                                }
+                            }
+                            progressed = true;
+                            continue;
+                        }
+                        Poll::Ready(Ok(_)) => return Err(self.write_zero()),
+                        Poll::Ready(Err(e)) => {
+                            return Err(self.failure(Fault::TargetClosed(Some(e))))
+                        }
+                        Poll::Pending => return Ok(progressed),
+                    }
+                }
                 &self.head[self.head_written..]
             } else if self.body_written < self.body.len() {
                 &self.body[self.body_written..]
             } else if !self.body_done {
+                if self.body.capacity() == 0 {
+                    self.body = self.pool.take();
+                }
                 self.body.clear();
                 self.body_written = 0;
                 match self.upload.poll_fill(cx, &mut self.body) {
@@ -223,11 +274,7 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
                 return Ok(progressed);
             };
             match self.up.poll_write(cx, pending) {
-                Poll::Ready(Ok(0)) => {
-                    return Err(self.failure(Fault::TargetClosed(Some(
-                        std::io::ErrorKind::WriteZero.into(),
-                    ))))
-                }
+                Poll::Ready(Ok(0)) => return Err(self.write_zero()),
                 Poll::Ready(Ok(n)) => {
                     if self.head_written < self.head.len() {
                         self.head_written += n;
@@ -240,6 +287,15 @@ impl<'a, U: Upload> RoundTrip<'a, U> {
                 Poll::Ready(Err(e)) => return Err(self.failure(Fault::TargetClosed(Some(e)))),
                 Poll::Pending => return Ok(progressed),
             }
+        }
+    }
+}
+
+impl<U> Drop for RoundTrip<'_, U> {
+    /// The body's buffer goes back to the worker's pool.
+    fn drop(&mut self) {
+        if self.body.capacity() > 0 {
+            self.pool.give(std::mem::take(&mut self.body));
         }
     }
 }
