@@ -27,9 +27,22 @@ use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// The request, the same bytes every time.
+/// The GET, the same bytes every time.
 const REQUEST: &[u8] =
     b"GET /bench HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: alloc-bench\r\n\r\n";
+/// Body bytes of the POST.
+const POST_BODY: usize = 1024;
+
+/// A POST whose 1 KiB body comes with its head (as most API requests do).
+fn post_request() -> Vec<u8> {
+    let mut post = format!(
+        "POST /bench HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: alloc-bench\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {POST_BODY}\r\n\r\n"
+    )
+    .into_bytes();
+    post.resize(post.len() + POST_BODY, b'x');
+    post
+}
 /// Requests before counting starts: connection pools, buffers and lazy statics settle.
 const WARMUP_REQUESTS: u64 = 5_000;
 /// Counted windows (each: N requests, then as long idle).
@@ -71,24 +84,45 @@ targets = ["{}", "{}"]
         .context("the runtime reports no listener")?;
 
     let mut client = Client::connect(proxy)?;
+    let post = post_request();
     for _ in 0..WARMUP_REQUESTS {
-        client.get()?;
+        client.send(REQUEST)?;
+        client.send(&post)?;
     }
 
     println!(
-        "ballast alloc bench: {} keep-alive GETs per window through one worker, to 2 `ballast echo` targets",
+        "ballast alloc bench: {} keep-alive requests per window through one worker, to 2 `ballast echo` targets",
         group(requests)
     );
     println!(
         "method: the global allocator counts on every thread; each window of requests is followed"
     );
     println!("by an idle window as long (connection open), whose count is subtracted (control thread, timers)");
+    count_windows(&mut client, "GETs", REQUEST, requests)?;
+    count_windows(&mut client, "POSTs with a 1 KiB body", &post, requests)?;
+
+    idle_connections(proxy)?;
+
+    drop(client);
+    runtime.shutdown();
+    Ok(())
+}
+
+/// Counts the allocations of `requests` keep-alive `request`s, in [`REPETITIONS`] windows,
+/// and prints the median per request.
+fn count_windows(
+    client: &mut Client,
+    what: &str,
+    request: &[u8],
+    requests: u64,
+) -> anyhow::Result<()> {
+    println!("{what}:");
     let mut per_request = Vec::with_capacity(REPETITIONS);
     for repetition in 1..=REPETITIONS {
         let busy = Region::new(GLOBAL);
         let started = Instant::now();
         for _ in 0..requests {
-            client.get()?;
+            client.send(request)?;
         }
         let elapsed = started.elapsed();
         let busy = busy.change();
@@ -118,15 +152,10 @@ targets = ["{}", "{}"]
     per_request.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (count, size, reallocations) = per_request[per_request.len() / 2];
     println!(
-        "allocations per request: {count:.2} (bytes {}); reallocations per request: {reallocations:.2} \
-         (median of {REPETITIONS} windows)",
+        "{what}: allocations per request: {count:.2} (bytes {}); reallocations per request: \
+         {reallocations:.2} (median of {REPETITIONS} windows)",
         group(size.round() as u64)
     );
-
-    idle_connections(proxy)?;
-
-    drop(client);
-    runtime.shutdown();
     Ok(())
 }
 
@@ -142,13 +171,13 @@ fn idle_connections(proxy: SocketAddr) -> anyhow::Result<()> {
     let mut first = Vec::with_capacity(IDLE_CONNECTIONS);
     for _ in 0..IDLE_CONNECTIONS {
         let mut stream = TcpStream::connect(proxy)?;
-        get(&mut stream, &mut buffer)?;
+        exchange(&mut stream, REQUEST, &mut buffer)?;
         first.push(stream);
     }
     let region = Region::new(GLOBAL);
     for _ in 0..IDLE_CONNECTIONS {
         let mut stream = TcpStream::connect(proxy)?;
-        get(&mut stream, &mut buffer)?;
+        exchange(&mut stream, REQUEST, &mut buffer)?;
         held.push(stream);
     }
     // Let the worker finish with the last response.
@@ -252,16 +281,16 @@ impl Client {
         })
     }
 
-    /// Sends the request and reads the whole response.
-    fn get(&mut self) -> anyhow::Result<()> {
-        get(&mut self.stream, &mut self.buffer[..])
+    /// Sends `request` and reads the whole response.
+    fn send(&mut self, request: &[u8]) -> anyhow::Result<()> {
+        exchange(&mut self.stream, request, &mut self.buffer[..])
     }
 }
 
-/// Sends the request on `stream` and reads the whole response (head and `Content-Length`
+/// Sends `request` on `stream` and reads the whole response (head and `Content-Length`
 /// body) into `buffer`.
-fn get(stream: &mut TcpStream, buffer: &mut [u8]) -> anyhow::Result<()> {
-    stream.write_all(REQUEST)?;
+fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut [u8]) -> anyhow::Result<()> {
+    stream.write_all(request)?;
     let mut filled = 0;
     let (head_end, body_len) = loop {
         let n = stream.read(&mut buffer[filled..])?;
