@@ -157,7 +157,12 @@ async fn large_answers_arrive_whole_whatever_their_framing() {
         got.len()
     );
 
-    let reply = through(answer, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true).await;
+    let reply = through(
+        answer,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        true,
+    )
+    .await;
     let (head, got) = split(&reply);
     assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
     assert!(

@@ -50,8 +50,9 @@ pub(crate) trait Upload {
 
     /// The start of a body that goes to the target as it is (a `Content-Length` body) and
     /// is already buffered: it is written in the same system call as the request head, and
-    /// taken only once written ([`Upload::took_as_is`]), so a write that fails takes none
-    /// of it. Empty by default.
+    /// what that call writes of it is taken only then ([`Upload::took_as_is`]), so a first
+    /// write that fails takes none of the body. Whatever that call leaves goes the usual
+    /// way ([`Upload::poll_fill`]). Empty by default.
     fn buffered_as_is(&self) -> &[u8] {
         &[]
     }
