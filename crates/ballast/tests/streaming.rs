@@ -59,6 +59,9 @@ async fn one_gib_up_and_down_with_bounded_memory() {
     );
 }
 
+/// An HTTP/1.1 request after which Ballast closes, so the client reads to the end.
+const GET_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
 /// A body of `len` bytes that shows any byte lost, repeated or moved.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -127,12 +130,7 @@ async fn large_answers_arrive_whole_whatever_their_framing() {
     answer.extend_from_slice(&body);
     // Bytes past the length are not part of the answer and never reach the client.
     answer.extend_from_slice(b"TRAILING GARBAGE");
-    let reply = through(
-        answer,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        false,
-    )
-    .await;
+    let reply = through(answer, GET_CLOSE, false).await;
     let (head, got) = split(&reply);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
@@ -157,12 +155,7 @@ async fn large_answers_arrive_whole_whatever_their_framing() {
         got.len()
     );
 
-    let reply = through(
-        answer,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        true,
-    )
-    .await;
+    let reply = through(answer, GET_CLOSE, true).await;
     let (head, got) = split(&reply);
     assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
     assert!(

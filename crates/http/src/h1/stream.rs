@@ -126,21 +126,18 @@ impl Download {
         up: &mut Upstream,
         out: &mut Vec<u8>,
     ) -> Result<(), StreamError> {
-        let available = up.buf.filled();
-        if available.is_empty() || self.done {
+        if up.buf.is_empty() || self.done {
             return Ok(());
         }
+        if let Some(n) = self.passes_through(up.buf.filled().len()) {
+            out.extend_from_slice(&up.buf.filled()[..n]);
+            self.passed(up, n);
+            return Ok(());
+        }
+        let available = up.buf.filled();
         match &mut self.from {
-            From::None => {}
-            From::Length(left) => {
-                let n = usize::try_from(*left)
-                    .unwrap_or(usize::MAX)
-                    .min(available.len());
-                self.sent += frame(self.to, out, &available[..n]);
-                *left -= n as u64;
-                self.done = *left == 0;
-                up.buf.consume(n);
-            }
+            // Passed through above.
+            From::None | From::Length(_) => {}
             From::UntilClose => {
                 let n = available.len();
                 self.sent += frame(self.to, out, &available[..n]);
