@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ballast_testkit::admin::AdminClient as Admin;
-use ballast_testkit::{toml_targets, BallastProcess, UdpTagged};
+use ballast_testkit::{toml_targets, wait_until, BallastProcess, UdpTagged};
 use tokio::net::UdpSocket;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -216,4 +216,141 @@ async fn a_real_dns_server_answers_through_udp_and_tcp_udp_listeners() {
         dig(addr, "c.example.test", true).as_deref(),
         Some("192.0.2.7")
     );
+}
+
+/// The access log's lines so far.
+fn log_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_flow_gets_one_access_log_line_when_it_ends_and_its_ending_is_counted() {
+    let target = UdpTagged::spawn("t").await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let ballast = BallastProcess::start(
+        bin(),
+        &udp_config(
+            "udp",
+            &[target.addr],
+            &format!(
+                "max_udp_flows = 1\nudp_idle_timeout = \"1s\"\n[server]\nworkers = 1\n[access_log]\npath = \"{}\"",
+                log.display()
+            ),
+        ),
+    );
+    let addr = ballast.addr("dns");
+    let (first, second) = (
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+    );
+    // Two datagrams each way for the first flow (replies are tagged "t:" by the target).
+    assert_eq!(ask(&first, addr, b"12345").await, b"t:12345");
+    assert_eq!(ask(&first, addr, b"678").await, b"t:678");
+    // The table holds one flow: the second client's evicts the first one.
+    assert_eq!(ask(&second, addr, b"abc").await, b"t:abc");
+    // The second flow ends idle.
+    wait_until("two flows' log lines", WAIT, || log_lines(&log).len() == 2).await;
+    let lines = log_lines(&log);
+    let line_of = |client: &UdpSocket| {
+        let client = client.local_addr().unwrap().to_string();
+        lines
+            .iter()
+            .find(|l| l["client"] == client.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no line for {client}: {lines:?}"))
+    };
+    let evicted = line_of(&first);
+    assert_eq!(evicted["listener"], "dns", "{evicted}");
+    assert_eq!(evicted["request"], "udp", "{evicted}");
+    assert_eq!(evicted["target"], target.addr.to_string(), "{evicted}");
+    assert_eq!(evicted["target_group"], "dns", "{evicted}");
+    assert_eq!(evicted["received_bytes"], 8, "{evicted}");
+    assert_eq!(evicted["sent_bytes"], 12, "{evicted}");
+    assert_eq!(evicted["action"], "forward", "{evicted}");
+    assert_eq!(
+        evicted["error_reason"], "Listener.FlowTableFull",
+        "{evicted}"
+    );
+    let idle = line_of(&second);
+    assert_eq!(idle["received_bytes"], 3, "{idle}");
+    assert_eq!(idle["sent_bytes"], 5, "{idle}");
+    assert_eq!(idle["error_reason"], "Connection.IdleTimeout", "{idle}");
+    let admin = Admin::new(ballast.admin_addr());
+    let ended = |ending: &str| {
+        format!("ballast_l4_connections_ended_total{{listener=\"dns\",ending=\"{ending}\"}}")
+    };
+    assert_eq!(admin.metric(&ended("evicted")).await, 1.0);
+    assert_eq!(admin.metric(&ended("idle_timeout")).await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_beyond_ballasts_descriptors_are_refused_as_its_own_fault_and_it_recovers() {
+    let target = UdpTagged::spawn("t").await;
+    // 64 descriptors: the data plane may hold 32 sockets, one per flow.
+    let ballast = BallastProcess::start_with_fd_limit(
+        bin(),
+        &udp_config(
+            "udp",
+            &[target.addr],
+            "udp_idle_timeout = \"1s\"\n[server]\nworkers = 1",
+        ),
+        64,
+    );
+    let addr = ballast.addr("dns");
+    let admin = Admin::new(ballast.admin_addr());
+    let refused = |reason: &str| {
+        format!("ballast_l4_connections_refused_total{{listener=\"dns\",reason=\"{reason}\"}}")
+    };
+    let opened = "ballast_listener_connections_total{listener=\"dns\"}";
+    let mut clients = Vec::new();
+    for i in 0..40 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket
+            .send_to(format!("{i}").as_bytes(), addr)
+            .await
+            .unwrap();
+        clients.push(socket);
+    }
+    // Every first datagram either opened a flow or was refused, and some were refused.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (open, exhausted) = (
+            admin.metric(opened).await,
+            admin.metric(&refused("Ballast.ResourceExhausted")).await,
+        );
+        if open + exhausted == 40.0 && exhausted > 0.0 {
+            assert!(open <= 32.0, "{open} flows opened with 32 sockets");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "opened {open}, refused {exhausted}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The target is not blamed, and the operator is told whose limit it is.
+    assert_eq!(
+        admin.metric(&refused("Target.ConnectionRefused")).await,
+        0.0
+    );
+    ballast.wait_for_log(
+        "UDP flow not opened: Ballast's file descriptor budget is spent (raise ulimit -n)",
+        WAIT,
+    );
+    // Once the flows idle out, their sockets are free: a refused client now gets through.
+    let active = "ballast_listener_connections_active{listener=\"dns\"}";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while admin.metric(active).await > 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "flows never idled out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ask(&clients[39], addr, b"again").await, b"t:again");
 }

@@ -78,19 +78,28 @@ impl ConnLog {
 
     /// The connection was forwarded and has ended.
     pub fn finished(&self, ending: RelayEnding, from_client: u64, from_target: u64) {
-        let (counted, reason) = match ending {
-            RelayEnding::Closed => (Ending::Closed, None),
-            RelayEnding::Idle => (Ending::Idle, Some("Connection.IdleTimeout")),
-            RelayEnding::Client => (Ending::ClientReset, Some("Client.Reset")),
-            RelayEnding::Target => (Ending::TargetReset, Some("Target.Reset")),
-            RelayEnding::Cut => (Ending::Deregistered, Some("Target.Deregistered")),
+        let counted = match ending {
+            RelayEnding::Closed => Ending::Closed,
+            RelayEnding::Idle => Ending::Idle,
+            RelayEnding::Client => Ending::ClientReset,
+            RelayEnding::Target => Ending::TargetReset,
+            RelayEnding::Cut => Ending::Deregistered,
         };
         if let Some(m) = &self.metrics {
             m.received_bytes.add(from_client);
             m.sent_bytes.add(from_target);
             m.l4.end(counted);
         }
-        self.write(reason, from_client, from_target, "forward");
+        self.write(counted.error_reason(), from_client, from_target, "forward");
+    }
+
+    /// A UDP flow has ended. Its bytes were counted as each datagram moved; only the
+    /// ending is counted here.
+    pub fn flow_ended(&self, ending: Ending, from_client: u64, from_target: u64) {
+        if let Some(m) = &self.metrics {
+            m.l4.end(ending);
+        }
+        self.write(ending.error_reason(), from_client, from_target, "forward");
     }
 
     fn write(&self, reason: Option<&'static str>, received: u64, sent: u64, action: &'static str) {

@@ -6,26 +6,32 @@
 //! Each worker keeps its own bounded table: the kernel hashes a client's datagrams to one of
 //! the listener's `SO_REUSEPORT` sockets, so a flow always meets the same worker.
 
+mod reply;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ballast_telemetry::l4::{Ending, Refusal};
 use ballast_telemetry::metrics::{Limit, ListenerMetrics};
 use tokio::net::UdpSocket;
 
 use crate::connect::{pick, Flow};
 use crate::flow_table::FlowTable;
-use crate::limits::FdSlot;
-use crate::signal::Signal;
+use crate::limits::is_resource_exhaustion;
+use crate::log::ConnLog;
 use crate::snapshot::{L4Group, L4Route};
 use crate::task::L4Task;
 
-/// How long a flow of a stopping process still relays its target's replies.
-const CLOSING_GRACE: Duration = Duration::from_secs(1);
+use reply::{FlowShared, ReplyTask};
 
 /// Largest datagram relayed (the largest a UDP/IPv4 datagram can be).
 const MAX_DATAGRAM: usize = 65_535;
+
+/// Warnings of flows Ballast could not open (its own limits, or no route to the target):
+/// a flood of new flows must not become a flood of lines.
+static FLOW_LOG: ballast_telemetry::LogLimiter = ballast_telemetry::LogLimiter::new(1);
 
 /// One flow as the listener's table holds it.
 struct FlowEntry {
@@ -33,25 +39,6 @@ struct FlowEntry {
     socket: Arc<UdpSocket>,
     /// Shared with the flow's task.
     shared: Arc<FlowShared>,
-}
-
-/// What the listener and a flow's reply task share.
-#[derive(Default)]
-struct FlowShared {
-    /// Raised to end the flow (idle, evicted).
-    stop: Signal,
-    /// Raised when the process stops (SIGTERM, or a binary upgrade took the listener's
-    /// sockets): no datagram of the client comes through this flow any more, but replies on
-    /// their way still go back for [`CLOSING_GRACE`]. (A reload that stops the listener ends
-    /// its flows at once: a socket bound anew beside it may share its port, and the kernel
-    /// would go on handing this one datagrams nobody reads while a flow holds it open.)
-    closing: Signal,
-    /// Set by the reply task when it ended on its own (target gone, deregistered).
-    ended: AtomicBool,
-    /// Tick of the last reply from the target (replies keep a flow alive too).
-    last_reply: AtomicU64,
-    /// Bytes from the target to the client.
-    from_target: AtomicU64,
 }
 
 /// Receives datagrams on `socket` until the listener stops.
@@ -94,7 +81,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                     if replied >= idle_since && !flow.shared.ended.load(Ordering::Relaxed) {
                         kept.push((client, flow, replied));
                     } else {
-                        flow.shared.stop.raise();
+                        flow.shared.end(Ending::Idle);
                     }
                 }
                 for (client, flow, replied) in kept {
@@ -110,6 +97,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                         // A send waits only while the socket buffer is full (rare for
                         // UDP); a failed send drops the datagram, as the network may.
                         let _ = flow.socket.send(datagram).await;
+                        flow.shared.from_client.fetch_add(n as u64, Ordering::Relaxed);
                         count_in(n);
                         continue;
                     }
@@ -118,9 +106,10 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 let Some(local) = local else { continue };
                 let Some(entry) = open_flow(&task, &socket, (client, local), (epoch, now)) else { continue };
                 let _ = entry.socket.send(datagram).await;
+                entry.shared.from_client.fetch_add(n as u64, Ordering::Relaxed);
                 count_in(n);
                 if let Some((_, evicted)) = table.insert(client, entry, now) {
-                    evicted.shared.stop.raise();
+                    evicted.shared.end(Ending::Evicted);
                     if let Some(m) = &metrics {
                         m.limit_hit(Limit::MaxUdpFlows);
                     }
@@ -133,7 +122,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
         if process_stops {
             flow.shared.closing.raise();
         } else {
-            flow.shared.stop.raise();
+            flow.shared.end(Ending::Closed);
         }
     }
 }
@@ -164,7 +153,12 @@ fn open_flow(
     }
     let group: Arc<L4Group> = match &listener.default_route {
         L4Route::Forward(group) => Arc::clone(group),
-        L4Route::Reject => return None,
+        L4Route::Reject => {
+            if let Some(m) = &listener.metrics {
+                m.l4.refuse(Refusal::Rejected);
+            }
+            return None;
+        }
     };
     let flow = Flow {
         client,
@@ -175,22 +169,48 @@ fn open_flow(
     };
     let metrics = listener.metrics.clone();
     let idle = listener.config.udp_idle_timeout;
+    let mut log = ConnLog::new(
+        listener,
+        client,
+        snapshot.access_log.clone(),
+        Instant::now(),
+    );
     drop(snapshot);
-    let Some(index) = pick(&group, &flow, None) else {
+    let refuse = |reason: Refusal| {
         if let Some(m) = &metrics {
-            m.l4.refuse(ballast_telemetry::l4::Refusal::NoTarget);
+            m.l4.refuse(reason);
         }
+    };
+    let Some(index) = pick(&group, &flow, None) else {
+        refuse(Refusal::NoTarget);
         return None;
     };
     let target = &group.targets[index];
-    let fd = task.fds.acquire()?;
+    let Some(fd) = task.fds.acquire() else {
+        refuse(Refusal::Exhausted);
+        if let Some(suppressed) = FLOW_LOG.allow() {
+            tracing::warn!(listener = %task.name, limit = task.fds.limit(), suppressed, "UDP flow not opened: Ballast's file descriptor budget is spent (raise ulimit -n)");
+        }
+        return None;
+    };
     let socket = match connected_socket(target.address) {
         Ok(socket) => Arc::new(socket),
         Err(error) => {
-            tracing::debug!(target_address = %target.address, %error, "cannot open a UDP flow socket");
+            let reason = flow_socket_refusal(&error);
+            refuse(reason);
+            if let Some(suppressed) = FLOW_LOG.allow() {
+                let why = match reason {
+                    Refusal::Exhausted => "Ballast is out of sockets or local ports",
+                    _ => "the target cannot be reached",
+                };
+                tracing::warn!(listener = %task.name, target_address = %target.address, %error, suppressed, "UDP flow not opened: {why}");
+            }
             return None;
         }
     };
+    log.group = Some(group.name.clone());
+    log.target = Some(target.address);
+    log.connect_time = Some(Duration::ZERO);
     let shared = Arc::new(FlowShared::default());
     shared.last_reply.store(now, Ordering::Relaxed);
     if let Some(m) = &metrics {
@@ -210,11 +230,24 @@ fn open_flow(
         _in_flight: target.state.begin_request(),
         _fd: fd,
         metrics,
+        log,
         idle,
         epoch,
     };
     task.connections.spawn(reply.run());
     Some(FlowEntry { socket, shared })
+}
+
+/// Why a flow's socket could not be opened: Ballast's own limits (descriptors, memory, or
+/// the local ports a socket bound to port 0 takes one of: `EADDRINUSE` when none is left),
+/// never the target's fault; anything else (no route) is the target's.
+fn flow_socket_refusal(error: &std::io::Error) -> Refusal {
+    const EADDRINUSE: i32 = 98;
+    if is_resource_exhaustion(error) || error.raw_os_error() == Some(EADDRINUSE) {
+        Refusal::Exhausted
+    } else {
+        Refusal::TargetFailed
+    }
 }
 
 fn connected_socket(target: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -228,106 +261,18 @@ fn connected_socket(target: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket)
 }
 
-thread_local! {
-    /// The worker's buffer for replies: read and sent on at once, so that an idle flow
-    /// (most of the 100,000 a table may hold) holds no buffer of its own.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM]);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// What reading one reply gave.
-enum Reply {
-    /// Sent on to the client, this many bytes.
-    Sent(usize),
-    /// Read, but the listener's socket was not ready to send: a copy to send when it is.
-    Later(Vec<u8>),
-    /// Nothing to read after all.
-    Nothing,
-    /// The target's socket failed.
-    Failed,
-}
-
-/// A flow's task: relays the target's replies to the client until the flow ends.
-struct ReplyTask {
-    from: Arc<UdpSocket>,
-    to: Arc<UdpSocket>,
-    client: SocketAddr,
-    shared: Arc<FlowShared>,
-    cut: Arc<Signal>,
-    _open: ballast_balance::OpenConnection,
-    _in_flight: ballast_balance::InFlight,
-    _fd: FdSlot,
-    metrics: Option<Arc<ListenerMetrics>>,
-    /// A flow whose listener lost track of it (a reload shrank the table) still ends.
-    idle: Duration,
-    /// The listener's clock origin (ticks are milliseconds since).
-    epoch: Instant,
-}
-
-impl ReplyTask {
-    async fn run(self) {
-        // Once the process stops, the flow ends at a fixed time (replies do not extend it).
-        let mut closing_at: Option<tokio::time::Instant> = None;
-        loop {
-            let stop = std::future::poll_fn(|cx| self.shared.stop.poll_raised(cx));
-            let cut = std::future::poll_fn(|cx| self.cut.poll_raised(cx));
-            let quiet = match closing_at {
-                Some(at) => tokio::time::sleep_until(at),
-                None => tokio::time::sleep(self.idle * 2),
-            };
-            tokio::select! {
-                () = stop => break,
-                () = cut => break,
-                () = quiet => break,
-                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if closing_at.is_none() => {
-                    closing_at = Some(tokio::time::Instant::now() + CLOSING_GRACE);
-                }
-                readable = self.from.readable() => {
-                    if readable.is_err() {
-                        break;
-                    }
-                    let n = match self.relay_reply() {
-                        Reply::Sent(n) => n,
-                        Reply::Later(datagram) => {
-                            let _ = self.to.send_to(&datagram, self.client).await;
-                            datagram.len()
-                        }
-                        Reply::Nothing => continue,
-                        // A target that is gone (ICMP port unreachable) ends the flow; the
-                        // client's next datagram opens a new one.
-                        Reply::Failed => break,
-                    };
-                    self.shared.from_target.fetch_add(n as u64, Ordering::Relaxed);
-                    let now = self.epoch.elapsed().as_millis() as u64;
-                    self.shared.last_reply.fetch_max(now, Ordering::Relaxed);
-                    if let Some(m) = &self.metrics {
-                        m.sent_bytes.add(n as u64);
-                    }
-                }
-            }
+    #[test]
+    fn running_out_of_local_ports_or_descriptors_is_ballasts_fault() {
+        for errno in [98, 24, 23, 12, 105, 99] {
+            let error = std::io::Error::from_raw_os_error(errno);
+            assert_eq!(flow_socket_refusal(&error), Refusal::Exhausted, "{error}");
         }
-        self.shared.ended.store(true, Ordering::Relaxed);
-        if let Some(m) = &self.metrics {
-            m.connections_active.dec();
-        }
-    }
-
-    /// Reads one reply into the worker's scratch buffer and sends it on at once.
-    fn relay_reply(&self) -> Reply {
-        SCRATCH.with(|scratch| {
-            let mut buf = scratch.borrow_mut();
-            let n = match self.from.try_recv(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Reply::Nothing,
-                Err(_) => return Reply::Failed,
-            };
-            match self.to.try_send_to(&buf[..n], self.client) {
-                Ok(_) => Reply::Sent(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    Reply::Later(buf[..n].to_vec())
-                }
-                // The client's address cannot be sent to: the datagram is dropped.
-                Err(_) => Reply::Sent(n),
-            }
-        })
+        // No route to the target (ENETUNREACH) is the target's.
+        let unreachable = std::io::Error::from_raw_os_error(101);
+        assert_eq!(flow_socket_refusal(&unreachable), Refusal::TargetFailed);
     }
 }

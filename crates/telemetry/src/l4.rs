@@ -65,16 +65,19 @@ pub enum Ending {
     TargetReset,
     /// The target's deregistration delay ended.
     Deregistered,
+    /// A UDP flow forgotten to make room in a full flow table (`max_udp_flows`).
+    Evicted,
 }
 
 impl Ending {
     /// Every ending, in the order of [`L4Counters::ended`].
-    pub const ALL: [Ending; 5] = [
+    pub const ALL: [Ending; 6] = [
         Ending::Closed,
         Ending::Idle,
         Ending::ClientReset,
         Ending::TargetReset,
         Ending::Deregistered,
+        Ending::Evicted,
     ];
 
     /// The `ending` label.
@@ -85,6 +88,19 @@ impl Ending {
             Self::ClientReset => "client_reset",
             Self::TargetReset => "target_reset",
             Self::Deregistered => "target_deregistered",
+            Self::Evicted => "evicted",
+        }
+    }
+
+    /// The access log's `error_reason` (`None`: an ordinary end).
+    pub fn error_reason(self) -> Option<&'static str> {
+        match self {
+            Self::Closed => None,
+            Self::Idle => Some("Connection.IdleTimeout"),
+            Self::ClientReset => Some("Client.Reset"),
+            Self::TargetReset => Some("Target.Reset"),
+            Self::Deregistered => Some("Target.Deregistered"),
+            Self::Evicted => Some("Listener.FlowTableFull"),
         }
     }
 }
