@@ -354,3 +354,36 @@ async fn flows_beyond_ballasts_descriptors_are_refused_as_its_own_fault_and_it_r
     }
     assert_eq!(ask(&clients[39], addr, b"again").await, b"t:again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_way_flow_keeps_its_socket_while_the_client_sends() {
+    // A target that never answers (syslog, statsd): only the client's datagrams keep the
+    // flow, past the flow's own backstop of twice the idle timeout.
+    let sink = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ballast = BallastProcess::start(
+        bin(),
+        &udp_config(
+            "udp",
+            &[sink.local_addr().unwrap()],
+            "udp_idle_timeout = \"2s\"\n[server]\nworkers = 1",
+        ),
+    );
+    let addr = ballast.addr("dns");
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut sources = std::collections::HashSet::new();
+    let mut buf = [0u8; 64];
+    // 25 datagrams 200 ms apart: 5 s, past the 4 s backstop.
+    for i in 0..25 {
+        client
+            .send_to(format!("line {i}").as_bytes(), addr)
+            .await
+            .unwrap();
+        let (_, from) = tokio::time::timeout(WAIT, sink.recv_from(&mut buf))
+            .await
+            .expect("the datagram in time")
+            .unwrap();
+        sources.insert(from);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(sources.len(), 1, "the flow was reopened: {sources:?}");
+}

@@ -77,15 +77,17 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 let idle_since = now.saturating_sub(idle.as_millis() as u64);
                 let mut kept = Vec::new();
                 while let Some((client, flow)) = table.pop_idle(idle_since) {
-                    let replied = flow.shared.last_reply.load(Ordering::Relaxed);
-                    if replied >= idle_since && !flow.shared.ended.load(Ordering::Relaxed) {
-                        kept.push((client, flow, replied));
+                    // The table only sees the client's datagrams: a target's replies keep
+                    // the flow too.
+                    let active = flow.shared.last_active.load(Ordering::Relaxed);
+                    if active >= idle_since && !flow.shared.ended.load(Ordering::Relaxed) {
+                        kept.push((client, flow, active));
                     } else {
                         flow.shared.end(Ending::Idle);
                     }
                 }
-                for (client, flow, replied) in kept {
-                    table.insert(client, flow, replied);
+                for (client, flow, active) in kept {
+                    table.insert(client, flow, active);
                 }
             }
             received = socket.recv_from(&mut buf) => {
@@ -97,7 +99,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                         // A send waits only while the socket buffer is full (rare for
                         // UDP); a failed send drops the datagram, as the network may.
                         let _ = flow.socket.send(datagram).await;
-                        flow.shared.from_client.fetch_add(n as u64, Ordering::Relaxed);
+                        flow.shared.client_sent(n, now);
                         count_in(n);
                         continue;
                     }
@@ -106,7 +108,7 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 let Some(local) = local else { continue };
                 let Some(entry) = open_flow(&task, &socket, (client, local), (epoch, now)) else { continue };
                 let _ = entry.socket.send(datagram).await;
-                entry.shared.from_client.fetch_add(n as u64, Ordering::Relaxed);
+                entry.shared.client_sent(n, now);
                 count_in(n);
                 if let Some((_, evicted)) = table.insert(client, entry, now) {
                     evicted.shared.end(Ending::Evicted);
@@ -212,7 +214,7 @@ fn open_flow(
     log.target = Some(target.address);
     log.connect_time = Some(Duration::ZERO);
     let shared = Arc::new(FlowShared::default());
-    shared.last_reply.store(now, Ordering::Relaxed);
+    shared.last_active.store(now, Ordering::Relaxed);
     if let Some(m) = &metrics {
         m.connections.inc();
         m.connections_active.inc();

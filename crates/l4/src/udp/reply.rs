@@ -35,10 +35,10 @@ pub(super) struct FlowShared {
     pub(super) closing: Signal,
     /// Set by the reply task when it ended on its own (target gone, deregistered).
     pub(super) ended: AtomicBool,
-    /// Tick of the last reply from the target (replies keep a flow alive too).
-    pub(super) last_reply: AtomicU64,
+    /// Tick of the last datagram either way.
+    pub(super) last_active: AtomicU64,
     /// Bytes from the client to the target.
-    pub(super) from_client: AtomicU64,
+    from_client: AtomicU64,
     /// Bytes from the target to the client.
     from_target: AtomicU64,
 }
@@ -49,6 +49,12 @@ impl FlowShared {
         let index = Ending::ALL.iter().position(|e| *e == why).unwrap_or(0);
         self.why.store(index as u8, Ordering::Relaxed);
         self.stop.raise();
+    }
+
+    /// The client sent `n` bytes through the flow at tick `now`.
+    pub(super) fn client_sent(&self, n: usize, now: u64) {
+        self.from_client.fetch_add(n as u64, Ordering::Relaxed);
+        self.last_active.fetch_max(now, Ordering::Relaxed);
     }
 
     fn why(&self) -> Ending {
@@ -98,21 +104,34 @@ pub(super) struct ReplyTask {
 
 impl ReplyTask {
     pub(super) async fn run(self) {
-        // Once the process stops, the flow ends at a fixed time (replies do not extend it).
-        let mut closing_at: Option<tokio::time::Instant> = None;
+        // The flow's own backstop, for a flow its listener lost track of (a reload shrank the
+        // table): quiet both ways for twice the idle timeout. One timer for the flow's life,
+        // moved on only when it fires, so a datagram costs no timer.
+        let backstop = self.idle * 2;
+        let quiet = tokio::time::sleep(backstop);
+        tokio::pin!(quiet);
+        // Once the process stops, the flow ends at a fixed time (datagrams do not extend it).
+        let mut closing = false;
         let ending = loop {
             let stop = std::future::poll_fn(|cx| self.shared.stop.poll_raised(cx));
             let cut = std::future::poll_fn(|cx| self.cut.poll_raised(cx));
-            let quiet = match closing_at {
-                Some(at) => tokio::time::sleep_until(at),
-                None => tokio::time::sleep(self.idle * 2),
-            };
             tokio::select! {
                 () = stop => break self.shared.why(),
                 () = cut => break Ending::Deregistered,
-                () = quiet => break if closing_at.is_some() { Ending::Closed } else { Ending::Idle },
-                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if closing_at.is_none() => {
-                    closing_at = Some(tokio::time::Instant::now() + CLOSING_GRACE);
+                () = &mut quiet => {
+                    if closing {
+                        break Ending::Closed;
+                    }
+                    let last = self.shared.last_active.load(Ordering::Relaxed);
+                    let since = Duration::from_millis(self.tick().saturating_sub(last));
+                    if since >= backstop {
+                        break Ending::Idle;
+                    }
+                    quiet.as_mut().reset(tokio::time::Instant::now() + (backstop - since));
+                }
+                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if !closing => {
+                    closing = true;
+                    quiet.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
                 }
                 readable = self.from.readable() => {
                     if readable.is_err() {
@@ -130,8 +149,7 @@ impl ReplyTask {
                         Reply::Failed => break Ending::TargetReset,
                     };
                     self.shared.from_target.fetch_add(n as u64, Ordering::Relaxed);
-                    let now = self.epoch.elapsed().as_millis() as u64;
-                    self.shared.last_reply.fetch_max(now, Ordering::Relaxed);
+                    self.shared.last_active.fetch_max(self.tick(), Ordering::Relaxed);
                     if let Some(m) = &self.metrics {
                         m.sent_bytes.add(n as u64);
                     }
@@ -147,6 +165,11 @@ impl ReplyTask {
             self.shared.from_client.load(Ordering::Relaxed),
             self.shared.from_target.load(Ordering::Relaxed),
         );
+    }
+
+    /// Milliseconds since the listener's clock origin.
+    fn tick(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     /// Reads one reply into the worker's scratch buffer and sends it on at once.
