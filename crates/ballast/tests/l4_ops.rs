@@ -85,6 +85,22 @@ async fn each_connection_gets_one_access_log_line_and_the_api_lists_l4_entries()
     assert_eq!(group.json["targets"][0]["state"], "healthy");
     let ended = "ballast_l4_connections_ended_total{listener=\"db\",ending=\"closed\"}";
     assert_eq!(admin.metric(ended).await, 1.0);
+    // The target's own bytes and endings.
+    let of_target = |name: &str, extra: &str| {
+        format!(
+            "{name}{{target_group=\"echo\",target=\"{}\"{extra}}}",
+            target.addr
+        )
+    };
+    let sent = of_target("ballast_target_sent_bytes_total", "");
+    let received = of_target("ballast_target_received_bytes_total", "");
+    let closed = of_target(
+        "ballast_target_connections_ended_total",
+        ",ending=\"closed\"",
+    );
+    assert_eq!(admin.metric(&sent).await, 3000.0);
+    assert_eq!(admin.metric(&received).await, 3000.0);
+    assert_eq!(admin.metric(&closed).await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,4 +141,31 @@ async fn refused_connects_eject_the_target_and_clients_never_notice() {
     let ejected =
         ballast.wait_for_log("target ejected: consecutive failures on real traffic", WAIT);
     assert_eq!(ejected["target"], dead.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_family_of_an_l4_listener_and_its_targets_is_documented() {
+    let target = TcpEcho::spawn().await;
+    let ballast = BallastProcess::start(bin(), &tcp_config(&[target.addr], "", ""));
+    assert_eq!(exchange(ballast.addr("db"), b"x").await.unwrap(), b"x");
+    let text = Admin::new(ballast.admin_addr()).get("/metrics").await.text;
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md"),
+    )
+    .unwrap();
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(
+        families.contains(&"ballast_l4_connections_ended_total")
+            && families.contains(&"ballast_target_sent_bytes_total"),
+        "{families:?}"
+    );
+    let missing: Vec<_> = families
+        .into_iter()
+        .filter(|name| !docs.contains(&format!("`{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/metrics.md: {missing:?}");
 }

@@ -286,6 +286,22 @@ async fn each_flow_gets_one_access_log_line_when_it_ends_and_its_ending_is_count
     };
     assert_eq!(admin.metric(&ended("evicted")).await, 1.0);
     assert_eq!(admin.metric(&ended("idle_timeout")).await, 1.0);
+    // The target's own bytes (11 sent to it, 17 back) and endings.
+    let of_target = |name: &str, extra: &str| {
+        format!(
+            "{name}{{target_group=\"dns\",target=\"{}\"{extra}}}",
+            target.addr
+        )
+    };
+    let sent = of_target("ballast_target_sent_bytes_total", "");
+    let received = of_target("ballast_target_received_bytes_total", "");
+    let evicted = of_target(
+        "ballast_target_connections_ended_total",
+        ",ending=\"evicted\"",
+    );
+    assert_eq!(admin.metric(&sent).await, 11.0);
+    assert_eq!(admin.metric(&received).await, 17.0);
+    assert_eq!(admin.metric(&evicted).await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,9 @@ pub(crate) async fn forward_plain(
     let TargetStream::Plain(tcp) = &mut target.stream else {
         return forward(client, prelude, (target, group), idle, log).await;
     };
-    log.target = group.targets.get(target.index).map(|t| t.address);
+    if let Some(t) = group.targets.get(target.index) {
+        log.set_target(t);
+    }
     log.connect_time = Some(target.connect_time);
     // What the connect did not send already.
     let unsent = prelude.get(target.early_sent..).unwrap_or_default();
@@ -79,7 +81,9 @@ pub(crate) async fn forward<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin + ResetOnDrop,
 {
-    log.target = group.targets.get(target.index).map(|t| t.address);
+    if let Some(t) = group.targets.get(target.index) {
+        log.set_target(t);
+    }
     log.connect_time = Some(target.connect_time);
     let unsent = prelude.get(target.early_sent..).unwrap_or_default();
     if !unsent.is_empty() {

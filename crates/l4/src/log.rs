@@ -7,11 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ballast_config::{GroupName, ListenerName, ListenerProtocol};
 use ballast_telemetry::l4::Ending;
-use ballast_telemetry::metrics::ListenerMetrics;
+use ballast_telemetry::metrics::{ListenerMetrics, TargetMetrics};
 use ballast_telemetry::{AccessLog, AccessLogLine};
 
 use crate::relay::RelayEnding;
-use crate::snapshot::L4Listener;
+use crate::snapshot::{L4Listener, L4Target};
 
 pub use ballast_telemetry::l4::Refusal as Outcome;
 
@@ -34,6 +34,8 @@ pub struct ConnLog {
     pub group: Option<GroupName>,
     /// The target it went to.
     pub target: Option<SocketAddr>,
+    /// That target's counters, for its bytes and endings.
+    target_metrics: Option<Arc<TargetMetrics>>,
     /// Time to connect to the target.
     pub connect_time: Option<Duration>,
 }
@@ -58,8 +60,15 @@ impl ConnLog {
             server_name: None,
             group: None,
             target: None,
+            target_metrics: None,
             connect_time: None,
         }
+    }
+
+    /// The connection (or flow) goes to `target`.
+    pub fn set_target(&mut self, target: &L4Target) {
+        self.target = Some(target.address);
+        self.target_metrics = target.metrics.clone();
     }
 
     /// The connection was closed before it was forwarded.
@@ -90,6 +99,9 @@ impl ConnLog {
             m.sent_bytes.add(from_target);
             m.l4.end(counted);
         }
+        if let Some(t) = &self.target_metrics {
+            t.l4.end(counted, from_client, from_target);
+        }
         self.write(counted.error_reason(), from_client, from_target, "forward");
     }
 
@@ -98,6 +110,9 @@ impl ConnLog {
     pub fn flow_ended(&self, ending: Ending, from_client: u64, from_target: u64) {
         if let Some(m) = &self.metrics {
             m.l4.end(ending);
+        }
+        if let Some(t) = &self.target_metrics {
+            t.l4.end(ending, from_client, from_target);
         }
         self.write(ending.error_reason(), from_client, from_target, "forward");
     }

@@ -211,7 +211,7 @@ fn open_flow(
         }
     };
     log.group = Some(group.name.clone());
-    log.target = Some(target.address);
+    log.set_target(target);
     log.connect_time = Some(Duration::ZERO);
     let shared = Arc::new(FlowShared::default());
     shared.last_active.store(now, Ordering::Relaxed);

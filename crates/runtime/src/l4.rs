@@ -108,9 +108,9 @@ fn l4_group(
             .iter()
             .map(|t| L4Target {
                 address: t.address,
+                metrics: t.metrics.clone().inspect(|m| m.l4.mark()),
                 state: Arc::clone(&t.state),
                 cuts: Arc::clone(t.pool.cuts()),
-                metrics: t.metrics.clone(),
             })
             .collect(),
         connect_timeout: shared.connect_timeout,

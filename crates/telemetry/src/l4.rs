@@ -145,3 +145,49 @@ impl L4Counters {
         self.ended[ending as usize].load(Ordering::Relaxed)
     }
 }
+
+/// What an L4 target counts beyond the common target counters, as each of its connections
+/// (or UDP flows) ends.
+#[derive(Debug, Default)]
+pub struct L4TargetCounters {
+    /// Set once the target is in an L4 group: only those have these series.
+    active: AtomicBool,
+    sent_bytes: AtomicU64,
+    received_bytes: AtomicU64,
+    ended: [AtomicU64; Ending::ALL.len()],
+}
+
+impl L4TargetCounters {
+    /// Marks the target as an L4 one.
+    pub fn mark(&self) {
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the target is in an L4 group.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection that ended as `ending`, with the bytes sent to the target and
+    /// received from it.
+    pub fn end(&self, ending: Ending, sent: u64, received: u64) {
+        self.sent_bytes.fetch_add(sent, Ordering::Relaxed);
+        self.received_bytes.fetch_add(received, Ordering::Relaxed);
+        self.ended[ending as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bytes sent to the target so far.
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes received from the target so far.
+    pub fn received_bytes(&self) -> u64 {
+        self.received_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Its connections that ended as `ending` so far.
+    pub fn ended(&self, ending: Ending) -> u64 {
+        self.ended[ending as usize].load(Ordering::Relaxed)
+    }
+}

@@ -378,6 +378,8 @@ pub struct TargetMetrics {
     pub errors: Counter,
     /// Time from sending the request to its response head.
     pub response_time: Histogram,
+    /// Bytes and endings of its L4 connections and flows.
+    pub l4: crate::l4::L4TargetCounters,
 }
 
 impl TargetMetrics {

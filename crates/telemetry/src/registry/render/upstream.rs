@@ -157,6 +157,7 @@ pub(super) fn target_families(
             &m.response_time.snapshot(),
         );
     }
+    l4_target_families(f, target_handles);
     f.head(
         "ballast_target_healthy",
         "gauge",
@@ -195,5 +196,58 @@ pub(super) fn target_families(
             &[("target_group", &t.group), ("target", &address)],
             t.transitions,
         );
+    }
+}
+
+/// The series only targets of L4 groups have.
+fn l4_target_families(
+    f: &mut Families<'_>,
+    target_handles: &BTreeMap<(String, SocketAddr), Arc<TargetMetrics>>,
+) {
+    let l4: Vec<_> = target_handles
+        .iter()
+        .filter(|(_, m)| m.l4.is_active())
+        .map(|((group, address), m)| (group, address.to_string(), m))
+        .collect();
+    type Bytes = fn(&crate::l4::L4TargetCounters) -> u64;
+    let bytes: [(&str, &str, Bytes); 2] = [
+        (
+            "ballast_target_sent_bytes_total",
+            "Bytes sent to the target on L4 connections and flows, counted as each ends.",
+            crate::l4::L4TargetCounters::sent_bytes,
+        ),
+        (
+            "ballast_target_received_bytes_total",
+            "Bytes received from the target on L4 connections and flows, counted as each ends.",
+            crate::l4::L4TargetCounters::received_bytes,
+        ),
+    ];
+    for (name, help, get) in bytes {
+        f.head(name, "counter", help);
+        for (group, address, m) in &l4 {
+            f.sample(
+                name,
+                &[("target_group", group), ("target", address)],
+                get(&m.l4),
+            );
+        }
+    }
+    f.head(
+        "ballast_target_connections_ended_total",
+        "counter",
+        "The target's L4 connections and flows that ended, by how they ended.",
+    );
+    for (group, address, m) in &l4 {
+        for ending in crate::l4::Ending::ALL {
+            f.sample(
+                "ballast_target_connections_ended_total",
+                &[
+                    ("target_group", group),
+                    ("target", address),
+                    ("ending", ending.as_str()),
+                ],
+                m.l4.ended(ending),
+            );
+        }
     }
 }
