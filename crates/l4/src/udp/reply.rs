@@ -133,14 +133,21 @@ impl ReplyTask {
                     closing = true;
                     quiet.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
                 }
-                readable = self.from.readable() => {
+                // `poll_recv_ready` keeps the waker in the socket's own slot (this task is
+                // its only reader); `readable()` would carry a waiter node in every task.
+                readable = std::future::poll_fn(|cx| self.from.poll_recv_ready(cx)) => {
                     if readable.is_err() {
                         break Ending::TargetReset;
                     }
                     let n = match self.relay_reply() {
                         Reply::Sent(n) => n,
                         Reply::Later(datagram) => {
-                            let _ = self.to.send_to(&datagram, self.client).await;
+                            // `poll_send_to` with the address itself: `send_to`'s future
+                            // carries address resolution, and its size every flow's task.
+                            let _ = std::future::poll_fn(|cx| {
+                                self.to.poll_send_to(cx, &datagram, self.client)
+                            })
+                            .await;
                             datagram.len()
                         }
                         Reply::Nothing => continue,
