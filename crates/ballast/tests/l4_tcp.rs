@@ -185,6 +185,27 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_keeps_talking_outlives_the_idle_timeout() {
+    let target = TcpEcho::spawn().await;
+    let ballast = BallastProcess::start(
+        bin(),
+        &tcp_config(&[target.addr], "idle_timeout = \"2s\"", ""),
+    );
+    let mut stream = TcpStream::connect(ballast.addr("db")).await.unwrap();
+    // A message every 250 ms for 5 s: two and a half idle timeouts, never idle for one.
+    for i in 0..20u8 {
+        stream.write_all(&[i]).await.unwrap();
+        let mut got = [0u8; 1];
+        tokio::time::timeout(WAIT, stream.read_exact(&mut got))
+            .await
+            .expect("the echo in time")
+            .unwrap_or_else(|e| panic!("closed after {i} messages: {e}"));
+        assert_eq!(got, [i]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_outlive_a_reload_and_end_with_their_targets_deregistration_delay() {
     let target = TcpEcho::spawn().await;
     let config = tcp_config(&[target.addr], "", "deregistration_delay = \"1s\"");

@@ -290,10 +290,15 @@ pub async fn relay_plain(
     let mut down = Pump::new();
     let (mut client_read, mut client_write) = client.split();
     let (mut target_read, mut target_write) = target.split();
-    let mut sleep = Box::pin(tokio::time::sleep(idle));
-    let mut last = Instant::now();
+    // Idleness is checked every quarter of `idle` (a silent connection closes between `idle`
+    // and 1.25 x `idle`, as the portable relay does): a message only sets `active`, with no
+    // clock read and no timer moved per message.
+    let tick = (idle / 4).max(Duration::from_millis(10));
+    let mut check = Box::pin(tokio::time::sleep(tick));
+    let mut active = false;
+    let mut silent = Duration::ZERO;
     let ending = std::future::poll_fn(|cx| loop {
-        if cut.poll_raised(cx).is_ready() {
+        if cut.is_raised() {
             return Poll::Ready(RelayEnding::Cut);
         }
         let mut moved = false;
@@ -317,7 +322,7 @@ pub async fn relay_plain(
             return Poll::Ready(RelayEnding::Closed);
         }
         if moved {
-            last = Instant::now();
+            active = true;
             continue;
         }
         // Nothing moves: an idle direction gives its copy buffer back to the worker.
@@ -331,12 +336,23 @@ pub async fn relay_plain(
                 }
             }
         }
-        let due = last + idle;
-        if sleep.deadline() != due {
-            sleep.as_mut().reset(due);
+        // The cut signal's waker is registered only when the task is about to wait.
+        if cut.poll_raised(cx).is_ready() {
+            return Poll::Ready(RelayEnding::Cut);
         }
-        if Pin::new(&mut sleep).poll(cx).is_ready() {
-            return Poll::Ready(RelayEnding::Idle);
+        if check.as_mut().poll(cx).is_ready() {
+            if std::mem::take(&mut active) {
+                silent = Duration::ZERO;
+            } else {
+                silent += tick;
+                if silent >= idle {
+                    return Poll::Ready(RelayEnding::Idle);
+                }
+            }
+            // From now, not from the missed deadline: a worker that was held up does not
+            // count the quarters it missed as silent ones.
+            check.as_mut().reset(Instant::now() + tick);
+            continue;
         }
         return Poll::Pending;
     })
