@@ -21,9 +21,10 @@ pub struct Cuts {
     sweep_at: AtomicUsize,
     /// Sweeps run so far.
     sweeps: AtomicU64,
-    /// How many times [`Cuts::cut_all`] ran: a sweep that overlapped one (and held entries
-    /// out of `live` meanwhile) cuts what it held.
-    cuts: AtomicU64,
+    /// How many times [`Cuts::cut_all`] began and ended: a sweep that overlapped one (and
+    /// held entries out of `live` meanwhile) cuts what it held.
+    cuts_begun: AtomicU64,
+    cuts_ended: AtomicU64,
 }
 
 impl Cuts {
@@ -35,14 +36,16 @@ impl Cuts {
             live_limit,
             sweep_at: AtomicUsize::new(live_limit),
             sweeps: AtomicU64::new(0),
-            cuts: AtomicU64::new(0),
+            cuts_begun: AtomicU64::new(0),
+            cuts_ended: AtomicU64::new(0),
         }
     }
 
     /// Raises the signal of every connection tracked so far.
     pub fn cut_all(&self) {
-        self.cuts.fetch_add(1, Ordering::SeqCst);
+        self.cuts_begun.fetch_add(1, Ordering::SeqCst);
         self.cut_live();
+        self.cuts_ended.fetch_add(1, Ordering::SeqCst);
     }
 
     fn cut_live(&self) {
@@ -58,7 +61,8 @@ impl Cuts {
         if self.live.len() >= self.sweep_at.load(Ordering::Relaxed) {
             // Sweep closed connections out.
             self.sweeps.fetch_add(1, Ordering::Relaxed);
-            let cuts = self.cuts.load(Ordering::SeqCst);
+            // Cuts that had ended before the sweep took anything out of the set.
+            let ended = self.cuts_ended.load(Ordering::SeqCst);
             for _ in 0..self.live.len() {
                 match self.live.pop() {
                     Some(old) if old.strong_count() > 0 => self.live.push(old),
@@ -66,9 +70,10 @@ impl Cuts {
                     None => break,
                 }
             }
-            if self.cuts.load(Ordering::SeqCst) != cuts {
-                // A cut ran while this sweep held entries in hand: they were put back
-                // after it emptied the queue, so they are cut now.
+            if self.cuts_begun.load(Ordering::SeqCst) != ended {
+                // A cut was under way when the sweep began, or began during it: it may have
+                // emptied the set while this sweep held entries in hand, and put back after
+                // it. Cut again, so none escapes.
                 self.cut_live();
             }
             let left = self.live.len();
@@ -98,6 +103,18 @@ mod tests {
         cuts.cut_all();
         assert!(kept.iter().all(|s| s.is_raised()));
         assert!(!cuts.track().is_raised());
+    }
+
+    #[test]
+    fn a_sweep_during_a_cut_cuts_what_it_held() {
+        let cuts = Cuts::new(16);
+        let kept: Vec<_> = (0..16).map(|_| cuts.track()).collect();
+        // A cut has begun on another thread and not ended: it may already have passed over
+        // the entries the sweep below takes out and puts back.
+        cuts.cuts_begun.fetch_add(1, Ordering::SeqCst);
+        let _next = cuts.track();
+        assert_eq!(cuts.sweeps.load(Ordering::Relaxed), 1);
+        assert!(kept.iter().all(|s| s.is_raised()));
     }
 
     #[test]

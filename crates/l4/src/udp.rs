@@ -98,8 +98,8 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                     if !flow.shared.ended.load(Ordering::Relaxed) {
                         // A send waits only while the socket buffer is full (rare for
                         // UDP); a failed send drops the datagram, as the network may.
-                        let _ = flow.socket.send(datagram).await;
-                        flow.shared.client_sent(n, now);
+                        let sent = flow.socket.send(datagram).await.unwrap_or(0);
+                        flow.shared.client_sent(sent, now);
                         count_in(n);
                         continue;
                     }
@@ -107,8 +107,8 @@ pub async fn serve_udp(socket: UdpSocket, task: L4Task) {
                 }
                 let Some(local) = local else { continue };
                 let Some(entry) = open_flow(&task, &socket, (client, local), (epoch, now)) else { continue };
-                let _ = entry.socket.send(datagram).await;
-                entry.shared.client_sent(n, now);
+                let sent = entry.socket.send(datagram).await.unwrap_or(0);
+                entry.shared.client_sent(sent, now);
                 count_in(n);
                 if let Some((_, evicted)) = table.insert(client, entry, now) {
                     evicted.shared.end(Ending::Evicted);

@@ -51,7 +51,8 @@ impl FlowShared {
         self.stop.raise();
     }
 
-    /// The client sent `n` bytes through the flow at tick `now`.
+    /// The client sent a datagram through the flow at tick `now`, of which `n` bytes reached
+    /// the target's socket (0 when the send failed).
     pub(super) fn client_sent(&self, n: usize, now: u64) {
         self.from_client.fetch_add(n as u64, Ordering::Relaxed);
         self.last_active.fetch_max(now, Ordering::Relaxed);
@@ -142,12 +143,16 @@ impl ReplyTask {
                     let n = match self.relay_reply() {
                         Reply::Sent(n) => n,
                         Reply::Later(datagram) => {
-                            // `poll_send_to` with the address itself: `send_to`'s future
-                            // carries address resolution, and its size every flow's task.
-                            let _ = std::future::poll_fn(|cx| {
-                                self.to.poll_send_to(cx, &datagram, self.client)
-                            })
-                            .await;
+                            // The listener's socket is every flow's: its waiter list wakes
+                            // each flow waiting on it (a `poll_send_to` waker slot would keep
+                            // only the last one). Not `send_to`, whose future carries address
+                            // resolution, and its size every flow's task.
+                            let _ = self
+                                .to
+                                .async_io(tokio::io::Interest::WRITABLE, || {
+                                    self.to.try_send_to(&datagram, self.client)
+                                })
+                                .await;
                             datagram.len()
                         }
                         Reply::Nothing => continue,
