@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use ballast_testkit::admin::AdminClient as Admin;
-use ballast_testkit::{closed_port, toml_targets, wait_until, BallastProcess, TcpEcho};
+use ballast_testkit::{
+    access_log_lines, closed_port, toml_targets, wait_until, BallastProcess, TcpEcho,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -49,13 +51,7 @@ async fn each_connection_gets_one_access_log_line_and_the_api_lists_l4_entries()
     );
     let addr = ballast.addr("db");
     assert_eq!(exchange(addr, &[5u8; 3000]).await.unwrap().len(), 3000);
-    let lines = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .collect::<Vec<_>>()
-    };
+    let lines = || access_log_lines(&log);
     wait_until("the connection's log line", WAIT, || !lines().is_empty()).await;
     let line = &lines()[0];
     assert_eq!(line["listener"], "db", "{line}");

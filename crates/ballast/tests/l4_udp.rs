@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ballast_testkit::admin::AdminClient as Admin;
-use ballast_testkit::{toml_targets, wait_until, BallastProcess, UdpTagged};
+use ballast_testkit::{access_log_lines, toml_targets, wait_until, BallastProcess, UdpTagged};
 use tokio::net::UdpSocket;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -218,15 +218,6 @@ async fn a_real_dns_server_answers_through_udp_and_tcp_udp_listeners() {
     );
 }
 
-/// The access log's lines so far.
-fn log_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_flow_gets_one_access_log_line_when_it_ends_and_its_ending_is_counted() {
     let target = UdpTagged::spawn("t").await;
@@ -254,8 +245,11 @@ async fn each_flow_gets_one_access_log_line_when_it_ends_and_its_ending_is_count
     // The table holds one flow: the second client's evicts the first one.
     assert_eq!(ask(&second, addr, b"abc").await, b"t:abc");
     // The second flow ends idle.
-    wait_until("two flows' log lines", WAIT, || log_lines(&log).len() == 2).await;
-    let lines = log_lines(&log);
+    wait_until("two flows' log lines", WAIT, || {
+        access_log_lines(&log).len() == 2
+    })
+    .await;
+    let lines = access_log_lines(&log);
     let line_of = |client: &UdpSocket| {
         let client = client.local_addr().unwrap().to_string();
         lines

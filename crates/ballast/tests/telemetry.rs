@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ballast_testkit::admin::AdminClient;
 use ballast_testkit::client::H1;
-use ballast_testkit::{Backend, BallastProcess};
+use ballast_testkit::{access_log_lines, Backend, BallastProcess};
 use bytes::Bytes;
 use http_body_util::Full;
 
@@ -39,20 +39,12 @@ targets = []
     )
 }
 
-fn log_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 async fn wait_for_lines(path: &Path, n: usize) -> Vec<serde_json::Value> {
     ballast_testkit::wait_until("access log lines", Duration::from_secs(10), || {
-        log_lines(path).len() >= n
+        access_log_lines(path).len() >= n
     })
     .await;
-    log_lines(path)
+    access_log_lines(path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +270,7 @@ async fn access_log_lines_carry_every_field_and_rotate_on_sigusr1() {
     assert_eq!(client.get(addr, "/after").await.status(), 200);
     let fresh = wait_for_lines(&log, 1).await;
     assert!(fresh[0]["request"].as_str().unwrap().contains("/after"));
-    assert_eq!(log_lines(&rotated).len(), 3);
+    assert_eq!(access_log_lines(&rotated).len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ballast_testkit::admin::AdminClient;
 use ballast_testkit::client::{get, raw, H2};
-use ballast_testkit::{Backend, BallastProcess};
+use ballast_testkit::{access_log_lines, Backend, BallastProcess};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ballast"))
@@ -57,14 +57,6 @@ rules = [{{ priority = 1, conditions = {{ path = ["/api/*"] }}, action = {{ forw
 "#,
         log = log.display()
     )
-}
-
-fn log_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 async fn request(addr: SocketAddr, head: &str, body: &str) -> (u16, String) {
@@ -200,10 +192,10 @@ async fn honest_requests_pass_and_attacks_are_blocked_logged_and_counted() {
 
     // Every decision is in the access log with the rule that made it.
     ballast_testkit::wait_until("access log lines", Duration::from_secs(10), || {
-        log_lines(&log).len() >= 8 + 10 + 2 + 3 + 2 + 2 + 2
+        access_log_lines(&log).len() >= 8 + 10 + 2 + 3 + 2 + 2 + 2
     })
     .await;
-    let lines = log_lines(&log);
+    let lines = access_log_lines(&log);
     let blocked: Vec<_> = lines
         .iter()
         .filter(|l| l["action"] == "waf-block")

@@ -64,6 +64,15 @@ pub fn web_app_config(
     )
 }
 
+/// The JSON lines of an access log written so far (none when the file is not there yet).
+pub fn access_log_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Waits until `condition` holds, polling every 10 ms, or panics with `what` after `limit`.
 ///
 /// Tests wait on conditions, never on fixed sleeps.
