@@ -173,12 +173,13 @@ async fn a_change_on_one_node_reaches_every_node_and_a_stale_one_gets_409() {
 async fn a_node_cut_off_from_etcd_keeps_serving_and_catches_up() {
     let mut etcd = EtcdProcess::start();
     let a = BallastProcess::start(bin(), &node_config(&etcd.url, "a", SHARED));
+    // The first node to reach etcd writes the cluster's document: A, before B starts (B
+    // could otherwise get there first with its empty one, as CI once saw).
+    let admin_a = AdminClient::new(a.admin_addr());
+    settled(std::slice::from_ref(&admin_a), 1).await;
     // B joins with no shared part in its file: it takes the cluster's.
     let b = BallastProcess::start(bin(), &node_config(&etcd.url, "b", ""));
-    let admins = [
-        AdminClient::new(a.admin_addr()),
-        AdminClient::new(b.admin_addr()),
-    ];
+    let admins = [admin_a, AdminClient::new(b.admin_addr())];
     settled(&admins, 2).await;
     let b_web = until_listener(&admins[1], "web").await;
     assert_eq!(body(b_web, "/").await, "v1");
