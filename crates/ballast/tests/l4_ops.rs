@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ballast_testkit::admin::AdminClient as Admin;
+use ballast_testkit::admin::{target_series, AdminClient as Admin};
 use ballast_testkit::{
     access_log_lines, closed_port, toml_targets, wait_until, BallastProcess, TcpEcho,
 };
@@ -82,12 +82,7 @@ async fn each_connection_gets_one_access_log_line_and_the_api_lists_l4_entries()
     let ended = "ballast_l4_connections_ended_total{listener=\"db\",ending=\"closed\"}";
     assert_eq!(admin.metric(ended).await, 1.0);
     // The target's own bytes and endings.
-    let of_target = |name: &str, extra: &str| {
-        format!(
-            "{name}{{target_group=\"echo\",target=\"{}\"{extra}}}",
-            target.addr
-        )
-    };
+    let of_target = |name: &str, more: &str| target_series(name, "echo", target.addr, more);
     let sent = of_target("ballast_target_sent_bytes_total", "");
     let received = of_target("ballast_target_received_bytes_total", "");
     let closed = of_target(

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ballast_testkit::admin::AdminClient as Admin;
+use ballast_testkit::admin::{target_series, AdminClient as Admin};
 use ballast_testkit::{access_log_lines, toml_targets, wait_until, BallastProcess, UdpTagged};
 use tokio::net::UdpSocket;
 
@@ -281,12 +281,7 @@ async fn each_flow_gets_one_access_log_line_when_it_ends_and_its_ending_is_count
     assert_eq!(admin.metric(&ended("evicted")).await, 1.0);
     assert_eq!(admin.metric(&ended("idle_timeout")).await, 1.0);
     // The target's own bytes (11 sent to it, 17 back) and endings.
-    let of_target = |name: &str, extra: &str| {
-        format!(
-            "{name}{{target_group=\"dns\",target=\"{}\"{extra}}}",
-            target.addr
-        )
-    };
+    let of_target = |name: &str, more: &str| target_series(name, "dns", target.addr, more);
     let sent = of_target("ballast_target_sent_bytes_total", "");
     let received = of_target("ballast_target_received_bytes_total", "");
     let evicted = of_target(

@@ -171,13 +171,6 @@ fn open_flow(
     };
     let metrics = listener.metrics.clone();
     let idle = listener.config.udp_idle_timeout;
-    let mut log = ConnLog::new(
-        listener,
-        client,
-        snapshot.access_log.clone(),
-        Instant::now(),
-    );
-    drop(snapshot);
     let refuse = |reason: Refusal| {
         if let Some(m) = &metrics {
             m.l4.refuse(reason);
@@ -210,6 +203,15 @@ fn open_flow(
             return None;
         }
     };
+    // The flow's access-log record, made only once it opens: a refused client's every
+    // datagram comes this way.
+    let mut log = ConnLog::new(
+        listener,
+        client,
+        snapshot.access_log.clone(),
+        Instant::now(),
+    );
+    drop(snapshot);
     log.group = Some(group.name.clone());
     log.set_target(target);
     log.connect_time = Some(Duration::ZERO);

@@ -130,3 +130,9 @@ impl AdminClient {
             .unwrap_or(0.0)
     }
 }
+
+/// The sample name of a target's series `name`, with `more` labels after its group and
+/// address (`""`, or `,ending="closed"`), as `/metrics` writes it.
+pub fn target_series(name: &str, group: &str, target: SocketAddr, more: &str) -> String {
+    format!("{name}{{target_group=\"{group}\",target=\"{target}\"{more}}}")
+}
