@@ -7,7 +7,7 @@
 //! about eleven per short connection. A connection that has to wait is registered the first
 //! time it would block, and from then on is an ordinary tokio `TcpStream`.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::sys_io;
 
 /// A listening socket whose accepted connections start unregistered.
 #[derive(Debug)]
@@ -137,7 +139,7 @@ impl LazyTcpStream {
     pub fn read_unregistered(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.state {
             State::Direct(stream) => loop {
-                match stream.read(buf) {
+                match sys_io::recv_now(&*stream, buf) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     done => return done,
                 }
@@ -195,10 +197,10 @@ impl LazyTcpStream {
     fn poll_registered<T>(
         &mut self,
         cx: &mut Context<'_>,
-        op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+        op: impl FnOnce(&TcpStream, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         match self.registered() {
-            Ok(stream) => op(Pin::new(stream), cx),
+            Ok(stream) => op(stream, cx),
             Err(e) => Poll::Ready(Err(e)),
         }
     }
@@ -217,13 +219,13 @@ impl AsyncRead for LazyTcpStream {
         let this = self.get_mut();
         // Callers hand initialised buffers (so this costs nothing); the few that do not pay
         // one zeroing, only before the socket first blocks.
-        match this.try_direct(|s| s.read(buf.initialize_unfilled())) {
+        match this.try_direct(|s| sys_io::recv_now(s, buf.initialize_unfilled())) {
             Some(Ok(n)) => {
                 buf.advance(n);
                 Poll::Ready(Ok(()))
             }
             Some(Err(e)) => Poll::Ready(Err(e)),
-            None => this.poll_registered(cx, |s, cx| s.poll_read(cx, buf)),
+            None => this.poll_registered(cx, |s, cx| sys_io::poll_recv_buf(s, cx, buf)),
         }
     }
 }
@@ -235,9 +237,9 @@ impl AsyncWrite for LazyTcpStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match this.try_direct(|s| s.write(buf)) {
+        match this.try_direct(|s| sys_io::send_now(s, buf)) {
             Some(done) => Poll::Ready(done),
-            None => this.poll_registered(cx, |s, cx| s.poll_write(cx, buf)),
+            None => this.poll_registered(cx, |s, cx| sys_io::poll_send(s, cx, buf)),
         }
     }
 
@@ -247,9 +249,9 @@ impl AsyncWrite for LazyTcpStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match this.try_direct(|s| s.write_vectored(bufs)) {
+        match this.try_direct(|s| sys_io::send_vectored_now(s, bufs)) {
             Some(done) => Poll::Ready(done),
-            None => this.poll_registered(cx, |s, cx| s.poll_write_vectored(cx, bufs)),
+            None => this.poll_registered(cx, |s, cx| sys_io::poll_send_vectored(s, cx, bufs)),
         }
     }
 
@@ -279,6 +281,7 @@ impl AsyncWrite for LazyTcpStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn pair() -> (LazyTcpStream, std::net::TcpStream) {

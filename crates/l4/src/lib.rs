@@ -26,6 +26,7 @@ pub mod signal;
 pub mod snapshot;
 pub mod splice;
 pub mod stream;
+pub mod sys_io;
 pub mod task;
 pub mod tcp;
 pub mod udp;

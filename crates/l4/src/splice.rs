@@ -9,13 +9,12 @@
 use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustix::pipe::{pipe_with, splice, PipeFlags, SpliceFlags};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::Interest;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -23,6 +22,7 @@ use tokio::time::Instant;
 use crate::limits::{FdBudget, FdSlot};
 use crate::relay::{RelayEnd, RelayEnding};
 use crate::signal::Signal;
+use crate::sys_io;
 
 /// The copy buffer of one direction; a read that fills it marks the direction as bulk.
 const BUFFER: usize = 16 * 1024;
@@ -127,9 +127,9 @@ impl Pump {
     /// Moves what it can from `src` to `dst`. `Ready(Ok(moved))` once something moved or
     /// the direction is over; `Pending` when both sockets wait.
     ///
-    /// Copies go through the halves' `poll_read`/`poll_write`, which note a short read as
-    /// the socket drained (no extra read that only says "would block"); splices go through
-    /// the socket's readiness with `try_io`. `last`: the other direction has ended, so this
+    /// Copies go through [`sys_io`], which notes a short read as the socket drained (no
+    /// extra read that only says "would block"); splices go through the socket's readiness
+    /// with `try_io`. `last`: the other direction has ended, so this
     /// one's end closes the connection.
     fn poll(
         &mut self,
@@ -193,9 +193,7 @@ impl Pump {
                 if buf.is_empty() {
                     *buf = take_buffer();
                 }
-                let mut read = ReadBuf::new(buf);
-                std::task::ready!(Pin::new(src).poll_read(cx, &mut read))?;
-                let n = read.filled().len();
+                let n = std::task::ready!(sys_io::poll_recv(src.as_ref(), cx, buf))?;
                 (*start, *end) = (0, n);
                 *bulk |= n == BUFFER;
                 Poll::Ready(Ok(n))
@@ -223,7 +221,7 @@ impl Pump {
             Mode::Copy {
                 buf, start, end, ..
             } => {
-                let n = std::task::ready!(Pin::new(dst).poll_write(cx, &buf[*start..*end]))?;
+                let n = std::task::ready!(sys_io::poll_send(dst.as_ref(), cx, &buf[*start..*end]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }

@@ -7,7 +7,9 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// The byte stream to a target.
+use crate::sys_io;
+
+/// The byte stream to a target. Plain TCP is read and written through [`sys_io`].
 #[derive(Debug)]
 pub enum TargetStream {
     /// Plain TCP.
@@ -33,7 +35,7 @@ impl AsyncRead for TargetStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Plain(s) => sys_io::poll_recv_buf(s, cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -46,7 +48,7 @@ impl AsyncWrite for TargetStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Plain(s) => sys_io::poll_send(s, cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -58,14 +60,14 @@ impl AsyncWrite for TargetStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Plain(s) => sys_io::poll_send_vectored(s, cx, bufs),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Self::Plain(s) => s.is_write_vectored(),
+            Self::Plain(_) => true,
             Self::Tls(s) => s.is_write_vectored(),
         }
     }

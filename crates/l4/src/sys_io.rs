@@ -1,0 +1,257 @@
+//! Reads and writes of a registered TCP socket as direct system calls.
+//!
+//! tokio's `poll_read`/`poll_write` reach the kernel through the standard library and libc,
+//! whose `recv` and `send` are thread-cancellation points: each call brackets the system
+//! call with `__pthread_enable_asynccancel`/`__pthread_disable_asynccancel` (atomic updates
+//! of the thread's cancel state that Rust never uses). On a request/response relay that was
+//! about 2% of the worker's CPU. rustix issues the system call itself.
+//!
+//! The readiness contract is tokio's: wait for readiness, try once, and on `WouldBlock`
+//! clear it and wait again. tokio also takes a short read or write (fewer bytes than asked
+//! for) as proof that the socket is drained or full, which saves the call that would only
+//! say "would block"; these functions do the same by reporting a short transfer to tokio as
+//! `WouldBlock` (so it clears the readiness it saw, and only that) and keeping the count.
+
+use std::io::{self, IoSlice};
+use std::os::fd::AsFd;
+use std::task::{Context, Poll};
+
+use rustix::net::{RecvFlags, SendFlags};
+use tokio::io::{Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+/// One `recv` into `buf` once the socket is readable; `Ready(Ok(0))` is the end of the
+/// stream (or an empty `buf`).
+pub fn poll_recv(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    let asked = buf.len();
+    poll_transfer(socket, Interest::READABLE, cx, asked, || {
+        rustix::net::recv(socket, &mut *buf, RecvFlags::empty()).map(|(n, _)| n)
+    })
+}
+
+/// One `send` of (a prefix of) `buf` once the socket is writable. `MSG_NOSIGNAL`: a peer
+/// that is gone is an `EPIPE` error, not a signal.
+pub fn poll_send(socket: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    poll_transfer(socket, Interest::WRITABLE, cx, buf.len(), || {
+        rustix::net::send(socket, buf, SendFlags::NOSIGNAL)
+    })
+}
+
+/// [`poll_recv`] into a tokio `ReadBuf` (for `AsyncRead` implementations). The callers hand
+/// initialised buffers, so making the unfilled part initialised costs nothing.
+pub fn poll_recv_buf(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    let n = std::task::ready!(poll_recv(socket, cx, buf.initialize_unfilled()))?;
+    buf.advance(n);
+    Poll::Ready(Ok(()))
+}
+
+/// One `writev` of (a prefix of) `bufs` once the socket is writable. (A write to a closed
+/// socket raises no signal: Rust programs ignore `SIGPIPE`, as tokio's own `writev` relies on.)
+pub fn poll_send_vectored(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let asked = bufs.iter().map(|b| b.len()).sum();
+    poll_transfer(socket, Interest::WRITABLE, cx, asked, || {
+        rustix::io::writev(socket, bufs)
+    })
+}
+
+/// One non-blocking `recv`, as it comes (`WouldBlock` included): for sockets not registered
+/// with the event loop.
+pub fn recv_now(socket: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(rustix::net::recv(socket, buf, RecvFlags::empty())?.0)
+}
+
+/// One non-blocking `send` with `MSG_NOSIGNAL`, as it comes.
+pub fn send_now(socket: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    Ok(rustix::net::send(socket, buf, SendFlags::NOSIGNAL)?)
+}
+
+/// One non-blocking `writev`, as it comes.
+pub fn send_vectored_now(socket: impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    Ok(rustix::io::writev(socket, bufs)?)
+}
+
+/// The readiness loop shared by both directions: `transfer` moves at most `asked` bytes.
+fn poll_transfer(
+    socket: &TcpStream,
+    interest: Interest,
+    cx: &mut Context<'_>,
+    asked: usize,
+    mut transfer: impl FnMut() -> rustix::io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        if interest.is_readable() {
+            std::task::ready!(socket.poll_read_ready(cx))?;
+        } else {
+            std::task::ready!(socket.poll_write_ready(cx))?;
+        }
+        let mut short = None;
+        let tried = socket.try_io(interest, || loop {
+            match transfer() {
+                Ok(n) if n > 0 && n < asked => {
+                    // Drained (or full): tokio clears the readiness it saw on WouldBlock.
+                    short = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        });
+        match tried {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match short {
+                Some(n) => return Poll::Ready(Ok(n)),
+                None => continue,
+            },
+            done => return Poll::Ready(done),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    async fn pair() -> (TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        (TcpStream::from_std(server).unwrap(), client)
+    }
+
+    #[tokio::test]
+    async fn a_short_read_returns_what_came_and_the_next_waits_for_more() {
+        let (server, mut client) = pair().await;
+        client.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 64];
+        let n = std::future::poll_fn(|cx| poll_recv(&server, cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        // The short read marked the socket drained: the next read waits, with no call.
+        let waiting = std::future::poll_fn(|cx| Poll::Ready(poll_recv(&server, cx, &mut buf)));
+        assert!(waiting.await.is_pending());
+        client.write_all(b"pong").unwrap();
+        let n = std::future::poll_fn(|cx| poll_recv(&server, cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(&buf[..n], b"pong");
+    }
+
+    #[tokio::test]
+    async fn a_read_that_fills_the_buffer_leaves_the_rest_readable() {
+        let (server, mut client) = pair().await;
+        client.write_all(b"abcdef").unwrap();
+        let mut buf = [0u8; 4];
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            let n = std::future::poll_fn(|cx| poll_recv(&server, cx, &mut buf))
+                .await
+                .unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn the_end_of_the_stream_reads_as_zero_even_after_a_short_read() {
+        let (server, mut client) = pair().await;
+        client.write_all(b"last").unwrap();
+        drop(client);
+        let mut buf = [0u8; 64];
+        let mut got = Vec::new();
+        loop {
+            let n = std::future::poll_fn(|cx| poll_recv(&server, cx, &mut buf))
+                .await
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"last");
+    }
+
+    #[tokio::test]
+    async fn a_write_to_a_full_socket_waits_until_the_peer_reads() {
+        let (server, client) = pair().await;
+        let chunk = vec![9u8; 256 * 1024];
+        let mut written = 0;
+        // Until a write is short or would block: the socket's buffers are full.
+        loop {
+            let poll = std::future::poll_fn(|cx| Poll::Ready(poll_send(&server, cx, &chunk))).await;
+            match poll {
+                Poll::Ready(Ok(n)) => {
+                    written += n;
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
+                Poll::Ready(Err(e)) => panic!("send failed: {e}"),
+                Poll::Pending => break,
+            }
+        }
+        let total = written + chunk.len();
+        let drain = std::thread::spawn(move || {
+            let mut client = client;
+            let mut seen = 0;
+            let mut buf = vec![0u8; 64 * 1024];
+            while seen < total {
+                match client.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen += n,
+                }
+            }
+            seen
+        });
+        let mut sent = 0;
+        while sent < chunk.len() {
+            sent += std::future::poll_fn(|cx| poll_send(&server, cx, &chunk[sent..]))
+                .await
+                .unwrap();
+        }
+        drop(server);
+        assert_eq!(drain.join().unwrap(), total);
+    }
+
+    #[tokio::test]
+    async fn a_send_to_a_reset_peer_is_an_error_not_a_signal() {
+        let (server, client) = pair().await;
+        socket2::SockRef::from(&client)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+        drop(client);
+        let mut failed = None;
+        // The first send may be taken before the reset is seen; a later one fails.
+        for _ in 0..100 {
+            match std::future::poll_fn(|cx| poll_send(&server, cx, b"x")).await {
+                Ok(_) => tokio::task::yield_now().await,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let kind = failed.expect("the send never failed").kind();
+        assert!(
+            matches!(
+                kind,
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ),
+            "{kind:?}"
+        );
+    }
+}
