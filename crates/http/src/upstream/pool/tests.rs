@@ -150,5 +150,27 @@ async fn a_read_that_finds_nothing_gives_the_buffer_back() {
             .await;
     assert!(polled.is_pending(), "the target sent nothing");
     assert!(!up.buf.is_allocated());
-    assert_eq!(buffers.reads_pooled(), 1);
+    assert_eq!(buffers.pooled()[0], 1);
+}
+
+#[tokio::test]
+async fn idle_connections_beyond_the_hot_ring_are_kept_up_to_the_limit() {
+    let (addr, _) = target();
+    let max_idle = super::HOT_SLOTS + 8;
+    let pool = ConnPool::new(1, max_idle, Duration::from_secs(60));
+    let buffers = BufferPool::new();
+    let mut open_ones = Vec::new();
+    for _ in 0..=max_idle {
+        open_ones.push(open(addr, &pool, None).await);
+    }
+    // One more than the limit: the last one closes.
+    for up in open_ones {
+        pool.checkin(0, up, &buffers);
+    }
+    let now = Instant::now();
+    let mut kept = 0;
+    while pool.checkout(0, now, None).is_some() {
+        kept += 1;
+    }
+    assert_eq!(kept, max_idle);
 }
