@@ -237,8 +237,39 @@ impl BallastProcess {
 }
 
 impl Drop for BallastProcess {
+    /// Kills the process, and first the instances its `process` providers launched: each
+    /// runs in a process group of its own and stops with Ballast only when Ballast stops
+    /// gracefully, so a killed Ballast would leave them running after the test.
     fn drop(&mut self) {
+        for group in child_groups(self.child.id()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Process groups led by children of `pid` (from `/proc/*/stat`: parent and group ids).
+fn child_groups(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&candidate| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{candidate}/stat")) else {
+                return false;
+            };
+            // After the command name (which may hold spaces): state, parent, group.
+            let Some(close) = stat.rfind(')') else {
+                return false;
+            };
+            let mut fields = stat[close + 1..].split_whitespace().skip(1);
+            let parent = fields.next().and_then(|f| f.parse::<u32>().ok());
+            let group = fields.next().and_then(|f| f.parse::<u32>().ok());
+            parent == Some(pid) && group == Some(candidate)
+        })
+        .collect()
 }
