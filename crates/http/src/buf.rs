@@ -39,7 +39,7 @@ pub(crate) const BODY_READ_SIZE: usize = 16 * 1024;
 /// Largest write buffer a pool keeps: one grown for a rare large head is freed.
 const MAX_POOLED_WRITE: usize = 16 * BUFFER_SIZE;
 
-/// Buffers a pool keeps for reuse, per size; more are freed. A keep-alive worker reuses far
+/// Buffers a worker thread keeps for reuse, per size; more are freed. A keep-alive worker reuses far
 /// fewer; a burst of new connections leaves this many behind (see `request_box`).
 const POOLED_BUFFERS: usize = 64;
 
@@ -95,7 +95,7 @@ pub(crate) struct Buf {
 // === impl BufferPool ===
 
 impl BufferPool {
-    /// An empty pool.
+    /// A handle on the calling thread's buffers (every handle on one thread shares them).
     pub fn new() -> Arc<Self> {
         Arc::new(Self { _handle: () })
     }

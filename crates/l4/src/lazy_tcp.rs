@@ -197,7 +197,7 @@ impl LazyTcpStream {
     fn poll_registered<T>(
         &mut self,
         cx: &mut Context<'_>,
-        op: impl FnOnce(&TcpStream, &mut Context<'_>) -> Poll<io::Result<T>>,
+        op: impl FnOnce(&mut TcpStream, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         match self.registered() {
             Ok(stream) => op(stream, cx),

@@ -34,36 +34,55 @@ pub fn poll_recv(
 }
 
 /// One `send` of (a prefix of) `buf` once the socket is writable. `MSG_NOSIGNAL`: a peer
-/// that is gone is an `EPIPE` error, not a signal.
+/// that is gone is an `EPIPE` error, not a signal (the vectored form too).
 pub fn poll_send(socket: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
     poll_transfer(socket, Interest::WRITABLE, cx, buf.len(), || {
         rustix::net::send(socket, buf, SendFlags::NOSIGNAL)
     })
 }
 
-/// [`poll_recv`] into a tokio `ReadBuf` (for `AsyncRead` implementations). The callers hand
-/// initialised buffers, so making the unfilled part initialised costs nothing.
+/// [`poll_recv`] into a tokio `ReadBuf` (for `AsyncRead` implementations), when its unfilled
+/// part is initialised already (the HTTP/1 and L4 paths' pooled buffers). A caller that
+/// hands uninitialised memory (hyper's and h2's codecs) is read by tokio's own `poll_read`,
+/// which fills it without zeroing it first: zeroing it here would cost a `memset` per read.
 pub fn poll_recv_buf(
-    socket: &TcpStream,
+    socket: &mut TcpStream,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
+    if buf.initialized().len() < buf.capacity() {
+        return tokio::io::AsyncRead::poll_read(std::pin::Pin::new(socket), cx, buf);
+    }
     let n = std::task::ready!(poll_recv(socket, cx, buf.initialize_unfilled()))?;
     buf.advance(n);
     Poll::Ready(Ok(()))
 }
 
-/// One `writev` of (a prefix of) `bufs` once the socket is writable. (A write to a closed
-/// socket raises no signal: Rust programs ignore `SIGPIPE`, as tokio's own `writev` relies on.)
+/// Slices one `sendmsg` takes at most (Linux's `UIO_MAXIOV`); the rest wait for the next.
+const MAX_SLICES: usize = 1024;
+
+/// One `sendmsg` of (a prefix of) `bufs` once the socket is writable, with `MSG_NOSIGNAL`.
+/// Only the first [`MAX_SLICES`] slices are offered, so a short send still means a full
+/// socket.
 pub fn poll_send_vectored(
     socket: &TcpStream,
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
+    let bufs = &bufs[..bufs.len().min(MAX_SLICES)];
     let asked = bufs.iter().map(|b| b.len()).sum();
     poll_transfer(socket, Interest::WRITABLE, cx, asked, || {
-        rustix::io::writev(socket, bufs)
+        send_vectored(socket, bufs)
     })
+}
+
+fn send_vectored(socket: impl AsFd, bufs: &[IoSlice<'_>]) -> rustix::io::Result<usize> {
+    rustix::net::sendmsg(
+        socket,
+        bufs,
+        &mut rustix::net::SendAncillaryBuffer::default(),
+        SendFlags::NOSIGNAL,
+    )
 }
 
 /// One non-blocking `recv`, as it comes (`WouldBlock` included): for sockets not registered
@@ -77,9 +96,9 @@ pub fn send_now(socket: impl AsFd, buf: &[u8]) -> io::Result<usize> {
     Ok(rustix::net::send(socket, buf, SendFlags::NOSIGNAL)?)
 }
 
-/// One non-blocking `writev`, as it comes.
+/// One non-blocking `sendmsg` of the first [`MAX_SLICES`] of `bufs`, as it comes.
 pub fn send_vectored_now(socket: impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    Ok(rustix::io::writev(socket, bufs)?)
+    Ok(send_vectored(socket, &bufs[..bufs.len().min(MAX_SLICES)])?)
 }
 
 /// The readiness loop shared by both directions: `transfer` moves at most `asked` bytes.
@@ -225,6 +244,36 @@ mod tests {
         }
         drop(server);
         assert_eq!(drain.join().unwrap(), total);
+    }
+
+    #[tokio::test]
+    async fn an_uninitialised_buffer_is_read_too() {
+        let (mut server, mut client) = pair().await;
+        client.write_all(b"uninit").unwrap();
+        let mut memory = [std::mem::MaybeUninit::<u8>::uninit(); 32];
+        let mut buf = ReadBuf::uninit(&mut memory);
+        std::future::poll_fn(|cx| poll_recv_buf(&mut server, cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(buf.filled(), b"uninit");
+    }
+
+    #[tokio::test]
+    async fn a_vectored_send_of_more_slices_than_one_call_takes_sends_them_all() {
+        let (server, mut client) = pair().await;
+        let bytes: Vec<u8> = (0..MAX_SLICES + 500).map(|i| i as u8).collect();
+        let slices: Vec<IoSlice<'_>> = bytes.chunks(1).map(IoSlice::new).collect();
+        let mut at = 0;
+        while at < slices.len() {
+            // One byte per slice: the count sent is the number of slices done.
+            at += std::future::poll_fn(|cx| poll_send_vectored(&server, cx, &slices[at..]))
+                .await
+                .unwrap();
+        }
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, bytes);
     }
 
     #[tokio::test]

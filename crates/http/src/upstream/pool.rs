@@ -105,6 +105,11 @@ impl ConnPool {
             // Room is there: they were just taken out.
             let _full = queue.push(other);
         }
+        // Connections spilled past the hot ring are looked at one per checkout, so those
+        // that closed or expired are dropped even while the hot ring serves every request.
+        queue.rotate_spill(|idle| {
+            !idle.is_stale() && now.saturating_duration_since(idle.idle_since) < self.idle_timeout
+        });
         found
     }
 
@@ -128,7 +133,7 @@ impl ConnPool {
         // private one takes the place of the oldest instead (whose client may be gone).
         if let Err(upstream) = queue.push(upstream) {
             if upstream.owner.is_some() {
-                let _oldest = queue.pop();
+                let _oldest = queue.pop_oldest();
                 let _full = queue.push(upstream);
             }
         }
@@ -194,6 +199,41 @@ impl IdleQueue {
         self.hot
             .pop()
             .or_else(|| self.spill.as_ref().and_then(ArrayQueue::pop))
+    }
+
+    /// The connection idle longest: the older of the two rings' oldest (neither ring is
+    /// older as a whole: the hot ring is refilled while the spill waits); the other goes
+    /// back.
+    fn pop_oldest(&self) -> Option<Upstream> {
+        let Some(spill) = &self.spill else {
+            return self.hot.pop();
+        };
+        match (self.hot.pop(), spill.pop()) {
+            (Some(hot), Some(spilled)) => {
+                let (older, newer) = if spilled.idle_since <= hot.idle_since {
+                    (spilled, hot)
+                } else {
+                    (hot, spilled)
+                };
+                // Room is there: two were just taken out.
+                let _full = self.push(newer);
+                Some(older)
+            }
+            (hot, spilled) => hot.or(spilled),
+        }
+    }
+
+    /// Takes the spill's oldest connection and puts it back at its end if `keep` says so
+    /// (else it closes): one step of a sweep through the connections the hot ring does not
+    /// reach while it has some.
+    fn rotate_spill(&self, keep: impl FnOnce(&mut Upstream) -> bool) {
+        let Some(spill) = &self.spill else { return };
+        if let Some(mut idle) = spill.pop() {
+            if keep(&mut idle) {
+                // Room is there: it was just taken out (only this worker pushes).
+                let _full = spill.push(idle);
+            }
+        }
     }
 
     /// Into the hot ring, else the spill; `Err` hands the connection back when both are

@@ -174,3 +174,66 @@ async fn idle_connections_beyond_the_hot_ring_are_kept_up_to_the_limit() {
     }
     assert_eq!(kept, max_idle);
 }
+
+#[tokio::test]
+async fn spilled_connections_that_closed_are_dropped_while_the_hot_ring_serves() {
+    let (addr, _) = target();
+    let pool = ConnPool::new(1, super::HOT_SLOTS + 4, Duration::from_secs(60));
+    let buffers = BufferPool::new();
+    let mut opened = Vec::new();
+    for _ in 0..super::HOT_SLOTS + 4 {
+        opened.push(open(addr, &pool, None).await);
+    }
+    // The last four go past the full hot ring into the spill; then they are cut (closed).
+    let spilled: Vec<_> = opened[super::HOT_SLOTS..]
+        .iter()
+        .map(|up| std::sync::Arc::clone(&up.cut))
+        .collect();
+    for up in opened {
+        pool.checkin(0, up, &buffers);
+    }
+    for cut in &spilled {
+        cut.raise();
+    }
+    // A steady load: each request takes a connection from the hot ring and gives it back.
+    for _ in 0..4 {
+        let up = pool
+            .checkout(0, Instant::now(), None)
+            .expect("an idle connection");
+        pool.checkin(0, up, &buffers);
+    }
+    let queue = pool.queue(0).unwrap();
+    assert_eq!(
+        queue.len(),
+        super::HOT_SLOTS,
+        "the closed ones were dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_private_connection_takes_the_place_of_the_one_idle_longest() {
+    let (addr, _) = target();
+    let pool = ConnPool::new(1, super::HOT_SLOTS + 1, Duration::from_secs(60));
+    let buffers = BufferPool::new();
+    let mut opened = Vec::new();
+    for _ in 0..super::HOT_SLOTS {
+        opened.push(open(addr, &pool, None).await);
+    }
+    let oldest_client = header(1111);
+    opened.insert(0, open(addr, &pool, Some(&oldest_client)).await);
+    // The one given back first fills the hot ring's first slot; the last goes to the spill.
+    for up in opened {
+        pool.checkin(0, up, &buffers);
+    }
+    let newcomer = header(2222);
+    pool.checkin(0, open(addr, &pool, Some(&newcomer)).await, &buffers);
+    let now = Instant::now();
+    assert!(
+        pool.checkout(0, now, Some(&oldest_client)).is_none(),
+        "the connection idle longest made room"
+    );
+    let kept = pool
+        .checkout(0, now, Some(&newcomer))
+        .expect("the newcomer kept");
+    assert_eq!(owner(&kept), Some(2222));
+}
