@@ -354,18 +354,7 @@ mod tests {
         }
         assert!(server.is_registered());
         let total = written + chunk.len();
-        let drain = std::thread::spawn(move || {
-            let mut client = client;
-            let mut seen = 0;
-            let mut buf = vec![0u8; 64 * 1024];
-            while seen < total {
-                match client.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen += n,
-                }
-            }
-            seen
-        });
+        let drain = sys_io::drain_in_thread(client, total);
         // The registered write waits for room, then finishes.
         server.write_all(&chunk).await.unwrap();
         server.shutdown().await.unwrap();

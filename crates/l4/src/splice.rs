@@ -246,24 +246,15 @@ impl Pump {
 const SPLICE: SpliceFlags = SpliceFlags::MOVE.union(SpliceFlags::NONBLOCK);
 
 /// One splice(2) at `socket` once it is ready for `interest`, waiting again when the kernel
-/// says it would block.
+/// says it would block. No short-transfer rule: a splice into a pipe can be short while
+/// the socket still has bytes.
 fn poll_splice(
     socket: &TcpStream,
     interest: Interest,
     cx: &mut Context<'_>,
-    mut splice: impl FnMut() -> rustix::io::Result<usize>,
+    splice: impl FnMut() -> rustix::io::Result<usize>,
 ) -> Poll<io::Result<usize>> {
-    loop {
-        if interest.is_readable() {
-            std::task::ready!(socket.poll_read_ready(cx))?;
-        } else {
-            std::task::ready!(socket.poll_write_ready(cx))?;
-        }
-        match socket.try_io(interest, || splice().map_err(io::Error::from)) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            done => return Poll::Ready(done),
-        }
-    }
+    sys_io::poll_transfer(socket, interest, cx, 0, splice)
 }
 
 /// `Ready` when something moved, else `Pending` (the wakers are registered).

@@ -101,8 +101,11 @@ pub fn send_vectored_now(socket: impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<
     Ok(send_vectored(socket, &bufs[..bufs.len().min(MAX_SLICES)])?)
 }
 
-/// The readiness loop shared by both directions: `transfer` moves at most `asked` bytes.
-fn poll_transfer(
+/// One `transfer` once the socket is ready for `interest`, waiting again when the kernel
+/// says it would block. `asked`: the bytes offered, for the short-transfer rule (fewer moved
+/// means drained or full); 0 turns the rule off (a splice into a pipe can be short while
+/// the socket still has bytes).
+pub(crate) fn poll_transfer(
     socket: &TcpStream,
     interest: Interest,
     cx: &mut Context<'_>,
@@ -136,6 +139,26 @@ fn poll_transfer(
             done => return Poll::Ready(done),
         }
     }
+}
+
+/// Reads `client` in a thread until `total` bytes or its end; the count read.
+#[cfg(test)]
+pub(crate) fn drain_in_thread(
+    mut client: std::net::TcpStream,
+    total: usize,
+) -> std::thread::JoinHandle<usize> {
+    use std::io::Read;
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        while seen < total {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen += n,
+            }
+        }
+        seen
+    })
 }
 
 #[cfg(test)]
@@ -224,18 +247,7 @@ mod tests {
             }
         }
         let total = written + chunk.len();
-        let drain = std::thread::spawn(move || {
-            let mut client = client;
-            let mut seen = 0;
-            let mut buf = vec![0u8; 64 * 1024];
-            while seen < total {
-                match client.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen += n,
-                }
-            }
-            seen
-        });
+        let drain = drain_in_thread(client, total);
         let mut sent = 0;
         while sent < chunk.len() {
             sent += std::future::poll_fn(|cx| poll_send(&server, cx, &chunk[sent..]))
