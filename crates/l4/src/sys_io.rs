@@ -3,8 +3,8 @@
 //! tokio's `poll_read`/`poll_write` reach the kernel through the standard library and libc,
 //! whose `recv` and `send` are thread-cancellation points: each call brackets the system
 //! call with `__pthread_enable_asynccancel`/`__pthread_disable_asynccancel` (atomic updates
-//! of the thread's cancel state that Rust never uses). On a request/response relay that was
-//! about 2% of the worker's CPU. rustix issues the system call itself.
+//! of the thread's cancel state that Rust never uses). On the L4 request/response relay that
+//! was 1.3% of the worker's CPU. rustix issues the system call itself.
 //!
 //! The readiness contract is tokio's: wait for readiness, try once, and on `WouldBlock`
 //! clear it and wait again. tokio also takes a short read or write (fewer bytes than asked
