@@ -32,10 +32,10 @@ pub(crate) async fn forward_plain(
     }
     log.connect_time = Some(target.connect_time);
     // What the connect did not send already.
-    let unsent = prelude.get(target.early_sent..).unwrap_or_default();
-    if !unsent.is_empty() && tcp.write_all(unsent).await.is_err() {
+    let early = target.early_sent.min(prelude.len());
+    if let Err(sent) = send_rest(tcp, &prelude[early..]).await {
         client.reset();
-        return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
+        return log.finished(RelayEnding::Target, (early + sent) as u64, 0);
     }
     let cut = Arc::clone(&target.cut);
     let splicing = crate::splice::enabled().then_some(fds);
@@ -46,6 +46,20 @@ pub(crate) async fn forward_plain(
         end.from_client + prelude.len() as u64,
         end.from_target,
     );
+}
+
+/// Writes the rest of what was read before routing; when the target fails first, how many
+/// of those bytes went (the access log counts what reached the target, not what was meant
+/// to).
+async fn send_rest<W: AsyncWrite + Unpin>(target: &mut W, rest: &[u8]) -> Result<(), usize> {
+    let mut sent = 0;
+    while sent < rest.len() {
+        match target.write(&rest[sent..]).await {
+            Ok(n) if n > 0 => sent += n,
+            Ok(_) | Err(_) => return Err(sent),
+        }
+    }
+    Ok(())
 }
 
 /// Ends both sides as the relay's ending asks: resets where a side reset or was cut (a FIN
@@ -85,12 +99,10 @@ pub(crate) async fn forward<C>(
         log.set_target(t);
     }
     log.connect_time = Some(target.connect_time);
-    let unsent = prelude.get(target.early_sent..).unwrap_or_default();
-    if !unsent.is_empty() {
-        if let Err(_error) = target.stream.write_all(unsent).await {
-            client.reset();
-            return log.finished(RelayEnding::Target, prelude.len() as u64, 0);
-        }
+    let early = target.early_sent.min(prelude.len());
+    if let Err(sent) = send_rest(&mut target.stream, &prelude[early..]).await {
+        client.reset();
+        return log.finished(RelayEnding::Target, (early + sent) as u64, 0);
     }
     let cut = Arc::clone(&target.cut);
     let end = relay(&mut client, &mut target.stream, idle, &cut).await;
@@ -117,5 +129,45 @@ impl ResetOnDrop for TcpStream {
 impl ResetOnDrop for tokio_rustls::server::TlsStream<Prefixed<TcpStream>> {
     fn reset(&self) {
         let _ = self.get_ref().0.inner().set_zero_linger();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair on loopback: (ours, the target's end).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (ours, theirs) = tokio::join!(TcpStream::connect(address), listener.accept());
+        (ours.expect("connect"), theirs.expect("accept").0)
+    }
+
+    #[tokio::test]
+    async fn the_rest_reaches_a_live_target_whole() {
+        let (mut ours, mut theirs) = pair().await;
+        assert_eq!(
+            send_rest(&mut ours, b"GET / HTTP/1.0\r\n\r\n").await,
+            Ok(())
+        );
+        drop(ours);
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut theirs, &mut got)
+            .await
+            .expect("read");
+        assert_eq!(got, b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(send_rest(&mut pair().await.0, b"").await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_target_that_reset_is_counted_as_having_got_nothing() {
+        let (mut ours, theirs) = pair().await;
+        // A reset on loopback arrives before `drop` returns.
+        theirs.set_zero_linger().expect("linger");
+        drop(theirs);
+        assert_eq!(send_rest(&mut ours, &[7u8; 100]).await, Err(0));
     }
 }
