@@ -285,23 +285,24 @@ EOF
 }
 
 RUNS="$RUN_DIR/runs.tsv"
-printf 'scenario\tround\tsystem\tunits\tseconds\tper_s\tp50_ms\tp99_ms\tcpu_us_per_unit\tgbit_s\tcpu_s_per_gb\terrors\tsent_bytes\tretransmits\tproxy_core_busy_pct\tload_core_busy_pct\n' >"$RUNS"
+printf 'scenario\tround\tsystem\tunits\tseconds\tper_s\tp50_ms\tp99_ms\tcpu_us_per_unit\tgbit_s\tcpu_s_per_gb\terrors\tsent_bytes\tretransmits\tproxy_core_busy_pct\tload_core_busy_pct\tuser_us_per_unit\tsystem_us_per_unit\n' >"$RUNS"
 
 # measure SCENARIO ROUND SYSTEM: a warm-up, then one measured run; appends to runs.tsv.
 measure() {
-    local scenario=$1 round=$2 system=$3 pids=() t0 t1 b0 b1
+    local scenario=$1 round=$2 system=$3 pids=() u0=0 s0=0 u1=0 s1=0 b0 b1
     local out="$RUN_DIR/raw/$scenario-$system-r$round.txt"
     for name in echo iperf3 "${PROXIES[@]}"; do
         is_alive "${PID_OF[$name]}" || die "$name is no longer running (see its log in $RUN_DIR)"
     done
     [[ $system == direct ]] || read -r -a pids <<<"$(measured_pids "$system")"
     load "$scenario" "$system" "$WARMUP" "$out.warmup" || die "warm-up failed against $system ($out.warmup)"
-    t0=$(cpu_ticks "${pids[@]}")
+    read -r u0 s0 <<<"$(cpu_split_ticks "${pids[@]}")"
     b0=$(cpu_busy)
     load "$scenario" "$system" "$DURATION" "$out" || die "load failed against $system ($out)"
     b1=$(cpu_busy)
-    t1=$(cpu_ticks "${pids[@]}")
-    local units seconds rate p50=- p99=- errors=0 cpu=- gbit=- cpu_gb=- sent=- retr=- busy0 busy1
+    read -r u1 s1 <<<"$(cpu_split_ticks "${pids[@]}")"
+    local t0=$((u0 + s0)) t1=$((u1 + s1))
+    local units seconds rate p50=- p99=- errors=0 cpu=- user=- kernel=- gbit=- cpu_gb=- sent=- retr=- busy0 busy1
     local parsed
     if [[ $scenario == iperf ]]; then
         parsed=$(parse_iperf "$out") || die "cannot read iperf3's output $out"
@@ -315,7 +316,8 @@ measure() {
         parsed=$(grep -E '^(requests|connections) [0-9]+ ' "$out" | tail -n 1) || die "cannot read $out"
         read -r _ units _ seconds _ rate _ p50 _ p99 _ errors <<<"$parsed"
         if ((${#pids[@]})); then
-            cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$units" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
+            read -r cpu user kernel <<<"$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$units" \
+                'BEGIN {f = 1e6 / hz / n; printf "%.2f %.2f %.2f", (u + s) * f, u * f, s * f}')"
         fi
     fi
     read -r busy0 busy1 <<<"$(awk -v a="$b0" -v b="$b1" 'BEGIN {
@@ -323,8 +325,8 @@ measure() {
         printf "%.0f %.0f", 100 * (y[1] - x[1]) / (y[2] - x[2] + 1e-9), 100 * (y[3] - x[3]) / (y[4] - x[4] + 1e-9)
     }')"
     printf '%s\t' "$scenario" "$round" "$system" "$units" "$seconds" "$rate" "$p50" "$p99" "$cpu" "$gbit" \
-        "$cpu_gb" "$errors" "$sent" "$retr" "$busy0" >>"$RUNS"
-    printf '%s\n' "$busy1" >>"$RUNS"
+        "$cpu_gb" "$errors" "$sent" "$retr" "$busy0" "$busy1" "$user" >>"$RUNS"
+    printf '%s\n' "$kernel" >>"$RUNS"
     if [[ $scenario == iperf ]]; then
         log "$scenario r$round $system: $gbit Gbit/s, CPU $cpu_gb s/GB, sent $sent received $units bytes, core busy $busy0% / $busy1%"
     else
@@ -355,6 +357,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
         k = $1 SUBSEP $3; seen[$1] = 1
         rate[k] = rate[k] " " $6; p50[k] = p50[k] " " $7; p99[k] = p99[k] " " $8
         cpu[k] = cpu[k] " " $9; gbit[k] = gbit[k] " " $10; cgb[k] = cgb[k] " " $11
+        usr[k] = usr[k] " " (NF >= 17 ? $17 : "-"); sys[k] = sys[k] " " (NF >= 18 ? $18 : "-")
         err[$1] += $12
     }
     function sorted(list, a,   n, i, j, t) {
@@ -386,24 +389,25 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
             if (!(sc in seen)) continue
             if (sc == "rr") {
                 printf "\n## TCP request/response: %d connections, %d-byte message echoed, then the next\n\n", conns, size
-                print "| system | requests/s | p50 ms | p99 ms | CPU µs/request | CPU ÷ best peer | requests/s ÷ best peer |"
+                print "| system | requests/s | p50 ms | p99 ms | CPU µs/request | user-space µs | kernel µs | CPU ÷ best peer | requests/s ÷ best peer |"
             } else if (sc == "connect") {
                 printf "\n## New connection per request: %d loops of connect, %d bytes echoed, close\n\n", cconns, size
-                print "| system | connections/s | p50 ms | p99 ms | CPU µs/connection | CPU ÷ best peer | connections/s ÷ best peer |"
+                print "| system | connections/s | p50 ms | p99 ms | CPU µs/connection | user-space µs | kernel µs | CPU ÷ best peer | connections/s ÷ best peer |"
             } else {
                 print "\n## Bulk: iperf3, one TCP stream, client -> proxy -> iperf3 -s\n"
                 print "| system | Gbit/s | CPU s/GB | CPU ÷ best peer | Gbit/s ÷ best peer |"
             }
             if (sc == "iperf") print "| --- | --- | --- | --- | --- |"
-            else print "| --- | --- | --- | --- | --- | --- | --- |"
+            else print "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
             for (i = 1; i <= 6; i++) {
                 s = order[i]; k = sc SUBSEP s
                 if (!(k in rate)) continue
                 if (sc == "iperf")
                     printf "| %s | %s | %s | %s | %s |\n", s, cell(gbit[k], "%.2f"), cell(cgb[k], "%.3f"), ratio(cgb, s, 1), ratio(gbit, s, 0)
                 else
-                    printf "| %s | %s | %s | %s | %s | %s | %s |\n", s, cell(rate[k], "%.0f"), cell(p50[k], "%.3f"),
-                        cell(p99[k], "%.3f"), cell(cpu[k], "%.2f"), ratio(cpu, s, 1), ratio(rate, s, 0)
+                    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, cell(rate[k], "%.0f"), cell(p50[k], "%.3f"),
+                        cell(p99[k], "%.3f"), cell(cpu[k], "%.2f"), cell(usr[k], "%.2f"), cell(sys[k], "%.2f"),
+                        ratio(cpu, s, 1), ratio(rate, s, 0)
             }
             if (err[sc] > 0) printf "\n**Warning:** %d errors or failed connections in this scenario (see runs.tsv and raw/).\n", err[sc]
         }

@@ -60,6 +60,20 @@ cpu_ticks() {
     echo "$total"
 }
 
+# utime and stime, in clock ticks, each summed over the given PIDs: "USER SYSTEM". The two
+# tell a proxy's own work from the kernel's (system calls, and the TCP/IP stack they run).
+cpu_split_ticks() {
+    local user=0 system=0 pid line fields
+    for pid in "$@"; do
+        read -r line 2>/dev/null <"/proc/$pid/stat" || continue
+        line=${line##*) }
+        read -r -a fields <<<"$line"
+        user=$((user + fields[11]))
+        system=$((system + fields[12]))
+    done
+    echo "$user $system"
+}
+
 # Sum of one /proc/PID/status field (VmRSS, VmHWM), in KiB, over the given PIDs.
 status_kib() {
     local field=$1 total=0 pid kib

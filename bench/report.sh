@@ -128,7 +128,9 @@ has_baseline=0
 # The measures of each scenario: "column|label|decimals|divisor|lower-or-higher-is-better".
 measures() {
     case $1 in
-        c64) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" "p99_ms|p99 latency, ms|2|1|lower" ;;
+        # The user/system split shows what is the proxy's own work and what the kernel's.
+        c64) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "user_us_per_req|user-space CPU µs/request|2|1|lower" \
+            "system_us_per_req|kernel CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" "p99_ms|p99 latency, ms|2|1|lower" ;;
         c1000) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" "rss_peak_kib|peak RSS, MiB|1|1024|lower" ;;
         rate) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "p99_ms|p99 latency, ms|2|1|lower" ;;
         post | close | tls | h2c | h2tls) printf '%s\n' "cpu_us_per_req|CPU µs/request|2|1|lower" "rps|requests/s|0|1|higher" ;;

@@ -62,7 +62,7 @@ scenario_systems() {
     esac
 }
 
-RUNS_HEADER='scenario	round	system	requests	seconds	rps	p50_ms	p99_ms	cpu_us_per_req	rss_before_kib	rss_peak_kib	rss_after_kib	kib_per_conn	errors	proxy_core_busy_pct	load_core_busy_pct	rss_open_peak_kib'
+RUNS_HEADER='scenario	round	system	requests	seconds	rps	p50_ms	p99_ms	cpu_us_per_req	rss_before_kib	rss_peak_kib	rss_after_kib	kib_per_conn	errors	proxy_core_busy_pct	load_core_busy_pct	rss_open_peak_kib	user_us_per_req	system_us_per_req'
 
 # --- load generators ------------------------------------------------------------------
 
@@ -185,17 +185,17 @@ measure_load() {
     load "$scenario" "$url" "$WARMUP" "$out.warmup" || die "warm-up failed against $system ($out.warmup)"
     rm -f "$out.warmup" "$out.warmup.log"
 
-    local t0 t1 rss0 rss1 hwm b0 b1
+    local u0 s0 u1 s1 rss0 rss1 hwm b0 b1
     if ((${#pids[@]})); then
         reset_hwm "${pids[@]}"
         rss0=$(rss_kib "${pids[@]}")
-        t0=$(cpu_ticks "${pids[@]}")
+        read -r u0 s0 <<<"$(cpu_split_ticks "${pids[@]}")"
     fi
     b0=$(cpu_busy)
     load "$scenario" "$url" "$DURATION" "$out" || die "load generator failed against $system ($out)"
     b1=$(cpu_busy)
     if ((${#pids[@]})); then
-        t1=$(cpu_ticks "${pids[@]}")
+        read -r u1 s1 <<<"$(cpu_split_ticks "${pids[@]}")"
         hwm=$(hwm_kib "${pids[@]}")
         rss1=$(rss_kib "${pids[@]}")
     fi
@@ -209,10 +209,11 @@ measure_load() {
     read -r requests seconds p50 p99 errors <<<"$parsed"
     ((requests > 0)) || die "no request completed against $system ($out)"
 
-    local rps cpu_us=- busy
+    local rps cpu_us=- user_us=- system_us=- busy
     rps=$(awk -v n="$requests" -v s="$seconds" 'BEGIN {printf "%.0f", n / s}')
     if ((${#pids[@]})); then
-        cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
+        read -r cpu_us user_us system_us <<<"$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$requests" \
+            'BEGIN {f = 1e6 / hz / n; printf "%.2f %.2f %.2f", (u + s) * f, u * f, s * f}')"
     else
         rss0=- hwm=- rss1=-
     fi
@@ -223,7 +224,7 @@ measure_load() {
     local busy0 busy1
     read -r busy0 busy1 <<<"$busy"
     emit "$scenario" "$round" "$system" "$requests" "$seconds" "$rps" "$p50" "$p99" "$cpu_us" \
-        "$rss0" "$hwm" "$rss1" - "$errors" "$busy0" "$busy1" -
+        "$rss0" "$hwm" "$rss1" - "$errors" "$busy0" "$busy1" - "$user_us" "$system_us"
     log "$scenario r$round $system: $rps req/s, p99 $p99 ms, CPU $cpu_us us/req, peak RSS ${hwm} KiB, errors $errors, core busy $busy0% / $busy1%"
 }
 
@@ -282,7 +283,7 @@ measure_idle() {
 
     local per_conn
     per_conn=$(awk -v p="$hwm" -v b="$rss0" -v n="$ok" 'BEGIN {printf "%.2f", (p - b) / n}')
-    emit idle "$round" "$system" "$ok" - - - - - "$rss0" "$hwm" "$rss_after" "$per_conn" "$failed" - - "$open_peak"
+    emit idle "$round" "$system" "$ok" - - - - - "$rss0" "$hwm" "$rss_after" "$per_conn" "$failed" - - "$open_peak" - -
     log "idle r$round $system: $ok held ($failed failed), RSS $rss0 -> $open_peak (peak while connecting)" \
         "-> $hwm (peak while held) -> $rss_after KiB after close: $per_conn KiB/conn"
 }
