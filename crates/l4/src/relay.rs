@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::signal::{Signal, Waiter};
+use crate::signal::Signal;
 
 /// Bytes buffered per direction (the kernel's socket buffers do the rest).
 const BUFFER: usize = 16 * 1024;
@@ -58,10 +58,7 @@ where
         let copy =
             tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, BUFFER, BUFFER);
         tokio::pin!(copy);
-        let mut waiter = Waiter::default();
-        let mut cut_wait = std::pin::pin!(std::future::poll_fn(
-            |cx| cut.poll_raised_as(cx, &mut waiter)
-        ));
+        let mut cut_wait = std::pin::pin!(std::future::poll_fn(|cx| cut.poll_raised(cx)));
         loop {
             tokio::select! {
                 done = &mut copy => break match done {

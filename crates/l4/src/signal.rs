@@ -1,19 +1,24 @@
 //! A one-way flag raised on one thread and awaited on another without a lock: the drain of
 //! a listener reaching its connections, the end of a deregistration delay reaching a
-//! target's connections. Waiting registers the task's waker (a few atomic operations), so
-//! a connection may check it on every wake-up; with a [`Waiter`], a task that waits on the
-//! same signal again does not register again.
+//! target's connections. A connection checks it every time it waits (per HTTP request, per
+//! L4 message), so waiting again from the task that registered last only reads the flag.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use atomic_waker::AtomicWaker;
 
-/// A flag that wakes its waiter when raised.
+/// A flag that wakes its waiter when raised. One waiter at a time (a connection's task; the
+/// connection may move to another task, which then registers): like the `AtomicWaker`
+/// inside, it wakes only the task that registered last.
 #[derive(Debug, Default)]
 pub struct Signal {
     raised: AtomicBool,
     waker: AtomicWaker,
+    /// The data and vtable addresses of the waker registered last (0 and 0: none; a vtable
+    /// is never at 0). Read and written only by the waiter.
+    waiter_data: AtomicUsize,
+    waiter_vtable: AtomicUsize,
 }
 
 impl Signal {
@@ -29,33 +34,25 @@ impl Signal {
     }
 
     /// Ready once raised; otherwise arranges for this task to be woken when it is.
+    ///
+    /// Registering costs two atomic exchanges on this signal's cache line and a waker
+    /// comparison; it is skipped when the task registered last is this one. That holds no
+    /// reference to the task and needs none: the `AtomicWaker` keeps the registered waker
+    /// (a clone of the one compared, with the same data address, as tokio's and std's
+    /// wakers are) until `raise` takes it, so the task cannot be freed and its address taken
+    /// by another task meanwhile; after `raise`, the flag answers first.
     pub fn poll_raised(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.is_raised() {
             return Poll::Ready(());
         }
-        self.waker.register(cx.waker());
-        self.poll_again()
-    }
-
-    /// As [`Signal::poll_raised`], but skips registering when `waiter` says this task is the
-    /// one registered already: two atomic exchanges on the signal's cache line per wait,
-    /// which a connection pays on every request it waits for. Only for a signal with one
-    /// waiter at a time (a connection's drain or cut signal): another task registering in
-    /// between would leave this one unwoken.
-    pub fn poll_raised_as(&self, cx: &mut Context<'_>, waiter: &mut Waiter) -> Poll<()> {
-        if self.is_raised() {
-            return Poll::Ready(());
-        }
-        let task = Waiter::of(cx.waker());
-        if *waiter != task {
+        let (data, vtable) = identity(cx.waker());
+        if self.waiter_data.load(Ordering::Relaxed) != data
+            || self.waiter_vtable.load(Ordering::Relaxed) != vtable
+        {
             self.waker.register(cx.waker());
-            *waiter = task;
+            self.waiter_data.store(data, Ordering::Relaxed);
+            self.waiter_vtable.store(vtable, Ordering::Relaxed);
         }
-        self.poll_again()
-    }
-
-    /// Checks the flag again after a registration (a raise may have come just before it).
-    fn poll_again(&self) -> Poll<()> {
         if self.is_raised() {
             Poll::Ready(())
         } else {
@@ -64,24 +61,12 @@ impl Signal {
     }
 }
 
-/// Which task a signal's one waiter last registered: its waker's data and vtable
-/// addresses (none yet: both 0; a vtable is never at 0). It holds no reference, and needs
-/// none: the signal keeps the registered waker until it is raised, so that task's memory
-/// cannot be freed and its address taken by another task while this says "registered"
-/// (after the raise, the flag answers first).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Waiter {
-    data: usize,
-    vtable: usize,
-}
-
-impl Waiter {
-    fn of(waker: &Waker) -> Self {
-        Self {
-            data: waker.data().addr(),
-            vtable: std::ptr::from_ref(waker.vtable()).addr(),
-        }
-    }
+/// The addresses that tell one waker's task from another's.
+fn identity(waker: &Waker) -> (usize, usize) {
+    (
+        waker.data().addr(),
+        std::ptr::from_ref(waker.vtable()).addr(),
+    )
 }
 
 #[cfg(test)]
@@ -110,10 +95,9 @@ mod tests {
     fn a_task_waiting_again_is_woken_once_by_the_raise_from_another_thread() {
         let signal = Arc::new(Signal::default());
         let (wakes, waker) = task();
-        let mut waiter = Waiter::default();
         for _ in 0..3 {
             let mut cx = Context::from_waker(&waker);
-            assert!(signal.poll_raised_as(&mut cx, &mut waiter).is_pending());
+            assert!(signal.poll_raised(&mut cx).is_pending());
         }
         let raiser = Arc::clone(&signal);
         std::thread::spawn(move || raiser.raise())
@@ -121,21 +105,19 @@ mod tests {
             .expect("the raising thread");
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
         let mut cx = Context::from_waker(&waker);
-        assert!(signal.poll_raised_as(&mut cx, &mut waiter).is_ready());
+        assert!(signal.poll_raised(&mut cx).is_ready());
     }
 
     #[test]
     fn a_connection_moved_to_another_task_wakes_the_new_one() {
         let signal = Signal::default();
-        let mut waiter = Waiter::default();
         let (first_wakes, first) = task();
         let (second_wakes, second) = task();
-        assert!(signal
-            .poll_raised_as(&mut Context::from_waker(&first), &mut waiter)
-            .is_pending());
-        assert!(signal
-            .poll_raised_as(&mut Context::from_waker(&second), &mut waiter)
-            .is_pending());
+        for waker in [&first, &second, &first, &second] {
+            assert!(signal
+                .poll_raised(&mut Context::from_waker(waker))
+                .is_pending());
+        }
         signal.raise();
         assert_eq!(first_wakes.0.load(Ordering::SeqCst), 0);
         assert_eq!(second_wakes.0.load(Ordering::SeqCst), 1);
@@ -146,11 +128,10 @@ mod tests {
         let signal = Signal::default();
         signal.raise();
         let (wakes, waker) = task();
-        let mut waiter = Waiter::default();
         assert!(signal
-            .poll_raised_as(&mut Context::from_waker(&waker), &mut waiter)
+            .poll_raised(&mut Context::from_waker(&waker))
             .is_ready());
-        assert_eq!(waiter, Waiter::default());
+        assert_eq!(signal.waiter_vtable.load(Ordering::Relaxed), 0);
         assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
     }
 }

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::limits::{FdBudget, FdSlot};
 use crate::relay::{RelayEnd, RelayEnding};
-use crate::signal::{Signal, Waiter};
+use crate::signal::Signal;
 use crate::sys_io;
 
 /// The copy buffer of one direction; a read that fills it marks the direction as bulk.
@@ -286,7 +286,6 @@ pub async fn relay_plain(
     let mut check = Box::pin(tokio::time::sleep(tick));
     let mut active = false;
     let mut silent = Duration::ZERO;
-    let mut waiter = Waiter::default();
     let ending = std::future::poll_fn(|cx| loop {
         if cut.is_raised() {
             return Poll::Ready(RelayEnding::Cut);
@@ -326,9 +325,8 @@ pub async fn relay_plain(
                 }
             }
         }
-        // The cut signal's waker is registered only when the task is about to wait, and
-        // only the first time.
-        if cut.poll_raised_as(cx, &mut waiter).is_ready() {
+        // The cut signal's waker is registered only when the task is about to wait.
+        if cut.poll_raised(cx).is_ready() {
             return Poll::Ready(RelayEnding::Cut);
         }
         if check.as_mut().poll(cx).is_ready() {

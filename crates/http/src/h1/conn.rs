@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::buf::Buf;
 use crate::codec::{BodyKind, MethodKind};
 use crate::conn::ConnCtx;
-use crate::signal::{Signal, Waiter};
+use crate::signal::Signal;
 
 /// The state of one HTTP/1 client connection.
 pub(crate) struct H1Conn<S> {
@@ -21,8 +21,6 @@ pub(crate) struct H1Conn<S> {
     pub(super) limits: Arc<HttpListenerLimits>,
     /// Raised when the listener drains: the current request is the last.
     pub(super) draining: Arc<Signal>,
-    /// This connection's task, once registered with `draining`.
-    pub(super) drain_waiter: Waiter,
     /// Requests served on the connection (saturating; a `u32`, so that it packs with the
     /// flags below: this state is what every idle connection costs).
     pub(super) served: u32,
@@ -52,7 +50,6 @@ impl<S> H1Conn<S> {
             ctx,
             limits,
             draining,
-            drain_waiter: Waiter::default(),
             served: 0,
             sniff_h2,
             first_head_due,

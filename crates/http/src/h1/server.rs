@@ -57,8 +57,7 @@ pub(crate) fn serve_h1<S: ClientIo + 'static>(
                 // sizes every idle connection's task.
                 let (waiting, timer) = (&mut conn, &mut sleep);
                 let ready = std::future::poll_fn(move |cx| {
-                    let waiter = &mut waiting.drain_waiter;
-                    if !fresh && waiting.draining.poll_raised_as(cx, waiter).is_ready() {
+                    if !fresh && waiting.draining.poll_raised(cx).is_ready() {
                         return Poll::Ready(false);
                     }
                     if let Poll::Ready(result) = waiting.io.poll_ready_to_read(cx) {

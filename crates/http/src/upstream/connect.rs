@@ -67,7 +67,6 @@ pub(crate) async fn connect(
         io,
         buf: Buf::default(),
         cut: to.pool.track(),
-        cut_waiter: Default::default(),
         reused: false,
         idle_since: std::time::Instant::now(),
         owner: to.proxy.map(|p| Box::new(*p)),

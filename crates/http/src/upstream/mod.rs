@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::buf::{Buf, BufferPool};
 use crate::limits::FdSlot;
-use crate::signal::{Signal, Waiter};
+use crate::signal::Signal;
 
 pub(crate) use connect::connect;
 pub(crate) use h2::{open as open_h2, H2Sender, OutBody};
@@ -32,9 +32,6 @@ pub(crate) struct Upstream {
     /// Bytes read from the target and not consumed yet.
     pub(crate) buf: Buf,
     cut: Arc<CutSignal>,
-    /// The task last registered with `cut` (the connection moves between client
-    /// connections' tasks).
-    cut_waiter: Waiter,
     /// Whether it served a request before this one (a failure may then be a stale
     /// keep-alive connection rather than the target's fault).
     pub(crate) reused: bool,
@@ -192,9 +189,9 @@ impl Upstream {
 
     /// Fails once the connection is cut; with `cx` (the I/O is pending), also arranges to
     /// be woken when it is.
-    fn check_cut(&mut self, cx: Option<&mut Context<'_>>) -> io::Result<()> {
+    fn check_cut(&self, cx: Option<&mut Context<'_>>) -> io::Result<()> {
         let cut = match cx {
-            Some(cx) => self.cut.poll_raised_as(cx, &mut self.cut_waiter).is_ready(),
+            Some(cx) => self.cut.poll_raised(cx).is_ready(),
             None => self.cut.is_raised(),
         };
         if cut {

@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 
 use crate::limits::FdSlot;
 use crate::log::ConnLog;
-use crate::signal::{Signal, Waiter};
+use crate::signal::Signal;
 
 use super::MAX_DATAGRAM;
 
@@ -113,13 +113,9 @@ impl ReplyTask {
         tokio::pin!(quiet);
         // Once the process stops, the flow ends at a fixed time (datagrams do not extend it).
         let mut closing = false;
-        // This task is the one waiter of its three signals: each registers once, not once
-        // per reply.
-        let [mut stop_waiter, mut cut_waiter, mut closing_waiter] = [Waiter::default(); 3];
         let ending = loop {
-            let stop =
-                std::future::poll_fn(|cx| self.shared.stop.poll_raised_as(cx, &mut stop_waiter));
-            let cut = std::future::poll_fn(|cx| self.cut.poll_raised_as(cx, &mut cut_waiter));
+            let stop = std::future::poll_fn(|cx| self.shared.stop.poll_raised(cx));
+            let cut = std::future::poll_fn(|cx| self.cut.poll_raised(cx));
             tokio::select! {
                 () = stop => break self.shared.why(),
                 () = cut => break Ending::Deregistered,
@@ -134,9 +130,7 @@ impl ReplyTask {
                     }
                     quiet.as_mut().reset(tokio::time::Instant::now() + (backstop - since));
                 }
-                () = std::future::poll_fn(|cx| {
-                    self.shared.closing.poll_raised_as(cx, &mut closing_waiter)
-                }), if !closing => {
+                () = std::future::poll_fn(|cx| self.shared.closing.poll_raised(cx)), if !closing => {
                     closing = true;
                     quiet.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
                 }
