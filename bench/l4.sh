@@ -302,7 +302,7 @@ measure() {
     b1=$(cpu_busy)
     read -r u1 s1 <<<"$(cpu_split_ticks "${pids[@]}")"
     local t0=$((u0 + s0)) t1=$((u1 + s1))
-    local units seconds rate p50=- p99=- errors=0 cpu=- user=- kernel=- gbit=- cpu_gb=- sent=- retr=- busy0 busy1
+    local units seconds rate p50=- p99=- errors=0 cpu=- user=- kernel=- split gbit=- cpu_gb=- sent=- retr=- busy0 busy1
     local parsed
     if [[ $scenario == iperf ]]; then
         parsed=$(parse_iperf "$out") || die "cannot read iperf3's output $out"
@@ -316,8 +316,10 @@ measure() {
         parsed=$(grep -E '^(requests|connections) [0-9]+ ' "$out" | tail -n 1) || die "cannot read $out"
         read -r _ units _ seconds _ rate _ p50 _ p99 _ errors <<<"$parsed"
         if ((${#pids[@]})); then
-            read -r cpu user kernel <<<"$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$units" \
-                'BEGIN {f = 1e6 / hz / n; printf "%.2f %.2f %.2f", (u + s) * f, u * f, s * f}')"
+            # A plain assignment, so that a failing awk stops the script (set -e).
+            split=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$units" \
+                'BEGIN {f = 1e6 / hz / n; printf "%.2f %.2f %.2f", (u + s) * f, u * f, s * f}')
+            read -r cpu user kernel <<<"$split"
         fi
     fi
     read -r busy0 busy1 <<<"$(awk -v a="$b0" -v b="$b1" 'BEGIN {

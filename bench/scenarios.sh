@@ -209,11 +209,13 @@ measure_load() {
     read -r requests seconds p50 p99 errors <<<"$parsed"
     ((requests > 0)) || die "no request completed against $system ($out)"
 
-    local rps cpu_us=- user_us=- system_us=- busy
+    local rps cpu_us=- user_us=- system_us=- split busy
     rps=$(awk -v n="$requests" -v s="$seconds" 'BEGIN {printf "%.0f", n / s}')
     if ((${#pids[@]})); then
-        read -r cpu_us user_us system_us <<<"$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$requests" \
-            'BEGIN {f = 1e6 / hz / n; printf "%.2f %.2f %.2f", (u + s) * f, u * f, s * f}')"
+        # A plain assignment, so that a failing awk stops the script (set -e).
+        split=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$requests" \
+            'BEGIN {f = 1e6 / hz / n; printf "%.2f %.2f %.2f", (u + s) * f, u * f, s * f}')
+        read -r cpu_us user_us system_us <<<"$split"
     else
         rss0=- hwm=- rss1=-
     fi
