@@ -21,6 +21,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::RuntimeError;
 
+/// How many tasks a worker runs before it asks the kernel for new readiness events while
+/// tasks are still waiting to run (tokio's default is 61, HAProxy's `tune.maxpollevents` and
+/// `tune.runqueue-depth` are 200). With 1,000 busy connections a turn of 61 polls sends about
+/// 30 responses, so the clients and targets, woken for each small batch, went idle between
+/// batches, and each wake-up costs the sender kernel time. A turn of 256 made 40% fewer
+/// wake-ups and cost 9% less CPU per request (docs/performance.md). With fewer ready tasks
+/// than that, turns are shorter anyway. New events wait at most one turn.
+const EVENT_INTERVAL: u32 = 256;
+
 /// A listener socket for one worker to serve until `stop` is cancelled.
 #[derive(Debug)]
 pub(crate) struct Serve {
@@ -100,6 +109,7 @@ pub(crate) fn spawn(
         let (queue, commands) = unbounded_channel();
         queues.push(queue);
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .event_interval(EVENT_INTERVAL)
             .enable_all()
             .build()
             .map_err(RuntimeError::Worker)?;
