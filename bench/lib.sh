@@ -46,32 +46,27 @@ proc_tree() {
     echo "${out[@]}"
 }
 
-# Sum of utime+stime, in clock ticks, over the given PIDs (all their threads, live or
-# exited: /proc/PID/stat counts the whole thread group).
-cpu_ticks() {
-    local total=0 pid line fields
-    for pid in "$@"; do
-        read -r line 2>/dev/null <"/proc/$pid/stat" || continue
-        line=${line##*) }
-        read -r -a fields <<<"$line"
-        # fields[0] is field 3 (state): field 14 (utime) is [11], field 15 (stime) is [12].
-        total=$((total + fields[11] + fields[12]))
-    done
-    echo "$total"
-}
-
-# utime and stime, in clock ticks, each summed over the given PIDs: "USER SYSTEM". The two
-# tell a proxy's own work from the kernel's (system calls, and the TCP/IP stack they run).
+# utime and stime, in clock ticks, each summed over the given PIDs (all their threads, live
+# or exited: /proc/PID/stat counts the whole thread group): "USER SYSTEM". The two tell a
+# proxy's own work from the kernel's (system calls, and the TCP/IP stack they run).
 cpu_split_ticks() {
     local user=0 system=0 pid line fields
     for pid in "$@"; do
         read -r line 2>/dev/null <"/proc/$pid/stat" || continue
         line=${line##*) }
         read -r -a fields <<<"$line"
+        # fields[0] is field 3 (state): field 14 (utime) is [11], field 15 (stime) is [12].
         user=$((user + fields[11]))
         system=$((system + fields[12]))
     done
     echo "$user $system"
+}
+
+# Sum of utime+stime, in clock ticks, over the given PIDs.
+cpu_ticks() {
+    local user system
+    read -r user system <<<"$(cpu_split_ticks "$@")"
+    echo $((user + system))
 }
 
 # Sum of one /proc/PID/status field (VmRSS, VmHWM), in KiB, over the given PIDs.

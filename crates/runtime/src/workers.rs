@@ -24,7 +24,7 @@ use crate::error::RuntimeError;
 /// How many tasks a worker runs before it asks the kernel for new readiness events while
 /// tasks are still waiting to run (tokio's default is 61, HAProxy's `tune.maxpollevents` and
 /// `tune.runqueue-depth` are 200). With 1,000 busy connections a turn of 61 polls sends about
-/// 30 responses, so the clients and targets, woken for each small batch, went idle between
+/// 30 responses, so the clients and targets, woken for each small batch, go idle between
 /// batches, and each wake-up costs the sender kernel time. A turn of 256 made 40% fewer
 /// wake-ups and cost 9% less CPU per request (docs/performance.md). With fewer ready tasks
 /// than that, turns are shorter anyway. New events wait at most one turn.
