@@ -5,7 +5,8 @@
 #
 # Every proxy is configured the same way: one worker, keep-alive to clients and to the
 # backends, round robin over the two backends, no access log, plain HTTP on its port and TLS
-# (the same ECDSA P-256 certificate for all) on its TLS port.
+# (the same ECDSA P-256 certificate for all) on its TLS port. The workers scenario's
+# instances (NAME-w1, NAME-w2) have 1 and 2 workers and plain HTTP only.
 
 # The certificate every TLS listener serves, made for this run.
 write_certificate() {
@@ -16,10 +17,10 @@ write_certificate() {
     cat "$RUN_DIR/tls/cert.pem" "$RUN_DIR/tls/key.pem" >"$RUN_DIR/tls/haproxy.pem"
 }
 
-# Lines shared by both NGINX configs. $1 = the instance's folder.
+# Lines shared by every NGINX config. $1 = the instance's folder, $2 = workers (1).
 nginx_head() {
     cat <<EOF
-worker_processes 1;
+worker_processes ${2:-1};
 worker_rlimit_nofile $FD_LIMIT;
 daemon off;
 master_process on;
@@ -65,11 +66,21 @@ EOF
     } >"$dir/nginx.conf"
 }
 
+# write_nginx_conf NAME WORKERS: NGINX's config for system NAME, in $RUN_DIR/NAME/.
 write_nginx_conf() {
-    local dir=$RUN_DIR/nginx
+    local name=$1 workers=$2 dir=$RUN_DIR/$1 listen
+    listen="listen 127.0.0.1:${PORT[$name]} backlog=4096;"
+    if [[ $name == nginx ]]; then
+        listen+="
+        listen 127.0.0.1:${TLS_PORT[nginx]} ssl http2 backlog=4096;
+        listen 127.0.0.1:${H2C_PORT[nginx]} http2 backlog=4096;
+        ssl_certificate $RUN_DIR/tls/cert.pem;
+        ssl_certificate_key $RUN_DIR/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
     mkdir -p "$dir/tmp"
     {
-        nginx_head "$dir"
+        nginx_head "$dir" "$workers"
         cat <<EOF
     upstream backends {
         # round robin is NGINX's default
@@ -80,12 +91,7 @@ write_nginx_conf() {
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-        listen 127.0.0.1:${TLS_PORT[nginx]} ssl http2 backlog=4096;
-        listen 127.0.0.1:${H2C_PORT[nginx]} http2 backlog=4096;
-        ssl_certificate $RUN_DIR/tls/cert.pem;
-        ssl_certificate_key $RUN_DIR/tls/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
+        $listen
         location / {
             proxy_pass http://backends;
             proxy_http_version 1.1;
@@ -97,14 +103,22 @@ EOF
     } >"$dir/nginx.conf"
 }
 
+# write_haproxy_cfg NAME THREADS: HAProxy's config for system NAME, $RUN_DIR/NAME.cfg.
 write_haproxy_cfg() {
+    local name=$1 threads=$2 binds
     # maxconn: the idle scenario holds $IDLE_CONNS client connections at once. HAProxy wants
     # 2 x maxconn descriptors, more than the limit allows; an idle client needs only one, so
     # 'no strict-limits' lets it start with the limit it has (and warn).
     local maxconn=$((IDLE_CONNS + 500))
-    cat >"$RUN_DIR/haproxy.cfg" <<EOF
+    binds="bind 127.0.0.1:${PORT[$name]} backlog 4096"
+    if [[ $name == haproxy ]]; then
+        binds+="
+    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $RUN_DIR/tls/haproxy.pem alpn h2,http/1.1 backlog 4096
+    bind 127.0.0.1:${H2C_PORT[haproxy]} proto h2 backlog 4096"
+    fi
+    cat >"$RUN_DIR/$name.cfg" <<EOF
 global
-    nbthread 1
+    nbthread $threads
     maxconn $maxconn
     no strict-limits
     ssl-default-bind-options ssl-min-ver TLSv1.2
@@ -123,9 +137,7 @@ defaults
     timeout http-request 30s
 
 frontend bench
-    bind 127.0.0.1:${PORT[haproxy]} backlog 4096
-    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $RUN_DIR/tls/haproxy.pem alpn h2,http/1.1 backlog 4096
-    bind 127.0.0.1:${H2C_PORT[haproxy]} proto h2 backlog 4096
+    $binds
     default_backend backends
 
 backend backends
@@ -173,12 +185,16 @@ write_configs() {
     write_post_script
     write_certificate
     write_backends_conf
-    write_nginx_conf
-    write_haproxy_cfg
+    local n
+    write_nginx_conf nginx 1
+    write_haproxy_cfg haproxy 1
     write_ballast_toml ballast 1 "${BALLAST_EXTRA:-}"
     if [[ -n $BASELINE_BIN ]]; then write_ballast_toml baseline 1 "${BASELINE_EXTRA:-}"; fi
-    write_ballast_toml ballast-w1 1 "${BALLAST_EXTRA:-}"
-    write_ballast_toml ballast-w2 2 "${BALLAST_EXTRA:-}"
+    for n in 1 2; do
+        write_ballast_toml "ballast-w$n" "$n" "${BALLAST_EXTRA:-}"
+        write_haproxy_cfg "haproxy-w$n" "$n"
+        write_nginx_conf "nginx-w$n" "$n"
+    done
 }
 
 # --- starting the systems -------------------------------------------------------------
@@ -191,8 +207,8 @@ ballast_bin_of() {
     esac
 }
 
-# start_system NAME [CPUS]: starts one system (backends, ballast, baseline, ballast-w1,
-# ballast-w2, haproxy, nginx) and waits until it answers.
+# start_system NAME [CPUS]: starts one system (backends, ballast, baseline, haproxy, nginx,
+# and the workers scenario's NAME-w1 and NAME-w2 of each proxy) and waits until it answers.
 start_system() {
     local name=$1 cpus=${2:-$PROXY_CPU}
     case $name in
@@ -214,20 +230,22 @@ start_system() {
             wait_ok "$name" "http://127.0.0.1:${PORT[$name]}/" "$RUN_DIR/$name.log"
             wait_ok "$name" "https://127.0.0.1:${TLS_PORT[$name]}/" "$RUN_DIR/$name.log"
             ;;
-        haproxy)
-            haproxy -c -q -f "$RUN_DIR/haproxy.cfg" 2>/dev/null || die "invalid config $RUN_DIR/haproxy.cfg"
-            # -db: foreground, no master: the one process is the worker.
-            spawn haproxy "$cpus" "$RUN_DIR/haproxy.log" haproxy -db -f "$RUN_DIR/haproxy.cfg"
-            wait_ok haproxy "http://127.0.0.1:${PORT[haproxy]}/" "$RUN_DIR/haproxy.log"
-            wait_ok haproxy "https://127.0.0.1:${TLS_PORT[haproxy]}/" "$RUN_DIR/haproxy.log"
+        haproxy | haproxy-w1 | haproxy-w2)
+            local cfg=$RUN_DIR/$name.cfg
+            haproxy -c -q -f "$cfg" 2>/dev/null || die "invalid config $cfg"
+            # -db: foreground, no master: the one process holds the worker threads.
+            spawn "$name" "$cpus" "$RUN_DIR/$name.log" haproxy -db -f "$cfg"
+            wait_ok "$name" "http://127.0.0.1:${PORT[$name]}/" "$RUN_DIR/$name.log"
+            [[ $name != haproxy ]] ||
+                wait_ok haproxy "https://127.0.0.1:${TLS_PORT[haproxy]}/" "$RUN_DIR/haproxy.log"
             ;;
-        nginx)
-            nginx -t -q -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log" ||
-                die "invalid config $RUN_DIR/nginx/nginx.conf"
-            spawn nginx "$cpus" "$RUN_DIR/nginx/stdout.log" \
-                nginx -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log"
-            wait_ok nginx "http://127.0.0.1:${PORT[nginx]}/" "$RUN_DIR/nginx/error.log"
-            wait_ok nginx "https://127.0.0.1:${TLS_PORT[nginx]}/" "$RUN_DIR/nginx/error.log"
+        nginx | nginx-w1 | nginx-w2)
+            local dir=$RUN_DIR/$name
+            nginx -t -q -c "$dir/nginx.conf" -e "$dir/error.log" || die "invalid config $dir/nginx.conf"
+            spawn "$name" "$cpus" "$dir/stdout.log" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
+            wait_ok "$name" "http://127.0.0.1:${PORT[$name]}/" "$dir/error.log"
+            [[ $name != nginx ]] ||
+                wait_ok nginx "https://127.0.0.1:${TLS_PORT[nginx]}/" "$dir/error.log"
             ;;
         *) die "unknown system $name" ;;
     esac
@@ -235,12 +253,12 @@ start_system() {
 }
 
 # The PIDs whose CPU time and memory count as the system's: the process itself, or for
-# NGINX (master + worker) the worker, which does all the work; the master's RSS would count
-# pages it shares with the worker twice.
+# NGINX (master + workers) the workers, which do all the work; the master's RSS would count
+# pages it shares with the workers twice.
 measured_pids() {
     local pid=${PID_OF[$1]}
     case $1 in
-        nginx | backends) children_of "$pid" | tr '\n' ' ' ;;
+        nginx* | backends) children_of "$pid" | tr '\n' ' ' ;;
         *) echo "$pid" ;;
     esac
 }
@@ -251,4 +269,33 @@ repin() {
     for pid in $(proc_tree "${PID_OF[$name]}"); do
         taskset -a -p -c "$cpus" "$pid" >/dev/null || warn "cannot re-pin PID $pid of $name"
     done
+}
+
+# limit_workers NAME: the workers scenario's setting for system NAME (NAME-w1 or NAME-w2).
+# Worker k runs only on the k-th CPU of ($PROXY_CPU $LOAD_CPU) and may use $WORKER_CPU_PCT%
+# of it (a cgroup of its own), as if each worker had a slower core to itself; Ballast's
+# other threads (control, admin) share worker 0's group and CPU.
+limit_workers() {
+    local name=$1 workers=${1##*-w} pid=${PID_OF[$1]} cpus=("$PROXY_CPU" "$LOAD_CPU")
+    local tids=() others=() t k
+    case $name in
+        ballast-w*)
+            for t in /proc/"$pid"/task/*; do
+                if [[ $(<"$t/comm") == ballast-worker* ]]; then tids+=("${t##*/}"); else others+=("${t##*/}"); fi
+            done
+            ;;
+        haproxy-w*) for t in /proc/"$pid"/task/*; do tids+=("${t##*/}"); done ;; # nbthread threads
+        nginx-w*) read -r -a tids <<<"$(children_of "$pid" | tr '\n' ' ')" ;;   # worker processes
+        *) die "limit_workers: no workers scenario instance: $name" ;;
+    esac
+    ((${#tids[@]} == workers)) || die "$name: expected $workers worker(s), found ${#tids[@]} (${tids[*]})"
+    for ((k = 0; k < workers; k++)); do
+        limit_cpu "ballast-bench-$STAMP-$name-$k" "$WORKER_CPU_PCT" "${tids[k]}"
+        taskset -p -c "${cpus[k]}" "${tids[k]}" >/dev/null || die "cannot pin $name's worker ${tids[k]}"
+    done
+    if ((${#others[@]})); then
+        limit_cpu "ballast-bench-$STAMP-$name-0" "$WORKER_CPU_PCT" "${others[@]}"
+        for t in "${others[@]}"; do taskset -p -c "${cpus[0]}" "$t" >/dev/null || die "cannot pin $name's thread $t"; done
+    fi
+    log "$name: $workers worker(s), each on its own CPU (${cpus[*]:0:workers}) with $WORKER_CPU_PCT% of it"
 }

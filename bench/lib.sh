@@ -187,7 +187,8 @@ stop() {
     unset "PID_OF[$1]"
 }
 
-# EXIT trap: stops everything this script started, newest first.
+# EXIT trap: stops everything this script started, newest first, then removes the CPU
+# cgroups it made (empty once their threads are gone).
 stop_all() {
     local rc=$? i
     trap - EXIT
@@ -195,7 +196,43 @@ stop_all() {
         log "stopping ${#STARTED[@]} started process(es)"
         for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_tree "${STARTED[i]}"; done
     fi
+    remove_cpu_groups
     exit "$rc"
+}
+
+# --- CPU quotas -----------------------------------------------------------------------
+
+# The cgroup (v1) cpu controller, where a group's threads can be given a CPU quota.
+CPU_CGROUP_ROOT=${CPU_CGROUP_ROOT:-/sys/fs/cgroup/cpu}
+CPU_GROUPS_MADE=() # every group made here, removed on exit
+
+# True if this script may make CPU-quota groups here (cgroup v1 cpu controller; root).
+can_limit_cpu() {
+    [[ -f $CPU_CGROUP_ROOT/cpu.cfs_quota_us && -w $CPU_CGROUP_ROOT ]]
+}
+
+# limit_cpu GROUP PCT TID...: moves the threads TID into cgroup GROUP, made here if new,
+# whose threads together may run PCT% of one CPU's time (CFS bandwidth control, per 10 ms).
+limit_cpu() {
+    local dir=$CPU_CGROUP_ROOT/$1 pct=$2 tid
+    shift 2
+    if [[ ! -d $dir ]]; then
+        mkdir "$dir" || die "cannot make the cgroup $dir"
+        CPU_GROUPS_MADE+=("$dir")
+        echo 10000 >"$dir/cpu.cfs_period_us"
+        echo $((pct * 100)) >"$dir/cpu.cfs_quota_us"
+    fi
+    for tid in "$@"; do
+        echo "$tid" >"$dir/tasks" || die "cannot move thread $tid into $dir"
+    done
+}
+
+remove_cpu_groups() {
+    local dir
+    for dir in "${CPU_GROUPS_MADE[@]}"; do
+        rmdir "$dir" 2>/dev/null || warn "cannot remove the cgroup $dir (threads left in it?)"
+    done
+    CPU_GROUPS_MADE=()
 }
 
 # --- network --------------------------------------------------------------------------

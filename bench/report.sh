@@ -35,6 +35,8 @@ env_value() { sed -n "s/^$1: //p" "$DIR/env.txt" 2>/dev/null | head -n1; }
 setting() { env_value settings | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 IDLE_CONNS=$(setting IDLE_CONNS)
 IDLE_CONNS=${IDLE_CONNS:-10000}
+WORKER_CPU_PCT=$(setting WORKER_CPU_PCT)
+WORKER_CPU_PCT=${WORKER_CPU_PCT:-30}
 
 # --- statistics -----------------------------------------------------------------------
 
@@ -171,6 +173,14 @@ summary() {
         "systems interleaved. Load average $(env_value 'loadavg at start' | cut -d' ' -f1-3) at the start," \
         "$(env_value 'loadavg at end' | cut -d' ' -f1-3) at the end."
     echo
+    # A run of the workers scenario alone has no system of the main table.
+    if ((${#SYSTEMS[@]})); then main_table; fi
+    workers_table
+    errors_note
+}
+
+# The main table: every scenario but workers, each system's cells and the ratios.
+main_table() {
     local header="| scenario | measure |" rule="| --- | --- |" s
     for s in "${SYSTEMS[@]}"; do
         header+=" $s |"
@@ -221,33 +231,58 @@ summary() {
             "connection = (peak RSS while they are all held idle − RSS before) / connections held. Peaks are" \
             "the kernel's VmHWM, reset before the phase measured, so they are exact, not sampled."
     fi
-    workers_table
-    errors_note
 }
 
 workers_table() {
     [[ -n ${MED[workers/ballast-w1/rps]:-} ]] || return 0
+    local pct=$WORKER_CPU_PCT proxy
     echo
     echo "### $(scenario_title workers)"
     echo
-    echo "| Ballast | requests/s | CPU µs/request | p99 latency, ms |"
-    echo "| --- | ---: | ---: | ---: |"
-    local w
-    for w in 1 2; do
-        echo "| $w worker$( ((w > 1)) && echo s) | $(cell workers "ballast-w$w" rps 0) |" \
-            "$(cell workers "ballast-w$w" cpu_us_per_req 2) | $(cell workers "ballast-w$w" p99_ms 2) |"
+    echo "| proxy | 1 worker: requests/s | 2 workers: requests/s | 2 workers ÷ 1 |" \
+        "1 worker: CPU µs/request | 2 workers: CPU µs/request | cores used, 1 / 2 workers |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for proxy in ballast haproxy nginx; do
+        [[ -n ${MED[workers/$proxy-w1/rps]:-} ]] || continue
+        echo "| $proxy | $(cell workers "$proxy-w1" rps 0) | $(cell workers "$proxy-w2" rps 0) |" \
+            "**$(ratio "${MED[workers/$proxy-w2/rps]:-}" "${MED[workers/$proxy-w1/rps]:-}")** |" \
+            "$(cell workers "$proxy-w1" cpu_us_per_req 2) | $(cell workers "$proxy-w2" cpu_us_per_req 2) |" \
+            "$(cores_used "$proxy-w1") / $(cores_used "$proxy-w2") |"
     done
     echo
-    echo "Throughput, 2 workers ÷ 1 worker: **$(ratio "${MED[workers/ballast-w2/rps]:-}" "${MED[workers/ballast-w1/rps]:-}")**."
-    echo "How it is measured on this $(env_value host | sed 's/.*, \([0-9]*\) CPUs.*/\1/')-CPU machine: both Ballast instances, wrk (-t2 -c64) and the backends may all run" \
-        "on both cores (no pinning apart), so with 2 workers the proxy competes with its own load generator" \
-        "and backends for the same two cores. The ratio shows what a second worker gains when CPU is" \
-        "left over, not how Ballast scales on a machine with cores to spare; it cannot reach 2×" \
-        "here. Busy time of both cores in these runs: $(busy_note)."
+    echo "How it is measured on this $(env_value host | sed 's/.*, \([0-9]*\) CPUs.*/\1/')-CPU machine, which has no core" \
+        "to spare for the load: each worker (a thread of Ballast or HAProxy, a process of NGINX) runs" \
+        "only on a CPU of its own (worker 1 on CPU $(setting PROXY_CPU), worker 2 on CPU $(setting LOAD_CPU))" \
+        "and may use at most $pct% of it: a cgroup CPU quota per worker (CFS bandwidth, per 10 ms)." \
+        "wrk -t2 -c64 and the backends may run on both CPUs and use the rest. The proxy's CPU is then" \
+        "what bounds the throughput, as on a machine with cores to spare for the load (\"cores used\"," \
+        "the medians of CPU µs/request × requests/s, is about $pct% of a core per worker when the" \
+        "quota binds). 2 workers ÷ 1 near 2× means a second worker adds a whole worker's work: shared" \
+        "state between workers (locks, shared counters) or connections spread unevenly would show" \
+        "as less. Busy time of both CPUs in these runs: $(busy_note)."
 }
 
+# cores_used SYSTEM: median CPU cores the workers scenario's SYSTEM used (CPU µs/request ×
+# requests/s).
+cores_used() {
+    local cpu=${MED[workers/$1/cpu_us_per_req]:-} rps=${MED[workers/$1/rps]:-}
+    [[ -n $cpu && -n $rps ]] || { echo "–"; return 0; }
+    awk -v c="$cpu" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}'
+}
+
+# Per system of the workers scenario, the lowest and highest busy % of each CPU over its runs.
 busy_note() {
-    awk -F'\t' '$1 == "workers" {printf "%s%s r%s %s%%/%s%%", sep, $3, $2, $15, $16; sep = ", "}' "$RUNS"
+    awk -F'\t' '$1 == "workers" {
+            if (!($3 in lo0)) { order[++n] = $3; lo0[$3] = hi0[$3] = $15; lo1[$3] = hi1[$3] = $16 }
+            if ($15 < lo0[$3]) lo0[$3] = $15; if ($15 > hi0[$3]) hi0[$3] = $15
+            if ($16 < lo1[$3]) lo1[$3] = $16; if ($16 > hi1[$3]) hi1[$3] = $16
+        }
+        END {
+            for (i = 1; i <= n; i++) {
+                s = order[i]
+                printf "%s%s %s–%s%% / %s–%s%%", (i > 1 ? ", " : ""), s, lo0[s], hi0[s], lo1[s], hi1[s]
+            }
+        }' "$RUNS"
 }
 
 errors_note() {

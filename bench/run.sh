@@ -15,7 +15,8 @@
 #   bulk       256 KiB answers, wrk -t1 -c256 (bodies that stream; peak RSS of the proxy)
 #   bulk-rate  256 KiB answers at a fixed 3,072 req/s, h2load --h1 -c256 --rps 12
 #   idle       $IDLE_CONNS idle keep-alive connections: RSS per connection, RSS after close
-#   workers    Ballast only: 2 workers vs 1 worker
+#   workers    each proxy with 2 workers vs 1, every worker held to $WORKER_CPU_PCT% of a
+#              core of its own by a cgroup CPU quota (needs the cgroup v1 cpu controller)
 #
 # Method (see bench/README.md): every process in its own session, so its own scheduler
 # autogroup, at nice $NICE; each proxy has ONE worker pinned to core $PROXY_CPU; wrk, h2load
@@ -29,6 +30,7 @@
 #   BASELINE_BIN (unset; another Ballast build, measured as system "baseline")
 #   BALLAST_EXTRA / BASELINE_EXTRA (TOML appended to that system's config)
 #   IDLE_CONNS (10000)  PROXY_CPU (0)  LOAD_CPU (1)  PRIORITY (nice | none)  NICE (-20)
+#   WORKER_CPU_PCT (30, the workers scenario's quota per worker, % of one core)
 #   PUBLISH=1: copy the chart and table to docs/ (see bench/report.sh)
 #
 # Output: bench/out/<stamp>/ with runs.tsv (every run), env.txt (versions, settings, load
@@ -58,6 +60,7 @@ IDLE_HOLD_MAX=${IDLE_HOLD_MAX:-60}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PRIORITY=${PRIORITY:-nice}
+WORKER_CPU_PCT=${WORKER_CPU_PCT:-30}
 NICE=${NICE:--20}
 BALLAST_BIN=${BALLAST_BIN:-$REPO_ROOT/target/release/ballast}
 BASELINE_BIN=${BASELINE_BIN:-}
@@ -65,7 +68,8 @@ BASELINE_BIN=${BASELINE_BIN:-}
 # Ports on 127.0.0.1, clear of the reference rig's (8081-8445, 9000-9002).
 BACKEND_PORTS=(18081 18082)
 declare -A PORT=([ballast]=18090 [haproxy]=18091 [nginx]=18092 [baseline]=18093
-    [ballast-w1]=18094 [ballast-w2]=18095 [direct]=${BACKEND_PORTS[0]})
+    [ballast-w1]=18094 [ballast-w2]=18095 [haproxy-w1]=18096 [haproxy-w2]=18097
+    [nginx-w1]=18098 [nginx-w2]=18099 [direct]=${BACKEND_PORTS[0]})
 declare -A TLS_PORT=([ballast]=18190 [haproxy]=18191 [nginx]=18192 [baseline]=18193
     [ballast-w1]=18194 [ballast-w2]=18195)
 # HTTP/2 cleartext (prior knowledge): Ballast serves it on its HTTP port (it recognises the
@@ -85,9 +89,10 @@ trap 'exit 143' TERM
 
 check_settings() {
     local s
-    for s in ROUNDS DURATION WARMUP IDLE_CONNS IDLE_SETTLE IDLE_HOLD_MAX; do
+    for s in ROUNDS DURATION WARMUP IDLE_CONNS IDLE_SETTLE IDLE_HOLD_MAX WORKER_CPU_PCT; do
         [[ ${!s} =~ ^[1-9][0-9]*$ ]] || die "$s must be a positive whole number, got '${!s}'"
     done
+    ((WORKER_CPU_PCT <= 100)) || die "WORKER_CPU_PCT is a share of one core: at most 100, got $WORKER_CPU_PCT"
     [[ $PRIORITY == nice || $PRIORITY == none ]] || die "PRIORITY must be nice or none"
     (($(nproc) >= 2)) || die "need at least 2 CPUs (proxy on one, load and backends on another)"
     if [[ $PRIORITY == nice && $(id -u) != 0 ]]; then
@@ -155,6 +160,7 @@ write_env() {
         echo "systems: ${SYSTEMS[*]}"
         echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s IDLE_CONNS=$IDLE_CONNS" \
             "PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU PRIORITY=$PRIORITY NICE=$NICE CLK_TCK=$CLK_TCK" \
+            "WORKER_CPU_PCT=$WORKER_CPU_PCT" \
             "fd_limit=$FD_LIMIT sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"
         [[ -z ${BALLAST_EXTRA:-} ]] || echo "BALLAST_EXTRA: ${BALLAST_EXTRA//$'\n'/ | }"
         [[ -z ${BASELINE_EXTRA:-} ]] || echo "BASELINE_EXTRA: ${BASELINE_EXTRA//$'\n'/ | }"

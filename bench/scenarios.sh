@@ -20,7 +20,7 @@ scenario_title() {
         bulk) echo "HTTP keep-alive, 256 connections, 256 KiB answers (wrk -t1 -c256)" ;;
         bulk-rate) echo "256 KiB answers at a fixed 3,072 req/s (h2load --h1 -c256 --rps 12)" ;;
         idle) echo "$(thousands "${IDLE_CONNS:-10000}") idle keep-alive client connections (each after one request)" ;;
-        workers) echo "Ballast, 2 workers vs 1 worker (wrk -t2 -c64; everything shares both cores)" ;;
+        workers) echo "2 workers vs 1, each worker held to ${WORKER_CPU_PCT:-30}% of a core of its own (wrk -t2 -c64)" ;;
         *) return 1 ;;
     esac
 }
@@ -57,7 +57,7 @@ scenario_label() {
 scenario_systems() {
     case $1 in
         c64) echo "${SYSTEMS[*]} direct" ;;
-        workers) echo "ballast-w1 ballast-w2" ;;
+        workers) echo "ballast-w1 ballast-w2 haproxy-w1 haproxy-w2 nginx-w1 nginx-w2" ;;
         *) echo "${SYSTEMS[*]}" ;;
     esac
 }
@@ -295,10 +295,16 @@ run_scenario() {
     local scenario=$1 round system
     log "scenario $scenario: $(scenario_title "$scenario")"
     if [[ $scenario == workers ]]; then
-        # Both Ballast instances may use both cores, and so may the backends and wrk: on a
-        # 2-core machine there is no core left to give the load alone.
-        start_system ballast-w1 "$PROXY_CPU,$LOAD_CPU"
-        start_system ballast-w2 "$PROXY_CPU,$LOAD_CPU"
+        if ! can_limit_cpu; then
+            warn "skipping workers: it needs the cgroup v1 cpu controller at $CPU_CGROUP_ROOT, writable (root)"
+            return 0
+        fi
+        # Each worker gets a core of its own and a CPU quota on it, so that the proxy's CPU,
+        # not the load's, bounds the throughput; wrk and the backends use both cores.
+        for system in $(scenario_systems workers); do
+            start_system "$system" "$PROXY_CPU,$LOAD_CPU"
+            limit_workers "$system"
+        done
         repin backends "$PROXY_CPU,$LOAD_CPU"
     fi
     for ((round = 1; round <= ROUNDS; round++)); do
@@ -312,7 +318,7 @@ run_scenario() {
     done
     if [[ $scenario == workers ]]; then
         repin backends "$LOAD_CPU"
-        stop ballast-w1
-        stop ballast-w2
+        for system in $(scenario_systems workers); do stop "$system"; done
+        remove_cpu_groups
     fi
 }
