@@ -274,7 +274,7 @@ repin() {
 # limit_workers NAME: the workers scenario's setting for system NAME (NAME-w1 or NAME-w2).
 # Worker k runs only on the k-th CPU of ($PROXY_CPU $LOAD_CPU) and may use $WORKER_CPU_PCT%
 # of it (a cgroup of its own), as if each worker had a slower core to itself; Ballast's
-# other threads (control, admin) share worker 0's group and CPU.
+# other threads (control, admin) share the first worker's group and CPU.
 limit_workers() {
     local name=$1 workers=${1##*-w} pid=${PID_OF[$1]} cpus=("$PROXY_CPU" "$LOAD_CPU")
     local tids=() others=() t k
@@ -285,7 +285,7 @@ limit_workers() {
             done
             ;;
         haproxy-w*) for t in /proc/"$pid"/task/*; do tids+=("${t##*/}"); done ;; # nbthread threads
-        nginx-w*) read -r -a tids <<<"$(children_of "$pid" | tr '\n' ' ')" ;;   # worker processes
+        nginx-w*) read -r -a tids <<<"$(measured_pids "$name")" ;; # worker processes
         *) die "limit_workers: no workers scenario instance: $name" ;;
     esac
     ((${#tids[@]} == workers)) || die "$name: expected $workers worker(s), found ${#tids[@]} (${tids[*]})"
