@@ -69,6 +69,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["ballast-runtime", "ballast-config", "ballast-telemetry"],
     ),
     ("ballast-testkit", &[]),
+    // Bench only: relays that do no work of their own, the floor the benches compare with.
+    ("ballast-floor", &[]),
 ];
 
 /// The workspace's `cargo metadata` (without its dependencies' packages).
