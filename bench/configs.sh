@@ -247,6 +247,12 @@ start_system() {
             [[ $name != nginx ]] ||
                 wait_ok nginx "https://127.0.0.1:${TLS_PORT[nginx]}/" "$dir/error.log"
             ;;
+        floor-epoll | floor-uring)
+            # Every client connection relayed to the first backend, byte for byte.
+            spawn "$name" "$cpus" "$RUN_DIR/$name.log" "$FLOOR_BIN" "${name#floor-}" \
+                --listen "127.0.0.1:${PORT[$name]}" --target "127.0.0.1:${BACKEND_PORTS[0]}"
+            wait_ok "$name" "http://127.0.0.1:${PORT[$name]}/" "$RUN_DIR/$name.log"
+            ;;
         *) die "unknown system $name" ;;
     esac
     log "started $name (PID ${PID_OF[$name]}, CPU $cpus)"

@@ -24,8 +24,10 @@
 # HAProxy's `defer-accept`; NGINX's stream module has no such option)
 # NGINX_STREAM (/usr/lib/nginx/modules/ngx_stream_module.so)
 # BASELINE_BIN (unset; another Ballast binary run beside, as "baseline")
-# BALLAST_BIN (target/release/ballast) TCPBENCH_BIN (target/release/ballast-tcpbench; both
-# built here unless SKIP_BUILD=1).
+# COPY_TOO (0; 1 adds Ballast's portable copy relay) FLOOR (0; 1 adds ballast-floor's epoll
+# and io_uring relays, which do no work of their own: the floor of rr and connect)
+# BALLAST_BIN (target/release/ballast) TCPBENCH_BIN (target/release/ballast-tcpbench)
+# FLOOR_BIN (target/release/ballast-floor; all built here unless SKIP_BUILD=1).
 # Output: bench/out/<stamp>-l4/ with runs.tsv, summary.md, env.txt, the configs, logs and the
 # raw outputs. Every process started here is stopped on exit, by its recorded PID.
 set -euo pipefail
@@ -48,6 +50,7 @@ PRIORITY=${PRIORITY:-nice}
 NICE=${NICE:--20}
 BALLAST_BIN=${BALLAST_BIN:-$REPO_ROOT/target/release/ballast}
 TCPBENCH_BIN=${TCPBENCH_BIN:-$REPO_ROOT/target/release/ballast-tcpbench}
+FLOOR_BIN=${FLOOR_BIN:-$REPO_ROOT/target/release/ballast-floor}
 NGINX_STREAM=${NGINX_STREAM:-/usr/lib/nginx/modules/ngx_stream_module.so}
 CLK_TCK=$(getconf CLK_TCK)
 ALL_SCENARIOS=(rr connect iperf)
@@ -58,6 +61,13 @@ SYSTEMS=(ballast haproxy nginx direct)
 if [[ ${COPY_TOO:-0} == 1 ]]; then
     PROXIES=(ballast ballast-copy haproxy nginx)
     SYSTEMS=(ballast ballast-copy haproxy nginx direct)
+fi
+# FLOOR=1 adds "floor-epoll" and "floor-uring": ballast-floor's relays, which do nothing but
+# move bytes (one edge-triggered epoll loop; one io_uring with multishot receives), as the
+# floor a proxy's CPU per request or connection is compared with (rr and connect only).
+if [[ ${FLOOR:-0} == 1 ]]; then
+    PROXIES+=(floor-epoll floor-uring)
+    SYSTEMS=("${SYSTEMS[@]:0:${#SYSTEMS[@]}-1}" floor-epoll floor-uring direct)
 fi
 # BASELINE_BIN=PATH adds "baseline": another Ballast binary (the build before a change) with
 # the same config, interleaved like the others, for a before/after in one run.
@@ -70,8 +80,11 @@ fi
 ECHO_PORT=18289
 IPERF_PORT=18288
 ADMIN_PORT=18287
-declare -A PORT=([ballast]=18280 [haproxy]=18281 [nginx]=18282 [direct]=$ECHO_PORT [ballast-copy]=18286 [baseline]=18278)
-declare -A IPORT=([ballast]=18283 [haproxy]=18284 [nginx]=18285 [direct]=$IPERF_PORT [ballast-copy]=18279 [baseline]=18277)
+declare -A PORT=([ballast]=18280 [haproxy]=18281 [nginx]=18282 [direct]=$ECHO_PORT [ballast-copy]=18286 [baseline]=18278
+    [floor-epoll]=18276 [floor-uring]=18275)
+# The floor relays have no iperf3 path: their echo port stands in for it in wait_ready.
+declare -A IPORT=([ballast]=18283 [haproxy]=18284 [nginx]=18285 [direct]=$IPERF_PORT [ballast-copy]=18279 [baseline]=18277
+    [floor-epoll]=18276 [floor-uring]=18275)
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -99,7 +112,11 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "building ballast and ballast-tcpbench (release)"
     (cd "$REPO_ROOT" && cargo build --release --locked -p ballast -p ballast-testkit --bin ballast --bin ballast-tcpbench) ||
         die "build failed"
+    if [[ ${FLOOR:-0} == 1 ]]; then
+        (cd "$REPO_ROOT" && cargo build --release --locked -p ballast-floor) || die "build failed"
+    fi
 fi
+[[ ${FLOOR:-0} != 1 ]] || command -v "$FLOOR_BIN" >/dev/null || die "missing $FLOOR_BIN (cargo build --release -p ballast-floor)"
 for tool in haproxy nginx iperf3 python3 taskset setsid "$BALLAST_BIN" "$TCPBENCH_BIN"; do
     command -v "$tool" >/dev/null ||
         die "missing $tool (apt-get install haproxy nginx libnginx-mod-stream iperf3; see bench/README.md)"
@@ -244,6 +261,12 @@ haproxy -c -q -f "$RUN_DIR/haproxy.cfg" || die "invalid $RUN_DIR/haproxy.cfg"
 spawn haproxy "$PROXY_CPU" "$RUN_DIR/haproxy.log" haproxy -db -f "$RUN_DIR/haproxy.cfg"
 nginx -t -q -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log" || die "invalid nginx config"
 spawn nginx "$PROXY_CPU" "$RUN_DIR/nginx/stdout.log" nginx -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log"
+if [[ ${FLOOR:-0} == 1 ]]; then
+    for mode in epoll uring; do
+        spawn "floor-$mode" "$PROXY_CPU" "$RUN_DIR/floor-$mode.log" "$FLOOR_BIN" "$mode" \
+            --listen "127.0.0.1:${PORT[floor-$mode]}" --target "127.0.0.1:$ECHO_PORT"
+    done
+fi
 for system in "${PROXIES[@]}"; do wait_ready "$system" "${PORT[$system]}" "${IPORT[$system]}"; done
 
 measured_pids() {
@@ -338,7 +361,9 @@ measure() {
 
 for scenario in "${SCENARIOS[@]}"; do
     for ((round = 1; round <= ROUNDS; round++)); do
-        for system in "${SYSTEMS[@]}"; do measure "$scenario" "$round" "$system"; done
+        for system in "${SYSTEMS[@]}"; do
+            [[ $scenario == iperf && $system == floor-* ]] || measure "$scenario" "$round" "$system"
+        done
     done
 done
 echo "loadavg at end: $(cat /proc/loadavg)" >>"$RUN_DIR/env.txt"
@@ -384,7 +409,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
         for (p in peers) { v = median(lists[sc, peers[p]]); if (v != "-" && (best == "-" || (low ? v < best : v > best))) best = v }
         return (best == "-" || best == 0) ? "–" : sprintf("%.2fx", m / best)
     }
-    BEGIN { split("ballast baseline ballast-copy haproxy nginx direct", order, " "); peers[1] = "haproxy"; peers[2] = "nginx" }
+    BEGIN { split("ballast baseline ballast-copy haproxy nginx floor-epoll floor-uring direct", order, " "); peers[1] = "haproxy"; peers[2] = "nginx" }
     END {
         for (o = 1; o <= 3; o++) {
             sc = (o == 1) ? "rr" : (o == 2) ? "connect" : "iperf"
@@ -401,7 +426,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
             }
             if (sc == "iperf") print "| --- | --- | --- | --- | --- |"
             else print "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-            for (i = 1; i <= 6; i++) {
+            for (i = 1; i <= 8; i++) {
                 s = order[i]; k = sc SUBSEP s
                 if (!(k in rate)) continue
                 if (sc == "iperf")

@@ -126,6 +126,11 @@ for s in ballast baseline haproxy nginx; do
 done
 has_baseline=0
 [[ " ${SYSTEMS[*]} " == *" baseline "* ]] && has_baseline=1
+# ballast-floor's relays (FLOOR=1): columns of the table, not bars of the chart.
+FLOORS=()
+for s in floor-epoll floor-uring; do
+    grep -q "	$s	" "$RUNS" && FLOORS+=("$s")
+done
 
 # The measures of each scenario: "column|label|decimals|divisor|lower-or-higher-is-better".
 measures() {
@@ -182,7 +187,7 @@ summary() {
 # The main table: every scenario but workers, each system's cells and the ratios.
 main_table() {
     local header="| scenario | measure |" rule="| --- | --- |" s
-    for s in "${SYSTEMS[@]}"; do
+    for s in "${SYSTEMS[@]}" "${FLOORS[@]}"; do
         header+=" $s |"
         rule+=" ---: |"
     done
@@ -203,7 +208,7 @@ main_table() {
             ((first)) && title=$(scenario_title "$scenario")
             first=0
             row="| $title | $label |"
-            for s in "${SYSTEMS[@]}"; do row+=" $(cell "$scenario" "$s" "$column" "$decimals" "$divisor") |"; done
+            for s in "${SYSTEMS[@]}" "${FLOORS[@]}"; do row+=" $(cell "$scenario" "$s" "$column" "$decimals" "$divisor") |"; done
             local best peer value
             best=$(best_peer "$scenario" "$column" "$better")
             if [[ -n $best ]]; then

@@ -28,6 +28,9 @@
 #   ROUNDS (3)  DURATION (10, seconds per measured run)  WARMUP (2)
 #   BALLAST_BIN (target/release/ballast, built here unless SKIP_BUILD=1)
 #   BASELINE_BIN (unset; another Ballast build, measured as system "baseline")
+#   FLOOR=1: c64 also through ballast-floor's relays ("floor-epoll", "floor-uring": TCP
+#   relays to one backend that do no work of their own, the floor of CPU per request);
+#   FLOOR_BIN (target/release/ballast-floor, built here unless SKIP_BUILD=1)
 #   BALLAST_EXTRA / BASELINE_EXTRA (TOML appended to that system's config)
 #   IDLE_CONNS (10000)  PROXY_CPU (0)  LOAD_CPU (1)  PRIORITY (nice | none)  NICE (-20)
 #   WORKER_CPU_PCT (30, the workers scenario's quota per worker, % of one core)
@@ -69,7 +72,8 @@ BASELINE_BIN=${BASELINE_BIN:-}
 BACKEND_PORTS=(18081 18082)
 declare -A PORT=([ballast]=18090 [haproxy]=18091 [nginx]=18092 [baseline]=18093
     [ballast-w1]=18094 [ballast-w2]=18095 [haproxy-w1]=18096 [haproxy-w2]=18097
-    [nginx-w1]=18098 [nginx-w2]=18099 [direct]=${BACKEND_PORTS[0]})
+    [nginx-w1]=18098 [nginx-w2]=18099 [direct]=${BACKEND_PORTS[0]}
+    [floor-epoll]=18088 [floor-uring]=18089)
 declare -A TLS_PORT=([ballast]=18190 [haproxy]=18191 [nginx]=18192 [baseline]=18193
     [ballast-w1]=18194 [ballast-w2]=18195)
 # HTTP/2 cleartext (prior knowledge): Ballast serves it on its HTTP port (it recognises the
@@ -78,6 +82,9 @@ declare -A H2C_PORT=([haproxy]=18291 [nginx]=18292)
 
 SYSTEMS=(ballast haproxy nginx)
 [[ -n $BASELINE_BIN ]] && SYSTEMS=(ballast baseline haproxy nginx)
+FLOOR_SYSTEMS=()
+[[ ${FLOOR:-0} == 1 ]] && FLOOR_SYSTEMS=(floor-epoll floor-uring)
+FLOOR_BIN=${FLOOR_BIN:-$REPO_ROOT/target/release/ballast-floor}
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 RUN_DIR="$BENCH_DIR/out/$STAMP"
@@ -139,6 +146,12 @@ build_ballast() {
         (cd "$REPO_ROOT" && cargo build --release -p ballast)
     fi
     [[ -x $BALLAST_BIN ]] || die "no Ballast binary at $BALLAST_BIN"
+    if ((${#FLOOR_SYSTEMS[@]})); then
+        if [[ ${SKIP_BUILD:-} != 1 && $FLOOR_BIN == "$REPO_ROOT/target/release/ballast-floor" ]]; then
+            (cd "$REPO_ROOT" && cargo build --release -p ballast-floor)
+        fi
+        [[ -x $FLOOR_BIN ]] || die "no ballast-floor binary at $FLOOR_BIN (cargo build --release -p ballast-floor)"
+    fi
 }
 
 write_env() {
@@ -157,7 +170,7 @@ write_env() {
         echo "openssl: $(openssl version)"
         echo "python3: $(python3 --version 2>&1)"
         echo "scenarios: ${SCENARIOS[*]}"
-        echo "systems: ${SYSTEMS[*]}"
+        echo "systems: ${SYSTEMS[*]}${FLOOR_SYSTEMS[*]:+ ${FLOOR_SYSTEMS[*]}}"
         echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s IDLE_CONNS=$IDLE_CONNS" \
             "PROXY_CPU=$PROXY_CPU LOAD_CPU=$LOAD_CPU PRIORITY=$PRIORITY NICE=$NICE CLK_TCK=$CLK_TCK" \
             "WORKER_CPU_PCT=$WORKER_CPU_PCT" \
@@ -187,7 +200,7 @@ main() {
 
     start_system backends "$LOAD_CPU"
     local system
-    for system in "${SYSTEMS[@]}"; do start_system "$system"; done
+    for system in "${SYSTEMS[@]}" "${FLOOR_SYSTEMS[@]}"; do start_system "$system"; done
 
     local scenario
     for scenario in "${SCENARIOS[@]}"; do run_scenario "$scenario"; done

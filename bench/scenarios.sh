@@ -56,7 +56,7 @@ scenario_label() {
 # The systems a scenario measures, in the order they are interleaved.
 scenario_systems() {
     case $1 in
-        c64) echo "${SYSTEMS[*]} direct" ;;
+        c64) echo "${SYSTEMS[*]} ${FLOOR_SYSTEMS[*]} direct" ;;
         workers) echo "ballast-w1 ballast-w2 haproxy-w1 haproxy-w2 nginx-w1 nginx-w2" ;;
         *) echo "${SYSTEMS[*]}" ;;
     esac
