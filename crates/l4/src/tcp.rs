@@ -175,7 +175,10 @@ async fn serve_conn(
     }
     match listener.protocol {
         ListenerProtocol::Tls => {
-            serve_tls(client, prelude, ends, listener, log, &conn).await;
+            // Boxed: the handshake's state (rustls' connection, the timeout) would make every
+            // connection's task 14 KiB, plain TCP ones too, and tokio copies a task's future
+            // when it spawns it and again when it ends. A TLS connection pays one allocation.
+            Box::pin(serve_tls(client, prelude, ends, listener, log, &conn)).await;
         }
         _ => {
             let mut server_name = None;
@@ -330,3 +333,6 @@ fn scopeguard(metrics: Option<Arc<ballast_telemetry::metrics::ListenerMetrics>>)
     }
     Active(metrics)
 }
+
+#[cfg(test)]
+mod tests;
