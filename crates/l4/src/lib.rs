@@ -15,6 +15,7 @@ pub mod cuts;
 pub mod defer_accept;
 pub mod flow_table;
 mod forward;
+mod idle_check;
 pub mod lazy_tcp;
 pub mod limits;
 pub mod log;

@@ -6,7 +6,6 @@
 //! Same contract as [`crate::relay`]: half-close passed on, idle timeout, cut signal, bytes
 //! counted each way.
 
-use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -19,6 +18,7 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::idle_check::IdleCheck;
 use crate::limits::{FdBudget, FdSlot};
 use crate::relay::{RelayEnd, RelayEnding};
 use crate::signal::Signal;
@@ -283,7 +283,7 @@ pub async fn relay_plain(
     // and 1.25 x `idle`, as the portable relay does): a message only sets `active`, with no
     // clock read and no timer moved per message.
     let tick = (idle / 4).max(Duration::from_millis(10));
-    let mut check = Box::pin(tokio::time::sleep(tick));
+    let mut check = IdleCheck::new(tick);
     let mut active = false;
     let mut silent = Duration::ZERO;
     let ending = std::future::poll_fn(|cx| loop {
@@ -329,7 +329,7 @@ pub async fn relay_plain(
         if cut.poll_raised(cx).is_ready() {
             return Poll::Ready(RelayEnding::Cut);
         }
-        if check.as_mut().poll(cx).is_ready() {
+        if check.poll_tick(cx).is_ready() {
             if std::mem::take(&mut active) {
                 silent = Duration::ZERO;
             } else {
@@ -340,7 +340,7 @@ pub async fn relay_plain(
             }
             // From now, not from the missed deadline: a worker that was held up does not
             // count the quarters it missed as silent ones.
-            check.as_mut().reset(Instant::now() + tick);
+            check.reset(Instant::now() + tick);
             continue;
         }
         return Poll::Pending;
