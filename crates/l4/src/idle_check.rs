@@ -2,59 +2,40 @@
 //!
 //! A relay waits after every message, and polling a tokio `Sleep` each time stores the
 //! task's waker in the timer again: two atomic exchanges, a clone and a drop of the waker,
-//! about a tenth of the L4 relay's user-space time per request. Here the timer holds a
-//! waker of its own, which raises a flag and wakes the task; the task's waker is handed
-//! over once (again only if it changes). Between ticks, a wait costs a flag load.
+//! about a tenth of the L4 relay's user-space time per request. Here the timer's waker is a
+//! [`Signal`], which the task waits on instead: it registers once per tick (again only if
+//! the task changes), and a wait between ticks reads the flag.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use atomic_waker::AtomicWaker;
 use tokio::time::{Instant, Sleep};
 
-/// What the timer's own waker reaches: the flag, and the task to wake.
-#[derive(Default)]
-struct Fired {
-    flag: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Fired {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.flag.store(true, Ordering::Release);
-        self.task.wake();
-    }
-}
+use crate::signal::Signal;
 
 /// A timer that ticks at a deadline, reset by its owner after each tick.
 pub(crate) struct IdleCheck {
     sleep: Pin<Box<Sleep>>,
-    fired: Arc<Fired>,
+    /// Raised by the timer (it is the timer's waker); re-armed after each tick.
+    fired: Arc<Signal>,
     /// The timer's waker (a handle on `fired`), made once.
     waker: Waker,
-    /// The task's waker last handed to `fired`.
-    task: Option<Waker>,
-    /// Polled since its last reset, so its waker is in place and `fired` will tell.
+    /// The timer was polled since its last reset and tick, so its waker is in place and
+    /// `fired` will tell.
     armed: bool,
 }
 
 impl IdleCheck {
     /// A check that ticks `after` from now.
     pub(crate) fn new(after: Duration) -> Self {
-        let fired = Arc::new(Fired::default());
+        let fired = Arc::new(Signal::default());
         Self {
             sleep: Box::pin(tokio::time::sleep(after)),
             waker: Waker::from(Arc::clone(&fired)),
             fired,
-            task: None,
             armed: false,
         }
     }
@@ -62,28 +43,28 @@ impl IdleCheck {
     /// Ready once the deadline has passed; until the next [`IdleCheck::reset`], it stays
     /// ready. Pending means the task is woken when it passes.
     pub(crate) fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // A load, not a swap, on every wait: a fired timer does not fire again before its
-        // reset, so nothing can raise the flag between this load and the store.
-        if self.fired.flag.load(Ordering::Acquire) {
-            self.fired.flag.store(false, Ordering::Relaxed);
-            // The tick's wake took the task's waker out of `fired`: hand it over again.
-            self.task = None;
-            self.armed = false;
+        loop {
+            if self.armed {
+                if self.fired.poll_raised(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                // A fired timer does not fire again before it is polled anew, so nothing
+                // raises the signal between the check above and this.
+                self.fired.rearm();
+            }
+            if self
+                .sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&self.waker))
+                .is_ready()
+            {
+                self.armed = false;
+                return Poll::Ready(());
+            }
+            // Armed: the next turn registers the task with `fired`, or sees a tick that
+            // came meanwhile.
+            self.armed = true;
         }
-        if !self.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            self.fired.task.register(cx.waker());
-            self.task = Some(cx.waker().clone());
-        }
-        // A tick between the swap and the registration found no waker: look again.
-        if self.armed && !self.fired.flag.load(Ordering::Acquire) {
-            return Poll::Pending;
-        }
-        let ready = self
-            .sleep
-            .as_mut()
-            .poll(&mut Context::from_waker(&self.waker));
-        self.armed = ready.is_pending();
-        ready
     }
 
     /// The next tick at `deadline`.

@@ -1,6 +1,7 @@
 //! A one-way flag raised on one thread and awaited on another without a lock: the drain of
 //! a listener reaching its connections, the end of a deregistration delay reaching a
-//! target's connections. A connection checks it every time it waits (per HTTP request, per
+//! target's connections, a relay's idle-check timer (as its waker; the waiter re-arms it
+//! after each tick). A connection checks it every time it waits (per HTTP request, per
 //! L4 message), so waiting again from the task that registered last only reads the flag.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,6 +59,27 @@ impl Signal {
         } else {
             Poll::Pending
         }
+    }
+}
+
+impl Signal {
+    /// Lowers the flag again, for a waiter that saw it raised: the raise used up the
+    /// registered waker, so the next wait registers anew.
+    pub(crate) fn rearm(&self) {
+        self.raised.store(false, Ordering::Relaxed);
+        self.waiter_data.store(0, Ordering::Relaxed);
+        self.waiter_vtable.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Waking it raises it: a signal can be a timer's waker.
+impl std::task::Wake for Signal {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.raise();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.raise();
     }
 }
 
