@@ -66,8 +66,7 @@ fn parse(args: &[String]) -> Option<(Mode, SocketAddr, SocketAddr)> {
         _ => return None,
     };
     let (mut listen, mut target) = (None, None);
-    let mut rest = args[1..].chunks(2);
-    for pair in rest.by_ref() {
+    for pair in args[1..].chunks(2) {
         let [key, value] = pair else { return None };
         let addr = value.parse().ok()?;
         match key.as_str() {
