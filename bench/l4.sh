@@ -26,6 +26,9 @@
 # BASELINE_BIN (unset; another Ballast binary run beside, as "baseline")
 # COPY_TOO (0; 1 adds Ballast's portable copy relay) FLOOR (0; 1 adds ballast-floor's epoll
 # and io_uring relays, which do no work of their own: the floor of rr and connect)
+# HALF_CLOSE (0; 1 adds "nginx-halfclose": the same NGINX with `proxy_half_close on` on an
+# echo path of its own, so that it keeps half-close as Ballast and HAProxy do; NGINX's default
+# closes both sides at the client's FIN. rr and connect only; not a peer in the ratios)
 # BALLAST_BIN (target/release/ballast) TCPBENCH_BIN (target/release/ballast-tcpbench)
 # FLOOR_BIN (target/release/ballast-floor; all built here unless SKIP_BUILD=1).
 # Output: bench/out/<stamp>-l4/ with runs.tsv, summary.md, env.txt, the configs, logs and the
@@ -69,6 +72,12 @@ if [[ ${FLOOR:-0} == 1 ]]; then
     PROXIES+=(floor-epoll floor-uring)
     SYSTEMS=("${SYSTEMS[@]:0:${#SYSTEMS[@]}-1}" floor-epoll floor-uring direct)
 fi
+# HALF_CLOSE=1 adds "nginx-halfclose": a second server of the same NGINX (its worker is the
+# measured process; the systems run one at a time) with proxy_half_close on.
+if [[ ${HALF_CLOSE:-0} == 1 ]]; then
+    PROXIES+=(nginx-halfclose)
+    SYSTEMS=("${SYSTEMS[@]:0:${#SYSTEMS[@]}-1}" nginx-halfclose direct)
+fi
 # BASELINE_BIN=PATH adds "baseline": another Ballast binary (the build before a change) with
 # the same config, interleaved like the others, for a before/after in one run.
 BASELINE_BIN=${BASELINE_BIN:-}
@@ -81,10 +90,11 @@ ECHO_PORT=18289
 IPERF_PORT=18288
 ADMIN_PORT=18287
 declare -A PORT=([ballast]=18280 [haproxy]=18281 [nginx]=18282 [direct]=$ECHO_PORT [ballast-copy]=18286 [baseline]=18278
-    [floor-epoll]=18276 [floor-uring]=18275)
-# The floor relays have no iperf3 path: their echo port stands in for it in wait_ready.
+    [floor-epoll]=18276 [floor-uring]=18275 [nginx-halfclose]=18274)
+# The floor relays have no iperf3 path: their echo port stands in for it in wait_ready (and
+# NGINX's for nginx-halfclose, which is the same process).
 declare -A IPORT=([ballast]=18283 [haproxy]=18284 [nginx]=18285 [direct]=$IPERF_PORT [ballast-copy]=18279 [baseline]=18277
-    [floor-epoll]=18276 [floor-uring]=18275)
+    [floor-epoll]=18276 [floor-uring]=18275 [nginx-halfclose]=18285)
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -188,6 +198,10 @@ stream {
         listen 127.0.0.1:${IPORT[nginx]};
         proxy_pass 127.0.0.1:$IPERF_PORT;
     }
+$(if [[ ${HALF_CLOSE:-0} == 1 ]]; then
+    printf '    server {\n        listen 127.0.0.1:%s;\n        proxy_pass 127.0.0.1:%s;\n        proxy_half_close on;\n    }\n' \
+        "${PORT[nginx-halfclose]}" "$ECHO_PORT"
+fi)
 }
 EOF
 
@@ -261,6 +275,8 @@ haproxy -c -q -f "$RUN_DIR/haproxy.cfg" || die "invalid $RUN_DIR/haproxy.cfg"
 spawn haproxy "$PROXY_CPU" "$RUN_DIR/haproxy.log" haproxy -db -f "$RUN_DIR/haproxy.cfg"
 nginx -t -q -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log" || die "invalid nginx config"
 spawn nginx "$PROXY_CPU" "$RUN_DIR/nginx/stdout.log" nginx -c "$RUN_DIR/nginx/nginx.conf" -e "$RUN_DIR/nginx/error.log"
+# Not started again: the same NGINX, so the liveness checks look at its PID.
+[[ ${HALF_CLOSE:-0} != 1 ]] || PID_OF[nginx-halfclose]=${PID_OF[nginx]}
 if [[ ${FLOOR:-0} == 1 ]]; then
     for mode in epoll uring; do
         spawn "floor-$mode" "$PROXY_CPU" "$RUN_DIR/floor-$mode.log" "$FLOOR_BIN" "$mode" \
@@ -271,7 +287,7 @@ for system in "${PROXIES[@]}"; do wait_ready "$system" "${PORT[$system]}" "${IPO
 
 measured_pids() {
     case $1 in
-        nginx) children_of "${PID_OF[nginx]}" | tr '\n' ' ' ;; # the worker, not the master
+        nginx | nginx-halfclose) children_of "${PID_OF[nginx]}" | tr '\n' ' ' ;; # the worker, not the master
         *) echo "${PID_OF[$1]}" ;;
     esac
 }
@@ -362,7 +378,8 @@ measure() {
 for scenario in "${SCENARIOS[@]}"; do
     for ((round = 1; round <= ROUNDS; round++)); do
         for system in "${SYSTEMS[@]}"; do
-            [[ $scenario == iperf && $system == floor-* ]] || measure "$scenario" "$round" "$system"
+            [[ $scenario == iperf && ($system == floor-* || $system == nginx-halfclose) ]] ||
+                measure "$scenario" "$round" "$system"
         done
     done
 done
@@ -409,7 +426,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
         for (p in peers) { v = median(lists[sc, peers[p]]); if (v != "-" && (best == "-" || (low ? v < best : v > best))) best = v }
         return (best == "-" || best == 0) ? "–" : sprintf("%.2fx", m / best)
     }
-    BEGIN { split("ballast baseline ballast-copy haproxy nginx floor-epoll floor-uring direct", order, " "); peers[1] = "haproxy"; peers[2] = "nginx" }
+    BEGIN { split("ballast baseline ballast-copy haproxy nginx nginx-halfclose floor-epoll floor-uring direct", order, " "); peers[1] = "haproxy"; peers[2] = "nginx" }
     END {
         for (o = 1; o <= 3; o++) {
             sc = (o == 1) ? "rr" : (o == 2) ? "connect" : "iperf"
@@ -426,7 +443,7 @@ curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN_DIR/ballast
             }
             if (sc == "iperf") print "| --- | --- | --- | --- | --- |"
             else print "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-            for (i = 1; i <= 8; i++) {
+            for (i = 1; i <= 9; i++) {
                 s = order[i]; k = sc SUBSEP s
                 if (!(k in rate)) continue
                 if (sc == "iperf")

@@ -2,7 +2,8 @@
 //! byte counts, half-close, a target that dies mid-flow, the flow hash, idle timeout, and
 //! connections that outlive a reload and end with their target's deregistration delay, and a
 //! deferred listener whose clients' first bytes go with the target's connect (again to the
-//! next target when the first refuses; none for a client that stays silent).
+//! next target when the first refuses; none for a client that stays silent), and a target
+//! that speaks first behind a listener that accepts at once.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -309,6 +310,61 @@ async fn a_deferred_listener_sends_first_bytes_with_the_connect_and_again_to_the
     assert_eq!(live.bytes.load(Ordering::SeqCst), total);
     assert_eq!(live.connections.load(Ordering::SeqCst), 21);
     // The retry path was taken: the dead port was tried (and refused) first at least once.
+    let admin = Admin::new(ballast.admin_addr());
+    let refused = admin
+        .metric(&format!(
+            "ballast_target_errors_total{{target_group=\"echo\",target=\"{dead}\"}}"
+        ))
+        .await;
+    assert!(refused >= 1.0, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_speaks_first_is_heard_before_its_client_sends_anything() {
+    // SMTP-like: the target greets, the client answers. The listener accepts at once, finds
+    // nothing from the client, and opens the target with nothing to send: connected within
+    // the connect call on loopback, or refused by the dead port round robin tries first
+    // (the connection then moves to the live target, as with first bytes).
+    let banner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = banner.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = banner.accept().await {
+            tokio::spawn(async move {
+                conn.write_all(b"220 ready\r\n").await?;
+                let mut line = [0u8; 9];
+                conn.read_exact(&mut line).await?;
+                conn.write_all(b"250 ").await?;
+                conn.write_all(&line).await?;
+                conn.shutdown().await
+            });
+        }
+    });
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ballast = BallastProcess::start(
+        bin(),
+        &tcp_config(&[dead, live], "", "algorithm = \"round_robin\""),
+    );
+    let addr = ballast.addr("db");
+    for i in 0..6 {
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let mut greeting = [0u8; 11];
+        tokio::time::timeout(WAIT, client.read_exact(&mut greeting))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&greeting, b"220 ready\r\n", "connection {i}");
+        let hello = format!("HELO {i:02}\r\n");
+        client.write_all(hello.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, client.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, format!("250 {hello}").into_bytes(), "connection {i}");
+    }
     let admin = Admin::new(ballast.admin_addr());
     let refused = admin
         .metric(&format!(

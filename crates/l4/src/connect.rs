@@ -71,23 +71,36 @@ pub struct Flow<'a> {
 pub fn flow_key(algorithm: Algorithm, flow: &Flow<'_>) -> Option<u64> {
     match algorithm {
         Algorithm::FlowHash => {
-            let mut bytes = Vec::with_capacity(40);
-            bytes.push(u8::from(flow.udp));
-            push_addr(&mut bytes, flow.client);
-            push_addr(&mut bytes, flow.local);
-            Some(stable_hash(&bytes))
+            // On the stack: a protocol byte and two addresses with their ports.
+            let mut bytes = [0u8; 1 + 2 * 18];
+            bytes[0] = u8::from(flow.udp);
+            let mut at = 1;
+            at = put_addr(&mut bytes, at, flow.client);
+            at = put_addr(&mut bytes, at, flow.local);
+            Some(stable_hash(&bytes[..at]))
         }
         Algorithm::IpHash => Some(stable_hash(flow.client.ip().to_string().as_bytes())),
         _ => None,
     }
 }
 
-fn push_addr(bytes: &mut Vec<u8>, addr: SocketAddr) {
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
-        std::net::IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
-    }
-    bytes.extend_from_slice(&addr.port().to_be_bytes());
+/// Writes `addr`'s octets and port at `bytes[at..]`; returns where the next field goes.
+fn put_addr(bytes: &mut [u8; 37], at: usize, addr: SocketAddr) -> usize {
+    let (v4, v6);
+    let ip: &[u8] = match addr.ip() {
+        std::net::IpAddr::V4(ip) => {
+            v4 = ip.octets();
+            &v4
+        }
+        std::net::IpAddr::V6(ip) => {
+            v6 = ip.octets();
+            &v6
+        }
+    };
+    bytes[at..at + ip.len()].copy_from_slice(ip);
+    let at = at + ip.len();
+    bytes[at..at + 2].copy_from_slice(&addr.port().to_be_bytes());
+    at + 2
 }
 
 /// The index of the target a new flow goes to, or `None` when the group has none.
@@ -139,7 +152,9 @@ async fn connect_to(
     if let Some(m) = &target.metrics {
         m.requests.inc();
     }
-    let (stream, early_sent) = match open(group, target.address, flow, early).await {
+    // The connect timeout counts from the same clock read.
+    let deadline = tokio::time::Instant::from_std(started) + group.connect_timeout;
+    let (stream, early_sent) = match open(group, target.address, flow, early, deadline).await {
         Ok(opened) => opened,
         Err(Opening::Exhausted) => return Err(ConnectFailure::Exhausted),
         Err(Opening::Failed(error)) => {
@@ -175,6 +190,7 @@ async fn open(
     address: SocketAddr,
     flow: &Flow<'_>,
     early: &[u8],
+    deadline: tokio::time::Instant,
 ) -> Result<(TargetStream, usize), Opening> {
     let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
     let early = if group.tls.is_none() { early } else { &[] };
@@ -199,7 +215,6 @@ async fn open(
         first.extend_from_slice(early);
         &first
     };
-    let deadline = tokio::time::Instant::now() + group.connect_timeout;
     let opened = by(deadline, open_tcp::open(address, first)).await?;
     let mut stream = opened.stream;
     // A header only partly sent is finished before anything else.

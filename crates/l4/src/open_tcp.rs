@@ -7,8 +7,9 @@
 //! within the `connect` call) is often connected by the time `connect` returns, so, as
 //! HAProxy does, the first bytes (a PROXY header, the client's first bytes) are sent at once:
 //! a send that succeeds proves the connection; one that would block means it is still being
-//! made, and only then is its completion awaited the usual way. A refused connect fails the
-//! send (or the wait) with the same error tokio's connect gives.
+//! made, and only then is its completion awaited the usual way. With nothing to send,
+//! `getpeername` tells the same. A refused connect fails the send (or the wait) with the same
+//! error tokio's connect gives.
 
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +27,8 @@ pub struct Opened {
 }
 
 /// Connects to `address` and sends what it can of `first` at once (nothing is sent when
-/// `first` is empty). Waits for the connection only when the send finds it not made yet.
+/// `first` is empty). Waits for the connection only when the send (or, with nothing to
+/// send, `getpeername`) finds it not made yet.
 /// The caller bounds the whole call with its connect timeout.
 pub async fn open(address: SocketAddr, first: &[u8]) -> io::Result<Opened> {
     let socket = Socket::new(
@@ -55,6 +57,13 @@ pub async fn open(address: SocketAddr, first: &[u8]) -> io::Result<Opened> {
             // Refused (or reset) already: the error the wait below would report.
             Err(e) => return Err(e),
         }
+    } else if !connected {
+        // Nothing to send (a server-first protocol, or the client has not spoken yet): ask
+        // whether the handshake is done. Waiting instead costs a turn of the event loop and
+        // arms the connect timeout's timer, which wakes the event loop through its eventfd;
+        // this is one system call, and on a remote target (never connected this early) the
+        // only one spent for nothing.
+        connected = socket.peer_addr().is_ok();
     }
     let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
     if !connected {
@@ -87,6 +96,7 @@ fn send_now(socket: &Socket, bytes: &[u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
     use std::io::Read;
 
     #[tokio::test]
@@ -112,6 +122,31 @@ mod tests {
         let opened = open(listener.local_addr().unwrap(), b"").await.unwrap();
         assert_eq!(opened.sent, 0);
         assert!(opened.stream.peer_addr().is_ok());
+    }
+
+    #[tokio::test]
+    async fn with_nothing_to_send_a_connection_made_within_connect_needs_no_wait() {
+        // On loopback the handshake is done inside `connect` unless the kernel defers its
+        // packet processing to a thread: most tries must finish at their first poll, with no
+        // turn of the event loop. (Before `getpeername`, none did.)
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut at_once = 0;
+        for _ in 0..20 {
+            let mut opening = std::pin::pin!(open(address, b""));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match opening.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(opened) => {
+                    assert!(opened.unwrap().stream.peer_addr().is_ok());
+                    at_once += 1;
+                }
+                std::task::Poll::Pending => {
+                    opening.await.unwrap();
+                }
+            }
+            drop(listener.accept().unwrap());
+        }
+        assert!(at_once >= 10, "{at_once} of 20 connects were made at once");
     }
 
     #[tokio::test]

@@ -37,9 +37,6 @@ pub struct L4Listener {
     pub config: L4ListenerConfig,
     /// Most client connections open at once, across workers.
     pub max_connections: Option<usize>,
-    /// The kernel hands connections over once their first bytes came (`defer_accept`):
-    /// they are read at accept and sent with the target's connect.
-    pub defer_accept: bool,
     /// Certificates of a `tls` listener.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// SNI rules, by priority.

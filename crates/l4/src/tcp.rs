@@ -137,11 +137,12 @@ async fn serve_conn(
     };
     let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
     let mut prelude = Vec::new();
-    // Accept was deferred until the client's first bytes came: read them now, so that they
-    // go out with the target's connect (`open_tcp`) and no turn of the event loop waits
-    // for either socket. A PROXY header, a ClientHello or a handshake is read below instead.
-    if listener.defer_accept
-        && listener.accept_proxy.is_none()
+    // What the client has sent already (on a deferred listener, its first bytes are there)
+    // is read now, so that it goes out with the target's connect (`open_tcp`) and no turn of
+    // the event loop waits for either socket. Without deferred accept a client that waits for
+    // the server (SMTP, MySQL) costs this one read for nothing. A PROXY header, a
+    // ClientHello or a handshake is read below instead.
+    if listener.accept_proxy.is_none()
         && listener.rules.is_empty()
         && listener.protocol != ListenerProtocol::Tls
         && read_early(&mut client, &mut prelude).is_err()

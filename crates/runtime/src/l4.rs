@@ -75,7 +75,6 @@ pub(crate) fn build_l4_snapshot(
                 protocol: l.protocol,
                 config: l.l4?,
                 max_connections: l.limits.max_connections,
-                defer_accept: l.defer_accept,
                 tls: server_tls,
                 rules,
                 default_route: route(&l.default_action)?,
