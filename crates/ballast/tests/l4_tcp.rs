@@ -363,7 +363,11 @@ async fn a_target_that_speaks_first_is_heard_before_its_client_sends_anything() 
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(answer, format!("250 {hello}").into_bytes(), "connection {i}");
+        assert_eq!(
+            answer,
+            format!("250 {hello}").into_bytes(),
+            "connection {i}"
+        );
     }
     let admin = Admin::new(ballast.admin_addr());
     let refused = admin

@@ -91,6 +91,16 @@ pub fn recv_now(socket: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(rustix::net::recv(socket, buf, RecvFlags::empty())?.0)
 }
 
+/// [`recv_now`] into memory that need not be initialised (no `memset` of a buffer first):
+/// the bytes read are the returned front of `buf`.
+pub fn recv_now_uninit(
+    socket: impl AsFd,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<&mut [u8]> {
+    let ((read, _), _) = rustix::net::recv(socket, buf, RecvFlags::empty())?;
+    Ok(read)
+}
+
 /// One non-blocking `send` with `MSG_NOSIGNAL`, as it comes.
 pub fn send_now(socket: impl AsFd, buf: &[u8]) -> io::Result<usize> {
     Ok(rustix::net::send(socket, buf, SendFlags::NOSIGNAL)?)

@@ -90,7 +90,11 @@ pub async fn serve_tcp(listener: Acceptor, task: L4Task) {
                     _slot: slot,
                     _place: place,
                 };
-                task.connections.spawn(serve_conn(stream, conn, snapshot));
+                // Boxed: tokio moves a task's future into the task when it spawns it and
+                // writes the task's final stage over the whole of it when it ends; a
+                // 3 KiB future made both a copy of 3 KiB.
+                task.connections
+                    .spawn(Box::pin(serve_conn(stream, conn, snapshot)));
             }
             Err(error) => {
                 drop(slot);
@@ -313,10 +317,15 @@ fn refuse(client: TcpStream, _log: &ConnLog) {
 /// registering the socket. Nothing there (or the end of its stream) leaves `into` empty: the
 /// relay finds out. An error (a reset) ends the connection.
 fn read_early(client: &mut LazyTcpStream, into: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut buf = [0u8; EARLY_READ];
+    // Not zeroed: a `memset` of 8 KiB per connection was 1.8% of the worker's user time.
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); EARLY_READ];
     match client.read_unregistered(&mut buf) {
-        Ok(n) => into.extend_from_slice(&buf[..n]),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok(read) => into.extend_from_slice(read),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) => {}
         Err(e) => return Err(e),
     }
     Ok(())
