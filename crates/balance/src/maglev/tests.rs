@@ -21,7 +21,7 @@ fn equal(n: usize) -> Vec<u32> {
 /// Slots per target index.
 fn slot_counts(table: &MaglevTable, targets: usize) -> Vec<usize> {
     let mut counts = vec![0; targets];
-    for &target in table.table.iter() {
+    for target in table.slots() {
         counts[target as usize] += 1;
     }
     counts
@@ -34,10 +34,10 @@ fn moved(before: (&MaglevTable, &[u64]), after: (&MaglevTable, &[u64])) -> f64 {
     let ((old, old_ids), (new, new_ids)) = (before, after);
     assert_eq!(old.len(), new.len(), "same table size");
     let moved = old
-        .table
-        .iter()
-        .zip(new.table.iter())
-        .filter(|&(&a, &b)| old_ids[a as usize] != new_ids[b as usize])
+        .slots()
+        .into_iter()
+        .zip(new.slots())
+        .filter(|&(a, b)| old_ids[a as usize] != new_ids[b as usize])
         .count();
     moved as f64 / old.len() as f64
 }
@@ -45,9 +45,9 @@ fn moved(before: (&MaglevTable, &[u64]), after: (&MaglevTable, &[u64])) -> f64 {
 /// Fraction of the key space on `target`.
 fn share_of(table: &MaglevTable, target: usize) -> f64 {
     let on = table
-        .table
-        .iter()
-        .filter(|&&t| t as usize == target)
+        .slots()
+        .into_iter()
+        .filter(|&t| t as usize == target)
         .count();
     on as f64 / table.len() as f64
 }
@@ -107,11 +107,43 @@ fn no_target_gives_an_empty_table() {
 }
 
 #[test]
+fn slots_are_stored_in_the_narrowest_width_and_read_back_unchanged() {
+    let cases: [(u32, &str); 4] = [
+        (0, "Narrow"),
+        (255, "Narrow"),
+        (256, "Medium"),
+        (70_000, "Wide"),
+    ];
+    for (largest, width) in cases {
+        let table: Vec<u32> = (0..1_000u32).map(|i| i * 7919 % (largest + 1)).collect();
+        let slots = Slots::narrowest(table.clone());
+        let name = match slots {
+            Slots::Narrow(_) => "Narrow",
+            Slots::Medium(_) => "Medium",
+            Slots::Wide(_) => "Wide",
+        };
+        assert_eq!(name, width, "largest index {largest}");
+        assert_eq!(slots.len(), table.len());
+        for (i, &t) in table.iter().enumerate() {
+            assert_eq!(slots.get(i), Some(t as usize));
+        }
+        assert_eq!(slots.get(table.len()), None);
+    }
+    // A real table of more than 256 targets takes two bytes a slot, and names them all.
+    let table = MaglevTable::build(&address_ids(300, 0), &equal(300));
+    assert!(matches!(table.table, Slots::Medium(_)));
+    assert_eq!(
+        slot_counts(&table, 300).iter().filter(|&&c| c > 0).count(),
+        300
+    );
+}
+
+#[test]
 fn fills_every_slot_with_a_listed_target() {
     let table = MaglevTable::build(&address_ids(7, 0), &equal(7));
     assert_eq!(table.len(), 65_537);
     assert!(!table.is_empty());
-    assert!(table.table.iter().all(|&t| t < 7));
+    assert!(table.slots().iter().all(|&t| t < 7));
     assert_eq!(format!("{table:?}"), "MaglevTable { slots: 65537, .. }");
 }
 
@@ -228,7 +260,7 @@ fn layout_is_pinned() {
 
 /// A stable digest of every slot, so the golden test covers the whole table.
 fn layout_digest(table: &MaglevTable) -> u64 {
-    let bytes: Vec<u8> = table.table.iter().flat_map(|t| t.to_le_bytes()).collect();
+    let bytes: Vec<u8> = table.slots().iter().flat_map(|t| t.to_le_bytes()).collect();
     stable_hash(&bytes)
 }
 
@@ -422,7 +454,7 @@ proptest! {
         let a = MaglevTable::build(&ids_a, &weights_a);
         let b = MaglevTable::build(&ids_b, &weights_b);
         prop_assert_eq!(a.len(), b.len());
-        for (&ta, &tb) in a.table.iter().zip(b.table.iter()) {
+        for (ta, tb) in a.slots().into_iter().zip(b.slots()) {
             prop_assert_eq!(ids_a[ta as usize], ids_b[tb as usize]);
         }
     }
