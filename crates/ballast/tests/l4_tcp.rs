@@ -42,6 +42,25 @@ async fn round_trip(addr: std::net::SocketAddr, payload: &[u8]) -> Vec<u8> {
     back
 }
 
+/// A loopback address nothing listens on (bound, noted, closed): connects to it are refused.
+fn unused_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The retry path was taken: `dead` was tried (and refused) first at least once.
+async fn assert_tried_and_refused(ballast: &BallastProcess, dead: std::net::SocketAddr) {
+    let admin = Admin::new(ballast.admin_addr());
+    let refused = admin
+        .metric(&format!(
+            "ballast_target_errors_total{{target_group=\"echo\",target=\"{dead}\"}}"
+        ))
+        .await;
+    assert!(refused >= 1.0, "{refused}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_echo_exactly() {
     let (a, b) = (TcpEcho::spawn().await, TcpEcho::spawn().await);
@@ -265,10 +284,7 @@ async fn a_deferred_listener_sends_first_bytes_with_the_connect_and_again_to_the
     // the target's connect. Half the connections try a port nobody listens on first: the
     // refused connect moves them to the live target, and their bytes must go there whole.
     let live = TcpEcho::spawn().await;
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = unused_port();
     let ballast = BallastProcess::start(
         bin(),
         &tcp_config(
@@ -309,14 +325,7 @@ async fn a_deferred_listener_sends_first_bytes_with_the_connect_and_again_to_the
     total += got.len() as u64;
     assert_eq!(live.bytes.load(Ordering::SeqCst), total);
     assert_eq!(live.connections.load(Ordering::SeqCst), 21);
-    // The retry path was taken: the dead port was tried (and refused) first at least once.
-    let admin = Admin::new(ballast.admin_addr());
-    let refused = admin
-        .metric(&format!(
-            "ballast_target_errors_total{{target_group=\"echo\",target=\"{dead}\"}}"
-        ))
-        .await;
-    assert!(refused >= 1.0, "{refused}");
+    assert_tried_and_refused(&ballast, dead).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,10 +348,7 @@ async fn a_target_that_speaks_first_is_heard_before_its_client_sends_anything() 
             });
         }
     });
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = unused_port();
     let ballast = BallastProcess::start(
         bin(),
         &tcp_config(&[dead, live], "", "algorithm = \"round_robin\""),
@@ -369,13 +375,7 @@ async fn a_target_that_speaks_first_is_heard_before_its_client_sends_anything() 
             "connection {i}"
         );
     }
-    let admin = Admin::new(ballast.admin_addr());
-    let refused = admin
-        .metric(&format!(
-            "ballast_target_errors_total{{target_group=\"echo\",target=\"{dead}\"}}"
-        ))
-        .await;
-    assert!(refused >= 1.0, "{refused}");
+    assert_tried_and_refused(&ballast, dead).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
