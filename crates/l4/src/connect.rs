@@ -152,7 +152,8 @@ async fn connect_to(
     if let Some(m) = &target.metrics {
         m.requests.inc();
     }
-    // The connect timeout counts from the same clock read.
+    // The connect timeout counts from the same clock read (the system clock's: no test
+    // pauses tokio's clock on this path).
     let deadline = tokio::time::Instant::from_std(started) + group.connect_timeout;
     let (stream, early_sent) = match open(group, target.address, flow, early, deadline).await {
         Ok(opened) => opened,
@@ -286,6 +287,27 @@ mod tests {
             "the key HTTP groups hash for the same client"
         );
         assert_eq!(flow_key(Algorithm::RoundRobin, &a), None);
+    }
+
+    #[test]
+    fn the_flow_hash_key_is_the_protocol_byte_then_each_address_and_port() {
+        // Pinned: the bytes hashed decide where every flow goes, on every node and release.
+        let v4 = flow("192.0.2.7:40000", "10.0.0.9:443", false);
+        let mut bytes = vec![0u8];
+        bytes.extend_from_slice(&[192, 0, 2, 7, 0x9c, 0x40, 10, 0, 0, 9, 0x01, 0xbb]);
+        assert_eq!(
+            flow_key(Algorithm::FlowHash, &v4),
+            Some(stable_hash(&bytes))
+        );
+        let v6 = flow("[2001:db8::1]:53", "10.0.0.9:53", true);
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        bytes.extend_from_slice(&[0; 11]);
+        bytes.extend_from_slice(&[1, 0, 53, 10, 0, 0, 9, 0, 53]);
+        assert_eq!(
+            flow_key(Algorithm::FlowHash, &v6),
+            Some(stable_hash(&bytes))
+        );
     }
 
     #[test]

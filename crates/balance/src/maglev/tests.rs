@@ -108,14 +108,17 @@ fn no_target_gives_an_empty_table() {
 
 #[test]
 fn slots_are_stored_in_the_narrowest_width_and_read_back_unchanged() {
-    let cases: [(u32, &str); 4] = [
+    let cases: [(u32, &str); 6] = [
         (0, "Narrow"),
         (255, "Narrow"),
         (256, "Medium"),
+        (65_535, "Medium"),
+        (65_536, "Wide"),
         (70_000, "Wide"),
     ];
     for (largest, width) in cases {
-        let table: Vec<u32> = (0..1_000u32).map(|i| i * 7919 % (largest + 1)).collect();
+        let mut table: Vec<u32> = (0..1_000u32).map(|i| i * 7919 % (largest + 1)).collect();
+        table.push(largest);
         let slots = Slots::narrowest(table.clone());
         let name = match slots {
             Slots::Narrow(_) => "Narrow",
