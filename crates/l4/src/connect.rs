@@ -193,7 +193,6 @@ async fn open(
     early: &[u8],
     deadline: tokio::time::Instant,
 ) -> Result<(TargetStream, usize), Opening> {
-    let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
     let early = if group.tls.is_none() { early } else { &[] };
     let mut first = Vec::new();
     if let Some(version) = group.proxy_protocol {
@@ -226,6 +225,19 @@ async fn open(
     let Some(tls) = &group.tls else {
         return Ok((TargetStream::Plain(stream), early_sent));
     };
+    // Boxed: the handshake's state (1.2 KiB with its timeout) would otherwise be part of
+    // every connection's task, plain ones included, for the connection's whole life.
+    Box::pin(handshake(tls, address, stream, deadline)).await
+}
+
+/// The TLS handshake with a `tls` group's target, bounded by `deadline`.
+async fn handshake(
+    tls: &crate::snapshot::L4TargetTls,
+    address: SocketAddr,
+    stream: tokio::net::TcpStream,
+    deadline: tokio::time::Instant,
+) -> Result<(TargetStream, usize), Opening> {
+    let timed_out = || Opening::Failed(std::io::ErrorKind::TimedOut.into());
     let name = match &tls.server_name {
         Some(name) => ServerName::try_from(name.clone()).map_err(|e| {
             Opening::Failed(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))

@@ -16,36 +16,49 @@ use crate::stream::{Prefixed, TargetStream};
 
 /// A plain client to a target: when both sockets are plain TCP, the adaptive relay (copy,
 /// then splice for bulk); else the generic copy.
-pub(crate) async fn forward_plain(
+///
+/// Not an `async fn`: the future of one keeps its arguments and the locals they are moved
+/// into side by side (rust-lang/rust#62958), and this future lives in every plain TCP
+/// connection's task for the connection's whole life. The block captures each once.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn's future stores its arguments twice"
+)]
+pub(crate) fn forward_plain<'a>(
     mut client: TcpStream,
     prelude: Vec<u8>,
-    (mut target, group): (TargetConn, Arc<L4Group>),
+    mut routed: (TargetConn, Arc<L4Group>),
     idle: Duration,
     mut log: ConnLog,
-    fds: &Arc<crate::limits::FdBudget>,
-) {
-    let TargetStream::Plain(tcp) = &mut target.stream else {
-        return forward(client, prelude, (target, group), idle, log).await;
-    };
-    if let Some(t) = group.targets.get(target.index) {
-        log.set_target(t);
+    fds: &'a Arc<crate::limits::FdBudget>,
+) -> impl std::future::Future<Output = ()> + 'a {
+    async move {
+        let TargetStream::Plain(tcp) = &mut routed.0.stream else {
+            // Boxed: the generic relay's state (1.4 KiB) would otherwise sit in every plain
+            // connection's task for its whole life, TLS to the target or not.
+            return Box::pin(forward(client, prelude, routed, idle, log)).await;
+        };
+        // Field by field: `tcp` borrows the stream.
+        if let Some(t) = routed.1.targets.get(routed.0.index) {
+            log.set_target(t);
+        }
+        log.connect_time = Some(routed.0.connect_time);
+        // What the connect did not send already.
+        let early = routed.0.early_sent.min(prelude.len());
+        if let Err(sent) = send_rest(tcp, &prelude[early..]).await {
+            client.reset();
+            return log.finished(RelayEnding::Target, (early + sent) as u64, 0);
+        }
+        let cut = Arc::clone(&routed.0.cut);
+        let splicing = crate::splice::enabled().then_some(fds);
+        let end = crate::splice::relay_plain(&mut client, tcp, idle, &cut, splicing).await;
+        end_connection(&mut client, tcp, end.ending).await;
+        log.finished(
+            end.ending,
+            end.from_client + prelude.len() as u64,
+            end.from_target,
+        );
     }
-    log.connect_time = Some(target.connect_time);
-    // What the connect did not send already.
-    let early = target.early_sent.min(prelude.len());
-    if let Err(sent) = send_rest(tcp, &prelude[early..]).await {
-        client.reset();
-        return log.finished(RelayEnding::Target, (early + sent) as u64, 0);
-    }
-    let cut = Arc::clone(&target.cut);
-    let splicing = crate::splice::enabled().then_some(fds);
-    let end = crate::splice::relay_plain(&mut client, tcp, idle, &cut, splicing).await;
-    end_connection(&mut client, tcp, end.ending).await;
-    log.finished(
-        end.ending,
-        end.from_client + prelude.len() as u64,
-        end.from_target,
-    );
 }
 
 /// Writes the rest of what was read before routing; when the target's stream fails first,

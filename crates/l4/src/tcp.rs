@@ -120,107 +120,126 @@ struct Conn {
 }
 
 /// `snapshot` is the one loaded at accept, held until the connection is routed.
-async fn serve_conn(
+///
+/// Not an `async fn`: the future of one keeps its arguments and the locals they are moved
+/// into side by side (rust-lang/rust#62958), and this future is every connection's task for
+/// the connection's whole life (its size is memory per open connection). Values used only
+/// to route are scoped to a block, so their room is free again while the bytes are relayed.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn's future stores its arguments twice"
+)]
+fn serve_conn(
     mut client: LazyTcpStream,
     conn: Conn,
     snapshot: Arc<crate::snapshot::L4Snapshot>,
-) {
-    let started = Instant::now();
-    let Some(listener) = snapshot.listener(&conn.task.name) else {
-        return;
-    };
-    let metrics = listener.metrics.clone();
-    if let Some(m) = &metrics {
-        m.connections.inc();
-        m.connections_active.inc();
-    }
-    let _active = scopeguard(metrics.clone());
-    let local = match conn.bound {
-        Some(bound) => bound,
-        None => client.local_addr().unwrap_or(conn.peer),
-    };
-    let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
-    let mut prelude = Vec::new();
-    // What the client has sent already (on a deferred listener, its first bytes are there)
-    // is read now, so that it goes out with the target's connect (`open_tcp`) and no turn of
-    // the event loop waits for either socket. Without deferred accept a client that waits for
-    // the server (SMTP, MySQL) costs this one read for nothing. A PROXY header, a
-    // ClientHello or a handshake is read below instead.
-    if listener.accept_proxy.is_none()
-        && listener.rules.is_empty()
-        && listener.protocol != ListenerProtocol::Tls
-        && read_early(&mut client, &mut prelude).is_err()
-    {
-        return log.refused(Outcome::ClientClosed, &metrics);
-    }
-    let Ok(mut client) = client.into_registered() else {
-        return log.refused(Outcome::Exhausted, &metrics);
-    };
-    let mut ends = Endpoints {
-        client: conn.peer,
-        local,
-    };
-    if let Some(trusted) = &listener.accept_proxy {
-        if !trusted.iter().any(|c| c.contains(conn.peer.ip())) {
-            return log.refused(Outcome::UntrustedProxy, &metrics);
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        let started = Instant::now();
+        let Some(listener) = snapshot.listener(&conn.task.name) else {
+            return;
+        };
+        let metrics = listener.metrics.clone();
+        if let Some(m) = &metrics {
+            m.connections.inc();
+            m.connections_active.inc();
         }
-        match read_proxy_header(
-            &mut client,
-            &mut prelude,
-            ends,
-            listener.config.client_hello_timeout,
-        )
-        .await
+        let _active = scopeguard(metrics.clone());
+        let local = match conn.bound {
+            Some(bound) => bound,
+            None => client.local_addr().unwrap_or(conn.peer),
+        };
+        let mut log = ConnLog::new(listener, conn.peer, snapshot.access_log.clone(), started);
+        let mut prelude = Vec::new();
+        // What the client has sent already (on a deferred listener, its first bytes are there)
+        // is read now, so that it goes out with the target's connect (`open_tcp`) and no turn of
+        // the event loop waits for either socket. Without deferred accept a client that waits for
+        // the server (SMTP, MySQL) costs this one read for nothing. A PROXY header, a
+        // ClientHello or a handshake is read below instead.
+        if listener.accept_proxy.is_none()
+            && listener.rules.is_empty()
+            && listener.protocol != ListenerProtocol::Tls
+            && read_early(&mut client, &mut prelude).is_err()
         {
-            Ok(told) => ends = told,
-            Err(PreludeRefusal::Proxy(_)) => return log.refused(Outcome::BadProxyHeader, &metrics),
-            Err(PreludeRefusal::Closed) => return log.refused(Outcome::ClientClosed, &metrics),
+            return log.refused(Outcome::ClientClosed, &metrics);
         }
-        log.client = ends.client;
-    }
-    match listener.protocol {
-        ListenerProtocol::Tls => {
-            // Boxed: the handshake's state (rustls' connection, the timeout) would make every
-            // connection's task 14 KiB, plain TCP ones too, and tokio copies a task's future
-            // when it spawns it and again when it ends. A TLS connection pays one allocation.
-            Box::pin(serve_tls(client, prelude, ends, listener, log, &conn)).await;
-        }
-        _ => {
-            let mut server_name = None;
-            let mut alpn = Vec::new();
-            if !listener.rules.is_empty() {
-                match peek_client_hello(
-                    &mut client,
-                    &mut prelude,
-                    listener.config.client_hello_timeout,
-                )
-                .await
-                {
-                    Ok(Some(hello)) => {
-                        server_name = hello.server_name;
-                        alpn = hello.alpn;
-                    }
-                    Ok(None) => {}
-                    Err(_) => return log.refused(Outcome::ClientClosed, &metrics),
-                }
+        let Ok(mut client) = client.into_registered() else {
+            return log.refused(Outcome::Exhausted, &metrics);
+        };
+        let mut ends = Endpoints {
+            client: conn.peer,
+            local,
+        };
+        if let Some(trusted) = &listener.accept_proxy {
+            if !trusted.iter().any(|c| c.contains(conn.peer.ip())) {
+                return log.refused(Outcome::UntrustedProxy, &metrics);
             }
-            let (route, rule) = listener.route(server_name.as_deref(), &alpn);
-            log.rule = rule;
-            log.server_name = server_name.clone();
-            let flow = Flow {
-                client: ends.client,
-                local: ends.local,
-                udp: false,
-                server_name: server_name.as_deref(),
-                alpn: None,
-            };
-            let Some(target) = open_target(route, &flow, &prelude, &conn, &mut log, listener).await
-            else {
-                return refuse(client, &log);
-            };
-            let idle = listener.config.idle_timeout;
-            drop(snapshot);
-            forward_plain(client, prelude, target, idle, log, &conn.task.fds).await;
+            match read_proxy_header(
+                &mut client,
+                &mut prelude,
+                ends,
+                listener.config.client_hello_timeout,
+            )
+            .await
+            {
+                Ok(told) => ends = told,
+                Err(PreludeRefusal::Proxy(_)) => {
+                    return log.refused(Outcome::BadProxyHeader, &metrics)
+                }
+                Err(PreludeRefusal::Closed) => return log.refused(Outcome::ClientClosed, &metrics),
+            }
+            log.client = ends.client;
+        }
+        match listener.protocol {
+            ListenerProtocol::Tls => {
+                // Boxed: the handshake's state (rustls' connection, the timeout) would make every
+                // connection's task 14 KiB, plain TCP ones too, and tokio copies a task's future
+                // when it spawns it and again when it ends. A TLS connection pays one allocation.
+                Box::pin(serve_tls(client, prelude, ends, listener, log, &conn)).await;
+            }
+            _ => {
+                let target = {
+                    let mut server_name = None;
+                    let mut alpn = Vec::new();
+                    if !listener.rules.is_empty() {
+                        match peek_client_hello(
+                            &mut client,
+                            &mut prelude,
+                            listener.config.client_hello_timeout,
+                        )
+                        .await
+                        {
+                            Ok(Some(hello)) => {
+                                server_name = hello.server_name;
+                                alpn = hello.alpn;
+                            }
+                            Ok(None) => {}
+                            Err(_) => return log.refused(Outcome::ClientClosed, &metrics),
+                        }
+                    }
+                    let (route, rule) = listener.route(server_name.as_deref(), &alpn);
+                    log.rule = rule;
+                    log.server_name = server_name.clone();
+                    let flow = Flow {
+                        client: ends.client,
+                        local: ends.local,
+                        udp: false,
+                        server_name: server_name.as_deref(),
+                        alpn: None,
+                    };
+                    // Boxed: choosing and connecting the target is a short phase with a large state
+                    // (1.4 KiB), and a task's future is as large as its largest phase for the whole
+                    // life of the connection.
+                    let opening = open_target(route, &flow, &prelude, &conn, &mut log, listener);
+                    Box::pin(opening).await
+                };
+                let Some(target) = target else {
+                    return refuse(client, &log);
+                };
+                let idle = listener.config.idle_timeout;
+                drop(snapshot);
+                forward_plain(client, prelude, target, idle, log, &conn.task.fds).await;
+            }
         }
     }
 }
