@@ -217,16 +217,14 @@ fn serve_conn(
                             Err(_) => return log.refused(Outcome::ClientClosed, &metrics),
                         }
                     }
-                    let (route, rule) = listener.route(server_name.as_deref(), &alpn);
-                    log.rule = rule;
-                    log.server_name = server_name.clone();
-                    let flow = Flow {
-                        client: ends.client,
-                        local: ends.local,
-                        udp: false,
-                        server_name: server_name.as_deref(),
-                        alpn: None,
-                    };
+                    let (route, flow) = route(
+                        listener,
+                        ends,
+                        server_name.as_deref(),
+                        &alpn,
+                        None,
+                        &mut log,
+                    );
                     // Boxed: choosing and connecting the target is a short phase with a large state
                     // (1.4 KiB), and a task's future is as large as its largest phase for the whole
                     // life of the connection.
@@ -274,20 +272,43 @@ async fn serve_tls(
         .map(<[u8]>::to_vec)
         .into_iter()
         .collect();
-    let (route, rule) = listener.route(server_name.as_deref(), &alpn);
-    log.rule = rule;
-    log.server_name = server_name.clone();
-    let flow = Flow {
-        client: ends.client,
-        local: ends.local,
-        udp: false,
-        server_name: server_name.as_deref(),
-        alpn: alpn.first().map(Vec::as_slice),
-    };
+    let agreed = alpn.first().map(Vec::as_slice);
+    let (route, flow) = route(
+        listener,
+        ends,
+        server_name.as_deref(),
+        &alpn,
+        agreed,
+        &mut log,
+    );
     let Some(target) = open_target(route, &flow, &[], conn, &mut log, listener).await else {
         return;
     };
     forward(tls, Vec::new(), target, listener.config.idle_timeout, log).await;
+}
+
+/// The route for what the client told (its server name and ALPN offer), noted in `log`, and
+/// the flow the balancer and the PROXY header see (`agreed_alpn`: the protocol a `tls`
+/// listener agreed on).
+fn route<'a>(
+    listener: &'a L4Listener,
+    ends: Endpoints,
+    server_name: Option<&'a str>,
+    alpn: &[Vec<u8>],
+    agreed_alpn: Option<&'a [u8]>,
+    log: &mut ConnLog,
+) -> (&'a L4Route, Flow<'a>) {
+    let (route, rule) = listener.route(server_name, alpn);
+    log.rule = rule;
+    log.server_name = server_name.map(str::to_owned);
+    let flow = Flow {
+        client: ends.client,
+        local: ends.local,
+        udp: false,
+        server_name,
+        alpn: agreed_alpn,
+    };
+    (route, flow)
 }
 
 /// The target connection for a routed client, or `None` (logged) when there is none.
